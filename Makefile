@@ -1,0 +1,36 @@
+# bronze: `make` sets up the machine and builds the default image; `make test` runs every test.
+PROFILE ?= minimal
+NODE = $(shell scripts/node.sh)
+TEST_FILES ?= test/unit/*.test.ts test/integration/*.test.ts
+
+.PHONY: all setup host-packages deps build test check typecheck lint clean
+
+all: build
+
+setup: host-packages deps
+
+host-packages:
+	@scripts/setup-host.sh
+
+# npm dependencies, reinstalled when the lock file changes
+deps: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: setup
+	bin/bronze build --profile $(PROFILE)
+
+check: setup typecheck lint
+
+typecheck: deps
+	$(NODE) node_modules/typescript/bin/tsc --noEmit -p tsconfig.json
+
+lint: deps
+	$(NODE) node_modules/eslint/bin/eslint.js --max-warnings 0 .
+
+test: check
+	$(NODE) --test --test-concurrency=1 --test-reporter=spec $(TEST_FILES)
+
+clean:
+	rm -rf _out _work
