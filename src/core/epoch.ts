@@ -1,0 +1,19 @@
+import { execa } from "execa";
+import { InputError } from "./errors.ts";
+
+/** SOURCE_DATE_EPOCH from the environment, else the time of the last commit. */
+export async function sourceDateEpoch(projectRoot: string): Promise<number> {
+  const fromEnv = process.env.SOURCE_DATE_EPOCH;
+  if (fromEnv !== undefined) {
+    if (!/^\d+$/.test(fromEnv)) {
+      throw new InputError(`SOURCE_DATE_EPOCH='${fromEnv}' is not a whole number of seconds since 1970`);
+    }
+    return Number(fromEnv);
+  }
+  const git = await execa("git", ["log", "-1", "--format=%ct"], { cwd: projectRoot, reject: false });
+  const seconds = String(git.stdout ?? "").trim();
+  if (git.exitCode !== 0 || !/^\d+$/.test(seconds)) {
+    throw new InputError("cannot take SOURCE_DATE_EPOCH from git (not a checkout with commits); set SOURCE_DATE_EPOCH");
+  }
+  return Number(seconds);
+}

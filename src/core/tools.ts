@@ -1,0 +1,96 @@
+import { access } from "node:fs/promises";
+import { execa } from "execa";
+
+/** A program or file bronze uses from the host, and the Debian package that provides it. */
+export interface HostRequirement {
+  name: string;
+  /** a command looked up on PATH, or an absolute file path */
+  check: { command: string } | { file: string };
+  debianPackage: string;
+  purpose: string;
+}
+
+export const STUB_PATH = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+export const OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+const command = (name: string, debianPackage: string, purpose: string): HostRequirement => ({
+  name,
+  check: { command: name },
+  debianPackage,
+  purpose,
+});
+const file = (name: string, path: string, debianPackage: string, purpose: string): HostRequirement => ({
+  name,
+  check: { file: path },
+  debianPackage,
+  purpose,
+});
+
+export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
+  command("gcc", "build-essential", "compiles packages and the kernel"),
+  command("make", "build-essential", "runs package and kernel builds"),
+  command("ld", "binutils", "links packages and the kernel"),
+  command("bc", "bc", "kernel build"),
+  command("flex", "flex", "kernel build"),
+  command("bison", "bison", "kernel build"),
+  command("openssl", "openssl", "generates the ephemeral module-signing key"),
+  file("libelf headers", "/usr/include/libelf.h", "libelf-dev", "kernel build (objtool)"),
+  file("openssl headers", "/usr/include/openssl/ssl.h", "libssl-dev", "kernel build (sign-file, extract-cert)"),
+  command("depmod", "kmod", "indexes kernel modules"),
+  command("bwrap", "bubblewrap", "runs builds in a sandbox without network"),
+  command("apt-get", "apt", "fetches Debian source packages"),
+  command("tar", "tar", "unpacks sources"),
+  command("xz", "xz-utils", "unpacks the kernel source"),
+  command("zstd", "zstd", "compresses the initramfs"),
+  command("mksquashfs", "squashfs-tools", "makes rootfs.sqsh"),
+  command("cpio", "cpio", "tests: reads back the initramfs"),
+  command("objdump", "binutils", "tests: reads back the UKI"),
+  command("git", "git", "SOURCE_DATE_EPOCH from the last commit"),
+  file("systemd-stub", STUB_PATH, "systemd-boot-efi", "the UKI's EFI stub"),
+  command("qemu-system-x86_64", "qemu-system-x86", "boots images"),
+  file("OVMF firmware", OVMF_CODE, "ovmf", "UEFI firmware for boots"),
+  file("OVMF variables", OVMF_VARS, "ovmf", "UEFI variable store template for boots"),
+  command("sbverify", "sbsigntool", "tests: checks the UKI's PE structure"),
+];
+
+async function isPresent(requirement: HostRequirement): Promise<boolean> {
+  if ("file" in requirement.check) {
+    return access(requirement.check.file).then(
+      () => true,
+      () => false,
+    );
+  }
+  const found = await execa("sh", ["-c", 'command -v "$1"', "sh", requirement.check.command], { reject: false });
+  return found.exitCode === 0;
+}
+
+export async function missingRequirements(
+  requirements: readonly HostRequirement[] = HOST_REQUIREMENTS,
+): Promise<HostRequirement[]> {
+  const present = await Promise.all(requirements.map(isPresent));
+  return requirements.filter((_, i) => !present[i]);
+}
+
+const versionCache = new Map<string, Promise<string>>();
+
+/** The first line a tool prints about its version: part of every cache key that uses it. */
+export function toolVersion(tool: string, args: readonly string[] = ["--version"]): Promise<string> {
+  const id = [tool, ...args].join(" ");
+  let version = versionCache.get(id);
+  if (!version) {
+    version = execa(tool, args, { reject: false, all: true }).then((r) => String(r.all ?? "").split("\n")[0]?.trim() ?? "");
+    versionCache.set(id, version);
+  }
+  return version;
+}
+
+export async function toolVersions(tools: readonly (string | [string, ...string[]])[]): Promise<Record<string, string>> {
+  const entries = await Promise.all(
+    tools.map(async (t) => {
+      const [name, ...args] = typeof t === "string" ? [t] : t;
+      return [name, await toolVersion(name, args.length ? args : ["--version"])] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
+}
