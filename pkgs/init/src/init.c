@@ -1,0 +1,255 @@
+/*
+ * bronze init: PID 1 of a bronze image, in two stages.
+ *
+ * Stage 1 runs from the initramfs (/init, next to /rootfs.sqsh): it mounts the
+ * kernel filesystems, attaches rootfs.sqsh to a loop device, mounts it read-only
+ * as the new root with tmpfs on /run /tmp /system /var, switches root and execs
+ * /sbin/init from it.
+ *
+ * Stage 2 runs from the read-only root: it checks what it promises (root is
+ * read-only, /var is writable), prints one machine-readable status line, and
+ * then reaps orphans forever, or powers off when the command line has
+ * bronze.poweroff=1 (used by tests).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* musl ships no <linux/loop.h>; these match the kernel's UAPI. */
+#define LOOP_CTL_GET_FREE 0x4C82
+#define LOOP_CONFIGURE 0x4C0A
+#define LO_FLAGS_READ_ONLY 1
+#define LO_FLAGS_AUTOCLEAR 4
+#define LO_NAME_SIZE 64
+#define LO_KEY_SIZE 32
+
+struct loop_info64 {
+	uint64_t lo_device, lo_inode, lo_rdevice, lo_offset, lo_sizelimit;
+	uint32_t lo_number, lo_encrypt_type, lo_encrypt_key_size, lo_flags;
+	uint8_t lo_file_name[LO_NAME_SIZE];
+	uint8_t lo_crypt_name[LO_NAME_SIZE];
+	uint8_t lo_encrypt_key[LO_KEY_SIZE];
+	uint64_t lo_init[2];
+};
+
+struct loop_config {
+	uint32_t fd;
+	uint32_t block_size;
+	struct loop_info64 info;
+	uint64_t reserved[8];
+};
+
+#define ROOTFS_IMAGE "/rootfs.sqsh"
+#define NEW_ROOT "/newroot"
+#define STAGE2 "/sbin/init"
+
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("bronze: ", stdout);
+	vfprintf(stdout, fmt, ap);
+	fputc('\n', stdout);
+	fflush(stdout);
+	va_end(ap);
+}
+
+static int cmdline_has(const char *flag)
+{
+	static char buf[4096];
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	size_t len = strlen(flag);
+	for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
+		if (strlen(tok) == len && memcmp(tok, flag, len) == 0)
+			return 1;
+	return 0;
+}
+
+static void power_off(void)
+{
+	sync();
+	reboot(RB_POWER_OFF);
+}
+
+/* PID 1 must not exit (the kernel would panic with a less useful message). */
+static void __attribute__((noreturn)) fatal(const char *step)
+{
+	say("fatal: %s: %s", step, strerror(errno));
+	if (cmdline_has("bronze.poweroff=1"))
+		power_off();
+	for (;;)
+		pause();
+}
+
+static void make_dir(const char *path)
+{
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		fatal(path);
+}
+
+static void mount_or_die(const char *src, const char *target, const char *type,
+			 unsigned long flags, const char *data)
+{
+	if (mount(src, target, type, flags, data) < 0) {
+		static char what[256];
+		snprintf(what, sizeof(what), "mount %s on %s", type ? type : src, target);
+		fatal(what);
+	}
+}
+
+static void use_console(void)
+{
+	int fd = open("/dev/console", O_RDWR | O_NOCTTY);
+	if (fd < 0)
+		return;
+	dup2(fd, 0);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	if (fd > 2)
+		close(fd);
+}
+
+/* Attaches the image read-only to a free loop device; returns its path. */
+static const char *attach_loop(const char *image)
+{
+	static char dev[32];
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
+		fatal("open /dev/loop-control");
+	int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+	if (n < 0)
+		fatal("LOOP_CTL_GET_FREE");
+	close(ctl);
+	snprintf(dev, sizeof(dev), "/dev/loop%d", n);
+
+	int img = open(image, O_RDONLY | O_CLOEXEC);
+	if (img < 0)
+		fatal(image);
+	int loop = open(dev, O_RDONLY | O_CLOEXEC);
+	if (loop < 0)
+		fatal(dev);
+	struct loop_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.fd = (uint32_t)img;
+	cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+	strncpy((char *)cfg.info.lo_file_name, image, LO_NAME_SIZE - 1);
+	if (ioctl(loop, LOOP_CONFIGURE, &cfg) < 0)
+		fatal("LOOP_CONFIGURE");
+	/* the mount holds the device; with AUTOCLEAR it detaches when unmounted */
+	return dev;
+}
+
+static void __attribute__((noreturn)) stage1(void)
+{
+	make_dir("/dev");
+	make_dir("/proc");
+	make_dir("/sys");
+	mount_or_die("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+	use_console();
+	mount_or_die("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount_or_die("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+
+	const char *loop = attach_loop(ROOTFS_IMAGE);
+	make_dir(NEW_ROOT);
+	mount_or_die(loop, NEW_ROOT, "squashfs", MS_RDONLY | MS_NODEV, NULL);
+
+	static const char *const tmpfs_dirs[] = { "run", "tmp", "system", "var" };
+	for (size_t i = 0; i < sizeof(tmpfs_dirs) / sizeof(tmpfs_dirs[0]); i++) {
+		char target[64];
+		snprintf(target, sizeof(target), NEW_ROOT "/%s", tmpfs_dirs[i]);
+		const char *mode = strcmp(tmpfs_dirs[i], "tmp") == 0 ? "mode=1777" : "mode=0755";
+		mount_or_die("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, mode);
+	}
+	mount_or_die("/dev", NEW_ROOT "/dev", NULL, MS_MOVE, NULL);
+	mount_or_die("/proc", NEW_ROOT "/proc", NULL, MS_MOVE, NULL);
+	mount_or_die("/sys", NEW_ROOT "/sys", NULL, MS_MOVE, NULL);
+
+	/* the initramfs is the rootfs and cannot be pivoted away: move over it */
+	if (chdir(NEW_ROOT) < 0)
+		fatal("chdir " NEW_ROOT);
+	mount_or_die(".", "/", NULL, MS_MOVE, NULL);
+	if (chroot(".") < 0)
+		fatal("chroot");
+	if (chdir("/") < 0)
+		fatal("chdir /");
+
+	char *const argv[] = { STAGE2, NULL };
+	execv(STAGE2, argv);
+	fatal("exec " STAGE2);
+}
+
+static int root_is_read_only(void)
+{
+	struct statvfs st;
+	if (statvfs("/", &st) < 0)
+		return 0;
+	int fd = open("/.bronze-write-probe", O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd >= 0) {
+		close(fd);
+		unlink("/.bronze-write-probe");
+		return 0;
+	}
+	return (st.f_flag & ST_RDONLY) && errno == EROFS;
+}
+
+static int var_is_writable(void)
+{
+	static const char probe[] = "/var/.bronze-write-probe";
+	static const char data[] = "bronze";
+	char back[sizeof(data)];
+	int fd = open(probe, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return 0;
+	int ok = write(fd, data, sizeof(data)) == (ssize_t)sizeof(data) &&
+		 pread(fd, back, sizeof(back), 0) == (ssize_t)sizeof(back) &&
+		 memcmp(back, data, sizeof(data)) == 0;
+	close(fd);
+	unlink(probe);
+	return ok;
+}
+
+static void __attribute__((noreturn)) stage2(void)
+{
+	say("ready root=%s var=%s", root_is_read_only() ? "ro" : "rw",
+	    var_is_writable() ? "rw" : "ro");
+	if (cmdline_has("bronze.poweroff=1")) {
+		say("powering off");
+		power_off();
+		fatal("reboot(RB_POWER_OFF)");
+	}
+	for (;;) {
+		if (wait(NULL) < 0 && errno == ECHILD)
+			pause();
+	}
+}
+
+int main(void)
+{
+	if (getpid() != 1) {
+		fprintf(stderr, "bronze init: must run as PID 1 (the kernel starts it)\n");
+		return 2;
+	}
+	if (access(ROOTFS_IMAGE, F_OK) == 0)
+		stage1();
+	stage2();
+}

@@ -1,0 +1,104 @@
+import { cp, mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { BuildContext } from "../build/context.ts";
+import { run } from "../core/exec.ts";
+import { inputKey, recipeDigest } from "../core/hash.ts";
+import { runSandboxed, type Mount } from "../core/sandbox.ts";
+import { toolVersions } from "../core/tools.ts";
+import { fetchSource, type VerifiedSource } from "../sources/fetch.ts";
+import type { PackageDef } from "./schema.ts";
+
+/** A built package: its installed files (a tree rooted at /) in the store. */
+export interface PackageArtifact {
+  kind: "package";
+  name: string;
+  version: string;
+  license: string;
+  key: string;
+  /** the package's files, laid out as they are installed */
+  dir: string;
+  sources: { what: string; digest: string }[];
+}
+
+const BUILD_TOOLS = ["gcc", "make", "ld"];
+
+async function extractSource(source: VerifiedSource, into: string, logFile: string): Promise<void> {
+  if (source.pin.kind === "local") {
+    await cp(source.path, into, { recursive: true });
+    return;
+  }
+  await run("tar", ["-xf", source.path, "-C", into, "--strip-components=1", "--no-same-owner"], { logFile });
+}
+
+/**
+ * Builds one package in a sandbox with no network, seeing only its own sources
+ * (at /build), its declared dependencies (at /deps/<name>) and its output (/out).
+ */
+export async function buildPackage(
+  def: PackageDef,
+  deps: ReadonlyMap<string, PackageArtifact>,
+  ctx: BuildContext,
+): Promise<PackageArtifact> {
+  const logFile = join(ctx.logDir, `pkg-${def.name}.log`);
+  const sources = await Promise.all(
+    def.sources.map((pin) => fetchSource(pin, { cacheDir: ctx.cacheDir, definedIn: def.file, logFile })),
+  );
+  const depArtifacts = def.dependencies.map((name) => {
+    const dep = deps.get(name);
+    if (!dep) throw new Error(`internal: dependency ${name} of ${def.name} was not built first`);
+    return dep;
+  });
+  const inputs = {
+    step: "package",
+    recipe: await recipeDigest(import.meta.url, new URL("../core/sandbox.ts", import.meta.url).href),
+    name: def.name,
+    version: def.version,
+    steps: def.steps,
+    sourceDateEpoch: def.sourceDateEpoch,
+    sources: sources.map((s) => s.digest),
+    dependencies: Object.fromEntries(depArtifacts.map((d) => [d.name, d.key])),
+    tools: await toolVersions(BUILD_TOOLS),
+  };
+  const key = inputKey(inputs);
+  const artifact = (dir: string): PackageArtifact => ({
+    kind: "package",
+    name: def.name,
+    version: def.version,
+    license: def.license,
+    key,
+    dir,
+    sources: sources.map((s) => ({ what: s.pin.kind === "local" ? "local" : s.path.split("/").pop() ?? "", digest: s.digest })),
+  });
+
+  const cached = await ctx.store.lookup(key);
+  if (cached) return artifact(cached.dir);
+
+  ctx.ran.push(`package ${def.name}`);
+  await rm(logFile, { force: true });
+  const work = join(ctx.workDir, "pkgs", `${def.name}-${key.slice(0, 12)}`);
+  await rm(work, { recursive: true, force: true });
+  await mkdir(join(work, "build"), { recursive: true });
+  for (const source of sources) await extractSource(source, join(work, "build"), logFile);
+
+  const entry = await ctx.store.put(key, `package ${def.name}`, inputs, async (outDir) => {
+    const mounts: Mount[] = [
+      { host: join(work, "build"), at: "/build", writable: true },
+      { host: outDir, at: "/out", writable: true },
+      ...depArtifacts.map((d) => ({ host: d.dir, at: `/deps/${d.name}` })),
+    ];
+    const env = {
+      OUT: "/out",
+      JOBS: String(ctx.jobs),
+      SOURCE_DATE_EPOCH: String(def.sourceDateEpoch),
+      PKG_NAME: def.name,
+      PKG_VERSION: def.version,
+    };
+    for (const phase of ["prepare", "build", "install"] as const) {
+      const script = def.steps[phase];
+      if (script) await runSandboxed(script, { mounts, cwd: "/build", env, logFile });
+    }
+    return {};
+  });
+  await rm(work, { recursive: true, force: true });
+  return artifact(entry.dir);
+}

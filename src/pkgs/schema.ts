@@ -1,0 +1,72 @@
+import { basename, dirname, join } from "node:path";
+import { FieldReader, YamlFile } from "../core/yamlfile.ts";
+import { SHA256_PATTERN, type SourcePin } from "../sources/pin.ts";
+
+/** A package definition: pkgs/<name>/pkg.yaml. */
+export interface PackageDef {
+  name: string;
+  version: string;
+  license: string;
+  description: string;
+  /** the package's directory (pkg.yaml and local sources) */
+  dir: string;
+  file: string;
+  sources: SourcePin[];
+  /** packages whose outputs are visible at /deps/<name> during the build */
+  dependencies: string[];
+  steps: { prepare: string; build: string; install: string };
+  /** time stamp for the build, from the source release (reproducible builds) */
+  sourceDateEpoch: number;
+}
+
+const NAME = /^[a-z0-9][a-z0-9+.-]*$/;
+const TOP_KEYS = ["name", "version", "license", "description", "sources", "dependencies", "steps", "sourceDateEpoch"];
+const STEP_KEYS = ["prepare", "build", "install"];
+
+function readSource(f: FieldReader, value: unknown, at: (string | number)[], pkgDir: string): SourcePin {
+  const src = f.mapping(value, at);
+  if ("debian" in src) {
+    f.onlyKeys(src, at, ["debian", "version", "file", "sha256"]);
+    return {
+      kind: "debian",
+      package: f.string(src.debian, [...at, "debian"], NAME),
+      version: f.string(src.version, [...at, "version"]),
+      file: f.string(src.file, [...at, "file"], /^[^/]+$/, "a file name, no directory"),
+      sha256: f.string(src.sha256, [...at, "sha256"], SHA256_PATTERN, "64 lowercase hex digits"),
+    };
+  }
+  if ("path" in src) {
+    f.onlyKeys(src, at, ["path"]);
+    const rel = f.string(src.path, [...at, "path"], /^(?!\/)(?!.*(^|\/)\.\.(\/|$)).+$/, "a path inside the package directory");
+    return { kind: "local", path: join(pkgDir, rel) };
+  }
+  throw f.file.error(at, "a source needs either 'debian' (with version, file, sha256) or 'path'");
+}
+
+export async function loadPackage(file: string): Promise<PackageDef> {
+  const yaml = await YamlFile.load(file);
+  const f = new FieldReader(yaml);
+  const top = f.mapping(yaml.data, []);
+  f.onlyKeys(top, [], TOP_KEYS);
+  const dir = dirname(file);
+  const name = f.string(top.name, ["name"], NAME, "lowercase letters, digits, '+', '.', '-'");
+  if (name !== basename(dir)) {
+    throw yaml.error(["name"], `name '${name}' must match the package directory '${basename(dir)}'`);
+  }
+  const steps = f.mapping(top.steps, ["steps"]);
+  f.onlyKeys(steps, ["steps"], STEP_KEYS);
+  const step = (key: string): string => (steps[key] === undefined ? "" : f.string(steps[key], ["steps", key]));
+  if (!steps.install) throw yaml.error(["steps"], "'steps.install' is required: it puts the package's files into $OUT");
+  return {
+    name,
+    version: f.string(top.version, ["version"]),
+    license: f.string(top.license, ["license"]),
+    description: f.optionalString(top.description, ["description"]) ?? "",
+    dir,
+    file,
+    sources: f.list(top.sources, ["sources"]).map((s, i) => readSource(f, s, ["sources", i], dir)),
+    dependencies: f.list(top.dependencies, ["dependencies"]).map((d, i) => f.string(d, ["dependencies", i], NAME)),
+    steps: { prepare: step("prepare"), build: step("build"), install: step("install") },
+    sourceDateEpoch: f.integer(top.sourceDateEpoch, ["sourceDateEpoch"]),
+  };
+}

@@ -1,0 +1,90 @@
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { BronzeError, InputError } from "../core/errors.ts";
+import { run } from "../core/exec.ts";
+import { sha256File, treeDigest } from "../core/hash.ts";
+import { displayPath } from "../core/yamlfile.ts";
+import { describeSource, type SourcePin } from "./pin.ts";
+
+/** A source that has been verified against its pin and may be used. */
+export interface VerifiedSource {
+  pin: SourcePin;
+  /** a file (archive) or, for local sources, a directory */
+  path: string;
+  /** sha256 of the file, or the tree digest of a local directory */
+  digest: string;
+}
+
+export interface FetchContext {
+  cacheDir: string;
+  /** the definition that pins the source, named in errors */
+  definedIn: string;
+  logFile: string;
+}
+
+export class ChecksumMismatch extends BronzeError {
+  constructor(what: string, definedIn: string, expected: string, actual: string) {
+    super(
+      `checksum mismatch for ${what}\n` +
+        `  expected sha256 ${expected} (pinned in ${displayPath(definedIn)})\n` +
+        `  actual   sha256 ${actual}\n` +
+        `Nothing was cached. If this source is the one you want, update the sha256 in ${displayPath(definedIn)}.`,
+    );
+    this.name = "ChecksumMismatch";
+  }
+}
+
+async function verifyFile(path: string, expected: string, what: string, definedIn: string): Promise<void> {
+  const actual = await sha256File(path);
+  if (actual !== expected) throw new ChecksumMismatch(what, definedIn, expected, actual);
+}
+
+async function fetchDebian(pin: Extract<SourcePin, { kind: "debian" }>, ctx: FetchContext): Promise<string> {
+  const cached = join(ctx.cacheDir, "sources", pin.sha256, pin.file);
+  if (await stat(cached).then(() => true, () => false)) {
+    await verifyFile(cached, pin.sha256, describeSource(pin), ctx.definedIn);
+    return cached;
+  }
+  await mkdir(join(ctx.cacheDir, "tmp"), { recursive: true });
+  const tmp = await mkdtemp(join(ctx.cacheDir, "tmp", "fetch-"));
+  try {
+    await run("apt-get", ["source", "--download-only", "-q", `${pin.package}=${pin.version}`], {
+      cwd: tmp,
+      logFile: ctx.logFile,
+    }).catch((e: unknown) => {
+      throw new BronzeError(
+        `cannot fetch Debian source package ${pin.package}=${pin.version} (pinned in ${displayPath(ctx.definedIn)}). ` +
+          `Is deb-src enabled? Run scripts/setup-host.sh (part of 'make'). ${e instanceof Error ? e.message : ""}`,
+      );
+    });
+    const downloaded = join(tmp, pin.file);
+    if (!(await readdir(tmp)).includes(pin.file)) {
+      throw new InputError(
+        `${displayPath(ctx.definedIn)}: Debian source package ${pin.package}=${pin.version} has no file ${pin.file}; ` +
+          `it has: ${(await readdir(tmp)).join(", ")}`,
+      );
+    }
+    await verifyFile(downloaded, pin.sha256, describeSource(pin), ctx.definedIn);
+    await mkdir(join(ctx.cacheDir, "sources", pin.sha256), { recursive: true });
+    await rename(downloaded, cached);
+    return cached;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Fetches a source if needed and verifies it against its pin; nothing unverified is returned or cached. */
+export async function fetchSource(pin: SourcePin, ctx: FetchContext): Promise<VerifiedSource> {
+  switch (pin.kind) {
+    case "debian":
+      return { pin, path: await fetchDebian(pin, ctx), digest: pin.sha256 };
+    case "host-file":
+      await stat(pin.path).catch(() => {
+        throw new BronzeError(`${pin.path} (pinned in ${displayPath(ctx.definedIn)}) is missing; run 'make' to install it`);
+      });
+      await verifyFile(pin.path, pin.sha256, pin.path, ctx.definedIn);
+      return { pin, path: pin.path, digest: pin.sha256 };
+    case "local":
+      return { pin, path: pin.path, digest: await treeDigest(pin.path) };
+  }
+}

@@ -1,0 +1,21 @@
+/** Where a package's source comes from, pinned so that it can be verified before use. */
+export type SourcePin =
+  /** a file of a Debian source package, fetched with `apt-get source --download-only` */
+  | { kind: "debian"; package: string; version: string; file: string; sha256: string }
+  /** a file installed on the host by a Debian package (e.g. /usr/src/linux-source-6.1.tar.xz) */
+  | { kind: "host-file"; path: string; sha256: string }
+  /** a directory of files kept next to the package definition */
+  | { kind: "local"; path: string };
+
+export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+
+export function describeSource(pin: SourcePin): string {
+  switch (pin.kind) {
+    case "debian":
+      return `Debian source package ${pin.package}=${pin.version}, file ${pin.file}`;
+    case "host-file":
+      return pin.path;
+    case "local":
+      return `local directory ${pin.path}`;
+  }
+}
