@@ -1,0 +1,54 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { BuildContext } from "../build/context.ts";
+import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
+import type { InitramfsArtifact } from "../initramfs/build.ts";
+import type { KernelArtifact } from "../kernel/build.ts";
+import { assembleUki } from "./uki.ts";
+
+export interface UkiArtifact {
+  kind: "uki";
+  key: string;
+  image: string;
+  cmdline: string;
+}
+
+export interface UkiInputs {
+  stubPath: string;
+  kernel: KernelArtifact;
+  initramfs: InitramfsArtifact;
+  osRelease: string;
+  cmdline: string;
+}
+
+/** The unified kernel image: systemd-stub + .osrel .cmdline .uname .linux .initrd. */
+export async function buildUki(input: UkiInputs, ctx: BuildContext): Promise<UkiArtifact> {
+  const stub = await readFile(input.stubPath);
+  const inputs = {
+    step: "uki",
+    recipe: await recipeDigest(import.meta.url, new URL("./uki.ts", import.meta.url).href, new URL("./pe.ts", import.meta.url).href),
+    stub: sha256(stub),
+    kernel: input.kernel.key,
+    initramfs: input.initramfs.key,
+    osRelease: input.osRelease,
+    cmdline: input.cmdline,
+  };
+  const key = inputKey(inputs);
+  const cached = await ctx.store.lookup(key);
+  if (cached) return { kind: "uki", key, image: join(cached.dir, "uki.efi"), cmdline: input.cmdline };
+
+  ctx.ran.push("uki");
+  const entry = await ctx.store.put(key, "uki", inputs, async (outDir) => {
+    const uki = assembleUki({
+      stub,
+      linux: await readFile(input.kernel.image),
+      initrd: await readFile(input.initramfs.image),
+      osRelease: input.osRelease,
+      cmdline: input.cmdline,
+      uname: input.kernel.release,
+    });
+    await writeFile(join(outDir, "uki.efi"), uki);
+    return {};
+  });
+  return { kind: "uki", key, image: join(entry.dir, "uki.efi"), cmdline: input.cmdline };
+}
