@@ -1,0 +1,144 @@
+import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { BronzeError } from "../core/errors.ts";
+import { OVMF_CODE, OVMF_VARS } from "../core/tools.ts";
+
+/** What to boot: a UKI under UEFI firmware, or a kernel and initramfs directly. */
+export type BootTarget =
+  | { kind: "uki"; uki: string }
+  | { kind: "kernel"; kernel: string; initramfs: string; cmdline: string };
+
+export interface BootOptions {
+  timeoutMs: number;
+  accel: "tcg" | "kvm";
+  memoryMiB: number;
+  /** called with every console line as it arrives */
+  onLine?: (line: string) => void;
+  /** wait for the machine to power itself off after the ready line */
+  expectPowerOff?: boolean;
+}
+
+export interface BootResult {
+  ready: Record<string, string>;
+  readyAfterMs: number;
+  console: string[];
+  poweredOff: boolean;
+}
+
+const READY = /bronze: ready ?(.*)$/;
+const FAILURE = /Kernel panic|bronze: fatal|Access Denied|Boot failed/;
+const TAIL = 30;
+
+export const BOOT_DEFAULTS: BootOptions = { timeoutMs: 180_000, accel: "tcg", memoryMiB: 512 };
+
+function qemuArgs(target: BootTarget, options: BootOptions, scratch: string): string[] {
+  const common = [
+    "-machine", "q35",
+    "-accel", options.accel,
+    "-m", String(options.memoryMiB),
+    "-smp", "1",
+    "-nodefaults", "-no-user-config", "-no-reboot",
+    "-display", "none",
+    "-serial", "stdio",
+    "-monitor", "none",
+  ];
+  if (target.kind === "kernel") {
+    return [...common, "-kernel", target.kernel, "-initrd", target.initramfs, "-append", target.cmdline];
+  }
+  return [
+    ...common,
+    "-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+    "-drive", `if=pflash,format=raw,unit=1,file=${join(scratch, "vars.fd")}`,
+    "-drive", `format=raw,file=fat:${join(scratch, "esp")},if=virtio,readonly=on`,
+  ];
+}
+
+function parseFields(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w.includes("="))
+      .map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]),
+  );
+}
+
+/**
+ * Boots in QEMU, reading the serial console; succeeds when init prints its
+ * ready line, fails with the last console lines on panic, fatal error or timeout.
+ */
+export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAULTS): Promise<BootResult> {
+  const scratch = await mkdtemp(join(tmpdir(), "bronze-boot-"));
+  try {
+    if (target.kind === "uki") {
+      await mkdir(join(scratch, "esp", "EFI", "BOOT"), { recursive: true });
+      await copyFile(target.uki, join(scratch, "esp", "EFI", "BOOT", "BOOTX64.EFI"));
+      await copyFile(OVMF_VARS, join(scratch, "vars.fd"));
+    }
+    const started = Date.now();
+    const child = execa("qemu-system-x86_64", qemuArgs(target, options, scratch), {
+      reject: false,
+      stdin: "ignore",
+      buffer: false,
+      stderr: "pipe",
+      encoding: "utf8",
+    });
+    const lines: string[] = [];
+    let ready: Record<string, string> | undefined;
+    let readyAfterMs = 0;
+    let failure: string | undefined;
+    let exited = false;
+
+    const outcome = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        failure = `no ready line within ${Math.round(options.timeoutMs / 1000)} s`;
+        resolve();
+      }, options.timeoutMs);
+      let pending = "";
+      const onData = (chunk: Buffer | string): void => {
+        pending += chunk.toString().replace(/\r/g, "");
+        const parts = pending.split("\n");
+        pending = parts.pop() ?? "";
+        for (const line of parts) {
+          lines.push(line);
+          options.onLine?.(line);
+          const match = READY.exec(line);
+          if (match && !ready) {
+            ready = parseFields(match[1] ?? "");
+            readyAfterMs = Date.now() - started;
+            if (!options.expectPowerOff) {
+              clearTimeout(timer);
+              resolve();
+            }
+          } else if (FAILURE.test(line) && !failure) {
+            failure = `console reported: ${line.trim()}`;
+            clearTimeout(timer);
+            resolve();
+          }
+        }
+      };
+      child.stdout?.on("data", onData);
+      child.stderr?.on("data", onData);
+      void child.then(() => {
+        exited = true;
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await outcome;
+    const exitedByItself = exited;
+    if (!exitedByItself) child.kill("SIGKILL");
+    const result = await child;
+    const poweredOff = exitedByItself && result.exitCode === 0;
+    if (!ready && !failure) failure = `QEMU exited (${result.exitCode ?? result.signal}) before the ready line`;
+    if (ready && options.expectPowerOff && !poweredOff && !failure) failure = "the machine did not power off after the ready line";
+    if (failure || !ready) {
+      throw new BronzeError(`boot failed: ${failure}\n--- last console lines ---\n${lines.slice(-TAIL).join("\n")}`);
+    }
+    return { ready, readyAfterMs, console: lines, poweredOff };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,33 @@
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { Store } from "../core/store.ts";
+
+/** Where a build reads and writes, and the settings every step shares. */
+export interface BuildContext {
+  projectRoot: string;
+  store: Store;
+  cacheDir: string;
+  /** scratch space for build trees, removed after each successful step */
+  workDir: string;
+  logDir: string;
+  /** SOURCE_DATE_EPOCH for the image assembly steps */
+  epoch: number;
+  jobs: number;
+  /** names of the steps that actually ran (not served from the cache) */
+  ran: string[];
+}
+
+export function createContext(projectRoot: string, epoch: number, cacheDir?: string): BuildContext {
+  const cache = cacheDir ?? process.env.BRONZE_CACHE ?? join(projectRoot, ".cache", "bronze");
+  const workDir = process.env.BRONZE_WORK ?? join(projectRoot, "_work");
+  return {
+    projectRoot,
+    store: new Store(cache),
+    cacheDir: cache,
+    workDir,
+    logDir: join(workDir, "logs"),
+    epoch,
+    jobs: availableParallelism(),
+    ran: [],
+  };
+}

@@ -1,0 +1,165 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Listr, PRESET_TIMESTAMP } from "listr2";
+import { buildInitramfs, type InitramfsArtifact } from "../initramfs/build.ts";
+import { buildKernel, type KernelArtifact } from "../kernel/build.ts";
+import { loadKernelSource } from "../kernel/source.ts";
+import { buildPackage, type PackageArtifact } from "../pkgs/build.ts";
+import { buildOrder, loadPackages } from "../pkgs/graph.ts";
+import type { Profile } from "../profile/profile.ts";
+import { buildRootfs, type RootfsArtifact } from "../rootfs/build.ts";
+import { osRelease } from "../rootfs/os-release.ts";
+import { buildUki, type UkiArtifact } from "../uki/build.ts";
+import { STUB_PATH } from "../core/tools.ts";
+import { displayPath } from "../core/yamlfile.ts";
+import type { BuildContext } from "./context.ts";
+import { publish, type PublishedFile } from "./publish.ts";
+
+export interface BuildResult {
+  profile: Profile;
+  outDir: string;
+  files: PublishedFile[];
+  kernel: KernelArtifact;
+  packages: PackageArtifact[];
+  /** steps that ran; empty when everything came from the cache */
+  ran: string[];
+  durationMs: number;
+}
+
+interface Stages {
+  packages: Map<string, PackageArtifact>;
+  kernel?: KernelArtifact;
+  rootfs?: RootfsArtifact;
+  initramfs?: InitramfsArtifact;
+  uki?: UkiArtifact;
+}
+
+/** The path of the init binary inside the init package, copied to /init in the initramfs. */
+const INIT_IN_PACKAGE = "usr/sbin/init";
+
+function must<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`internal: ${what} was not built`);
+  return value;
+}
+
+export function useSimpleRenderer(): boolean {
+  return !process.stdout.isTTY || Boolean(process.env.CI);
+}
+
+/** Builds a profile: packages, kernel, rootfs, initramfs, UKI; then publishes to _out/<profile>. */
+export async function buildProfile(profile: Profile, ctx: BuildContext, version: string): Promise<BuildResult> {
+  const started = Date.now();
+  const defs = await loadPackages(join(ctx.projectRoot, "pkgs"));
+  const order = buildOrder(defs, profile.packages, displayPath(profile.file));
+  const kernelSource = await loadKernelSource(join(ctx.projectRoot, "kernel"));
+  const release = osRelease({ version, variant: profile.name });
+  const stages: Stages = { packages: new Map() };
+  const cachedNote = (before: number): string => (ctx.ran.length === before ? " (cached)" : "");
+
+  const tasks = new Listr(
+    [
+      ...order.map((def) => ({
+        title: `package ${def.name} ${def.version}`,
+        task: async (_: unknown, task: { title: string }) => {
+          const before = ctx.ran.length;
+          stages.packages.set(def.name, await buildPackage(def, stages.packages, ctx));
+          task.title += cachedNote(before);
+        },
+      })),
+      {
+        title: `kernel ${kernelSource.version} (profile ${profile.kernelProfile})`,
+        task: async (_: unknown, task: { title: string }) => {
+          const before = ctx.ran.length;
+          stages.kernel = await buildKernel(kernelSource, profile.arch, profile.kernelProfile, ctx);
+          task.title += cachedNote(before);
+        },
+      },
+      {
+        title: "rootfs.sqsh",
+        task: async (_: unknown, task: { title: string }) => {
+          const before = ctx.ran.length;
+          const packages = profile.packages.map((name) => must(stages.packages.get(name), `package ${name}`));
+          stages.rootfs = await buildRootfs(packages, must(stages.kernel, "kernel"), release, ctx);
+          task.title += cachedNote(before);
+        },
+      },
+      {
+        title: "initramfs",
+        task: async (_: unknown, task: { title: string }) => {
+          const before = ctx.ran.length;
+          const init = join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE);
+          stages.initramfs = await buildInitramfs(init, must(stages.rootfs, "rootfs"), ctx);
+          task.title += cachedNote(before);
+        },
+      },
+      {
+        title: "UKI",
+        task: async (_: unknown, task: { title: string }) => {
+          const before = ctx.ran.length;
+          stages.uki = await buildUki(
+            {
+              stubPath: STUB_PATH,
+              kernel: must(stages.kernel, "kernel"),
+              initramfs: must(stages.initramfs, "initramfs"),
+              osRelease: release,
+              cmdline: profile.cmdline,
+            },
+            ctx,
+          );
+          task.title += cachedNote(before);
+        },
+      },
+    ],
+    {
+      concurrent: false,
+      exitOnError: true,
+      renderer: "default",
+      fallbackRenderer: "simple",
+      fallbackRendererCondition: useSimpleRenderer,
+      fallbackRendererOptions: { timestamp: PRESET_TIMESTAMP },
+      rendererOptions: { collapseSubtasks: false },
+    },
+  );
+  await tasks.run();
+
+  const kernel = must(stages.kernel, "kernel");
+  const outDir = join(ctx.projectRoot, "_out", profile.name);
+  const files = await publish(
+    outDir,
+    [
+      { name: "rootfs.sqsh", from: must(stages.rootfs, "rootfs").image },
+      { name: "initramfs.cpio.zst", from: must(stages.initramfs, "initramfs").image },
+      { name: "vmlinuz", from: kernel.image },
+      { name: "uki.efi", from: must(stages.uki, "uki").image },
+      { name: "module-signing.der", from: kernel.signingCert },
+    ],
+    {
+      profile: profile.name,
+      version,
+      sourceDateEpoch: ctx.epoch,
+      cmdline: profile.cmdline,
+      kernel: {
+        version: kernelSource.version,
+        release: kernel.release,
+        sourceSha256: kernelSource.pin.sha256,
+        moduleCount: kernel.moduleCount,
+        moduleSigningCertSha256: kernel.signingCertSha256,
+      },
+      packages: [...stages.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
+    },
+  );
+  return {
+    profile,
+    outDir,
+    files,
+    kernel,
+    packages: [...stages.packages.values()],
+    ran: [...ctx.ran],
+    durationMs: Date.now() - started,
+  };
+}
+
+export async function projectVersion(projectRoot: string): Promise<string> {
+  const pkg = JSON.parse(await readFile(join(projectRoot, "package.json"), "utf8")) as { version: string };
+  return pkg.version;
+}

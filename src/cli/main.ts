@@ -1,0 +1,120 @@
+import { stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { boot, BOOT_DEFAULTS, type BootTarget } from "../boot/qemu.ts";
+import { createContext } from "../build/context.ts";
+import { buildProfile, projectVersion } from "../build/pipeline.ts";
+import { sourceDateEpoch } from "../core/epoch.ts";
+import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
+import { HOST_REQUIREMENTS, missingRequirements } from "../core/tools.ts";
+import { loadProfile, profilePath } from "../profile/profile.ts";
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+function humanSize(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let size = bytes;
+  let unit = 0;
+  while (size >= 1024 && unit < units.length - 1) {
+    size /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? size : size.toFixed(1)} ${units[unit]}`;
+}
+
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("give a number of seconds above 0");
+  return n;
+}
+
+async function resolveBootTarget(artifact: string): Promise<BootTarget> {
+  const info = await stat(artifact).catch(() => {
+    throw new InputError(`${artifact}: no such file or directory; give a UKI (.efi) or a build output directory such as _out/minimal`);
+  });
+  const uki = info.isDirectory() ? join(artifact, "uki.efi") : artifact;
+  await stat(uki).catch(() => {
+    throw new InputError(`${artifact}: holds no uki.efi; run 'bronze build' first`);
+  });
+  return { kind: "uki", uki };
+}
+
+export function createProgram(): Command {
+  const program = new Command()
+    .name("bronze")
+    .description("Builds minimal, immutable Linux OS images: musl userland, read-only SquashFS root, signed kernel modules, UKI.")
+    .version("0.1.0")
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command("build")
+    .description("build an image profile: packages, kernel, rootfs.sqsh, initramfs and UKI, into _out/<profile>/")
+    .option("-p, --profile <name|file>", "profile name (profiles/<name>.yaml) or path to a profile file", "minimal")
+    .option("--cache-dir <dir>", "content-addressed cache (default: .cache/bronze, or $BRONZE_CACHE)")
+    .action(async (opts: { profile: string; cacheDir?: string }) => {
+      const profile = await loadProfile(profilePath(projectRoot, opts.profile));
+      const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot), opts.cacheDir);
+      const result = await buildProfile(profile, ctx, await projectVersion(projectRoot));
+      console.log(`\nbronze: built profile '${profile.name}' in ${(result.durationMs / 1000).toFixed(1)} s; ${result.ran.length} build step(s) ran${result.ran.length ? `: ${result.ran.join(", ")}` : " (everything from cache)"}`);
+      console.log(`kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`);
+      for (const file of result.files) console.log(`  ${file.path.padEnd(48)} ${humanSize(file.size).padStart(10)}`);
+    });
+
+  program
+    .command("boot")
+    .description("boot a UKI in QEMU (OVMF, serial console) and wait for init's ready line")
+    .argument("<artifact>", "a UKI file, or a build output directory such as _out/minimal")
+    .option("--timeout <seconds>", "give up after this long", positiveSeconds, BOOT_DEFAULTS.timeoutMs / 1000)
+    .addOption(new Option("--accel <accel>", "QEMU accelerator (KVM only where it works)").choices(["tcg", "kvm"]).default("tcg"))
+    .option("-q, --quiet", "do not echo the console")
+    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean }) => {
+      const target = await resolveBootTarget(artifact);
+      const result = await boot(target, {
+        ...BOOT_DEFAULTS,
+        timeoutMs: opts.timeout * 1000,
+        accel: opts.accel,
+        onLine: opts.quiet ? undefined : (line) => console.log(`| ${line}`),
+      });
+      const fields = Object.entries(result.ready).map(([k, v]) => `${k}=${v}`).join(" ");
+      console.log(`bronze: boot ok in ${(result.readyAfterMs / 1000).toFixed(1)} s: ${fields}`);
+    });
+
+  program
+    .command("doctor")
+    .description("list the host tools bronze needs that are missing, and the Debian package that provides each")
+    .action(async () => {
+      const missing = await missingRequirements();
+      if (missing.length === 0) {
+        console.log(`bronze doctor: all ${HOST_REQUIREMENTS.length} host requirements are present`);
+        return;
+      }
+      console.log(`bronze doctor: ${missing.length} of ${HOST_REQUIREMENTS.length} host requirements missing:`);
+      for (const m of missing) console.log(`  ${m.name.padEnd(20)} apt-get install ${m.debianPackage.padEnd(18)} (${m.purpose})`);
+      const packages = [...new Set(missing.map((m) => m.debianPackage))].join(" ");
+      console.log(`fix: apt-get install ${packages}   (or run 'make', which installs them)`);
+      process.exitCode = EXIT_FAILURE;
+    });
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await createProgram().parseAsync(argv as string[], { from: "user" });
+    return Number(process.exitCode ?? 0);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (error instanceof BronzeError) {
+      console.error(`bronze: ${error.message}`);
+      return error.exitCode;
+    }
+    console.error("bronze: unexpected error (a bug):", error);
+    return EXIT_FAILURE;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,49 @@
+import { join } from "node:path";
+import { InputError } from "../core/errors.ts";
+import { FieldReader, YamlFile } from "../core/yamlfile.ts";
+
+/** An image profile: profiles/<name>.yaml, the only input of a build besides the tree. */
+export interface Profile {
+  name: string;
+  description: string;
+  file: string;
+  arch: "x86_64";
+  kernelProfile: string;
+  packages: string[];
+  cmdline: string;
+}
+
+const ARCHES = ["x86_64"] as const;
+const NAME = /^[a-z0-9][a-z0-9-]*$/;
+
+export function profilePath(projectRoot: string, nameOrFile: string): string {
+  if (nameOrFile.includes("/") || nameOrFile.endsWith(".yaml")) return nameOrFile;
+  if (!NAME.test(nameOrFile)) {
+    throw new InputError(`profile name '${nameOrFile}' is not valid: use lowercase letters, digits and '-', or a path to a .yaml file`);
+  }
+  return join(projectRoot, "profiles", `${nameOrFile}.yaml`);
+}
+
+export async function loadProfile(path: string): Promise<Profile> {
+  const yaml = await YamlFile.load(path);
+  const f = new FieldReader(yaml);
+  const top = f.mapping(yaml.data, []);
+  f.onlyKeys(top, [], ["name", "description", "arch", "kernel", "packages", "cmdline"]);
+  const kernel = f.mapping(top.kernel, ["kernel"]);
+  f.onlyKeys(kernel, ["kernel"], ["profile"]);
+  const arch = f.string(top.arch, ["arch"]);
+  if (!(ARCHES as readonly string[]).includes(arch)) {
+    throw yaml.error(["arch"], `arch '${arch}' is not supported; supported: ${ARCHES.join(", ")}`);
+  }
+  const cmdline = f.string(top.cmdline, ["cmdline"]);
+  if (/[\n\0]/.test(cmdline)) throw yaml.error(["cmdline"], "cmdline must be a single line");
+  return {
+    name: f.string(top.name, ["name"], NAME, "lowercase letters, digits and '-'"),
+    description: f.optionalString(top.description, ["description"]) ?? "",
+    file: path,
+    arch: "x86_64",
+    kernelProfile: f.string(kernel.profile, ["kernel", "profile"], NAME),
+    packages: f.list(top.packages, ["packages"]).map((p, i) => f.string(p, ["packages", i])),
+    cmdline,
+  };
+}
