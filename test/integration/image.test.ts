@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { readFile, readdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { before, test } from "node:test";
+import { execa } from "execa";
+import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
+import { readUkiSections } from "../../src/uki/uki.ts";
+import { bronze } from "../helpers/cli.ts";
+import { PROJECT_ROOT } from "../helpers/tmp.ts";
+
+// The walking skeleton end to end: real package builds, a real kernel build,
+// mksquashfs, our cpio and PE writers, and QEMU boots of the result.
+const OUT = join(PROJECT_ROOT, "_out", "minimal");
+const CACHE = join(PROJECT_ROOT, ".cache", "bronze");
+const WORK = join(PROJECT_ROOT, "_work");
+let firstBuild = "";
+
+interface Manifest {
+  sourceDateEpoch: number;
+  cmdline: string;
+  kernel: { release: string; moduleCount: number; moduleSigningCertSha256: string };
+  artifacts: { name: string; size: number; sha256: string }[];
+}
+const manifest = async (): Promise<Manifest> => JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as Manifest;
+
+before(async () => {
+  const result = await bronze(["build", "--profile", "minimal"]);
+  firstBuild = String(result.all);
+  assert.equal(result.exitCode, 0, firstBuild);
+});
+
+test("the build prints every artifact with its size", () => {
+  for (const name of ["rootfs.sqsh", "initramfs.cpio.zst", "vmlinuz", "uki.efi"]) {
+    assert.match(firstBuild, new RegExp(`_out/minimal/${name.replace(".", "\\.")}\\s+[\\d.]+ (B|KiB|MiB)`));
+  }
+});
+
+test("a second build with nothing changed runs no build step", async () => {
+  const result = await bronze(["build", "--profile", "minimal"]);
+  assert.equal(result.exitCode, 0, String(result.all));
+  assert.match(String(result.stdout), /0 build step\(s\) ran \(everything from cache\)/);
+});
+
+test("rootfs.sqsh holds the musl userland, init, os-release and the signed modules, owned by root", async () => {
+  const { kernel, sourceDateEpoch } = await manifest();
+  const listing = (await execa("unsquashfs", ["-lln", "-d", "", join(OUT, "rootfs.sqsh")], { env: { TZ: "UTC" } })).stdout;
+  const paths = new Set(listing.split("\n").map((l) => l.replace(/^.*\d\d:\d\d /, "").replace(/ -> .*$/, "")));
+  for (const path of ["/usr/sbin/init", "/usr/lib/libc.so", "/usr/lib/ld-musl-x86_64.so.1", "/usr/lib/os-release", "/etc/os-release", "/sbin", "/var", "/run", "/system", "/tmp"]) {
+    assert.ok(paths.has(path), `${path} in rootfs`);
+  }
+  assert.ok([...paths].some((p) => p.startsWith(`/usr/lib/modules/${kernel.release}/kernel/`) && p.endsWith(".ko")));
+  assert.ok(![...paths].some((p) => p.startsWith("/usr/include") || p.endsWith(".a")), "no development files");
+  for (const line of listing.split("\n").filter((l) => l.startsWith("-") || l.startsWith("d"))) {
+    assert.match(line, /^\S+ 0\/0 /, `owned by root: ${line}`);
+  }
+  const date = new Date(sourceDateEpoch * 1000).toISOString().slice(0, 16).replace("T", " ");
+  assert.ok(listing.includes(date), `mtimes are SOURCE_DATE_EPOCH (${date})`);
+});
+
+test("every shipped module carries an appended signature", async () => {
+  const { kernel } = await manifest();
+  const dir = join(PROJECT_ROOT, "_work", "check-modules");
+  await execa("rm", ["-rf", dir]);
+  await execa("unsquashfs", ["-q", "-d", dir, join(OUT, "rootfs.sqsh"), `usr/lib/modules/${kernel.release}`]);
+  const modules = (await readdir(dir, { recursive: true })).filter((p) => p.endsWith(".ko"));
+  assert.equal(modules.length, kernel.moduleCount);
+  assert.ok(modules.length > 0);
+  for (const module of modules) {
+    const bytes = await readFile(join(dir, module));
+    assert.equal(bytes.subarray(-28).toString("latin1"), "~Module signature appended~\n", module);
+  }
+  await execa("rm", ["-rf", dir]);
+});
+
+test("the initramfs is a zstd newc cpio of exactly /init and /rootfs.sqsh", async () => {
+  const cpio = (await execa("zstd", ["-dc", join(OUT, "initramfs.cpio.zst")], { encoding: "buffer" })).stdout;
+  const names = (await execa("cpio", ["-it", "--quiet"], { input: cpio })).stdout.trim().split("\n");
+  assert.deepEqual(names, ["init", "rootfs.sqsh"]);
+  const extracted = (await execa("cpio", ["-i", "--quiet", "--to-stdout", "rootfs.sqsh"], { input: cpio, encoding: "buffer" })).stdout;
+  assert.ok(Buffer.from(extracted).equals(await readFile(join(OUT, "rootfs.sqsh"))));
+});
+
+test("the UKI holds the stub's .sbat and our sections, which objdump reads back", async () => {
+  const uki = await readFile(join(OUT, "uki.efi"));
+  const { cmdline, kernel } = await manifest();
+  const headers = (await execa("objdump", ["-h", join(OUT, "uki.efi")])).stdout;
+  for (const name of [".sbat", ".osrel", ".cmdline", ".uname", ".linux", ".initrd"]) {
+    assert.match(headers, new RegExp(`\\s${name.replace(".", "\\.")}\\s`), name);
+  }
+  const sections = new Map(readUkiSections(uki).map((s) => [s.name, Buffer.from(s.data)]));
+  assert.ok(sections.get(".linux")?.subarray(0, (await readFile(join(OUT, "vmlinuz"))).length).equals(await readFile(join(OUT, "vmlinuz"))));
+  assert.ok(sections.get(".initrd")?.subarray(0, (await readFile(join(OUT, "initramfs.cpio.zst"))).length).equals(await readFile(join(OUT, "initramfs.cpio.zst"))));
+  assert.equal(sections.get(".cmdline")?.toString("utf8").replace(/\0+$/, ""), cmdline);
+  assert.equal(sections.get(".uname")?.toString("utf8").replace(/\0+$/, ""), kernel.release);
+  assert.match(sections.get(".osrel")?.toString("utf8") ?? "", /^ID=bronze$/m);
+});
+
+test("no private key material is left in the cache, the outputs, the work tree or the temp directory", async () => {
+  for (const dir of [CACHE, OUT, WORK, tmpdir()]) {
+    const found = await execa("grep", ["-rlI", "--", "PRIVATE KEY-----", dir], { reject: false });
+    assert.equal(found.stdout.trim(), "", `private key in ${dir}`);
+  }
+});
+
+test("the UKI boots under UEFI (OVMF) to init's ready line: root read-only, /var writable", async () => {
+  const result = await bronze(["boot", OUT, "--quiet"]);
+  assert.equal(result.exitCode, 0, String(result.all));
+  assert.match(String(result.stdout), /boot ok in [\d.]+ s: root=ro var=rw/);
+});
+
+test("init powers the machine off when the command line asks for it", async () => {
+  const { cmdline } = await manifest();
+  const result = await boot(
+    { kind: "kernel", kernel: join(OUT, "vmlinuz"), initramfs: join(OUT, "initramfs.cpio.zst"), cmdline: `${cmdline} bronze.poweroff=1` },
+    { ...BOOT_DEFAULTS, expectPowerOff: true },
+  );
+  assert.deepEqual(result.ready, { root: "ro", var: "rw" });
+  assert.equal(result.poweredOff, true);
+});

@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { execa } from "execa";
+import { test } from "node:test";
+import { bronze } from "../helpers/cli.ts";
+import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
+
+for (const command of ["build", "boot", "doctor"]) {
+  test(`bronze ${command} --help describes the command`, async () => {
+    const result = await bronze([command, "--help"]);
+    assert.equal(result.exitCode, 0, String(result.all));
+    assert.match(String(result.stdout), new RegExp(`Usage: bronze ${command}`));
+  });
+}
+
+test("an unknown option is a usage error: exit code 2 and the help hint", async () => {
+  const result = await bronze(["build", "--no-such-option"]);
+  assert.equal(result.exitCode, 2);
+  assert.match(String(result.stderr), /unknown option '--no-such-option'/);
+});
+
+test("an unknown command is a usage error", async () => {
+  const result = await bronze(["frobnicate"]);
+  assert.equal(result.exitCode, 2);
+  assert.match(String(result.stderr), /unknown command 'frobnicate'/);
+});
+
+test("a missing profile names the file and exits 2", async () => {
+  const result = await bronze(["build", "--profile", "no-such-profile"]);
+  assert.equal(result.exitCode, 2);
+  assert.match(String(result.stderr), /profiles\/no-such-profile\.yaml: cannot read: ENOENT/);
+});
+
+test("a bad profile names the file, the line and the fix, and exits 2", async () => {
+  const dir = await tempDir();
+  const file = join(dir, "bad.yaml");
+  await writeFile(file, "name: bad\narch: riscv64\nkernel:\n  profile: minimal\npackages: [init]\ncmdline: console=ttyS0\n");
+  const result = await bronze(["build", "--profile", file]);
+  assert.equal(result.exitCode, 2);
+  assert.match(String(result.stderr), /bad\.yaml:2: arch 'riscv64' is not supported; supported: x86_64/);
+});
+
+test("boot refuses a path that holds no UKI, exit code 2", async () => {
+  const dir = await tempDir();
+  const result = await bronze(["boot", dir]);
+  assert.equal(result.exitCode, 2);
+  assert.match(String(result.stderr), /holds no uki\.efi; run 'bronze build' first/);
+});
+
+test("doctor finds every host requirement on a set-up machine", async () => {
+  const result = await bronze(["doctor"]);
+  assert.equal(result.exitCode, 0, String(result.all));
+  assert.match(String(result.stdout), /all \d+ host requirements are present/);
+});
+
+test("doctor names a missing tool and the Debian package that provides it", async () => {
+  // a PATH holding only node: every host command is missing, the firmware files are not
+  const result = await execa(process.execPath, [join(PROJECT_ROOT, "src/cli/main.ts"), "doctor"], {
+    env: { PATH: dirname(process.execPath) },
+    extendEnv: false,
+    reject: false,
+  });
+  assert.equal(result.exitCode, 1);
+  assert.match(result.stdout, /mksquashfs\s+apt-get install squashfs-tools/);
+  assert.match(result.stdout, /qemu-system-x86_64\s+apt-get install qemu-system-x86/);
+  assert.doesNotMatch(result.stdout, /OVMF firmware/);
+  assert.match(result.stdout, /^fix: apt-get install .*squashfs-tools/m);
+});
