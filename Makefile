@@ -1,6 +1,8 @@
 # bronze: `make` sets up the machine and builds the default image; `make test` runs every test.
 PROFILE ?= minimal
 NODE = $(shell scripts/node.sh)
+# npm's own CLI, run by the provisioned Node (the system Node may be older than our dependencies allow)
+NPM = $(NODE) $(shell readlink -f "$$(command -v npm)")
 TEST_FILES ?= test/unit/*.test.ts test/integration/*.test.ts
 
 .PHONY: all setup host-packages deps build test check typecheck lint clean
@@ -15,7 +17,7 @@ host-packages:
 # npm dependencies, reinstalled when the lock file changes
 deps: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
 build: setup
