@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 /** What a cache entry records about the step that produced it. */
@@ -66,12 +66,5 @@ export class Store {
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
-  }
-
-  async has(key: string): Promise<boolean> {
-    return stat(join(this.entryPath(key), "record.json")).then(
-      () => true,
-      () => false,
-    );
   }
 }

@@ -85,7 +85,10 @@ export function toolVersion(tool: string, args: readonly string[] = ["--version"
   return version;
 }
 
-export async function toolVersions(tools: readonly (string | [string, ...string[]])[]): Promise<Record<string, string>> {
+/** A tool name, or a tool name followed by the arguments that make it print its version. */
+export type ToolSpec = string | readonly [string, ...string[]];
+
+export async function toolVersions(tools: readonly ToolSpec[]): Promise<Record<string, string>> {
   const entries = await Promise.all(
     tools.map(async (t) => {
       const [name, ...args] = typeof t === "string" ? [t] : t;

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { relative } from "node:path";
-import { LineCounter, parseDocument, isMap, type Document } from "yaml";
+import { LineCounter, parseDocument, type Document } from "yaml";
 import { InputError } from "./errors.ts";
 
 /** A parsed YAML file that can point at the line of any item, for error messages. */
@@ -50,9 +50,6 @@ export class YamlFile {
     return new InputError(`${displayPath(this.path)}:${this.lineOf(keys)}: ${message}`);
   }
 
-  isMapping(): boolean {
-    return isMap(this.doc.contents);
-  }
 }
 
 export function displayPath(path: string): string {

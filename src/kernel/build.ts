@@ -6,7 +6,7 @@ import { InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
 import { runSandboxed, type Mount } from "../core/sandbox.ts";
-import { toolVersions } from "../core/tools.ts";
+import { toolVersions, type ToolSpec } from "../core/tools.ts";
 import { fetchSource } from "../sources/fetch.ts";
 import { describeMismatches, mergeFragments, renderSettings, unmetSettings, type Fragment } from "./config.ts";
 import type { KernelSource } from "./source.ts";
@@ -29,7 +29,7 @@ export interface KernelArtifact {
   moduleCount: number;
 }
 
-const KERNEL_TOOLS = ["gcc", "ld", "make", "bc", "flex", "bison", ["openssl", "version"], ["depmod", "--version"]] as const;
+const KERNEL_TOOLS: readonly ToolSpec[] = ["gcc", "ld", "make", "bc", "flex", "bison", ["openssl", "version"], "depmod"];
 const KEY_FILE = "certs/signing_key.pem";
 
 export async function kernelFragments(projectRoot: string, arch: string, profile: string): Promise<Fragment[]> {
@@ -76,7 +76,7 @@ export async function buildKernel(
     profile,
     config: fragmentText,
     sourceDateEpoch: source.sourceDateEpoch,
-    tools: await toolVersions(KERNEL_TOOLS as unknown as (string | [string, ...string[]])[]),
+    tools: await toolVersions(KERNEL_TOOLS),
   };
   const key = inputKey(inputs);
   const artifact = async (dir: string, release: string, fingerprint: string): Promise<KernelArtifact> => ({
