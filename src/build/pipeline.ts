@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Listr, PRESET_TIMESTAMP } from "listr2";
 import { buildInitramfs, type InitramfsArtifact } from "../initramfs/build.ts";
 import { buildKernel, type KernelArtifact } from "../kernel/build.ts";
+import { removeLeftoverKeys } from "../kernel/signing-key.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { buildPackage, type PackageArtifact } from "../pkgs/build.ts";
 import { buildOrder, loadPackages } from "../pkgs/graph.ts";
@@ -54,6 +55,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   const kernelSource = await loadKernelSource(join(ctx.projectRoot, "kernel"));
   const release = osRelease({ version, variant: profile.name });
   const stages: Stages = { packages: new Map() };
+  await removeLeftoverKeys();
   const cachedNote = (before: number): string => (ctx.ran.length === before ? " (cached)" : "");
 
   const tasks = new Listr(
@@ -70,7 +72,11 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
         title: `kernel ${kernelSource.version} (profile ${profile.kernelProfile})`,
         task: async (_: unknown, task: { title: string }) => {
           const before = ctx.ran.length;
-          stages.kernel = await buildKernel(kernelSource, profile.arch, profile.kernelProfile, ctx);
+          stages.kernel = await buildKernel(
+            kernelSource,
+            { arch: profile.arch, profile: profile.kernelProfile, extraConfig: profile.kernelExtraConfig },
+            ctx,
+          );
           task.title += cachedNote(before);
         },
       },

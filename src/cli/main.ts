@@ -8,6 +8,8 @@ import { buildProfile, projectVersion } from "../build/pipeline.ts";
 import { sourceDateEpoch } from "../core/epoch.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
 import { HOST_REQUIREMENTS, missingRequirements } from "../core/tools.ts";
+import { resolveKernelConfig } from "../kernel/build.ts";
+import { loadKernelSource } from "../kernel/source.ts";
 import { loadProfile, profilePath } from "../profile/profile.ts";
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -79,6 +81,18 @@ export function createProgram(): Command {
       });
       const fields = Object.entries(result.ready).map(([k, v]) => `${k}=${v}`).join(" ");
       console.log(`bronze: boot ok in ${(result.readyAfterMs / 1000).toFixed(1)} s: ${fields}`);
+    });
+
+  const kernel = program.command("kernel").description("kernel tools");
+  kernel
+    .command("config")
+    .description("print the normalised kernel config of a kernel profile (fragments merged, resolved, verified)")
+    .option("-p, --profile <name>", "kernel profile (kernel/config/profiles/<name>.config)", "minimal")
+    .addOption(new Option("--arch <arch>", "architecture").choices(["x86_64"]).default("x86_64"))
+    .action(async (opts: { profile: string; arch: string }) => {
+      const source = await loadKernelSource(join(projectRoot, "kernel"));
+      const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot));
+      process.stdout.write(await resolveKernelConfig(source, { arch: opts.arch, profile: opts.profile, extraConfig: [] }, ctx));
     });
 
   program

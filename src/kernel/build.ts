@@ -1,14 +1,18 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { BuildContext } from "../build/context.ts";
-import { InputError } from "../core/errors.ts";
+import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
-import { runSandboxed, type Mount } from "../core/sandbox.ts";
+import { runSandboxed, type Mount, type SandboxOptions } from "../core/sandbox.ts";
 import { toolVersions, type ToolSpec } from "../core/tools.ts";
+import { displayPath } from "../core/yamlfile.ts";
 import { fetchSource } from "../sources/fetch.ts";
-import { describeMismatches, mergeFragments, renderSettings, unmetSettings, type Fragment } from "./config.ts";
+import { describeMismatches, mergeFragments, renderSettings, unmetSettings, type ConfigSetting, type Fragment } from "./config.ts";
+import { findPrivateKeys, keyNeedles } from "./key-scan.ts";
+import { describeVerdict, verifyModuleTree } from "./module-sig.ts";
+import { createEphemeralKey, destroyKey, KEY_FILE, removeLeftoverKeys, type EphemeralKey } from "./signing-key.ts";
 import type { KernelSource } from "./source.ts";
 
 /** A kernel and its modules, built together with one ephemeral signing key: one cache unit. */
@@ -30,28 +34,34 @@ export interface KernelArtifact {
 }
 
 const KERNEL_TOOLS: readonly ToolSpec[] = ["gcc", "ld", "make", "bc", "flex", "bison", ["openssl", "version"], "depmod"];
-const KEY_FILE = "certs/signing_key.pem";
+/** Where the sandbox sees the ephemeral key: outside the kernel tree, on tmpfs. */
+const KEY_MOUNT = "/keys";
+const KEY_SETTING: Fragment = {
+  file: "(bronze: ephemeral module-signing key)",
+  text: `CONFIG_MODULE_SIG_KEY="${KEY_MOUNT}/${KEY_FILE}"\n`,
+};
 
-export async function kernelFragments(projectRoot: string, arch: string, profile: string): Promise<Fragment[]> {
-  const dir = join(projectRoot, "kernel", "config");
-  const names = ["common.config", `${arch}.config`, join("profiles", `${profile}.config`)];
-  return Promise.all(
-    names.map(async (name) => {
-      const path = join(dir, name);
-      const text = await readFile(path, "utf8").catch(() => {
-        throw new InputError(`kernel config fragment ${relative(projectRoot, path)} is missing (profile '${profile}', arch '${arch}')`);
-      });
-      return { file: relative(projectRoot, path), text };
-    }),
-  );
+/** What selects a kernel's configuration: fragments common, per arch, per profile, then extras. */
+export interface KernelSpec {
+  arch: string;
+  profile: string;
+  extraConfig: readonly string[];
 }
 
-/** Overwrites the key with random bytes, then unlinks it: the module-signing key must not outlive the build. */
-async function destroyKey(path: string): Promise<void> {
-  const info = await stat(path).catch(() => undefined);
-  if (!info) return;
-  await writeFile(path, randomBytes(Math.max(info.size, 4096)));
-  await rm(path, { force: true });
+export async function kernelFragments(projectRoot: string, spec: KernelSpec): Promise<Fragment[]> {
+  const dir = join(projectRoot, "kernel", "config");
+  const paths = [
+    ...["common.config", `${spec.arch}.config`, join("profiles", `${spec.profile}.config`)].map((name) => join(dir, name)),
+    ...spec.extraConfig,
+  ];
+  return Promise.all(
+    paths.map(async (path) => {
+      const text = await readFile(path, "utf8").catch(() => {
+        throw new InputError(`kernel config fragment ${displayPath(path)} is missing (profile '${spec.profile}', arch '${spec.arch}')`);
+      });
+      return { file: displayPath(path), text };
+    }),
+  );
 }
 
 async function countModules(dir: string): Promise<number> {
@@ -59,87 +69,142 @@ async function countModules(dir: string): Promise<number> {
   return entries.filter((e) => e.endsWith(".ko")).length;
 }
 
-export async function buildKernel(
-  source: KernelSource,
-  arch: string,
-  profile: string,
-  ctx: BuildContext,
-): Promise<KernelArtifact> {
-  const logFile = join(ctx.logDir, `kernel-${profile}.log`);
-  const settings = mergeFragments(await kernelFragments(ctx.projectRoot, arch, profile));
-  const fragmentText = renderSettings(settings);
+function kernelEnv(arch: string, source: KernelSource, jobs: number): Record<string, string> {
+  return {
+    ARCH: arch === "x86_64" ? "x86" : arch,
+    KBUILD_BUILD_TIMESTAMP: `@${source.sourceDateEpoch}`,
+    KBUILD_BUILD_USER: "bronze",
+    KBUILD_BUILD_HOST: "bronze",
+    KBUILD_BUILD_VERSION: "1",
+    JOBS: String(jobs),
+  };
+}
+
+/** A fresh work directory with the verified kernel source unpacked in `linux/`. */
+async function extractTree(source: KernelSource, ctx: BuildContext, work: string, logFile: string): Promise<string> {
+  const verified = await fetchSource(source.pin, { cacheDir: ctx.cacheDir, definedIn: source.file, logFile });
+  const tree = join(work, "linux");
+  await rm(work, { recursive: true, force: true });
+  await mkdir(tree, { recursive: true });
+  await run("tar", ["-xf", verified.path, "-C", tree, "--strip-components=1", "--no-same-owner"], { logFile });
+  return tree;
+}
+
+/** Resolves the merged fragments with allnoconfig; every option a fragment sets must keep its value. */
+async function resolveConfig(sandbox: SandboxOptions, work: string, settings: readonly ConfigSetting[], profile: string): Promise<string> {
+  await writeFile(join(work, "fragments.config"), renderSettings(settings));
+  await runSandboxed("make KCONFIG_ALLCONFIG=/build/fragments.config allnoconfig", sandbox);
+  const dotConfig = await readFile(join(work, "linux", ".config"), "utf8");
+  const mismatches = unmetSettings(settings, dotConfig);
+  if (mismatches.length) {
+    throw new InputError(`kernel config for profile '${profile}': ${mismatches.length} option(s) did not take effect:\n${describeMismatches(mismatches)}`);
+  }
+  return dotConfig;
+}
+
+/** The normalised .config of a kernel profile (`bronze kernel config`), without building anything. */
+export async function resolveKernelConfig(source: KernelSource, spec: KernelSpec, ctx: BuildContext): Promise<string> {
+  const settings = mergeFragments([...(await kernelFragments(ctx.projectRoot, spec)), KEY_SETTING]);
+  const work = join(ctx.workDir, "kernel-config", `${spec.profile}-${randomBytes(4).toString("hex")}`);
+  const logFile = join(ctx.logDir, `kernel-config-${spec.profile}.log`);
+  await rm(logFile, { force: true });
+  try {
+    await extractTree(source, ctx, work, logFile);
+    const sandbox = { mounts: [{ host: work, at: "/build", writable: true }], cwd: "/build/linux", env: kernelEnv(spec.arch, source, ctx.jobs), logFile };
+    return await resolveConfig(sandbox, work, settings, spec.profile);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Fails if any byte string of the destroyed key survives in the outputs or the kernel tree. */
+async function assertNoKeyCopies(needles: readonly Buffer[], outDir: string, tree: string): Promise<void> {
+  const leaked = [
+    ...(await findPrivateKeys([outDir], { needles })),
+    // the kernel source ships an example PEM key of its own: look for this key's bytes only
+    ...(await findPrivateKeys([tree], { needles, pemHeaders: false })),
+  ];
+  if (leaked.length) throw new BronzeError(`the module-signing key was copied to ${leaked.join(", ")}; refusing to cache this build`);
+}
+
+/** Fails, naming each one, if any module does not verify against the kernel's certificate. */
+async function assertModulesVerify(modulesDir: string, cert: Buffer): Promise<void> {
+  const unverified = (await verifyModuleTree(modulesDir, cert)).filter((c) => c.verdict.status !== "ok");
+  if (unverified.length) {
+    throw new BronzeError(
+      `${unverified.length} module(s) do not verify against the kernel's module-signing certificate:\n` +
+        unverified.map((c) => `  ${join(modulesDir, c.path)}: ${describeVerdict(c.verdict)}`).join("\n"),
+    );
+  }
+}
+
+export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: BuildContext): Promise<KernelArtifact> {
+  const { arch, profile } = spec;
+  const settings = mergeFragments([...(await kernelFragments(ctx.projectRoot, spec)), KEY_SETTING]);
   const inputs = {
     step: "kernel",
     recipe: await recipeDigest(import.meta.url, new URL("../core/sandbox.ts", import.meta.url).href),
     source: source.pin.sha256,
     arch,
     profile,
-    config: fragmentText,
+    config: renderSettings(settings),
     sourceDateEpoch: source.sourceDateEpoch,
     tools: await toolVersions(KERNEL_TOOLS),
   };
-  const key = inputKey(inputs);
-  const artifact = async (dir: string, release: string, fingerprint: string): Promise<KernelArtifact> => ({
+  const cacheKey = inputKey(inputs);
+  const logFile = join(ctx.logDir, `kernel-${profile}-${cacheKey.slice(0, 12)}.log`);
+  const artifact = async (dir: string, facts: Record<string, string>): Promise<KernelArtifact> => ({
     kind: "kernel",
     profile,
-    key,
-    release,
+    key: cacheKey,
+    release: facts.release ?? "",
     image: join(dir, "vmlinuz"),
     modulesRoot: join(dir, "modules"),
     config: join(dir, "config"),
     signingCert: join(dir, "module-signing.der"),
-    signingCertSha256: fingerprint,
+    signingCertSha256: facts.signingCertSha256 ?? "",
     moduleCount: await countModules(join(dir, "modules")),
   });
 
-  const cached = await ctx.store.lookup(key);
-  if (cached) return artifact(cached.dir, cached.record.facts.release ?? "", cached.record.facts.signingCertSha256 ?? "");
+  const cached = await ctx.store.lookup(cacheKey);
+  if (cached) return artifact(cached.dir, cached.record.facts);
 
   ctx.ran.push(`kernel ${profile}`);
   await rm(logFile, { force: true });
-  const verified = await fetchSource(source.pin, { cacheDir: ctx.cacheDir, definedIn: source.file, logFile });
-  const work = join(ctx.workDir, "kernel", `${profile}-${key.slice(0, 12)}`);
-  const tree = join(work, "linux");
-  await rm(work, { recursive: true, force: true });
-  await mkdir(tree, { recursive: true });
+  await removeLeftoverKeys();
+  const work = join(ctx.workDir, "kernel", `${profile}-${cacheKey.slice(0, 12)}`);
+  let key: EphemeralKey | undefined;
   try {
-    await run("tar", ["-xf", verified.path, "-C", tree, "--strip-components=1", "--no-same-owner"], { logFile });
-    await writeFile(join(work, "fragments.config"), fragmentText);
-    const entry = await ctx.store.put(key, `kernel ${profile}`, inputs, async (outDir) => {
+    const tree = await extractTree(source, ctx, work, logFile);
+    const entry = await ctx.store.put(cacheKey, `kernel ${profile}`, inputs, async (outDir) => {
+      key = await createEphemeralKey(logFile);
+      // held in memory only, to prove afterwards that no copy of the key was left anywhere
+      const needles = keyNeedles(await readFile(key.keyPath, "utf8"));
       const mounts: Mount[] = [
         { host: work, at: "/build", writable: true },
         { host: outDir, at: "/out", writable: true },
+        { host: key.dir, at: KEY_MOUNT },
       ];
-      const env = {
-        ARCH: arch === "x86_64" ? "x86" : arch,
-        KBUILD_BUILD_TIMESTAMP: `@${source.sourceDateEpoch}`,
-        KBUILD_BUILD_USER: "bronze",
-        KBUILD_BUILD_HOST: "bronze",
-        KBUILD_BUILD_VERSION: "1",
-        JOBS: String(ctx.jobs),
-      };
-      const sandbox = { mounts, cwd: "/build/linux", env, logFile };
-      await runSandboxed("make KCONFIG_ALLCONFIG=/build/fragments.config allnoconfig", sandbox);
-      const mismatches = unmetSettings(settings, await readFile(join(tree, ".config"), "utf8"));
-      if (mismatches.length) {
-        throw new InputError(`kernel config for profile '${profile}': ${mismatches.length} option(s) did not take effect:\n${describeMismatches(mismatches)}`);
-      }
+      const sandbox = { mounts, cwd: "/build/linux", env: kernelEnv(arch, source, ctx.jobs), logFile };
+      await resolveConfig(sandbox, work, settings, profile);
       await runSandboxed('make -j"$JOBS" bzImage modules', sandbox);
       await runSandboxed(
         "make -s modules_install INSTALL_MOD_PATH=/out/modules/usr INSTALL_MOD_STRIP=1 && " +
-          'rm -f /out/modules/usr/lib/modules/*/build /out/modules/usr/lib/modules/*/source && ' +
+          "rm -f /out/modules/usr/lib/modules/*/build /out/modules/usr/lib/modules/*/source && " +
           "cp arch/x86/boot/bzImage /out/vmlinuz && cp .config /out/config && " +
           "cp certs/signing_key.x509 /out/module-signing.der && make -s kernelrelease > /out/release",
         sandbox,
       );
-      await destroyKey(join(tree, KEY_FILE));
-      const release = (await readFile(join(outDir, "release"), "utf8")).trim();
-      return { release, signingCertSha256: sha256(await readFile(join(outDir, "module-signing.der"))) };
+      // the last module is signed: the key has done its work
+      destroyKey(key);
+      await assertNoKeyCopies(needles, outDir, tree);
+      const cert = await readFile(join(outDir, "module-signing.der"));
+      await assertModulesVerify(join(outDir, "modules"), cert);
+      return { release: (await readFile(join(outDir, "release"), "utf8")).trim(), signingCertSha256: sha256(cert) };
     });
-    return artifact(entry.dir, entry.record.facts.release ?? "", entry.record.facts.signingCertSha256 ?? "");
+    return artifact(entry.dir, entry.record.facts);
   } finally {
-    await destroyKey(join(tree, KEY_FILE));
+    if (key) destroyKey(key);
     await rm(work, { recursive: true, force: true });
   }
 }
-

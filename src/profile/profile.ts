@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { InputError } from "../core/errors.ts";
 import { FieldReader, YamlFile } from "../core/yamlfile.ts";
 
@@ -9,6 +9,8 @@ export interface Profile {
   file: string;
   arch: "x86_64";
   kernelProfile: string;
+  /** extra kernel config fragments (paths), applied after the kernel profile's */
+  kernelExtraConfig: string[];
   packages: string[];
   cmdline: string;
 }
@@ -30,7 +32,7 @@ export async function loadProfile(path: string): Promise<Profile> {
   const top = f.mapping(yaml.data, []);
   f.onlyKeys(top, [], ["name", "description", "arch", "kernel", "packages", "cmdline"]);
   const kernel = f.mapping(top.kernel, ["kernel"]);
-  f.onlyKeys(kernel, ["kernel"], ["profile"]);
+  f.onlyKeys(kernel, ["kernel"], ["profile", "extraConfig"]);
   const arch = f.string(top.arch, ["arch"]);
   if (!(ARCHES as readonly string[]).includes(arch)) {
     throw yaml.error(["arch"], `arch '${arch}' is not supported; supported: ${ARCHES.join(", ")}`);
@@ -43,6 +45,9 @@ export async function loadProfile(path: string): Promise<Profile> {
     file: path,
     arch: "x86_64",
     kernelProfile: f.string(kernel.profile, ["kernel", "profile"], NAME),
+    kernelExtraConfig: f
+      .list(kernel.extraConfig, ["kernel", "extraConfig"])
+      .map((p, i) => resolve(dirname(path), f.string(p, ["kernel", "extraConfig", i]))),
     packages: f.list(top.packages, ["packages"]).map((p, i) => f.string(p, ["packages", i])),
     cmdline,
   };

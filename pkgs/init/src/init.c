@@ -6,10 +6,11 @@
  * as the new root with tmpfs on /run /tmp /system /var, switches root and execs
  * /sbin/init from it.
  *
- * Stage 2 runs from the read-only root: it checks what it promises (root is
- * read-only, /var is writable), prints one machine-readable status line, and
- * then reaps orphans forever, or powers off when the command line has
- * bronze.poweroff=1 (used by tests).
+ * Stage 2 runs from the read-only root: it loads the modules the command line
+ * names (bronze.modules=PATH,PATH), reporting each result, checks what it
+ * promises (root is read-only, /var is writable), prints one machine-readable
+ * status line, and then reaps orphans forever, or powers off when the command
+ * line has bronze.poweroff=1 (used by tests).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,22 +69,36 @@ static void say(const char *fmt, ...)
 	va_end(ap);
 }
 
-static int cmdline_has(const char *flag)
+/* The value of KEY=VALUE on the kernel command line, or NULL. */
+static const char *cmdline_value(const char *key)
 {
 	static char buf[4096];
 	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return NULL;
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return NULL;
 	buf[n] = '\0';
-	size_t len = strlen(flag);
+	size_t len = strlen(key);
 	for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
-		if (strlen(tok) == len && memcmp(tok, flag, len) == 0)
-			return 1;
-	return 0;
+		if (strncmp(tok, key, len) == 0 && tok[len] == '=')
+			return tok + len + 1;
+	return NULL;
+}
+
+static int cmdline_has(const char *key_value)
+{
+	char key[64];
+	const char *eq = strchr(key_value, '=');
+	size_t len = eq ? (size_t)(eq - key_value) : strlen(key_value);
+	if (len >= sizeof(key))
+		return 0;
+	memcpy(key, key_value, len);
+	key[len] = '\0';
+	const char *value = cmdline_value(key);
+	return value && eq && strcmp(value, eq + 1) == 0;
 }
 
 static void power_off(void)
@@ -228,8 +244,30 @@ static int var_is_writable(void)
 	return ok;
 }
 
+/* Loads each module of a comma-separated list and reports the kernel's answer. */
+static void load_modules(const char *list)
+{
+	char paths[1024];
+	snprintf(paths, sizeof(paths), "%s", list);
+	for (char *path = strtok(paths, ","); path; path = strtok(NULL, ",")) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			say("module %s missing: %s", path, strerror(errno));
+			continue;
+		}
+		if (syscall(SYS_finit_module, fd, "", 0) == 0)
+			say("module %s loaded", path);
+		else
+			say("module %s refused: %s", path, strerror(errno));
+		close(fd);
+	}
+}
+
 static void __attribute__((noreturn)) stage2(void)
 {
+	const char *modules = cmdline_value("bronze.modules");
+	if (modules)
+		load_modules(modules);
 	say("ready root=%s var=%s", root_is_read_only() ? "ro" : "rw",
 	    var_is_writable() ? "rw" : "ro");
 	if (cmdline_has("bronze.poweroff=1")) {

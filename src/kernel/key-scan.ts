@@ -1,0 +1,72 @@
+import { createPrivateKey } from "node:crypto";
+import { open, readdir } from "node:fs/promises";
+import { join } from "node:path";
+
+// Built from parts so that this file does not match itself.
+const PEM_MARKERS = ["RSA ", "EC ", "ENCRYPTED ", ""].map((kind) => Buffer.from(`-----BEGIN ${kind}PRIVATE` + " KEY-----"));
+
+/**
+ * Byte strings that only a copy of this private key can contain: its DER
+ * encodings (PKCS#8 and, for RSA, PKCS#1) and a line of its PEM body.
+ */
+export function keyNeedles(privateKeyPem: string): Buffer[] {
+  const key = createPrivateKey(privateKeyPem);
+  const needles = [key.export({ format: "der", type: "pkcs8" })];
+  if (key.asymmetricKeyType === "rsa") needles.push(key.export({ format: "der", type: "pkcs1" }));
+  const body = (key.export({ format: "pem", type: "pkcs8" }) as string).split("\n").filter((l) => l && !l.startsWith("-----"));
+  const middle = body[Math.floor(body.length / 2)];
+  if (middle) needles.push(Buffer.from(middle));
+  return needles;
+}
+
+const CHUNK = 4 << 20;
+
+async function fileMatches(path: string, needles: readonly Buffer[]): Promise<boolean> {
+  const handle = await open(path, "r").catch(() => undefined);
+  if (!handle) return false;
+  try {
+    // chunks overlap by the longest needle, so that a match across a boundary is still seen
+    const overlap = Math.max(...needles.map((n) => n.length)) - 1;
+    const buffer = Buffer.alloc(CHUNK + overlap);
+    let position = 0;
+    let carried = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, carried, CHUNK, position);
+      if (bytesRead === 0) return false;
+      const view = buffer.subarray(0, carried + bytesRead);
+      if (needles.some((n) => view.includes(n))) return true;
+      position += bytesRead;
+      carried = Math.min(overlap, view.length);
+      view.copy(buffer, 0, view.length - carried);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface KeyScanOptions {
+  /** exact byte strings of a known key (see keyNeedles), searched besides PEM private key headers */
+  needles?: readonly Buffer[];
+  /** paths (files or directories) not to look into */
+  exclude?: readonly string[];
+  /** also report any PEM private key header (default); off for trees that ship example keys, like the kernel's */
+  pemHeaders?: boolean;
+}
+
+/** Files below `dirs` holding a PEM private key, or any of the given key's bytes. */
+export async function findPrivateKeys(dirs: readonly string[], options: KeyScanOptions = {}): Promise<string[]> {
+  const needles = [...(options.pemHeaders === false ? [] : PEM_MARKERS), ...(options.needles ?? [])];
+  if (needles.length === 0) return [];
+  const exclude = options.exclude ?? [];
+  const found: string[] = [];
+  for (const dir of dirs) {
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      if (!entry.isFile()) continue;
+      const path = join(entry.parentPath, entry.name);
+      if (exclude.some((e) => path === e || path.startsWith(`${e}/`))) continue;
+      if (await fileMatches(path, needles)) found.push(path);
+    }
+  }
+  return found;
+}

@@ -1,0 +1,172 @@
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  statfsSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { chmod, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { BronzeError } from "../core/errors.ts";
+import { run } from "../core/exec.ts";
+
+/** Memory-backed storage for the key: it never touches a persistent disk. */
+export const KEY_ROOT = process.env.BRONZE_KEY_DIR ?? "/dev/shm";
+const KEY_PREFIX = "bronze-modkey-";
+const TMPFS_MAGIC = 0x01021994;
+const RAMFS_MAGIC = 0x858458f6;
+export const KEY_FILE = "signing_key.pem";
+const OWNER_FILE = "owner.pid";
+
+/** The key's own x509 request config: the kernel's defaults, named for what it is. */
+const GENKEY_CONFIG = `[ req ]
+default_bits = 4096
+distinguished_name = req_distinguished_name
+prompt = no
+string_mask = utf8only
+x509_extensions = myexts
+
+[ req_distinguished_name ]
+CN = bronze ephemeral module signing key
+
+[ myexts ]
+basicConstraints=critical,CA:FALSE
+keyUsage=digitalSignature
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+`;
+
+/** A module-signing key that exists only for the duration of one kernel build. */
+export interface EphemeralKey {
+  /** directory on tmpfs holding the key (private key + certificate, PEM) */
+  dir: string;
+  keyPath: string;
+}
+
+const live = new Set<string>();
+
+/** Overwrites every file of a key directory with random bytes, syncs, unlinks, removes the directory. */
+export function destroyKeyDir(dir: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    live.delete(dir);
+    return;
+  }
+  for (const name of entries) {
+    const path = join(dir, name);
+    const size = lstatSync(path).size;
+    const fd = openSync(path, "r+");
+    try {
+      writeSync(fd, randomBytes(Math.max(size, 4096)), 0, Math.max(size, 4096), 0);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    unlinkSync(path);
+  }
+  rmdirSync(dir);
+  live.delete(dir);
+}
+
+export function destroyKey(key: EphemeralKey): void {
+  destroyKeyDir(key.dir);
+}
+
+/** Destroys every live key at once: on SIGINT/SIGTERM, before the process exits. */
+function destroyAllLive(): void {
+  for (const dir of [...live]) {
+    try {
+      destroyKeyDir(dir);
+    } catch {
+      // keep destroying the others; removeLeftoverKeys() finishes the job on the next run
+    }
+  }
+}
+
+let handlersInstalled = false;
+function installSignalHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+    ["SIGHUP", 129],
+  ] as const) {
+    process.on(signal, () => {
+      destroyAllLive();
+      process.exit(code);
+    });
+  }
+  process.on("exit", destroyAllLive);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Destroys keys left behind by builds that were killed (their owner process is gone). */
+export async function removeLeftoverKeys(): Promise<string[]> {
+  const removed: string[] = [];
+  const names = await readdir(KEY_ROOT).catch(() => [] as string[]);
+  for (const name of names.filter((n) => n.startsWith(KEY_PREFIX))) {
+    const dir = join(KEY_ROOT, name);
+    const owner = Number(await readFile(join(dir, OWNER_FILE), "utf8").catch(() => "0"));
+    if (owner && owner !== process.pid && processAlive(owner)) continue;
+    destroyKeyDir(dir);
+    removed.push(dir);
+  }
+  return removed;
+}
+
+function assertMemoryBacked(dir: string): void {
+  const type = statfsSync(dir).type;
+  if (type !== TMPFS_MAGIC && type !== RAMFS_MAGIC) {
+    throw new BronzeError(`${dir} is not memory-backed (tmpfs); refusing to put a module-signing key there. Set BRONZE_KEY_DIR to a tmpfs directory.`);
+  }
+}
+
+/** Generates an RSA-4096 module-signing key and its certificate on tmpfs. */
+export async function createEphemeralKey(logFile: string): Promise<EphemeralKey> {
+  installSignalHandlers();
+  assertMemoryBacked(KEY_ROOT);
+  const dir = await mkdtemp(join(KEY_ROOT, KEY_PREFIX));
+  live.add(dir);
+  try {
+    await chmod(dir, 0o700);
+    await writeFile(join(dir, OWNER_FILE), String(process.pid));
+    await writeFile(join(dir, "x509.genkey"), GENKEY_CONFIG);
+    const keyPath = join(dir, KEY_FILE);
+    // openssl prints only progress here; the key goes to the file, never to the log
+    await run(
+      "openssl",
+      ["req", "-new", "-nodes", "-utf8", "-sha512", "-days", "36500", "-batch", "-x509", "-config", join(dir, "x509.genkey"), "-outform", "PEM", "-out", keyPath, "-keyout", keyPath],
+      { logFile },
+    );
+    await chmod(keyPath, 0o600);
+    return { dir, keyPath };
+  } catch (e) {
+    destroyKeyDir(dir);
+    throw e;
+  }
+}
+
+/** The DER certificate inside a combined key+certificate PEM file. */
+export function certificateDer(pemPath: string): Buffer {
+  const text = readFileSync(pemPath, "utf8");
+  const match = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(text);
+  if (!match?.[1]) throw new BronzeError(`${pemPath} holds no certificate`);
+  return Buffer.from(match[1].replace(/\s+/g, ""), "base64");
+}
