@@ -51,7 +51,9 @@ export function useSimpleRenderer(): boolean {
 export async function buildProfile(profile: Profile, ctx: BuildContext, version: string): Promise<BuildResult> {
   const started = Date.now();
   const defs = await loadPackages(join(ctx.projectRoot, "pkgs"));
-  const order = buildOrder(defs, profile.packages, displayPath(profile.file));
+  const wanted = buildOrder(defs, profile.packages, displayPath(profile.file));
+  const order = wanted.filter((d) => d.kind === "userland");
+  const kernelModules = wanted.filter((d) => d.kind === "kernel-module");
   const kernelSource = await loadKernelSource(join(ctx.projectRoot, "kernel"));
   const release = osRelease({ version, variant: profile.name });
   const stages: Stages = { packages: new Map() };
@@ -74,7 +76,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
           const before = ctx.ran.length;
           stages.kernel = await buildKernel(
             kernelSource,
-            { arch: profile.arch, profile: profile.kernelProfile, extraConfig: profile.kernelExtraConfig },
+            { arch: profile.arch, profile: profile.kernelProfile, extraConfig: profile.kernelExtraConfig, modules: kernelModules },
             ctx,
           );
           task.title += cachedNote(before);
@@ -84,7 +86,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
         title: "rootfs.sqsh",
         task: async (_: unknown, task: { title: string }) => {
           const before = ctx.ran.length;
-          const packages = profile.packages.map((name) => must(stages.packages.get(name), `package ${name}`));
+          const packages = order.filter((d) => profile.packages.includes(d.name)).map((d) => must(stages.packages.get(d.name), `package ${d.name}`));
           stages.rootfs = await buildRootfs(packages, must(stages.kernel, "kernel"), release, ctx);
           task.title += cachedNote(before);
         },

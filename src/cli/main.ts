@@ -92,7 +92,7 @@ export function createProgram(): Command {
     .action(async (opts: { profile: string; arch: string }) => {
       const source = await loadKernelSource(join(projectRoot, "kernel"));
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot));
-      process.stdout.write(await resolveKernelConfig(source, { arch: opts.arch, profile: opts.profile, extraConfig: [] }, ctx));
+      process.stdout.write(await resolveKernelConfig(source, { arch: opts.arch, profile: opts.profile, extraConfig: [], modules: [] }, ctx));
     });
 
   program

@@ -1,15 +1,29 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync, rmSync } from "node:fs";
 import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BuildContext } from "../build/context.ts";
+import { onInterrupt } from "../core/cleanup.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
 import { runSandboxed, type Mount, type SandboxOptions } from "../core/sandbox.ts";
 import { toolVersions, type ToolSpec } from "../core/tools.ts";
 import { displayPath } from "../core/yamlfile.ts";
-import { fetchSource } from "../sources/fetch.ts";
-import { describeMismatches, mergeFragments, renderSettings, unmetSettings, type ConfigSetting, type Fragment } from "./config.ts";
+import { extractSource } from "../pkgs/build.ts";
+import type { PackageDef } from "../pkgs/schema.ts";
+import { fetchSource, type VerifiedSource } from "../sources/fetch.ts";
+import {
+  describeMismatches,
+  mergeFragments,
+  parseDotConfig,
+  renderSettings,
+  unmetSettings,
+  type ConfigMismatch,
+  type ConfigSetting,
+  type Fragment,
+} from "./config.ts";
+import { kconfigDefinitions, offSymbols } from "./kconfig-deps.ts";
 import { findPrivateKeys, keyNeedles } from "./key-scan.ts";
 import { describeVerdict, verifyModuleTree } from "./module-sig.ts";
 import { createEphemeralKey, destroyKey, KEY_FILE, removeLeftoverKeys, type EphemeralKey } from "./signing-key.ts";
@@ -46,6 +60,8 @@ export interface KernelSpec {
   arch: string;
   profile: string;
   extraConfig: readonly string[];
+  /** out-of-tree module packages, built and signed in the same build */
+  modules: readonly PackageDef[];
 }
 
 export async function kernelFragments(projectRoot: string, spec: KernelSpec): Promise<Fragment[]> {
@@ -97,9 +113,34 @@ async function resolveConfig(sandbox: SandboxOptions, work: string, settings: re
   const dotConfig = await readFile(join(work, "linux", ".config"), "utf8");
   const mismatches = unmetSettings(settings, dotConfig);
   if (mismatches.length) {
-    throw new InputError(`kernel config for profile '${profile}': ${mismatches.length} option(s) did not take effect:\n${describeMismatches(mismatches)}`);
+    const explain = await unmetExplainer(join(work, "linux"), mismatches, dotConfig);
+    throw new InputError(
+      `kernel config for profile '${profile}': ${mismatches.length} option(s) did not take effect:\n${describeMismatches(mismatches, explain)}`,
+    );
   }
   return dotConfig;
+}
+
+/** Explains each mismatch from the tree's Kconfig files: the conditions that are off, or no such option. */
+async function unmetExplainer(tree: string, mismatches: readonly ConfigMismatch[], dotConfig: string): Promise<(m: ConfigMismatch) => string> {
+  const read = (path: string): string | undefined => {
+    try {
+      return readFileSync(join(tree, path), "utf8");
+    } catch {
+      return undefined;
+    }
+  };
+  const symbols = new Set(mismatches.map((m) => m.setting.option.replace(/^CONFIG_/, "")));
+  const definitions = kconfigDefinitions(read, "x86", symbols);
+  const values = parseDotConfig(dotConfig);
+  return (m) => {
+    const defs = definitions.get(m.setting.option.replace(/^CONFIG_/, "")) ?? [];
+    if (defs.length === 0) return "no such option in this kernel";
+    if (m.actual !== "n") return "forced by another option that selects it or limits it";
+    const off = [...new Set(defs.flatMap((d) => offSymbols(d.conditions, values)))];
+    const where = defs.map((d) => `${d.file}:${d.line}`).join(", ");
+    return off.length ? `unmet dependency: needs ${off.map((o) => `CONFIG_${o}`).join(", ")}, which ${off.length > 1 ? "are" : "is"} off; see ${where}` : `unmet dependency; see ${where}`;
+  };
 }
 
 /** The normalised .config of a kernel profile (`bronze kernel config`), without building anything. */
@@ -138,9 +179,24 @@ async function assertModulesVerify(modulesDir: string, cert: Buffer): Promise<vo
   }
 }
 
+interface ModuleSources {
+  def: PackageDef;
+  sources: VerifiedSource[];
+}
+
+/** Where an out-of-tree module's sources sit in the kernel work directory, as the sandbox sees it. */
+const moduleDir = (name: string): string => `/build/ext/${name}`;
+
 export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: BuildContext): Promise<KernelArtifact> {
   const { arch, profile } = spec;
   const settings = mergeFragments([...(await kernelFragments(ctx.projectRoot, spec)), KEY_SETTING]);
+  const fetchLog = join(ctx.logDir, `kernel-${profile}-sources.log`);
+  const modules: ModuleSources[] = await Promise.all(
+    spec.modules.map(async (def) => ({
+      def,
+      sources: await Promise.all(def.sources.map((pin) => fetchSource(pin, { cacheDir: ctx.cacheDir, definedIn: def.file, logFile: fetchLog }))),
+    })),
+  );
   const inputs = {
     step: "kernel",
     recipe: await recipeDigest(import.meta.url, new URL("../core/sandbox.ts", import.meta.url).href),
@@ -149,6 +205,7 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     profile,
     config: renderSettings(settings),
     sourceDateEpoch: source.sourceDateEpoch,
+    modules: modules.map((m) => ({ name: m.def.name, version: m.def.version, sources: m.sources.map((s) => s.digest) })),
     tools: await toolVersions(KERNEL_TOOLS),
   };
   const cacheKey = inputKey(inputs);
@@ -173,9 +230,15 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
   await rm(logFile, { force: true });
   await removeLeftoverKeys();
   const work = join(ctx.workDir, "kernel", `${profile}-${cacheKey.slice(0, 12)}`);
+  const forgetWork = onInterrupt(() => rmSync(work, { recursive: true, force: true }));
   let key: EphemeralKey | undefined;
   try {
     const tree = await extractTree(source, ctx, work, logFile);
+    for (const m of modules) {
+      const dir = join(work, "ext", m.def.name);
+      await mkdir(dir, { recursive: true });
+      for (const src of m.sources) await extractSource(src, dir, logFile);
+    }
     const entry = await ctx.store.put(cacheKey, `kernel ${profile}`, inputs, async (outDir) => {
       key = await createEphemeralKey(logFile);
       // held in memory only, to prove afterwards that no copy of the key was left anywhere
@@ -188,9 +251,13 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
       const sandbox = { mounts, cwd: "/build/linux", env: kernelEnv(arch, source, ctx.jobs), logFile };
       await resolveConfig(sandbox, work, settings, profile);
       await runSandboxed('make -j"$JOBS" bzImage modules', sandbox);
+      for (const m of modules) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, sandbox);
+      // modules_install signs each module (MODULE_SIG_ALL) and runs depmod over all of them
+      const install = "INSTALL_MOD_PATH=/out/modules/usr INSTALL_MOD_STRIP=1";
+      await runSandboxed(`make -s modules_install ${install}`, sandbox);
+      for (const m of modules) await runSandboxed(`make -s M=${moduleDir(m.def.name)} modules_install ${install}`, sandbox);
       await runSandboxed(
-        "make -s modules_install INSTALL_MOD_PATH=/out/modules/usr INSTALL_MOD_STRIP=1 && " +
-          "rm -f /out/modules/usr/lib/modules/*/build /out/modules/usr/lib/modules/*/source && " +
+        "rm -f /out/modules/usr/lib/modules/*/build /out/modules/usr/lib/modules/*/source && " +
           "cp arch/x86/boot/bzImage /out/vmlinuz && cp .config /out/config && " +
           "cp certs/signing_key.x509 /out/module-signing.der && make -s kernelrelease > /out/release",
         sandbox,
@@ -206,5 +273,6 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
   } finally {
     if (key) destroyKey(key);
     await rm(work, { recursive: true, force: true });
+    forgetWork();
   }
 }

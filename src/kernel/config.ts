@@ -78,12 +78,16 @@ export function unmetSettings(settings: readonly ConfigSetting[], dotConfig: str
     .filter(({ setting, actual }) => setting.value !== actual);
 }
 
-export function describeMismatches(mismatches: readonly ConfigMismatch[]): string {
+/** One line per mismatch; `explain` says why, when the Kconfig files are at hand. */
+export function describeMismatches(
+  mismatches: readonly ConfigMismatch[],
+  explain: (m: ConfigMismatch) => string = () => "unknown option or unmet dependency",
+): string {
   return mismatches
     .map(
-      ({ setting, actual }) =>
-        `  ${setting.file}:${setting.line}: ${setting.option}=${setting.value} but the resolved config has ` +
-        `${actual === "n" ? "it unset" : `${setting.option}=${actual}`} (unknown option or unmet dependency)`,
+      (m) =>
+        `  ${m.setting.file}:${m.setting.line}: ${m.setting.option}=${m.setting.value} but the resolved config has ` +
+        `${m.actual === "n" ? "it unset" : `${m.setting.option}=${m.actual}`} (${explain(m)})`,
     )
     .join("\n");
 }

@@ -14,6 +14,7 @@ import {
 import { chmod, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BronzeError } from "../core/errors.ts";
+import { onInterrupt } from "../core/cleanup.ts";
 import { run } from "../core/exec.ts";
 
 /** Memory-backed storage for the key: it never touches a persistent disk. */
@@ -47,9 +48,10 @@ export interface EphemeralKey {
   /** directory on tmpfs holding the key (private key + certificate, PEM) */
   dir: string;
   keyPath: string;
+  /** forgets the interrupt handler once the key is gone */
+  release: () => void;
 }
 
-const live = new Set<string>();
 
 /** Overwrites every file of a key directory with random bytes, syncs, unlinks, removes the directory. */
 export function destroyKeyDir(dir: string): void {
@@ -57,7 +59,6 @@ export function destroyKeyDir(dir: string): void {
   try {
     entries = readdirSync(dir);
   } catch {
-    live.delete(dir);
     return;
   }
   for (const name of entries) {
@@ -73,39 +74,11 @@ export function destroyKeyDir(dir: string): void {
     unlinkSync(path);
   }
   rmdirSync(dir);
-  live.delete(dir);
 }
 
 export function destroyKey(key: EphemeralKey): void {
   destroyKeyDir(key.dir);
-}
-
-/** Destroys every live key at once: on SIGINT/SIGTERM, before the process exits. */
-function destroyAllLive(): void {
-  for (const dir of [...live]) {
-    try {
-      destroyKeyDir(dir);
-    } catch {
-      // keep destroying the others; removeLeftoverKeys() finishes the job on the next run
-    }
-  }
-}
-
-let handlersInstalled = false;
-function installSignalHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  for (const [signal, code] of [
-    ["SIGINT", 130],
-    ["SIGTERM", 143],
-    ["SIGHUP", 129],
-  ] as const) {
-    process.on(signal, () => {
-      destroyAllLive();
-      process.exit(code);
-    });
-  }
-  process.on("exit", destroyAllLive);
+  key.release();
 }
 
 function processAlive(pid: number): boolean {
@@ -140,10 +113,9 @@ function assertMemoryBacked(dir: string): void {
 
 /** Generates an RSA-4096 module-signing key and its certificate on tmpfs. */
 export async function createEphemeralKey(logFile: string): Promise<EphemeralKey> {
-  installSignalHandlers();
   assertMemoryBacked(KEY_ROOT);
   const dir = await mkdtemp(join(KEY_ROOT, KEY_PREFIX));
-  live.add(dir);
+  const release = onInterrupt(() => destroyKeyDir(dir));
   try {
     await chmod(dir, 0o700);
     await writeFile(join(dir, OWNER_FILE), String(process.pid));
@@ -156,9 +128,10 @@ export async function createEphemeralKey(logFile: string): Promise<EphemeralKey>
       { logFile },
     );
     await chmod(keyPath, 0o600);
-    return { dir, keyPath };
+    return { dir, keyPath, release };
   } catch (e) {
     destroyKeyDir(dir);
+    release();
     throw e;
   }
 }

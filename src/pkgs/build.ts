@@ -22,7 +22,8 @@ export interface PackageArtifact {
 
 const BUILD_TOOLS = ["gcc", "make", "ld"];
 
-async function extractSource(source: VerifiedSource, into: string, logFile: string): Promise<void> {
+/** Unpacks an archive (dropping its top directory) or copies a local source directory. */
+export async function extractSource(source: VerifiedSource, into: string, logFile: string): Promise<void> {
   if (source.pin.kind === "local") {
     await cp(source.path, into, { recursive: true });
     return;

@@ -2,9 +2,18 @@ import { basename, dirname, join } from "node:path";
 import { FieldReader, YamlFile } from "../core/yamlfile.ts";
 import { SHA256_PATTERN, type SourcePin } from "../sources/pin.ts";
 
+/**
+ * userland: built in its own sandbox, installed into the rootfs;
+ * kernel-module: an out-of-tree module, built against the kernel tree inside
+ * the kernel build (while its ephemeral key exists) and signed with it.
+ */
+export type PackageKind = "userland" | "kernel-module";
+const KINDS: readonly PackageKind[] = ["userland", "kernel-module"];
+
 /** A package definition: pkgs/<name>/pkg.yaml. */
 export interface PackageDef {
   name: string;
+  kind: PackageKind;
   version: string;
   license: string;
   description: string;
@@ -20,7 +29,7 @@ export interface PackageDef {
 }
 
 const NAME = /^[a-z0-9][a-z0-9+.-]*$/;
-const TOP_KEYS = ["name", "version", "license", "description", "sources", "dependencies", "steps", "sourceDateEpoch"];
+const TOP_KEYS = ["name", "kind", "version", "license", "description", "sources", "dependencies", "steps", "sourceDateEpoch"];
 const STEP_KEYS = ["prepare", "build", "install"];
 
 function readSource(f: FieldReader, value: unknown, at: (string | number)[], pkgDir: string): SourcePin {
@@ -53,12 +62,19 @@ export async function loadPackage(file: string): Promise<PackageDef> {
   if (name !== basename(dir)) {
     throw yaml.error(["name"], `name '${name}' must match the package directory '${basename(dir)}'`);
   }
-  const steps = f.mapping(top.steps, ["steps"]);
+  const kind = (top.kind === undefined ? "userland" : f.string(top.kind, ["kind"])) as PackageKind;
+  if (!KINDS.includes(kind)) throw yaml.error(["kind"], `kind '${kind}' is not known; known: ${KINDS.join(", ")}`);
+  if (kind === "kernel-module") {
+    if (top.steps !== undefined) throw yaml.error(["steps"], "a kernel-module package has no steps: bronze builds it with the kernel's Kbuild (give a Kbuild file in its sources)");
+    if (top.dependencies !== undefined) throw yaml.error(["dependencies"], "a kernel-module package builds against the kernel only; remove 'dependencies'");
+  }
+  const steps = kind === "kernel-module" ? {} : f.mapping(top.steps, ["steps"]);
   f.onlyKeys(steps, ["steps"], STEP_KEYS);
   const step = (key: string): string => (steps[key] === undefined ? "" : f.string(steps[key], ["steps", key]));
-  if (!steps.install) throw yaml.error(["steps"], "'steps.install' is required: it puts the package's files into $OUT");
+  if (kind === "userland" && !steps.install) throw yaml.error(["steps"], "'steps.install' is required: it puts the package's files into $OUT");
   return {
     name,
+    kind,
     version: f.string(top.version, ["version"]),
     license: f.string(top.license, ["license"]),
     description: f.optionalString(top.description, ["description"]) ?? "",

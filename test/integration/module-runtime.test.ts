@@ -14,7 +14,7 @@ import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 // The image is the built minimal image with the two bad copies added.
 const OUT = join(PROJECT_ROOT, "_out", "minimal");
 
-test("the kernel loads a module signed at build and refuses an unsigned and a foreign-signed one", async () => {
+test("the kernel loads modules signed at build (in-tree and out-of-tree) and refuses an unsigned and a foreign-signed one", async () => {
   const manifest = JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as { sourceDateEpoch: number; cmdline: string; kernel: { release: string } };
   const work = await tempDir();
   const root = join(work, "root");
@@ -40,7 +40,8 @@ test("the kernel loads a module signed at build and refuses an unsigned and a fo
   await writeFile(join(work, "initramfs.cpio"), cpio);
   await rm(root, { recursive: true, force: true });
 
-  const modules = ["/usr/lib/bronze-test/unsigned.ko", "/usr/lib/bronze-test/foreign.ko", signedPath];
+  const outOfTree = `/usr/lib/modules/${manifest.kernel.release}/extra/bronze_hello.ko`;
+  const modules = ["/usr/lib/bronze-test/unsigned.ko", "/usr/lib/bronze-test/foreign.ko", signedPath, outOfTree];
   const result = await boot(
     {
       kind: "kernel",
@@ -55,5 +56,7 @@ test("the kernel loads a module signed at build and refuses an unsigned and a fo
     "bronze: module /usr/lib/bronze-test/unsigned.ko refused: Key was rejected by service",
     "bronze: module /usr/lib/bronze-test/foreign.ko refused: Required key not available",
     `bronze: module ${signedPath} loaded`,
+    `bronze: module ${outOfTree} loaded`,
   ]);
+  assert.ok(result.console.some((l) => l.includes("bronze_hello: loaded")), "the out-of-tree module ran its init");
 });

@@ -46,12 +46,12 @@ test("options that did not survive resolution are reported with their fragment a
 });
 
 test("the shipped minimal profile's fragments parse and ask for what boots bronze", async () => {
-  const settings = mergeFragments(await kernelFragments(PROJECT_ROOT, { arch: "x86_64", profile: "minimal", extraConfig: [] }));
+  const settings = mergeFragments(await kernelFragments(PROJECT_ROOT, { arch: "x86_64", profile: "minimal", extraConfig: [], modules: [] }));
   const value = new Map(settings.map((s) => [s.option, s.value]));
   for (const option of ["CONFIG_EFI_STUB", "CONFIG_SQUASHFS", "CONFIG_BLK_DEV_LOOP", "CONFIG_DEVTMPFS", "CONFIG_RD_ZSTD", "CONFIG_MODULE_SIG_ALL", "CONFIG_MODULE_SIG_FORCE"]) {
     assert.equal(value.get(option), "y", option);
   }
   assert.ok([...value.values()].includes("m"), "at least one module, so signing is exercised");
-  await assert.rejects(kernelFragments(PROJECT_ROOT, { arch: "x86_64", profile: "no-such-profile", extraConfig: [] }), /profiles\/no-such-profile\.config is missing/);
+  await assert.rejects(kernelFragments(PROJECT_ROOT, { arch: "x86_64", profile: "no-such-profile", extraConfig: [], modules: [] }), /profiles\/no-such-profile\.config is missing/);
   assert.ok((await readFile(join(PROJECT_ROOT, "kernel/config/common.config"), "utf8")).length > 0);
 });

@@ -27,6 +27,8 @@ steps:
 test("the shipped packages load, with every source pinned by sha256 or kept in the tree", async () => {
   const defs = await loadPackages(join(PROJECT_ROOT, "pkgs"));
   assert.ok(defs.has("musl") && defs.has("init"));
+  assert.equal(defs.get("hello-module")?.kind, "kernel-module");
+  assert.equal(defs.get("init")?.kind, "userland");
   for (const def of defs.values()) {
     for (const src of def.sources) {
       if (src.kind !== "local") assert.match(src.sha256, /^[0-9a-f]{64}$/, `${def.name} source pinned`);
@@ -53,6 +55,8 @@ const BAD: [string, string, RegExp][] = [
   ["source path escapes", VALID.replace("path: src", "path: ../other"), /pkg\.yaml:6: 'sources.0.path' '..\/other' is not valid/],
   ["no install step", VALID.replace(/steps:[\s\S]*/, "steps:\n  build: make\n"), /pkg\.yaml:8: 'steps.install' is required/],
   ["unquoted version number", VALID.replace('version: "1.0"', "version: 1.0"), /pkg\.yaml:2: 'version' is read as the number 1; quote it/],
+  ["unknown kind", VALID.replace("license: MIT", "license: MIT\nkind: firmware"), /pkg\.yaml:4: kind 'firmware' is not known; known: userland, kernel-module/],
+  ["kernel module with steps", VALID.replace("license: MIT", "license: MIT\nkind: kernel-module"), /pkg\.yaml:9: a kernel-module package has no steps/],
   ["broken YAML", VALID.replace('version: "1.0"', "version: [1.0"), /pkg\.yaml:\d+: not valid YAML/],
 ];
 
