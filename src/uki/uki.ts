@@ -1,4 +1,5 @@
 import { appendSections, parsePe, PeFormatError, sectionData } from "./pe.ts";
+import type { PeInfo } from "./pe.ts";
 
 export interface UkiInput {
   /** systemd-stub (linuxx64.efi.stub), unsigned */
@@ -12,34 +13,46 @@ export interface UkiInput {
   uname: string;
 }
 
-/**
- * A Unified Kernel Image: the stub plus .osrel .cmdline .uname .linux .initrd,
- * in ukify's order; the stub's own .sbat stays as it is.
- */
-export function assembleUki(input: UkiInput): Uint8Array {
-  let kernel;
-  try {
-    kernel = parsePe(input.linux);
-  } catch (e) {
-    throw new PeFormatError(`kernel is not an EFI stub image (CONFIG_EFI_STUB): ${(e as Error).message}`);
-  }
-  const text = (s: string): Uint8Array => Buffer.from(s, "utf8");
-  return appendSections(input.stub, [
-    { name: ".osrel", data: text(input.osRelease) },
-    // older stubs read .cmdline as a C string
-    { name: ".cmdline", data: text(`${input.cmdline}\0`) },
-    { name: ".uname", data: text(input.uname) },
-    { name: ".linux", data: input.linux, virtualSize: kernel.sizeOfImage, code: true },
-    { name: ".initrd", data: input.initrd },
-  ]);
-}
-
 export interface UkiSection {
   name: string;
   data: Uint8Array;
 }
 
-/** Every section of a UKI with its contents, in file order. */
+function parseKernel(linux: Uint8Array, stub: Uint8Array): PeInfo {
+  let kernel: PeInfo;
+  try {
+    kernel = parsePe(linux);
+  } catch (e) {
+    if (!(e instanceof PeFormatError)) throw e;
+    throw new PeFormatError(`kernel is not an EFI stub image (CONFIG_EFI_STUB): ${e.message}`);
+  }
+  const { machine } = parsePe(stub);
+  if (kernel.machine !== machine) {
+    throw new PeFormatError(`kernel machine 0x${kernel.machine.toString(16)} does not match the stub's 0x${machine.toString(16)}`);
+  }
+  return kernel;
+}
+
+const text = (s: string): Uint8Array => Buffer.from(s, "utf8");
+
+/**
+ * A Unified Kernel Image: the stub plus .osrel .cmdline .uname .linux .initrd,
+ * in ukify's order; the stub's own .sbat stays as it is.
+ */
+export function assembleUki(input: UkiInput): Uint8Array {
+  const kernel = parseKernel(input.linux, input.stub);
+  return appendSections(input.stub, [
+    { name: ".osrel", data: text(input.osRelease) },
+    // older stubs read .cmdline as a C string
+    { name: ".cmdline", data: text(`${input.cmdline}\0`) },
+    { name: ".uname", data: text(input.uname) },
+    // the stub loads the kernel from memory: it needs the room the kernel's own header asks for
+    { name: ".linux", data: input.linux, virtualSize: Math.max(kernel.sizeOfImage, input.linux.length), code: true },
+    { name: ".initrd", data: input.initrd },
+  ]);
+}
+
+/** Every section of a UKI with its contents as loaded, in header order. */
 export function readUkiSections(uki: Uint8Array): UkiSection[] {
   return parsePe(uki).sections.map((s) => ({ name: s.name, data: sectionData(uki, s) }));
 }
