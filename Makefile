@@ -1,5 +1,5 @@
 # bronze: `make` sets up the machine and builds the default image; `make test` runs every test.
-PROFILE ?= minimal
+PROFILE ?= default
 NODE = $(shell scripts/node.sh)
 # npm's own CLI, run by the provisioned Node (the system Node may be older than our dependencies allow)
 NPM = $(NODE) $(shell readlink -f "$$(command -v npm)")

@@ -20,7 +20,7 @@ async function profileWithExtraConfig(name: string, config: string): Promise<str
   const dir = await tempDir();
   await writeFile(join(dir, "extra.config"), config);
   const file = join(dir, `${name}.yaml`);
-  await writeFile(file, `name: ${name}\narch: x86_64\nkernel:\n  profile: minimal\n  extraConfig: [extra.config]\npackages: [musl, init]\ncmdline: console=ttyS0\n`);
+  await writeFile(file, `name: ${name}\narch: x86_64\nkernel:\n  profile: minimal\n  extraConfig: [extra.config]\npackages: [musl, init, hello-module]\ncmdline: console=ttyS0\n`);
   return file;
 }
 
@@ -66,7 +66,7 @@ test("a successful kernel build signs its modules, then leaves no copy of its ke
   const key = await captureKey();
   const result = await build;
   assert.equal(result.exitCode, 0, String(result.all));
-  assert.match(String(result.all), /kernel 6\.1\.\d+-bronze: 2 module\(s\)/);
+  assert.match(String(result.all), /kernel 6\.1\.\d+-bronze: 3 module\(s\)/);
   await assertKeyGone(key, [cache, join(PROJECT_ROOT, "_out", "keyok")]);
 });
 
@@ -96,7 +96,7 @@ test("a key left behind by a killed build (SIGKILL) is destroyed by the next run
   build.kill("SIGKILL");
   await build;
   assert.deepEqual(await leftoverKeyDirs(), [key.dir], "SIGKILL cannot be caught: the key is still there");
-  // any later build removes it first, even one that needs no kernel build at all
+  // any later build removes it first, even one that needs no kernel build at all (the minimal kernel is cached)
   const next = await startBuild(await profileWithExtraConfig("keynext", ""));
   assert.equal(next.exitCode, 0, String(next.all));
   await assertKeyGone(key, []);
