@@ -12,6 +12,7 @@ import { buildRootfs, type RootfsArtifact } from "../rootfs/build.ts";
 import { osRelease } from "../rootfs/os-release.ts";
 import { buildUki, type UkiArtifact } from "../uki/build.ts";
 import { STUB_PATH } from "../core/tools.ts";
+import { removeAbandoned } from "../core/ownership.ts";
 import { displayPath } from "../core/yamlfile.ts";
 import type { BuildContext } from "./context.ts";
 import { publish, type PublishedFile } from "./publish.ts";
@@ -57,7 +58,9 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   const kernelSource = await loadKernelSource(join(ctx.projectRoot, "kernel"));
   const release = osRelease({ version, variant: profile.name });
   const stages: Stages = { packages: new Map() };
+  // what builds that were killed outright left behind: their keys first, then their trees
   await removeLeftoverKeys();
+  await removeAbandoned(join(ctx.workDir, "kernel"));
   const cachedNote = (before: number): string => (ctx.ran.length === before ? " (cached)" : "");
 
   const tasks = new Listr(

@@ -6,6 +6,7 @@ import type { BuildContext } from "../build/context.ts";
 import { onInterrupt } from "../core/cleanup.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
+import { claim } from "../core/ownership.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
 import { runSandboxed, type Mount, type SandboxOptions } from "../core/sandbox.ts";
 import { toolVersions, type ToolSpec } from "../core/tools.ts";
@@ -102,6 +103,7 @@ async function extractTree(source: KernelSource, ctx: BuildContext, work: string
   const tree = join(work, "linux");
   await rm(work, { recursive: true, force: true });
   await mkdir(tree, { recursive: true });
+  await claim(work);
   await run("tar", ["-xf", verified.path, "-C", tree, "--strip-components=1", "--no-same-owner"], { logFile });
   return tree;
 }

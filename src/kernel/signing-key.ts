@@ -11,11 +11,12 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { chmod, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BronzeError } from "../core/errors.ts";
 import { onInterrupt } from "../core/cleanup.ts";
 import { run } from "../core/exec.ts";
+import { claim, isAbandoned } from "../core/ownership.ts";
 
 /** Memory-backed storage for the key: it never touches a persistent disk. */
 export const KEY_ROOT = process.env.BRONZE_KEY_DIR ?? "/dev/shm";
@@ -23,7 +24,6 @@ const KEY_PREFIX = "bronze-modkey-";
 const TMPFS_MAGIC = 0x01021994;
 const RAMFS_MAGIC = 0x858458f6;
 export const KEY_FILE = "signing_key.pem";
-const OWNER_FILE = "owner.pid";
 
 /** The key's own x509 request config: the kernel's defaults, named for what it is. */
 const GENKEY_CONFIG = `[ req ]
@@ -81,23 +81,13 @@ export function destroyKey(key: EphemeralKey): void {
   key.release();
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Destroys keys left behind by builds that were killed (their owner process is gone). */
 export async function removeLeftoverKeys(): Promise<string[]> {
   const removed: string[] = [];
   const names = await readdir(KEY_ROOT).catch(() => [] as string[]);
   for (const name of names.filter((n) => n.startsWith(KEY_PREFIX))) {
     const dir = join(KEY_ROOT, name);
-    const owner = Number(await readFile(join(dir, OWNER_FILE), "utf8").catch(() => "0"));
-    if (owner && owner !== process.pid && processAlive(owner)) continue;
+    if (!(await isAbandoned(dir))) continue;
     destroyKeyDir(dir);
     removed.push(dir);
   }
@@ -118,7 +108,7 @@ export async function createEphemeralKey(logFile: string): Promise<EphemeralKey>
   const release = onInterrupt(() => destroyKeyDir(dir));
   try {
     await chmod(dir, 0o700);
-    await writeFile(join(dir, OWNER_FILE), String(process.pid));
+    await claim(dir);
     await writeFile(join(dir, "x509.genkey"), GENKEY_CONFIG);
     const keyPath = join(dir, KEY_FILE);
     // openssl prints only progress here; the key goes to the file, never to the log
