@@ -61,65 +61,40 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   // what builds that were killed outright left behind: their keys first, then their trees
   await removeLeftoverKeys();
   await removeAbandoned(join(ctx.workDir, "kernel"));
-  const cachedNote = (before: number): string => (ctx.ran.length === before ? " (cached)" : "");
+  /** A listr2 task whose title says "(cached)" when the step ran nothing. */
+  const step = (title: string, work: () => Promise<void>) => ({
+    title,
+    task: async (_: unknown, task: { title: string }) => {
+      const before = ctx.ran.length;
+      await work();
+      if (ctx.ran.length === before) task.title += " (cached)";
+    },
+  });
 
   const tasks = new Listr(
     [
-      ...order.map((def) => ({
-        title: `package ${def.name} ${def.version}`,
-        task: async (_: unknown, task: { title: string }) => {
-          const before = ctx.ran.length;
+      ...order.map((def) =>
+        step(`package ${def.name} ${def.version}`, async () => {
           stages.packages.set(def.name, await buildPackage(def, stages.packages, ctx));
-          task.title += cachedNote(before);
-        },
-      })),
-      {
-        title: `kernel ${kernelSource.version} (profile ${profile.kernelProfile})`,
-        task: async (_: unknown, task: { title: string }) => {
-          const before = ctx.ran.length;
-          stages.kernel = await buildKernel(
-            kernelSource,
-            { arch: profile.arch, profile: profile.kernelProfile, extraConfig: profile.kernelExtraConfig, modules: kernelModules },
-            ctx,
-          );
-          task.title += cachedNote(before);
-        },
-      },
-      {
-        title: "rootfs.sqsh",
-        task: async (_: unknown, task: { title: string }) => {
-          const before = ctx.ran.length;
-          const packages = order.filter((d) => profile.packages.includes(d.name)).map((d) => must(stages.packages.get(d.name), `package ${d.name}`));
-          stages.rootfs = await buildRootfs(packages, must(stages.kernel, "kernel"), release, ctx);
-          task.title += cachedNote(before);
-        },
-      },
-      {
-        title: "initramfs",
-        task: async (_: unknown, task: { title: string }) => {
-          const before = ctx.ran.length;
-          const init = join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE);
-          stages.initramfs = await buildInitramfs(init, must(stages.rootfs, "rootfs"), ctx);
-          task.title += cachedNote(before);
-        },
-      },
-      {
-        title: "UKI",
-        task: async (_: unknown, task: { title: string }) => {
-          const before = ctx.ran.length;
-          stages.uki = await buildUki(
-            {
-              stubPath: STUB_PATH,
-              kernel: must(stages.kernel, "kernel"),
-              initramfs: must(stages.initramfs, "initramfs"),
-              osRelease: release,
-              cmdline: profile.cmdline,
-            },
-            ctx,
-          );
-          task.title += cachedNote(before);
-        },
-      },
+        }),
+      ),
+      step(`kernel ${kernelSource.version} (profile ${profile.kernelProfile})`, async () => {
+        const spec = { arch: profile.arch, profile: profile.kernelProfile, extraConfig: profile.kernelExtraConfig, modules: kernelModules };
+        stages.kernel = await buildKernel(kernelSource, spec, ctx);
+      }),
+      step("rootfs.sqsh", async () => {
+        const packages = order.filter((d) => profile.packages.includes(d.name)).map((d) => must(stages.packages.get(d.name), `package ${d.name}`));
+        stages.rootfs = await buildRootfs(packages, must(stages.kernel, "kernel"), release, ctx);
+      }),
+      step("initramfs", async () => {
+        const init = join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE);
+        stages.initramfs = await buildInitramfs(init, must(stages.rootfs, "rootfs"), ctx);
+      }),
+      step("UKI", async () => {
+        const kernel = must(stages.kernel, "kernel");
+        const initramfs = must(stages.initramfs, "initramfs");
+        stages.uki = await buildUki({ stubPath: STUB_PATH, kernel, initramfs, osRelease: release, cmdline: profile.cmdline }, ctx);
+      }),
     ],
     {
       concurrent: false,

@@ -5,7 +5,6 @@ import {
   lstatSync,
   openSync,
   readdirSync,
-  readFileSync,
   rmdirSync,
   statfsSync,
   unlinkSync,
@@ -124,12 +123,4 @@ export async function createEphemeralKey(logFile: string): Promise<EphemeralKey>
     release();
     throw e;
   }
-}
-
-/** The DER certificate inside a combined key+certificate PEM file. */
-export function certificateDer(pemPath: string): Buffer {
-  const text = readFileSync(pemPath, "utf8");
-  const match = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(text);
-  if (!match?.[1]) throw new BronzeError(`${pemPath} holds no certificate`);
-  return Buffer.from(match[1].replace(/\s+/g, ""), "base64");
 }
