@@ -4,6 +4,7 @@ import { Listr, PRESET_TIMESTAMP } from "listr2";
 import { buildInitramfs, type InitramfsArtifact } from "../initramfs/build.ts";
 import { buildKernel, type KernelArtifact } from "../kernel/build.ts";
 import { removeLeftoverKeys } from "../kernel/signing-key.ts";
+import type { SuppliedKey } from "../kernel/supplied-key.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { buildPackage, type PackageArtifact } from "../pkgs/build.ts";
 import { buildOrder, loadPackages } from "../pkgs/graph.ts";
@@ -48,8 +49,14 @@ export function useSimpleRenderer(): boolean {
   return !process.stdout.isTTY || Boolean(process.env.CI);
 }
 
+/** Choices of one build that are not part of the profile. */
+export interface BuildOptions {
+  /** sign modules with the user's key instead of an ephemeral one */
+  moduleSigningKey?: SuppliedKey;
+}
+
 /** Builds a profile: packages, kernel, rootfs, initramfs, UKI; then publishes to _out/<profile>. */
-export async function buildProfile(profile: Profile, ctx: BuildContext, version: string): Promise<BuildResult> {
+export async function buildProfile(profile: Profile, ctx: BuildContext, version: string, options: BuildOptions = {}): Promise<BuildResult> {
   const started = Date.now();
   const defs = await loadPackages(join(ctx.projectRoot, "pkgs"));
   const wanted = buildOrder(defs, profile.packages, displayPath(profile.file));
@@ -79,7 +86,13 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
         }),
       ),
       step(`kernel ${kernelSource.version} (profile ${profile.kernelProfile})`, async () => {
-        const spec = { arch: profile.arch, profile: profile.kernelProfile, extraConfig: profile.kernelExtraConfig, modules: kernelModules };
+        const spec = {
+          arch: profile.arch,
+          profile: profile.kernelProfile,
+          extraConfig: profile.kernelExtraConfig,
+          modules: kernelModules,
+          signingKey: options.moduleSigningKey,
+        };
         stages.kernel = await buildKernel(kernelSource, spec, ctx);
       }),
       step("rootfs.sqsh", async () => {
@@ -129,7 +142,10 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
         release: kernel.release,
         sourceSha256: kernelSource.pin.sha256,
         moduleCount: kernel.moduleCount,
+        moduleSigningKey: kernel.signingKey,
         moduleSigningCertSha256: kernel.signingCertSha256,
+        // out-of-tree module packages: built, signed and cached with the kernel
+        modulePackages: kernelModules.map((d) => ({ name: d.name, version: d.version, license: d.license })),
       },
       packages: [...stages.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
     },

@@ -10,6 +10,7 @@ import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/error
 import { HOST_REQUIREMENTS, missingRequirements } from "../core/tools.ts";
 import { resolveKernelConfig } from "../kernel/build.ts";
 import { loadKernelSource } from "../kernel/source.ts";
+import { loadSuppliedKey, type SuppliedKey } from "../kernel/supplied-key.ts";
 import { loadProfile, profilePath } from "../profile/profile.ts";
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -42,6 +43,20 @@ async function resolveBootTarget(artifact: string): Promise<BootTarget> {
   return { kind: "uki", uki };
 }
 
+/** --module-signing-key and --module-signing-cert come together; the build then says the key is not ephemeral. */
+async function suppliedKeyOption(key: string | undefined, cert: string | undefined): Promise<SuppliedKey | undefined> {
+  if (!key && !cert) return undefined;
+  if (!key || !cert) {
+    throw new InputError(`${key ? "--module-signing-key" : "--module-signing-cert"} needs ${key ? "--module-signing-cert" : "--module-signing-key"} too: give the private key (PEM) and its certificate`);
+  }
+  const supplied = await loadSuppliedKey(key, cert);
+  console.error(
+    `bronze: WARNING: modules will be signed with your own key ${supplied.keyPath}. This key is NOT ephemeral: ` +
+      "whoever holds it can sign modules that this kernel loads. bronze reads it only in the signing step, read-only, and never copies it.",
+  );
+  return supplied;
+}
+
 export function createProgram(): Command {
   const program = new Command()
     .name("bronze")
@@ -55,12 +70,16 @@ export function createProgram(): Command {
     .description("build an image profile: packages, kernel, rootfs.sqsh, initramfs and UKI, into _out/<profile>/")
     .option("-p, --profile <name|file>", "profile name (profiles/<name>.yaml) or path to a profile file", "minimal")
     .option("--cache-dir <dir>", "content-addressed cache (default: .cache/bronze, or $BRONZE_CACHE)")
-    .action(async (opts: { profile: string; cacheDir?: string }) => {
+    .option("--module-signing-key <key>", "sign modules with this PEM private key (yours to keep) instead of an ephemeral one; needs --module-signing-cert")
+    .option("--module-signing-cert <cert>", "the certificate (PEM or DER) of --module-signing-key, built into the kernel")
+    .action(async (opts: { profile: string; cacheDir?: string; moduleSigningKey?: string; moduleSigningCert?: string }) => {
+      const moduleSigningKey = await suppliedKeyOption(opts.moduleSigningKey, opts.moduleSigningCert);
       const profile = await loadProfile(profilePath(projectRoot, opts.profile));
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot), opts.cacheDir);
-      const result = await buildProfile(profile, ctx, await projectVersion(projectRoot));
+      const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey });
       console.log(`\nbronze: built profile '${profile.name}' in ${(result.durationMs / 1000).toFixed(1)} s; ${result.ran.length} build step(s) ran${result.ran.length ? `: ${result.ran.join(", ")}` : " (everything from cache)"}`);
       console.log(`kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`);
+      if (moduleSigningKey) console.log(`modules signed with ${moduleSigningKey.keyPath}: not ephemeral; keep it safe`);
       for (const file of result.files) console.log(`  ${file.path.padEnd(48)} ${humanSize(file.size).padStart(10)}`);
     });
 

@@ -29,6 +29,7 @@ import { findPrivateKeys, keyNeedles } from "./key-scan.ts";
 import { describeVerdict, verifyModuleTree } from "./module-sig.ts";
 import { createEphemeralKey, destroyKey, KEY_FILE, removeLeftoverKeys, type EphemeralKey } from "./signing-key.ts";
 import type { KernelSource } from "./source.ts";
+import type { SuppliedKey } from "./supplied-key.ts";
 
 /** A kernel and its modules, built together with one ephemeral signing key: one cache unit. */
 export interface KernelArtifact {
@@ -45,16 +46,24 @@ export interface KernelArtifact {
   /** DER certificate of the module-signing key compiled into the kernel */
   signingCert: string;
   signingCertSha256: string;
+  /** "ephemeral": made for this build and destroyed; "supplied": the user's own key */
+  signingKey: "ephemeral" | "supplied";
   moduleCount: number;
 }
 
 const KERNEL_TOOLS: readonly ToolSpec[] = ["gcc", "ld", "make", "bc", "flex", "bison", ["openssl", "version"], "depmod"];
-/** Where the sandbox sees the ephemeral key: outside the kernel tree, on tmpfs. */
+/** Where the sandbox sees the signing key: outside the kernel tree (the ephemeral one on tmpfs). */
 const KEY_MOUNT = "/keys";
-const KEY_SETTING: Fragment = {
-  file: "(bronze: ephemeral module-signing key)",
-  text: `CONFIG_MODULE_SIG_KEY="${KEY_MOUNT}/${KEY_FILE}"\n`,
-};
+const SUPPLIED_KEY = `${KEY_MOUNT}/module-signing-key.pem`;
+/** A supplied key's certificate (public), in the work directory: what the kernel embeds. */
+const SUPPLIED_CERT = "module-signing-cert.pem";
+
+/** CONFIG_MODULE_SIG_KEY: the file the kernel build takes the certificate to embed from. */
+function signingKeySetting(supplied: SuppliedKey | undefined): Fragment {
+  return supplied
+    ? { file: "(bronze: supplied module-signing certificate)", text: `CONFIG_MODULE_SIG_KEY="/build/${SUPPLIED_CERT}"\n` }
+    : { file: "(bronze: ephemeral module-signing key)", text: `CONFIG_MODULE_SIG_KEY="${KEY_MOUNT}/${KEY_FILE}"\n` };
+}
 
 /** What selects a kernel's configuration: fragments common, per arch, per profile, then extras. */
 export interface KernelSpec {
@@ -63,27 +72,77 @@ export interface KernelSpec {
   extraConfig: readonly string[];
   /** out-of-tree module packages, built and signed in the same build */
   modules: readonly PackageDef[];
+  /** the user's own module-signing key; without it, an ephemeral key is made and destroyed */
+  signingKey?: SuppliedKey;
+}
+
+/** A profile fragment may start with `# extends: NAME`: NAME's fragments come first. */
+const EXTENDS = /^# extends: ([a-z0-9][a-z0-9-]*)\s*$/m;
+
+async function readFragment(path: string, what: string): Promise<Fragment> {
+  const text = await readFile(path, "utf8").catch(() => {
+    throw new InputError(`kernel config fragment ${displayPath(path)} is missing (${what})`);
+  });
+  return { file: displayPath(path), text };
+}
+
+/** The profile's fragment and those of the profiles it extends, base first. */
+async function profileFragments(dir: string, profile: string, seen: readonly string[] = []): Promise<Fragment[]> {
+  const fragment = await readFragment(join(dir, "profiles", `${profile}.config`), `kernel profile '${profile}'`);
+  const base = EXTENDS.exec(fragment.text)?.[1];
+  if (!base) return [fragment];
+  if ([...seen, profile].includes(base)) throw new InputError(`${fragment.file}: '# extends: ${base}' makes a loop (${[...seen, profile, base].join(" -> ")})`);
+  return [...(await profileFragments(dir, base, [...seen, profile])), fragment];
 }
 
 export async function kernelFragments(projectRoot: string, spec: KernelSpec): Promise<Fragment[]> {
   const dir = join(projectRoot, "kernel", "config");
-  const paths = [
-    ...["common.config", `${spec.arch}.config`, join("profiles", `${spec.profile}.config`)].map((name) => join(dir, name)),
-    ...spec.extraConfig,
+  const what = `profile '${spec.profile}', arch '${spec.arch}'`;
+  return [
+    await readFragment(join(dir, "common.config"), what),
+    await readFragment(join(dir, `${spec.arch}.config`), what),
+    ...(await profileFragments(dir, spec.profile)),
+    ...(await Promise.all(spec.extraConfig.map((path) => readFragment(path, what)))),
   ];
-  return Promise.all(
-    paths.map(async (path) => {
-      const text = await readFile(path, "utf8").catch(() => {
-        throw new InputError(`kernel config fragment ${displayPath(path)} is missing (profile '${spec.profile}', arch '${spec.arch}')`);
-      });
-      return { file: displayPath(path), text };
-    }),
-  );
 }
 
 async function countModules(dir: string): Promise<number> {
   const entries = await readdir(dir, { recursive: true });
   return entries.filter((e) => e.endsWith(".ko")).length;
+}
+
+/** How one build signs its modules: what the sandbox sees, and what must never be copied. */
+interface ModuleSigner {
+  /** mounts for compiling (the ephemeral key file also holds the certificate to embed) */
+  compileMounts: Mount[];
+  /** mounts and make arguments for modules_install, which signs each module */
+  installMounts: Mount[];
+  installArgs: string;
+  needles: Buffer[];
+  /** the last module is signed */
+  finish: () => void;
+}
+
+async function ephemeralSigner(logFile: string, keep: (key: EphemeralKey) => void): Promise<ModuleSigner> {
+  const key = await createEphemeralKey(logFile);
+  keep(key);
+  const mounts = [{ host: key.dir, at: KEY_MOUNT }];
+  // held in memory only, to prove afterwards that no copy of the key was left anywhere
+  const needles = keyNeedles(await readFile(key.keyPath, "utf8"));
+  return { compileMounts: mounts, installMounts: mounts, installArgs: "", needles, finish: () => destroyKey(key) };
+}
+
+/** The user's key is bound read-only for the signing steps only; the compile steps never see it. */
+async function suppliedSigner(supplied: SuppliedKey, work: string): Promise<ModuleSigner> {
+  await writeFile(join(work, SUPPLIED_CERT), supplied.certPem);
+  return {
+    compileMounts: [],
+    installMounts: [{ host: supplied.keyPath, at: SUPPLIED_KEY }],
+    // the kernel takes the key and the certificate from one file; ours come apart, so name the key directly
+    installArgs: ` sig-key=${SUPPLIED_KEY}`,
+    needles: supplied.needles,
+    finish: () => undefined,
+  };
 }
 
 function kernelEnv(arch: string, source: KernelSource, jobs: number): Record<string, string> {
@@ -147,7 +206,7 @@ async function unmetExplainer(tree: string, mismatches: readonly ConfigMismatch[
 
 /** The normalised .config of a kernel profile (`bronze kernel config`), without building anything. */
 export async function resolveKernelConfig(source: KernelSource, spec: KernelSpec, ctx: BuildContext): Promise<string> {
-  const settings = mergeFragments([...(await kernelFragments(ctx.projectRoot, spec)), KEY_SETTING]);
+  const settings = mergeFragments([...(await kernelFragments(ctx.projectRoot, spec)), signingKeySetting(spec.signingKey)]);
   const work = join(ctx.workDir, "kernel-config", `${spec.profile}-${randomBytes(4).toString("hex")}`);
   const logFile = join(ctx.logDir, `kernel-config-${spec.profile}.log`);
   await rm(logFile, { force: true });
@@ -191,7 +250,7 @@ const moduleDir = (name: string): string => `/build/ext/${name}`;
 
 export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: BuildContext): Promise<KernelArtifact> {
   const { arch, profile } = spec;
-  const settings = mergeFragments([...(await kernelFragments(ctx.projectRoot, spec)), KEY_SETTING]);
+  const settings = mergeFragments([...(await kernelFragments(ctx.projectRoot, spec)), signingKeySetting(spec.signingKey)]);
   const fetchLog = join(ctx.logDir, `kernel-${profile}-sources.log`);
   const modules: ModuleSources[] = await Promise.all(
     spec.modules.map(async (def) => ({
@@ -208,11 +267,13 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     config: renderSettings(settings),
     sourceDateEpoch: source.sourceDateEpoch,
     modules: modules.map((m) => ({ name: m.def.name, version: m.def.version, sources: m.sources.map((s) => s.digest) })),
+    // a supplied key is named by its certificate: the same key gives the same kernel
+    signingKey: spec.signingKey ? { supplied: spec.signingKey.certSha256 } : "ephemeral",
     tools: await toolVersions(KERNEL_TOOLS),
   };
   const cacheKey = inputKey(inputs);
   const logFile = join(ctx.logDir, `kernel-${profile}-${cacheKey.slice(0, 12)}.log`);
-  const artifact = async (dir: string, facts: Record<string, string>): Promise<KernelArtifact> => ({
+  const artifact = (dir: string, facts: Record<string, string>): KernelArtifact => ({
     kind: "kernel",
     profile,
     key: cacheKey,
@@ -222,7 +283,8 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     config: join(dir, "config"),
     signingCert: join(dir, "module-signing.der"),
     signingCertSha256: facts.signingCertSha256 ?? "",
-    moduleCount: await countModules(join(dir, "modules")),
+    signingKey: facts.signingKey === "supplied" ? "supplied" : "ephemeral",
+    moduleCount: Number(facts.moduleCount),
   });
 
   const cached = await ctx.store.lookup(cacheKey);
@@ -242,34 +304,41 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
       for (const src of m.sources) await extractSource(src, dir, logFile);
     }
     const entry = await ctx.store.put(cacheKey, `kernel ${profile}`, inputs, async (outDir) => {
-      key = await createEphemeralKey(logFile);
-      // held in memory only, to prove afterwards that no copy of the key was left anywhere
-      const needles = keyNeedles(await readFile(key.keyPath, "utf8"));
+      const signer = spec.signingKey ? await suppliedSigner(spec.signingKey, work) : await ephemeralSigner(logFile, (k) => (key = k));
+      const base = { cwd: "/build/linux", env: kernelEnv(arch, source, ctx.jobs), logFile };
       const mounts: Mount[] = [
         { host: work, at: "/build", writable: true },
         { host: outDir, at: "/out", writable: true },
-        { host: key.dir, at: KEY_MOUNT },
       ];
-      const sandbox = { mounts, cwd: "/build/linux", env: kernelEnv(arch, source, ctx.jobs), logFile };
-      await resolveConfig(sandbox, work, settings, profile);
-      await runSandboxed('make -j"$JOBS" bzImage modules', sandbox);
-      for (const m of modules) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, sandbox);
+      const compile = { ...base, mounts: [...mounts, ...signer.compileMounts] };
+      await resolveConfig(compile, work, settings, profile);
+      await runSandboxed('make -j"$JOBS" bzImage modules', compile);
+      for (const m of modules) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, compile);
       // modules_install signs each module (MODULE_SIG_ALL) and runs depmod over all of them
-      const install = "INSTALL_MOD_PATH=/out/modules/usr INSTALL_MOD_STRIP=1";
-      await runSandboxed(`make -s modules_install ${install}`, sandbox);
-      for (const m of modules) await runSandboxed(`make -s M=${moduleDir(m.def.name)} modules_install ${install}`, sandbox);
+      const sign = { ...base, mounts: [...mounts, ...signer.installMounts] };
+      const install = `INSTALL_MOD_PATH=/out/modules/usr INSTALL_MOD_STRIP=1${signer.installArgs}`;
+      await runSandboxed(`make -s modules_install ${install}`, sign);
+      for (const m of modules) await runSandboxed(`make -s M=${moduleDir(m.def.name)} modules_install ${install}`, sign);
+      // the last module is signed: the key has done its work
+      signer.finish();
       await runSandboxed(
         "rm -f /out/modules/usr/lib/modules/*/build /out/modules/usr/lib/modules/*/source && " +
           "cp arch/x86/boot/bzImage /out/vmlinuz && cp .config /out/config && " +
           "cp certs/signing_key.x509 /out/module-signing.der && make -s kernelrelease > /out/release",
-        sandbox,
+        { ...base, mounts },
       );
-      // the last module is signed: the key has done its work
-      destroyKey(key);
-      await assertNoKeyCopies(needles, outDir, tree);
+      await assertNoKeyCopies(signer.needles, outDir, tree);
       const cert = await readFile(join(outDir, "module-signing.der"));
+      if (spec.signingKey && sha256(cert) !== spec.signingKey.certSha256) {
+        throw new BronzeError(`the kernel embedded a certificate other than ${spec.signingKey.certPath} (sha256 ${sha256(cert)}); refusing to cache this build`);
+      }
       await assertModulesVerify(join(outDir, "modules"), cert);
-      return { release: (await readFile(join(outDir, "release"), "utf8")).trim(), signingCertSha256: sha256(cert) };
+      return {
+        release: (await readFile(join(outDir, "release"), "utf8")).trim(),
+        signingCertSha256: sha256(cert),
+        signingKey: spec.signingKey ? "supplied" : "ephemeral",
+        moduleCount: String(await countModules(join(outDir, "modules"))),
+      };
     });
     return artifact(entry.dir, entry.record.facts);
   } finally {

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { execa } from "execa";
 import { findPrivateKeys, keyNeedles } from "../../src/kernel/key-scan.ts";
 import { KEY_FILE } from "../../src/kernel/signing-key.ts";
+import { profileWithExtraConfig, startBuild } from "../helpers/build.ts";
 import { leftoverKeyDirs } from "../helpers/keys.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
@@ -15,23 +15,6 @@ import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 // every file can be searched for them as PEM and as DER.
 const CACHE = join(PROJECT_ROOT, ".cache", "bronze");
 const WORK = join(PROJECT_ROOT, "_work");
-
-async function profileWithExtraConfig(name: string, config: string): Promise<string> {
-  const dir = await tempDir();
-  await writeFile(join(dir, "extra.config"), config);
-  const file = join(dir, `${name}.yaml`);
-  await writeFile(file, `name: ${name}\narch: x86_64\nkernel:\n  profile: minimal\n  extraConfig: [extra.config]\npackages: [musl, init, hello-module]\ncmdline: console=ttyS0\n`);
-  return file;
-}
-
-function startBuild(profile: string, cacheDir?: string) {
-  return execa(join(PROJECT_ROOT, "bin", "bronze"), ["build", "--profile", profile, ...(cacheDir ? ["--cache-dir", cacheDir] : [])], {
-    cwd: PROJECT_ROOT,
-    reject: false,
-    all: true,
-    env: { CI: "true" },
-  });
-}
 
 interface CapturedKey {
   dir: string;

@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { execa } from "execa";
-import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
-import { writeCpio } from "../../src/initramfs/cpio.ts";
-import { MKSQUASHFS_FLAGS } from "../../src/rootfs/build.ts";
+import { bootLoadingModules, unpackImage } from "../helpers/boot-modules.ts";
 import { makeSigningKey, signModule, stripSignature } from "../helpers/modsign.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
@@ -15,43 +12,25 @@ import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 const OUT = join(PROJECT_ROOT, "_out", "minimal");
 
 test("the kernel loads modules signed at build (in-tree and out-of-tree) and refuses an unsigned and a foreign-signed one", async () => {
-  const manifest = JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as { sourceDateEpoch: number; cmdline: string; kernel: { release: string } };
   const work = await tempDir();
-  const root = join(work, "root");
-  await execa("unsquashfs", ["-q", "-d", root, join(OUT, "rootfs.sqsh")]);
-
-  const signedPath = `/usr/lib/modules/${manifest.kernel.release}/kernel/lib/crc-ccitt.ko`;
-  const signed = await readFile(join(root, signedPath));
+  const image = await unpackImage(OUT, work);
+  const release = image.manifest.kernel.release;
+  const signedPath = `/usr/lib/modules/${release}/kernel/lib/crc-ccitt.ko`;
+  const signed = await readFile(join(image.root, signedPath));
   const unsigned = stripSignature(signed);
   assert.ok(unsigned.length < signed.length, "the shipped module carries a signature");
   const foreignKey = await makeSigningKey(work, "foreign");
-  await mkdir(join(root, "usr/lib/bronze-test"), { recursive: true });
-  await writeFile(join(root, "usr/lib/bronze-test/unsigned.ko"), unsigned);
-  await writeFile(join(root, "usr/lib/bronze-test/foreign.ko"), await signModule(unsigned, foreignKey, work));
 
-  await execa("mksquashfs", [root, join(work, "rootfs.sqsh"), ...MKSQUASHFS_FLAGS]);
-  const cpio = writeCpio(
+  const outOfTree = `/usr/lib/modules/${release}/extra/bronze_hello.ko`;
+  const { report, result } = await bootLoadingModules(
+    image,
+    work,
     [
-      { type: "file", path: "init", mode: 0o755, data: await readFile(join(root, "usr/sbin/init")) },
-      { type: "file", path: "rootfs.sqsh", mode: 0o644, data: await readFile(join(work, "rootfs.sqsh")) },
+      { path: "usr/lib/bronze-test/unsigned.ko", data: unsigned },
+      { path: "usr/lib/bronze-test/foreign.ko", data: await signModule(unsigned, foreignKey, work) },
     ],
-    manifest.sourceDateEpoch,
+    ["/usr/lib/bronze-test/unsigned.ko", "/usr/lib/bronze-test/foreign.ko", signedPath, outOfTree],
   );
-  await writeFile(join(work, "initramfs.cpio"), cpio);
-  await rm(root, { recursive: true, force: true });
-
-  const outOfTree = `/usr/lib/modules/${manifest.kernel.release}/extra/bronze_hello.ko`;
-  const modules = ["/usr/lib/bronze-test/unsigned.ko", "/usr/lib/bronze-test/foreign.ko", signedPath, outOfTree];
-  const result = await boot(
-    {
-      kind: "kernel",
-      kernel: join(OUT, "vmlinuz"),
-      initramfs: join(work, "initramfs.cpio"),
-      cmdline: `${manifest.cmdline} bronze.modules=${modules.join(",")} bronze.poweroff=1`,
-    },
-    { ...BOOT_DEFAULTS, expectPowerOff: true },
-  );
-  const report = result.console.filter((l) => l.startsWith("bronze: module "));
   // with enforcement, the kernel answers EKEYREJECTED to both, and logs why
   assert.deepEqual(report, [
     "bronze: module /usr/lib/bronze-test/unsigned.ko refused: Key was rejected by service",

@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { execa } from "execa";
 import { test } from "node:test";
 import { bronze } from "../helpers/cli.ts";
+import { makeSigningKey } from "../helpers/modsign.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 for (const command of ["build", "boot", "doctor"]) {
@@ -66,4 +67,35 @@ test("doctor names a missing tool and the Debian package that provides it", asyn
   assert.match(result.stdout, /qemu-system-x86_64\s+apt-get install qemu-system-x86/);
   assert.doesNotMatch(result.stdout, /OVMF firmware/);
   assert.match(result.stdout, /^fix: apt-get install .*squashfs-tools/m);
+});
+
+test("a supplied module-signing key is checked before anything builds: each bad pairing exits 2 and says what to fix", async () => {
+  const dir = await tempDir();
+  const mine = await makeSigningKey(dir, "mine");
+  const other = await makeSigningKey(dir, "other");
+  const encrypted = join(dir, "encrypted.key");
+  await execa("openssl", ["pkey", "-in", mine.key, "-aes256", "-passout", "pass:secret", "-out", encrypted]);
+  const ec = join(dir, "ec.key");
+  await execa("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", ec]);
+  const cases: [string[], RegExp][] = [
+    [["--module-signing-key", mine.key], /--module-signing-key needs --module-signing-cert too/],
+    [["--module-signing-cert", mine.pem], /--module-signing-cert needs --module-signing-key too/],
+    [["--module-signing-key", mine.key, "--module-signing-cert", other.pem], /other\.pem: this certificate is not the one of the key .*mine\.key/],
+    [["--module-signing-key", encrypted, "--module-signing-cert", mine.pem], /encrypted\.key: the key is encrypted/],
+    [["--module-signing-key", ec, "--module-signing-cert", mine.pem], /ec\.key: a ec key; .* give an RSA key/],
+    [["--module-signing-key", mine.der, "--module-signing-cert", mine.pem], /mine\.der: not a PEM file/],
+    [["--module-signing-key", mine.key, "--module-signing-cert", mine.key], /mine\.key: not an X\.509 certificate/],
+    [["--module-signing-key", join(dir, "absent.key"), "--module-signing-cert", mine.pem], /absent\.key: cannot read it \(ENOENT\)/],
+  ];
+  for (const [args, message] of cases) {
+    const result = await bronze(["build", "--profile", "minimal", ...args]);
+    assert.equal(result.exitCode, 2, `${args.join(" ")}: ${String(result.all)}`);
+    assert.match(String(result.stderr), message);
+    assert.doesNotMatch(String(result.all), /package|kernel 6/, "nothing was built");
+  }
+  // the certificate may be DER too
+  const good = await bronze(["build", "--profile", "no-such-profile", "--module-signing-key", mine.key, "--module-signing-cert", mine.der]);
+  assert.equal(good.exitCode, 2);
+  assert.match(String(good.stderr), /This key is NOT ephemeral/);
+  assert.match(String(good.stderr), /no-such-profile/);
 });

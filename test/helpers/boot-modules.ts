@@ -1,0 +1,58 @@
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { execa } from "execa";
+import { boot, BOOT_DEFAULTS, type BootResult } from "../../src/boot/qemu.ts";
+import { writeCpio } from "../../src/initramfs/cpio.ts";
+import { MKSQUASHFS_FLAGS } from "../../src/rootfs/build.ts";
+
+export interface BuiltImage {
+  dir: string;
+  manifest: { sourceDateEpoch: number; cmdline: string; kernel: { release: string } };
+  /** the image's rootfs, unpacked */
+  root: string;
+}
+
+/** Reads a build output directory (_out/<profile>) and unpacks its rootfs into `work`. */
+export async function unpackImage(outDir: string, work: string): Promise<BuiltImage> {
+  const manifest = JSON.parse(await readFile(join(outDir, "manifest.json"), "utf8")) as BuiltImage["manifest"];
+  const root = join(work, "root");
+  await execa("unsquashfs", ["-q", "-d", root, join(outDir, "rootfs.sqsh")]);
+  return { dir: outDir, manifest, root };
+}
+
+/**
+ * Boots the image's kernel directly with its rootfs plus `extraFiles`, asking
+ * init to load `modules` in order and power off; returns init's module report.
+ */
+export async function bootLoadingModules(
+  image: BuiltImage,
+  work: string,
+  extraFiles: readonly { path: string; data: Buffer }[],
+  modules: readonly string[],
+): Promise<{ report: string[]; result: BootResult }> {
+  for (const file of extraFiles) {
+    await mkdir(dirname(join(image.root, file.path)), { recursive: true });
+    await writeFile(join(image.root, file.path), file.data);
+  }
+  const sqsh = join(work, "rootfs-with-modules.sqsh");
+  await execa("mksquashfs", [image.root, sqsh, ...MKSQUASHFS_FLAGS]);
+  const cpio = writeCpio(
+    [
+      { type: "file", path: "init", mode: 0o755, data: await readFile(join(image.root, "usr/sbin/init")) },
+      { type: "file", path: "rootfs.sqsh", mode: 0o644, data: await readFile(sqsh) },
+    ],
+    image.manifest.sourceDateEpoch,
+  );
+  await writeFile(join(work, "initramfs.cpio"), cpio);
+  await rm(sqsh);
+  const result = await boot(
+    {
+      kind: "kernel",
+      kernel: join(image.dir, "vmlinuz"),
+      initramfs: join(work, "initramfs.cpio"),
+      cmdline: `${image.manifest.cmdline} bronze.modules=${modules.join(",")} bronze.poweroff=1`,
+    },
+    { ...BOOT_DEFAULTS, expectPowerOff: true },
+  );
+  return { report: result.console.filter((l) => l.startsWith("bronze: module ")), result };
+}

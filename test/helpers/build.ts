@@ -1,0 +1,23 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+import { PROJECT_ROOT, tempDir } from "./tmp.ts";
+
+/** An image profile on the minimal kernel, with an extra kernel config fragment. */
+export async function profileWithExtraConfig(name: string, config: string): Promise<string> {
+  const dir = await tempDir();
+  await writeFile(join(dir, "extra.config"), config);
+  const file = join(dir, `${name}.yaml`);
+  await writeFile(file, `name: ${name}\narch: x86_64\nkernel:\n  profile: minimal\n  extraConfig: [extra.config]\npackages: [musl, init, hello-module]\ncmdline: console=ttyS0\n`);
+  return file;
+}
+
+/** Starts `bronze build` (not awaited), output as CI sees it. */
+export function startBuild(profile: string, cacheDir?: string, extraArgs: readonly string[] = []) {
+  return execa(join(PROJECT_ROOT, "bin", "bronze"), ["build", "--profile", profile, ...(cacheDir ? ["--cache-dir", cacheDir] : []), ...extraArgs], {
+    cwd: PROJECT_ROOT,
+    reject: false,
+    all: true,
+    env: { CI: "true" },
+  });
+}
