@@ -34,3 +34,13 @@ test("an option whose dependency is off fails, naming the fragment line and the 
     return true;
   });
 });
+
+test("the metal profile extends default with broad hardware, built in", async () => {
+  const result = await bronze(["kernel", "config", "--profile", "metal"]);
+  assert.equal(result.exitCode, 0, String(result.stderr));
+  const values = parseDotConfig(String(result.stdout));
+  // from default (extended), then metal's own
+  for (const option of ["VIRTIO_NET", "CGROUPS", "NF_TABLES", "MEGARAID_SAS", "SCSI_MPT3SAS", "IXGBE", "I40E", "ICE", "MLX5_CORE_EN", "TIGON3", "R8169", "USB_XHCI_HCD", "USB_STORAGE", "USB_HID", "IPMI_SI", "TCG_TPM", "MD_RAID1", "DM_CRYPT", "INTEL_IOMMU", "AMD_IOMMU"]) {
+    assert.equal(values.get(`CONFIG_${option}`), "y", option);
+  }
+});

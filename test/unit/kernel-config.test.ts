@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { InputError } from "../../src/core/errors.ts";
 import { kernelFragments } from "../../src/kernel/build.ts";
 import { describeMismatches, mergeFragments, parseFragment, renderSettings, unmetSettings } from "../../src/kernel/config.ts";
-import { PROJECT_ROOT } from "../helpers/tmp.ts";
+import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 test("fragments merge in order, a later fragment overriding an earlier one, keeping file and line", () => {
   const merged = mergeFragments([
@@ -54,4 +54,21 @@ test("the shipped minimal profile's fragments parse and ask for what boots bronz
   assert.ok([...value.values()].includes("m"), "at least one module, so signing is exercised");
   await assert.rejects(kernelFragments(PROJECT_ROOT, { arch: "x86_64", profile: "no-such-profile", extraConfig: [], modules: [] }), /profiles\/no-such-profile\.config is missing/);
   assert.ok((await readFile(join(PROJECT_ROOT, "kernel/config/common.config"), "utf8")).length > 0);
+});
+
+test("a profile fragment that says '# extends: NAME' comes after NAME's fragments; a loop is an input error", async () => {
+  const files = (await kernelFragments(PROJECT_ROOT, { arch: "x86_64", profile: "metal", extraConfig: [], modules: [] })).map((f) => f.file);
+  assert.deepEqual(files, ["kernel/config/common.config", "kernel/config/x86_64.config", "kernel/config/profiles/default.config", "kernel/config/profiles/metal.config"]);
+
+  const root = await tempDir();
+  await mkdir(join(root, "kernel/config/profiles"), { recursive: true });
+  await writeFile(join(root, "kernel/config/common.config"), "CONFIG_A=y\n");
+  await writeFile(join(root, "kernel/config/x86_64.config"), "");
+  await writeFile(join(root, "kernel/config/profiles/a.config"), "# extends: b\n");
+  await writeFile(join(root, "kernel/config/profiles/b.config"), "# extends: a\n");
+  await assert.rejects(kernelFragments(root, { arch: "x86_64", profile: "a", extraConfig: [], modules: [] }), (e: unknown) => {
+    assert.ok(e instanceof InputError);
+    assert.match(e.message, /b\.config: '# extends: a' makes a loop \(a -> b -> a\)/);
+    return true;
+  });
 });
