@@ -50,7 +50,7 @@ test("rootfs.sqsh holds the musl userland, init, os-release and the signed modul
   const { kernel, sourceDateEpoch } = await manifest();
   const listing = (await execa("unsquashfs", ["-lln", "-d", "", join(OUT, "rootfs.sqsh")], { env: { TZ: "UTC" } })).stdout;
   const paths = new Set(listing.split("\n").map((l) => l.replace(/^.*\d\d:\d\d /, "").replace(/ -> .*$/, "")));
-  for (const path of ["/usr/sbin/init", "/usr/lib/libc.so", "/usr/lib/ld-musl-x86_64.so.1", "/usr/lib/os-release", "/etc/os-release", "/sbin", "/var", "/run", "/system", "/tmp"]) {
+  for (const path of ["/usr/sbin/init", "/usr/lib/libc.so", "/usr/lib/ld-musl-x86_64.so.1", "/usr/lib/os-release", "/usr/lib/sysctl.d/50-bronze.conf", "/etc/os-release", "/sbin", "/var", "/run", "/system", "/tmp"]) {
     assert.ok(paths.has(path), `${path} in rootfs`);
   }
   assert.ok([...paths].some((p) => p.startsWith(`/usr/lib/modules/${kernel.release}/kernel/`) && p.endsWith(".ko")));
@@ -112,7 +112,7 @@ test("the UKI boots under UEFI (OVMF) to init's ready line: root read-only, /var
   assert.match(String(result.stdout), /boot ok in [\d.]+ s: root=ro var=rw/);
 });
 
-test("init powers the machine off when the command line asks for it", async () => {
+test("init applies the hardening sysctls and powers the machine off when the command line asks for it", async () => {
   const { cmdline } = await manifest();
   const result = await boot(
     { kind: "kernel", kernel: join(OUT, "vmlinuz"), initramfs: join(OUT, "initramfs.cpio.zst"), cmdline: `${cmdline} bronze.poweroff=1` },
@@ -120,4 +120,6 @@ test("init powers the machine off when the command line asks for it", async () =
   );
   assert.deepEqual(result.ready, { root: "ro", var: "rw" });
   assert.equal(result.poweredOff, true);
+  // every hardening sysctl this kernel has was set; the optional ones (e.g. networking) may be absent
+  assert.match(result.console.join("\n"), /bronze: sysctl applied=(1\d|[2-9]\d) absent=\d+ failed=0/);
 });

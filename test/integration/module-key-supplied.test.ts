@@ -17,7 +17,7 @@ import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 const WORK = join(PROJECT_ROOT, "_work");
 
 test("a build with the user's own key signs every module with it, warns, never copies it, and a module signed later loads", async () => {
-  const keys = await tempDir("bronze-userkey-");
+  const keys = await tempDir("release-team-key-");
   const mine = await makeSigningKey(keys, "release-team");
   const keyBefore = { bytes: await readFile(mine.key), mtimeMs: (await stat(mine.key)).mtimeMs };
   // the project's cache: the packages are there already, and a new key always means a new kernel

@@ -7,12 +7,15 @@
  * /sbin/init from it.
  *
  * Stage 2 runs from the read-only root: it loads the modules the command line
- * names (bronze.modules=PATH,PATH), reporting each result, checks what it
- * promises (root is read-only, /var is writable), prints one machine-readable
- * status line, and then reaps orphans forever, or powers off when the command
- * line has bronze.poweroff=1 (used by tests).
+ * names (bronze.modules=PATH,PATH), reporting each result, applies the sysctl
+ * settings of the .conf files in /usr/lib/sysctl.d (after the modules: one of
+ * them may be kernel.modules_disabled=1), checks what it promises (root is
+ * read-only, /var is writable), prints one machine-readable status line, and
+ * then reaps orphans forever, or powers off when the command line has
+ * bronze.poweroff=1 (used by tests).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -263,11 +266,96 @@ static void load_modules(const char *list)
 	}
 }
 
+#define SYSCTL_DIR "/usr/lib/sysctl.d"
+
+struct sysctl_tally {
+	int applied, absent, failed;
+};
+
+/* Writes one "key = value" setting to /proc/sys; a key written "-key" may be absent from this kernel. */
+static void apply_sysctl_line(char *line, struct sysctl_tally *tally)
+{
+	char *key = line + strspn(line, " \t");
+	if (*key == '\0' || *key == '#' || *key == ';' || *key == '\n')
+		return;
+	int optional = *key == '-';
+	key += optional;
+	char *eq = strchr(key, '=');
+	if (!eq)
+		return;
+	char *key_end = eq;
+	while (key_end > key && (key_end[-1] == ' ' || key_end[-1] == '\t'))
+		key_end--;
+	*key_end = '\0';
+	char *value = eq + 1 + strspn(eq + 1, " \t");
+	value[strcspn(value, "\n")] = '\0';
+	for (char *end = value + strlen(value); end > value && (end[-1] == ' ' || end[-1] == '\t');)
+		*--end = '\0';
+
+	char path[256];
+	int n = snprintf(path, sizeof(path), "/proc/sys/%s", key);
+	for (char *c = path + strlen("/proc/sys/"); n > 0 && *c; c++)
+		if (*c == '.')
+			*c = '/';
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (optional) {
+			tally->absent++;
+		} else {
+			say("sysctl %s not in this kernel", key);
+			tally->failed++;
+		}
+		return;
+	}
+	if (fd < 0 || write(fd, value, strlen(value)) < 0) {
+		say("sysctl %s=%s failed: %s", key, value, strerror(errno));
+		tally->failed++;
+	} else {
+		tally->applied++;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+static int conf_file(const struct dirent *entry)
+{
+	size_t len = strlen(entry->d_name);
+	return len > 5 && strcmp(entry->d_name + len - 5, ".conf") == 0;
+}
+
+/* Applies every *.conf of SYSCTL_DIR in name order, as systemd-sysctl would, and reports the tally. */
+static void apply_sysctl(void)
+{
+	struct dirent **files;
+	int count = scandir(SYSCTL_DIR, &files, conf_file, alphasort);
+	if (count < 0)
+		return;
+	struct sysctl_tally tally = { 0, 0, 0 };
+	for (int i = 0; i < count; i++) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s", SYSCTL_DIR, files[i]->d_name);
+		FILE *conf = fopen(path, "re");
+		if (conf) {
+			char line[512];
+			while (fgets(line, sizeof(line), conf))
+				apply_sysctl_line(line, &tally);
+			fclose(conf);
+		} else {
+			say("sysctl %s unreadable: %s", path, strerror(errno));
+			tally.failed++;
+		}
+		free(files[i]);
+	}
+	free(files);
+	say("sysctl applied=%d absent=%d failed=%d", tally.applied, tally.absent, tally.failed);
+}
+
 static void __attribute__((noreturn)) stage2(void)
 {
 	const char *modules = cmdline_value("bronze.modules");
 	if (modules)
 		load_modules(modules);
+	apply_sysctl();
 	say("ready root=%s var=%s", root_is_read_only() ? "ro" : "rw",
 	    var_is_writable() ? "rw" : "ro");
 	if (cmdline_has("bronze.poweroff=1")) {
