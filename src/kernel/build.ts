@@ -248,7 +248,10 @@ interface ModuleSources {
 /** Where an out-of-tree module's sources sit in the kernel work directory, as the sandbox sees it. */
 const moduleDir = (name: string): string => `/build/ext/${name}`;
 
-export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: BuildContext): Promise<KernelArtifact> {
+/** Checks on the resolved .config, run before anything compiles; on a cached kernel, on its stored config. */
+export type ConfigGate = (dotConfig: string) => void | Promise<void>;
+
+export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: BuildContext, gate?: ConfigGate): Promise<KernelArtifact> {
   const { arch, profile } = spec;
   const settings = mergeFragments([...(await kernelFragments(ctx.projectRoot, spec)), signingKeySetting(spec.signingKey)]);
   const fetchLog = join(ctx.logDir, `kernel-${profile}-sources.log`);
@@ -288,7 +291,10 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
   });
 
   const cached = await ctx.store.lookup(cacheKey);
-  if (cached) return artifact(cached.dir, cached.record.facts);
+  if (cached) {
+    await gate?.(await readFile(join(cached.dir, "config"), "utf8"));
+    return artifact(cached.dir, cached.record.facts);
+  }
 
   ctx.ran.push(`kernel ${profile}`);
   await rm(logFile, { force: true });
@@ -311,7 +317,8 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
         { host: outDir, at: "/out", writable: true },
       ];
       const compile = { ...base, mounts: [...mounts, ...signer.compileMounts] };
-      await resolveConfig(compile, work, settings, profile);
+      const dotConfig = await resolveConfig(compile, work, settings, profile);
+      await gate?.(dotConfig);
       await runSandboxed('make -j"$JOBS" bzImage modules', compile);
       for (const m of modules) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, compile);
       // modules_install signs each module (MODULE_SIG_ALL) and runs depmod over all of them
