@@ -12,11 +12,13 @@ import type { Profile } from "../profile/profile.ts";
 import { buildRootfs, type RootfsArtifact } from "../rootfs/build.ts";
 import { osRelease } from "../rootfs/os-release.ts";
 import { buildUki, type UkiArtifact } from "../uki/build.ts";
-import { STUB_PATH } from "../core/tools.ts";
+import { BOOTLOADER_PATH, STUB_PATH } from "../core/tools.ts";
+import { sourceRevision } from "../core/epoch.ts";
+import { installerImage, ociArch } from "../oci/installer.ts";
 import { removeAbandoned } from "../core/ownership.ts";
 import { displayPath } from "../core/yamlfile.ts";
 import type { BuildContext } from "./context.ts";
-import { publish, type PublishedFile } from "./publish.ts";
+import { describeFiles, manifestBytes, publish, type PublishedFile } from "./publish.ts";
 
 export interface BuildResult {
   profile: Profile;
@@ -123,33 +125,65 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
 
   const kernel = must(stages.kernel, "kernel");
   const outDir = join(ctx.projectRoot, "_out", profile.name);
-  const files = await publish(
-    outDir,
-    [
-      { name: "rootfs.sqsh", from: must(stages.rootfs, "rootfs").image },
-      { name: "initramfs.cpio.zst", from: must(stages.initramfs, "initramfs").image },
-      { name: "vmlinuz", from: kernel.image },
-      { name: "uki.efi", from: must(stages.uki, "uki").image },
-      { name: "module-signing.der", from: kernel.signingCert },
-    ],
-    {
-      profile: profile.name,
-      version,
-      sourceDateEpoch: ctx.epoch,
-      cmdline: profile.cmdline,
-      kernel: {
-        version: kernelSource.version,
-        release: kernel.release,
-        sourceSha256: kernelSource.pin.sha256,
-        moduleCount: kernel.moduleCount,
-        moduleSigningKey: kernel.signingKey,
-        moduleSigningCertSha256: kernel.signingCertSha256,
-        // out-of-tree module packages: built, signed and cached with the kernel
-        modulePackages: kernelModules.map((d) => ({ name: d.name, version: d.version, license: d.license })),
-      },
-      packages: [...stages.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
+  const initramfs = must(stages.initramfs, "initramfs").image;
+  const uki = must(stages.uki, "uki").image;
+  const bootFiles = [
+    { name: "rootfs.sqsh", from: must(stages.rootfs, "rootfs").image },
+    { name: "initramfs.cpio.zst", from: initramfs },
+    { name: "vmlinuz", from: kernel.image },
+    { name: "uki.efi", from: uki },
+    { name: "module-signing.der", from: kernel.signingCert },
+  ];
+  const record = {
+    profile: profile.name,
+    version,
+    sourceDateEpoch: ctx.epoch,
+    cmdline: profile.cmdline,
+    kernel: {
+      version: kernelSource.version,
+      release: kernel.release,
+      sourceSha256: kernelSource.pin.sha256,
+      moduleCount: kernel.moduleCount,
+      moduleSigningKey: kernel.signingKey,
+      moduleSigningCertSha256: kernel.signingCertSha256,
+      // out-of-tree module packages: built, signed and cached with the kernel
+      modulePackages: kernelModules.map((d) => ({ name: d.name, version: d.version, license: d.license })),
     },
-  );
+    packages: [...stages.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
+  };
+  // the installer carries what boots and the manifest that describes it
+  const installer = installerImage({
+    arches: [
+      {
+        arch: profile.arch,
+        files: [
+          { name: "uki.efi", data: await readFile(uki) },
+          { name: "vmlinuz", data: await readFile(kernel.image) },
+          { name: "initramfs.cpio.zst", data: await readFile(initramfs) },
+          { name: "systemd-boot.efi", data: await readFile(BOOTLOADER_PATH) },
+          { name: "manifest.json", data: manifestBytes(record, await describeFiles(bootFiles)) },
+        ],
+      },
+    ],
+    epoch: ctx.epoch,
+    version,
+    revision: await sourceRevision(ctx.projectRoot),
+    source: process.env.BRONZE_SOURCE_URL,
+    refName: version,
+  });
+  const files = await publish(outDir, {
+    copies: bootFiles,
+    contents: [{ name: "installer.oci.tar", data: installer.tar }, ...installer.files.map((f) => ({ name: `installer/${f.path}`, data: f.data }))],
+    manifest: {
+      ...record,
+      installer: {
+        layout: "installer",
+        tag: version,
+        indexDigest: installer.index.descriptor.digest,
+        manifests: installer.images.map((i) => ({ architecture: ociArch(profile.arch), digest: i.manifest.descriptor.digest })),
+      },
+    },
+  });
   return {
     profile,
     outDir,

@@ -1,5 +1,5 @@
 import { copyFile, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { sha256File } from "../core/hash.ts";
 
@@ -10,28 +10,44 @@ export interface PublishedFile {
   sha256: string;
 }
 
+/** What goes to the output directory: artifacts copied from the cache, and content made for it. */
+export interface OutputSet {
+  copies: readonly { name: string; from: string }[];
+  /** written as they are; names may contain '/' (e.g. an OCI layout directory) */
+  contents: readonly { name: string; data: Buffer }[];
+  /** the build manifest, without its list of artifacts, which publish adds */
+  manifest: Record<string, unknown>;
+}
+
+/** manifest.json: the build record plus every artifact's name, size and sha256. */
+export function manifestBytes(manifest: Record<string, unknown>, artifacts: readonly Omit<PublishedFile, "path">[]): Buffer {
+  return Buffer.from(JSON.stringify({ ...manifest, artifacts: artifacts.map(({ name, size, sha256 }) => ({ name, size, sha256 })) }, null, 2) + "\n");
+}
+
+/** Name, size and sha256 of artifacts still in the cache, for a manifest. */
+export async function describeFiles(files: readonly { name: string; from: string }[]): Promise<Omit<PublishedFile, "path">[]> {
+  return Promise.all(files.map(async ({ name, from }) => ({ name, size: (await stat(from)).size, sha256: await sha256File(from) })));
+}
+
 /**
- * Copies the artifacts into `outDir` (e.g. _out/minimal) with a manifest.json;
+ * Writes the outputs into `outDir` (e.g. _out/minimal) with a manifest.json;
  * the directory is assembled under a temporary name and renamed into place.
  */
-export async function publish(
-  outDir: string,
-  files: readonly { name: string; from: string }[],
-  manifest: Record<string, unknown>,
-): Promise<PublishedFile[]> {
+export async function publish(outDir: string, outputs: OutputSet): Promise<PublishedFile[]> {
   const tmp = `${outDir}.tmp-${randomBytes(4).toString("hex")}`;
   await mkdir(tmp, { recursive: true });
   try {
-    const published: PublishedFile[] = [];
-    for (const { name, from } of files) {
-      await copyFile(from, join(tmp, name));
-      published.push({ name, path: join(outDir, name), size: (await stat(from)).size, sha256: await sha256File(from) });
+    for (const { name, from } of outputs.copies) await copyFile(from, join(tmp, name));
+    for (const { name, data } of outputs.contents) {
+      await mkdir(dirname(join(tmp, name)), { recursive: true });
+      await writeFile(join(tmp, name), data);
     }
-    const record = { ...manifest, artifacts: published.map(({ name, size, sha256 }) => ({ name, size, sha256 })) };
-    await writeFile(join(tmp, "manifest.json"), JSON.stringify(record, null, 2) + "\n");
+    const names = [...outputs.copies, ...outputs.contents].map((f) => f.name).filter((n) => !n.includes("/"));
+    const described = await describeFiles(names.map((name) => ({ name, from: join(tmp, name) })));
+    await writeFile(join(tmp, "manifest.json"), manifestBytes(outputs.manifest, described));
     await rm(outDir, { recursive: true, force: true });
     await rename(tmp, outDir);
-    return published;
+    return described.map((d) => ({ ...d, path: join(outDir, d.name) }));
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;

@@ -17,3 +17,12 @@ export async function sourceDateEpoch(projectRoot: string): Promise<number> {
   }
   return Number(seconds);
 }
+
+/** The commit the tree was built from (org.opencontainers.image.revision), when it is a git checkout. */
+export async function sourceRevision(projectRoot: string): Promise<string | undefined> {
+  const fromEnv = process.env.BRONZE_REVISION;
+  if (fromEnv) return fromEnv;
+  const git = await execa("git", ["rev-parse", "HEAD"], { cwd: projectRoot, reject: false });
+  const commit = String(git.stdout ?? "").trim();
+  return git.exitCode === 0 && /^[0-9a-f]{40,64}$/.test(commit) ? commit : undefined;
+}

@@ -11,6 +11,8 @@ export interface HostRequirement {
 }
 
 export const STUB_PATH = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+/** systemd-boot, shipped in the installer image beside the UKI */
+export const BOOTLOADER_PATH = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 export const OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
@@ -48,6 +50,9 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   command("objdump", "binutils", "tests: reads back the UKI"),
   command("git", "git", "SOURCE_DATE_EPOCH from the last commit"),
   file("systemd-stub", STUB_PATH, "systemd-boot-efi", "the UKI's EFI stub"),
+  file("systemd-boot", BOOTLOADER_PATH, "systemd-boot-efi", "the bootloader in the installer image"),
+  command("skopeo", "skopeo", "tests: reads and copies the installer image"),
+  command("umoci", "umoci", "tests: unpacks the installer image"),
   command("qemu-system-x86_64", "qemu-system-x86", "boots images"),
   file("OVMF firmware", OVMF_CODE, "ovmf", "UEFI firmware for boots"),
   file("OVMF variables", OVMF_VARS, "ovmf", "UEFI variable store template for boots"),

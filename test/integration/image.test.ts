@@ -11,7 +11,7 @@ import { describeVerdict, verifyModuleTree } from "../../src/kernel/module-sig.t
 import { readUkiSections } from "../../src/uki/uki.ts";
 import { bronze } from "../helpers/cli.ts";
 import { leftoverKeyDirs } from "../helpers/keys.ts";
-import { PROJECT_ROOT } from "../helpers/tmp.ts";
+import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 // The walking skeleton end to end: real package builds, a real kernel build,
 // mksquashfs, our cpio and PE writers, and QEMU boots of the result.
@@ -25,6 +25,7 @@ interface Manifest {
   cmdline: string;
   kernel: { release: string; moduleCount: number; moduleSigningCertSha256: string };
   artifacts: { name: string; size: number; sha256: string }[];
+  installer: { layout: string; tag: string; indexDigest: string; manifests: { architecture: string; digest: string }[] };
 }
 const manifest = async (): Promise<Manifest> => JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as Manifest;
 
@@ -40,10 +41,45 @@ test("the build prints every artifact with its size", () => {
   }
 });
 
-test("a second build with nothing changed runs no build step", async () => {
+test("a second build with nothing changed runs no build step and gives the same installer digest", async () => {
+  const before = (await manifest()).installer;
   const result = await bronze(["build", "--profile", "minimal"]);
   assert.equal(result.exitCode, 0, String(result.all));
   assert.match(String(result.stdout), /0 build step\(s\) ran \(everything from cache\)/);
+  assert.deepEqual((await manifest()).installer, before);
+});
+
+test("the installer image: skopeo reads the layout and its tar, umoci unpacks usr/install/amd64 with the boot artifacts", async () => {
+  const { installer, sourceDateEpoch } = await manifest();
+  for (const source of [`oci:${join(OUT, "installer")}:${installer.tag}`, `oci-archive:${join(OUT, "installer.oci.tar")}:${installer.tag}`]) {
+    const raw = JSON.parse((await execa("skopeo", ["inspect", "--raw", source])).stdout) as { manifests: { digest: string; platform: { architecture: string } }[] };
+    assert.deepEqual(raw.manifests.map((m) => ({ architecture: m.platform.architecture, digest: m.digest })), installer.manifests);
+    const inspected = JSON.parse((await execa("skopeo", ["inspect", source])).stdout) as { Digest: string; Created: string; Labels: Record<string, string> };
+    assert.equal(inspected.Digest, installer.indexDigest);
+    assert.equal(inspected.Created, new Date(sourceDateEpoch * 1000).toISOString().replace(".000Z", "Z"), "created is SOURCE_DATE_EPOCH");
+    assert.equal(inspected.Labels["org.opencontainers.image.version"], installer.tag);
+  }
+  const work = await tempDir();
+  await execa("umoci", ["unpack", "--image", `${join(OUT, "installer")}:${installer.tag}`, join(work, "bundle")]);
+  const dir = join(work, "bundle", "rootfs", "usr", "install", "amd64");
+  assert.deepEqual((await readdir(dir)).sort(), ["initramfs.cpio.zst", "manifest.json", "systemd-boot.efi", "uki.efi", "vmlinuz"]);
+  for (const name of ["uki.efi", "vmlinuz", "initramfs.cpio.zst"]) assert.deepEqual(await readFile(join(dir, name)), await readFile(join(OUT, name)), name);
+  const inner = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as Manifest;
+  assert.equal(inner.artifacts.find((a) => a.name === "uki.efi")?.sha256, sha256(await readFile(join(OUT, "uki.efi"))));
+
+  // the layer: sorted, root-owned, no user names, every mtime the epoch
+  const layers = (await readdir(join(OUT, "installer", "blobs", "sha256"))).map((d) => join(OUT, "installer", "blobs", "sha256", d));
+  const listings = await Promise.all(layers.map((l) => execa("tar", ["--numeric-owner", "--full-time", "-tvzf", l], { reject: false, env: { TZ: "UTC" } })));
+  const layer = listings.find((l) => l.exitCode === 0 && l.stdout.includes("usr/install/amd64/uki.efi"));
+  assert.ok(layer, "a gzip layer holds the installer files");
+  const lines = layer.stdout.trim().split("\n");
+  const stamp = new Date(sourceDateEpoch * 1000).toISOString().replace("T", " ").replace(".000Z", "");
+  for (const line of lines) {
+    assert.match(line, /^[-d]\S+ 0\/0 /, line);
+    assert.ok(line.includes(stamp), `${line}: mtime ${stamp}`);
+  }
+  const names = lines.map((l) => l.split(" ").at(-1) ?? "");
+  assert.deepEqual(names, [...names].sort());
 });
 
 test("rootfs.sqsh holds the musl userland, init, os-release and the signed modules, owned by root", async () => {

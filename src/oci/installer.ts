@@ -1,0 +1,61 @@
+import { buildImage, buildIndex, type Blob, type Image } from "./image.ts";
+import { layoutFiles, layoutTar } from "./layout.ts";
+import { parentDirectories, writeTar, type TarEntry } from "./tar.ts";
+
+/** OCI architecture names of the machine architectures bronze builds. */
+const OCI_ARCH: Record<string, string> = { x86_64: "amd64", aarch64: "arm64" };
+
+export interface InstallerInput {
+  /** per architecture: the files that go to usr/install/<oci arch>/ */
+  arches: { arch: string; files: { name: string; data: Buffer; mode?: number }[] }[];
+  epoch: number;
+  /** org.opencontainers.image.* values: version, revision, source (created comes from epoch) */
+  version: string;
+  revision?: string;
+  source?: string;
+  /** the tag in the layout's index.json */
+  refName: string;
+}
+
+export interface InstallerImage {
+  index: Blob;
+  images: Image[];
+  /** files of the OCI image layout directory */
+  files: { path: string; data: Buffer }[];
+  /** the same layout as one tar */
+  tar: Buffer;
+}
+
+export function ociArch(arch: string): string {
+  const oci = OCI_ARCH[arch];
+  if (!oci) throw new Error(`internal: no OCI name for architecture ${arch}`);
+  return oci;
+}
+
+/**
+ * The installer image: per architecture one deterministic layer holding
+ * usr/install/<arch>/, with an index over the architectures. Same inputs, same digests.
+ */
+export function installerImage(input: InstallerInput): InstallerImage {
+  const created = new Date(input.epoch * 1000).toISOString().replace(/\.000Z$/, "Z");
+  const annotations: Record<string, string> = {
+    "org.opencontainers.image.created": created,
+    "org.opencontainers.image.version": input.version,
+    ...(input.revision ? { "org.opencontainers.image.revision": input.revision } : {}),
+    ...(input.source ? { "org.opencontainers.image.source": input.source } : {}),
+    "org.opencontainers.image.title": "bronze installer",
+  };
+  const images = input.arches.map(({ arch, files }) => {
+    const dir = `usr/install/${ociArch(arch)}`;
+    const fileEntries: TarEntry[] = files.map((f) => ({ path: `${dir}/${f.name}`, type: "file", mode: f.mode ?? 0o644, data: f.data }));
+    const layerTar = writeTar([...parentDirectories(fileEntries.map((e) => e.path)), ...fileEntries], input.epoch);
+    return buildImage({ platform: { architecture: ociArch(arch), os: "linux" }, layerTar, created, annotations });
+  });
+  const index = buildIndex(images, annotations);
+  const files = layoutFiles(
+    index,
+    images.flatMap((i) => [i.manifest, ...i.blobs]),
+    input.refName,
+  );
+  return { index, images, files, tar: layoutTar(files, input.epoch) };
+}

@@ -1,0 +1,48 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { canonicalBytes, type Blob } from "./image.ts";
+import { parentDirectories, writeTar, type TarEntry } from "./tar.ts";
+
+export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
+
+/**
+ * The files of an OCI image layout holding `root` (an index or a manifest)
+ * under the tag `refName`, and every blob it needs.
+ */
+export function layoutFiles(root: Blob, blobs: readonly Blob[], refName: string): { path: string; data: Buffer }[] {
+  const unique = new Map<string, Buffer>();
+  for (const blob of [root, ...blobs]) unique.set(blob.descriptor.digest, blob.data);
+  const index = canonicalBytes({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    manifests: [{ ...root.descriptor, annotations: { ...root.descriptor.annotations, [REF_NAME_ANNOTATION]: refName } }],
+  });
+  return [
+    { path: "oci-layout", data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
+    { path: "index.json", data: index },
+    ...[...unique].map(([digest, data]) => ({ path: `blobs/${digest.replace(":", "/")}`, data })),
+  ];
+}
+
+/** The layout as one reproducible tar (sorted, root-owned, mtime = epoch). */
+export function layoutTar(files: readonly { path: string; data: Buffer }[], epoch: number): Buffer {
+  const entries: TarEntry[] = [...parentDirectories(files.map((f) => f.path)), ...files.map((f) => ({ path: f.path, type: "file" as const, mode: 0o644, data: f.data }))];
+  return writeTar(entries, epoch);
+}
+
+/** Writes the layout directory under a temporary name, then renames it into place. */
+export async function writeLayoutDir(dir: string, files: readonly { path: string; data: Buffer }[]): Promise<void> {
+  const tmp = `${dir}.tmp-${randomBytes(4).toString("hex")}`;
+  try {
+    for (const file of files) {
+      await mkdir(dirname(join(tmp, file.path)), { recursive: true });
+      await writeFile(join(tmp, file.path), file.data);
+    }
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
