@@ -5,7 +5,7 @@ NODE = $(shell scripts/node.sh)
 NPM = $(NODE) $(shell readlink -f "$$(command -v npm)")
 TEST_FILES ?= test/unit/*.test.ts test/integration/*.test.ts
 
-.PHONY: all setup host-packages deps build test check typecheck lint clean
+.PHONY: all setup host-packages deps build test check typecheck lint bench clean
 
 all: build
 
@@ -33,6 +33,10 @@ lint: deps
 
 test: check
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec $(TEST_FILES)
+
+# side-by-side measurements (not tests): writes bench/results.json; BENCH_RUNS=N to change the run count
+bench: setup
+	$(NODE) bench/run.ts
 
 clean:
 	rm -rf _out _work

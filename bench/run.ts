@@ -1,0 +1,229 @@
+// make bench: side-by-side measurements in one run, written to bench/results.json
+// and printed as a table. Ratios are taken pair by pair (candidate / baseline,
+// run back to back) and reported as median with min and max. A benchmark
+// reports; it never fails on a goal.
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { boot, BOOT_DEFAULTS } from "../src/boot/qemu.ts";
+import { createContext } from "../src/build/context.ts";
+import { buildProfile, projectVersion } from "../src/build/pipeline.ts";
+import { sourceDateEpoch } from "../src/core/epoch.ts";
+import { STUB_PATH } from "../src/core/tools.ts";
+import { writeCpio } from "../src/initramfs/cpio.ts";
+import { loadProfile, profilePath } from "../src/profile/profile.ts";
+import { buildRootfs, MKSQUASHFS_FLAGS } from "../src/rootfs/build.ts";
+import { osRelease } from "../src/rootfs/os-release.ts";
+import { assembleUki } from "../src/uki/uki.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+
+interface Stats {
+  median: number;
+  min: number;
+  max: number;
+}
+interface Figure {
+  name: string;
+  unit: string;
+  value?: Stats;
+  /** candidate / baseline, pair by pair */
+  ratio?: Stats;
+  baseline?: Stats;
+  goal?: string;
+  note?: string;
+}
+
+function stats(samples: readonly number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+  return { median, min: sorted[0] ?? 0, max: sorted.at(-1) ?? 0 };
+}
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await work();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+/** Runs baseline and candidate back to back RUNS times (after one warm-up each). */
+async function pair(name: string, goal: string, baseline: () => Promise<unknown>, candidate: () => Promise<unknown>): Promise<Figure> {
+  await baseline();
+  await candidate();
+  const base: number[] = [];
+  const cand: number[] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const b = await timed(baseline);
+    const c = await timed(candidate);
+    base.push(b);
+    cand.push(c);
+    ratios.push(c / b);
+  }
+  return { name, unit: "ms", value: stats(cand), baseline: stats(base), ratio: stats(ratios), goal };
+}
+
+async function withImage<T>(profile: string, use: (outDir: string) => Promise<T>): Promise<T | undefined> {
+  const outDir = join(ROOT, "_out", profile);
+  const present = await readFile(join(outDir, "manifest.json")).then(() => true, () => false);
+  return present ? use(outDir) : undefined;
+}
+
+async function cpioPair(scratch: string): Promise<Figure> {
+  const tree = join(scratch, "cpio-tree");
+  await mkdir(tree, { recursive: true });
+  await execa("sh", ["-c", `zstd -dc '${join(ROOT, "_out/minimal/initramfs.cpio.zst")}' | (cd '${tree}' && cpio -id --quiet)`]);
+  const init = await readFile(join(tree, "init"));
+  const sqsh = await readFile(join(tree, "rootfs.sqsh"));
+  return pair(
+    "cpio writer vs GNU cpio (newc, /init + rootfs.sqsh of minimal)",
+    "<= 1.0",
+    () => execa("sh", ["-c", `cd '${tree}' && printf 'init\\nrootfs.sqsh\\n' | cpio -o -H newc --reproducible --quiet > '${join(scratch, "gnu.cpio")}'`]),
+    () =>
+      writeFile(
+        join(scratch, "ours.cpio"),
+        writeCpio(
+          [
+            { type: "file", path: "init", mode: 0o755, data: init },
+            { type: "file", path: "rootfs.sqsh", mode: 0o644, data: sqsh },
+          ],
+          0,
+        ),
+      ),
+  );
+}
+
+async function ukiPair(scratch: string, outDir: string): Promise<Figure> {
+  const manifest = JSON.parse(await readFile(join(outDir, "manifest.json"), "utf8")) as { cmdline: string; kernel: { release: string } };
+  const files = { osrel: join(scratch, "osrel"), cmdline: join(scratch, "cmdline"), uname: join(scratch, "uname"), linux: join(outDir, "vmlinuz"), initrd: join(outDir, "initramfs.cpio.zst") };
+  const os = osRelease({ version: "bench", variant: "bench" });
+  await writeFile(files.osrel, os);
+  await writeFile(files.cmdline, `${manifest.cmdline}\0`);
+  await writeFile(files.uname, manifest.kernel.release);
+  const stub = await readFile(STUB_PATH);
+  const linux = await readFile(files.linux);
+  const initrd = await readFile(files.initrd);
+  // objcopy needs each section's address: after the stub, 64 KiB apart, then room for the kernel
+  const linuxVma = 0x100000;
+  const initrdVma = linuxVma + Math.ceil((linux.length * 2) / 0x100000) * 0x100000;
+  const args = [
+    "--add-section", `.osrel=${files.osrel}`, "--change-section-vma", ".osrel=0x20000",
+    "--add-section", `.cmdline=${files.cmdline}`, "--change-section-vma", ".cmdline=0x30000",
+    "--add-section", `.uname=${files.uname}`, "--change-section-vma", ".uname=0x40000",
+    "--add-section", `.linux=${files.linux}`, "--change-section-vma", `.linux=0x${linuxVma.toString(16)}`,
+    "--add-section", `.initrd=${files.initrd}`, "--change-section-vma", `.initrd=0x${initrdVma.toString(16)}`,
+    STUB_PATH, join(scratch, "objcopy.efi"),
+  ];
+  return pair(
+    `UKI writer vs objcopy (${outDir.split("/").at(-1) ?? ""} kernel + initramfs)`,
+    "<= 1.0",
+    () => execa("objcopy", args),
+    () => writeFile(join(scratch, "ours.efi"), assembleUki({ stub, linux, initrd, osRelease: os, cmdline: manifest.cmdline, uname: manifest.kernel.release })),
+  );
+}
+
+async function squashfsPair(scratch: string): Promise<Figure> {
+  const profile = await loadProfile(profilePath(ROOT, "minimal"));
+  const version = await projectVersion(ROOT);
+  const ctx = createContext(ROOT, await sourceDateEpoch(ROOT));
+  const built = await buildProfile(profile, ctx, version);
+  const tree = join(scratch, "sqsh-tree");
+  await execa("unsquashfs", ["-q", "-d", tree, join(built.outDir, "rootfs.sqsh")]);
+  const packages = built.packages.filter((p) => profile.packages.includes(p.name));
+  const release = osRelease({ version, variant: profile.name });
+  let run = 0;
+  return pair(
+    "rootfs stage (merge + mksquashfs, fresh cache) vs bare mksquashfs of the same tree",
+    "<= 1.05",
+    () => execa("mksquashfs", [tree, join(scratch, "bare.sqsh"), ...MKSQUASHFS_FLAGS]),
+    async () => {
+      const fresh = createContext(ROOT, ctx.epoch, join(scratch, `cache-${run++}`));
+      await buildRootfs(packages, built.kernel, release, fresh);
+    },
+  );
+}
+
+async function bootFigure(profile: string): Promise<Figure | undefined> {
+  return withImage(profile, async (outDir) => {
+    const samples: number[] = [];
+    for (let i = 0; i < Math.min(RUNS, 3); i++) {
+      const result = await boot({ kind: "uki", uki: join(outDir, "uki.efi") }, BOOT_DEFAULTS);
+      samples.push(result.readyAfterMs);
+    }
+    return { name: `power-on to ready, ${profile} UKI under OVMF (TCG)`, unit: "ms", value: stats(samples) };
+  });
+}
+
+async function noopRebuild(profileName: string): Promise<Figure | undefined> {
+  return withImage(profileName, async () => {
+    const profile = await loadProfile(profilePath(ROOT, profileName));
+    const version = await projectVersion(ROOT);
+    const epoch = await sourceDateEpoch(ROOT);
+    const first = await buildProfile(profile, createContext(ROOT, epoch), version);
+    const cold = [...first.packages.map((p) => p.key), first.kernel.key];
+    const ctx = createContext(ROOT, epoch);
+    let coldMs = 0;
+    for (const key of cold) coldMs += (await ctx.store.lookup(key))?.record.durationMs ?? 0;
+    const samples: number[] = [];
+    for (let i = 0; i < RUNS; i++) samples.push((await buildProfile(profile, createContext(ROOT, epoch), version)).durationMs);
+    const noop = stats(samples);
+    return {
+      name: `no-op rebuild of ${profileName} vs its cold package + kernel build time (from the cache records)`,
+      unit: "ms",
+      value: noop,
+      baseline: { median: coldMs, min: coldMs, max: coldMs },
+      ratio: stats(samples.map((s) => s / coldMs)),
+      goal: "<= 0.005",
+    };
+  });
+}
+
+async function sizes(): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  // the shipped profiles only, not what tests left in _out
+  const shipped = (await readdir(join(ROOT, "profiles"))).filter((f) => f.endsWith(".yaml")).map((f) => f.replace(/\.yaml$/, ""));
+  for (const profile of shipped.sort()) {
+    const manifest = await readFile(join(ROOT, "_out", profile, "manifest.json"), "utf8").catch(() => undefined);
+    if (!manifest) continue;
+    for (const a of (JSON.parse(manifest) as { artifacts: { name: string; size: number }[] }).artifacts) {
+      figures.push({ name: `size ${profile}/${a.name}`, unit: "bytes", value: { median: a.size, min: a.size, max: a.size } });
+    }
+  }
+  return figures;
+}
+
+function format(f: Figure): string {
+  const v = (s: Stats | undefined, unit: string) => (s ? `${s.median.toFixed(unit === "bytes" ? 0 : 1)} [${s.min.toFixed(unit === "bytes" ? 0 : 1)}..${s.max.toFixed(unit === "bytes" ? 0 : 1)}] ${unit}` : "");
+  const ratio = f.ratio ? `ratio ${f.ratio.median.toFixed(3)} [${f.ratio.min.toFixed(3)}..${f.ratio.max.toFixed(3)}]${f.goal ? ` (goal ${f.goal})` : ""}` : "";
+  return `${f.name}\n    ${v(f.value, f.unit)}${f.baseline ? `   baseline ${v(f.baseline, f.unit)}` : ""}   ${ratio}${f.note ? `\n    ${f.note}` : ""}`;
+}
+
+const scratch = join(tmpdir(), `bronze-bench-${process.pid}`);
+await mkdir(scratch, { recursive: true });
+try {
+  // the minimal image is the common input; build it if needed (cached after the first time)
+  const minimal = await loadProfile(profilePath(ROOT, "minimal"));
+  await buildProfile(minimal, createContext(ROOT, await sourceDateEpoch(ROOT)), await projectVersion(ROOT));
+  const figures: Figure[] = [await cpioPair(scratch), await ukiPair(scratch, join(ROOT, "_out/minimal"))];
+  const defaultUki = await withImage("default", (out) => ukiPair(scratch, out));
+  if (defaultUki) figures.push(defaultUki);
+  figures.push(await squashfsPair(scratch));
+  for (const profile of ["minimal", "default"]) {
+    const noop = await noopRebuild(profile);
+    if (noop) figures.push(noop);
+    const bootTime = await bootFigure(profile);
+    if (bootTime) figures.push(bootTime);
+  }
+  figures.push(...(await sizes()));
+  const notMeasured = ["kernel build through bronze vs bare make -j$(nproc) (not implemented yet)", "registry push vs skopeo copy (not implemented yet)"];
+  await writeFile(join(ROOT, "bench", "results.json"), JSON.stringify({ runs: RUNS, figures, notMeasured }, null, 2) + "\n");
+  console.log(`bronze bench (${RUNS} runs each; ratios = ours / baseline, pair by pair)\n`);
+  for (const f of figures) console.log(format(f));
+  console.log(`\nnot measured: ${notMeasured.join("; ")}`);
+  console.log(`\nwritten: bench/results.json`);
+} finally {
+  await rm(scratch, { recursive: true, force: true });
+}
