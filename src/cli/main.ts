@@ -8,6 +8,7 @@ import { buildProfile, projectVersion } from "../build/pipeline.ts";
 import { sourceDateEpoch } from "../core/epoch.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
 import { HOST_REQUIREMENTS, missingRequirements } from "../core/tools.ts";
+import { registerExtensionCommands } from "./extension.ts";
 import { resolveKernelConfig } from "../kernel/build.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { loadSuppliedKey, type SuppliedKey } from "../kernel/supplied-key.ts";
@@ -113,6 +114,8 @@ export function createProgram(): Command {
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot));
       process.stdout.write(await resolveKernelConfig(source, { arch: opts.arch, profile: opts.profile, extraConfig: [], modules: [] }, ctx));
     });
+
+  registerExtensionCommands(program, projectRoot);
 
   program
     .command("doctor")

@@ -1,5 +1,8 @@
 /** One entry of a reproducible tar archive: owner root, no user names, one fixed mtime. */
-export type TarEntry = { path: string; type: "dir"; mode: number } | { path: string; type: "file"; mode: number; data: Buffer };
+export type TarEntry =
+  | { path: string; type: "dir"; mode: number }
+  | { path: string; type: "file"; mode: number; data: Buffer }
+  | { path: string; type: "symlink"; target: string };
 
 const BLOCK = 512;
 
@@ -23,14 +26,19 @@ function header(entry: TarEntry, mtime: number): Buffer {
   const path = entry.type === "dir" ? `${entry.path.replace(/\/$/, "")}/` : entry.path;
   const { name, prefix } = splitPath(path);
   const size = entry.type === "file" ? entry.data.length : 0;
+  const mode = entry.type === "symlink" ? 0o777 : entry.mode & 0o7777;
   block.write(name, 0, 100, "utf8");
-  block.write(octal(entry.mode & 0o7777, 8), 100, "ascii");
+  block.write(octal(mode, 8), 100, "ascii");
   block.write(octal(0, 8), 108, "ascii"); // uid
   block.write(octal(0, 8), 116, "ascii"); // gid
   block.write(octal(size, 12), 124, "ascii");
   block.write(octal(mtime, 12), 136, "ascii");
   block.write(" ".repeat(8), 148, "ascii"); // checksum placeholder
-  block.write(entry.type === "dir" ? "5" : "0", 156, "ascii");
+  block.write(entry.type === "dir" ? "5" : entry.type === "symlink" ? "2" : "0", 156, "ascii");
+  if (entry.type === "symlink") {
+    if (Buffer.byteLength(entry.target) > 100) throw new Error(`tar: symlink target of '${entry.path}' is too long for a ustar header`);
+    block.write(entry.target, 157, 100, "utf8");
+  }
   block.write("ustar\u000000", 257, "ascii");
   // uname and gname stay empty: no user names
   block.write(prefix, 345, 155, "utf8");

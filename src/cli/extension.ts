@@ -1,0 +1,72 @@
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { projectVersion } from "../build/pipeline.ts";
+import { sourceDateEpoch } from "../core/epoch.ts";
+import { InputError } from "../core/errors.ts";
+import { buildExtensionImage, loadExtension } from "../extensions/image.ts";
+import { checkExtension, describeViolation } from "../extensions/policy.ts";
+import { signerCertificate } from "../kernel/module-sig.ts";
+import { writeLayoutDir } from "../oci/layout.ts";
+
+/** `bronze extension build|validate|inspect`: system extensions in Talos's format, with a content policy. */
+export function registerExtensionCommands(program: Command, projectRoot: string): void {
+  const extension = program.command("extension").description("system extensions: build, validate and inspect");
+
+  extension
+    .command("build")
+    .description("check a directory (manifest.yaml + rootfs/) against the content policy and write it as a reproducible OCI image")
+    .argument("<dir>", "the extension's source directory")
+    .option("-o, --out <dir>", "where to write <name>/ (OCI layout) and <name>.oci.tar", "_out/extensions")
+    .action(async (dir: string, opts: { out: string }) => {
+      const image = await buildExtensionImage(resolve(dir), { epoch: await sourceDateEpoch(projectRoot), osVersion: await projectVersion(projectRoot) });
+      const name = image.content.manifest.name;
+      const out = resolve(opts.out);
+      await mkdir(out, { recursive: true });
+      await writeLayoutDir(join(out, name), image.files);
+      const tar = join(out, `${name}.oci.tar`);
+      await writeFile(`${tar}.tmp`, image.tar);
+      await rename(`${tar}.tmp`, tar);
+      console.log(`extension ${name} ${image.content.manifest.version}: ${image.content.entries.length} entries, index ${image.index.descriptor.digest}`);
+      console.log(`  ${join(out, name)}\n  ${tar}`);
+    });
+
+  extension
+    .command("validate")
+    .description("check an extension image (OCI layout directory or tar) against the content policy; exit 1 listing every violation")
+    .argument("<source>", "OCI layout directory or tar")
+    .option("--os-version <version>", "the bronze version it must be compatible with (default: this tree's)")
+    .option("--module-cert <file>", "a kernel's module-signing certificate (DER): every module must verify against it")
+    .action(async (source: string, opts: { osVersion?: string; moduleCert?: string }) => {
+      const content = await loadExtension(source);
+      const moduleCert = opts.moduleCert
+        ? signerCertificate(
+            await readFile(opts.moduleCert).catch(() => {
+              throw new InputError(`--module-cert ${opts.moduleCert ?? ""}: cannot read it; give the DER certificate, e.g. _out/default/module-signing.der`);
+            }),
+          )
+        : undefined;
+      const violations = checkExtension(content, { osVersion: opts.osVersion ?? (await projectVersion(projectRoot)), moduleCert });
+      if (violations.length) {
+        for (const v of violations) console.error(describeViolation(v));
+        console.error(`extension '${content.manifest.name}': ${violations.length} violation(s) of the content policy`);
+        process.exitCode = 1;
+        return;
+      }
+      console.log(`extension '${content.manifest.name}' ${content.manifest.version}: ${content.entries.length} entries, policy ok`);
+    });
+
+  extension
+    .command("inspect")
+    .description("print an extension image's manifest and contents")
+    .argument("<source>", "OCI layout directory or tar")
+    .action(async (source: string) => {
+      const content = await loadExtension(source);
+      const { manifest } = content;
+      console.log(`name: ${manifest.name}\nversion: ${manifest.version}\nauthor: ${manifest.author}\ndescription: ${manifest.description}\ncompatibility: bronze ${manifest.compatibility}\nimage manifest: ${content.manifestDigest}`);
+      for (const e of content.entries) {
+        const what = e.type === "symlink" ? ` -> ${e.target ?? ""}` : e.type === "file" ? ` ${e.data?.length ?? 0} B` : "";
+        console.log(`  ${e.type.padEnd(7)} ${(e.mode & 0o7777).toString(8).padStart(4, "0")} /${e.path}${what}`);
+      }
+    });
+}

@@ -1,0 +1,89 @@
+import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import { join } from "node:path";
+import { InputError } from "../core/errors.ts";
+import { buildImage, buildIndex, type Blob } from "../oci/image.ts";
+import { layoutFiles, layoutTar } from "../oci/layout.ts";
+import { openLayout, readImage } from "../oci/layout-read.ts";
+import type { ReadEntry } from "../oci/tar-read.ts";
+import { readTar } from "../oci/tar-read.ts";
+import { writeTar, type TarEntry } from "../oci/tar.ts";
+import { parseExtensionManifest } from "./manifest.ts";
+import { checkExtension, describeViolation, type ExtensionContent, type PolicyContext } from "./policy.ts";
+
+/** Reads an extension source directory (manifest.yaml + rootfs/) as entries, special files included. */
+async function walk(root: string, dir = ""): Promise<ReadEntry[]> {
+  const entries: ReadEntry[] = [];
+  for (const name of (await readdir(join(root, dir))).sort()) {
+    const path = dir ? `${dir}/${name}` : name;
+    const info = await lstat(join(root, path));
+    const base = { path, mode: info.mode & 0o7777, uid: 0, gid: 0 };
+    if (info.isDirectory()) {
+      entries.push({ ...base, type: "dir" }, ...(await walk(root, path)));
+    } else if (info.isSymbolicLink()) {
+      entries.push({ ...base, type: "symlink", target: await readlink(join(root, path)) });
+    } else if (info.isFile()) {
+      entries.push({ ...base, type: "file", data: await readFile(join(root, path)) });
+    } else {
+      entries.push({ ...base, type: info.isCharacterDevice() ? "char" : info.isBlockDevice() ? "block" : info.isFIFO() ? "fifo" : "other" });
+    }
+  }
+  return entries;
+}
+
+/** An extension's content from the entries of its image layer (or source directory). */
+export function extensionContent(where: string, entries: readonly ReadEntry[]): ExtensionContent {
+  const manifestEntry = entries.find((e) => e.path === "manifest.yaml" && e.type === "file");
+  if (!manifestEntry?.data) throw new InputError(`${where}: no manifest.yaml at the top of the extension`);
+  const manifest = parseExtensionManifest(`${where}:manifest.yaml`, manifestEntry.data.toString("utf8"));
+  const stray = entries.filter((e) => e.path !== "" && e.path !== "." && e.path !== "manifest.yaml" && e.path !== "rootfs" && !e.path.startsWith("rootfs/")).map((e) => e.path);
+  const content = entries.filter((e) => e.path.startsWith("rootfs/")).map((e) => ({ ...e, path: e.path.slice("rootfs/".length) }));
+  return { manifest, entries: content, stray };
+}
+
+/** Fails with every violation, each naming the extension, the path and the rule. */
+export function enforcePolicy(content: ExtensionContent, context: PolicyContext): void {
+  const violations = checkExtension(content, context);
+  if (violations.length) {
+    throw new InputError(`extension '${content.manifest.name}' breaks the content policy:\n${violations.map((v) => `  ${describeViolation(v)}`).join("\n")}`);
+  }
+}
+
+export interface ExtensionImage {
+  content: ExtensionContent;
+  index: Blob;
+  files: { path: string; data: Buffer }[];
+  tar: Buffer;
+}
+
+/** `bronze extension build DIR`: checks the policy, then writes a reproducible OCI image of it. */
+export async function buildExtensionImage(dir: string, options: { epoch: number; osVersion: string; arch?: string }): Promise<ExtensionImage> {
+  const entries = await walk(dir).catch((e: NodeJS.ErrnoException) => {
+    throw new InputError(`${dir}: cannot read the extension directory (${e.code ?? e.message})`);
+  });
+  const content = extensionContent(dir, entries);
+  enforcePolicy(content, { osVersion: options.osVersion });
+  const tarEntries: TarEntry[] = entries.map((e): TarEntry => {
+    if (e.type === "dir") return { path: e.path, type: "dir", mode: e.mode };
+    if (e.type === "symlink") return { path: e.path, type: "symlink", target: e.target ?? "" };
+    return { path: e.path, type: "file", mode: e.mode, data: e.data ?? Buffer.alloc(0) };
+  });
+  const created = new Date(options.epoch * 1000).toISOString().replace(/\.000Z$/, "Z");
+  const annotations = {
+    "org.opencontainers.image.created": created,
+    "org.opencontainers.image.title": content.manifest.name,
+    "org.opencontainers.image.version": content.manifest.version,
+    "org.opencontainers.image.description": content.manifest.description,
+    "org.opencontainers.image.authors": content.manifest.author,
+  };
+  const image = buildImage({ platform: { architecture: options.arch ?? "amd64", os: "linux" }, layerTar: writeTar(tarEntries, options.epoch), created, annotations });
+  const index = buildIndex([image], annotations);
+  const files = layoutFiles(index, [image.manifest, ...image.blobs], content.manifest.version);
+  return { content, index, files, tar: layoutTar(files, options.epoch) };
+}
+
+/** Reads an extension from an OCI layout (directory or tar): its manifest and content, digests verified. */
+export async function loadExtension(source: string, ref?: string): Promise<ExtensionContent & { manifestDigest: string }> {
+  const image = await readImage(await openLayout(source), { ref });
+  const entries = (await Promise.all(image.layers.map((l) => readTar(l)))).flat();
+  return { ...extensionContent(source, entries), manifestDigest: image.manifestDigest };
+}

@@ -1,0 +1,116 @@
+import { posix } from "node:path";
+import { verifyModule, type SignerCertificate } from "../kernel/module-sig.ts";
+import type { ReadEntry } from "../oci/tar-read.ts";
+import { satisfies, type ExtensionManifest } from "./manifest.ts";
+
+/** Where an extension may put files (paths inside the image root). */
+export const ALLOWED_PREFIXES = [
+  "usr/local/",
+  "usr/share/",
+  "usr/lib/firmware/",
+  "usr/lib/modules/",
+  "usr/lib/udev/rules.d/",
+  "usr/lib/bronze/services/",
+  "etc/cri/conf.d/",
+] as const;
+
+export type PolicyRule =
+  | "layout"
+  | "path-traversal"
+  | "allowed-paths"
+  | "special-file"
+  | "hardlink"
+  | "setuid-setgid"
+  | "world-writable"
+  | "symlink-escape"
+  | "overwrite"
+  | "compatibility"
+  | "module-signature";
+
+export interface Violation {
+  extension: string;
+  path: string;
+  rule: PolicyRule;
+  detail: string;
+}
+
+export interface ExtensionContent {
+  manifest: ExtensionManifest;
+  /** the entries under rootfs/, paths relative to the image root */
+  entries: ReadEntry[];
+  /** top-level entries of the layer other than manifest.yaml and rootfs/ */
+  stray: string[];
+}
+
+export interface PolicyContext {
+  osVersion: string;
+  /** paths of the base image (files and symlinks) that an extension must not replace */
+  baseFiles?: ReadonlySet<string>;
+  /** files already claimed by other extensions of the same image: path -> extension */
+  claimed?: ReadonlyMap<string, string>;
+  /** the kernel's module-signing certificate: every module must verify against it */
+  moduleCert?: SignerCertificate;
+}
+
+const allowed = (path: string): boolean => ALLOWED_PREFIXES.some((p) => path.startsWith(p));
+/** A directory on the way to an allowed place (usr, usr/lib) or inside one. */
+const allowedDir = (path: string): boolean => allowed(`${path}/`) || ALLOWED_PREFIXES.some((p) => p.startsWith(`${path}/`));
+
+function traversal(path: string): boolean {
+  return path.startsWith("/") || path.split("/").some((part) => part === ".." || part === "") || path.includes("\\");
+}
+
+/** Where a symlink points, inside the image root; undefined when it climbs out of it. */
+function resolveLink(path: string, target: string): string | undefined {
+  const joined = target.startsWith("/") ? target.slice(1) : posix.join(posix.dirname(path), target);
+  const normal = posix.normalize(joined);
+  return normal === ".." || normal.startsWith("../") ? undefined : normal.replace(/^\.\/?/, "");
+}
+
+/** Every way an extension breaks the content policy; empty when it may be used. */
+export function checkExtension(ext: ExtensionContent, context: PolicyContext): Violation[] {
+  const name = ext.manifest.name;
+  const violations: Violation[] = [];
+  const refuse = (path: string, rule: PolicyRule, detail: string) => violations.push({ extension: name, path, rule, detail });
+
+  for (const stray of ext.stray) refuse(stray, "layout", "an extension holds manifest.yaml and rootfs/ only");
+  if (!satisfies(context.osVersion, ext.manifest.compatibility)) {
+    refuse("manifest.yaml", "compatibility", `needs bronze ${ext.manifest.compatibility}; this image is ${context.osVersion}`);
+  }
+  for (const entry of ext.entries) {
+    const path = entry.path;
+    if (traversal(path)) {
+      refuse(path, "path-traversal", "absolute paths, '..' and empty components are not allowed");
+      continue;
+    }
+    if (entry.type === "dir" ? !allowedDir(path) : !allowed(path)) {
+      refuse(path, "allowed-paths", `outside the places extensions may write (${ALLOWED_PREFIXES.join(" ")})`);
+    }
+    if (entry.type === "char" || entry.type === "block" || entry.type === "fifo" || entry.type === "other") {
+      refuse(path, "special-file", `a ${entry.type === "other" ? "socket or unknown entry" : entry.type === "fifo" ? "FIFO" : `${entry.type} device`}; only files, directories and symlinks`);
+    }
+    if (entry.type === "hardlink") refuse(path, "hardlink", "hard links are not allowed; copy the file or use a symlink");
+    if (entry.type !== "symlink" && entry.mode & 0o6000) refuse(path, "setuid-setgid", `mode ${(entry.mode & 0o7777).toString(8)} has the setuid or setgid bit`);
+    if (entry.type !== "symlink" && entry.mode & 0o002) refuse(path, "world-writable", `mode ${(entry.mode & 0o7777).toString(8)} is writable by everyone`);
+    if (entry.type === "symlink") {
+      const to = resolveLink(path, entry.target ?? "");
+      if (to === undefined || !(to === "usr" || to.startsWith("usr/"))) {
+        refuse(path, "symlink-escape", `points to '${entry.target ?? ""}', which leaves ${to === undefined ? "the image root" : "/usr"}`);
+      }
+    }
+    if (entry.type !== "dir") {
+      if (context.baseFiles?.has(path)) refuse(path, "overwrite", "replaces a file of the base image");
+      const owner = context.claimed?.get(path);
+      if (owner && owner !== name) refuse(path, "overwrite", `replaces a file of extension '${owner}'`);
+    }
+    if (context.moduleCert && entry.type === "file" && path.endsWith(".ko")) {
+      const verdict = verifyModule(entry.data ?? Buffer.alloc(0), context.moduleCert);
+      if (verdict.status !== "ok") refuse(path, "module-signature", `kernel module ${verdict.status === "unsigned" ? "is not signed" : `does not verify against this build's key (${verdict.status})`}`);
+    }
+  }
+  return violations;
+}
+
+export function describeViolation(v: Violation): string {
+  return `extension '${v.extension}': ${v.path}: ${v.rule}: ${v.detail}`;
+}

@@ -1,0 +1,76 @@
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { InputError } from "../core/errors.ts";
+import { digestOf, MEDIA_TYPES, type Descriptor } from "./image.ts";
+import { REF_NAME_ANNOTATION } from "./layout.ts";
+import { readTar } from "./tar-read.ts";
+
+/** An OCI image layout, a directory or a tar of one; every blob is checked against its digest. */
+export interface LayoutReader {
+  source: string;
+  index: { manifests: Descriptor[] };
+  blob: (descriptor: Descriptor) => Promise<Buffer>;
+}
+
+export async function openLayout(source: string): Promise<LayoutReader> {
+  const info = await stat(source).catch(() => {
+    throw new InputError(`${source}: no such file or directory; give an OCI image layout directory or a tar of one`);
+  });
+  let read: (path: string) => Promise<Buffer | undefined>;
+  if (info.isDirectory()) {
+    read = (path) => readFile(join(source, path)).catch(() => undefined);
+  } else {
+    const files = new Map((await readTar(await readFile(source))).filter((e) => e.type === "file").map((e) => [e.path, e.data ?? Buffer.alloc(0)]));
+    read = (path) => Promise.resolve(files.get(path));
+  }
+  const indexBytes = await read("index.json");
+  if (!indexBytes || !(await read("oci-layout"))) throw new InputError(`${source}: not an OCI image layout (no oci-layout and index.json)`);
+  const index = JSON.parse(indexBytes.toString()) as { manifests?: Descriptor[] };
+  return {
+    source,
+    index: { manifests: index.manifests ?? [] },
+    blob: async (descriptor) => {
+      const [algorithm, hex] = descriptor.digest.split(":");
+      const data = algorithm && hex ? await read(`blobs/${algorithm}/${hex}`) : undefined;
+      if (!data) throw new InputError(`${source}: blob ${descriptor.digest} is missing`);
+      if (digestOf(data) !== descriptor.digest || data.length !== descriptor.size) {
+        throw new InputError(`${source}: blob ${descriptor.digest} does not match its digest or size: corrupted or tampered`);
+      }
+      return data;
+    },
+  };
+}
+
+export interface ReadImage {
+  manifestDigest: string;
+  config: Record<string, unknown>;
+  /** each layer, uncompressed */
+  layers: Buffer[];
+}
+
+/** The image tagged `ref` (or the only one) for `architecture`, following an index if there is one. */
+export async function readImage(layout: LayoutReader, options: { ref?: string; architecture?: string } = {}): Promise<ReadImage> {
+  const { ref, architecture = "amd64" } = options;
+  const candidates = ref ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref) : layout.index.manifests;
+  if (candidates.length !== 1) {
+    const tags = layout.index.manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION]).filter(Boolean);
+    throw new InputError(`${layout.source}: ${ref ? `no image tagged '${ref}'` : "holds more than one image; name one"} (tags: ${tags.join(", ") || "none"})`);
+  }
+  let descriptor = candidates[0] as Descriptor;
+  if (descriptor.mediaType === MEDIA_TYPES.index) {
+    const index = JSON.parse((await layout.blob(descriptor)).toString()) as { manifests: Descriptor[] };
+    const match = index.manifests.find((m) => m.platform?.architecture === architecture) ?? (index.manifests.length === 1 ? index.manifests[0] : undefined);
+    if (!match) throw new InputError(`${layout.source}: no image for architecture ${architecture}`);
+    descriptor = match;
+  }
+  const manifest = JSON.parse((await layout.blob(descriptor)).toString()) as { config: Descriptor; layers: Descriptor[] };
+  const config = JSON.parse((await layout.blob(manifest.config)).toString()) as Record<string, unknown>;
+  const layers = await Promise.all(
+    manifest.layers.map(async (l) => {
+      const data = await layout.blob(l);
+      return l.mediaType.endsWith("+gzip") ? gunzipSync(data) : data;
+    }),
+  );
+  return { manifestDigest: descriptor.digest, config, layers };
+}
