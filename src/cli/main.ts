@@ -9,6 +9,7 @@ import { sourceDateEpoch } from "../core/epoch.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
 import { HOST_REQUIREMENTS, missingRequirements } from "../core/tools.ts";
 import { registerExtensionCommands } from "./extension.ts";
+import { registerOciCommands } from "./oci.ts";
 import { resolveKernelConfig } from "../kernel/build.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { loadSuppliedKey, type SuppliedKey } from "../kernel/supplied-key.ts";
@@ -116,6 +117,7 @@ export function createProgram(): Command {
     });
 
   registerExtensionCommands(program, projectRoot);
+  registerOciCommands(program, projectRoot);
 
   program
     .command("doctor")

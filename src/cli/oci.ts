@@ -1,0 +1,89 @@
+import { readFile } from "node:fs/promises";
+import { text } from "node:stream/consumers";
+import { InvalidArgumentError, type Command } from "commander";
+import { sourceDateEpoch } from "../core/epoch.ts";
+import { InputError } from "../core/errors.ts";
+import { dockerCredentials } from "../registry/auth.ts";
+import { RegistryClient } from "../registry/client.ts";
+import { pullLayout, pushLayout } from "../registry/copy.ts";
+import { isLoopback, parseReference, type Reference } from "../registry/reference.ts";
+import type { Credentials } from "../registry/transport.ts";
+
+interface ConnectionOptions {
+  username?: string;
+  passwordStdin?: boolean;
+  caFile?: string;
+  plainHttp?: boolean;
+  insecure?: boolean;
+}
+
+function bytes(value: string): number {
+  const m = /^(\d+)([KMG]i?B?)?$/i.exec(value);
+  if (!m) throw new InvalidArgumentError("give a size such as 5242880 or 5MiB");
+  const unit = (m[2] ?? "").toUpperCase()[0];
+  return Number(m[1]) * (unit === "K" ? 1024 : unit === "M" ? 1024 ** 2 : unit === "G" ? 1024 ** 3 : 1);
+}
+
+async function connect(ref: Reference, opts: ConnectionOptions): Promise<RegistryClient> {
+  if (opts.plainHttp && !isLoopback(ref.registry) && !opts.insecure) {
+    throw new InputError(`--plain-http sends credentials and images unencrypted; for ${ref.registry}, which is not this machine, add --insecure to really do it`);
+  }
+  if (opts.passwordStdin && !opts.username) throw new InputError("--password-stdin needs --username");
+  let credentials: Credentials | undefined;
+  if (opts.username) {
+    if (!opts.passwordStdin) throw new InputError("--username needs --password-stdin (the password is read from standard input, never from the command line)");
+    credentials = { username: opts.username, password: (await text(process.stdin)).replace(/\r?\n$/, "") };
+  } else {
+    credentials = await dockerCredentials(ref.registry);
+  }
+  const ca = opts.caFile
+    ? await readFile(opts.caFile).catch(() => {
+        throw new InputError(`--ca-file ${opts.caFile ?? ""}: cannot read it; give a PEM file of CA certificates`);
+      })
+    : undefined;
+  return new RegistryClient(
+    ref.registry,
+    { scheme: opts.plainHttp ? "http" : "https", ca, credentials, attempts: 5, backoffMs: 200 },
+    (line) => console.error(`bronze: ${line}`),
+  );
+}
+
+function connectionOptions(command: Command): Command {
+  return command
+    .option("--username <user>", "registry user (else docker's config.json)")
+    .option("--password-stdin", "read the password from standard input")
+    .option("--ca-file <pem>", "trust these CA certificates for the registry's TLS")
+    .option("--plain-http", "speak plain HTTP (allowed for loopback registries; others also need --insecure)")
+    .option("--insecure", "allow --plain-http to a registry that is not this machine");
+}
+
+/** `bronze push SOURCE REF` and `bronze pull REF DEST`: our own OCI distribution client. */
+export function registerOciCommands(program: Command, projectRoot: string): void {
+  connectionOptions(
+    program
+      .command("push")
+      .description("push an OCI image layout (directory or .tar) to a registry: missing blobs only, the tag last")
+      .argument("<source>", "OCI layout directory or tar, e.g. _out/default/installer")
+      .argument("<ref>", "HOST[:PORT]/REPOSITORY[:TAG]")
+      .option("--chunk-size <bytes>", "blobs larger than this go up in chunks", bytes, 8 * 1024 * 1024)
+      .option("--mount-from <repository>", "ask the registry to mount blobs from this repository instead of uploading them"),
+  ).action(async (source: string, refText: string, opts: ConnectionOptions & { chunkSize: number; mountFrom?: string }) => {
+    const ref = parseReference(refText);
+    const client = await connect(ref, opts);
+    const result = await pushLayout(client, source, ref, { chunkSize: opts.chunkSize, mountFrom: opts.mountFrom });
+    console.log(`pushed ${ref.registry}/${ref.repository}:${result.tag}@${result.digest}: ${result.blobsUploaded} blob(s) uploaded, ${result.blobsPresent} already there, ${result.bytesUploaded} bytes sent`);
+  });
+
+  connectionOptions(
+    program
+      .command("pull")
+      .description("pull an image or index into an OCI layout directory (or a .tar), verifying every digest")
+      .argument("<ref>", "HOST[:PORT]/REPOSITORY:TAG or @sha256:DIGEST")
+      .argument("<dest>", "layout directory, or a path ending in .tar"),
+  ).action(async (refText: string, dest: string, opts: ConnectionOptions) => {
+    const ref = parseReference(refText);
+    const client = await connect(ref, opts);
+    const result = await pullLayout(client, ref, dest, await sourceDateEpoch(projectRoot).catch(() => 0));
+    console.log(`pulled ${refText}@${result.digest} into ${dest}`);
+  });
+}

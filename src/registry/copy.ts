@@ -1,0 +1,90 @@
+import { rename, writeFile } from "node:fs/promises";
+import { BronzeError, InputError } from "../core/errors.ts";
+import { MEDIA_TYPES, type Blob, type Descriptor } from "../oci/image.ts";
+import { layoutFiles, layoutTar, REF_NAME_ANNOTATION, writeLayoutDir } from "../oci/layout.ts";
+import { openLayout, type LayoutReader } from "../oci/layout-read.ts";
+import { getBlob, getManifest, hasBlob, hasManifest, pushBlob, putManifest, type RegistryClient } from "./client.ts";
+import type { Reference } from "./reference.ts";
+
+const isIndex = (mediaType: string) => mediaType === MEDIA_TYPES.index || mediaType === "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/** Every manifest (children first) and blob under a root descriptor, read through `fetch`. */
+async function walk(root: Descriptor, fetch: (d: Descriptor) => Promise<Buffer>): Promise<{ manifests: Blob[]; blobs: Descriptor[] }> {
+  const manifests: Blob[] = [];
+  const blobs = new Map<string, Descriptor>();
+  const visit = async (descriptor: Descriptor): Promise<void> => {
+    const data = await fetch(descriptor);
+    const parsed = JSON.parse(data.toString()) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+    if (isIndex(descriptor.mediaType)) {
+      for (const child of parsed.manifests ?? []) await visit(child);
+    } else {
+      for (const blob of [parsed.config, ...(parsed.layers ?? [])]) if (blob) blobs.set(blob.digest, blob);
+    }
+    manifests.push({ descriptor, data });
+  };
+  await visit(root);
+  return { manifests, blobs: [...blobs.values()] };
+}
+
+function rootOf(layout: LayoutReader, tag: string | undefined): Descriptor {
+  const named = tag ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === tag) : [];
+  const candidates = named.length ? named : layout.index.manifests;
+  if (candidates.length !== 1) {
+    throw new InputError(`${layout.source}: holds ${candidates.length} images; tag the one to push in the layout, or name it with the reference's tag`);
+  }
+  return candidates[0] as Descriptor;
+}
+
+export interface PushResult {
+  digest: string;
+  tag: string;
+  blobsUploaded: number;
+  blobsPresent: number;
+  bytesUploaded: number;
+}
+
+/** Pushes an OCI layout (directory or tar): blobs the registry lacks, manifests by digest, then the tag, last. */
+export async function pushLayout(client: RegistryClient, source: string, ref: Reference, options: { chunkSize: number; mountFrom?: string }): Promise<PushResult> {
+  const layout = await openLayout(source);
+  const root = rootOf(layout, ref.tag);
+  const tag = ref.tag ?? root.annotations?.[REF_NAME_ANNOTATION];
+  if (!tag && !ref.digest) throw new InputError(`no tag: give one in the reference (HOST/REPO:TAG) or tag the image in ${source}`);
+  const { manifests, blobs } = await walk(root, (d) => layout.blob(d));
+  let uploaded = 0;
+  let bytes = 0;
+  for (const blob of blobs) {
+    const sent = await pushBlob(client, ref, blob.digest, await layout.blob(blob), options);
+    if (sent > 0) uploaded++;
+    bytes += sent;
+  }
+  for (const manifest of manifests) {
+    if (!(await hasManifest(client, ref, manifest.descriptor.digest))) await putManifest(client, ref, manifest.descriptor.digest, manifest.descriptor.mediaType, manifest.data);
+  }
+  // the tag goes last, and only once everything it needs is confirmed there
+  for (const blob of blobs) if (!(await hasBlob(client, ref, blob.digest))) throw new BronzeError(`${client.registry}: blob ${blob.digest} is missing after upload; not tagging`);
+  for (const m of manifests) if (!(await hasManifest(client, ref, m.descriptor.digest))) throw new BronzeError(`${client.registry}: manifest ${m.descriptor.digest} is missing; not tagging`);
+  const rootBlob = manifests.at(-1) as Blob;
+  if (tag) await putManifest(client, ref, tag, root.mediaType, rootBlob.data);
+  return { digest: root.digest, tag: tag ?? "", blobsUploaded: uploaded, blobsPresent: blobs.length - uploaded, bytesUploaded: bytes };
+}
+
+/** Pulls REF into an OCI layout directory, or a tar when DEST ends in .tar; every digest verified. */
+export async function pullLayout(client: RegistryClient, ref: Reference, dest: string, epoch: number): Promise<{ digest: string; files: number }> {
+  const reference = ref.digest ?? ref.tag;
+  if (!reference) throw new InputError(`name a tag or digest to pull (HOST/REPO:TAG)`);
+  const root = await getManifest(client, ref, reference);
+  if (ref.digest && root.digest !== ref.digest) throw new BronzeError(`${client.registry}: manifest digest ${root.digest} is not the requested ${ref.digest}`);
+  const rootDescriptor: Descriptor = { mediaType: root.mediaType, digest: root.digest, size: root.data.length };
+  const cache = new Map<string, Buffer>([[root.digest, root.data]]);
+  const { manifests, blobs } = await walk(rootDescriptor, async (d) => cache.get(d.digest) ?? (await getManifest(client, ref, d.digest)).data);
+  const blobData: Blob[] = [];
+  for (const blob of blobs) blobData.push({ descriptor: blob, data: await getBlob(client, ref, blob.digest, blob.size) });
+  const files = layoutFiles({ descriptor: rootDescriptor, data: root.data }, [...manifests, ...blobData], ref.tag ?? root.digest.slice(7, 19));
+  if (dest.endsWith(".tar")) {
+    await writeFile(`${dest}.tmp`, layoutTar(files, epoch));
+    await rename(`${dest}.tmp`, dest);
+  } else {
+    await writeLayoutDir(dest, files);
+  }
+  return { digest: root.digest, files: files.length };
+}

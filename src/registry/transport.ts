@@ -1,0 +1,84 @@
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { BronzeError } from "../core/errors.ts";
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface TransportOptions {
+  /** https unless plain HTTP was allowed (loopback, or asked for) */
+  scheme: "https" | "http";
+  /** extra CA certificates (PEM) to trust */
+  ca?: Buffer;
+  credentials?: Credentials;
+  /** attempts on 5xx, 429 and connection resets */
+  attempts: number;
+  /** first backoff delay; doubled each retry */
+  backoffMs: number;
+}
+
+const RETRYABLE_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED", "EAI_AGAIN"]);
+
+/** One HTTP exchange, the whole body in memory (registry objects here are small enough). */
+function exchange(options: TransportOptions, method: string, url: URL, headers: Record<string, string>, body?: Buffer): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+    const req = send(
+      url,
+      { method, headers: { ...headers, ...(body ? { "Content-Length": String(body.length) } : {}) }, ...(options.ca ? { ca: options.ca } : {}), timeout: 120_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" })));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sends with retries: 5xx and 429 (honouring Retry-After) and dropped connections, with exponential backoff. */
+export async function sendWithRetries(
+  options: TransportOptions,
+  method: string,
+  url: URL,
+  headers: Record<string, string>,
+  body?: Buffer,
+  onRetry?: (why: string) => void,
+): Promise<HttpResponse> {
+  for (let attempt = 1; ; attempt++) {
+    let why: string;
+    let wait = options.backoffMs * 2 ** (attempt - 1);
+    try {
+      const response = await exchange(options, method, url, headers, body);
+      if (response.status < 500 && response.status !== 429) return response;
+      why = `HTTP ${response.status}`;
+      const retryAfter = Number(response.headers["retry-after"]);
+      if (Number.isFinite(retryAfter) && retryAfter >= 0) wait = Math.min(retryAfter * 1000, 30_000);
+      if (attempt >= options.attempts) return response;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? "";
+      if (code === "ECONNREFUSED") throw new BronzeError(`cannot connect to ${url.host}: connection refused (is the registry running, and is the address right?)`);
+      if (code === "ENOTFOUND") throw new BronzeError(`cannot resolve ${url.hostname}: check the registry host name`);
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
+        throw new BronzeError(`TLS: ${url.host} presented a certificate that is not trusted (${code}); give its CA with --ca-file`);
+      }
+      if (!RETRYABLE_CODES.has(code) || attempt >= options.attempts) throw new BronzeError(`${method} ${url.host}${url.pathname}: ${(e as Error).message}`);
+      why = code;
+    }
+    onRetry?.(`${method} ${url.pathname}: ${why}; retry ${attempt} of ${options.attempts - 1} in ${wait} ms`);
+    await sleep(wait);
+  }
+}
