@@ -16,6 +16,7 @@ import { loadProfile, profilePath } from "../src/profile/profile.ts";
 import { buildRootfs, MKSQUASHFS_FLAGS } from "../src/rootfs/build.ts";
 import { osRelease } from "../src/rootfs/os-release.ts";
 import { assembleUki } from "../src/uki/uki.ts";
+import { launchRegistry } from "../test/helpers/registry-process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -181,6 +182,34 @@ async function noopRebuild(profileName: string): Promise<Figure | undefined> {
   });
 }
 
+/** bronze push against skopeo copy of the same installer layout to a local registry: cold (new repository) and warm. */
+async function pushFigures(scratch: string, outDir: string): Promise<Figure[]> {
+  const { installer } = JSON.parse(await readFile(join(outDir, "manifest.json"), "utf8")) as { installer: { tag: string } };
+  const registry = await launchRegistry(join(scratch, "registry"));
+  try {
+    const layout = join(outDir, "installer");
+    const bronzePush = async (repo: string) => (await execa(join(ROOT, "bin", "bronze"), ["push", layout, `${registry.address}/${repo}:${installer.tag}`, "--plain-http"])).stdout;
+    const skopeoCopy = (repo: string) => execa("skopeo", ["copy", "--all", "--quiet", "--dest-tls-verify=false", `oci:${layout}:${installer.tag}`, `docker://${registry.address}/${repo}:${installer.tag}`]);
+    let run = 0;
+    const cold = await pair(
+      `push of the ${outDir.split("/").at(-1) ?? ""} installer to a new repository: bronze push vs skopeo copy`,
+      "<= 1.0",
+      () => skopeoCopy(`bench/skopeo-${run}`),
+      () => bronzePush(`bench/bronze-${run++}`),
+    );
+    const warm = await pair(
+      "re-push of the unchanged installer (every blob present): bronze push vs skopeo copy",
+      "<= 1.0",
+      () => skopeoCopy("bench/skopeo-0"),
+      () => bronzePush("bench/bronze-0"),
+    );
+    const sent = Number(/(\d+) bytes sent/.exec(await bronzePush("bench/bronze-0"))?.[1] ?? NaN);
+    return [cold, warm, { name: "bytes uploaded by bronze on a re-push of an unchanged image", unit: "bytes", value: { median: sent, min: sent, max: sent }, goal: "0" }];
+  } finally {
+    registry.stop();
+  }
+}
+
 async function sizes(): Promise<Figure[]> {
   const figures: Figure[] = [];
   // the shipped profiles only, not what tests left in _out
@@ -217,8 +246,9 @@ try {
     const bootTime = await bootFigure(profile);
     if (bootTime) figures.push(bootTime);
   }
+  figures.push(...(await pushFigures(scratch, join(ROOT, "_out", (await withImage("default", () => Promise.resolve(true))) ? "default" : "minimal"))));
   figures.push(...(await sizes()));
-  const notMeasured = ["kernel build through bronze vs bare make -j$(nproc) (not implemented yet)", "registry push vs skopeo copy (not implemented yet)"];
+  const notMeasured = ["kernel build through bronze vs bare make -j$(nproc) (not implemented yet)", "extension and kernel-argument rebuilds (extension assembly not built yet)"];
   await writeFile(join(ROOT, "bench", "results.json"), JSON.stringify({ runs: RUNS, figures, notMeasured }, null, 2) + "\n");
   console.log(`bronze bench (${RUNS} runs each; ratios = ours / baseline, pair by pair)\n`);
   for (const f of figures) console.log(format(f));
