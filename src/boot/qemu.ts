@@ -1,9 +1,9 @@
 import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execa } from "execa";
 import { BronzeError } from "../core/errors.ts";
 import { OVMF_CODE, OVMF_VARS } from "../core/tools.ts";
+import { lazyExeca } from "../core/lazy-execa.ts";
 
 /** What to boot: a UKI under UEFI firmware, or a kernel and initramfs directly. */
 export type BootTarget =
@@ -78,7 +78,7 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
       await copyFile(OVMF_VARS, join(scratch, "vars.fd"));
     }
     const started = Date.now();
-    const child = execa("qemu-system-x86_64", qemuArgs(target, options, scratch), {
+    const child = (await lazyExeca())("qemu-system-x86_64", qemuArgs(target, options, scratch), {
       reject: false,
       stdin: "ignore",
       buffer: false,

@@ -194,8 +194,3 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     durationMs: Date.now() - started,
   };
 }
-
-export async function projectVersion(projectRoot: string): Promise<string> {
-  const pkg = JSON.parse(await readFile(join(projectRoot, "package.json"), "utf8")) as { version: string };
-  return pkg.version;
-}

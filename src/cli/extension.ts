@@ -1,14 +1,11 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { projectVersion } from "../build/pipeline.ts";
+import { projectVersion } from "../core/version.ts";
 import { sourceDateEpoch } from "../core/epoch.ts";
 import { InputError } from "../core/errors.ts";
-import { buildExtensionImage, loadExtension } from "../extensions/image.ts";
-import { checkExtension, describeViolation } from "../extensions/policy.ts";
-import { signerCertificate } from "../kernel/module-sig.ts";
-import { writeLayoutDir } from "../oci/layout.ts";
 
+// implementations are imported when a command runs: the CLI starts fast
 /** `bronze extension build|validate|inspect`: system extensions in Talos's format, with a content policy. */
 export function registerExtensionCommands(program: Command, projectRoot: string): void {
   const extension = program.command("extension").description("system extensions: build, validate and inspect");
@@ -19,6 +16,8 @@ export function registerExtensionCommands(program: Command, projectRoot: string)
     .argument("<dir>", "the extension's source directory")
     .option("-o, --out <dir>", "where to write <name>/ (OCI layout) and <name>.oci.tar", "_out/extensions")
     .action(async (dir: string, opts: { out: string }) => {
+      const { buildExtensionImage } = await import("../extensions/image.ts");
+      const { writeLayoutDir } = await import("../oci/layout.ts");
       const image = await buildExtensionImage(resolve(dir), { epoch: await sourceDateEpoch(projectRoot), osVersion: await projectVersion(projectRoot) });
       const name = image.content.manifest.name;
       const out = resolve(opts.out);
@@ -38,6 +37,9 @@ export function registerExtensionCommands(program: Command, projectRoot: string)
     .option("--os-version <version>", "the bronze version it must be compatible with (default: this tree's)")
     .option("--module-cert <file>", "a kernel's module-signing certificate (DER): every module must verify against it")
     .action(async (source: string, opts: { osVersion?: string; moduleCert?: string }) => {
+      const { loadExtension } = await import("../extensions/image.ts");
+      const { checkExtension, describeViolation } = await import("../extensions/policy.ts");
+      const { signerCertificate } = await import("../kernel/module-sig.ts");
       const content = await loadExtension(source);
       const moduleCert = opts.moduleCert
         ? signerCertificate(
@@ -61,6 +63,7 @@ export function registerExtensionCommands(program: Command, projectRoot: string)
     .description("print an extension image's manifest and contents")
     .argument("<source>", "OCI layout directory or tar")
     .action(async (source: string) => {
+      const { loadExtension } = await import("../extensions/image.ts");
       const content = await loadExtension(source);
       const { manifest } = content;
       console.log(`name: ${manifest.name}\nversion: ${manifest.version}\nauthor: ${manifest.author}\ndescription: ${manifest.description}\ncompatibility: bronze ${manifest.compatibility}\nimage manifest: ${content.manifestDigest}`);

@@ -4,13 +4,12 @@ import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { boot, BOOT_DEFAULTS, type BootTarget } from "../boot/qemu.ts";
 import { createContext } from "../build/context.ts";
-import { buildProfile, projectVersion } from "../build/pipeline.ts";
+import { projectVersion } from "../core/version.ts";
 import { sourceDateEpoch } from "../core/epoch.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
 import { HOST_REQUIREMENTS, missingRequirements } from "../core/tools.ts";
 import { registerExtensionCommands } from "./extension.ts";
 import { registerOciCommands } from "./oci.ts";
-import { resolveKernelConfig } from "../kernel/build.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { loadSuppliedKey, type SuppliedKey } from "../kernel/supplied-key.ts";
 import { loadProfile, profilePath } from "../profile/profile.ts";
@@ -78,6 +77,7 @@ export function createProgram(): Command {
       const moduleSigningKey = await suppliedKeyOption(opts.moduleSigningKey, opts.moduleSigningCert);
       const profile = await loadProfile(profilePath(projectRoot, opts.profile));
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot), opts.cacheDir);
+      const { buildProfile } = await import("../build/pipeline.ts");
       const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey });
       console.log(`\nbronze: built profile '${profile.name}' in ${(result.durationMs / 1000).toFixed(1)} s; ${result.ran.length} build step(s) ran${result.ran.length ? `: ${result.ran.join(", ")}` : " (everything from cache)"}`);
       console.log(`kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`);
@@ -113,6 +113,7 @@ export function createProgram(): Command {
     .action(async (opts: { profile: string; arch: string }) => {
       const source = await loadKernelSource(join(projectRoot, "kernel"));
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot));
+      const { resolveKernelConfig } = await import("../kernel/build.ts");
       process.stdout.write(await resolveKernelConfig(source, { arch: opts.arch, profile: opts.profile, extraConfig: [], modules: [] }, ctx));
     });
 

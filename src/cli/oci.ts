@@ -5,7 +5,6 @@ import { sourceDateEpoch } from "../core/epoch.ts";
 import { InputError } from "../core/errors.ts";
 import { dockerCredentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
-import { pullLayout, pushLayout } from "../registry/copy.ts";
 import { isLoopback, parseReference, type Reference } from "../registry/reference.ts";
 import type { Credentials } from "../registry/transport.ts";
 
@@ -70,6 +69,7 @@ export function registerOciCommands(program: Command, projectRoot: string): void
   ).action(async (source: string, refText: string, opts: ConnectionOptions & { chunkSize: number; mountFrom?: string }) => {
     const ref = parseReference(refText);
     const client = await connect(ref, opts);
+    const { pushLayout } = await import("../registry/copy.ts");
     const result = await pushLayout(client, source, ref, { chunkSize: opts.chunkSize, mountFrom: opts.mountFrom });
     console.log(`pushed ${ref.registry}/${ref.repository}:${result.tag}@${result.digest}: ${result.blobsUploaded} blob(s) uploaded, ${result.blobsPresent} already there, ${result.bytesUploaded} bytes sent`);
   });
@@ -83,6 +83,7 @@ export function registerOciCommands(program: Command, projectRoot: string): void
   ).action(async (refText: string, dest: string, opts: ConnectionOptions) => {
     const ref = parseReference(refText);
     const client = await connect(ref, opts);
+    const { pullLayout } = await import("../registry/copy.ts");
     const result = await pullLayout(client, ref, dest, await sourceDateEpoch(projectRoot).catch(() => 0));
     console.log(`pulled ${refText}@${result.digest} into ${dest}`);
   });

@@ -1,5 +1,5 @@
 import { access } from "node:fs/promises";
-import { execa } from "execa";
+import { lazyExeca } from "./lazy-execa.ts";
 
 /** A program or file bronze uses from the host, and the Debian package that provides it. */
 export interface HostRequirement {
@@ -66,7 +66,7 @@ async function isPresent(requirement: HostRequirement): Promise<boolean> {
       () => false,
     );
   }
-  const found = await execa("sh", ["-c", 'command -v "$1"', "sh", requirement.check.command], { reject: false });
+  const found = await (await lazyExeca())("sh", ["-c", 'command -v "$1"', "sh", requirement.check.command], { reject: false });
   return found.exitCode === 0;
 }
 
@@ -84,7 +84,7 @@ export function toolVersion(tool: string, args: readonly string[] = ["--version"
   const id = [tool, ...args].join(" ");
   let version = versionCache.get(id);
   if (!version) {
-    version = execa(tool, args, { reject: false, all: true }).then((r) => String(r.all ?? "").split("\n")[0]?.trim() ?? "");
+    version = lazyExeca().then((execa) => execa(tool, args, { reject: false, all: true })).then((r) => String(r.all ?? "").split("\n")[0]?.trim() ?? "");
     versionCache.set(id, version);
   }
   return version;
