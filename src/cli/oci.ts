@@ -71,7 +71,7 @@ export function registerOciCommands(program: Command, projectRoot: string): void
     const client = await connect(ref, opts);
     const { pushLayout } = await import("../registry/copy.ts");
     const result = await pushLayout(client, source, ref, { chunkSize: opts.chunkSize, mountFrom: opts.mountFrom });
-    console.log(`pushed ${ref.registry}/${ref.repository}:${result.tag}@${result.digest}: ${result.blobsUploaded} blob(s) uploaded, ${result.blobsPresent} already there, ${result.bytesUploaded} bytes sent`);
+    console.log(`pushed ${ref.registry}/${ref.repository}:${result.tag}@${result.digest}: ${result.blobsUploaded} blob(s) uploaded, ${result.blobsPresent} already there or mounted, ${result.bytesUploaded} bytes sent`);
   });
 
   connectionOptions(

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { copyFile, readFile } from "node:fs/promises";
+import { createServer as createHttpServer, request as httpRequest } from "node:http";
 import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -20,14 +21,23 @@ test("push: skopeo reads what bronze pushed; a re-push uploads 0 bytes; bronze p
   const ref = `${registry.address}/bronze/installer:${tag}`;
   const first = await bronze(["push", join(OUT, "installer"), ref, "--plain-http", "--chunk-size", "1MiB"]);
   assert.equal(first.exitCode, 0, String(first.all));
-  assert.match(String(first.stdout), new RegExp(`pushed .*@${indexDigest}: 2 blob\\(s\\) uploaded, 0 already there, \\d+ bytes sent`));
+  assert.match(String(first.stdout), new RegExp(`pushed .*@${indexDigest}: 2 blob\\(s\\) uploaded, 0 already there or mounted, \\d+ bytes sent`));
   const raw = (await execa("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], { encoding: "buffer" })).stdout;
   assert.equal(digestOf(Buffer.from(raw)), indexDigest);
   await execa("skopeo", ["copy", "--all", "--src-tls-verify=false", `docker://${ref}`, `oci:${join(await tempDir(), "copy")}:${tag}`]);
 
   const again = await bronze(["push", join(OUT, "installer.oci.tar"), ref, "--plain-http"]);
   assert.equal(again.exitCode, 0, String(again.all));
-  assert.match(String(again.stdout), /0 blob\(s\) uploaded, 2 already there, 0 bytes sent/);
+  assert.match(String(again.stdout), /0 blob\(s\) uploaded, 2 already there or mounted, 0 bytes sent/);
+
+  // an interrupted push leaves some blobs behind: drop the config blob, and the re-run sends only that
+  const manifest = JSON.parse((await execa("skopeo", ["inspect", "--raw", "--tls-verify=false", "--override-arch", "amd64", `docker://${ref}`])).stdout) as { manifests?: { digest: string }[] };
+  const image = JSON.parse((await execa("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${registry.address}/bronze/installer@${manifest.manifests?.[0]?.digest ?? ""}`])).stdout) as { config: { digest: string; size: number } };
+  const deleted = await fetch(`http://${registry.address}/v2/bronze/installer/blobs/${image.config.digest}`, { method: "DELETE" });
+  assert.equal(deleted.status, 202);
+  const resumed = await bronze(["push", join(OUT, "installer"), ref, "--plain-http"]);
+  assert.equal(resumed.exitCode, 0, String(resumed.all));
+  assert.match(String(resumed.stdout), new RegExp(`1 blob\\(s\\) uploaded, 1 already there or mounted, ${image.config.size} bytes sent`));
 
   const other = `${registry.address}/skopeo/installer:${tag}`;
   await execa("skopeo", ["copy", "--all", "--dest-tls-verify=false", `oci:${join(OUT, "installer")}:${tag}`, `docker://${other}`]);
@@ -127,4 +137,74 @@ test("a connection cut mid-upload is retried and the push completes; the tag the
   assert.equal(digestOf(Buffer.from(raw)), indexDigest);
   const copy = await execa("skopeo", ["copy", "--all", "--src-tls-verify=false", `docker://${registry.address}/bronze/installer:${tag}`, `oci:${join(await tempDir(), "c")}:${tag}`], { reject: false });
   assert.equal(copy.exitCode, 0, copy.stderr);
+});
+
+/**
+ * An HTTP front for the registry that, before forwarding, can answer 503 and
+ * 429 to the first requests, and can demand bearer tokens from its own token endpoint.
+ */
+async function front(target: string, options: { failFirst?: number; bearer?: { username: string; password: string } }): Promise<{ address: string; seen: string[] }> {
+  const seen: string[] = [];
+  let failures = 0;
+  const token = "t0ken-for-test";
+  const server = createHttpServer((req, res) => {
+    seen.push(`${req.method ?? ""} ${req.url ?? ""} ${req.headers.authorization?.split(" ")[0] ?? "anonymous"}`);
+    const address = server.address();
+    const self = `127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+    if (options.bearer && req.url?.startsWith("/token")) {
+      const expected = `Basic ${Buffer.from(`${options.bearer.username}:${options.bearer.password}`).toString("base64")}`;
+      const scope = new URL(req.url, `http://${self}`).searchParams.get("scope");
+      if (req.headers.authorization !== expected || !scope) {
+        res.writeHead(401).end();
+        return;
+      }
+      res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ token }));
+      return;
+    }
+    if (options.bearer && req.headers.authorization !== `Bearer ${token}`) {
+      res.writeHead(401, { "WWW-Authenticate": `Bearer realm="http://${self}/token",service="bronze-test",scope="repository:bronze/installer:pull,push"` }).end();
+      return;
+    }
+    if (failures < (options.failFirst ?? 0)) {
+      failures++;
+      res.writeHead(failures % 2 ? 503 : 429, failures % 2 ? {} : { "Retry-After": "0" }).end();
+      return;
+    }
+    const [host, port] = target.split(":");
+    const upstream = httpRequest({ host, port: Number(port), method: req.method, path: req.url, headers: { ...req.headers, authorization: "" } }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const address = server.address();
+  return { address: `127.0.0.1:${typeof address === "object" && address ? address.port : 0}`, seen };
+}
+
+test("5xx and 429 answers are retried with backoff; a bearer-token challenge is answered with the credentials; blobs mount across repositories", async () => {
+  const { tag, indexDigest } = await installer();
+  const registry = await startRegistry();
+  const flaky = await front(registry.address, { failFirst: 4 });
+  const retried = await bronze(["push", join(OUT, "installer"), `${flaky.address}/bronze/installer:${tag}`, "--plain-http"]);
+  assert.equal(retried.exitCode, 0, String(retried.all));
+  assert.match(String(retried.stderr), /HTTP 503; retry 1 of 4/);
+  assert.match(String(retried.stderr), /HTTP 429; retry 2 of 4 in 0 ms/, "Retry-After is honoured");
+
+  const guarded = await front(registry.address, { bearer: { username: "ci", password: "pw" } });
+  const withToken = await execa(join(PROJECT_ROOT, "bin", "bronze"), ["push", join(OUT, "installer"), `${guarded.address}/bronze/installer:${tag}`, "--plain-http", "--username", "ci", "--password-stdin"], { input: "pw\n", reject: false, all: true, env: { CI: "true" } });
+  assert.equal(withToken.exitCode, 0, String(withToken.all));
+  assert.ok(guarded.seen.some((l) => l.startsWith("GET /token?") && l.endsWith("Basic")), "the token endpoint was asked with the credentials");
+  assert.ok(guarded.seen.some((l) => l.endsWith("Bearer")), "requests carried the bearer token");
+  const refused = await execa(join(PROJECT_ROOT, "bin", "bronze"), ["push", join(OUT, "installer"), `${guarded.address}/bronze/installer:${tag}`, "--plain-http", "--username", "ci", "--password-stdin"], { input: "wrong\n", reject: false, all: true });
+  assert.equal(refused.exitCode, 1);
+  assert.match(String(refused.all), /authentication failed/);
+
+  const mounted = await bronze(["push", join(OUT, "installer"), `${registry.address}/team/installer:${tag}`, "--plain-http", "--mount-from", "bronze/installer"]);
+  assert.equal(mounted.exitCode, 0, String(mounted.all));
+  assert.match(String(mounted.stdout), new RegExp(`@${indexDigest}: 0 blob\\(s\\) uploaded, 2 already there or mounted, 0 bytes sent`));
 });
