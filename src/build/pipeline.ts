@@ -9,7 +9,9 @@ import { loadKernelSource } from "../kernel/source.ts";
 import { buildPackage, type PackageArtifact } from "../pkgs/build.ts";
 import { buildOrder, loadPackages } from "../pkgs/graph.ts";
 import type { Profile } from "../profile/profile.ts";
-import { buildRootfs, type RootfsArtifact } from "../rootfs/build.ts";
+import { buildRootfs, type RootfsArtifact, type RootfsSbom } from "../rootfs/build.ts";
+import { imageSbom } from "../sbom/components.ts";
+import { sbomFileNames } from "../sbom/model.ts";
 import { osRelease } from "../rootfs/os-release.ts";
 import { buildUki, type UkiArtifact } from "../uki/build.ts";
 import { BOOTLOADER_PATH, STUB_PATH } from "../core/tools.ts";
@@ -26,6 +28,8 @@ export interface BuildResult {
   files: PublishedFile[];
   kernel: KernelArtifact;
   packages: PackageArtifact[];
+  /** what the rootfs step was given to write the SBOM */
+  sbom: RootfsSbom;
   /** steps that ran; empty when everything came from the cache */
   ran: string[];
   durationMs: number;
@@ -35,6 +39,7 @@ interface Stages {
   packages: Map<string, PackageArtifact>;
   kernel?: KernelArtifact;
   rootfs?: RootfsArtifact;
+  sbom?: RootfsSbom;
   initramfs?: InitramfsArtifact;
   uki?: UkiArtifact;
 }
@@ -98,8 +103,10 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
         stages.kernel = await buildKernel(kernelSource, spec, ctx);
       }),
       step("rootfs.sqsh", async () => {
-        const packages = order.filter((d) => profile.packages.includes(d.name)).map((d) => must(stages.packages.get(d.name), `package ${d.name}`));
-        stages.rootfs = await buildRootfs(packages, must(stages.kernel, "kernel"), release, ctx);
+        const inRoot = order.filter((d) => profile.packages.includes(d.name)).map((def) => ({ def, artifact: must(stages.packages.get(def.name), `package ${def.name}`) }));
+        const kernel = must(stages.kernel, "kernel");
+        stages.sbom = imageSbom({ profile: profile.name, version, arch: profile.arch, epoch: ctx.epoch, packages: inRoot, kernelSource, kernel, kernelModules });
+        stages.rootfs = await buildRootfs(inRoot.map((p) => p.artifact), kernel, release, ctx, stages.sbom);
       }),
       step("initramfs", async () => {
         const init = join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE);
@@ -127,12 +134,16 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   const outDir = join(ctx.projectRoot, "_out", profile.name);
   const initramfs = must(stages.initramfs, "initramfs").image;
   const uki = must(stages.uki, "uki").image;
+  const rootfs = must(stages.rootfs, "rootfs");
+  const sbomNames = sbomFileNames(profile.name);
   const bootFiles = [
-    { name: "rootfs.sqsh", from: must(stages.rootfs, "rootfs").image },
+    { name: "rootfs.sqsh", from: rootfs.image },
     { name: "initramfs.cpio.zst", from: initramfs },
     { name: "vmlinuz", from: kernel.image },
     { name: "uki.efi", from: uki },
     { name: "module-signing.der", from: kernel.signingCert },
+    { name: sbomNames.spdx, from: rootfs.spdx },
+    { name: sbomNames.cyclonedx, from: rootfs.cyclonedx },
   ];
   const record = {
     profile: profile.name,
@@ -161,6 +172,8 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
           { name: "vmlinuz", data: await readFile(kernel.image) },
           { name: "initramfs.cpio.zst", data: await readFile(initramfs) },
           { name: "systemd-boot.efi", data: await readFile(BOOTLOADER_PATH) },
+          { name: sbomNames.spdx, data: await readFile(rootfs.spdx) },
+          { name: sbomNames.cyclonedx, data: await readFile(rootfs.cyclonedx) },
           { name: "manifest.json", data: manifestBytes(record, await describeFiles(bootFiles)) },
         ],
       },
@@ -190,6 +203,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     files,
     kernel,
     packages: [...stages.packages.values()],
+    sbom: must(stages.sbom, "sbom"),
     ran: [...ctx.ran],
     durationMs: Date.now() - started,
   };

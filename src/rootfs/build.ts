@@ -1,4 +1,4 @@
-import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { copyFile, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BuildContext } from "../build/context.ts";
 import { run } from "../core/exec.ts";
@@ -6,6 +6,10 @@ import { inputKey, recipeDigest } from "../core/hash.ts";
 import { toolVersions } from "../core/tools.ts";
 import type { KernelArtifact } from "../kernel/build.ts";
 import type { PackageArtifact } from "../pkgs/build.ts";
+import { BronzeError } from "../core/errors.ts";
+import { cycloneDxDocument } from "../sbom/cyclonedx.ts";
+import { fileChecksums, SBOM_DIR, sbomFileNames, type SbomComponent, type SbomFile, type SbomInput } from "../sbom/model.ts";
+import { spdxDocument } from "../sbom/spdx.ts";
 import { mergeInto } from "./tree.ts";
 
 export interface RootfsArtifact {
@@ -13,6 +17,52 @@ export interface RootfsArtifact {
   key: string;
   /** rootfs.sqsh: the read-only root filesystem */
   image: string;
+  /** the SBOMs embedded at /usr/share/spdx, also kept beside the image */
+  spdx: string;
+  cyclonedx: string;
+}
+
+/** What the rootfs step needs to write the SBOM: the image and its components, and who installed what. */
+export interface RootfsSbom {
+  image: SbomInput["image"];
+  components: SbomComponent[];
+  /** the component id of each merge owner: a package name, or `kernel <profile>` */
+  componentOf: Record<string, string>;
+  /** files the rootfs step writes itself (os-release) belong to this component */
+  imageComponent: string;
+}
+
+/** Every file and symlink of the tree with its checksums and the component that installed it. */
+async function attributeFiles(tree: string, owners: ReadonlyMap<string, string>, sbom: RootfsSbom): Promise<SbomFile[]> {
+  const files: SbomFile[] = [];
+  const unattributed: string[] = [];
+  // walked by hand: a recursive readdir would follow the /lib -> usr/lib symlink
+  const paths: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(join(tree, dir), { withFileTypes: true })) {
+      const rel = dir ? `${dir}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) await walk(rel);
+      else paths.push(rel);
+    }
+  };
+  await walk("");
+  for (const rel of paths.sort()) {
+    const info = await lstat(join(tree, rel));
+    const owner = owners.get(rel);
+    const component = owner ? sbom.componentOf[owner] : rel === "usr/lib/os-release" || rel === "etc/os-release" || !rel.includes("/") ? sbom.imageComponent : undefined;
+    if (!component) {
+      unattributed.push(rel);
+      continue;
+    }
+    if (info.isSymbolicLink()) {
+      const target = await readlink(join(tree, rel));
+      files.push({ path: rel, owner: component, ...fileChecksums(target), linkTarget: target });
+    } else {
+      files.push({ path: rel, owner: component, ...fileChecksums(await readFile(join(tree, rel))) });
+    }
+  }
+  if (unattributed.length) throw new BronzeError(`the SBOM cannot attribute ${unattributed.map((p) => `/${p}`).join(", ")} to a component`);
+  return files;
 }
 
 /** Mount points the init fills at boot; the image itself stays read-only. */
@@ -31,6 +81,7 @@ export async function buildRootfs(
   kernel: KernelArtifact,
   osReleaseText: string,
   ctx: BuildContext,
+  sbom: RootfsSbom,
 ): Promise<RootfsArtifact> {
   const inputs = {
     step: "rootfs",
@@ -39,11 +90,14 @@ export async function buildRootfs(
     kernel: kernel.key,
     osRelease: osReleaseText,
     epoch: ctx.epoch,
+    sbom,
     tools: await toolVersions([["mksquashfs", "-version"]]),
   };
   const key = inputKey(inputs);
+  const names = sbomFileNames(sbom.image.name);
+  const artifact = (dir: string): RootfsArtifact => ({ kind: "rootfs", key, image: join(dir, "rootfs.sqsh"), spdx: join(dir, names.spdx), cyclonedx: join(dir, names.cyclonedx) });
   const cached = await ctx.store.lookup(key);
-  if (cached) return { kind: "rootfs", key, image: join(cached.dir, "rootfs.sqsh") };
+  if (cached) return artifact(cached.dir);
 
   ctx.ran.push("rootfs");
   const logFile = join(ctx.logDir, "rootfs.log");
@@ -57,15 +111,22 @@ export async function buildRootfs(
     await mergeInto(tree, kernel.modulesRoot, `kernel ${kernel.profile}`, owners);
     await writeFile(join(tree, "usr/lib/os-release"), osReleaseText);
     await symlink("../usr/lib/os-release", join(tree, "etc/os-release"));
+    // the SBOM lists every file but itself (it cannot hold its own checksum)
+    const input: SbomInput = { image: sbom.image, components: sbom.components, files: await attributeFiles(tree, owners, sbom) };
+    await mkdir(join(tree, SBOM_DIR), { recursive: true });
+    await writeFile(join(tree, SBOM_DIR, names.spdx), spdxDocument(input));
+    await writeFile(join(tree, SBOM_DIR, names.cyclonedx), cycloneDxDocument(input));
 
     const entry = await ctx.store.put(key, "rootfs", inputs, async (outDir) => {
+      await copyFile(join(tree, SBOM_DIR, names.spdx), join(outDir, names.spdx));
+      await copyFile(join(tree, SBOM_DIR, names.cyclonedx), join(outDir, names.cyclonedx));
       await run("mksquashfs", [tree, join(outDir, "rootfs.sqsh"), ...MKSQUASHFS_FLAGS], {
         env: { SOURCE_DATE_EPOCH: String(ctx.epoch) },
         logFile,
       });
       return {};
     });
-    return { kind: "rootfs", key, image: join(entry.dir, "rootfs.sqsh") };
+    return artifact(entry.dir);
   } finally {
     await rm(tree, { recursive: true, force: true });
   }

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { readdir, readFile, rm } from "node:fs/promises";
+import { lstat, readdir, readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, test } from "node:test";
+import { Spec, Validation } from "@cyclonedx/cyclonedx-library";
 import { execa } from "execa";
 import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
 import { sha256 } from "../../src/core/hash.ts";
@@ -62,7 +63,7 @@ test("the installer image: skopeo reads the layout and its tar, umoci unpacks us
   const work = await tempDir();
   await execa("umoci", ["unpack", "--image", `${join(OUT, "installer")}:${installer.tag}`, join(work, "bundle")]);
   const dir = join(work, "bundle", "rootfs", "usr", "install", "amd64");
-  assert.deepEqual((await readdir(dir)).sort(), ["initramfs.cpio.zst", "manifest.json", "systemd-boot.efi", "uki.efi", "vmlinuz"]);
+  assert.deepEqual((await readdir(dir)).sort(), ["initramfs.cpio.zst", "manifest.json", "minimal.cdx.json", "minimal.spdx.json", "systemd-boot.efi", "uki.efi", "vmlinuz"]);
   for (const name of ["uki.efi", "vmlinuz", "initramfs.cpio.zst"]) assert.deepEqual(await readFile(join(dir, name)), await readFile(join(OUT, name)), name);
   const inner = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as Manifest;
   assert.equal(inner.artifacts.find((a) => a.name === "uki.efi")?.sha256, sha256(await readFile(join(OUT, "uki.efi"))));
@@ -96,6 +97,36 @@ test("rootfs.sqsh holds the musl userland, init, os-release and the signed modul
   }
   const date = new Date(sourceDateEpoch * 1000).toISOString().slice(0, 16).replace("T", " ");
   assert.ok(listing.includes(date), `mtimes are SOURCE_DATE_EPOCH (${date})`);
+});
+
+test("the SBOM in the rootfs lists every file with its checksum and the component that installed it; CycloneDX validates", async () => {
+  const work = await tempDir();
+  const root = join(work, "root");
+  await execa("unsquashfs", ["-q", "-d", root, join(OUT, "rootfs.sqsh")]);
+  const spdx = JSON.parse(await readFile(join(root, "usr/share/spdx/minimal.spdx.json"), "utf8")) as {
+    files: { SPDXID: string; fileName: string; checksums: { algorithm: string; checksumValue: string }[] }[];
+    relationships: { spdxElementId: string; relationshipType: string; relatedSpdxElement: string }[];
+  };
+  assert.deepEqual(await readFile(join(root, "usr/share/spdx/minimal.spdx.json")), await readFile(join(OUT, "minimal.spdx.json")));
+  const listed = new Map(spdx.files.map((f) => [f.fileName.slice(2), f]));
+  const owner = (path: string) => {
+    const id = listed.get(path)?.SPDXID;
+    return spdx.relationships.find((r) => r.relationshipType === "CONTAINS" && r.relatedSpdxElement === id)?.spdxElementId;
+  };
+  const onDisk = (await execa("find", [".", "-not", "-type", "d"], { cwd: root })).stdout.split("\n").map((p) => p.slice(2)).sort();
+  const described = onDisk.filter((p) => !p.startsWith("usr/share/spdx/"));
+  assert.deepEqual([...listed.keys()].sort(), described, "every file but the SBOMs themselves, and nothing else");
+  for (const path of described) {
+    const info = await lstat(join(root, path));
+    const content = info.isSymbolicLink() ? Buffer.from(await readlink(join(root, path))) : await readFile(join(root, path));
+    assert.equal(listed.get(path)?.checksums.find((c) => c.algorithm === "SHA256")?.checksumValue, sha256(content), path);
+    assert.ok(owner(path), `${path} has an owner`);
+  }
+  assert.equal(owner("usr/lib/libc.so"), "SPDXRef-Package-package-musl");
+  assert.equal(owner("usr/sbin/init"), "SPDXRef-Package-package-init");
+  assert.equal(owner("usr/lib/os-release"), "SPDXRef-Package-image");
+  assert.ok(described.filter((p) => p.endsWith(".ko")).every((p) => owner(p) === "SPDXRef-Package-kernel-linux"));
+  assert.equal(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(await readFile(join(OUT, "minimal.cdx.json"), "utf8")), null);
 });
 
 test("every shipped module's signature verifies against the certificate built into the kernel", async () => {

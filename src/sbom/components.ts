@@ -1,0 +1,66 @@
+import type { KernelArtifact } from "../kernel/build.ts";
+import type { KernelSource } from "../kernel/source.ts";
+import type { PackageArtifact } from "../pkgs/build.ts";
+import type { PackageDef } from "../pkgs/schema.ts";
+import type { RootfsSbom } from "../rootfs/build.ts";
+import { describePin, type SbomComponent } from "./model.ts";
+
+export interface ImageParts {
+  profile: string;
+  version: string;
+  arch: string;
+  epoch: number;
+  /** userland packages in the rootfs, each with its definition */
+  packages: { def: PackageDef; artifact: PackageArtifact }[];
+  kernelSource: KernelSource;
+  kernel: KernelArtifact;
+  /** out-of-tree module packages built with the kernel */
+  kernelModules: readonly PackageDef[];
+}
+
+function packageComponent(def: PackageDef, kind: SbomComponent["kind"], localDigests: readonly string[]): SbomComponent {
+  const sources = def.sources.map((pin, i) => describePin(pin, localDigests[i]));
+  const purl = sources.find((s) => s.purl)?.purl;
+  return {
+    id: `${kind}-${def.name}`,
+    name: def.name,
+    version: def.version,
+    license: def.license,
+    kind,
+    description: def.description,
+    ...(purl ? { purl } : {}),
+    sources: sources.map(({ location, sha256 }) => ({ location, sha256 })),
+  };
+}
+
+/** The SBOM's components for an image and which component each rootfs merge owner stands for. */
+export function imageSbom(parts: ImageParts): RootfsSbom {
+  const image: SbomComponent = {
+    id: "image",
+    name: `bronze-${parts.profile}`,
+    version: parts.version,
+    license: "NOASSERTION",
+    kind: "image",
+    description: `bronze image, profile ${parts.profile}, ${parts.arch}`,
+    sources: [],
+  };
+  const kernel: SbomComponent = {
+    id: "kernel-linux",
+    name: "linux",
+    version: parts.kernelSource.version,
+    license: "GPL-2.0-only",
+    kind: "kernel",
+    description: `Linux ${parts.kernel.release} with its modules, from Debian's ${parts.kernelSource.package} ${parts.kernelSource.debianVersion}`,
+    purl: `pkg:deb/debian/linux@${parts.kernelSource.debianVersion}?arch=source`,
+    cpe: `cpe:2.3:o:linux:linux_kernel:${parts.kernelSource.version}:*:*:*:*:*:*:*`,
+    sources: [describePin(parts.kernelSource.pin)].map(({ location, sha256 }) => ({ location, sha256 })),
+  };
+  const packages = parts.packages.map(({ def, artifact }) => packageComponent(def, "package", artifact.sources.map((s) => s.digest)));
+  const modules = parts.kernelModules.map((def) => packageComponent(def, "kernel-module", []));
+  return {
+    image: { name: parts.profile, version: parts.version, arch: parts.arch, epoch: parts.epoch, toolVersion: parts.version },
+    components: [image, kernel, ...packages, ...modules],
+    componentOf: Object.fromEntries([[`kernel ${parts.kernel.profile}`, kernel.id], ...parts.packages.map(({ def }) => [def.name, `package-${def.name}`])]),
+    imageComponent: image.id,
+  };
+}
