@@ -9,6 +9,7 @@ import { sourceDateEpoch } from "../core/epoch.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
 import { HOST_REQUIREMENTS, missingRequirements } from "../core/tools.ts";
 import { registerExtensionCommands } from "./extension.ts";
+import { registerHardenCommands } from "./harden.ts";
 import { registerOciCommands } from "./oci.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { loadSuppliedKey, type SuppliedKey } from "../kernel/supplied-key.ts";
@@ -117,6 +118,7 @@ export function createProgram(): Command {
       process.stdout.write(await resolveKernelConfig(source, { arch: opts.arch, profile: opts.profile, extraConfig: [], modules: [] }, ctx));
     });
 
+  registerHardenCommands(program);
   registerExtensionCommands(program, projectRoot);
   registerOciCommands(program, projectRoot);
 

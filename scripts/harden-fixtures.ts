@@ -1,0 +1,52 @@
+/**
+ * Records upstream kernel-hardening-checker's verdicts on the test inputs
+ * (test/helpers/harden-cases.ts) into test/fixtures/harden/upstream-results.json, which the
+ * unit test compares bronze's engine with, byte for byte.
+ *
+ * Usage: node scripts/harden-fixtures.ts [path/to/kernel-hardening-checker]
+ * (default: kernel-hardening-checker on PATH; its version must be the release that
+ * src/harden/rules.ts pins).
+ */
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync, renameSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hardenCases } from "../test/helpers/harden-cases.ts";
+import { UPSTREAM } from "../src/harden/rules.ts";
+
+const upstream = process.argv[2] ?? "kernel-hardening-checker";
+const version = execFileSync(upstream, ["--version"], { encoding: "utf8" }).trim();
+if (!version.endsWith(` ${UPSTREAM.release}`)) {
+  console.error(`${upstream} is '${version}', but src/harden/rules.ts follows ${UPSTREAM.release}`);
+  process.exit(2);
+}
+const temp = mkdtempSync(join(tmpdir(), "harden-fixtures-"));
+try {
+  const cases = hardenCases().map((c, i) => {
+    const args = ["--mode", "json"];
+    for (const kind of ["config", "cmdline", "sysctl"] as const) {
+      const text = c[kind];
+      if (text === undefined) continue;
+      const file = join(temp, `${i}.${kind}`);
+      writeFileSync(file, text);
+      args.push(`--${kind}`, file);
+    }
+    const output = execFileSync(upstream, args, { encoding: "utf8", maxBuffer: 64 << 20 });
+    const results = JSON.parse(output) as { option_name: string; check_result: string; check_result_bool: boolean }[];
+    return {
+      name: c.name,
+      sha256: createHash("sha256").update(output).digest("hex"),
+      checks: results.length,
+      ok: results.filter((r) => r.check_result_bool).length,
+      // the failing verdicts on Debian's configs, for reading and for pointing at a difference
+      fail: c.name.startsWith("Debian") ? results.filter((r) => !r.check_result_bool).map((r) => `${r.option_name}: ${r.check_result}`) : undefined,
+    };
+  });
+  const out = join(import.meta.dirname, "..", "test", "fixtures", "harden", "upstream-results.json");
+  writeFileSync(`${out}.tmp`, `${JSON.stringify({ upstream: UPSTREAM, tool: version, command: "kernel-hardening-checker --mode json", cases }, null, 1)}\n`);
+  renameSync(`${out}.tmp`, out);
+  console.log(`${cases.length} cases written to ${out}`);
+} finally {
+  rmSync(temp, { recursive: true, force: true });
+}
