@@ -19,6 +19,8 @@ import { sourceRevision } from "../core/epoch.ts";
 import { installerImage, ociArch } from "../oci/installer.ts";
 import { removeAbandoned } from "../core/ownership.ts";
 import { displayPath } from "../core/yamlfile.ts";
+import { hardeningArch, imageGate, imageSysctlText, kernelConfigGate, type HardeningPolicy, type HardeningReport } from "../harden/build-gate.ts";
+import { loadExceptions } from "../harden/gate.ts";
 import type { BuildContext } from "./context.ts";
 import { describeFiles, manifestBytes, publish, type PublishedFile } from "./publish.ts";
 
@@ -30,6 +32,7 @@ export interface BuildResult {
   packages: PackageArtifact[];
   /** what the rootfs step was given to write the SBOM */
   sbom: RootfsSbom;
+  hardening: HardeningReport;
   /** steps that ran; empty when everything came from the cache */
   ran: string[];
   durationMs: number;
@@ -42,7 +45,11 @@ interface Stages {
   sbom?: RootfsSbom;
   initramfs?: InitramfsArtifact;
   uki?: UkiArtifact;
+  hardening?: HardeningReport;
 }
+
+/** Reviewed exceptions to the kernel hardening gate, relative to the project root. */
+const EXCEPTIONS_FILE = "kernel/hardening/exceptions.yaml";
 
 /** The path of the init binary inside the init package, copied to /init in the initramfs. */
 const INIT_IN_PACKAGE = "usr/sbin/init";
@@ -72,6 +79,13 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   const kernelSource = await loadKernelSource(join(ctx.projectRoot, "kernel"));
   const release = osRelease({ version, variant: profile.name });
   const stages: Stages = { packages: new Map() };
+  const hardening: HardeningPolicy = {
+    arch: hardeningArch(profile.arch),
+    kernelProfile: profile.kernelProfile,
+    decisions: profile.hardeningDecisions,
+    exceptions: await loadExceptions(join(ctx.projectRoot, EXCEPTIONS_FILE), EXCEPTIONS_FILE),
+  };
+  const rootPackages = () => order.filter((d) => profile.packages.includes(d.name)).map((def) => ({ def, artifact: must(stages.packages.get(def.name), `package ${def.name}`) }));
   // what builds that were killed outright left behind: their keys first, then their trees
   await removeLeftoverKeys();
   await removeAbandoned(join(ctx.workDir, "kernel"));
@@ -100,10 +114,10 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
           modules: kernelModules,
           signingKey: options.moduleSigningKey,
         };
-        stages.kernel = await buildKernel(kernelSource, spec, ctx);
+        stages.kernel = await buildKernel(kernelSource, spec, ctx, kernelConfigGate(hardening));
       }),
       step("rootfs.sqsh", async () => {
-        const inRoot = order.filter((d) => profile.packages.includes(d.name)).map((def) => ({ def, artifact: must(stages.packages.get(def.name), `package ${def.name}`) }));
+        const inRoot = rootPackages();
         const kernel = must(stages.kernel, "kernel");
         stages.sbom = imageSbom({ profile: profile.name, version, arch: profile.arch, epoch: ctx.epoch, packages: inRoot, kernelSource, kernel, kernelModules });
         stages.rootfs = await buildRootfs(inRoot.map((p) => p.artifact), kernel, release, ctx, stages.sbom);
@@ -112,6 +126,17 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
         const init = join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE);
         stages.initramfs = await buildInitramfs(init, must(stages.rootfs, "rootfs"), ctx);
       }),
+      {
+        // not a cached step: it runs on every build, in milliseconds
+        title: "hardening gate (kernel config, command line, sysctls)",
+        task: async () => {
+          stages.hardening = imageGate(hardening, {
+            dotConfig: await readFile(must(stages.kernel, "kernel").config, "utf8"),
+            cmdline: profile.cmdline,
+            sysctl: await imageSysctlText(rootPackages().map((p) => p.artifact.dir)),
+          });
+        },
+      },
       step("UKI", async () => {
         const kernel = must(stages.kernel, "kernel");
         const initramfs = must(stages.initramfs, "initramfs");
@@ -135,6 +160,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   const initramfs = must(stages.initramfs, "initramfs").image;
   const uki = must(stages.uki, "uki").image;
   const rootfs = must(stages.rootfs, "rootfs");
+  const hardeningReport = must(stages.hardening, "hardening gate");
   const sbomNames = sbomFileNames(profile.name);
   const bootFiles = [
     { name: "rootfs.sqsh", from: rootfs.image },
@@ -161,7 +187,14 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
       modulePackages: kernelModules.map((d) => ({ name: d.name, version: d.version, license: d.license })),
     },
     packages: [...stages.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
+    hardening: {
+      rules: `${hardeningReport.rules.project} ${hardeningReport.rules.release}`,
+      decisions: hardeningReport.decisions,
+      ...hardeningReport.summary,
+      report: "hardening.json",
+    },
   };
+  const hardeningJson = Buffer.from(`${JSON.stringify(hardeningReport, null, 2)}\n`);
   // the installer carries what boots and the manifest that describes it
   const installer = installerImage({
     arches: [
@@ -174,6 +207,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
           { name: "systemd-boot.efi", data: await readFile(BOOTLOADER_PATH) },
           { name: sbomNames.spdx, data: await readFile(rootfs.spdx) },
           { name: sbomNames.cyclonedx, data: await readFile(rootfs.cyclonedx) },
+          { name: "hardening.json", data: hardeningJson },
           { name: "manifest.json", data: manifestBytes(record, await describeFiles(bootFiles)) },
         ],
       },
@@ -186,7 +220,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   });
   const files = await publish(outDir, {
     copies: bootFiles,
-    contents: [{ name: "installer.oci.tar", data: installer.tar }, ...installer.files.map((f) => ({ name: `installer/${f.path}`, data: f.data }))],
+    contents: [{ name: "installer.oci.tar", data: installer.tar }, { name: "hardening.json", data: hardeningJson }, ...installer.files.map((f) => ({ name: `installer/${f.path}`, data: f.data }))],
     manifest: {
       ...record,
       installer: {
@@ -204,6 +238,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     kernel,
     packages: [...stages.packages.values()],
     sbom: must(stages.sbom, "sbom"),
+    hardening: hardeningReport,
     ran: [...ctx.ran],
     durationMs: Date.now() - started,
   };

@@ -1,8 +1,9 @@
+import { join } from "node:path";
 import { Option, type Command } from "commander";
 
 // implementations are imported when a command runs: the CLI starts fast
 /** `bronze harden check`: kernel-hardening-checker's checks on a kernel config, command line and sysctls. */
-export function registerHardenCommands(program: Command): void {
+export function registerHardenCommands(program: Command, projectRoot: string): void {
   const harden = program.command("harden").description("kernel hardening checks (kernel-hardening-checker's recommendations)");
 
   harden
@@ -29,5 +30,30 @@ export function registerHardenCommands(program: Command): void {
       const t = tally(results);
       const engine = opts.engine === "upstream" ? "upstream kernel-hardening-checker" : `built-in engine, ${UPSTREAM.project} ${UPSTREAM.release} rules`;
       console.log(`\n${t.checks} checks: OK ${t.ok}, FAIL ${t.fail} (${engine})`);
+    });
+
+  harden
+    .command("gate")
+    .description("the build's hardening gate on given files: exit 1 on FAIL in the decision groups unless a reviewed exception covers it, or on a stale exception")
+    .requiredOption("-c, --config <file>", "kernel .config (or .config.gz)")
+    .option("-l, --cmdline <file>", "kernel command line, one line as /proc/cmdline")
+    .option("-s, --sysctl <file>", "sysctl values as 'sysctl -a' prints them")
+    .addOption(new Option("--arch <arch>", "architecture, when the config does not say").choices(["X86_64", "X86_32", "ARM64", "ARM", "RISCV"]))
+    .option("--kernel-version <x.y.z>", "kernel version, when the config has no version line")
+    .option("--exceptions <file>", "reviewed exceptions (default: kernel/hardening/exceptions.yaml)")
+    .option("--decisions <list>", "decision groups to enforce, comma-separated", "defconfig,kspp")
+    .option("--kernel-profile <name>", "the kernel profile, for exceptions limited to some", "default")
+    .action(async (opts: { config: string; cmdline?: string; sysctl?: string; arch?: string; kernelVersion?: string; exceptions?: string; decisions: string; kernelProfile: string }) => {
+      const { checkFiles } = await import("../harden/check.ts");
+      const { applyGate, gateFailureMessage, loadExceptions, parseDecisions } = await import("../harden/gate.ts");
+      const { BronzeError } = await import("../core/errors.ts");
+      const { results, input } = await checkFiles(opts, "builtin");
+      const exceptions = await loadExceptions(opts.exceptions ?? join(projectRoot, "kernel", "hardening", "exceptions.yaml"));
+      const complete = Boolean(opts.cmdline && opts.sysctl);
+      const scope = { arch: input.arch ?? "X86_64", kernelProfile: opts.kernelProfile, decisions: parseDecisions(opts.decisions), complete };
+      const verdict = applyGate(results, input, exceptions, scope);
+      for (const { result, exception } of verdict.suppressed) console.log(`suppressed ${result.option_name}: ${result.check_result} (${exception.where}: ${exception.reason})`);
+      console.log(`${verdict.checked} checks: OK ${verdict.ok}, FAIL ${verdict.checked - verdict.ok} (${verdict.suppressed.length} suppressed, ${verdict.ungated.length} not gated, ${verdict.failures.length} failing the gate)`);
+      if (!verdict.passed) throw new BronzeError(gateFailureMessage(verdict, scope, opts.config));
     });
 }

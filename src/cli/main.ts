@@ -83,6 +83,11 @@ export function createProgram(): Command {
       console.log(`\nbronze: built profile '${profile.name}' in ${(result.durationMs / 1000).toFixed(1)} s; ${result.ran.length} build step(s) ran${result.ran.length ? `: ${result.ran.join(", ")}` : " (everything from cache)"}`);
       console.log(`kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`);
       if (moduleSigningKey) console.log(`modules signed with ${moduleSigningKey.keyPath}: not ephemeral; keep it safe`);
+      const h = result.hardening.summary;
+      console.log(
+        `hardening gate passed (${result.hardening.decisions.join(", ")}): ${h.checks} checks, OK ${h.ok}, FAIL ${h.fail} ` +
+          `(${h.suppressed} by reviewed exceptions, ${h.ungatedFail} in groups not gated); every verdict in ${join(result.outDir, "hardening.json")}`,
+      );
       for (const file of result.files) console.log(`  ${file.path.padEnd(48)} ${humanSize(file.size).padStart(10)}`);
     });
 
@@ -118,7 +123,7 @@ export function createProgram(): Command {
       process.stdout.write(await resolveKernelConfig(source, { arch: opts.arch, profile: opts.profile, extraConfig: [], modules: [] }, ctx));
     });
 
-  registerHardenCommands(program);
+  registerHardenCommands(program, projectRoot);
   registerExtensionCommands(program, projectRoot);
   registerOciCommands(program, projectRoot);
 

@@ -39,6 +39,7 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   command("openssl", "openssl", "generates the ephemeral module-signing key"),
   file("libelf headers", "/usr/include/libelf.h", "libelf-dev", "kernel build (objtool)"),
   file("openssl headers", "/usr/include/openssl/ssl.h", "libssl-dev", "kernel build (sign-file, extract-cert)"),
+  file("GCC plugin headers", "/usr/lib/gcc/x86_64-linux-gnu/12/plugin/include/plugin-version.h", "gcc-12-plugin-dev", "kernel build (randstruct, stackleak, latent entropy plugins)"),
   command("depmod", "kmod", "indexes kernel modules"),
   command("bwrap", "bubblewrap", "runs builds in a sandbox without network"),
   command("apt-get", "apt", "fetches Debian source packages"),

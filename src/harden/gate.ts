@@ -9,13 +9,21 @@ export const DEFAULT_DECISIONS = ["defconfig", "kspp"] as const;
 /** Every decision group upstream's rules use. */
 export const DECISIONS = ["defconfig", "kspp", "a13xp0p0v", "clipos", "grsec", "grapheneos", "lockdown", "maintainer", "cis", "debian"] as const;
 
+/** "defconfig,kspp" as a list of known decision groups. */
+export function parseDecisions(text: string): string[] {
+  const decisions = text.split(",").map((d) => d.trim()).filter(Boolean);
+  const unknown = decisions.filter((d) => !(DECISIONS as readonly string[]).includes(d));
+  if (decisions.length === 0 || unknown.length) throw new InputError(`--decisions: unknown decision group(s) ${unknown.join(", ") || "(none given)"}; use any of ${DECISIONS.join(", ")}`);
+  return decisions;
+}
+
 /** A reviewed decision to accept one failing check. */
 export interface HardeningException {
   option: string;
   /** "all", or the one arch it is for */
   arch: Arch | "all";
-  /** image profiles it is for; all when absent */
-  profiles?: readonly string[];
+  /** kernel profiles (kernel/config/profiles) it is for; all when absent */
+  kernelProfiles?: readonly string[];
   /** the value it accepts ("is not set" for a disabled option); any when absent */
   value?: string;
   reason: string;
@@ -23,9 +31,9 @@ export interface HardeningException {
   where: string;
 }
 
-const KEYS = ["option", "arch", "profiles", "value", "reason"];
+const KEYS = ["option", "arch", "kernelProfiles", "value", "reason"];
 
-/** Loads kernel/hardening/exceptions.yaml: `exceptions:` a list of {option, arch, profiles?, value?, reason}. */
+/** Loads kernel/hardening/exceptions.yaml: `exceptions:` a list of {option, arch, kernelProfiles?, value?, reason}. */
 export async function loadExceptions(path: string, label = displayPath(path)): Promise<HardeningException[]> {
   const yaml = await YamlFile.load(path);
   const f = new FieldReader(yaml);
@@ -45,12 +53,12 @@ export async function loadExceptions(path: string, label = displayPath(path)): P
     const exception: HardeningException = {
       option: f.string(item.option, [...at, "option"], /^[A-Za-z0-9_.\-/]+$/, "an option name as the checker reports it (CONFIG_X, a kernel parameter, a sysctl)"),
       arch: arch as Arch | "all",
-      profiles: item.profiles === undefined ? undefined : f.list(item.profiles, [...at, "profiles"]).map((p, j) => f.string(p, [...at, "profiles", j])),
+      kernelProfiles: item.kernelProfiles === undefined ? undefined : f.list(item.kernelProfiles, [...at, "kernelProfiles"]).map((p, j) => f.string(p, [...at, "kernelProfiles", j])),
       value: f.optionalString(item.value, [...at, "value"]),
       reason,
       where: `${label}:${yaml.lineOf(at)}`,
     };
-    const key = `${exception.option} ${exception.arch} ${exception.profiles?.join(",") ?? "*"}`;
+    const key = `${exception.option} ${exception.arch} ${exception.kernelProfiles?.join(",") ?? "*"}`;
     const earlier = seen.get(key);
     if (earlier) throw new InputError(`${exception.where}: the exception for ${exception.option} repeats ${earlier}; keep one`);
     seen.set(key, exception.where);
@@ -60,7 +68,8 @@ export async function loadExceptions(path: string, label = displayPath(path)): P
 
 export interface GateScope {
   arch: Arch;
-  profile: string;
+  /** the kernel profile, which exceptions may be limited to */
+  kernelProfile: string;
   decisions: readonly string[];
   /**
    * true when kconfig, cmdline and sysctl were all checked, so an exception that matches no
@@ -82,7 +91,7 @@ export interface GateVerdict {
 }
 
 function appliesTo(exception: HardeningException, scope: GateScope): boolean {
-  return (exception.arch === "all" || exception.arch === scope.arch) && (!exception.profiles || exception.profiles.includes(scope.profile));
+  return (exception.arch === "all" || exception.arch === scope.arch) && (!exception.kernelProfiles || exception.kernelProfiles.includes(scope.kernelProfile));
 }
 
 /** The value the checked input gave the option, as the checker reads it. */
@@ -127,7 +136,7 @@ export function applyGate(results: readonly UpstreamJsonResult[], input: CheckIn
 
 /** What a failed gate prints: each failure with what it wants, each stale exception, and the fix. */
 export function gateFailureMessage(verdict: GateVerdict, scope: GateScope, what: string): string {
-  const lines = [`kernel hardening gate failed for ${what} (profile ${scope.profile}, ${scope.arch}, decisions ${scope.decisions.join(", ")}):`];
+  const lines = [`kernel hardening gate failed for ${what} (kernel profile ${scope.kernelProfile}, ${scope.arch}, decisions ${scope.decisions.join(", ")}):`];
   for (const r of verdict.failures) lines.push(`  ${r.option_name} (${r.type}, ${r.decision}/${r.reason}) wants ${r.desired_val}: ${r.check_result}`);
   for (const e of verdict.stale) lines.push(`  stale exception ${e.where}: ${e.option} no longer fails; remove it`);
   if (verdict.failures.length) {

@@ -65,7 +65,7 @@ function signingKeySetting(supplied: SuppliedKey | undefined): Fragment {
     : { file: "(bronze: ephemeral module-signing key)", text: `CONFIG_MODULE_SIG_KEY="${KEY_MOUNT}/${KEY_FILE}"\n` };
 }
 
-/** What selects a kernel's configuration: fragments common, per arch, per profile, then extras. */
+/** What selects a kernel's configuration: fragments common, per arch, hardening, per profile, then extras. */
 export interface KernelSpec {
   arch: string;
   profile: string;
@@ -101,6 +101,7 @@ export async function kernelFragments(projectRoot: string, spec: KernelSpec): Pr
   return [
     await readFragment(join(dir, "common.config"), what),
     await readFragment(join(dir, `${spec.arch}.config`), what),
+    await readFragment(join(dir, "hardening.config"), what),
     ...(await profileFragments(dir, spec.profile)),
     ...(await Promise.all(spec.extraConfig.map((path) => readFragment(path, what)))),
   ];

@@ -21,13 +21,11 @@ export function keyNeedles(privateKeyPem: string): Buffer[] {
 
 const CHUNK = 4 << 20;
 
-async function fileMatches(path: string, needles: readonly Buffer[]): Promise<boolean> {
+/** `buffer` is the caller's, reused for every file: a fresh 4 MiB buffer per file made scanning a kernel tree take minutes. */
+async function fileMatches(path: string, needles: readonly Buffer[], buffer: Buffer, overlap: number): Promise<boolean> {
   const handle = await open(path, "r").catch(() => undefined);
   if (!handle) return false;
   try {
-    // chunks overlap by the longest needle, so that a match across a boundary is still seen
-    const overlap = Math.max(...needles.map((n) => n.length)) - 1;
-    const buffer = Buffer.alloc(CHUNK + overlap);
     let position = 0;
     let carried = 0;
     for (;;) {
@@ -58,6 +56,9 @@ export async function findPrivateKeys(dirs: readonly string[], options: KeyScanO
   const needles = [...(options.pemHeaders === false ? [] : PEM_MARKERS), ...(options.needles ?? [])];
   if (needles.length === 0) return [];
   const exclude = options.exclude ?? [];
+  // chunks overlap by the longest needle, so that a match across a boundary is still seen
+  const overlap = Math.max(...needles.map((n) => n.length)) - 1;
+  const buffer = Buffer.allocUnsafe(CHUNK + overlap);
   const found: string[] = [];
   for (const dir of dirs) {
     const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
@@ -65,7 +66,7 @@ export async function findPrivateKeys(dirs: readonly string[], options: KeyScanO
       if (!entry.isFile()) continue;
       const path = join(entry.parentPath, entry.name);
       if (exclude.some((e) => path === e || path.startsWith(`${e}/`))) continue;
-      if (await fileMatches(path, needles)) found.push(path);
+      if (await fileMatches(path, needles, buffer, overlap)) found.push(path);
     }
   }
   return found;

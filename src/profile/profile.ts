@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from "node:path";
 import { InputError } from "../core/errors.ts";
 import { FieldReader, YamlFile } from "../core/yamlfile.ts";
+import { DECISIONS, DEFAULT_DECISIONS } from "../harden/gate.ts";
 
 /** An image profile: profiles/<name>.yaml, the only input of a build besides the tree. */
 export interface Profile {
@@ -13,6 +14,8 @@ export interface Profile {
   kernelExtraConfig: string[];
   packages: string[];
   cmdline: string;
+  /** the kernel hardening gate's decision groups (kernel-hardening-checker's) */
+  hardeningDecisions: readonly string[];
 }
 
 const ARCHES = ["x86_64"] as const;
@@ -30,7 +33,7 @@ export async function loadProfile(path: string): Promise<Profile> {
   const yaml = await YamlFile.load(path);
   const f = new FieldReader(yaml);
   const top = f.mapping(yaml.data, []);
-  f.onlyKeys(top, [], ["name", "description", "arch", "kernel", "packages", "cmdline"]);
+  f.onlyKeys(top, [], ["name", "description", "arch", "kernel", "packages", "cmdline", "hardening"]);
   const kernel = f.mapping(top.kernel, ["kernel"]);
   f.onlyKeys(kernel, ["kernel"], ["profile", "extraConfig"]);
   const arch = f.string(top.arch, ["arch"]);
@@ -39,6 +42,17 @@ export async function loadProfile(path: string): Promise<Profile> {
   }
   const cmdline = f.string(top.cmdline, ["cmdline"]);
   if (/[\n\0]/.test(cmdline)) throw yaml.error(["cmdline"], "cmdline must be a single line");
+  const hardening = top.hardening === undefined ? {} : f.mapping(top.hardening, ["hardening"]);
+  f.onlyKeys(hardening, ["hardening"], ["decisions"]);
+  const decisions =
+    hardening.decisions === undefined
+      ? [...DEFAULT_DECISIONS]
+      : f.list(hardening.decisions, ["hardening", "decisions"]).map((d, i) => {
+          const at = ["hardening", "decisions", i];
+          const decision = f.string(d, at);
+          if (!(DECISIONS as readonly string[]).includes(decision)) throw yaml.error(at, `unknown decision group '${decision}'; use any of ${DECISIONS.join(", ")}`);
+          return decision;
+        });
   return {
     name: f.string(top.name, ["name"], NAME, "lowercase letters, digits and '-'"),
     description: f.optionalString(top.description, ["description"]) ?? "",
@@ -50,5 +64,6 @@ export async function loadProfile(path: string): Promise<Profile> {
       .map((p, i) => resolve(dirname(path), f.string(p, ["kernel", "extraConfig", i]))),
     packages: f.list(top.packages, ["packages"]).map((p, i) => f.string(p, ["packages", i])),
     cmdline,
+    hardeningDecisions: decisions,
   };
 }

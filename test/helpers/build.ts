@@ -1,14 +1,16 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
+import { loadProfile } from "../../src/profile/profile.ts";
 import { PROJECT_ROOT, tempDir } from "./tmp.ts";
 
-/** An image profile on the minimal kernel, with an extra kernel config fragment. */
+/** An image profile on the minimal kernel, with an extra kernel config fragment; the minimal profile's command line. */
 export async function profileWithExtraConfig(name: string, config: string): Promise<string> {
   const dir = await tempDir();
   await writeFile(join(dir, "extra.config"), config);
   const file = join(dir, `${name}.yaml`);
-  await writeFile(file, `name: ${name}\narch: x86_64\nkernel:\n  profile: minimal\n  extraConfig: [extra.config]\npackages: [musl, init, hello-module]\ncmdline: console=ttyS0\n`);
+  const minimal = await loadProfile(join(PROJECT_ROOT, "profiles", "minimal.yaml"));
+  await writeFile(file, `name: ${name}\narch: x86_64\nkernel:\n  profile: minimal\n  extraConfig: [extra.config]\npackages: [musl, init, hello-module]\ncmdline: ${minimal.cmdline}\n`);
   return file;
 }
 

@@ -27,6 +27,7 @@ interface Manifest {
   kernel: { release: string; moduleCount: number; moduleSigningCertSha256: string };
   artifacts: { name: string; size: number; sha256: string }[];
   installer: { layout: string; tag: string; indexDigest: string; manifests: { architecture: string; digest: string }[] };
+  hardening: { rules: string; decisions: string[]; checks: number; ok: number; fail: number; suppressed: number; gatedFail: number; ungatedFail: number; report: string };
 }
 const manifest = async (): Promise<Manifest> => JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as Manifest;
 
@@ -40,6 +41,26 @@ test("the build prints every artifact with its size", () => {
   for (const name of ["rootfs.sqsh", "initramfs.cpio.zst", "vmlinuz", "uki.efi"]) {
     assert.match(firstBuild, new RegExp(`_out/minimal/${name.replace(".", "\\.")}\\s+[\\d.]+ (B|KiB|MiB)`));
   }
+});
+
+test("the hardening gate passed on the kernel config, the UKI's command line and init's sysctls; hardening.json lists every verdict and each suppressed one with its reason", async () => {
+  const { hardening, cmdline } = await manifest();
+  assert.equal(hardening.rules, "kernel-hardening-checker 0.6.17.1");
+  assert.deepEqual(hardening.decisions, ["defconfig", "kspp"]);
+  assert.equal(hardening.gatedFail, 0);
+  assert.equal(hardening.checks, hardening.ok + hardening.fail);
+  assert.equal(hardening.fail, hardening.suppressed + hardening.ungatedFail);
+  const report = JSON.parse(await readFile(join(OUT, hardening.report), "utf8")) as {
+    results: { option_name: string; type: string; decision: string; check_result: string; check_result_bool: boolean }[];
+    suppressed: { option_name: string; reason: string; exception: string }[];
+  };
+  assert.equal(report.results.length, hardening.checks);
+  assert.deepEqual(new Set(report.results.map((r) => r.type)), new Set(["kconfig", "cmdline", "sysctl"]));
+  for (const s of report.suppressed) assert.match(s.exception, /^kernel\/hardening\/exceptions\.yaml:\d+$/, s.option_name);
+  // what the UKI carries is what was checked
+  assert.ok(report.results.some((r) => r.option_name === "mitigations" && r.check_result === "OK"), cmdline);
+  assert.ok(report.results.some((r) => r.option_name === "kernel.modules_disabled" && r.check_result === "OK"));
+  assert.ok(report.results.some((r) => r.option_name === "CONFIG_MODULE_SIG_FORCE" && r.check_result_bool));
 });
 
 test("a second build with nothing changed runs no build step and gives the same installer digest", async () => {
@@ -63,7 +84,7 @@ test("the installer image: skopeo reads the layout and its tar, umoci unpacks us
   const work = await tempDir();
   await execa("umoci", ["unpack", "--image", `${join(OUT, "installer")}:${installer.tag}`, join(work, "bundle")]);
   const dir = join(work, "bundle", "rootfs", "usr", "install", "amd64");
-  assert.deepEqual((await readdir(dir)).sort(), ["initramfs.cpio.zst", "manifest.json", "minimal.cdx.json", "minimal.spdx.json", "systemd-boot.efi", "uki.efi", "vmlinuz"]);
+  assert.deepEqual((await readdir(dir)).sort(), ["hardening.json", "initramfs.cpio.zst", "manifest.json", "minimal.cdx.json", "minimal.spdx.json", "systemd-boot.efi", "uki.efi", "vmlinuz"]);
   for (const name of ["uki.efi", "vmlinuz", "initramfs.cpio.zst"]) assert.deepEqual(await readFile(join(dir, name)), await readFile(join(OUT, name)), name);
   const inner = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as Manifest;
   assert.equal(inner.artifacts.find((a) => a.name === "uki.efi")?.sha256, sha256(await readFile(join(OUT, "uki.efi"))));

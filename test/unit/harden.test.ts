@@ -152,7 +152,7 @@ test("bad input is refused with the file, the line and the fix, exit code 2", as
   assert.equal(ok.exitCode, 0, String(ok.all));
 });
 
-const scope: GateScope = { arch: "X86_64", profile: "test", decisions: ["defconfig", "kspp"], complete: true };
+const scope: GateScope = { arch: "X86_64", kernelProfile: "test", decisions: ["defconfig", "kspp"], complete: true };
 
 async function exceptionsFile(text: string) {
   const dir = await tempDir();
@@ -177,7 +177,7 @@ test("the gate fails on FAIL in its decision groups, suppresses reviewed excepti
         "    reason: an exception for another arch must not apply here",
         "  - option: CONFIG_SLUB_DEBUG",
         "    arch: X86_64",
-        "    profiles: [other]",
+        "    kernelProfiles: [other]",
         "    reason: an exception for another profile must not apply here",
         "  - option: CONFIG_KEXEC",
         "    arch: all",
@@ -212,7 +212,7 @@ test("the gate fails on FAIL in its decision groups, suppresses reviewed excepti
 
 test("an exceptions file with an unknown key, no reason or an unknown arch is refused at its line", async () => {
   const bad: [string, RegExp][] = [
-    ["exceptions:\n  - option: CONFIG_BUG\n    arch: all\n    reason: a reason long enough to pass\n    expires: 2027\n", /exceptions\.yaml:5: unknown key 'expires' in 'exceptions\.0'; allowed: option, arch, profiles, value, reason/],
+    ["exceptions:\n  - option: CONFIG_BUG\n    arch: all\n    reason: a reason long enough to pass\n    expires: 2027\n", /exceptions\.yaml:5: unknown key 'expires' in 'exceptions\.0'; allowed: option, arch, kernelProfiles, value, reason/],
     ["exceptions:\n  - option: CONFIG_BUG\n    arch: all\n", /exceptions\.yaml:2: 'exceptions\.0\.reason' must be a non-empty string/],
     ["exceptions:\n  - option: CONFIG_BUG\n    arch: SPARC\n    reason: a reason long enough to pass\n", /exceptions\.yaml:3: arch 'SPARC' is not known/],
     ["exceptions:\n  - option: CONFIG_BUG\n    arch: all\n    reason: because\n", /exceptions\.yaml:4: the reason must say why/],
@@ -239,4 +239,27 @@ test("--engine upstream runs kernel-hardening-checker from PATH and reports the 
   const ours = await bronze(["harden", "check", "--config", file, "--json"]);
   assert.equal(up.exitCode, 0, String(up.all));
   assert.deepEqual(JSON.parse(String(up.stdout)), JSON.parse(String(ours.stdout)));
+});
+
+test("bronze harden gate: exit 1 listing what fails the gate, exit 0 once reviewed exceptions cover it; unknown decision groups are usage errors", async () => {
+  const dir = await tempDir();
+  const file = join(dir, "test.config");
+  await writeFile(file, config(["CONFIG_MODULES=y", "CONFIG_DEBUG_FS=y"]));
+  const failing = await bronze(["harden", "gate", "--config", file, "--exceptions", await exceptionsFile("exceptions: []\n")]);
+  assert.equal(failing.exitCode, 1, String(failing.all));
+  assert.match(String(failing.stderr), /kernel hardening gate failed for .*test\.config \(kernel profile default, X86_64, decisions defconfig, kspp\)/);
+  assert.match(String(failing.stderr), /CONFIG_MODULES \(kconfig, kspp\/cut_attack_surface\) wants is not set: FAIL: "y"/);
+  assert.doesNotMatch(String(failing.stderr), /CONFIG_DEBUG_FS/, "grsec is not a gated group by default");
+  const grsec = await bronze(["harden", "gate", "--config", file, "--decisions", "grsec", "--exceptions", await exceptionsFile("exceptions: []\n")]);
+  assert.equal(grsec.exitCode, 1);
+  assert.match(String(grsec.stderr), /CONFIG_DEBUG_FS \(kconfig, grsec\/cut_attack_surface\) wants is not set: FAIL: "y"/);
+  const only = await exceptionsFile(
+    "exceptions:\n  - option: CONFIG_DEBUG_FS\n    arch: all\n    value: y\n    reason: debugfs is needed by this test's imaginary tooling\n",
+  );
+  const passing = await bronze(["harden", "gate", "--config", file, "--decisions", "grsec", "--exceptions", only]);
+  assert.equal(passing.exitCode, 0, String(passing.all));
+  assert.match(String(passing.stdout), /suppressed CONFIG_DEBUG_FS: FAIL: "y" \(.*exceptions\.yaml:2: debugfs is needed/);
+  const unknown = await bronze(["harden", "gate", "--config", file, "--decisions", "kspp,nsa"]);
+  assert.equal(unknown.exitCode, 2);
+  assert.match(String(unknown.stderr), /--decisions: unknown decision group\(s\) nsa/);
 });
