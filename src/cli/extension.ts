@@ -6,9 +6,9 @@ import { sourceDateEpoch } from "../core/epoch.ts";
 import { InputError } from "../core/errors.ts";
 
 // implementations are imported when a command runs: the CLI starts fast
-/** `bronze extension build|validate|inspect`: system extensions in Talos's format, with a content policy. */
+/** `bronze extension build|validate|sign|verify|inspect`: system extensions in Talos's format, with a content policy and signatures. */
 export function registerExtensionCommands(program: Command, projectRoot: string): void {
-  const extension = program.command("extension").description("system extensions: build, validate and inspect");
+  const extension = program.command("extension").description("system extensions: build, validate, sign, verify and inspect");
 
   extension
     .command("build")
@@ -56,6 +56,33 @@ export function registerExtensionCommands(program: Command, projectRoot: string)
         return;
       }
       console.log(`extension '${content.manifest.name}' ${content.manifest.version}: ${content.entries.length} entries, policy ok`);
+    });
+
+  extension
+    .command("sign")
+    .description("sign an extension image (its index digest) as cosign does with a key: ECDSA P-256, stored in the layout under the tag sha256-<hex>.sig")
+    .argument("<source>", "OCI layout directory or tar, rewritten in place")
+    .requiredOption("--key <file>", "unencrypted ECDSA P-256 private key (PEM)")
+    .option("--reference <repository>", "the repository the image is published as (recorded in the payload)", "")
+    .action(async (source: string, opts: { key: string; reference: string }) => {
+      const { loadSigningKey, signLayout } = await import("../extensions/signature.ts");
+      const key = await loadSigningKey(opts.key);
+      const signed = await signLayout(source, key, opts.reference, await sourceDateEpoch(projectRoot));
+      console.log(`signed ${signed.digest}; signature stored in ${source} as tag ${signed.tag} (push it beside the image for cosign to find)`);
+    });
+
+  extension
+    .command("verify")
+    .description("check that an extension image carries a signature by one of the given public keys; exit 1 if not")
+    .argument("<source>", "OCI layout directory or tar")
+    .requiredOption("--key <file...>", "trusted ECDSA P-256 public key(s) (PEM, as cosign.pub)")
+    .action(async (source: string, opts: { key: string[] }) => {
+      const { loadTrustedKey, verifyLayout } = await import("../extensions/signature.ts");
+      const { loadExtension } = await import("../extensions/image.ts");
+      const keys = await Promise.all(opts.key.map((k) => loadTrustedKey(k)));
+      const content = await loadExtension(source);
+      const verified = await verifyLayout(source, keys, content.manifest.name);
+      console.log(`extension '${content.manifest.name}' ${verified.digest}: signature verified with ${opts.key[verified.keyIndex] ?? ""}`);
     });
 
   extension

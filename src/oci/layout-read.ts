@@ -52,7 +52,10 @@ export interface ReadImage {
 /** The image tagged `ref` (or the only one) for `architecture`, following an index if there is one. */
 export async function readImage(layout: LayoutReader, options: { ref?: string; architecture?: string } = {}): Promise<ReadImage> {
   const { ref, architecture = "amd64" } = options;
-  const candidates = ref ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref) : layout.index.manifests;
+  // without a tag: the one image, not counting cosign signatures (tagged sha256-<hex>.sig) stored beside it
+  const candidates = ref
+    ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref)
+    : layout.index.manifests.filter((m) => !m.annotations?.[REF_NAME_ANNOTATION]?.endsWith(".sig"));
   if (candidates.length !== 1) {
     const tags = layout.index.manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION]).filter(Boolean);
     throw new InputError(`${layout.source}: ${ref ? `no image tagged '${ref}'` : "holds more than one image; name one"} (tags: ${tags.join(", ") || "none"})`);
