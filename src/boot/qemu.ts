@@ -2,7 +2,7 @@ import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BronzeError } from "../core/errors.ts";
-import { OVMF_CODE, OVMF_VARS } from "../core/tools.ts";
+import { OVMF_CODE, OVMF_CODE_SECBOOT, OVMF_VARS, OVMF_VARS_SNAKEOIL } from "../core/tools.ts";
 import { lazyExeca } from "../core/lazy-execa.ts";
 
 /** What to boot: a UKI under UEFI firmware, or a kernel and initramfs directly. */
@@ -18,6 +18,8 @@ export interface BootOptions {
   onLine?: (line: string) => void;
   /** wait for the machine to power itself off after the ready line */
   expectPowerOff?: boolean;
+  /** UEFI Secure Boot enforcing, with Debian's snakeoil test key enrolled (UKI boots only) */
+  secureBoot?: boolean;
 }
 
 export interface BootResult {
@@ -28,14 +30,14 @@ export interface BootResult {
 }
 
 const READY = /bronze: ready ?(.*)$/;
-const FAILURE = /Kernel panic|bronze: fatal|Access Denied|Boot failed/;
+const FAILURE = /Kernel panic|bronze: fatal|Access Denied|Boot failed|Security Violation/;
 const TAIL = 30;
 
 export const BOOT_DEFAULTS: BootOptions = { timeoutMs: 180_000, accel: "tcg", memoryMiB: 512 };
 
 function qemuArgs(target: BootTarget, options: BootOptions, scratch: string): string[] {
   const common = [
-    "-machine", "q35",
+    "-machine", options.secureBoot ? "q35,smm=on" : "q35",
     "-accel", options.accel,
     "-m", String(options.memoryMiB),
     "-smp", "1",
@@ -49,7 +51,9 @@ function qemuArgs(target: BootTarget, options: BootOptions, scratch: string): st
   }
   return [
     ...common,
-    "-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+    // Secure Boot firmware keeps its variables behind SMM: only then can they not be changed from the OS
+    ...(options.secureBoot ? ["-global", "driver=cfi.pflash01,property=secure,value=on"] : []),
+    "-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${options.secureBoot ? OVMF_CODE_SECBOOT : OVMF_CODE}`,
     "-drive", `if=pflash,format=raw,unit=1,file=${join(scratch, "vars.fd")}`,
     "-drive", `format=raw,file=fat:${join(scratch, "esp")},if=virtio,readonly=on`,
   ];
@@ -75,7 +79,7 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
     if (target.kind === "uki") {
       await mkdir(join(scratch, "esp", "EFI", "BOOT"), { recursive: true });
       await copyFile(target.uki, join(scratch, "esp", "EFI", "BOOT", "BOOTX64.EFI"));
-      await copyFile(OVMF_VARS, join(scratch, "vars.fd"));
+      await copyFile(options.secureBoot ? OVMF_VARS_SNAKEOIL : OVMF_VARS, join(scratch, "vars.fd"));
     }
     const started = Date.now();
     const child = (await lazyExeca())("qemu-system-x86_64", qemuArgs(target, options, scratch), {

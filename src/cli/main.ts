@@ -10,6 +10,7 @@ import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/error
 import { HOST_REQUIREMENTS, missingRequirements } from "../core/tools.ts";
 import { registerExtensionCommands } from "./extension.ts";
 import { registerHardenCommands } from "./harden.ts";
+import { registerSecureBootCommands } from "./secureboot.ts";
 import { registerOciCommands } from "./oci.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { loadSuppliedKey, type SuppliedKey } from "../kernel/supplied-key.ts";
@@ -98,12 +99,14 @@ export function createProgram(): Command {
     .option("--timeout <seconds>", "give up after this long", positiveSeconds, BOOT_DEFAULTS.timeoutMs / 1000)
     .addOption(new Option("--accel <accel>", "QEMU accelerator (KVM only where it works)").choices(["tcg", "kvm"]).default("tcg"))
     .option("-q, --quiet", "do not echo the console")
-    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean }) => {
+    .option("--secure-boot", "UEFI Secure Boot enforcing, with Debian's snakeoil test key enrolled (sign with /usr/share/ovmf/PkKek-1-snakeoil.key, passphrase snakeoil)")
+    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean }) => {
       const target = await resolveBootTarget(artifact);
       const result = await boot(target, {
         ...BOOT_DEFAULTS,
         timeoutMs: opts.timeout * 1000,
         accel: opts.accel,
+        secureBoot: opts.secureBoot,
         onLine: opts.quiet ? undefined : (line) => console.log(`| ${line}`),
       });
       const fields = Object.entries(result.ready).map(([k, v]) => `${k}=${v}`).join(" ");
@@ -124,6 +127,7 @@ export function createProgram(): Command {
     });
 
   registerHardenCommands(program, projectRoot);
+  registerSecureBootCommands(program);
   registerExtensionCommands(program, projectRoot);
   registerOciCommands(program, projectRoot);
 

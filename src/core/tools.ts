@@ -15,6 +15,9 @@ export const STUB_PATH = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 export const BOOTLOADER_PATH = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 export const OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/** Secure Boot: the SMM firmware build, and variables with Debian's snakeoil test key enrolled (PK, KEK, db) */
+export const OVMF_CODE_SECBOOT = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
+export const OVMF_VARS_SNAKEOIL = "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd";
 
 const command = (name: string, debianPackage: string, purpose: string): HostRequirement => ({
   name,
@@ -57,6 +60,8 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   command("qemu-system-x86_64", "qemu-system-x86", "boots images"),
   file("OVMF firmware", OVMF_CODE, "ovmf", "UEFI firmware for boots"),
   file("OVMF variables", OVMF_VARS, "ovmf", "UEFI variable store template for boots"),
+  file("OVMF Secure Boot firmware", OVMF_CODE_SECBOOT, "ovmf", "boots with Secure Boot enforcing (bronze boot --secure-boot)"),
+  file("OVMF snakeoil variables", OVMF_VARS_SNAKEOIL, "ovmf", "Secure Boot boots: Debian's test key enrolled"),
   command("sbverify", "sbsigntool", "tests: checks the UKI's PE structure"),
 ];
 

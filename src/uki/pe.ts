@@ -343,3 +343,32 @@ export function appendSections(image: Uint8Array, additions: readonly NewSection
   dv.setUint32(optOffset + OPT.checkSum, 0, true);
   return out;
 }
+
+/** What an Authenticode signer needs to know of an image: the fields it must skip, and its sections. */
+export interface SigningLayout {
+  /** file offset of OptionalHeader.CheckSum (4 bytes, not hashed) */
+  checksumOffset: number;
+  /** file offset of the Certificate Table data directory entry (8 bytes, not hashed) */
+  certificateEntryOffset: number;
+  sizeOfHeaders: number;
+  sections: PeSection[];
+  /** the Certificate Table (file offset and size), when the image is signed */
+  certificateTable?: { offset: number; size: number };
+}
+
+export function signingLayout(bytes: Uint8Array): SigningLayout {
+  const layout = readLayout(bytes);
+  const dv = view(bytes);
+  const directories = dv.getUint32(layout.optOffset + OPT.numberOfRvaAndSizes, true);
+  if (directories <= CERTIFICATE_TABLE) throw new PeFormatError("the optional header has no Certificate Table entry");
+  const certificateEntryOffset = layout.optOffset + OPT.dataDirectory + CERTIFICATE_TABLE * DATA_DIRECTORY_ENTRY_SIZE;
+  const offset = dv.getUint32(certificateEntryOffset, true);
+  const size = dv.getUint32(certificateEntryOffset + 4, true);
+  return {
+    checksumOffset: layout.optOffset + OPT.checkSum,
+    certificateEntryOffset,
+    sizeOfHeaders: layout.info.sizeOfHeaders,
+    sections: layout.info.sections,
+    certificateTable: offset || size ? { offset, size } : undefined,
+  };
+}
