@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BronzeError } from "../core/errors.ts";
@@ -20,6 +20,8 @@ export interface BootOptions {
   expectPowerOff?: boolean;
   /** UEFI Secure Boot enforcing, with Debian's snakeoil test key enrolled (UKI boots only) */
   secureBoot?: boolean;
+  /** with secureBoot: enrol this `bronze keys generate` directory (PK, KEK, db) in an empty store instead */
+  secureBootKeys?: string;
 }
 
 export interface BootResult {
@@ -79,7 +81,13 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
     if (target.kind === "uki") {
       await mkdir(join(scratch, "esp", "EFI", "BOOT"), { recursive: true });
       await copyFile(target.uki, join(scratch, "esp", "EFI", "BOOT", "BOOTX64.EFI"));
-      await copyFile(options.secureBoot ? OVMF_VARS_SNAKEOIL : OVMF_VARS, join(scratch, "vars.fd"));
+      if (options.secureBoot && options.secureBootKeys) {
+        const { enrollmentVariables } = await import("../secureboot/keys.ts");
+        const { setVariables } = await import("../secureboot/ovmf-store.ts");
+        await writeFile(join(scratch, "vars.fd"), setVariables(await readFile(OVMF_VARS), await enrollmentVariables(options.secureBootKeys)));
+      } else {
+        await copyFile(options.secureBoot ? OVMF_VARS_SNAKEOIL : OVMF_VARS, join(scratch, "vars.fd"));
+      }
     }
     const started = Date.now();
     const child = (await lazyExeca())("qemu-system-x86_64", qemuArgs(target, options, scratch), {

@@ -21,8 +21,9 @@ import { removeAbandoned } from "../core/ownership.ts";
 import { displayPath } from "../core/yamlfile.ts";
 import { hardeningArch, imageGate, imageSysctlText, kernelConfigGate, type HardeningPolicy, type HardeningReport } from "../harden/build-gate.ts";
 import { loadExceptions } from "../harden/gate.ts";
+import { signBootImages, type SecureBootSigner } from "../secureboot/signer.ts";
 import type { BuildContext } from "./context.ts";
-import { describeFiles, manifestBytes, publish, type PublishedFile } from "./publish.ts";
+import { describeData, describeFiles, manifestBytes, publish, type PublishedFile } from "./publish.ts";
 
 export interface BuildResult {
   profile: Profile;
@@ -67,6 +68,8 @@ export function useSimpleRenderer(): boolean {
 export interface BuildOptions {
   /** sign modules with the user's key instead of an ephemeral one */
   moduleSigningKey?: SuppliedKey;
+  /** also write Secure Boot signed copies of the UKI and systemd-boot (uki.signed.efi, systemd-boot.signed.efi) */
+  secureBootSigner?: SecureBootSigner;
 }
 
 /** Builds a profile: packages, kernel, rootfs, initramfs, UKI; then publishes to _out/<profile>. */
@@ -171,6 +174,13 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     { name: sbomNames.spdx, from: rootfs.spdx },
     { name: sbomNames.cyclonedx, from: rootfs.cyclonedx },
   ];
+  // signed on every build (milliseconds) and never cached: the key stays in memory
+  const signedImages = options.secureBootSigner
+    ? signBootImages(options.secureBootSigner, [
+        { name: "uki.efi", data: await readFile(uki) },
+        { name: "systemd-boot.efi", data: await readFile(BOOTLOADER_PATH) },
+      ])
+    : [];
   const record = {
     profile: profile.name,
     version,
@@ -187,6 +197,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
       modulePackages: kernelModules.map((d) => ({ name: d.name, version: d.version, license: d.license })),
     },
     packages: [...stages.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
+    secureBoot: options.secureBootSigner ? { signed: signedImages.map((f) => f.name), certificateSha256: options.secureBootSigner.certificateSha256 } : null,
     hardening: {
       rules: `${hardeningReport.rules.project} ${hardeningReport.rules.release}`,
       decisions: hardeningReport.decisions,
@@ -205,10 +216,11 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
           { name: "vmlinuz", data: await readFile(kernel.image) },
           { name: "initramfs.cpio.zst", data: await readFile(initramfs) },
           { name: "systemd-boot.efi", data: await readFile(BOOTLOADER_PATH) },
+          ...signedImages,
           { name: sbomNames.spdx, data: await readFile(rootfs.spdx) },
           { name: sbomNames.cyclonedx, data: await readFile(rootfs.cyclonedx) },
           { name: "hardening.json", data: hardeningJson },
-          { name: "manifest.json", data: manifestBytes(record, await describeFiles(bootFiles)) },
+          { name: "manifest.json", data: manifestBytes(record, [...(await describeFiles(bootFiles)), ...describeData(signedImages)]) },
         ],
       },
     ],
@@ -220,7 +232,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   });
   const files = await publish(outDir, {
     copies: bootFiles,
-    contents: [{ name: "installer.oci.tar", data: installer.tar }, { name: "hardening.json", data: hardeningJson }, ...installer.files.map((f) => ({ name: `installer/${f.path}`, data: f.data }))],
+    contents: [...signedImages, { name: "installer.oci.tar", data: installer.tar }, { name: "hardening.json", data: hardeningJson }, ...installer.files.map((f) => ({ name: `installer/${f.path}`, data: f.data }))],
     manifest: {
       ...record,
       installer: {

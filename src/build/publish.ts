@@ -1,6 +1,6 @@
 import { copyFile, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { sha256File } from "../core/hash.ts";
 
 export interface PublishedFile {
@@ -27,6 +27,11 @@ export function manifestBytes(manifest: Record<string, unknown>, artifacts: read
 /** Name, size and sha256 of artifacts still in the cache, for a manifest. */
 export async function describeFiles(files: readonly { name: string; from: string }[]): Promise<Omit<PublishedFile, "path">[]> {
   return Promise.all(files.map(async ({ name, from }) => ({ name, size: (await stat(from)).size, sha256: await sha256File(from) })));
+}
+
+/** Name, size and sha256 of content made in memory, for a manifest. */
+export function describeData(files: readonly { name: string; data: Buffer }[]): Omit<PublishedFile, "path">[] {
+  return files.map(({ name, data }) => ({ name, size: data.length, sha256: createHash("sha256").update(data).digest("hex") }));
 }
 
 /**

@@ -10,11 +10,12 @@ import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/error
 import { HOST_REQUIREMENTS, missingRequirements } from "../core/tools.ts";
 import { registerExtensionCommands } from "./extension.ts";
 import { registerHardenCommands } from "./harden.ts";
-import { registerSecureBootCommands } from "./secureboot.ts";
+import { registerKeysCommands, registerSecureBootCommands } from "./secureboot.ts";
 import { registerOciCommands } from "./oci.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { loadSuppliedKey, type SuppliedKey } from "../kernel/supplied-key.ts";
 import { loadProfile, profilePath } from "../profile/profile.ts";
+import type { SecureBootSigner } from "../secureboot/signer.ts";
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -60,6 +61,29 @@ async function suppliedKeyOption(key: string | undefined, cert: string | undefin
   return supplied;
 }
 
+interface BuildCommandOptions {
+  profile: string;
+  cacheDir?: string;
+  moduleSigningKey?: string;
+  moduleSigningCert?: string;
+  secureBootKey?: string;
+  secureBootCert?: string;
+  secureBootKeyPassphraseFile?: string;
+}
+
+/** --secure-boot-key and --secure-boot-cert come together; checked to match before anything builds. */
+async function secureBootOption(opts: BuildCommandOptions): Promise<SecureBootSigner | undefined> {
+  if (!opts.secureBootKey && !opts.secureBootCert) return undefined;
+  if (!opts.secureBootKey || !opts.secureBootCert) {
+    throw new InputError(`${opts.secureBootKey ? "--secure-boot-key" : "--secure-boot-cert"} needs ${opts.secureBootKey ? "--secure-boot-cert" : "--secure-boot-key"} too: give the db signing key (PEM) and its certificate`);
+  }
+  const { loadSigner } = await import("../secureboot/signer.ts");
+  return loadSigner(
+    { key: opts.secureBootKey, cert: opts.secureBootCert, passphraseFile: opts.secureBootKeyPassphraseFile },
+    { key: "--secure-boot-key", cert: "--secure-boot-cert", passphrase: "--secure-boot-key-passphrase-file" },
+  );
+}
+
 export function createProgram(): Command {
   const program = new Command()
     .name("bronze")
@@ -75,15 +99,20 @@ export function createProgram(): Command {
     .option("--cache-dir <dir>", "content-addressed cache (default: .cache/bronze, or $BRONZE_CACHE)")
     .option("--module-signing-key <key>", "sign modules with this PEM private key (yours to keep) instead of an ephemeral one; needs --module-signing-cert")
     .option("--module-signing-cert <cert>", "the certificate (PEM or DER) of --module-signing-key, built into the kernel")
-    .action(async (opts: { profile: string; cacheDir?: string; moduleSigningKey?: string; moduleSigningCert?: string }) => {
+    .option("--secure-boot-key <key>", "also write uki.signed.efi and systemd-boot.signed.efi, Authenticode-signed with this RSA key (PEM); needs --secure-boot-cert")
+    .option("--secure-boot-cert <cert>", "the certificate (PEM or DER) of --secure-boot-key, as enrolled in the firmware's db")
+    .option("--secure-boot-key-passphrase-file <file>", "passphrase of an encrypted --secure-boot-key")
+    .action(async (opts: BuildCommandOptions) => {
       const moduleSigningKey = await suppliedKeyOption(opts.moduleSigningKey, opts.moduleSigningCert);
+      const secureBootSigner = await secureBootOption(opts);
       const profile = await loadProfile(profilePath(projectRoot, opts.profile));
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot), opts.cacheDir);
       const { buildProfile } = await import("../build/pipeline.ts");
-      const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey });
+      const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey, secureBootSigner });
       console.log(`\nbronze: built profile '${profile.name}' in ${(result.durationMs / 1000).toFixed(1)} s; ${result.ran.length} build step(s) ran${result.ran.length ? `: ${result.ran.join(", ")}` : " (everything from cache)"}`);
       console.log(`kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`);
       if (moduleSigningKey) console.log(`modules signed with ${moduleSigningKey.keyPath}: not ephemeral; keep it safe`);
+      if (secureBootSigner) console.log(`Secure Boot: uki.signed.efi and systemd-boot.signed.efi signed for the db certificate sha256 ${secureBootSigner.certificateSha256}`);
       const h = result.hardening.summary;
       console.log(
         `hardening gate passed (${result.hardening.decisions.join(", ")}): ${h.checks} checks, OK ${h.ok}, FAIL ${h.fail} ` +
@@ -100,13 +129,15 @@ export function createProgram(): Command {
     .addOption(new Option("--accel <accel>", "QEMU accelerator (KVM only where it works)").choices(["tcg", "kvm"]).default("tcg"))
     .option("-q, --quiet", "do not echo the console")
     .option("--secure-boot", "UEFI Secure Boot enforcing, with Debian's snakeoil test key enrolled (sign with /usr/share/ovmf/PkKek-1-snakeoil.key, passphrase snakeoil)")
-    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean }) => {
+    .option("--secure-boot-keys <dir>", "Secure Boot enforcing with the PK, KEK and db of a `bronze keys generate` directory enrolled instead")
+    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string }) => {
       const target = await resolveBootTarget(artifact);
       const result = await boot(target, {
         ...BOOT_DEFAULTS,
         timeoutMs: opts.timeout * 1000,
         accel: opts.accel,
-        secureBoot: opts.secureBoot,
+        secureBoot: Boolean(opts.secureBoot ?? opts.secureBootKeys),
+        secureBootKeys: opts.secureBootKeys,
         onLine: opts.quiet ? undefined : (line) => console.log(`| ${line}`),
       });
       const fields = Object.entries(result.ready).map(([k, v]) => `${k}=${v}`).join(" ");
@@ -128,6 +159,7 @@ export function createProgram(): Command {
 
   registerHardenCommands(program, projectRoot);
   registerSecureBootCommands(program);
+  registerKeysCommands(program);
   registerExtensionCommands(program, projectRoot);
   registerOciCommands(program, projectRoot);
 

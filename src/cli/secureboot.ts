@@ -1,12 +1,6 @@
-import { readFile, rename, writeFile } from "node:fs/promises";
-import type { Command } from "commander";
+import { rename, writeFile } from "node:fs/promises";
+import { InvalidArgumentError, type Command } from "commander";
 import { InputError } from "../core/errors.ts";
-
-async function readInput(path: string, what: string): Promise<Buffer> {
-  return readFile(path).catch((e: NodeJS.ErrnoException) => {
-    throw new InputError(`${what} ${path}: cannot read it (${e.code ?? e.message})`);
-  });
-}
 
 // implementations are imported when a command runs: the CLI starts fast
 /** `bronze secureboot sign`: Authenticode signatures for UKIs and systemd-boot, reproducible. */
@@ -21,29 +15,13 @@ export function registerSecureBootCommands(program: Command): void {
     .option("--key-passphrase-file <file>", "passphrase of an encrypted key")
     .option("-o, --out <file>", "where to write the signed image (default: <image> with .signed.efi)")
     .action(async (image: string, opts: { key: string; cert: string; keyPassphraseFile?: string; out?: string }) => {
-      const { createPrivateKey, X509Certificate } = await import("node:crypto");
+      const { loadSigner, readInput } = await import("../secureboot/signer.ts");
       const { signPe } = await import("../uki/authenticode.ts");
       const { PeFormatError } = await import("../uki/pe.ts");
-      const passphrase = opts.keyPassphraseFile ? (await readInput(opts.keyPassphraseFile, "--key-passphrase-file")).toString().replace(/\r?\n$/, "") : undefined;
-      const keyText = await readInput(opts.key, "--key");
-      let key;
-      try {
-        key = createPrivateKey({ key: keyText, passphrase });
-      } catch (e) {
-        const encrypted = keyText.includes("ENCRYPTED") || /passphrase|decrypt|interrupted or cancelled/i.test(String(e));
-        throw new InputError(`--key ${opts.key}: ${encrypted ? "is encrypted; give --key-passphrase-file with its passphrase" : "not a PEM private key"}`);
-      }
-      let certificate: Buffer;
-      try {
-        certificate = Buffer.from(new X509Certificate(await readInput(opts.cert, "--cert")).raw);
-      } catch (e) {
-        if (e instanceof InputError) throw e;
-        throw new InputError(`--cert ${opts.cert}: not an X.509 certificate (PEM or DER)`);
-      }
-      if (!new X509Certificate(certificate).checkPrivateKey(key)) throw new InputError(`--key ${opts.key} and --cert ${opts.cert} do not belong together`);
+      const signer = await loadSigner({ key: opts.key, cert: opts.cert, passphraseFile: opts.keyPassphraseFile });
       let signed: Buffer;
       try {
-        signed = signPe(await readInput(image, "image"), key, certificate);
+        signed = signPe(await readInput(image, "image"), signer.key, signer.certificate);
       } catch (e) {
         if (e instanceof PeFormatError) throw new InputError(`${image}: ${e.message}`);
         throw e;
@@ -52,5 +30,35 @@ export function registerSecureBootCommands(program: Command): void {
       await writeFile(`${out}.tmp`, signed);
       await rename(`${out}.tmp`, out);
       console.log(`signed ${image} -> ${out} (${signed.length} bytes)`);
+    });
+}
+
+function keyBits(value: string): number {
+  if (!["2048", "3072", "4096"].includes(value)) throw new InvalidArgumentError("use 2048, 3072 or 4096 (2048 is what every firmware accepts)");
+  return Number(value);
+}
+
+function days(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 36500) throw new InvalidArgumentError("give a whole number of days from 1 to 36500");
+  return n;
+}
+
+/** `bronze keys generate`: PK, KEK and db keys and their enrolment files. */
+export function registerKeysCommands(program: Command): void {
+  const keys = program.command("keys").description("UEFI Secure Boot keys");
+  keys
+    .command("generate")
+    .description("generate PK, KEK and db keys and certificates, EFI signature lists and signed .auth updates for custom-key enrolment; db.key signs UKIs")
+    .argument("<dir>", "a new directory (refused if it exists and is not empty)")
+    .option("--common-name <name>", "subject prefix of the certificates", "bronze")
+    .option("--days <n>", "certificate validity", days, 3650)
+    .option("--key-bits <n>", "RSA key size", keyBits, 2048)
+    .action(async (dir: string, opts: { commonName: string; days: number; keyBits: number }) => {
+      const { generateKeys } = await import("../secureboot/keys.ts");
+      const made = await generateKeys(dir, { ...opts, now: new Date() });
+      console.log(`keys in ${made.dir} (owner GUID ${made.owner}): ${made.files.join(" ")}`);
+      for (const [role, fingerprint] of Object.entries(made.fingerprints)) console.log(`  ${role.padEnd(3)} SHA-256 ${fingerprint}`);
+      console.log(`enrol PK.auth, KEK.auth, db.auth in the firmware (setup mode) in the order db, KEK, PK; sign UKIs with db.key and db.crt; noPK.auth returns to setup mode. Keep the .key files offline.`);
     });
 }

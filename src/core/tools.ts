@@ -63,6 +63,7 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   file("OVMF Secure Boot firmware", OVMF_CODE_SECBOOT, "ovmf", "boots with Secure Boot enforcing (bronze boot --secure-boot)"),
   file("OVMF snakeoil variables", OVMF_VARS_SNAKEOIL, "ovmf", "Secure Boot boots: Debian's test key enrolled"),
   command("sbverify", "sbsigntool", "tests: checks the UKI's PE structure"),
+  command("sign-efi-sig-list", "efitools", "tests: the reference for Secure Boot signature lists and .auth updates"),
 ];
 
 async function isPresent(requirement: HostRequirement): Promise<boolean> {

@@ -50,7 +50,7 @@ export function authenticodeDigest(image: Uint8Array): Buffer {
 }
 
 /** Issuer Name and serial number (DER) of an X.509 certificate. */
-function issuerAndSerial(certificate: Buffer): Buffer {
+export function issuerAndSerial(certificate: Buffer): Buffer {
   const cert = readTlv(certificate, 0);
   const tbs = expectTag(children(certificate, cert)[0], TAG.SEQUENCE, "certificate");
   const fields = children(certificate, tbs);

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { execa } from "execa";
 import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
 import { BronzeError } from "../../src/core/errors.ts";
+import { findPrivateKeys, keyNeedles } from "../../src/kernel/key-scan.ts";
 import { readUkiSections } from "../../src/uki/uki.ts";
 import { bronze } from "../helpers/cli.ts";
 import { PROJECT_ROOT } from "../helpers/tmp.ts";
@@ -35,8 +36,8 @@ async function sign(out: string, key = SNAKEOIL_KEY, cert = SNAKEOIL_CERT, extra
   return out;
 }
 
-async function refused(uki: string): Promise<string> {
-  const error = await boot({ kind: "uki", uki }, { ...BOOT_DEFAULTS, secureBoot: true }).then(
+async function refused(uki: string, secureBootKeys?: string): Promise<string> {
+  const error = await boot({ kind: "uki", uki }, { ...BOOT_DEFAULTS, secureBoot: true, secureBootKeys }).then(
     () => assert.fail(`${uki} booted under Secure Boot`),
     (e: unknown) => e,
   );
@@ -74,6 +75,43 @@ test("with Secure Boot enforcing, the unsigned UKI, one signed by a key not enro
   assert.match(await refused(join(dir, "altered.efi")), /Access Denied|Security Violation/);
 });
 
+test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the same bytes as secureboot sign, never the key in any output); with keys from `bronze keys generate` enrolled, that UKI boots with Secure Boot enforcing and a snakeoil-signed one is refused", async () => {
+  const keys = join(dir, "keys");
+  const made = await bronze(["keys", "generate", keys]);
+  assert.equal(made.exitCode, 0, String(made.all));
+  const built = await bronze(["build", "--profile", "minimal", "--secure-boot-key", join(keys, "db.key"), "--secure-boot-cert", join(keys, "db.crt")]);
+  assert.equal(built.exitCode, 0, String(built.all));
+  assert.match(String(built.stdout), /0 build step\(s\) ran/);
+  const out = join(PROJECT_ROOT, "_out", "minimal");
+  const manifest = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as { secureBoot: { signed: string[]; certificateSha256: string }; artifacts: { name: string }[] };
+  assert.deepEqual(manifest.secureBoot.signed, ["uki.signed.efi", "systemd-boot.signed.efi"]);
+  for (const name of manifest.secureBoot.signed) {
+    assert.ok(manifest.artifacts.some((a) => a.name === name), `${name} in the manifest`);
+    const verified = await execa("sbverify", ["--cert", join(keys, "db.crt"), join(out, name)], { reject: false, all: true });
+    assert.equal(verified.exitCode, 0, `${name}: ${verified.all}`);
+  }
+  const bySign = await sign(join(dir, "by-sign.efi"), join(keys, "db.key"), join(keys, "db.crt"), []);
+  assert.deepEqual(await readFile(join(out, "uki.signed.efi")), await readFile(bySign), "build and secureboot sign give the same bytes");
+
+  // the installer's layers, unpacked, hold the signed images and no byte of the key
+  const unpacked = join(dir, "installer-layers");
+  await mkdir(unpacked);
+  const blobs = join(out, "installer", "blobs", "sha256");
+  for (const blob of await readdir(blobs)) {
+    const head = await readFile(join(blobs, blob)).then((b) => b.subarray(0, 2));
+    if (head[0] === 0x1f && head[1] === 0x8b) await execa("tar", ["-xzf", join(blobs, blob), "-C", unpacked]);
+  }
+  assert.deepEqual(await readFile(join(unpacked, "usr/install/amd64/uki.signed.efi")), await readFile(join(out, "uki.signed.efi")));
+  const needles = keyNeedles(await readFile(join(keys, "db.key"), "utf8"));
+  assert.deepEqual(await findPrivateKeys([out, unpacked, join(PROJECT_ROOT, ".cache")], { needles }), [], "no copy of the signing key");
+
+  const booted = await bronze(["boot", join(out, "uki.signed.efi"), "--secure-boot-keys", keys]);
+  assert.equal(booted.exitCode, 0, String(booted.all));
+  assert.match(String(booted.stdout), /secureboot: Secure boot enabled/);
+  assert.match(String(booted.stdout), /bronze: boot ok in [\d.]+ s: root=ro/);
+  assert.match(await refused(await sign(join(dir, "snakeoil.efi")), keys), /Access Denied|Security Violation/);
+});
+
 test("secureboot sign refuses what it cannot sign with the fix, exit code 2", async () => {
   const encrypted = await bronze(["secureboot", "sign", UKI, "--key", SNAKEOIL_KEY, "--cert", SNAKEOIL_CERT, "--out", join(dir, "x.efi")]);
   assert.equal(encrypted.exitCode, 2);
@@ -86,4 +124,10 @@ test("secureboot sign refuses what it cannot sign with the fix, exit code 2", as
   const twice = await bronze(["secureboot", "sign", await sign(join(dir, "z.efi")), "--key", SNAKEOIL_KEY, "--cert", SNAKEOIL_CERT, "--key-passphrase-file", passphrase, "--out", join(dir, "zz.efi")]);
   assert.equal(twice.exitCode, 2);
   assert.match(String(twice.stderr), /signed already/);
+  const half = await bronze(["build", "--profile", "minimal", "--secure-boot-key", SNAKEOIL_KEY]);
+  assert.equal(half.exitCode, 2);
+  assert.match(String(half.stderr), /--secure-boot-key needs --secure-boot-cert too/);
+  const locked = await bronze(["build", "--profile", "minimal", "--secure-boot-key", SNAKEOIL_KEY, "--secure-boot-cert", SNAKEOIL_CERT]);
+  assert.equal(locked.exitCode, 2);
+  assert.match(String(locked.stderr), /--secure-boot-key \S+: is encrypted; give --secure-boot-key-passphrase-file/);
 });
