@@ -8,6 +8,8 @@ import { lazyExeca } from "../core/lazy-execa.ts";
 /** What to boot: a UKI under UEFI firmware, or a kernel and initramfs directly. */
 export type BootTarget =
   | { kind: "uki"; uki: string }
+  /** a raw GPT disk whose ESP the firmware boots (written to: it is the machine's disk) */
+  | { kind: "disk"; disk: string }
   | { kind: "kernel"; kernel: string; initramfs: string; cmdline: string };
 
 export interface BootOptions {
@@ -57,7 +59,7 @@ function qemuArgs(target: BootTarget, options: BootOptions, scratch: string): st
     ...(options.secureBoot ? ["-global", "driver=cfi.pflash01,property=secure,value=on"] : []),
     "-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${options.secureBoot ? OVMF_CODE_SECBOOT : OVMF_CODE}`,
     "-drive", `if=pflash,format=raw,unit=1,file=${join(scratch, "vars.fd")}`,
-    "-drive", `format=raw,file=fat:${join(scratch, "esp")},if=virtio,readonly=on`,
+    ...(target.kind === "disk" ? ["-drive", `format=raw,file=${target.disk},if=virtio`] : ["-drive", `format=raw,file=fat:${join(scratch, "esp")},if=virtio,readonly=on`]),
   ];
 }
 
@@ -81,6 +83,8 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
     if (target.kind === "uki") {
       await mkdir(join(scratch, "esp", "EFI", "BOOT"), { recursive: true });
       await copyFile(target.uki, join(scratch, "esp", "EFI", "BOOT", "BOOTX64.EFI"));
+    }
+    if (target.kind !== "kernel") {
       if (options.secureBoot && options.secureBootKeys) {
         const { enrollmentVariables } = await import("../secureboot/keys.ts");
         const { setVariables } = await import("../secureboot/ovmf-store.ts");

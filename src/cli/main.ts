@@ -1,4 +1,4 @@
-import { stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
@@ -12,6 +12,7 @@ import { registerExtensionCommands } from "./extension.ts";
 import { registerHardenCommands } from "./harden.ts";
 import { registerKeysCommands, registerSecureBootCommands } from "./secureboot.ts";
 import { registerOciCommands } from "./oci.ts";
+import { registerImageCommands } from "./image.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { loadSuppliedKey, type SuppliedKey } from "../kernel/supplied-key.ts";
 import { loadProfile, profilePath } from "../profile/profile.ts";
@@ -36,10 +37,22 @@ function positiveSeconds(value: string): number {
   return n;
 }
 
+/** A raw disk image with a GPT ("EFI PART" in LBA 1). */
+async function isGptDisk(path: string): Promise<boolean> {
+  const handle = await open(path, "r");
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(8), 0, 8, 512);
+    return bytesRead === 8 && buffer.toString("latin1") === "EFI PART";
+  } finally {
+    await handle.close();
+  }
+}
+
 async function resolveBootTarget(artifact: string): Promise<BootTarget> {
   const info = await stat(artifact).catch(() => {
     throw new InputError(`${artifact}: no such file or directory; give a UKI (.efi) or a build output directory such as _out/minimal`);
   });
+  if (info.isFile() && (await isGptDisk(artifact))) return { kind: "disk", disk: artifact };
   const uki = info.isDirectory() ? join(artifact, "uki.efi") : artifact;
   await stat(uki).catch(() => {
     throw new InputError(`${artifact}: holds no uki.efi; run 'bronze build' first`);
@@ -124,7 +137,7 @@ export function createProgram(): Command {
   program
     .command("boot")
     .description("boot a UKI in QEMU (OVMF, serial console) and wait for init's ready line")
-    .argument("<artifact>", "a UKI file, or a build output directory such as _out/minimal")
+    .argument("<artifact>", "a UKI file, a build output directory such as _out/minimal, or a raw disk image (bronze image disk; booted as the machine's disk, so it is written to)")
     .option("--timeout <seconds>", "give up after this long", positiveSeconds, BOOT_DEFAULTS.timeoutMs / 1000)
     .addOption(new Option("--accel <accel>", "QEMU accelerator (KVM only where it works)").choices(["tcg", "kvm"]).default("tcg"))
     .option("-q, --quiet", "do not echo the console")
@@ -160,6 +173,7 @@ export function createProgram(): Command {
   registerHardenCommands(program, projectRoot);
   registerSecureBootCommands(program);
   registerKeysCommands(program);
+  registerImageCommands(program);
   registerExtensionCommands(program, projectRoot);
   registerOciCommands(program, projectRoot);
 

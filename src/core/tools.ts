@@ -64,6 +64,10 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   file("OVMF snakeoil variables", OVMF_VARS_SNAKEOIL, "ovmf", "Secure Boot boots: Debian's test key enrolled"),
   command("sbverify", "sbsigntool", "tests: checks the UKI's PE structure"),
   command("sign-efi-sig-list", "efitools", "tests: the reference for Secure Boot signature lists and .auth updates"),
+  command("mkfs.vfat", "dosfstools", "disk images: formats the ESP (bronze image disk)"),
+  command("mcopy", "mtools", "disk images: fills the ESP without mounting it"),
+  command("sfdisk", "fdisk", "tests: reads back the GPT of disk images"),
+  command("sgdisk", "gdisk", "tests: verifies the GPT of disk images"),
 ];
 
 async function isPresent(requirement: HostRequirement): Promise<boolean> {

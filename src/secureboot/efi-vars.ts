@@ -1,5 +1,6 @@
-import { createHash, sign, type KeyObject } from "node:crypto";
+import { sign, type KeyObject } from "node:crypto";
 import { explicit, integer, nullValue, oid, octetString, sequence, setOf } from "../core/der-encode.ts";
+import { guidBytes, guidText } from "../core/guid.ts";
 import { issuerAndSerial } from "../uki/authenticode.ts";
 
 /**
@@ -23,35 +24,6 @@ export type SecureBootVariable = "PK" | "KEK" | "db";
 /** The namespace GUID each Secure Boot variable lives in. */
 export function vendorOf(name: SecureBootVariable): string {
   return name === "db" ? EFI_IMAGE_SECURITY_DATABASE : EFI_GLOBAL_VARIABLE;
-}
-
-/** An EFI_GUID in memory: the first three fields little-endian, the last eight bytes as written. */
-export function guidBytes(text: string): Buffer {
-  const match = /^([0-9a-f]{8})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{12})$/i.exec(text);
-  if (!match) throw new Error(`not a GUID: ${text}`);
-  const [, a, b, c, d, e] = match as unknown as [string, string, string, string, string, string];
-  const out = Buffer.alloc(16);
-  out.writeUInt32LE(parseInt(a, 16), 0);
-  out.writeUInt16LE(parseInt(b, 16), 4);
-  out.writeUInt16LE(parseInt(c, 16), 6);
-  Buffer.from(d + e, "hex").copy(out, 8);
-  return out;
-}
-
-export function guidText(bytes: Uint8Array): string {
-  const b = Buffer.from(bytes);
-  const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
-  const tail = b.subarray(8, 16).toString("hex");
-  return `${hex(b.readUInt32LE(0), 8)}-${hex(b.readUInt16LE(4), 4)}-${hex(b.readUInt16LE(6), 4)}-${tail.slice(0, 4)}-${tail.slice(4)}`;
-}
-
-/** A name-based GUID (version 5 layout) derived from `seed`: the same seed, the same GUID. */
-export function derivedGuid(seed: Uint8Array): string {
-  const h = createHash("sha256").update(seed).digest().subarray(0, 16);
-  h[6] = ((h[6] as number) & 0x0f) | 0x50;
-  h[8] = ((h[8] as number) & 0x3f) | 0x80;
-  const t = h.toString("hex");
-  return `${t.slice(0, 8)}-${t.slice(8, 12)}-${t.slice(12, 16)}-${t.slice(16, 20)}-${t.slice(20)}`;
 }
 
 /** EFI_SIGNATURE_LIST of one X.509 certificate (DER) owned by `owner`. */

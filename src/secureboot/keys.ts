@@ -3,7 +3,8 @@ import { chmod, mkdtemp, readdir, readFile, rename, rm, rmdir, writeFile } from 
 import { basename, dirname, join } from "node:path";
 import { InputError } from "../core/errors.ts";
 import { lazyExeca } from "../core/lazy-execa.ts";
-import { authenticatedUpdate, derivedGuid, parseAuthenticatedUpdate, vendorOf, x509SignatureList, SECURE_BOOT_VARIABLE_ATTRIBUTES, type SecureBootVariable } from "./efi-vars.ts";
+import { derivedGuid } from "../core/guid.ts";
+import { authenticatedUpdate, parseAuthenticatedUpdate, vendorOf, x509SignatureList, SECURE_BOOT_VARIABLE_ATTRIBUTES, type SecureBootVariable } from "./efi-vars.ts";
 import type { StoreVariable } from "./ovmf-store.ts";
 
 /**

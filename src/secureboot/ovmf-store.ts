@@ -1,4 +1,4 @@
-import { guidBytes, guidText } from "./efi-vars.ts";
+import { guidBytes, guidText } from "../core/guid.ts";
 
 /**
  * Writes variables into an edk2 (OVMF) non-volatile variable store image, the file QEMU maps as
