@@ -18,6 +18,9 @@ import { buildRootfs, MKSQUASHFS_FLAGS } from "../src/rootfs/build.ts";
 import { osRelease } from "../src/rootfs/os-release.ts";
 import { assembleUki } from "../src/uki/uki.ts";
 import { launchRegistry } from "../test/helpers/registry-process.ts";
+import { RegistryClient } from "../src/registry/client.ts";
+import { pushLayout } from "../src/registry/copy.ts";
+import { parseReference } from "../src/registry/reference.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -201,6 +204,11 @@ async function pushFigures(scratch: string, outDir: string): Promise<Figure[]> {
     return registry.address;
   };
   const bronzePush = async (address: string) => (await execa(join(ROOT, "bin", "bronze"), ["push", layout, `${address}/bench/installer:${installer.tag}`, "--plain-http"])).stdout;
+  // the same push without the CLI process: what the client itself costs, without Node's start-up
+  const bronzeInProcess = async (address: string) => {
+    const ref = parseReference(`${address}/bench/installer:${installer.tag}`);
+    return pushLayout(new RegistryClient(ref.registry, { scheme: "http", attempts: 5, backoffMs: 200 }), layout, ref, { chunkSize: 8 << 20 });
+  };
   const skopeoCopy = (address: string) => execa("skopeo", ["copy", "--all", "--quiet", "--dest-tls-verify=false", `oci:${layout}:${installer.tag}`, `docker://${address}/bench/installer:${installer.tag}`]);
   try {
     const targets = { skopeo: "", bronze: "" };
@@ -221,14 +229,37 @@ async function pushFigures(scratch: string, outDir: string): Promise<Figure[]> {
       },
       true,
     );
+    const coldInProcess = await pair(
+      "the same, bronze's client in process (no CLI start-up) vs skopeo copy",
+      "<= 1.0",
+      async () => {
+        const address = await fresh();
+        const start = process.hrtime.bigint();
+        await skopeoCopy(address);
+        return Number(process.hrtime.bigint() - start) / 1e6;
+      },
+      async () => {
+        const address = await fresh();
+        const start = process.hrtime.bigint();
+        await bronzeInProcess(address);
+        return Number(process.hrtime.bigint() - start) / 1e6;
+      },
+      true,
+    );
     const warm = await pair(
       "re-push of the unchanged installer (every blob present): bronze push vs skopeo copy",
       "<= 1.0",
       () => skopeoCopy(targets.skopeo),
       () => bronzePush(targets.bronze),
     );
+    const warmInProcess = await pair(
+      "the same, bronze's client in process (no CLI start-up) vs skopeo copy",
+      "<= 1.0",
+      () => skopeoCopy(targets.skopeo),
+      () => bronzeInProcess(targets.bronze),
+    );
     const sent = Number(/(\d+) bytes sent/.exec(await bronzePush(targets.bronze))?.[1] ?? NaN);
-    return [cold, warm, { name: "bytes uploaded by bronze on a re-push of an unchanged image", unit: "bytes", value: { median: sent, min: sent, max: sent }, goal: "0" }];
+    return [cold, coldInProcess, warm, warmInProcess, { name: "bytes uploaded by bronze on a re-push of an unchanged image", unit: "bytes", value: { median: sent, min: sent, max: sent }, goal: "0" }];
   } finally {
     for (const r of registries) r.stop();
   }

@@ -8,7 +8,12 @@ min_major=22
 local_node="$root/.tools/node/bin/node"
 
 major_of() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+# the provisioned package's own version, read without starting Node (every bronze command comes here)
+provisioned_major() { sed -n 's/^ *"version": *"\([0-9]*\)\..*/\1/p' "$root/.tools/node/package.json" 2>/dev/null | head -n 1; }
 
+if [ -x "$local_node" ] && [ "$(provisioned_major || true)" -ge "$min_major" ] 2>/dev/null; then
+  echo "$local_node"; exit 0
+fi
 if [ -x "$local_node" ] && [ "$(major_of "$local_node")" -ge "$min_major" ]; then
   echo "$local_node"; exit 0
 fi

@@ -1,13 +1,5 @@
-import { InvalidArgumentError, type Command } from "commander";
-
-const UNITS: Record<string, number> = { "": 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 };
-
-/** "512M", "2G", "1073741824": a size in bytes. */
-function sizeOption(value: string): number {
-  const match = /^(\d+)([KMG]?)(i?B)?$/i.exec(value.trim());
-  if (!match) throw new InvalidArgumentError("give a size such as 512M, 2G or a number of bytes");
-  return Number(match[1]) * (UNITS[(match[2] ?? "").toUpperCase()] ?? 1);
-}
+import type { Command } from "commander";
+import { sizeOption } from "./size-option.ts";
 
 // implementations are imported when a command runs: the CLI starts fast
 /** `bronze image disk`: bootable disk images from an installer. */

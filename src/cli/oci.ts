@@ -1,10 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { text } from "node:stream/consumers";
-import { InvalidArgumentError, type Command } from "commander";
+import type { Command } from "commander";
 import { sourceDateEpoch } from "../core/epoch.ts";
 import { InputError } from "../core/errors.ts";
 import { dockerCredentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
+import { sizeOption } from "./size-option.ts";
 import { isLoopback, parseReference, type Reference } from "../registry/reference.ts";
 import type { Credentials } from "../registry/transport.ts";
 
@@ -14,13 +15,6 @@ interface ConnectionOptions {
   caFile?: string;
   plainHttp?: boolean;
   insecure?: boolean;
-}
-
-function bytes(value: string): number {
-  const m = /^(\d+)([KMG]i?B?)?$/i.exec(value);
-  if (!m) throw new InvalidArgumentError("give a size such as 5242880 or 5MiB");
-  const unit = (m[2] ?? "").toUpperCase()[0];
-  return Number(m[1]) * (unit === "K" ? 1024 : unit === "M" ? 1024 ** 2 : unit === "G" ? 1024 ** 3 : 1);
 }
 
 async function connect(ref: Reference, opts: ConnectionOptions): Promise<RegistryClient> {
@@ -64,7 +58,7 @@ export function registerOciCommands(program: Command, projectRoot: string): void
       .description("push an OCI image layout (directory or .tar) to a registry: missing blobs only, the tag last")
       .argument("<source>", "OCI layout directory or tar, e.g. _out/default/installer")
       .argument("<ref>", "HOST[:PORT]/REPOSITORY[:TAG]")
-      .option("--chunk-size <bytes>", "blobs larger than this go up in chunks", bytes, 8 * 1024 * 1024)
+      .option("--chunk-size <bytes>", "blobs larger than this go up in chunks", sizeOption, 8 * 1024 * 1024)
       .option("--mount-from <repository>", "ask the registry to mount blobs from this repository instead of uploading them"),
   ).action(async (source: string, refText: string, opts: ConnectionOptions & { chunkSize: number; mountFrom?: string }) => {
     const ref = parseReference(refText);

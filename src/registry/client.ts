@@ -90,9 +90,13 @@ export async function hasBlob(client: RegistryClient, ref: Reference, digest: st
   throw client.fail(`HEAD blob ${digest}`, response);
 }
 
-/** Uploads a blob unless the registry has it (or can mount it from `mountFrom`); returns the bytes sent. */
-export async function pushBlob(client: RegistryClient, ref: Reference, digest: string, data: Buffer, options: { chunkSize: number; mountFrom?: string }): Promise<number> {
+/**
+ * Uploads a blob unless the registry has it (or can mount it from `mountFrom`); returns the bytes
+ * sent. The content is loaded only when it has to be sent.
+ */
+export async function pushBlob(client: RegistryClient, ref: Reference, digest: string, load: () => Promise<Buffer>, options: { chunkSize: number; mountFrom?: string }): Promise<number> {
   if (await hasBlob(client, ref, digest)) return 0;
+  const data = await load();
   const scope = scopeOf(ref, "pull,push");
   for (let attempt = 1; ; attempt++) {
     try {

@@ -43,6 +43,20 @@ export interface PushResult {
   bytesUploaded: number;
 }
 
+/** Blobs uploaded at the same time, as other registry clients do. */
+const BLOB_CONCURRENCY = 4;
+
+/** Runs `work` on every item, at most `limit` at a time; results in item order. */
+async function inParallel<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await work(items[i] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
 /** Pushes an OCI layout (directory or tar): blobs the registry lacks, manifests by digest, then the tag, last. */
 export async function pushLayout(client: RegistryClient, source: string, ref: Reference, options: { chunkSize: number; mountFrom?: string }): Promise<PushResult> {
   const layout = await openLayout(source);
@@ -50,19 +64,22 @@ export async function pushLayout(client: RegistryClient, source: string, ref: Re
   const tag = ref.tag ?? root.annotations?.[REF_NAME_ANNOTATION];
   if (!tag && !ref.digest) throw new InputError(`no tag: give one in the reference (HOST/REPO:TAG) or tag the image in ${source}`);
   const { manifests, blobs } = await walk(root, (d) => layout.blob(d));
-  let uploaded = 0;
-  let bytes = 0;
-  for (const blob of blobs) {
-    const sent = await pushBlob(client, ref, blob.digest, await layout.blob(blob), options);
-    if (sent > 0) uploaded++;
-    bytes += sent;
-  }
+  const sent = await inParallel(blobs, BLOB_CONCURRENCY, (blob) => pushBlob(client, ref, blob.digest, () => layout.blob(blob), options));
+  const uploaded = sent.filter((n) => n > 0).length;
+  const bytes = sent.reduce((a, b) => a + b, 0);
+  // children before the index that names them
   for (const manifest of manifests) {
     if (!(await hasManifest(client, ref, manifest.descriptor.digest))) await putManifest(client, ref, manifest.descriptor.digest, manifest.descriptor.mediaType, manifest.data);
   }
   // the tag goes last, and only once everything it needs is confirmed there
-  for (const blob of blobs) if (!(await hasBlob(client, ref, blob.digest))) throw new BronzeError(`${client.registry}: blob ${blob.digest} is missing after upload; not tagging`);
-  for (const m of manifests) if (!(await hasManifest(client, ref, m.descriptor.digest))) throw new BronzeError(`${client.registry}: manifest ${m.descriptor.digest} is missing; not tagging`);
+  await Promise.all([
+    ...blobs.map(async (blob) => {
+      if (!(await hasBlob(client, ref, blob.digest))) throw new BronzeError(`${client.registry}: blob ${blob.digest} is missing after upload; not tagging`);
+    }),
+    ...manifests.map(async (m) => {
+      if (!(await hasManifest(client, ref, m.descriptor.digest))) throw new BronzeError(`${client.registry}: manifest ${m.descriptor.digest} is missing; not tagging`);
+    }),
+  ]);
   const rootBlob = manifests.at(-1) as Blob;
   if (tag) await putManifest(client, ref, tag, root.mediaType, rootBlob.data);
   return { digest: root.digest, tag: tag ?? "", blobsUploaded: uploaded, blobsPresent: blobs.length - uploaded, bytesUploaded: bytes };

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { open, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { before, test } from "node:test";
+import { after, before, test } from "node:test";
+import { tmpdir } from "node:os";
 import { execa } from "execa";
 import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
 import { bronze } from "../helpers/cli.ts";
-import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
+import { PROJECT_ROOT } from "../helpers/tmp.ts";
 
 // bronze image disk: a raw GPT disk (ESP with systemd-boot and the UKI, /var partition) made
 // from the installer without loop devices or mounts, read back with sfdisk, sgdisk and mtools,
@@ -20,8 +21,10 @@ before(async () => {
   const built = await bronze(["build", "--profile", "minimal"]);
   assert.equal(built.exitCode, 0, String(built.all));
   version = (JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as { version: string }).version;
-  dir = await tempDir("bronze-disk-");
+  dir = await mkdtemp(join(tmpdir(), "bronze-disk-test-"));
 });
+
+after(() => rm(dir, { recursive: true, force: true }));
 
 async function disk(name: string, from = join(OUT, "installer"), size = "256M") {
   const out = join(dir, name);
@@ -68,10 +71,33 @@ test("the ESP is a clean FAT32 holding systemd-boot as the removable-media loade
   assert.match(fsck.all ?? "", /ESP|files/);
 });
 
-test("OVMF boots the disk alone: systemd-boot starts the UKI, init reaches ready", async () => {
-  const result = await boot({ kind: "disk", disk: await disk("boot.raw") }, BOOT_DEFAULTS);
-  assert.equal(result.ready.root, "ro");
-  assert.equal(result.ready.var, "rw");
+test("OVMF boots the disk alone: systemd-boot starts the UKI; init formats the empty /var partition ext4 on the first boot and keeps its data on the next", async () => {
+  const file = await disk("boot.raw");
+  const first = await boot({ kind: "disk", disk: file }, BOOT_DEFAULTS);
+  assert.deepEqual(first.ready, { root: "ro", var: "rw", varfs: "ext4", boots: "1" });
+  assert.ok(first.console.some((l) => /bronze: var \/dev\/vda2 formatted ext4 \(first boot\)/.test(l)), "formatted by init");
+  const second = await boot({ kind: "disk", disk: file }, BOOT_DEFAULTS);
+  assert.deepEqual(second.ready, { root: "ro", var: "rw", varfs: "ext4", boots: "2" }, "the count written by the first boot is still there");
+  assert.ok(!second.console.some((l) => l.includes("formatted")), "not formatted again");
+
+  // read back on the host with e2fsprogs: a clean ext4 labelled var holding the count
+  // (QEMU is stopped at the ready line, like a power cut: the journal is replayed first, on a copy)
+  const partition = join(dir, "var.img");
+  await execa("dd", [`if=${file}`, `of=${partition}`, "bs=1M", "skip=101", "conv=sparse", "status=none"]);
+  const replay = await execa("e2fsck", ["-fy", "-E", "journal_only", partition], { reject: false, all: true });
+  assert.ok(replay.exitCode === 0 || replay.exitCode === 1, replay.all);
+  const fsck = await execa("e2fsck", ["-fn", partition], { reject: false, all: true });
+  assert.equal(fsck.exitCode, 0, fsck.all);
+  assert.match((await execa("dumpe2fs", ["-h", partition])).stdout, /Filesystem volume name:\s+var/);
+  assert.equal((await execa("debugfs", ["-R", "cat /lib/bronze/boot-count", partition])).stdout.trim(), "2");
+});
+
+test("init refuses to format a /var partition that holds data it does not recognise", async () => {
+  const file = await disk("foreign.raw");
+  const handle = await open(file, "r+");
+  await handle.write(Buffer.alloc(4096, 0x5a), 0, 4096, 101 << 20);
+  await handle.close();
+  await assert.rejects(boot({ kind: "disk", disk: file }, { ...BOOT_DEFAULTS, timeoutMs: 120_000 }), /the var partition holds data that is not ext4; not formatting it/);
 });
 
 test("image disk refuses a disk too small, an image that is not an installer and a missing source, exit code 2", async () => {
@@ -80,7 +106,7 @@ test("image disk refuses a disk too small, an image that is not an installer and
   assert.match(String(small.stderr), /a disk needs at least 164 MiB/);
   const size = await bronze(["image", "disk", "--from", join(OUT, "installer"), "--out", join(dir, "x.raw"), "--size", "lots"]);
   assert.equal(size.exitCode, 2);
-  assert.match(String(size.stderr), /give a size such as 512M/);
+  assert.match(String(size.stderr), /give a size such as 512M, 2G/);
   const missing = await bronze(["image", "disk", "--from", join(dir, "nothing"), "--out", join(dir, "y.raw")]);
   assert.equal(missing.exitCode, 2);
   assert.match(String(missing.stderr), /no such file or directory; give an OCI image layout/);

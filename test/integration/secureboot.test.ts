@@ -75,10 +75,10 @@ test("with Secure Boot enforcing, the unsigned UKI, one signed by a key not enro
   assert.match(await refused(join(dir, "altered.efi")), /Access Denied|Security Violation/);
 });
 
-test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the same bytes as secureboot sign, never the key in any output); with keys from `bronze keys generate` enrolled, that UKI boots with Secure Boot enforcing and a snakeoil-signed one is refused", async () => {
+test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the same bytes as secureboot sign, never the key in any output); with keys from `bronze keys generate` enrolled, the disk made from that installer boots with Secure Boot enforcing and a snakeoil-signed UKI is refused", async () => {
   const keys = join(dir, "keys");
-  const made = await bronze(["keys", "generate", keys]);
-  assert.equal(made.exitCode, 0, String(made.all));
+  const generated = await bronze(["keys", "generate", keys]);
+  assert.equal(generated.exitCode, 0, String(generated.all));
   const built = await bronze(["build", "--profile", "minimal", "--secure-boot-key", join(keys, "db.key"), "--secure-boot-cert", join(keys, "db.crt")]);
   assert.equal(built.exitCode, 0, String(built.all));
   assert.match(String(built.stdout), /0 build step\(s\) ran/);
@@ -103,9 +103,14 @@ test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the sa
   }
   assert.deepEqual(await readFile(join(unpacked, "usr/install/amd64/uki.signed.efi")), await readFile(join(out, "uki.signed.efi")));
   const needles = keyNeedles(await readFile(join(keys, "db.key"), "utf8"));
-  assert.deepEqual(await findPrivateKeys([out, unpacked, join(PROJECT_ROOT, ".cache")], { needles }), [], "no copy of the signing key");
+  assert.deepEqual(await findPrivateKeys([out, unpacked, join(PROJECT_ROOT, ".cache", "bronze")], { needles }), [], "no copy of the signing key");
 
-  const booted = await bronze(["boot", join(out, "uki.signed.efi"), "--secure-boot-keys", keys]);
+  // the disk made from the signed installer: signed systemd-boot, then the signed UKI
+  const disk = join(dir, "signed.raw");
+  const made = await bronze(["image", "disk", "--from", join(out, "installer"), "--out", disk, "--size", "256M"]);
+  assert.equal(made.exitCode, 0, String(made.all));
+  assert.match(String(made.stdout), /\(Secure Boot signed\)/);
+  const booted = await bronze(["boot", disk, "--secure-boot-keys", keys]);
   assert.equal(booted.exitCode, 0, String(booted.all));
   assert.match(String(booted.stdout), /secureboot: Secure boot enabled/);
   assert.match(String(booted.stdout), /bronze: boot ok in [\d.]+ s: root=ro/);

@@ -3,14 +3,17 @@
  *
  * Stage 1 runs from the initramfs (/init, next to /rootfs.sqsh): it mounts the
  * kernel filesystems, attaches rootfs.sqsh to a loop device, mounts it read-only
- * as the new root with tmpfs on /run /tmp /system /var, switches root and execs
+ * as the new root with tmpfs on /run /tmp /system, mounts /var (the GPT
+ * partition named "var", formatted ext4 with the image's mke2fs on first boot
+ * when it is empty; tmpfs when there is none), switches root and execs
  * /sbin/init from it.
  *
  * Stage 2 runs from the read-only root: it loads the modules the command line
  * names (bronze.modules=PATH,PATH), reporting each result, applies the sysctl
  * settings of the .conf files in /usr/lib/sysctl.d (after the modules: one of
  * them may be kernel.modules_disabled=1), checks what it promises (root is
- * read-only, /var is writable), prints one machine-readable status line, and
+ * read-only, /var is writable), counts boots in /var/lib/bronze/boot-count,
+ * prints one machine-readable status line, and
  * then reaps orphans forever, or powers off when the command line has
  * bronze.poweroff=1 (used by tests).
  */
@@ -28,6 +31,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -57,7 +61,12 @@ struct loop_config {
 	uint64_t reserved[8];
 };
 
+#define EXT4_SUPER_MAGIC 0xEF53
 #define ROOTFS_IMAGE "/rootfs.sqsh"
+#define VAR_PARTITION_NAME "var"
+#define MKE2FS "/usr/sbin/mke2fs"
+#define EXT4_MAGIC_OFFSET (1024 + 56)
+#define BOOT_COUNT_FILE "/var/lib/bronze/boot-count"
 #define NEW_ROOT "/newroot"
 #define STAGE2 "/sbin/init"
 
@@ -178,6 +187,106 @@ static const char *attach_loop(const char *image)
 	return dev;
 }
 
+/* The block device of the GPT partition named VAR_PARTITION_NAME, from sysfs; NULL when there is none. */
+static const char *find_var_partition(void)
+{
+	static char dev[72];
+	DIR *dir = opendir("/sys/class/block");
+	if (!dir)
+		return NULL;
+	const char *found = NULL;
+	struct dirent *entry;
+	while (!found && (entry = readdir(dir))) {
+		char path[512], line[256], devname[64] = "";
+		int named = 0;
+		snprintf(path, sizeof(path), "/sys/class/block/%s/uevent", entry->d_name);
+		FILE *uevent = fopen(path, "re");
+		if (!uevent)
+			continue;
+		while (fgets(line, sizeof(line), uevent)) {
+			line[strcspn(line, "\n")] = '\0';
+			if (strcmp(line, "PARTNAME=" VAR_PARTITION_NAME) == 0)
+				named = 1;
+			else if (strncmp(line, "DEVNAME=", 8) == 0)
+				snprintf(devname, sizeof(devname), "%.63s", line + 8);
+		}
+		fclose(uevent);
+		if (named && devname[0]) {
+			snprintf(dev, sizeof(dev), "/dev/%s", devname);
+			found = dev;
+		}
+	}
+	closedir(dir);
+	return found;
+}
+
+enum var_content { VAR_EXT4, VAR_EMPTY, VAR_OTHER };
+
+/* ext4 (superblock magic), empty (its first 64 KiB all zero) or something else, never to be formatted over. */
+static enum var_content var_content(const char *dev)
+{
+	static unsigned char head[65536];
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fatal(dev);
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(head))
+		fatal("read the var partition");
+	if (head[EXT4_MAGIC_OFFSET] == 0x53 && head[EXT4_MAGIC_OFFSET + 1] == 0xEF)
+		return VAR_EXT4;
+	for (size_t i = 0; i < sizeof(head); i++)
+		if (head[i])
+			return VAR_OTHER;
+	return VAR_EMPTY;
+}
+
+/* Runs the image's mke2fs (static, from the new root) on the partition. */
+static void format_var(const char *dev)
+{
+	if (access(NEW_ROOT MKE2FS, X_OK) < 0)
+		fatal("the var partition is empty and this image has no " MKE2FS " to format it (add the e2fsprogs package)");
+	pid_t pid = fork();
+	if (pid < 0)
+		fatal("fork");
+	if (pid == 0) {
+		char *const argv[] = { "mke2fs", "-q", "-t", "ext4", "-L", VAR_PARTITION_NAME,
+				       "-E", "root_owner=0:0", (char *)dev, NULL };
+		execv(NEW_ROOT MKE2FS, argv);
+		_exit(127);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) < 0)
+		fatal("wait for mke2fs");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		errno = EIO;
+		fatal("mke2fs on the var partition");
+	}
+}
+
+/* /var: the data partition when the disk has one (formatted on first boot), else a tmpfs. */
+static void mount_var(void)
+{
+	const char *dev = find_var_partition();
+	if (!dev) {
+		mount_or_die("tmpfs", NEW_ROOT "/var", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+		return;
+	}
+	switch (var_content(dev)) {
+	case VAR_OTHER:
+		errno = EEXIST;
+		fatal("the var partition holds data that is not ext4; not formatting it");
+	case VAR_EMPTY:
+		format_var(dev);
+		say("var %s formatted ext4 (first boot)", dev);
+		break;
+	case VAR_EXT4:
+		break;
+	}
+	mount_or_die(dev, NEW_ROOT "/var", "ext4", MS_NOSUID | MS_NODEV, NULL);
+	say("var %s mounted ext4", dev);
+}
+
 static void __attribute__((noreturn)) stage1(void)
 {
 	make_dir("/dev");
@@ -192,13 +301,14 @@ static void __attribute__((noreturn)) stage1(void)
 	make_dir(NEW_ROOT);
 	mount_or_die(loop, NEW_ROOT, "squashfs", MS_RDONLY | MS_NODEV, NULL);
 
-	static const char *const tmpfs_dirs[] = { "run", "tmp", "system", "var" };
+	static const char *const tmpfs_dirs[] = { "run", "tmp", "system" };
 	for (size_t i = 0; i < sizeof(tmpfs_dirs) / sizeof(tmpfs_dirs[0]); i++) {
 		char target[64];
 		snprintf(target, sizeof(target), NEW_ROOT "/%s", tmpfs_dirs[i]);
 		const char *mode = strcmp(tmpfs_dirs[i], "tmp") == 0 ? "mode=1777" : "mode=0755";
 		mount_or_die("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, mode);
 	}
+	mount_var();
 	mount_or_die("/dev", NEW_ROOT "/dev", NULL, MS_MOVE, NULL);
 	mount_or_die("/proc", NEW_ROOT "/proc", NULL, MS_MOVE, NULL);
 	mount_or_die("/sys", NEW_ROOT "/sys", NULL, MS_MOVE, NULL);
@@ -350,14 +460,48 @@ static void apply_sysctl(void)
 	say("sysctl applied=%d absent=%d failed=%d", tally.applied, tally.absent, tally.failed);
 }
 
+/* Counts this boot in /var (kept across boots when /var is a disk partition); 0 when it cannot. */
+static unsigned long count_boot(void)
+{
+	unsigned long count = 0;
+	FILE *file = fopen(BOOT_COUNT_FILE, "re");
+	if (file) {
+		if (fscanf(file, "%lu", &count) != 1)
+			count = 0;
+		fclose(file);
+	}
+	count++;
+	if (mkdir("/var/lib", 0755) < 0 && errno != EEXIST)
+		return 0;
+	if (mkdir("/var/lib/bronze", 0755) < 0 && errno != EEXIST)
+		return 0;
+	file = fopen(BOOT_COUNT_FILE ".new", "we");
+	if (!file)
+		return 0;
+	int ok = fprintf(file, "%lu\n", count) > 0 && fflush(file) == 0 && fsync(fileno(file)) == 0;
+	ok = fclose(file) == 0 && ok;
+	if (!ok || rename(BOOT_COUNT_FILE ".new", BOOT_COUNT_FILE) < 0)
+		return 0;
+	/* the rename is durable only once its directory is synced: a machine may be cut off any time */
+	int dir = open("/var/lib/bronze", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return 0;
+	ok = fsync(dir) == 0;
+	close(dir);
+	return ok ? count : 0;
+}
+
 static void __attribute__((noreturn)) stage2(void)
 {
 	const char *modules = cmdline_value("bronze.modules");
 	if (modules)
 		load_modules(modules);
 	apply_sysctl();
-	say("ready root=%s var=%s", root_is_read_only() ? "ro" : "rw",
-	    var_is_writable() ? "rw" : "ro");
+	struct statfs var_fs;
+	const char *var_type = statfs("/var", &var_fs) == 0 && var_fs.f_type == EXT4_SUPER_MAGIC ? "ext4" : "tmpfs";
+	int var_rw = var_is_writable();
+	say("ready root=%s var=%s varfs=%s boots=%lu", root_is_read_only() ? "ro" : "rw",
+	    var_rw ? "rw" : "ro", var_type, var_rw ? count_boot() : 0UL);
 	if (cmdline_has("bronze.poweroff=1")) {
 		say("powering off");
 		power_off();
