@@ -22,6 +22,11 @@ export interface BootOptions {
   expectPowerOff?: boolean;
   /** UEFI Secure Boot enforcing, with Debian's snakeoil test key enrolled (UKI boots only) */
   secureBoot?: boolean;
+  /**
+   * let the machine reboot (A/B tests: a UKI that panics is tried again, then abandoned); a
+   * kernel panic then does not end the boot, only the ready line or the timeout does
+   */
+  allowReboot?: boolean;
   /** with secureBoot: enrol this `bronze keys generate` directory (PK, KEK, db) in an empty store instead */
   secureBootKeys?: string;
 }
@@ -31,10 +36,14 @@ export interface BootResult {
   readyAfterMs: number;
   console: string[];
   poweredOff: boolean;
+  /** how many times a kernel started (more than 1 after reboots) */
+  kernelStarts: number;
 }
 
 const READY = /bronze: ready ?(.*)$/;
 const FAILURE = /Kernel panic|bronze: fatal|Access Denied|Boot failed|Security Violation/;
+const PANIC = /Kernel panic/;
+const KERNEL_BANNER = /Linux version \d/;
 const TAIL = 30;
 
 export const BOOT_DEFAULTS: BootOptions = { timeoutMs: 180_000, accel: "tcg", memoryMiB: 512 };
@@ -45,7 +54,7 @@ function qemuArgs(target: BootTarget, options: BootOptions, scratch: string): st
     "-accel", options.accel,
     "-m", String(options.memoryMiB),
     "-smp", "1",
-    "-nodefaults", "-no-user-config", "-no-reboot",
+    "-nodefaults", "-no-user-config", ...(options.allowReboot ? [] : ["-no-reboot"]),
     "-display", "none",
     "-serial", "stdio",
     "-monitor", "none",
@@ -128,7 +137,7 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
               clearTimeout(timer);
               resolve();
             }
-          } else if (FAILURE.test(line) && !failure) {
+          } else if (FAILURE.test(line) && !failure && !(options.allowReboot && PANIC.test(line))) {
             failure = `console reported: ${line.trim()}`;
             clearTimeout(timer);
             resolve();
@@ -153,7 +162,7 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
     if (failure || !ready) {
       throw new BronzeError(`boot failed: ${failure}\n--- last console lines ---\n${lines.slice(-TAIL).join("\n")}`);
     }
-    return { ready, readyAfterMs, console: lines, poweredOff };
+    return { ready, readyAfterMs, console: lines, poweredOff, kernelStarts: lines.filter((l) => KERNEL_BANNER.test(l)).length };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

@@ -18,4 +18,17 @@ export function registerImageCommands(program: Command): void {
       for (const p of disk.partitions) console.log(`  ${p.label.padEnd(4)} ${p.guid} at ${p.offset}, ${p.size} bytes`);
       console.log(`  ESP: EFI/BOOT/BOOTX64.EFI (systemd-boot), EFI/Linux/${ukiFileName(disk.content.version)}`);
     });
+
+  program
+    .command("upgrade")
+    .description("A/B upgrade of a disk made by `bronze image disk`: the installer's UKI becomes the default with boot counting; the current one stays as fallback")
+    .requiredOption("--disk <file>", "the raw disk image")
+    .requiredOption("--image <installer>", "the new installer image: an OCI layout directory or tar")
+    .option("--tries <n>", "boots the new version gets to reach ready before the previous one comes back", (v) => Number(v), 3)
+    .action(async (opts: { disk: string; image: string; tries: number }) => {
+      const { upgradeDisk } = await import("../disk/upgrade.ts");
+      const result = await upgradeDisk({ disk: opts.disk, from: opts.image, tries: opts.tries });
+      console.log(`upgrade ${opts.disk}: ${result.version} installed as EFI/Linux/${result.written}${result.signed ? " (Secure Boot signed)" : ""}; fallback ${result.fallback}${result.removed.length ? `; removed ${result.removed.join(", ")}` : ""}`);
+      console.log(`the next boot tries ${result.version} up to ${opts.tries} times; init makes it permanent once it is ready`);
+    });
 }

@@ -1,10 +1,10 @@
 import { crc32 } from "node:zlib";
-import { guidBytes } from "../core/guid.ts";
+import { guidBytes, guidText } from "../core/guid.ts";
 
 /**
  * A GUID partition table (UEFI spec 2.10, chapter 5): protective MBR, primary header and entry
  * array, backup entry array and header. Pure: returns the bytes and where each partition goes;
- * the caller writes them into a (sparse) disk file.
+ * the caller writes them into a (sparse) disk file. parseGpt reads a table back.
  */
 
 export const SECTOR = 512;
@@ -126,4 +126,44 @@ export function gptLayout(diskGuid: string, sizeBytes: number, specs: readonly P
     tailOffset: (lastUsable + 1) * SECTOR,
     partitions,
   };
+}
+
+export interface ReadPartition {
+  label: string;
+  type: string;
+  guid: string;
+  offset: number;
+  size: number;
+}
+
+/**
+ * Reads the primary GPT from the first sectors of a disk (at least LBA 0 to 33), checking the
+ * header's and the entry array's CRCs.
+ */
+export function parseGpt(head: Uint8Array): { diskGuid: string; partitions: ReadPartition[] } {
+  const disk = Buffer.from(head);
+  if (disk.length < (2 + ENTRY_SECTORS) * SECTOR) throw new GptError("too short to hold a GPT");
+  const h = disk.subarray(SECTOR, 2 * SECTOR);
+  if (h.subarray(0, 8).toString("latin1") !== "EFI PART") throw new GptError("no GPT (no EFI PART header in LBA 1)");
+  const headerSize = h.readUInt32LE(12);
+  if (headerSize < HEADER_SIZE || headerSize > SECTOR) throw new GptError(`GPT header size ${headerSize} is not valid`);
+  const check = Buffer.from(h.subarray(0, headerSize));
+  check.writeUInt32LE(0, 16);
+  if (crc32(check) !== h.readUInt32LE(16)) throw new GptError("the GPT header's CRC does not match: the table is damaged");
+  const entriesLba = Number(h.readBigUInt64LE(72));
+  const count = h.readUInt32LE(80);
+  const entrySize = h.readUInt32LE(84);
+  const entries = disk.subarray(entriesLba * SECTOR, entriesLba * SECTOR + count * entrySize);
+  if (entries.length !== count * entrySize) throw new GptError("the GPT entry array lies outside what was read");
+  if (crc32(entries) !== h.readUInt32LE(88)) throw new GptError("the GPT entry array's CRC does not match: the table is damaged");
+  const partitions: ReadPartition[] = [];
+  for (let at = 0; at < entries.length; at += entrySize) {
+    const type = guidText(entries.subarray(at, at + 16));
+    if (type === "00000000-0000-0000-0000-000000000000") continue;
+    const first = Number(entries.readBigUInt64LE(at + 32));
+    const last = Number(entries.readBigUInt64LE(at + 40));
+    const label = entries.subarray(at + 56, at + 128).toString("utf16le").replace(/\0.*$/s, "");
+    partitions.push({ label, type, guid: guidText(entries.subarray(at + 16, at + 32)), offset: first * SECTOR, size: (last - first + 1) * SECTOR });
+  }
+  return { diskGuid: guidText(h.subarray(56, 72)), partitions };
 }

@@ -22,6 +22,7 @@ const WORK = join(PROJECT_ROOT, "_work");
 let firstBuild = "";
 
 interface Manifest {
+  version: string;
   sourceDateEpoch: number;
   cmdline: string;
   kernel: { release: string; moduleCount: number; moduleSigningCertSha256: string };
@@ -201,13 +202,13 @@ test("the UKI boots under UEFI (OVMF) to init's ready line: root read-only, /var
 });
 
 test("init applies the hardening sysctls and powers the machine off when the command line asks for it", async () => {
-  const { cmdline } = await manifest();
+  const { cmdline, version } = await manifest();
   const result = await boot(
     { kind: "kernel", kernel: join(OUT, "vmlinuz"), initramfs: join(OUT, "initramfs.cpio.zst"), cmdline: `${cmdline} bronze.poweroff=1` },
     { ...BOOT_DEFAULTS, expectPowerOff: true },
   );
   // no disk: /var is a tmpfs, so every boot is the first
-  assert.deepEqual(result.ready, { root: "ro", var: "rw", varfs: "tmpfs", boots: "1" });
+  assert.deepEqual(result.ready, { root: "ro", var: "rw", varfs: "tmpfs", boots: "1", version });
   assert.equal(result.poweredOff, true);
   // every hardening sysctl this kernel has was set; the optional ones (e.g. networking) may be absent
   assert.match(result.console.join("\n"), /bronze: sysctl applied=(1\d|[2-9]\d) absent=\d+ failed=0/);

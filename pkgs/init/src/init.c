@@ -13,7 +13,9 @@
  * settings of the .conf files in /usr/lib/sysctl.d (after the modules: one of
  * them may be kernel.modules_disabled=1), checks what it promises (root is
  * read-only, /var is writable), counts boots in /var/lib/bronze/boot-count,
- * prints one machine-readable status line, and
+ * marks the boot good for systemd-boot's boot counting (drops the +LEFT-DONE
+ * counter from the name of the UKI it came from), prints one machine-readable
+ * status line, and
  * then reaps orphans forever, or powers off when the command line has
  * bronze.poweroff=1 (used by tests).
  */
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
@@ -187,8 +190,8 @@ static const char *attach_loop(const char *image)
 	return dev;
 }
 
-/* The block device of the GPT partition named VAR_PARTITION_NAME, from sysfs; NULL when there is none. */
-static const char *find_var_partition(void)
+/* The block device whose uevent has the line `property` (e.g. PARTNAME=var), from sysfs; NULL when none has. */
+static const char *find_partition(const char *property)
 {
 	static char dev[72];
 	DIR *dir = opendir("/sys/class/block");
@@ -198,20 +201,20 @@ static const char *find_var_partition(void)
 	struct dirent *entry;
 	while (!found && (entry = readdir(dir))) {
 		char path[512], line[256], devname[64] = "";
-		int named = 0;
+		int match = 0;
 		snprintf(path, sizeof(path), "/sys/class/block/%s/uevent", entry->d_name);
 		FILE *uevent = fopen(path, "re");
 		if (!uevent)
 			continue;
 		while (fgets(line, sizeof(line), uevent)) {
 			line[strcspn(line, "\n")] = '\0';
-			if (strcmp(line, "PARTNAME=" VAR_PARTITION_NAME) == 0)
-				named = 1;
+			if (strcasecmp(line, property) == 0)
+				match = 1;
 			else if (strncmp(line, "DEVNAME=", 8) == 0)
 				snprintf(devname, sizeof(devname), "%.63s", line + 8);
 		}
 		fclose(uevent);
-		if (named && devname[0]) {
+		if (match && devname[0]) {
 			snprintf(dev, sizeof(dev), "/dev/%s", devname);
 			found = dev;
 		}
@@ -267,7 +270,7 @@ static void format_var(const char *dev)
 /* /var: the data partition when the disk has one (formatted on first boot), else a tmpfs. */
 static void mount_var(void)
 {
-	const char *dev = find_var_partition();
+	const char *dev = find_partition("PARTNAME=" VAR_PARTITION_NAME);
 	if (!dev) {
 		mount_or_die("tmpfs", NEW_ROOT "/var", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
 		return;
@@ -460,6 +463,104 @@ static void apply_sysctl(void)
 	say("sysctl applied=%d absent=%d failed=%d", tally.applied, tally.absent, tally.failed);
 }
 
+#define EFIVARS "/sys/firmware/efi/efivars"
+#define LOADER_GUID "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
+#define ESP_MOUNT "/run/bronze/esp"
+#define ESP_PARTITION_NAME "ESP"
+
+/* An EFI variable of systemd-boot's holding a UTF-16 string, as ASCII (what it holds here); 0 when absent. */
+static int read_loader_string(const char *name, char *out, size_t size)
+{
+	char path[256];
+	unsigned char raw[1024];
+	snprintf(path, sizeof(path), EFIVARS "/%s-" LOADER_GUID, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, raw, sizeof(raw));
+	close(fd);
+	size_t len = 0;
+	/* 4 bytes of attributes, then UTF-16LE up to a NUL */
+	for (ssize_t i = 4; i + 1 < n && len + 1 < size; i += 2) {
+		if (raw[i] == 0 && raw[i + 1] == 0)
+			break;
+		out[len++] = raw[i + 1] ? '?' : (char)raw[i];
+	}
+	out[len] = '\0';
+	return len > 0;
+}
+
+/*
+ * Boot counting (systemd-boot's +LEFT-DONE file names): the UKI this boot came from was
+ * renamed by the boot loader to count the try; once this boot is good, drop the counter from
+ * its name so that it stays the default, as systemd-bless-boot does.
+ */
+static void bless_boot(void)
+{
+	char counted[256];
+	if (access("/sys/firmware/efi", F_OK) < 0)
+		return;
+	if (mount("efivarfs", EFIVARS, "efivarfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 && errno != EBUSY) {
+		say("boot counting: cannot mount efivarfs: %s", strerror(errno));
+		return;
+	}
+	if (!read_loader_string("LoaderBootCountPath", counted, sizeof(counted)))
+		return; /* the entry has no counter: nothing to bless */
+	for (char *c = counted; *c; c++)
+		if (*c == '\\')
+			*c = '/';
+	/* the kernel's uevents name partitions but carry no partition UUID: find the ESP by its GPT name */
+	const char *esp = find_partition("PARTNAME=" ESP_PARTITION_NAME);
+	/* .../NAME+LEFT[-DONE].efi -> .../NAME.efi */
+	char blessed[256];
+	char *plus = strrchr(counted, '+');
+	char *slash = strrchr(counted, '/');
+	if (!esp || !plus || (slash && plus < slash)) {
+		say("boot counting: cannot bless %s (partition %s)", counted, esp ? esp : "not found");
+		return;
+	}
+	snprintf(blessed, sizeof(blessed), "%.*s.efi", (int)(plus - counted), counted);
+	if (mkdir("/run/bronze", 0700) < 0 && errno != EEXIST)
+		return;
+	if (mkdir(ESP_MOUNT, 0700) < 0 && errno != EEXIST)
+		return;
+	if (mount(esp, ESP_MOUNT, "vfat", MS_NOSUID | MS_NODEV | MS_NOEXEC, "umask=0077") < 0) {
+		say("boot counting: cannot mount the ESP %s: %s", esp, strerror(errno));
+		return;
+	}
+	char from[320], to[320];
+	snprintf(from, sizeof(from), ESP_MOUNT "%s", counted);
+	snprintf(to, sizeof(to), ESP_MOUNT "%s", blessed);
+	if (rename(from, to) == 0)
+		say("boot counting: %s is good, now %s", counted, blessed);
+	else
+		say("boot counting: rename %s failed: %s", counted, strerror(errno));
+	/* unmounting writes the FAT out: the rename survives a power cut from here on */
+	if (umount(ESP_MOUNT) < 0)
+		say("boot counting: unmount the ESP: %s", strerror(errno));
+	sync();
+}
+
+/* VERSION_ID of the running image, for the ready line. */
+static const char *image_version(void)
+{
+	static char version[64] = "unknown";
+	FILE *file = fopen("/usr/lib/os-release", "re");
+	if (!file)
+		file = fopen("/etc/os-release", "re");
+	if (!file)
+		return version;
+	char line[256];
+	while (fgets(line, sizeof(line), file)) {
+		if (strncmp(line, "VERSION_ID=", 11) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(version, sizeof(version), "%.63s", line + 11);
+		}
+	}
+	fclose(file);
+	return version;
+}
+
 /* Counts this boot in /var (kept across boots when /var is a disk partition); 0 when it cannot. */
 static unsigned long count_boot(void)
 {
@@ -499,9 +600,14 @@ static void __attribute__((noreturn)) stage2(void)
 	apply_sysctl();
 	struct statfs var_fs;
 	const char *var_type = statfs("/var", &var_fs) == 0 && var_fs.f_type == EXT4_SUPER_MAGIC ? "ext4" : "tmpfs";
+	int root_ro = root_is_read_only();
 	int var_rw = var_is_writable();
-	say("ready root=%s var=%s varfs=%s boots=%lu", root_is_read_only() ? "ro" : "rw",
-	    var_rw ? "rw" : "ro", var_type, var_rw ? count_boot() : 0UL);
+	unsigned long boots = var_rw ? count_boot() : 0UL;
+	/* what this boot promises holds: it is a good boot */
+	if (root_ro && var_rw)
+		bless_boot();
+	say("ready root=%s var=%s varfs=%s boots=%lu version=%s", root_ro ? "ro" : "rw",
+	    var_rw ? "rw" : "ro", var_type, boots, image_version());
 	if (cmdline_has("bronze.poweroff=1")) {
 		say("powering off");
 		power_off();

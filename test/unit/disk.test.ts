@@ -4,10 +4,11 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
 import { derivedGuid } from "../../src/core/guid.ts";
-import { GptError, gptLayout, PARTITION_TYPES, type GptLayout } from "../../src/disk/gpt.ts";
+import { GptError, gptLayout, parseGpt, PARTITION_TYPES, type GptLayout } from "../../src/disk/gpt.ts";
+import { compareVersions, parseEntry, planUpgrade } from "../../src/disk/upgrade.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
-// Our GPT writer read back by util-linux's sfdisk and checked by gdisk's sgdisk -v.
+// Our GPT writer read back by util-linux's sfdisk and checked by gdisk's sgdisk -v; the A/B upgrade plan.
 
 const MiB = 1 << 20;
 const guid = (label: string) => derivedGuid(Buffer.from(`test\0${label}`));
@@ -69,4 +70,33 @@ test("bad layouts are refused with the partition named", () => {
   assert.throws(() => gptLayout(guid("d"), 4 * MiB + 1, []), /not a multiple of 512/);
   assert.throws(() => gptLayout(guid("d"), 8 * MiB, [{ label: "x".repeat(37), type: PARTITION_TYPES.var, guid: guid("x") }]), /longer than 36 characters/);
   assert.throws(() => gptLayout(guid("d"), 8 * MiB, [{ label: "a", type: PARTITION_TYPES.var, guid: guid("a") }, { label: "b", type: PARTITION_TYPES.var, guid: guid("b"), size: MiB }]), /'a' has no size; only the last one takes the rest/);
+});
+
+test("parseGpt reads back what gptLayout wrote, and refuses a damaged table", () => {
+  const layout = twoPartitions(64 * MiB);
+  const read = parseGpt(layout.head);
+  assert.equal(read.diskGuid, guid("disk"));
+  assert.deepEqual(
+    read.partitions,
+    layout.partitions.map(({ label, type, guid: g, offset, size }) => ({ label, type, guid: g, offset, size })),
+  );
+  const damaged = Buffer.from(layout.head);
+  damaged.writeUInt8(damaged.readUInt8(1024 + 41) ^ 0x10, 1024 + 41);
+  assert.throws(() => parseGpt(damaged), /entry array's CRC does not match/);
+  const header = Buffer.from(layout.head);
+  header.writeUInt8(header.readUInt8(512 + 40) ^ 0x01, 512 + 40);
+  assert.throws(() => parseGpt(header), /header's CRC does not match/);
+  assert.throws(() => parseGpt(Buffer.alloc(34 * 512)), /no GPT/);
+});
+
+test("upgrade plans: the new version gets its tries, the newest good entry stays as fallback, the rest goes", () => {
+  assert.deepEqual(planUpgrade(["bronze-0.1.0.efi"], "0.2.0", 3), { write: "bronze-0.2.0+3.efi", fallback: { file: "bronze-0.1.0.efi", version: "0.1.0" }, remove: [] });
+  const plan = planUpgrade(["bronze-0.9.0.efi", "bronze-0.10.0.efi", "bronze-0.11.0+0-3.efi", "bronze-0.12.0+1-2.efi", "loader.txt"], "0.13.0", 2);
+  assert.equal(plan.fallback.file, "bronze-0.10.0.efi", "0.10 is newer than 0.9; entries still on trial or bad are not fallbacks");
+  assert.deepEqual(plan.remove, ["bronze-0.9.0.efi", "bronze-0.11.0+0-3.efi", "bronze-0.12.0+1-2.efi"]);
+  assert.throws(() => planUpgrade(["bronze-0.1.0.efi"], "0.1.0", 3), /version 0\.1\.0 is on the disk already/);
+  assert.throws(() => planUpgrade(["bronze-0.2.0+1.efi"], "0.3.0", 3), /no boot entry known to be good/);
+  assert.deepEqual(parseEntry("bronze-1.2.3-rc.1+2-1.efi"), { file: "bronze-1.2.3-rc.1+2-1.efi", version: "1.2.3-rc.1", counter: { left: 2, done: 1 } });
+  assert.ok(compareVersions("1.10.0", "1.9.9") > 0);
+  assert.equal(compareVersions("1.2.3", "1.2.3"), 0);
 });
