@@ -23,6 +23,9 @@ import { hardeningArch, imageGate, imageSysctlText, kernelConfigGate, type Harde
 import { loadExceptions } from "../harden/gate.ts";
 import { signBootImages, type SecureBootSigner } from "../secureboot/signer.ts";
 import type { BuildContext } from "./context.ts";
+import { checkSizeBudget, describeOverrun, type SizeRecord } from "./size-budget.ts";
+import { treeBytes } from "../core/tree-size.ts";
+import { BronzeError } from "../core/errors.ts";
 import { describeData, describeFiles, manifestBytes, publish, type PublishedFile } from "./publish.ts";
 
 export interface BuildResult {
@@ -68,8 +71,27 @@ export function useSimpleRenderer(): boolean {
 export interface BuildOptions {
   /** sign modules with the user's key instead of an ephemeral one */
   moduleSigningKey?: SuppliedKey;
+  /** publish even when an artifact grew past the profile's size budget (the new sizes become the reference) */
+  acceptSizeGrowth?: boolean;
   /** also write Secure Boot signed copies of the UKI and systemd-boot (uki.signed.efi, systemd-boot.signed.efi) */
   secureBootSigner?: SecureBootSigner;
+}
+
+/** What each component installs into the image, in bytes: packages, and the kernel with its modules. */
+async function componentSizes(packages: readonly PackageArtifact[], kernel: KernelArtifact): Promise<Record<string, number>> {
+  const sizes: Record<string, number> = {};
+  for (const p of packages) sizes[p.name] = await treeBytes(p.dir);
+  sizes[`kernel ${kernel.profile}`] = (await treeBytes(kernel.image)) + (await treeBytes(kernel.modulesRoot));
+  return sizes;
+}
+
+/** The sizes recorded by the previous build of this profile, if there is one to compare with. */
+async function previousSizes(outDir: string): Promise<SizeRecord | undefined> {
+  const text = await readFile(join(outDir, "manifest.json"), "utf8").catch(() => undefined);
+  if (!text) return undefined;
+  const manifest = JSON.parse(text) as { artifacts?: { name: string; size: number }[]; sizes?: { components?: Record<string, number> } };
+  if (!manifest.artifacts) return undefined;
+  return { artifacts: Object.fromEntries(manifest.artifacts.map((a) => [a.name, a.size])), components: manifest.sizes?.components ?? {} };
 }
 
 /** Builds a profile: packages, kernel, rootfs, initramfs, UKI; then publishes to _out/<profile>. */
@@ -197,6 +219,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
       modulePackages: kernelModules.map((d) => ({ name: d.name, version: d.version, license: d.license })),
     },
     packages: [...stages.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
+    sizes: { components: await componentSizes(rootPackages().map((p) => p.artifact), kernel) },
     secureBoot: options.secureBootSigner ? { signed: signedImages.map((f) => f.name), certificateSha256: options.secureBootSigner.certificateSha256 } : null,
     hardening: {
       rules: `${hardeningReport.rules.project} ${hardeningReport.rules.release}`,
@@ -230,9 +253,21 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     source: process.env.BRONZE_SOURCE_URL,
     refName: version,
   });
+  const contents = [...signedImages, { name: "installer.oci.tar", data: installer.tar }, { name: "hardening.json", data: hardeningJson }];
+  if (profile.sizeBudgetPercent !== undefined && !options.acceptSizeGrowth) {
+    const current: SizeRecord = {
+      artifacts: Object.fromEntries([...(await describeFiles(bootFiles)), ...describeData(contents)].map((a) => [a.name, a.size])),
+      components: record.sizes.components,
+    };
+    const previous = await previousSizes(outDir);
+    if (previous) {
+      const verdict = checkSizeBudget(previous, current, profile.sizeBudgetPercent);
+      if (verdict.overruns.length) throw new BronzeError(describeOverrun(verdict, profile.sizeBudgetPercent, displayPath(profile.file)));
+    }
+  }
   const files = await publish(outDir, {
     copies: bootFiles,
-    contents: [...signedImages, { name: "installer.oci.tar", data: installer.tar }, { name: "hardening.json", data: hardeningJson }, ...installer.files.map((f) => ({ name: `installer/${f.path}`, data: f.data }))],
+    contents: [...contents, ...installer.files.map((f) => ({ name: `installer/${f.path}`, data: f.data }))],
     manifest: {
       ...record,
       installer: {

@@ -82,6 +82,7 @@ interface BuildCommandOptions {
   secureBootKey?: string;
   secureBootCert?: string;
   secureBootKeyPassphraseFile?: string;
+  acceptSizeGrowth?: boolean;
 }
 
 /** --secure-boot-key and --secure-boot-cert come together; checked to match before anything builds. */
@@ -115,13 +116,14 @@ export function createProgram(): Command {
     .option("--secure-boot-key <key>", "also write uki.signed.efi and systemd-boot.signed.efi, Authenticode-signed with this RSA key (PEM); needs --secure-boot-cert")
     .option("--secure-boot-cert <cert>", "the certificate (PEM or DER) of --secure-boot-key, as enrolled in the firmware's db")
     .option("--secure-boot-key-passphrase-file <file>", "passphrase of an encrypted --secure-boot-key")
+    .option("--accept-size-growth", "publish even if an artifact grew past the profile's sizeBudget (the new sizes become the reference)")
     .action(async (opts: BuildCommandOptions) => {
       const moduleSigningKey = await suppliedKeyOption(opts.moduleSigningKey, opts.moduleSigningCert);
       const secureBootSigner = await secureBootOption(opts);
       const profile = await loadProfile(profilePath(projectRoot, opts.profile));
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot), opts.cacheDir);
       const { buildProfile } = await import("../build/pipeline.ts");
-      const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey, secureBootSigner });
+      const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey, secureBootSigner, acceptSizeGrowth: Boolean(opts.acceptSizeGrowth) });
       console.log(`\nbronze: built profile '${profile.name}' in ${(result.durationMs / 1000).toFixed(1)} s; ${result.ran.length} build step(s) ran${result.ran.length ? `: ${result.ran.join(", ")}` : " (everything from cache)"}`);
       console.log(`kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`);
       if (moduleSigningKey) console.log(`modules signed with ${moduleSigningKey.keyPath}: not ephemeral; keep it safe`);

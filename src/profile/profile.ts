@@ -16,6 +16,8 @@ export interface Profile {
   cmdline: string;
   /** the kernel hardening gate's decision groups (kernel-hardening-checker's) */
   hardeningDecisions: readonly string[];
+  /** fail a build when an artifact grows by more than this percentage over the previous build of the profile */
+  sizeBudgetPercent?: number;
 }
 
 const ARCHES = ["x86_64"] as const;
@@ -33,7 +35,7 @@ export async function loadProfile(path: string): Promise<Profile> {
   const yaml = await YamlFile.load(path);
   const f = new FieldReader(yaml);
   const top = f.mapping(yaml.data, []);
-  f.onlyKeys(top, [], ["name", "description", "arch", "kernel", "packages", "cmdline", "hardening"]);
+  f.onlyKeys(top, [], ["name", "description", "arch", "kernel", "packages", "cmdline", "hardening", "sizeBudget"]);
   const kernel = f.mapping(top.kernel, ["kernel"]);
   f.onlyKeys(kernel, ["kernel"], ["profile", "extraConfig"]);
   const arch = f.string(top.arch, ["arch"]);
@@ -53,7 +55,11 @@ export async function loadProfile(path: string): Promise<Profile> {
           if (!(DECISIONS as readonly string[]).includes(decision)) throw yaml.error(at, `unknown decision group '${decision}'; use any of ${DECISIONS.join(", ")}`);
           return decision;
         });
+  const budget = top.sizeBudget === undefined ? undefined : f.mapping(top.sizeBudget, ["sizeBudget"]);
+  if (budget) f.onlyKeys(budget, ["sizeBudget"], ["percent"]);
+  const sizeBudgetPercent = budget ? f.integer(budget.percent, ["sizeBudget", "percent"]) : undefined;
   return {
+    ...(sizeBudgetPercent !== undefined ? { sizeBudgetPercent } : {}),
     name: f.string(top.name, ["name"], NAME, "lowercase letters, digits and '-'"),
     description: f.optionalString(top.description, ["description"]) ?? "",
     file: path,
