@@ -25,6 +25,8 @@ import { signBootImages, type SecureBootSigner } from "../secureboot/signer.ts";
 import type { BuildContext } from "./context.ts";
 import { checkSizeBudget, describeOverrun, type SizeRecord } from "./size-budget.ts";
 import { treeBytes } from "../core/tree-size.ts";
+import { humanBytes, renderReport, type ReportInput } from "../report/html.ts";
+import { readUkiSections } from "../uki/uki.ts";
 import { BronzeError } from "../core/errors.ts";
 import { describeData, describeFiles, manifestBytes, publish, type PublishedFile } from "./publish.ts";
 
@@ -77,12 +79,31 @@ export interface BuildOptions {
   secureBootSigner?: SecureBootSigner;
 }
 
-/** What each component installs into the image, in bytes: packages, and the kernel with its modules. */
-async function componentSizes(packages: readonly PackageArtifact[], kernel: KernelArtifact): Promise<Record<string, number>> {
+/** What each component installs, in bytes: each package, the kernel image and its modules. */
+async function componentSizes(packages: readonly PackageArtifact[], kernel: KernelArtifact): Promise<{ packages: Record<string, number>; kernelImage: number; kernelModules: number }> {
   const sizes: Record<string, number> = {};
   for (const p of packages) sizes[p.name] = await treeBytes(p.dir);
-  sizes[`kernel ${kernel.profile}`] = (await treeBytes(kernel.image)) + (await treeBytes(kernel.modulesRoot));
-  return sizes;
+  return { packages: sizes, kernelImage: await treeBytes(kernel.image), kernelModules: await treeBytes(kernel.modulesRoot) };
+}
+
+/** The report's treemaps: the UKI by section, the initramfs by file, the rootfs by component (installed bytes). */
+async function sizeBreakdowns(uki: string, initramfs: string, rootfs: string, init: string, weights: Awaited<ReturnType<typeof componentSizes>>): Promise<ReportInput["breakdowns"]> {
+  const sections = readUkiSections(await readFile(uki));
+  const ours: Record<string, string> = { ".linux": "kernel (.linux)", ".initrd": "initramfs (.initrd)", ".osrel": "metadata", ".cmdline": "metadata", ".uname": "metadata" };
+  const ukiItems = new Map<string, number>();
+  for (const section of sections) {
+    const label = ours[section.name] ?? "systemd-stub";
+    ukiItems.set(label, (ukiItems.get(label) ?? 0) + section.data.length);
+  }
+  return [
+    { title: "UKI", note: "by section", items: [...ukiItems].map(([label, value]) => ({ label, value })) },
+    { title: "initramfs", note: `uncompressed; ${humanBytes(await treeBytes(initramfs))} with zstd`, items: [{ label: "/init", value: await treeBytes(init) }, { label: "/rootfs.sqsh", value: await treeBytes(rootfs) }] },
+    {
+      title: "rootfs",
+      note: "installed bytes by package, before SquashFS compression",
+      items: [...Object.entries(weights.packages).map(([label, value]) => ({ label, value })), { label: "kernel modules", value: weights.kernelModules }],
+    },
+  ];
 }
 
 /** The sizes recorded by the previous build of this profile, if there is one to compare with. */
@@ -115,12 +136,17 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   await removeLeftoverKeys();
   await removeAbandoned(join(ctx.workDir, "kernel"));
   /** A listr2 task whose title says "(cached)" when the step ran nothing. */
-  const step = (title: string, work: () => Promise<void>) => ({
+  const timeline: ReportInput["timeline"] = [];
+  /** A listr2 task whose title says "(cached)" when the step ran nothing; each one goes on the report's timeline. */
+  const step = (title: string, work: () => Promise<void>, cacheable = true) => ({
     title,
     task: async (_: unknown, task: { title: string }) => {
       const before = ctx.ran.length;
+      const start = Date.now();
       await work();
-      if (ctx.ran.length === before) task.title += " (cached)";
+      const cached = cacheable && ctx.ran.length === before;
+      timeline.push({ step: title, startMs: start - started, durationMs: Date.now() - start, cached });
+      if (cached) task.title += " (cached)";
     },
   });
 
@@ -151,17 +177,18 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
         const init = join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE);
         stages.initramfs = await buildInitramfs(init, must(stages.rootfs, "rootfs"), ctx);
       }),
-      {
-        // not a cached step: it runs on every build, in milliseconds
-        title: "hardening gate (kernel config, command line, sysctls)",
-        task: async () => {
+      // not a cached step: it runs on every build, in milliseconds
+      step(
+        "hardening gate (kernel config, command line, sysctls)",
+        async () => {
           stages.hardening = imageGate(hardening, {
             dotConfig: await readFile(must(stages.kernel, "kernel").config, "utf8"),
             cmdline: profile.cmdline,
             sysctl: await imageSysctlText(rootPackages().map((p) => p.artifact.dir)),
           });
         },
-      },
+        false,
+      ),
       step("UKI", async () => {
         const kernel = must(stages.kernel, "kernel");
         const initramfs = must(stages.initramfs, "initramfs");
@@ -203,6 +230,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
         { name: "systemd-boot.efi", data: await readFile(BOOTLOADER_PATH) },
       ])
     : [];
+  const weights = await componentSizes(rootPackages().map((p) => p.artifact), kernel);
   const record = {
     profile: profile.name,
     version,
@@ -219,7 +247,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
       modulePackages: kernelModules.map((d) => ({ name: d.name, version: d.version, license: d.license })),
     },
     packages: [...stages.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
-    sizes: { components: await componentSizes(rootPackages().map((p) => p.artifact), kernel) },
+    sizes: { components: { ...weights.packages, [`kernel ${kernel.profile}`]: weights.kernelImage + weights.kernelModules } },
     secureBoot: options.secureBootSigner ? { signed: signedImages.map((f) => f.name), certificateSha256: options.secureBootSigner.certificateSha256 } : null,
     hardening: {
       rules: `${hardeningReport.rules.project} ${hardeningReport.rules.release}`,
@@ -265,9 +293,27 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
       if (verdict.overruns.length) throw new BronzeError(describeOverrun(verdict, profile.sizeBudgetPercent, displayPath(profile.file)));
     }
   }
+  // not under the size budget: its timings differ from build to build
+  const report = {
+    name: "report.html",
+    data: Buffer.from(
+      renderReport({
+        profile: profile.name,
+        version,
+        kernelRelease: kernel.release,
+        moduleCount: kernel.moduleCount,
+        moduleSigningCertSha256: kernel.signingCertSha256,
+        artifacts: [...(await describeFiles(bootFiles)), ...describeData(contents)].map(({ name, size }) => ({ name, size })),
+        breakdowns: await sizeBreakdowns(uki, initramfs, rootfs.image, join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE), weights),
+        timeline,
+        hardening: { rules: record.hardening.rules, decisions: hardeningReport.decisions, summary: hardeningReport.summary, suppressed: hardeningReport.suppressed.map((x) => ({ option: x.option_name, reason: x.reason })) },
+        sbom: must(stages.sbom, "sbom").components.map((c) => ({ name: c.name, version: c.version, license: c.license, kind: c.kind, purl: c.purl })),
+      }),
+    ),
+  };
   const files = await publish(outDir, {
     copies: bootFiles,
-    contents: [...contents, ...installer.files.map((f) => ({ name: `installer/${f.path}`, data: f.data }))],
+    contents: [...contents, report, ...installer.files.map((f) => ({ name: `installer/${f.path}`, data: f.data }))],
     manifest: {
       ...record,
       installer: {

@@ -68,6 +68,7 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   command("mcopy", "mtools", "disk images: fills the ESP without mounting it"),
   command("sfdisk", "fdisk", "tests: reads back the GPT of disk images"),
   command("sgdisk", "gdisk", "tests: verifies the GPT of disk images"),
+  command("chromium", "chromium", "tests: renders report.html headless and screenshots it"),
 ];
 
 async function isPresent(requirement: HostRequirement): Promise<boolean> {
