@@ -1,9 +1,9 @@
 import { createPrivateKey } from "node:crypto";
 import { open, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { pemBegin } from "../core/pem.ts";
 
-// Built from parts so that this file does not match itself.
-const PEM_MARKERS = ["RSA ", "EC ", "ENCRYPTED ", ""].map((kind) => Buffer.from(`-----BEGIN ${kind}PRIVATE` + " KEY-----"));
+const PEM_MARKERS = ["RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "PRIVATE KEY"].map((label) => Buffer.from(pemBegin(label)));
 
 /**
  * Byte strings that only a copy of this private key can contain: its DER

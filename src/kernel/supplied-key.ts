@@ -2,6 +2,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { InputError } from "../core/errors.ts";
+import { isEncryptedPrivateKey, pemLabels } from "../core/pem.ts";
 import { sha256 } from "../core/hash.ts";
 import { keyNeedles } from "./key-scan.ts";
 
@@ -32,17 +33,17 @@ async function readInput(path: string, option: string, what: string): Promise<Bu
 
 function parsePrivateKey(text: string, path: string): KeyObject {
   const option = "--module-signing-key";
-  if (!text.includes("-----BEGIN ")) {
+  if (pemLabels(text).length === 0) {
     throw new InputError(`${option} ${path}: not a PEM file; the kernel's sign-file reads PEM (convert with: openssl pkey -in KEY -out KEY.pem)`);
   }
-  if (/-----BEGIN (ENCRYPTED|.* ENCRYPTED) PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) {
+  if (isEncryptedPrivateKey(text)) {
     throw new InputError(`${option} ${path}: the key is encrypted; module signing runs unattended and needs an unencrypted key (keep it on protected storage instead)`);
   }
   let key: KeyObject;
   try {
     key = createPrivateKey(text);
   } catch {
-    throw new InputError(`${option} ${path}: holds no private key (expected -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)`);
+    throw new InputError(`${option} ${path}: holds no private key (expected a PEM "PRIVATE KEY" or "RSA PRIVATE KEY" block)`);
   }
   if (key.asymmetricKeyType !== "rsa") {
     throw new InputError(`${option} ${path}: a ${key.asymmetricKeyType ?? "unknown"} key; bronze's kernels verify RSA module signatures, give an RSA key (e.g. openssl req -x509 -newkey rsa:4096 ...)`);

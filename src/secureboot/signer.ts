@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { InputError } from "../core/errors.ts";
+import { isEncryptedPrivateKey } from "../core/pem.ts";
 import { signPe } from "../uki/authenticode.ts";
 
 /** A Secure Boot signing key with its certificate (the one enrolled in db), checked to belong together. */
@@ -28,7 +29,7 @@ export async function loadSigner(paths: { key: string; cert: string; passphraseF
   try {
     key = createPrivateKey({ key: keyText, passphrase });
   } catch (e) {
-    const encrypted = keyText.includes("ENCRYPTED") || /passphrase|decrypt|interrupted or cancelled/i.test(String(e));
+    const encrypted = isEncryptedPrivateKey(keyText.toString()) || /passphrase|decrypt|interrupted or cancelled/i.test(String(e));
     throw new InputError(`${flags.key} ${paths.key}: ${encrypted ? `is encrypted; give ${flags.passphrase} with its passphrase` : "not a PEM private key"}`);
   }
   if (key.asymmetricKeyType !== "rsa") throw new InputError(`${flags.key} ${paths.key}: Secure Boot needs an RSA key, not ${key.asymmetricKeyType ?? "this kind"}`);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { chmod, cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
+import { pemBegin } from "../../src/core/pem.ts";
 import { execa } from "execa";
 import { bronze } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -142,7 +143,7 @@ test("signing works on a layout tar too; wrong kinds of keys are refused with th
   assert.equal(refusedRsa.exitCode, 2);
   assert.match(String(refusedRsa.stderr), /rsa\.key: is a rsa key; extension signatures use ECDSA P-256/);
   const encrypted = join(dir, "cosign.key");
-  await writeFile(encrypted, "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n");
+  await writeFile(encrypted, `${pemBegin("ENCRYPTED SIGSTORE PRIVATE KEY")}\nAAAA\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n`);
   const refusedEncrypted = await bronze(["extension", "sign", layout, "--key", encrypted]);
   assert.equal(refusedEncrypted.exitCode, 2);
   assert.match(String(refusedEncrypted.stderr), /password-encrypted cosign key.*openssl genpkey -algorithm EC/);
