@@ -287,7 +287,7 @@ async function kernelPair(scratch: string): Promise<Figure> {
 
   const tree = join(scratch, "bare-linux");
   await mkdir(tree, { recursive: true });
-  const verified = await fetchSource(source.pin, { cacheDir: join(ROOT, ".cache", "bronze"), definedIn: source.file, logFile: join(scratch, "fetch.log") });
+  const verified = await fetchSource(source.pin, { cacheDir: createContext(ROOT, epoch).cacheDir, definedIn: source.file, logFile: join(scratch, "fetch.log") });
   await execa("tar", ["-xf", verified.path, "-C", tree, "--strip-components=1", "--no-same-owner"]);
   // bronze's config names its tmpfs key; the bare build makes its own key where the kernel's defaults put it
   const config = (await readFile(kernel.config, "utf8")).replace(/^CONFIG_MODULE_SIG_KEY=.*$/m, 'CONFIG_MODULE_SIG_KEY="certs/signing_key.pem"');

@@ -87,8 +87,8 @@ async function componentSizes(packages: readonly PackageArtifact[], kernel: Kern
 }
 
 /** The report's treemaps: the UKI by section, the initramfs by file, the rootfs by component (installed bytes). */
-async function sizeBreakdowns(uki: string, initramfs: string, rootfs: string, init: string, weights: Awaited<ReturnType<typeof componentSizes>>): Promise<ReportInput["breakdowns"]> {
-  const sections = readUkiSections(await readFile(uki));
+async function sizeBreakdowns(uki: Buffer, initramfs: string, rootfs: string, init: string, weights: Awaited<ReturnType<typeof componentSizes>>): Promise<ReportInput["breakdowns"]> {
+  const sections = readUkiSections(uki);
   const ours: Record<string, string> = { ".linux": "kernel (.linux)", ".initrd": "initramfs (.initrd)", ".osrel": "metadata", ".cmdline": "metadata", ".uname": "metadata" };
   const ukiItems = new Map<string, number>();
   for (const section of sections) {
@@ -131,6 +131,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     decisions: profile.hardeningDecisions,
     exceptions: await loadExceptions(join(ctx.projectRoot, EXCEPTIONS_FILE), EXCEPTIONS_FILE),
   };
+  const initBinary = () => join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE);
   const rootPackages = () => order.filter((d) => profile.packages.includes(d.name)).map((def) => ({ def, artifact: must(stages.packages.get(def.name), `package ${def.name}`) }));
   // what builds that were killed outright left behind: their keys first, then their trees
   await removeLeftoverKeys();
@@ -174,8 +175,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
         stages.rootfs = await buildRootfs(inRoot.map((p) => p.artifact), kernel, release, ctx, stages.sbom);
       }),
       step("initramfs", async () => {
-        const init = join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE);
-        stages.initramfs = await buildInitramfs(init, must(stages.rootfs, "rootfs"), ctx);
+        stages.initramfs = await buildInitramfs(initBinary(), must(stages.rootfs, "rootfs"), ctx);
       }),
       // not a cached step: it runs on every build, in milliseconds
       step(
@@ -223,13 +223,17 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     { name: sbomNames.spdx, from: rootfs.spdx },
     { name: sbomNames.cyclonedx, from: rootfs.cyclonedx },
   ];
+  const ukiData = await readFile(uki);
+  const bootloaderData = await readFile(BOOTLOADER_PATH);
   // signed on every build (milliseconds) and never cached: the key stays in memory
   const signedImages = options.secureBootSigner
     ? signBootImages(options.secureBootSigner, [
-        { name: "uki.efi", data: await readFile(uki) },
-        { name: "systemd-boot.efi", data: await readFile(BOOTLOADER_PATH) },
+        { name: "uki.efi", data: ukiData },
+        { name: "systemd-boot.efi", data: bootloaderData },
       ])
     : [];
+  // hashed once: the installer's manifest, the size budget and the report all list them
+  const bootDescribed = await describeFiles(bootFiles);
   const weights = await componentSizes(rootPackages().map((p) => p.artifact), kernel);
   const record = {
     profile: profile.name,
@@ -263,15 +267,15 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
       {
         arch: profile.arch,
         files: [
-          { name: "uki.efi", data: await readFile(uki) },
+          { name: "uki.efi", data: ukiData },
           { name: "vmlinuz", data: await readFile(kernel.image) },
           { name: "initramfs.cpio.zst", data: await readFile(initramfs) },
-          { name: "systemd-boot.efi", data: await readFile(BOOTLOADER_PATH) },
+          { name: "systemd-boot.efi", data: bootloaderData },
           ...signedImages,
           { name: sbomNames.spdx, data: await readFile(rootfs.spdx) },
           { name: sbomNames.cyclonedx, data: await readFile(rootfs.cyclonedx) },
           { name: "hardening.json", data: hardeningJson },
-          { name: "manifest.json", data: manifestBytes(record, [...(await describeFiles(bootFiles)), ...describeData(signedImages)]) },
+          { name: "manifest.json", data: manifestBytes(record, [...bootDescribed, ...describeData(signedImages)]) },
         ],
       },
     ],
@@ -282,9 +286,10 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     refName: version,
   });
   const contents = [...signedImages, { name: "installer.oci.tar", data: installer.tar }, { name: "hardening.json", data: hardeningJson }];
+  const artifactSizes = [...bootDescribed, ...describeData(contents)].map(({ name, size }) => ({ name, size }));
   if (profile.sizeBudgetPercent !== undefined && !options.acceptSizeGrowth) {
     const current: SizeRecord = {
-      artifacts: Object.fromEntries([...(await describeFiles(bootFiles)), ...describeData(contents)].map((a) => [a.name, a.size])),
+      artifacts: Object.fromEntries(artifactSizes.map((a) => [a.name, a.size])),
       components: record.sizes.components,
     };
     const previous = await previousSizes(outDir);
@@ -303,8 +308,8 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
         kernelRelease: kernel.release,
         moduleCount: kernel.moduleCount,
         moduleSigningCertSha256: kernel.signingCertSha256,
-        artifacts: [...(await describeFiles(bootFiles)), ...describeData(contents)].map(({ name, size }) => ({ name, size })),
-        breakdowns: await sizeBreakdowns(uki, initramfs, rootfs.image, join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE), weights),
+        artifacts: artifactSizes,
+        breakdowns: await sizeBreakdowns(ukiData, initramfs, rootfs.image, initBinary(), weights),
         timeline,
         hardening: { rules: record.hardening.rules, decisions: hardeningReport.decisions, summary: hardeningReport.summary, suppressed: hardeningReport.suppressed.map((x) => ({ option: x.option_name, reason: x.reason })) },
         sbom: must(stages.sbom, "sbom").components.map((c) => ({ name: c.name, version: c.version, license: c.license, kind: c.kind, purl: c.purl })),

@@ -1,4 +1,4 @@
-import { open, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
@@ -37,22 +37,11 @@ function positiveSeconds(value: string): number {
   return n;
 }
 
-/** A raw disk image with a GPT ("EFI PART" in LBA 1). */
-async function isGptDisk(path: string): Promise<boolean> {
-  const handle = await open(path, "r");
-  try {
-    const { buffer, bytesRead } = await handle.read(Buffer.alloc(8), 0, 8, 512);
-    return bytesRead === 8 && buffer.toString("latin1") === "EFI PART";
-  } finally {
-    await handle.close();
-  }
-}
-
 async function resolveBootTarget(artifact: string): Promise<BootTarget> {
   const info = await stat(artifact).catch(() => {
     throw new InputError(`${artifact}: no such file or directory; give a UKI (.efi) or a build output directory such as _out/minimal`);
   });
-  if (info.isFile() && (await isGptDisk(artifact))) return { kind: "disk", disk: artifact };
+  if (info.isFile() && (await (await import("../disk/disk-file.ts")).isGptDisk(artifact))) return { kind: "disk", disk: artifact };
   const uki = info.isDirectory() ? join(artifact, "uki.efi") : artifact;
   await stat(uki).catch(() => {
     throw new InputError(`${artifact}: holds no uki.efi; run 'bronze build' first`);

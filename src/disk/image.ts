@@ -73,7 +73,9 @@ async function buildEsp(content: InstallerContent, volumeGuid: string, work: str
     await mkdir(dirname(join(tree, path)), { recursive: true });
     await writeFile(join(tree, path), data);
   }
-  for (const path of [...files.map(([p]) => p), "EFI/BOOT", "EFI/systemd", "EFI/Linux", "EFI", "loader"]) await utimes(join(tree, path), content.epoch, content.epoch);
+  // every file and directory at the epoch: mcopy -m keeps these times
+  const directories = new Set(files.flatMap(([path]) => path.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
+  for (const path of [...files.map(([p]) => p), ...directories]) await utimes(join(tree, path), content.epoch, content.epoch);
   const esp = join(work, "esp.img");
   const execa = await lazyExeca();
   const env = { SOURCE_DATE_EPOCH: String(content.epoch), MTOOLS_SKIP_CHECK: "1" };

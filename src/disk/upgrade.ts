@@ -1,9 +1,10 @@
-import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InputError } from "../core/errors.ts";
 import { lazyExeca } from "../core/lazy-execa.ts";
-import { GptError, parseGpt, PARTITION_TYPES, SECTOR } from "./gpt.ts";
+import { readGpt } from "./disk-file.ts";
+import { GptError, PARTITION_TYPES } from "./gpt.ts";
 import { readInstaller, ukiFileName } from "./image.ts";
 
 /**
@@ -78,22 +79,16 @@ export interface UpgradeResult {
   signed: boolean;
 }
 
-/** Reads the GPT at the start of the disk file and returns the ESP's byte offset. */
+/** The byte offset of the disk's EFI system partition. */
 async function espOffset(disk: string): Promise<number> {
-  const handle = await open(disk, "r").catch(() => {
-    throw new InputError(`--disk ${disk}: cannot open it; give a disk image made by bronze image disk`);
-  });
   try {
-    const head = Buffer.alloc(34 * SECTOR);
-    await handle.read(head, 0, head.length, 0);
-    const esp = parseGpt(head).partitions.find((p) => p.type === PARTITION_TYPES.esp);
+    const esp = (await readGpt(disk)).partitions.find((p) => p.type === PARTITION_TYPES.esp);
     if (!esp) throw new InputError(`--disk ${disk}: has no EFI system partition`);
     return esp.offset;
   } catch (e) {
     if (e instanceof GptError) throw new InputError(`--disk ${disk}: ${e.message}`);
+    if ((e as NodeJS.ErrnoException).code) throw new InputError(`--disk ${disk}: cannot open it; give a disk image made by bronze image disk`);
     throw e;
-  } finally {
-    await handle.close();
   }
 }
 

@@ -1,4 +1,4 @@
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { chmod, mkdtemp, readdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { InputError } from "../core/errors.ts";
@@ -39,7 +39,13 @@ async function refuseExisting(dir: string): Promise<void> {
   await rmdir(dir);
 }
 
-async function makeCertificate(dir: string, role: SecureBootVariable, options: KeyGenerationOptions): Promise<{ key: string; cert: string; der: Buffer }> {
+interface MadeKey {
+  key: KeyObject;
+  /** the certificate, DER */
+  der: Buffer;
+}
+
+async function makeCertificate(dir: string, role: SecureBootVariable, options: KeyGenerationOptions): Promise<MadeKey> {
   const key = join(dir, `${role}.key`);
   const cert = join(dir, `${role}.crt`);
   const execa = await lazyExeca();
@@ -50,7 +56,7 @@ async function makeCertificate(dir: string, role: SecureBootVariable, options: K
   await chmod(key, 0o600);
   const der = Buffer.from(new X509Certificate(await readFile(cert)).raw);
   await writeFile(join(dir, `${role}.der`), der);
-  return { key, cert, der };
+  return { key: createPrivateKey(await readFile(key)), der };
 }
 
 /** Generates PK, KEK and db keys with certificates, their signature lists and signed updates, into a new directory. */
@@ -59,23 +65,18 @@ export async function generateKeys(dir: string, options: KeyGenerationOptions): 
   const work = await mkdtemp(join(dirname(dir), `.${basename(dir)}.tmp-`));
   try {
     await chmod(work, 0o700);
-    const made = {} as Record<SecureBootVariable, { key: string; cert: string; der: Buffer }>;
+    const made = {} as Record<SecureBootVariable, MadeKey>;
     for (const role of KEY_ROLES) made[role] = await makeCertificate(work, role, options);
     const owner = derivedGuid(made.PK.der);
     await writeFile(join(work, "GUID"), `${owner}\n`);
-    const signerOf = async (role: SecureBootVariable) => {
-      const signer = made[SIGNER[role]];
-      return { key: createPrivateKey(await readFile(signer.key)), cert: signer.der };
-    };
     for (const role of KEY_ROLES) {
       const list = x509SignatureList(owner, made[role].der);
       await writeFile(join(work, `${role}.esl`), list);
-      const signer = await signerOf(role);
-      await writeFile(join(work, `${role}.auth`), authenticatedUpdate({ name: role, data: list, time: options.now }, signer.key, signer.cert));
+      const signer = made[SIGNER[role]];
+      await writeFile(join(work, `${role}.auth`), authenticatedUpdate({ name: role, data: list, time: options.now }, signer.key, signer.der));
     }
     // an empty PK signed by PK: puts the firmware back into setup mode
-    const pk = await signerOf("PK");
-    await writeFile(join(work, "noPK.auth"), authenticatedUpdate({ name: "PK", data: Buffer.alloc(0), time: options.now }, pk.key, pk.cert));
+    await writeFile(join(work, "noPK.auth"), authenticatedUpdate({ name: "PK", data: Buffer.alloc(0), time: options.now }, made.PK.key, made.PK.der));
     await rename(work, dir);
     const fingerprints = Object.fromEntries(KEY_ROLES.map((r) => [r, new X509Certificate(made[r].der).fingerprint256])) as Record<SecureBootVariable, string>;
     return { dir, owner, files: (await readdir(dir)).sort(), fingerprints };
