@@ -1,11 +1,13 @@
 # bronze: `make` sets up the machine and builds the default image; `make test` runs every test.
 PROFILE ?= default
+# extra `bronze build` options, e.g. BUILD_FLAGS="--cache-from R/cache --cache-to R/cache"
+BUILD_FLAGS ?=
 NODE = $(shell scripts/node.sh)
 # npm's own CLI, run by the provisioned Node (the system Node may be older than our dependencies allow)
 NPM = $(NODE) $(shell readlink -f "$$(command -v npm)")
 TEST_FILES ?= test/unit/*.test.ts test/integration/*.test.ts
 
-.PHONY: all setup host-packages deps build test check typecheck lint bench clean
+.PHONY: all setup host-packages deps build test check typecheck lint bench repro clean
 
 all: build
 
@@ -21,7 +23,7 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 build: setup
-	bin/bronze build --profile $(PROFILE)
+	bin/bronze build --profile $(PROFILE) $(BUILD_FLAGS)
 
 check: setup typecheck lint
 
@@ -37,6 +39,10 @@ test: check
 # side-by-side measurements (not tests): writes bench/results.json; BENCH_RUNS=N to change the run count
 bench: setup
 	$(NODE) bench/run.ts
+
+# builds $(PROFILE) twice in different surroundings (two kernel builds) and compares every artifact
+repro: setup
+	bin/bronze repro --profile $(PROFILE)
 
 clean:
 	rm -rf _out _work

@@ -195,6 +195,51 @@ async function noopRebuild(profileName: string): Promise<Figure | undefined> {
 }
 
 /**
+ * A custom profile on a built base: change only its kernel arguments, rebuild (CLI, as a user runs it).
+ * Each run has arguments no earlier build used, so the UKI and the installer are really made anew.
+ */
+async function kernelArgsRebuild(scratch: string, base: string): Promise<Figure | undefined> {
+  return withImage(base, async () => {
+    const file = join(scratch, `args-${base}.yaml`);
+    const build = async (marker: string) => {
+      await writeFile(file, `name: bench-args-${base}\nbase: ${base}\nkernelArgs: [bronze.bench=${marker}]\n`);
+      const result = await execa(join(ROOT, "bin", "bronze"), ["build", "--profile", file], { cwd: ROOT, env: { CI: "true" }, all: true });
+      if (!/ran: uki\n/.test(result.all)) throw new Error(`a kernel-argument change rebuilt more than the UKI:\n${result.all}`);
+    };
+    await build(`warm-${process.pid}`);
+    const samples: number[] = [];
+    for (let i = 0; i < RUNS; i++) samples.push(await timed(() => build(`${process.pid}-${i}-${Date.now()}`)));
+    await rm(join(ROOT, "_out", `bench-args-${base}`), { recursive: true, force: true });
+    return { name: `change only the kernel arguments of a profile on ${base}: new UKI and installer (bronze build, CLI)`, unit: "ms", value: stats(samples), goal: "<= 5000 ms" };
+  });
+}
+
+/**
+ * The shared cache: a machine with an empty cache builds the minimal profile from a local registry
+ * (every entry pulled and checked, nothing built), against a no-op rebuild from the local cache.
+ */
+async function sharedCacheFigure(scratch: string): Promise<Figure> {
+  const registry = await launchRegistry(join(scratch, "cache-registry"));
+  try {
+    const repository = `${registry.address}/bronze/cache`;
+    const bronze = (args: string[]) => execa(join(ROOT, "bin", "bronze"), ["build", "--profile", "minimal", "--plain-http", ...args], { cwd: ROOT, env: { CI: "true" }, all: true });
+    await bronze(["--cache-to", repository]);
+    let fresh = 0;
+    return await pair(
+      "minimal from the shared cache on a machine with an empty cache (every entry pulled from a local registry) vs a no-op rebuild from the local cache",
+      "(none: the cost of pulling)",
+      () => bronze([]),
+      async () => {
+        const result = await bronze(["--cache-dir", join(scratch, `fresh-cache-${fresh++}`), "--cache-from", repository]);
+        if (!/0 build step\(s\) ran/.test(result.all)) throw new Error(`the shared cache did not serve every step:\n${result.all}`);
+      },
+    );
+  } finally {
+    registry.stop();
+  }
+}
+
+/**
  * bronze push against skopeo copy of the same installer layout: cold (a fresh
  * registry for each push, so neither tool knows any blob) and warm (every blob present).
  */
@@ -349,8 +394,13 @@ try {
   }
   figures.push(...(await pushFigures(scratch, join(ROOT, "_out", (await withImage("default", () => Promise.resolve(true))) ? "default" : "minimal"))));
   if (process.env.BENCH_KERNEL !== "0") figures.push(await kernelPair(scratch));
+  for (const profile of ["minimal", "default"]) {
+    const args = await kernelArgsRebuild(scratch, profile);
+    if (args) figures.push(args);
+  }
+  figures.push(await sharedCacheFigure(scratch));
   figures.push(...(await sizes()));
-  const notMeasured = ["extension and kernel-argument rebuilds (extension assembly not built yet)"];
+  const notMeasured = ["adding an extension to a profile (extension assembly not built yet)"];
   await writeFile(join(ROOT, "bench", "results.json"), JSON.stringify({ runs: RUNS, figures, notMeasured }, null, 2) + "\n");
   console.log(`bronze bench (${RUNS} runs each; ratios = ours / baseline, pair by pair)\n`);
   for (const f of figures) console.log(format(f));

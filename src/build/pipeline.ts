@@ -1,6 +1,6 @@
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Listr, PRESET_TIMESTAMP } from "listr2";
+import { Listr } from "listr2";
 import { buildInitramfs, type InitramfsArtifact } from "../initramfs/build.ts";
 import { buildKernel, type KernelArtifact } from "../kernel/build.ts";
 import { removeLeftoverKeys } from "../kernel/signing-key.ts";
@@ -8,7 +8,7 @@ import type { SuppliedKey } from "../kernel/supplied-key.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { buildPackage, type PackageArtifact } from "../pkgs/build.ts";
 import { buildOrder, loadPackages } from "../pkgs/graph.ts";
-import type { Profile } from "../profile/profile.ts";
+import type { Output, Profile } from "../profile/profile.ts";
 import { buildRootfs, type RootfsArtifact, type RootfsSbom } from "../rootfs/build.ts";
 import { imageSbom } from "../sbom/components.ts";
 import { sbomFileNames } from "../sbom/model.ts";
@@ -25,9 +25,11 @@ import { signBootImages, type SecureBootSigner } from "../secureboot/signer.ts";
 import type { BuildContext } from "./context.ts";
 import { checkSizeBudget, describeOverrun, type SizeRecord } from "./size-budget.ts";
 import { treeBytes } from "../core/tree-size.ts";
+import { treeDigest } from "../core/hash.ts";
 import { humanBytes, renderReport, type ReportInput } from "../report/html.ts";
 import { readUkiSections } from "../uki/uki.ts";
-import { BronzeError } from "../core/errors.ts";
+import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
+import { JobBudget, runGraph, type GraphEvents, type GraphNode, type NodeOutcome } from "./graph.ts";
 import { describeData, describeFiles, manifestBytes, publish, type PublishedFile } from "./publish.ts";
 
 export interface BuildResult {
@@ -60,6 +62,99 @@ const EXCEPTIONS_FILE = "kernel/hardening/exceptions.yaml";
 /** The path of the init binary inside the init package, copied to /init in the initramfs. */
 const INIT_IN_PACKAGE = "usr/sbin/init";
 
+interface StepNode extends GraphNode {
+  title: string;
+}
+
+/** What went wrong in a graph run: every failed step, then what did not run because of them. */
+function failureReport(nodes: readonly StepNode[], outcomes: ReadonlyMap<string, NodeOutcome>): BronzeError | undefined {
+  const failed = nodes.filter((n) => outcomes.get(n.id)?.status === "failed");
+  if (failed.length === 0) return undefined;
+  const errorOf = (n: StepNode) => (outcomes.get(n.id) as { error: unknown }).error;
+  if (failed.length === 1 && errorOf(failed[0]!) instanceof BronzeError) return errorOf(failed[0]!) as BronzeError;
+  const blocked = nodes.filter((n) => outcomes.get(n.id)?.status === "blocked").map((n) => n.title);
+  const lines = failed.map((n) => {
+    const error = errorOf(n);
+    return `--- ${n.title} ---\n${error instanceof Error ? error.message : String(error)}`;
+  });
+  const allInput = failed.every((n) => errorOf(n) instanceof InputError);
+  return new BronzeError(
+    `${failed.length} build steps failed: ${failed.map((n) => n.title).join(", ")}${blocked.length ? `; not run because of them: ${blocked.join(", ")}` : ""}\n${lines.join("\n")}`,
+    allInput ? EXIT_USAGE : EXIT_FAILURE,
+  );
+}
+
+const clock = () => new Date().toISOString().slice(11, 19);
+
+/** One line per event, when it happens: what CI logs show (listr2 would print every step as started at once). */
+function lineReporter(nodes: readonly StepNode[], cachedSteps: ReadonlySet<string>): GraphEvents {
+  const title = (id: string) => nodes.find((n) => n.id === id)?.title ?? id;
+  const began = new Map<string, number>();
+  return {
+    started: (id) => {
+      began.set(id, Date.now());
+      console.log(`❯ [${clock()}] ${title(id)}`);
+    },
+    settled: (id, outcome) => {
+      const seconds = `${((Date.now() - (began.get(id) ?? Date.now())) / 1000).toFixed(1)} s`;
+      if (outcome.status === "ok") console.log(`✔ [${clock()}] ${title(id)}${cachedSteps.has(id) ? " (cached)" : ""} ${seconds}`);
+      else if (outcome.status === "failed") console.log(`✖ [${clock()}] ${title(id)} failed after ${seconds}`);
+      else console.log(`↓ [${clock()}] ${title(id)} not run: needs ${outcome.by.map(title).join(", ")}, which failed`);
+    },
+  };
+}
+
+/** On a terminal, listr2 shows the steps of the graph with their state as they run. */
+async function listrView(nodes: readonly StepNode[], running: ReadonlyMap<string, Promise<NodeOutcome>>, cachedSteps: ReadonlySet<string>): Promise<void> {
+  const tasks = new Listr(
+    nodes.map((n) => ({
+      title: n.title,
+      task: async (_: unknown, task: { title: string; skip: (message: string) => void }) => {
+        const outcome = await running.get(n.id)!;
+        if (outcome.status === "failed") throw outcome.error;
+        if (outcome.status === "blocked") task.skip(`not run: needs ${outcome.by.join(", ")}, which failed`);
+        else if (cachedSteps.has(n.id)) task.title += " (cached)";
+      },
+    })),
+    { concurrent: true, exitOnError: false, renderer: "default", rendererOptions: { collapseSubtasks: false, collapseErrors: false } },
+  );
+  await tasks.run();
+}
+
+/**
+ * Runs the build graph within the job budget: a step that fails does not stop the steps that do not
+ * need it, and the build then reports every failure.
+ */
+async function runSteps(nodes: readonly StepNode[], budget: JobBudget, cachedSteps: ReadonlySet<string>): Promise<void> {
+  const simple = useSimpleRenderer();
+  const running = runGraph(nodes, budget, simple ? lineReporter(nodes, cachedSteps) : {});
+  if (!simple) await listrView(nodes, running, cachedSteps);
+  const outcomes = new Map<string, NodeOutcome>();
+  for (const [id, outcome] of running) outcomes.set(id, await outcome);
+  const failure = failureReport(nodes, outcomes);
+  if (failure) throw failure;
+}
+
+/** Which output of a profile an artifact belongs to; the rest (manifest, SBOMs, rootfs, reports) is always published. */
+function isPublished(outputs: readonly Output[], name: string): boolean {
+  if (name === "uki.efi" || name === "uki.signed.efi") return outputs.includes("uki");
+  if (name === "vmlinuz" || name === "initramfs.cpio.zst") return outputs.includes("kernel-initramfs");
+  if (name === "installer.oci.tar" || name === "systemd-boot.signed.efi" || name.startsWith("installer/")) return outputs.includes("installer");
+  return true;
+}
+
+/** The `disk` output: a raw GPT disk made from the installer (as `bronze image disk` does), beside the output directory. */
+async function diskFromInstaller(installerTar: Buffer, outDir: string): Promise<string> {
+  const work = `${outDir}.disk-${process.pid}`;
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  await writeFile(join(work, "installer.oci.tar"), installerTar);
+  const { buildDisk, DEFAULT_DISK_SIZE } = await import("../disk/image.ts");
+  await buildDisk({ from: join(work, "installer.oci.tar"), out: join(work, "disk.raw"), sizeBytes: DEFAULT_DISK_SIZE });
+  await rm(join(work, "installer.oci.tar"));
+  return join(work, "disk.raw");
+}
+
 function must<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`internal: ${what} was not built`);
   return value;
@@ -75,6 +170,8 @@ export interface BuildOptions {
   moduleSigningKey?: SuppliedKey;
   /** publish even when an artifact grew past the profile's size budget (the new sizes become the reference) */
   acceptSizeGrowth?: boolean;
+  /** build steps that may run at once (default: the number of cores) */
+  jobs?: number;
   /** also write Secure Boot signed copies of the UKI and systemd-boot (uki.signed.efi, systemd-boot.signed.efi) */
   secureBootSigner?: SecureBootSigner;
 }
@@ -136,76 +233,65 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   // what builds that were killed outright left behind: their keys first, then their trees
   await removeLeftoverKeys();
   await removeAbandoned(join(ctx.workDir, "kernel"));
-  /** A listr2 task whose title says "(cached)" when the step ran nothing. */
   const timeline: ReportInput["timeline"] = [];
-  /** A listr2 task whose title says "(cached)" when the step ran nothing; each one goes on the report's timeline. */
-  const step = (title: string, work: () => Promise<void>, cacheable = true) => ({
+  const cachedSteps = new Set<string>();
+  const packageNode = (name: string) => `package ${name}`;
+  const userland = order.map((d) => packageNode(d.name));
+  /** A graph node; `ranAs` is the name the step records in ctx.ran when it runs (not served from the cache). */
+  const node = (id: string, title: string, deps: readonly string[], ranAs: string | undefined, work: () => Promise<void>): StepNode => ({
+    id,
     title,
-    task: async (_: unknown, task: { title: string }) => {
-      const before = ctx.ran.length;
+    deps,
+    run: async () => {
       const start = Date.now();
       await work();
-      const cached = cacheable && ctx.ran.length === before;
+      const cached = ranAs !== undefined && !ctx.ran.includes(ranAs);
       timeline.push({ step: title, startMs: start - started, durationMs: Date.now() - start, cached });
-      if (cached) task.title += " (cached)";
+      if (cached) cachedSteps.add(id);
     },
   });
-
-  const tasks = new Listr(
-    [
-      ...order.map((def) =>
-        step(`package ${def.name} ${def.version}`, async () => {
-          stages.packages.set(def.name, await buildPackage(def, stages.packages, ctx));
-        }),
-      ),
-      step(`kernel ${kernelSource.version} (profile ${profile.kernelProfile})`, async () => {
-        const spec = {
-          arch: profile.arch,
-          profile: profile.kernelProfile,
-          extraConfig: profile.kernelExtraConfig,
-          modules: kernelModules,
-          signingKey: options.moduleSigningKey,
-        };
-        stages.kernel = await buildKernel(kernelSource, spec, ctx, kernelConfigGate(hardening));
+  const kernelTitle = `kernel ${kernelSource.version} (profile ${profile.kernelProfile})`;
+  const nodes: StepNode[] = [
+    ...order.map((def) =>
+      node(packageNode(def.name), `package ${def.name} ${def.version}`, def.dependencies.map(packageNode), packageNode(def.name), async () => {
+        stages.packages.set(def.name, await buildPackage(def, stages.packages, ctx));
       }),
-      step("rootfs.sqsh", async () => {
-        const inRoot = rootPackages();
-        const kernel = must(stages.kernel, "kernel");
-        stages.sbom = imageSbom({ profile: profile.name, version, arch: profile.arch, epoch: ctx.epoch, packages: inRoot, kernelSource, kernel, kernelModules });
-        stages.rootfs = await buildRootfs(inRoot.map((p) => p.artifact), kernel, release, ctx, stages.sbom);
-      }),
-      step("initramfs", async () => {
-        stages.initramfs = await buildInitramfs(initBinary(), must(stages.rootfs, "rootfs"), ctx);
-      }),
-      // not a cached step: it runs on every build, in milliseconds
-      step(
-        "hardening gate (kernel config, command line, sysctls)",
-        async () => {
-          stages.hardening = imageGate(hardening, {
-            dotConfig: await readFile(must(stages.kernel, "kernel").config, "utf8"),
-            cmdline: profile.cmdline,
-            sysctl: await imageSysctlText(rootPackages().map((p) => p.artifact.dir)),
-          });
-        },
-        false,
-      ),
-      step("UKI", async () => {
-        const kernel = must(stages.kernel, "kernel");
-        const initramfs = must(stages.initramfs, "initramfs");
-        stages.uki = await buildUki({ stubPath: STUB_PATH, kernel, initramfs, osRelease: release, cmdline: profile.cmdline }, ctx);
-      }),
-    ],
-    {
-      concurrent: false,
-      exitOnError: true,
-      renderer: "default",
-      fallbackRenderer: "simple",
-      fallbackRendererCondition: useSimpleRenderer,
-      fallbackRendererOptions: { timestamp: PRESET_TIMESTAMP },
-      rendererOptions: { collapseSubtasks: false },
-    },
-  );
-  await tasks.run();
+    ),
+    node("kernel", kernelTitle, [], `kernel ${profile.kernelProfile}`, async () => {
+      const spec = {
+        arch: profile.arch,
+        profile: profile.kernelProfile,
+        extraConfig: profile.kernelExtraConfig,
+        modules: kernelModules,
+        signingKey: options.moduleSigningKey,
+      };
+      stages.kernel = await buildKernel(kernelSource, spec, ctx, kernelConfigGate(hardening));
+    }),
+    node("rootfs", "rootfs.sqsh", [...userland, "kernel"], "rootfs", async () => {
+      const inRoot = rootPackages();
+      const kernel = must(stages.kernel, "kernel");
+      const modules = await Promise.all(kernelModules.map(async (def) => ({ def, localDigests: await Promise.all(def.sources.map(async (pin) => (pin.kind === "local" ? treeDigest(pin.path) : pin.sha256))) })));
+      stages.sbom = imageSbom({ profile: profile.name, version, arch: profile.arch, epoch: ctx.epoch, packages: inRoot, kernelSource, kernel, kernelModules: modules, projectRoot: ctx.projectRoot });
+      stages.rootfs = await buildRootfs(inRoot.map((p) => p.artifact), kernel, release, ctx, stages.sbom);
+    }),
+    node("initramfs", "initramfs", ["rootfs", packageNode("init")], "initramfs", async () => {
+      stages.initramfs = await buildInitramfs(initBinary(), must(stages.rootfs, "rootfs"), ctx);
+    }),
+    // not a cached step: it runs on every build, in milliseconds
+    node("hardening", "hardening gate (kernel config, command line, sysctls)", [...userland, "kernel"], undefined, async () => {
+      stages.hardening = imageGate(hardening, {
+        dotConfig: await readFile(must(stages.kernel, "kernel").config, "utf8"),
+        cmdline: profile.cmdline,
+        sysctl: await imageSysctlText(rootPackages().map((p) => p.artifact.dir)),
+      });
+    }),
+    node("uki", "UKI", ["kernel", "initramfs", "hardening"], "uki", async () => {
+      const kernel = must(stages.kernel, "kernel");
+      const initramfs = must(stages.initramfs, "initramfs");
+      stages.uki = await buildUki({ stubPath: STUB_PATH, kernel, initramfs, osRelease: release, cmdline: profile.cmdline }, ctx);
+    }),
+  ];
+  await runSteps(nodes, new JobBudget(options.jobs ?? ctx.jobs), cachedSteps);
 
   const kernel = must(stages.kernel, "kernel");
   const outDir = join(ctx.projectRoot, "_out", profile.name);
@@ -237,6 +323,9 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   const weights = await componentSizes(rootPackages().map((p) => p.artifact), kernel);
   const record = {
     profile: profile.name,
+    profileId: profile.id,
+    ...(profile.base ? { base: profile.base } : {}),
+    outputs: profile.outputs,
     version,
     sourceDateEpoch: ctx.epoch,
     cmdline: profile.cmdline,
@@ -286,7 +375,8 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     refName: version,
   });
   const contents = [...signedImages, { name: "installer.oci.tar", data: installer.tar }, { name: "hardening.json", data: hardeningJson }];
-  const artifactSizes = [...bootDescribed, ...describeData(contents)].map(({ name, size }) => ({ name, size }));
+  const published = (file: { name: string }) => isPublished(profile.outputs, file.name);
+  const artifactSizes = [...bootDescribed, ...describeData(contents)].filter(published).map(({ name, size }) => ({ name, size }));
   if (profile.sizeBudgetPercent !== undefined && !options.acceptSizeGrowth) {
     const current: SizeRecord = {
       artifacts: Object.fromEntries(artifactSizes.map((a) => [a.name, a.size])),
@@ -298,9 +388,10 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
       if (verdict.overruns.length) throw new BronzeError(describeOverrun(verdict, profile.sizeBudgetPercent, displayPath(profile.file)));
     }
   }
-  // not under the size budget: its timings differ from build to build
+  // not under the size budget nor in the manifest: its timings differ from build to build
   const report = {
     name: "report.html",
+    unlisted: true,
     data: Buffer.from(
       renderReport({
         profile: profile.name,
@@ -310,15 +401,17 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
         moduleSigningCertSha256: kernel.signingCertSha256,
         artifacts: artifactSizes,
         breakdowns: await sizeBreakdowns(ukiData, initramfs, rootfs.image, initBinary(), weights),
-        timeline,
+        timeline: [...timeline].sort((a, b) => a.startMs - b.startMs),
         hardening: { rules: record.hardening.rules, decisions: hardeningReport.decisions, summary: hardeningReport.summary, suppressed: hardeningReport.suppressed.map((x) => ({ option: x.option_name, reason: x.reason })) },
         sbom: must(stages.sbom, "sbom").components.map((c) => ({ name: c.name, version: c.version, license: c.license, kind: c.kind, purl: c.purl })),
       }),
     ),
   };
+  const disk = profile.outputs.includes("disk") ? await diskFromInstaller(installer.tar, outDir) : undefined;
   const files = await publish(outDir, {
-    copies: bootFiles,
-    contents: [...contents, report, ...installer.files.map((f) => ({ name: `installer/${f.path}`, data: f.data }))],
+    copies: bootFiles.filter(published),
+    contents: [...contents, report, ...installer.files.map((f) => ({ name: `installer/${f.path}`, data: f.data }))].filter(published),
+    moves: disk ? [{ name: "disk.raw", from: disk }] : [],
     manifest: {
       ...record,
       installer: {

@@ -13,8 +13,10 @@ export interface PublishedFile {
 /** What goes to the output directory: artifacts copied from the cache, and content made for it. */
 export interface OutputSet {
   copies: readonly { name: string; from: string }[];
-  /** written as they are; names may contain '/' (e.g. an OCI layout directory) */
-  contents: readonly { name: string; data: Buffer }[];
+  /** written as they are; names may contain '/' (e.g. an OCI layout directory); `unlisted` ones stay out of the manifest */
+  contents: readonly { name: string; data: Buffer; unlisted?: boolean }[];
+  /** large files made beside the output directory for it, renamed into place (then their directory removed) */
+  moves?: readonly { name: string; from: string }[];
   /** the build manifest, without its list of artifacts, which publish adds */
   manifest: Record<string, unknown>;
 }
@@ -47,14 +49,20 @@ export async function publish(outDir: string, outputs: OutputSet): Promise<Publi
       await mkdir(dirname(join(tmp, name)), { recursive: true });
       await writeFile(join(tmp, name), data);
     }
-    const names = [...outputs.copies, ...outputs.contents].map((f) => f.name).filter((n) => !n.includes("/"));
+    for (const { name, from } of outputs.moves ?? []) {
+      await rename(from, join(tmp, name));
+      await rm(dirname(from), { recursive: true, force: true });
+    }
+    const names = [...outputs.copies, ...outputs.contents, ...(outputs.moves ?? [])].map((f) => f.name).filter((n) => !n.includes("/"));
     const described = await describeFiles(names.map((name) => ({ name, from: join(tmp, name) })));
-    await writeFile(join(tmp, "manifest.json"), manifestBytes(outputs.manifest, described));
+    const unlisted = new Set(outputs.contents.filter((c) => c.unlisted).map((c) => c.name));
+    await writeFile(join(tmp, "manifest.json"), manifestBytes(outputs.manifest, described.filter((d) => !unlisted.has(d.name))));
     await rm(outDir, { recursive: true, force: true });
     await rename(tmp, outDir);
     return described.map((d) => ({ ...d, path: join(outDir, d.name) }));
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
+    for (const { from } of outputs.moves ?? []) await rm(dirname(from), { recursive: true, force: true });
     throw e;
   }
 }

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { DEFAULT_DISK_SIZE } from "../disk/image.ts";
 import { sizeOption } from "./size-option.ts";
 
 // implementations are imported when a command runs: the CLI starts fast
@@ -10,7 +11,7 @@ export function registerImageCommands(program: Command): void {
     .description("write a bootable raw GPT disk: an ESP with systemd-boot and the UKI (the Secure Boot signed ones when the installer has them), and a /var partition")
     .requiredOption("--from <installer>", "installer image: an OCI layout directory or tar (e.g. _out/default/installer)")
     .requiredOption("--out <file>", "the raw disk image to write")
-    .option("--size <size>", "disk size (e.g. 2G); the /var partition takes what the ESP leaves", sizeOption, 1 << 30)
+    .option("--size <size>", "disk size (e.g. 2G); the /var partition takes what the ESP leaves", sizeOption, DEFAULT_DISK_SIZE)
     .action(async (opts: { from: string; out: string; size: number }) => {
       const { buildDisk, ukiFileName } = await import("../disk/image.ts");
       const disk = await buildDisk({ from: opts.from, out: opts.out, sizeBytes: opts.size });

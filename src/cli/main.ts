@@ -11,8 +11,11 @@ import { HOST_REQUIREMENTS, missingRequirements } from "../core/tools.ts";
 import { registerExtensionCommands } from "./extension.ts";
 import { registerHardenCommands } from "./harden.ts";
 import { registerKeysCommands, registerSecureBootCommands } from "./secureboot.ts";
-import { registerOciCommands } from "./oci.ts";
+import { connect, connectionOptions, registerOciCommands, type ConnectionOptions } from "./oci.ts";
+import { parseReference } from "../registry/reference.ts";
+import type { RemoteStore } from "../core/store.ts";
 import { registerImageCommands } from "./image.ts";
+import { registerReproCommand } from "./repro.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { loadSuppliedKey, type SuppliedKey } from "../kernel/supplied-key.ts";
 import { loadProfile, profilePath } from "../profile/profile.ts";
@@ -34,6 +37,12 @@ function humanSize(bytes: number): string {
 function positiveSeconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("give a number of seconds above 0");
+  return n;
+}
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("give a whole number of at least 1");
   return n;
 }
 
@@ -72,6 +81,22 @@ interface BuildCommandOptions {
   secureBootCert?: string;
   secureBootKeyPassphraseFile?: string;
   acceptSizeGrowth?: boolean;
+  jobs?: number;
+  cacheFrom?: string;
+  cacheTo?: string;
+}
+
+/** --cache-from / --cache-to: repositories (no tag: each entry is tagged by its input hash). */
+async function sharedCache(opts: BuildCommandOptions & ConnectionOptions): Promise<RemoteStore | undefined> {
+  if (!opts.cacheFrom && !opts.cacheTo) return undefined;
+  const { RegistryCache, remoteStore } = await import("../cache/remote.ts");
+  const open = async (text: string | undefined, option: string) => {
+    if (!text) return undefined;
+    const ref = parseReference(text);
+    if (ref.tag || ref.digest) throw new InputError(`${option} ${text}: give a repository without a tag or digest; entries are tagged by their input hash`);
+    return new RegistryCache(await connect(ref, opts), ref, (line) => console.log(`bronze: ${line}`));
+  };
+  return remoteStore(await open(opts.cacheFrom, "--cache-from"), await open(opts.cacheTo, "--cache-to"));
 }
 
 /** --secure-boot-key and --secure-boot-cert come together; checked to match before anything builds. */
@@ -95,7 +120,7 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
 
-  program
+  connectionOptions(program
     .command("build")
     .description("build an image profile: packages, kernel, rootfs.sqsh, initramfs and UKI, into _out/<profile>/")
     .option("-p, --profile <name|file>", "profile name (profiles/<name>.yaml) or path to a profile file", "minimal")
@@ -106,13 +131,17 @@ export function createProgram(): Command {
     .option("--secure-boot-cert <cert>", "the certificate (PEM or DER) of --secure-boot-key, as enrolled in the firmware's db")
     .option("--secure-boot-key-passphrase-file <file>", "passphrase of an encrypted --secure-boot-key")
     .option("--accept-size-growth", "publish even if an artifact grew past the profile's sizeBudget (the new sizes become the reference)")
-    .action(async (opts: BuildCommandOptions) => {
+    .option("-j, --jobs <n>", "build steps (packages, kernel) run at once; each compiles with one job per core (default: the number of cores)", positiveInteger)
+    .option("--cache-from <repository>", "shared cache: take missing steps from this registry repository (HOST[:PORT]/REPOSITORY), by input hash")
+    .option("--cache-to <repository>", "shared cache: send every step of this build to this registry repository, tagged by input hash")
+  ).action(async (opts: BuildCommandOptions & ConnectionOptions) => {
       const moduleSigningKey = await suppliedKeyOption(opts.moduleSigningKey, opts.moduleSigningCert);
       const secureBootSigner = await secureBootOption(opts);
       const profile = await loadProfile(profilePath(projectRoot, opts.profile));
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot), opts.cacheDir);
+      ctx.store.remote = await sharedCache(opts);
       const { buildProfile } = await import("../build/pipeline.ts");
-      const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey, secureBootSigner, acceptSizeGrowth: Boolean(opts.acceptSizeGrowth) });
+      const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey, secureBootSigner, acceptSizeGrowth: Boolean(opts.acceptSizeGrowth), jobs: opts.jobs });
       console.log(`\nbronze: built profile '${profile.name}' in ${(result.durationMs / 1000).toFixed(1)} s; ${result.ran.length} build step(s) ran${result.ran.length ? `: ${result.ran.join(", ")}` : " (everything from cache)"}`);
       console.log(`kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`);
       if (moduleSigningKey) console.log(`modules signed with ${moduleSigningKey.keyPath}: not ephemeral; keep it safe`);
@@ -167,6 +196,7 @@ export function createProgram(): Command {
   registerImageCommands(program);
   registerExtensionCommands(program, projectRoot);
   registerOciCommands(program, projectRoot);
+  registerReproCommand(program, projectRoot);
 
   program
     .command("doctor")
@@ -188,6 +218,8 @@ export function createProgram(): Command {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // what bronze writes (cache entries, trees packed into images, outputs) must not depend on the caller's umask
+  process.umask(0o022);
   try {
     await createProgram().parseAsync(argv as string[], { from: "user" });
     return Number(process.exitCode ?? 0);

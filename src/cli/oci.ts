@@ -9,7 +9,7 @@ import { sizeOption } from "./size-option.ts";
 import { isLoopback, parseReference, type Reference } from "../registry/reference.ts";
 import type { Credentials } from "../registry/transport.ts";
 
-interface ConnectionOptions {
+export interface ConnectionOptions {
   username?: string;
   passwordStdin?: boolean;
   caFile?: string;
@@ -17,7 +17,7 @@ interface ConnectionOptions {
   insecure?: boolean;
 }
 
-async function connect(ref: Reference, opts: ConnectionOptions): Promise<RegistryClient> {
+export async function connect(ref: Reference, opts: ConnectionOptions): Promise<RegistryClient> {
   if (opts.plainHttp && !isLoopback(ref.registry) && !opts.insecure) {
     throw new InputError(`--plain-http sends credentials and images unencrypted; for ${ref.registry}, which is not this machine, add --insecure to really do it`);
   }
@@ -41,7 +41,7 @@ async function connect(ref: Reference, opts: ConnectionOptions): Promise<Registr
   );
 }
 
-function connectionOptions(command: Command): Command {
+export function connectionOptions(command: Command): Command {
   return command
     .option("--username <user>", "registry user (else docker's config.json)")
     .option("--password-stdin", "read the password from standard input")

@@ -16,6 +16,8 @@ import { gptLayout, PARTITION_TYPES, SECTOR, type PlacedPartition } from "./gpt.
 
 export const ESP_SIZE = 100 << 20;
 export const MIN_DISK_SIZE = ESP_SIZE + (64 << 20);
+/** 1 GiB: the ESP and room for /var */
+export const DEFAULT_DISK_SIZE = 1 << 30;
 
 export interface InstallerContent {
   version: string;
@@ -78,7 +80,8 @@ async function buildEsp(content: InstallerContent, volumeGuid: string, work: str
   for (const path of [...files.map(([p]) => p), ...directories]) await utimes(join(tree, path), content.epoch, content.epoch);
   const esp = join(work, "esp.img");
   const execa = await lazyExeca();
-  const env = { SOURCE_DATE_EPOCH: String(content.epoch), MTOOLS_SKIP_CHECK: "1" };
+  // FAT keeps local times: in UTC, the same epoch makes the same bytes whatever the caller's time zone
+  const env = { SOURCE_DATE_EPOCH: String(content.epoch), MTOOLS_SKIP_CHECK: "1", TZ: "UTC" };
   await execa("mkfs.vfat", ["-C", "-F", "32", "-S", String(SECTOR), "-s", "1", "-n", "ESP", "-i", volumeGuid.slice(0, 8), "--invariant", esp, String(ESP_SIZE / 1024)], { env });
   await execa("mcopy", ["-i", esp, "-s", "-m", "-Q", join(tree, "EFI"), join(tree, "loader"), "::/"], { env });
   return esp;

@@ -146,8 +146,32 @@ async function suppliedSigner(supplied: SuppliedKey, work: string): Promise<Modu
   };
 }
 
-function kernelEnv(arch: string, source: KernelSource, jobs: number): Record<string, string> {
+/**
+ * The kernel build's own randomness, derived from its inputs so the same inputs make the same kernel:
+ * the randstruct layout seed and the latent-entropy plugin's constants (gcc's -frandom-seed). Both are as
+ * public as the inputs: a kernel others can rebuild bit for bit cannot keep its struct layout secret.
+ */
+export function kernelSeeds(cacheKey: string): { randstruct: string; compiler: string } {
+  return { randstruct: sha256(`bronze randstruct seed ${cacheKey}`), compiler: sha256(`bronze compiler seed ${cacheKey}`).slice(0, 16) };
+}
+
+/** Replaces the tree's seed generator (which reads /dev/urandom) with one that writes the derived seed. */
+async function useDerivedRandstructSeed(tree: string, seed: string): Promise<void> {
+  const script = [
+    "#!/bin/sh",
+    "# written by bronze: the seed is derived from the build's inputs (reproducible builds)",
+    `SEED=${seed}`,
+    'echo "$SEED" > "$1"',
+    'HASH=$(printf %s "$SEED" | sha256sum | cut -d" " -f1)',
+    'printf \'#define RANDSTRUCT_HASHED_SEED "%s"\\n\' "$HASH" > "$2"',
+    "",
+  ].join("\n");
+  await writeFile(join(tree, "scripts", "gen-randstruct-seed.sh"), script, { mode: 0o755 });
+}
+
+function kernelEnv(arch: string, source: KernelSource, jobs: number, compilerSeed?: string): Record<string, string> {
   return {
+    ...(compilerSeed ? { KCFLAGS: `-frandom-seed=${compilerSeed}` } : {}),
     ARCH: arch === "x86_64" ? "x86" : arch,
     KBUILD_BUILD_TIMESTAMP: `@${source.sourceDateEpoch}`,
     KBUILD_BUILD_USER: "bronze",
@@ -305,6 +329,8 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
   let key: EphemeralKey | undefined;
   try {
     const tree = await extractTree(source, ctx, work, logFile);
+    const seeds = kernelSeeds(cacheKey);
+    await useDerivedRandstructSeed(tree, seeds.randstruct);
     for (const m of modules) {
       const dir = join(work, "ext", m.def.name);
       await mkdir(dir, { recursive: true });
@@ -312,7 +338,7 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     }
     const entry = await ctx.store.put(cacheKey, `kernel ${profile}`, inputs, async (outDir) => {
       const signer = spec.signingKey ? await suppliedSigner(spec.signingKey, work) : await ephemeralSigner(logFile, (k) => (key = k));
-      const base = { cwd: "/build/linux", env: kernelEnv(arch, source, ctx.jobs), logFile };
+      const base = { cwd: "/build/linux", env: kernelEnv(arch, source, ctx.jobs, seeds.compiler), logFile };
       const mounts: Mount[] = [
         { host: work, at: "/build", writable: true },
         { host: outDir, at: "/out", writable: true },

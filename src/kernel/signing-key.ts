@@ -110,10 +110,14 @@ export async function createEphemeralKey(logFile: string): Promise<EphemeralKey>
     await claim(dir);
     await writeFile(join(dir, "x509.genkey"), GENKEY_CONFIG);
     const keyPath = join(dir, KEY_FILE);
+    // a serial of fixed DER length (positive, top byte never zero): every build's certificate is the same
+    // size, so kernels built with different keys keep the same layout and compare byte for byte once it is masked
+    const serial = randomBytes(16);
+    serial[0] = 0x40 | (serial[0]! & 0x3f);
     // openssl prints only progress here; the key goes to the file, never to the log
     await run(
       "openssl",
-      ["req", "-new", "-nodes", "-utf8", "-sha512", "-days", "36500", "-batch", "-x509", "-config", join(dir, "x509.genkey"), "-outform", "PEM", "-out", keyPath, "-keyout", keyPath],
+      ["req", "-new", "-nodes", "-utf8", "-sha512", "-days", "36500", "-batch", "-x509", "-set_serial", `0x${serial.toString("hex")}`, "-config", join(dir, "x509.genkey"), "-outform", "PEM", "-out", keyPath, "-keyout", keyPath],
       { logFile },
     );
     await chmod(keyPath, 0o600);

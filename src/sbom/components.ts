@@ -14,12 +14,14 @@ export interface ImageParts {
   packages: { def: PackageDef; artifact: PackageArtifact }[];
   kernelSource: KernelSource;
   kernel: KernelArtifact;
-  /** out-of-tree module packages built with the kernel */
-  kernelModules: readonly PackageDef[];
+  /** out-of-tree module packages built with the kernel, with the digests of their local sources */
+  kernelModules: readonly { def: PackageDef; localDigests: readonly string[] }[];
+  /** local sources are named by their path in the repository */
+  projectRoot: string;
 }
 
-function packageComponent(def: PackageDef, kind: SbomComponent["kind"], localDigests: readonly string[]): SbomComponent {
-  const sources = def.sources.map((pin, i) => describePin(pin, localDigests[i]));
+function packageComponent(def: PackageDef, kind: SbomComponent["kind"], localDigests: readonly string[], projectRoot: string): SbomComponent {
+  const sources = def.sources.map((pin, i) => describePin(pin, projectRoot, localDigests[i]));
   const purl = sources.find((s) => s.purl)?.purl;
   return {
     id: `${kind}-${def.name}`,
@@ -53,10 +55,10 @@ export function imageSbom(parts: ImageParts): RootfsSbom {
     description: `Linux ${parts.kernel.release} with its modules, from Debian's ${parts.kernelSource.package} ${parts.kernelSource.debianVersion}`,
     purl: `pkg:deb/debian/linux@${parts.kernelSource.debianVersion}?arch=source`,
     cpe: `cpe:2.3:o:linux:linux_kernel:${parts.kernelSource.version}:*:*:*:*:*:*:*`,
-    sources: [describePin(parts.kernelSource.pin)].map(({ location, sha256 }) => ({ location, sha256 })),
+    sources: [describePin(parts.kernelSource.pin, parts.projectRoot)].map(({ location, sha256 }) => ({ location, sha256 })),
   };
-  const packages = parts.packages.map(({ def, artifact }) => packageComponent(def, "package", artifact.sources.map((s) => s.digest)));
-  const modules = parts.kernelModules.map((def) => packageComponent(def, "kernel-module", []));
+  const packages = parts.packages.map(({ def, artifact }) => packageComponent(def, "package", artifact.sources.map((s) => s.digest), parts.projectRoot));
+  const modules = parts.kernelModules.map(({ def, localDigests }) => packageComponent(def, "kernel-module", localDigests, parts.projectRoot));
   return {
     image: { name: parts.profile, version: parts.version, arch: parts.arch, epoch: parts.epoch, toolVersion: parts.version },
     components: [image, kernel, ...packages, ...modules],

@@ -1,3 +1,4 @@
+import { relative } from "node:path";
 import { createHash } from "node:crypto";
 import type { SourcePin } from "../sources/pin.ts";
 
@@ -42,15 +43,19 @@ export function fileChecksums(data: Buffer | string): { sha256: string; sha1: st
   return { sha256: createHash("sha256").update(data).digest("hex"), sha1: createHash("sha1").update(data).digest("hex") };
 }
 
-/** A source pin as SBOM facts: a location that names no mirror, its checksum, and a purl for Debian sources. */
-export function describePin(pin: SourcePin, localDigest?: string): { location: string; sha256: string; purl?: string } {
+/**
+ * A source pin as SBOM facts: a location that names no mirror and no machine's directory (local sources
+ * by their path in the repository), its checksum, and a purl for Debian sources.
+ */
+export function describePin(pin: SourcePin, projectRoot: string, localDigest?: string): { location: string; sha256: string; purl?: string } {
   switch (pin.kind) {
     case "debian":
       return { location: `Debian source package ${pin.package} ${pin.version}, file ${pin.file}`, sha256: pin.sha256, purl: `pkg:deb/debian/${pin.package}@${pin.version}?arch=source` };
     case "host-file":
       return { location: pin.path, sha256: pin.sha256 };
     case "local":
-      return { location: `bronze repository, ${pin.path}`, sha256: localDigest ?? "" };
+      if (!localDigest) throw new Error(`internal: no digest for the local source ${pin.path}`);
+      return { location: `bronze repository, ${relative(projectRoot, pin.path)}`, sha256: localDigest };
   }
 }
 

@@ -1,0 +1,110 @@
+import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { zstdDecompressSync } from "node:zlib";
+import { BronzeError } from "../core/errors.ts";
+import type { EntryRecord, RemoteStore } from "../core/store.ts";
+import type { TarEntry } from "../oci/tar.ts";
+import { readTar } from "../oci/tar-read.ts";
+import { getBlob, getManifest, hasManifest, pushBlob, putManifest, type RegistryClient } from "../registry/client.ts";
+import type { Reference } from "../registry/reference.ts";
+import { cacheArtifact, readCacheManifest } from "./artifact.ts";
+
+/** The output tree of an entry as tar entries: directories, files and symlinks with their permission bits. */
+async function treeEntries(root: string, rel = "", into: TarEntry[] = []): Promise<TarEntry[]> {
+  for (const name of (await readdir(join(root, rel))).sort()) {
+    const path = rel ? `${rel}/${name}` : name;
+    const info = await lstat(join(root, path));
+    if (info.isSymbolicLink()) into.push({ path, type: "symlink", target: await readlink(join(root, path)) });
+    else if (info.isDirectory()) {
+      into.push({ path, type: "dir", mode: info.mode & 0o7777 });
+      await treeEntries(root, path, into);
+    } else if (info.isFile()) into.push({ path, type: "file", mode: info.mode & 0o7777, data: await readFile(join(root, path)) });
+    else throw new BronzeError(`cache entry ${root}: ${path} is neither a file, a directory nor a symlink`);
+  }
+  return into;
+}
+
+/** Writes a pulled tree: relative paths only, nothing through a symlink, only files, directories and symlinks. */
+export async function writeTree(archive: Buffer, into: string, what: string): Promise<void> {
+  const links = new Set<string>();
+  await mkdir(into, { recursive: true });
+  for (const entry of await readTar(archive)) {
+    const parts = entry.path.split("/");
+    if (!entry.path || entry.path.startsWith("/") || parts.some((p) => p === ".." || p === "." || p === "")) throw new BronzeError(`${what}: refusing path '${entry.path}'`);
+    if (parts.some((_, i) => links.has(parts.slice(0, i).join("/")))) throw new BronzeError(`${what}: '${entry.path}' lies under a symlink`);
+    const path = join(into, entry.path);
+    if (entry.type === "dir") await mkdir(path, { recursive: true, mode: entry.mode });
+    else if (entry.type === "file") await writeFile(path, entry.data ?? Buffer.alloc(0), { mode: entry.mode, flag: "wx" });
+    else if (entry.type === "symlink") {
+      await symlink(entry.target ?? "", path);
+      links.add(entry.path);
+    } else throw new BronzeError(`${what}: '${entry.path}' is a ${entry.type}; cache entries hold files, directories and symlinks only`);
+  }
+}
+
+/** A repository of a registry holding cache entries, each tagged by its input key. */
+export class RegistryCache {
+  readonly client: RegistryClient;
+  readonly ref: Reference;
+  private readonly log: (line: string) => void;
+
+  constructor(client: RegistryClient, ref: Reference, log: (line: string) => void) {
+    this.client = client;
+    this.ref = ref;
+    this.log = log;
+  }
+
+  get name(): string {
+    return `${this.ref.registry}/${this.ref.repository}`;
+  }
+
+  has(key: string): Promise<boolean> {
+    return hasManifest(this.client, this.ref, key);
+  }
+
+  /** Pulls the entry of `key` into `into` (record.json and out/), every blob checked against its digest. */
+  async pull(key: string, into: string): Promise<boolean> {
+    if (!(await this.has(key))) return false;
+    const manifest = await getManifest(this.client, this.ref, key);
+    const what = `cache entry ${key.slice(0, 12)} in ${this.name}`;
+    let layout: ReturnType<typeof readCacheManifest>;
+    try {
+      layout = readCacheManifest(manifest.data, key);
+    } catch (e) {
+      throw new BronzeError(`${what}: ${(e as Error).message}; remove the tag or use another --cache-from`);
+    }
+    const recordData = await getBlob(this.client, this.ref, layout.record.digest, layout.record.size);
+    const record = JSON.parse(recordData.toString("utf8")) as EntryRecord;
+    if (record.key !== key) throw new BronzeError(`${what}: its record is for key ${record.key}`);
+    const tree = await getBlob(this.client, this.ref, layout.tree.digest, layout.tree.size);
+    await mkdir(join(into, "out"), { recursive: true });
+    await writeTree(zstdDecompressSync(tree), join(into, "out"), what);
+    await writeFile(join(into, "record.json"), recordData);
+    this.log(`cache: ${record.step} (${key.slice(0, 12)}) pulled from ${this.name}, ${tree.length} bytes`);
+    return true;
+  }
+
+  /** Pushes the entry in `entryDir` unless the registry has it; the tag (the key) goes last. */
+  async push(key: string, entryDir: string): Promise<void> {
+    if (await this.has(key)) return;
+    const recordJson = await readFile(join(entryDir, "record.json"));
+    const record = JSON.parse(recordJson.toString("utf8")) as EntryRecord;
+    const artifact = cacheArtifact(key, record.step, recordJson, await treeEntries(join(entryDir, "out")));
+    let sent = 0;
+    for (const blob of [artifact.record, artifact.tree]) {
+      sent += await pushBlob(this.client, this.ref, blob.descriptor.digest, async () => blob.data, { chunkSize: 8 * 1024 * 1024 });
+    }
+    await putManifest(this.client, this.ref, key, artifact.manifest.descriptor.mediaType, artifact.manifest.data);
+    this.log(`cache: ${record.step} (${key.slice(0, 12)}) pushed to ${this.name}, ${sent} bytes sent`);
+  }
+}
+
+/** --cache-from and --cache-to: where misses are looked up, and where every entry of the build is sent. */
+export function remoteStore(from: RegistryCache | undefined, to: RegistryCache | undefined): RemoteStore {
+  return {
+    fetch: async (key, into) => (from ? from.pull(key, into) : false),
+    publish: async (key, entryDir) => {
+      if (to) await to.push(key, entryDir);
+    },
+  };
+}

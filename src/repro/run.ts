@@ -1,0 +1,237 @@
+import { copyFile, cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { execa } from "execa";
+import { sourceDateEpoch, sourceRevision } from "../core/epoch.ts";
+import { BronzeError, InputError } from "../core/errors.ts";
+import type { EntryRecord } from "../core/store.ts";
+import { compareBytes } from "./compare.ts";
+import { compareTrees, kernelEntryRule, type FileVerdict } from "./trees.ts";
+
+/** One build of the pair: where it ran and what differed about its surroundings. */
+interface BuildPlace {
+  label: string;
+  tree: string;
+  cacheDir: string;
+  hostName: string;
+  umask: string;
+  env: Record<string, string>;
+}
+
+export interface ReproOptions {
+  projectRoot: string;
+  /** profile name or file */
+  profile: string;
+  /** the profile's name (names its output directory) */
+  profileName: string;
+  /** the first build takes its cache from here (e.g. what `make` filled) instead of a fresh one */
+  firstCache?: string;
+  /** keep the work directory even when everything compared equal */
+  keep?: boolean;
+  log: (line: string) => void;
+}
+
+/** A group of compared files: which builds, what was compared. */
+export interface ComparisonGroup {
+  title: string;
+  files: FileVerdict[];
+  /** list identical files one by one (the artifacts), not only count them (a package's many files) */
+  listIdentical: boolean;
+}
+
+export interface ReproResult {
+  workDir: string;
+  groups: ComparisonGroup[];
+  differences: number;
+  installerDigests: [string, string];
+}
+
+/** Files of a checkout that a build reads: tracked and untracked, minus what .gitignore excludes. */
+async function sourceFiles(projectRoot: string): Promise<string[]> {
+  const git = await execa("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: projectRoot, reject: false });
+  if (git.exitCode !== 0) throw new InputError(`${projectRoot} is not a git checkout: bronze repro copies the files git knows of`);
+  return git.stdout.split("\0").filter(Boolean);
+}
+
+/** A copy of the checkout elsewhere; the runtime and dependencies are linked, not copied (they are not inputs of the image). */
+async function copyCheckout(projectRoot: string, files: readonly string[], to: string): Promise<void> {
+  for (const file of files) {
+    const from = join(projectRoot, file);
+    const info = await lstat(from).catch(() => undefined);
+    if (!info) continue; // deleted but not yet committed
+    await mkdir(dirname(join(to, file)), { recursive: true });
+    if (info.isSymbolicLink()) await symlink(await readlink(from), join(to, file));
+    else await copyFile(from, join(to, file));
+  }
+  for (const runtime of ["node_modules", ".tools"]) await symlink(join(projectRoot, runtime), join(to, runtime));
+}
+
+/** Runs bronze in a place: its own host name (a UTS namespace), umask, user, time zone, locale and TMPDIR. */
+async function bronzeIn(place: BuildPlace, args: readonly string[], logFile: string): Promise<void> {
+  const command = [join(place.tree, "bin", "bronze"), ...args];
+  const inNamespace = process.getuid?.() === 0;
+  const [file, ...rest] = inNamespace
+    ? ["unshare", "--uts", "--", "sh", "-c", 'hostname "$1" && umask "$2" && shift 2 && exec "$@"', "sh", place.hostName, place.umask, ...command]
+    : ["sh", "-c", 'umask "$1" && shift && exec "$@"', "sh", place.umask, ...command];
+  await mkdir(place.env.TMPDIR!, { recursive: true });
+  await mkdir(place.env.HOME!, { recursive: true });
+  const result = await execa(file!, rest, { cwd: place.tree, env: place.env, extendEnv: false, reject: false, all: true });
+  await writeFile(logFile, result.all ?? "", { flag: "a" });
+  if (result.exitCode !== 0) {
+    const tail = String(result.all ?? "").trimEnd().split("\n").slice(-30).join("\n");
+    throw new BronzeError(`bronze ${args.join(" ")} failed in ${place.tree} (log: ${logFile})\n${tail}`);
+  }
+}
+
+/** The environment a build sees: only what a build may legitimately read, plus what makes this place different. */
+function placeEnv(base: NodeJS.ProcessEnv, extra: Record<string, string>): Record<string, string> {
+  const keep = ["PATH", "TERM"];
+  const env: Record<string, string> = { CI: "true" };
+  for (const name of keep) if (base[name] !== undefined) env[name] = base[name]!;
+  return { ...env, ...extra };
+}
+
+async function entries(cacheDir: string): Promise<Map<string, EntryRecord>> {
+  const store = join(cacheDir, "store");
+  const found = new Map<string, EntryRecord>();
+  for (const key of await readdir(store).catch(() => [] as string[])) {
+    const record = JSON.parse(await readFile(join(store, key, "record.json"), "utf8")) as EntryRecord;
+    found.set(key, record);
+  }
+  return found;
+}
+
+const isPackage = (r: EntryRecord) => r.step.startsWith("package ");
+const isKernel = (r: EntryRecord) => r.step.startsWith("kernel ");
+
+async function installerDigest(outDir: string): Promise<string> {
+  const manifest = JSON.parse(await readFile(join(outDir, "manifest.json"), "utf8")) as { installer: { indexDigest: string } };
+  return manifest.installer.indexDigest;
+}
+
+/** diffoscope's account of each difference, when it is installed (it is optional: the offsets are always given). */
+async function explainWithDiffoscope(different: readonly FileVerdict[], into: string, log: (line: string) => void): Promise<void> {
+  const found = await execa("sh", ["-c", "command -v diffoscope"], { reject: false });
+  if (found.exitCode !== 0 || !different.some((f) => f.files)) return;
+  await mkdir(into, { recursive: true });
+  for (const [index, f] of different.entries()) {
+    if (!f.files) continue;
+    const report = join(into, `${index}-${f.path.replaceAll("/", "_")}.txt`);
+    await execa("diffoscope", ["--text", report, ...f.files], { reject: false, timeout: 600_000 });
+    log(`diffoscope on ${f.path}: ${report}`);
+  }
+}
+
+/** Output files not under the reproducibility promise: the report shows this build's timings. */
+const NOT_REPRODUCIBLE = new Set(["report.html"]);
+
+/**
+ * Builds a profile twice from two copies of the checkout that differ in path, time, TMPDIR, user, host name,
+ * umask, time zone and locale, each with a fresh cache and its own ephemeral module-signing key, and compares:
+ * packages byte for byte, kernel and modules with signatures stripped and the certificate masked.
+ * Then the second copy builds the image again around the first build's kernel (the one input a key makes
+ * different): every artifact, the installer's digest and a disk image made from it must be byte-identical.
+ */
+export async function checkReproducible(options: ReproOptions): Promise<ReproResult> {
+  const { projectRoot, log } = options;
+  const epoch = String(await sourceDateEpoch(projectRoot));
+  const revision = (await sourceRevision(projectRoot)) ?? "";
+  const files = await sourceFiles(projectRoot);
+  const work = await mkdtemp(join(tmpdir(), "bronze-repro-"));
+  const common = { SOURCE_DATE_EPOCH: epoch, BRONZE_REVISION: revision };
+  const places: [BuildPlace, BuildPlace] = [
+    {
+      label: "A",
+      tree: join(work, "a", "bronze"),
+      cacheDir: options.firstCache ?? join(work, "a", "bronze", ".cache", "bronze"),
+      hostName: "bronze-repro-a",
+      umask: "0022",
+      env: placeEnv(process.env, { ...common, TMPDIR: join(work, "tmp-a"), HOME: join(work, "home-a"), USER: "builder", LOGNAME: "builder", TZ: "UTC", LANG: "C.UTF-8" }),
+    },
+    {
+      label: "B",
+      tree: join(work, "second", "copy", "of-the-checkout", "bronze"),
+      cacheDir: join(work, "second", "copy", "of-the-checkout", "bronze", ".cache", "bronze"),
+      hostName: "another-host-b",
+      umask: "0027",
+      env: placeEnv(process.env, {
+        ...common,
+        TMPDIR: join(work, "another", "tmp"),
+        HOME: join(work, "home-b"),
+        USER: "someone-else",
+        LOGNAME: "someone-else",
+        TZ: "Pacific/Chatham",
+        LANG: "fr_FR.UTF-8",
+      }),
+    },
+  ];
+  const [a, b] = places;
+  const logs = join(work, "logs");
+  await mkdir(logs, { recursive: true });
+  const profileArg = options.profile.includes("/") ? relative(projectRoot, options.profile) : options.profile;
+  if (profileArg.startsWith("..")) throw new InputError(`${options.profile}: bronze repro builds profiles inside the checkout (it copies the checkout)`);
+
+  log(`work directory ${work}`);
+  for (const place of places) await copyCheckout(projectRoot, files, place.tree);
+  const keys = join(work, "secure-boot-keys");
+  await bronzeIn(a, ["keys", "generate", keys, "--common-name", "bronze repro db"], join(logs, "keys.log"));
+  const build = async (place: BuildPlace, name: string, cacheDir: string) => {
+    const started = Date.now();
+    log(`build ${name}: ${place.tree} (host ${place.hostName}, umask ${place.umask}, TZ ${place.env.TZ}, cache ${cacheDir})`);
+    const args = ["build", "--profile", profileArg, "--cache-dir", cacheDir, "--accept-size-growth"];
+    await bronzeIn(place, [...args, "--secure-boot-key", join(keys, "db.key"), "--secure-boot-cert", join(keys, "db.crt")], join(logs, `build-${name}.log`));
+    log(`build ${name}: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  };
+  await build(a, "A", a.cacheDir);
+  await build(b, "B", b.cacheDir);
+
+  const groups: ComparisonGroup[] = [];
+  const [fromA, fromB] = await Promise.all([entries(a.cacheDir), entries(b.cacheDir)]);
+  const stepsOf = (r: EntryRecord) => isPackage(r) || isKernel(r);
+  const keyCheck: FileVerdict[] = [];
+  const entryGroups: ComparisonGroup[] = [];
+  for (const [key, record] of [...fromB].filter(([, r]) => stepsOf(r)).sort(([, x], [, y]) => x.step.localeCompare(y.step))) {
+    if (!fromA.has(key)) {
+      const sameStep = [...fromA].filter(([, r]) => r.step === record.step).map(([k]) => k.slice(0, 12));
+      keyCheck.push({ path: record.step, verdict: { status: "different", detail: `input hash ${key.slice(0, 12)} not in build A's cache (A has ${sameStep.join(", ") || "none"}): the inputs differ` } });
+      continue;
+    }
+    keyCheck.push({ path: record.step, verdict: { status: "identical" } });
+    const [dirA, dirB] = [join(a.cacheDir, "store", key, "out"), join(b.cacheDir, "store", key, "out")];
+    const rule = isKernel(record) ? await kernelEntryRule(dirA, dirB) : undefined;
+    entryGroups.push({ title: `${record.step}: build A vs build B (each built from source)`, files: await compareTrees(dirA, dirB, rule), listIdentical: isKernel(record) });
+  }
+  groups.push({ title: "input hashes of build B's steps, found in build A's cache", files: keyCheck, listIdentical: false });
+  groups.push(...entryGroups);
+
+  // build C: the second checkout again, with B's packages and A's kernel; everything downstream is rebuilt
+  const kernelKeys = [...fromB].filter(([, r]) => isKernel(r)).map(([k]) => k);
+  const cacheC = join(work, "cache-c");
+  await mkdir(join(cacheC, "store"), { recursive: true });
+  for (const [key, record] of fromB) if (isPackage(record)) await cp(join(b.cacheDir, "store", key), join(cacheC, "store", key), { recursive: true, preserveTimestamps: true });
+  for (const key of kernelKeys.filter((k) => fromA.has(k))) await cp(join(a.cacheDir, "store", key), join(cacheC, "store", key), { recursive: true, preserveTimestamps: true });
+  const outOf = (place: BuildPlace) => join(place.tree, "_out", options.profileName);
+  await rename(outOf(b), join(work, "out-b"));
+  await build(b, "C", cacheC);
+  const outA = outOf(a);
+  const outC = outOf(b);
+  const published = await compareTrees(outA, outC);
+  groups.push({ title: "published artifacts: build A vs build C (C: B's checkout and packages, A's kernel)", files: published.filter((f) => !NOT_REPRODUCIBLE.has(f.path)), listIdentical: true });
+
+  const disks: string[] = [];
+  for (const [place, out, name] of [[a, outA, "A"], [b, outC, "C"]] as const) {
+    const disk = join(work, `disk-${name}.raw`);
+    await bronzeIn(place, ["image", "disk", "--from", join(out, "installer"), "--out", disk], join(logs, `disk-${name}.log`));
+    disks.push(disk);
+  }
+  const [diskA, diskC] = await Promise.all(disks.map((d) => readFile(d)));
+  groups.push({ title: "disk images made from each installer: build A vs build C", files: [{ path: "disk.raw", verdict: compareBytes(diskA!, diskC!), files: [disks[0]!, disks[1]!] }], listIdentical: true });
+
+  const different = groups.flatMap((g) => g.files).filter((f) => f.verdict.status === "different");
+  const differences = different.length;
+  await explainWithDiffoscope(different, join(work, "diffoscope"), log);
+  const result: ReproResult = { workDir: work, groups, differences, installerDigests: [await installerDigest(outA), await installerDigest(outC)] };
+  await writeFile(join(work, "repro.json"), `${JSON.stringify(result, null, 2)}\n`);
+  if (differences === 0 && !options.keep) await rm(work, { recursive: true, force: true });
+  return result;
+}

@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { test } from "node:test";
+import { execa } from "execa";
+import { PROJECT_ROOT } from "../helpers/tmp.ts";
+
+/** The lines `bronze repro` prints for one group, after its title. */
+function group(output: string, title: string): string[] {
+  const start = output.indexOf(`\n${title}`);
+  assert.ok(start >= 0, `no group '${title}' in:\n${output}`);
+  const rest = output.slice(start + 1).split("\n");
+  const end = rest.findIndex((line, i) => i > 0 && !line.startsWith("  "));
+  return rest.slice(0, end);
+}
+
+test("the minimal profile is reproducible: a second build elsewhere, by someone else, matches (kernel up to its ephemeral key)", { timeout: 40 * 60_000 }, async () => {
+  // the first build is the one the other tests made (this checkout, its cache); the second is from source, in a copy
+  const repro = await execa(join(PROJECT_ROOT, "bin", "bronze"), ["repro", "--profile", "minimal", "--first-cache", join(PROJECT_ROOT, ".cache", "bronze")], {
+    cwd: PROJECT_ROOT,
+    reject: false,
+    all: true,
+    env: { CI: "true" },
+  });
+  const output = repro.all ?? "";
+  assert.equal(repro.exitCode, 0, output);
+  assert.match(output, /reproducible: profile minimal/);
+
+  const inputs = group(output, "input hashes of build B's steps");
+  assert.match(inputs[0]!, /: (\d+) of \1 identical/);
+  assert.ok(inputs.length === 1, "every input hash agreed, so no line names one");
+
+  const kernel = group(output, "kernel minimal: build A vs build B");
+  assert.match(kernel.join("\n"), /equivalent {2}vmlinuz: uncompressed kernel \(\d+ bytes\) identical with the module-signing certificate masked/);
+  assert.match(kernel.join("\n"), /equivalent {2}module-signing\.der: each build's own ephemeral certificate/);
+  const modules = kernel.filter((line) => /\.ko: identical with signatures stripped/.test(line));
+  assert.ok(modules.some((line) => line.includes("bronze_hello.ko")), kernel.join("\n"));
+
+  const published = group(output, "published artifacts: build A vs build C").join("\n");
+  for (const artifact of ["rootfs.sqsh", "initramfs.cpio.zst", "uki.efi", "uki.signed.efi", "systemd-boot.signed.efi", "installer.oci.tar", "manifest.json", "vmlinuz"]) {
+    assert.match(published, new RegExp(`identical {3}${artifact.replaceAll(".", "\\.")}\\n`), `${artifact} not compared identical:\n${published}`);
+  }
+  assert.match(published, /identical {3}[^\n]*\.spdx\.json\n/);
+  assert.match(published, /identical {3}[^\n]*\.cdx\.json\n/);
+  assert.match(group(output, "disk images made from each installer")[1]!, /identical {3}disk\.raw/);
+  assert.match(output, /installer index digest: (sha256:[0-9a-f]{64}) \(A\), \1 \(C\), identical/);
+});

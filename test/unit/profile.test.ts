@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { loadProfile } from "../../src/profile/profile.ts";
+import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
+
+const minimalFile = join(PROJECT_ROOT, "profiles", "minimal.yaml");
+
+/** A directory holding a copy of the minimal profile and the given custom profiles. */
+async function profiles(files: Record<string, string>): Promise<string> {
+  const dir = await tempDir();
+  await copyFile(minimalFile, join(dir, "minimal.yaml"));
+  for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
+  return dir;
+}
+
+test("a custom profile takes its base's image and adds kernel arguments and outputs", async () => {
+  const minimal = await loadProfile(minimalFile);
+  assert.deepEqual(minimal.outputs, ["uki", "kernel-initramfs", "installer"]);
+  assert.deepEqual(minimal.kernelArgs, []);
+  assert.match(minimal.id, /^[0-9a-f]{64}$/);
+  const dir = await profiles({ "edge.yaml": "name: edge\nbase: minimal\nkernelArgs: [quiet, 'bronze.note=\"two words\"']\noutputs: [uki, installer, disk]\n" });
+  const edge = await loadProfile(join(dir, "edge.yaml"));
+  assert.equal(edge.base, "minimal");
+  assert.deepEqual(edge.packages, minimal.packages);
+  assert.equal(edge.kernelProfile, minimal.kernelProfile);
+  assert.equal(edge.cmdline, `${minimal.cmdline} quiet bronze.note="two words"`);
+  assert.deepEqual(edge.outputs, ["uki", "installer", "disk"]);
+  assert.notEqual(edge.id, minimal.id);
+});
+
+test("the profile ID is the image definition's: the same wherever the file is, different for any change", async () => {
+  const one = await profiles({ "edge.yaml": "name: edge\nbase: minimal\nkernelArgs: [quiet]\n" });
+  const two = await profiles({ "edge.yaml": "# the same, commented\nname: edge\ndescription: another text\nbase: minimal\nkernelArgs: [quiet]\n" });
+  const three = await profiles({ "edge.yaml": "name: edge\nbase: minimal\nkernelArgs: [loglevel=3]\n" });
+  const [a, b, c] = await Promise.all([one, two, three].map((d) => loadProfile(join(d, "edge.yaml"))));
+  assert.equal(a!.id, b!.id);
+  assert.notEqual(a!.id, c!.id);
+  await mkdir(join(one, "nested"));
+  await writeFile(join(one, "nested", "edge.yaml"), "name: edge\nbase: ../minimal.yaml\nkernelArgs: [quiet]\n");
+  assert.equal((await loadProfile(join(one, "nested", "edge.yaml"))).id, a!.id);
+});
+
+test("bad custom profiles name the file, the line and the fix", async () => {
+  const dir = await profiles({
+    "args.yaml": "name: args\nbase: minimal\nkernelArgs:\n  - quiet\n  - two words\n",
+    "outputs.yaml": "name: outputs\nbase: minimal\noutputs: [uki, iso]\n",
+    "disk.yaml": "name: disk\nbase: minimal\noutputs: [uki, disk]\n",
+    "override.yaml": "name: override\nbase: minimal\npackages: [musl]\n",
+    "nobase.yaml": "name: nobase\nbase: nowhere\n",
+    "loop-a.yaml": "name: loop-a\nbase: loop-b\n",
+    "loop-b.yaml": "name: loop-b\nbase: loop-a\n",
+  });
+  const refused = async (file: string, pattern: RegExp) => assert.rejects(loadProfile(join(dir, file)), (e: Error) => (assert.match(e.message, pattern), true));
+  await refused("args.yaml", /args\.yaml:5.*'two words' is not one kernel argument/);
+  await refused("outputs.yaml", /outputs\.yaml:3.*unknown output 'iso'; use any of uki, kernel-initramfs, installer, disk/);
+  await refused("disk.yaml", /disk\.yaml:3.*made from the installer image: add 'installer'/);
+  await refused("override.yaml", /override\.yaml:3.*'packages' comes from the base profile/);
+  await refused("nobase.yaml", /nobase\.yaml:2.*base profile 'nowhere' not found/);
+  await refused("loop-a.yaml", /cycle: .*loop-a\.yaml -> .*loop-b\.yaml -> .*loop-a\.yaml/);
+});
