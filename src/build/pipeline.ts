@@ -25,7 +25,6 @@ import { signBootImages, type SecureBootSigner } from "../secureboot/signer.ts";
 import type { BuildContext } from "./context.ts";
 import { checkSizeBudget, describeOverrun, type SizeRecord } from "./size-budget.ts";
 import { treeBytes } from "../core/tree-size.ts";
-import { treeDigest } from "../core/hash.ts";
 import { humanBytes, renderReport, type ReportInput } from "../report/html.ts";
 import { readUkiSections } from "../uki/uki.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
@@ -270,7 +269,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     node("rootfs", "rootfs.sqsh", [...userland, "kernel"], "rootfs", async () => {
       const inRoot = rootPackages();
       const kernel = must(stages.kernel, "kernel");
-      const modules = await Promise.all(kernelModules.map(async (def) => ({ def, localDigests: await Promise.all(def.sources.map(async (pin) => (pin.kind === "local" ? treeDigest(pin.path) : pin.sha256))) })));
+      const modules = kernelModules.map((def) => ({ def, sourceDigests: kernel.moduleSources[def.name] ?? [] }));
       stages.sbom = imageSbom({ profile: profile.name, version, arch: profile.arch, epoch: ctx.epoch, packages: inRoot, kernelSource, kernel, kernelModules: modules, projectRoot: ctx.projectRoot });
       stages.rootfs = await buildRootfs(inRoot.map((p) => p.artifact), kernel, release, ctx, stages.sbom);
     }),

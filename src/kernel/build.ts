@@ -49,6 +49,8 @@ export interface KernelArtifact {
   /** "ephemeral": made for this build and destroyed; "supplied": the user's own key */
   signingKey: "ephemeral" | "supplied";
   moduleCount: number;
+  /** the verified source digests of each out-of-tree module package built with it, by package name */
+  moduleSources: Record<string, string[]>;
 }
 
 const KERNEL_TOOLS: readonly ToolSpec[] = ["gcc", "ld", "make", "bc", "flex", "bison", ["openssl", "version"], "depmod"];
@@ -151,7 +153,7 @@ async function suppliedSigner(supplied: SuppliedKey, work: string): Promise<Modu
  * the randstruct layout seed and the latent-entropy plugin's constants (gcc's -frandom-seed). Both are as
  * public as the inputs: a kernel others can rebuild bit for bit cannot keep its struct layout secret.
  */
-export function kernelSeeds(cacheKey: string): { randstruct: string; compiler: string } {
+function kernelSeeds(cacheKey: string): { randstruct: string; compiler: string } {
   return { randstruct: sha256(`bronze randstruct seed ${cacheKey}`), compiler: sha256(`bronze compiler seed ${cacheKey}`).slice(0, 16) };
 }
 
@@ -313,6 +315,7 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     signingCertSha256: facts.signingCertSha256 ?? "",
     signingKey: facts.signingKey === "supplied" ? "supplied" : "ephemeral",
     moduleCount: Number(facts.moduleCount),
+    moduleSources: Object.fromEntries(modules.map((m) => [m.def.name, m.sources.map((s) => s.digest)])),
   });
 
   const cached = await ctx.store.lookup(cacheKey);

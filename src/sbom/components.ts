@@ -14,14 +14,14 @@ export interface ImageParts {
   packages: { def: PackageDef; artifact: PackageArtifact }[];
   kernelSource: KernelSource;
   kernel: KernelArtifact;
-  /** out-of-tree module packages built with the kernel, with the digests of their local sources */
-  kernelModules: readonly { def: PackageDef; localDigests: readonly string[] }[];
+  /** out-of-tree module packages built with the kernel, with the digests of their sources as the kernel build verified them */
+  kernelModules: readonly { def: PackageDef; sourceDigests: readonly string[] }[];
   /** local sources are named by their path in the repository */
   projectRoot: string;
 }
 
-function packageComponent(def: PackageDef, kind: SbomComponent["kind"], localDigests: readonly string[], projectRoot: string): SbomComponent {
-  const sources = def.sources.map((pin, i) => describePin(pin, projectRoot, localDigests[i]));
+function packageComponent(def: PackageDef, kind: SbomComponent["kind"], sourceDigests: readonly string[], projectRoot: string): SbomComponent {
+  const sources = def.sources.map((pin, i) => describePin(pin, projectRoot, sourceDigests[i]));
   const purl = sources.find((s) => s.purl)?.purl;
   return {
     id: `${kind}-${def.name}`,
@@ -58,7 +58,7 @@ export function imageSbom(parts: ImageParts): RootfsSbom {
     sources: [describePin(parts.kernelSource.pin, parts.projectRoot)].map(({ location, sha256 }) => ({ location, sha256 })),
   };
   const packages = parts.packages.map(({ def, artifact }) => packageComponent(def, "package", artifact.sources.map((s) => s.digest), parts.projectRoot));
-  const modules = parts.kernelModules.map(({ def, localDigests }) => packageComponent(def, "kernel-module", localDigests, parts.projectRoot));
+  const modules = parts.kernelModules.map(({ def, sourceDigests }) => packageComponent(def, "kernel-module", sourceDigests, parts.projectRoot));
   return {
     image: { name: parts.profile, version: parts.version, arch: parts.arch, epoch: parts.epoch, toolVersion: parts.version },
     components: [image, kernel, ...packages, ...modules],
