@@ -1,4 +1,5 @@
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import type { InstallerContent } from "../disk/image.ts";
 import { join } from "node:path";
 import { Listr } from "listr2";
 import { buildInitramfs, type InitramfsArtifact } from "../initramfs/build.ts";
@@ -142,16 +143,13 @@ function isPublished(outputs: readonly Output[], name: string): boolean {
   return true;
 }
 
-/** The `disk` output: a raw GPT disk made from the installer (as `bronze image disk` does), beside the output directory. */
-async function diskFromInstaller(installerTar: Buffer, outDir: string): Promise<string> {
+/** The `disk` output: a raw GPT disk of the installer's boot files (as `bronze image disk` makes it), beside the output directory. */
+async function diskOutput(content: InstallerContent, outDir: string): Promise<string> {
   const work = `${outDir}.disk-${process.pid}`;
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
-  await writeFile(join(work, "installer.oci.tar"), installerTar);
-  const { buildDisk, DEFAULT_DISK_SIZE } = await import("../disk/image.ts");
-  await buildDisk({ from: join(work, "installer.oci.tar"), out: join(work, "disk.raw"), sizeBytes: DEFAULT_DISK_SIZE });
-  await rm(join(work, "installer.oci.tar"));
-  return join(work, "disk.raw");
+  const { writeDisk, DEFAULT_DISK_SIZE } = await import("../disk/image.ts");
+  return (await writeDisk(content, join(work, "disk.raw"), DEFAULT_DISK_SIZE)).out;
 }
 
 function must<T>(value: T | undefined, what: string): T {
@@ -406,7 +404,17 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
       }),
     ),
   };
-  const disk = profile.outputs.includes("disk") ? await diskFromInstaller(installer.tar, outDir) : undefined;
+  // what readInstaller would take from the installer: the signed boot files when there are any
+  const signedData = (name: string) => signedImages.find((f) => f.name === name)?.data;
+  const bootContent: InstallerContent = {
+    version,
+    profile: profile.name,
+    epoch: ctx.epoch,
+    uki: signedData("uki.signed.efi") ?? ukiData,
+    bootloader: signedData("systemd-boot.signed.efi") ?? bootloaderData,
+    signed: signedImages.length > 0,
+  };
+  const disk = profile.outputs.includes("disk") ? await diskOutput(bootContent, outDir) : undefined;
   const files = await publish(outDir, {
     copies: bootFiles.filter(published),
     contents: [...contents, report, ...installer.files.map((f) => ({ name: `installer/${f.path}`, data: f.data }))].filter(published),

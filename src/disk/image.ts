@@ -97,16 +97,25 @@ export interface DiskResult {
 
 /** Writes the disk image to `out` (through a temporary file): sparse, with the /var partition left empty for init to format. */
 export async function buildDisk(options: { from: string; out: string; sizeBytes: number }): Promise<DiskResult> {
-  if (options.sizeBytes < MIN_DISK_SIZE) throw new InputError(`--size ${options.sizeBytes}: a disk needs at least ${MIN_DISK_SIZE >> 20} MiB (ESP ${ESP_SIZE >> 20} MiB and room for /var)`);
-  const content = await readInstaller(options.from);
+  checkDiskSize(options.sizeBytes);
+  return writeDisk(await readInstaller(options.from), options.out, options.sizeBytes);
+}
+
+function checkDiskSize(sizeBytes: number): void {
+  if (sizeBytes < MIN_DISK_SIZE) throw new InputError(`--size ${sizeBytes}: a disk needs at least ${MIN_DISK_SIZE >> 20} MiB (ESP ${ESP_SIZE >> 20} MiB and room for /var)`);
+}
+
+/** The disk of an installer's boot files, written to `out` (atomically: a temporary name, then renamed). */
+export async function writeDisk(content: InstallerContent, out: string, sizeBytes: number): Promise<DiskResult> {
+  checkDiskSize(sizeBytes);
   const guid = (label: string) => derivedGuid(Buffer.from(`bronze\0${content.profile}\0${label}`));
   const diskGuid = guid("disk");
-  const layout = gptLayout(diskGuid, Math.floor(options.sizeBytes / SECTOR) * SECTOR, [
+  const layout = gptLayout(diskGuid, Math.floor(sizeBytes / SECTOR) * SECTOR, [
     { label: "ESP", type: PARTITION_TYPES.esp, guid: guid("ESP"), size: ESP_SIZE },
     { label: "var", type: PARTITION_TYPES.var, guid: guid("var") },
   ]);
   const work = await mkdtemp(join(tmpdir(), "bronze-disk-"));
-  const tmp = `${options.out}.tmp-${process.pid}`;
+  const tmp = `${out}.tmp-${process.pid}`;
   try {
     const esp = await buildEsp(content, guid("ESP"), work);
     const handle = await open(tmp, "w");
@@ -119,8 +128,8 @@ export async function buildDisk(options: { from: string; out: string; sizeBytes:
     } finally {
       await handle.close();
     }
-    await rename(tmp, options.out);
-    return { out: options.out, sizeBytes: layout.sizeBytes, diskGuid, partitions: layout.partitions, content };
+    await rename(tmp, out);
+    return { out, sizeBytes: layout.sizeBytes, diskGuid, partitions: layout.partitions, content };
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;
