@@ -1,28 +1,14 @@
-import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { zstdDecompressSync } from "node:zlib";
 import { BronzeError } from "../core/errors.ts";
 import type { EntryRecord, RemoteStore } from "../core/store.ts";
-import type { TarEntry } from "../oci/tar.ts";
+import { readTree } from "../oci/dir-read.ts";
+import { toTarEntry } from "../oci/tar.ts";
 import { readTar } from "../oci/tar-read.ts";
 import { getBlob, getManifest, hasManifest, pushBlob, putManifest, type RegistryClient } from "../registry/client.ts";
 import type { Reference } from "../registry/reference.ts";
 import { cacheArtifact, readCacheManifest } from "./artifact.ts";
-
-/** The output tree of an entry as tar entries: directories, files and symlinks with their permission bits. */
-async function treeEntries(root: string, rel = "", into: TarEntry[] = []): Promise<TarEntry[]> {
-  for (const name of (await readdir(join(root, rel))).sort()) {
-    const path = rel ? `${rel}/${name}` : name;
-    const info = await lstat(join(root, path));
-    if (info.isSymbolicLink()) into.push({ path, type: "symlink", target: await readlink(join(root, path)) });
-    else if (info.isDirectory()) {
-      into.push({ path, type: "dir", mode: info.mode & 0o7777 });
-      await treeEntries(root, path, into);
-    } else if (info.isFile()) into.push({ path, type: "file", mode: info.mode & 0o7777, data: await readFile(join(root, path)) });
-    else throw new BronzeError(`cache entry ${root}: ${path} is neither a file, a directory nor a symlink`);
-  }
-  return into;
-}
 
 /** Writes a pulled tree: relative paths only, nothing through a symlink, only files, directories and symlinks. */
 export async function writeTree(archive: Buffer, into: string, what: string): Promise<void> {
@@ -89,7 +75,7 @@ export class RegistryCache {
     if (await this.has(key)) return;
     const recordJson = await readFile(join(entryDir, "record.json"));
     const record = JSON.parse(recordJson.toString("utf8")) as EntryRecord;
-    const artifact = cacheArtifact(key, record.step, recordJson, await treeEntries(join(entryDir, "out")));
+    const artifact = cacheArtifact(key, record.step, recordJson, (await readTree(join(entryDir, "out"))).map(toTarEntry));
     let sent = 0;
     for (const blob of [artifact.record, artifact.tree]) {
       sent += await pushBlob(this.client, this.ref, blob.descriptor.digest, async () => blob.data, { chunkSize: 8 * 1024 * 1024 });

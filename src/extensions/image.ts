@@ -1,34 +1,13 @@
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
-import { join } from "node:path";
 import { InputError } from "../core/errors.ts";
 import { buildImage, buildIndex, type Blob } from "../oci/image.ts";
 import { layoutFiles, layoutTar } from "../oci/layout.ts";
 import { openLayout, readImage } from "../oci/layout-read.ts";
 import type { ReadEntry } from "../oci/tar-read.ts";
 import { readTar } from "../oci/tar-read.ts";
-import { writeTar, type TarEntry } from "../oci/tar.ts";
+import { readTree } from "../oci/dir-read.ts";
+import { toTarEntry, writeTar } from "../oci/tar.ts";
 import { parseExtensionManifest } from "./manifest.ts";
 import { checkExtension, describeViolation, type ExtensionContent, type PolicyContext } from "./policy.ts";
-
-/** Reads an extension source directory (manifest.yaml + rootfs/) as entries, special files included. */
-async function walk(root: string, dir = ""): Promise<ReadEntry[]> {
-  const entries: ReadEntry[] = [];
-  for (const name of (await readdir(join(root, dir))).sort()) {
-    const path = dir ? `${dir}/${name}` : name;
-    const info = await lstat(join(root, path));
-    const base = { path, mode: info.mode & 0o7777, uid: 0, gid: 0 };
-    if (info.isDirectory()) {
-      entries.push({ ...base, type: "dir" }, ...(await walk(root, path)));
-    } else if (info.isSymbolicLink()) {
-      entries.push({ ...base, type: "symlink", target: await readlink(join(root, path)) });
-    } else if (info.isFile()) {
-      entries.push({ ...base, type: "file", data: await readFile(join(root, path)) });
-    } else {
-      entries.push({ ...base, type: info.isCharacterDevice() ? "char" : info.isBlockDevice() ? "block" : info.isFIFO() ? "fifo" : "other" });
-    }
-  }
-  return entries;
-}
 
 /** An extension's content from the entries of its image layer (or source directory). */
 export function extensionContent(where: string, entries: readonly ReadEntry[]): ExtensionContent {
@@ -57,16 +36,13 @@ export interface ExtensionImage {
 
 /** `bronze extension build DIR`: checks the policy, then writes a reproducible OCI image of it. */
 export async function buildExtensionImage(dir: string, options: { epoch: number; osVersion: string; arch?: string }): Promise<ExtensionImage> {
-  const entries = await walk(dir).catch((e: NodeJS.ErrnoException) => {
+  // special files are read too: the policy names them before anything is written
+  const entries = await readTree(dir).catch((e: NodeJS.ErrnoException) => {
     throw new InputError(`${dir}: cannot read the extension directory (${e.code ?? e.message})`);
   });
   const content = extensionContent(dir, entries);
   enforcePolicy(content, { osVersion: options.osVersion });
-  const tarEntries: TarEntry[] = entries.map((e): TarEntry => {
-    if (e.type === "dir") return { path: e.path, type: "dir", mode: e.mode };
-    if (e.type === "symlink") return { path: e.path, type: "symlink", target: e.target ?? "" };
-    return { path: e.path, type: "file", mode: e.mode, data: e.data ?? Buffer.alloc(0) };
-  });
+  const tarEntries = entries.map(toTarEntry);
   const created = new Date(options.epoch * 1000).toISOString().replace(/\.000Z$/, "Z");
   const annotations = {
     "org.opencontainers.image.created": created,

@@ -1,3 +1,5 @@
+import type { ReadEntry } from "./tar-read.ts";
+
 /** One entry of a reproducible tar archive: owner root, no user names, one fixed mtime. */
 export type TarEntry =
   | { path: string; type: "dir"; mode: number }
@@ -68,6 +70,14 @@ export function writeTar(entries: readonly TarEntry[], epoch: number): Buffer {
   }
   parts.push(Buffer.alloc(BLOCK * 2));
   return Buffer.concat(parts);
+}
+
+/** An entry read from a directory or an archive, to be written again: files, directories and symlinks only. */
+export function toTarEntry(entry: ReadEntry): TarEntry {
+  if (entry.type === "dir") return { path: entry.path, type: "dir", mode: entry.mode };
+  if (entry.type === "symlink") return { path: entry.path, type: "symlink", target: entry.target ?? "" };
+  if (entry.type === "file") return { path: entry.path, type: "file", mode: entry.mode, data: entry.data ?? Buffer.alloc(0) };
+  throw new Error(`tar: '${entry.path}' is a ${entry.type}; only files, directories and symlinks are written`);
 }
 
 /** Every directory above the given file paths, as tar directory entries. */

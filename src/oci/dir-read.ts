@@ -1,0 +1,26 @@
+import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { ReadEntry } from "./tar-read.ts";
+
+/**
+ * A directory read as archive entries, sorted, special files included (as their type, without data).
+ * With `data: false` file contents are not read (the entries name the files; read them at join(root, path)).
+ */
+export async function readTree(root: string, options: { data?: boolean } = {}, dir = ""): Promise<ReadEntry[]> {
+  const entries: ReadEntry[] = [];
+  for (const name of (await readdir(join(root, dir))).sort()) {
+    const path = dir ? `${dir}/${name}` : name;
+    const info = await lstat(join(root, path));
+    const base = { path, mode: info.mode & 0o7777, uid: 0, gid: 0 };
+    if (info.isDirectory()) {
+      entries.push({ ...base, type: "dir" }, ...(await readTree(root, options, path)));
+    } else if (info.isSymbolicLink()) {
+      entries.push({ ...base, type: "symlink", target: await readlink(join(root, path)) });
+    } else if (info.isFile()) {
+      entries.push({ ...base, type: "file", ...(options.data === false ? {} : { data: await readFile(join(root, path)) }) });
+    } else {
+      entries.push({ ...base, type: info.isCharacterDevice() ? "char" : info.isBlockDevice() ? "block" : info.isFIFO() ? "fifo" : "other" });
+    }
+  }
+  return entries;
+}
