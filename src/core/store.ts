@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { cp, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 
 /** What a cache entry records about the step that produced it. */
 export interface EntryRecord {
@@ -34,9 +34,8 @@ export class Store {
   readonly root: string;
   remote?: RemoteStore;
 
-  constructor(root: string, remote?: RemoteStore) {
+  constructor(root: string) {
     this.root = root;
-    this.remote = remote;
   }
 
   private tmpPath(key: string): string {
@@ -63,6 +62,24 @@ export class Store {
       return { key, dir: join(path, "out"), record };
     } catch {
       return undefined;
+    }
+  }
+
+  /** Every entry of this machine's store. */
+  async entries(): Promise<StoreEntry[]> {
+    const keys = await readdir(join(this.root, "store")).catch(() => [] as string[]);
+    const found = await Promise.all(keys.map((key) => this.local(key)));
+    return found.filter((e): e is StoreEntry => e !== undefined);
+  }
+
+  /** Copies an entry of another store into this one, as it is. */
+  async adopt(entry: StoreEntry): Promise<void> {
+    const tmp = this.tmpPath(entry.key);
+    try {
+      await cp(dirname(entry.dir), tmp, { recursive: true, preserveTimestamps: true });
+      await this.commit(tmp, entry.key);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
     }
   }
 

@@ -71,6 +71,12 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   command("chromium", "chromium", "tests: renders report.html headless and screenshots it"),
 ];
 
+/** Whether a command is on PATH. */
+export async function hasCommand(command: string): Promise<boolean> {
+  const found = await (await lazyExeca())("sh", ["-c", 'command -v "$1"', "sh", command], { reject: false });
+  return found.exitCode === 0;
+}
+
 async function isPresent(requirement: HostRequirement): Promise<boolean> {
   if ("file" in requirement.check) {
     return access(requirement.check.file).then(
@@ -78,8 +84,7 @@ async function isPresent(requirement: HostRequirement): Promise<boolean> {
       () => false,
     );
   }
-  const found = await (await lazyExeca())("sh", ["-c", 'command -v "$1"', "sh", requirement.check.command], { reject: false });
-  return found.exitCode === 0;
+  return hasCommand(requirement.check.command);
 }
 
 export async function missingRequirements(

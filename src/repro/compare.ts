@@ -23,11 +23,14 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number | undefine
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
-/** "differs at offset N" with the bytes there, or the sizes when one is a prefix of the other. */
-export function describeDifference(a: Uint8Array, b: Uint8Array, offset: number): string {
-  if (offset >= a.length || offset >= b.length) return `sizes differ (${a.length} and ${b.length} bytes); equal up to offset ${offset}`;
+/**
+ * "differs at offset N" with the bytes there, or the sizes when one is a prefix of the other.
+ * `base` is where the buffers start in their files, when they are chunks of them.
+ */
+export function describeDifference(a: Uint8Array, b: Uint8Array, offset: number, base = 0): string {
+  if (offset >= a.length || offset >= b.length) return `sizes differ (${base + a.length} and ${base + b.length} bytes); equal up to offset ${base + offset}`;
   const window = (x: Uint8Array) => Buffer.from(x.subarray(offset, offset + 8)).toString("hex");
-  return `differs at offset ${offset} (${hex(offset)}): ${window(a)} vs ${window(b)}`;
+  return `differs at offset ${base + offset} (${hex(base + offset)}): ${window(a)} vs ${window(b)}`;
 }
 
 export function compareBytes(a: Uint8Array, b: Uint8Array): Verdict {
@@ -61,8 +64,10 @@ function certificateOffset(kernel: Buffer, cert: Buffer, which: string): number 
  */
 export function compareKernelImages(a: Buffer, certA: Buffer, b: Buffer, certB: Buffer): Verdict {
   if (a.equals(b)) return { status: "identical" };
-  const kernelA = kernelPayload(a);
-  const kernelB = kernelPayload(b);
+  const layoutA = parseBzImage(a);
+  const layoutB = parseBzImage(b);
+  const kernelA = kernelPayload(a, layoutA);
+  const kernelB = kernelPayload(b, layoutB);
   const at = certificateOffset(kernelA, certA, "first");
   const atB = certificateOffset(kernelB, certB, "second");
   if (at !== atB || certA.length !== certB.length) {
@@ -82,8 +87,6 @@ export function compareKernelImages(a: Buffer, certA: Buffer, b: Buffer, certB: 
   if (offset !== undefined) {
     return { status: "different", detail: `the uncompressed kernel (certificate masked) ${describeDifference(kernelA, kernelB, offset)}` };
   }
-  const layoutA = parseBzImage(a);
-  const layoutB = parseBzImage(b);
   return {
     status: "equivalent",
     how:

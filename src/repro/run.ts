@@ -1,16 +1,16 @@
-import { copyFile, cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { copyFile, lstat, mkdir, mkdtemp, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { execa } from "execa";
 import { sourceDateEpoch, sourceRevision } from "../core/epoch.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
-import type { EntryRecord } from "../core/store.ts";
-import { compareBytes } from "./compare.ts";
-import { compareTrees, kernelEntryRule, type FileVerdict } from "./trees.ts";
+import { run } from "../core/exec.ts";
+import { Store, type StoreEntry } from "../core/store.ts";
+import { hasCommand } from "../core/tools.ts";
+import { compareFiles, compareTrees, kernelEntryRule, type FileVerdict } from "./trees.ts";
 
 /** One build of the pair: where it ran and what differed about its surroundings. */
 interface BuildPlace {
-  label: string;
   tree: string;
   cacheDir: string;
   hostName: string;
@@ -69,18 +69,15 @@ async function copyCheckout(projectRoot: string, files: readonly string[], to: s
 /** Runs bronze in a place: its own host name (a UTS namespace), umask, user, time zone, locale and TMPDIR. */
 async function bronzeIn(place: BuildPlace, args: readonly string[], logFile: string): Promise<void> {
   const command = [join(place.tree, "bin", "bronze"), ...args];
-  const inNamespace = process.getuid?.() === 0;
-  const [file, ...rest] = inNamespace
-    ? ["unshare", "--uts", "--", "sh", "-c", 'hostname "$1" && umask "$2" && shift 2 && exec "$@"', "sh", place.hostName, place.umask, ...command]
-    : ["sh", "-c", 'umask "$1" && shift && exec "$@"', "sh", place.umask, ...command];
+  const [file, ...rest] =
+    process.getuid?.() === 0
+      ? ["unshare", "--uts", "--", "sh", "-c", 'hostname "$1" && umask "$2" && shift 2 && exec "$@"', "sh", place.hostName, place.umask, ...command]
+      : ["sh", "-c", 'umask "$1" && shift && exec "$@"', "sh", place.umask, ...command];
   await mkdir(place.env.TMPDIR!, { recursive: true });
   await mkdir(place.env.HOME!, { recursive: true });
-  const result = await execa(file!, rest, { cwd: place.tree, env: place.env, extendEnv: false, reject: false, all: true });
-  await writeFile(logFile, result.all ?? "", { flag: "a" });
-  if (result.exitCode !== 0) {
-    const tail = String(result.all ?? "").trimEnd().split("\n").slice(-30).join("\n");
-    throw new BronzeError(`bronze ${args.join(" ")} failed in ${place.tree} (log: ${logFile})\n${tail}`);
-  }
+  await run(file!, rest, { cwd: place.tree, env: place.env, cleanEnv: true, logFile }).catch((e: Error) => {
+    throw new BronzeError(`bronze ${args.join(" ")} failed in ${place.tree}: ${e.message}`);
+  });
 }
 
 /** The environment a build sees: only what a build may legitimately read, plus what makes this place different. */
@@ -91,18 +88,8 @@ function placeEnv(base: NodeJS.ProcessEnv, extra: Record<string, string>): Recor
   return { ...env, ...extra };
 }
 
-async function entries(cacheDir: string): Promise<Map<string, EntryRecord>> {
-  const store = join(cacheDir, "store");
-  const found = new Map<string, EntryRecord>();
-  for (const key of await readdir(store).catch(() => [] as string[])) {
-    const record = JSON.parse(await readFile(join(store, key, "record.json"), "utf8")) as EntryRecord;
-    found.set(key, record);
-  }
-  return found;
-}
-
-const isPackage = (r: EntryRecord) => r.step.startsWith("package ");
-const isKernel = (r: EntryRecord) => r.step.startsWith("kernel ");
+const isPackage = (e: StoreEntry) => e.record.step.startsWith("package ");
+const isKernel = (e: StoreEntry) => e.record.step.startsWith("kernel ");
 
 async function installerDigest(outDir: string): Promise<string> {
   const manifest = JSON.parse(await readFile(join(outDir, "manifest.json"), "utf8")) as { installer: { indexDigest: string } };
@@ -111,8 +98,7 @@ async function installerDigest(outDir: string): Promise<string> {
 
 /** diffoscope's account of each difference, when it is installed (it is optional: the offsets are always given). */
 async function explainWithDiffoscope(different: readonly FileVerdict[], into: string, log: (line: string) => void): Promise<void> {
-  const found = await execa("sh", ["-c", "command -v diffoscope"], { reject: false });
-  if (found.exitCode !== 0 || !different.some((f) => f.files)) return;
+  if (!different.some((f) => f.files) || !(await hasCommand("diffoscope"))) return;
   await mkdir(into, { recursive: true });
   for (const [index, f] of different.entries()) {
     if (!f.files) continue;
@@ -124,6 +110,35 @@ async function explainWithDiffoscope(different: readonly FileVerdict[], into: st
 
 /** Output files not under the reproducibility promise: the report shows this build's timings. */
 const NOT_REPRODUCIBLE = new Set(["report.html"]);
+
+/**
+ * The steps both builds made from source (packages, kernel): B's input hashes must all be in A's cache,
+ * and each entry must match A's (the kernel's up to its ephemeral key).
+ */
+async function compareSourceBuilds(fromA: readonly StoreEntry[], fromB: readonly StoreEntry[]): Promise<ComparisonGroup[]> {
+  const inA = new Map(fromA.map((e) => [e.key, e]));
+  const keyCheck: FileVerdict[] = [];
+  const entryGroups: ComparisonGroup[] = [];
+  for (const entryB of fromB.filter((e) => isPackage(e) || isKernel(e)).sort((x, y) => x.record.step.localeCompare(y.record.step))) {
+    const entryA = inA.get(entryB.key);
+    if (!entryA) {
+      const sameStep = fromA.filter((e) => e.record.step === entryB.record.step).map((e) => e.key.slice(0, 12));
+      keyCheck.push({ path: entryB.record.step, verdict: { status: "different", detail: `input hash ${entryB.key.slice(0, 12)} not in build A's cache (A has ${sameStep.join(", ") || "none"}): the inputs differ` } });
+      continue;
+    }
+    keyCheck.push({ path: entryB.record.step, verdict: { status: "identical" } });
+    const rule = isKernel(entryB) ? await kernelEntryRule(entryA.dir, entryB.dir) : undefined;
+    entryGroups.push({ title: `${entryB.record.step}: build A vs build B (each built from source)`, files: await compareTrees(entryA.dir, entryB.dir, rule), listIdentical: isKernel(entryB) });
+  }
+  return [{ title: "input hashes of build B's steps, found in build A's cache", files: keyCheck, listIdentical: false }, ...entryGroups];
+}
+
+/** A cache holding B's packages and A's kernel: a build from it remakes everything downstream of them. */
+async function cacheAroundFirstKernel(fromA: readonly StoreEntry[], fromB: readonly StoreEntry[], dir: string): Promise<void> {
+  const store = new Store(dir);
+  const kernelsOfB = new Set(fromB.filter(isKernel).map((e) => e.key));
+  for (const entry of [...fromB.filter(isPackage), ...fromA.filter((e) => kernelsOfB.has(e.key))]) await store.adopt(entry);
+}
 
 /**
  * Builds a profile twice from two copies of the checkout that differ in path, time, TMPDIR, user, host name,
@@ -139,40 +154,28 @@ export async function checkReproducible(options: ReproOptions): Promise<ReproRes
   const files = await sourceFiles(projectRoot);
   const work = await mkdtemp(join(tmpdir(), "bronze-repro-"));
   const common = { SOURCE_DATE_EPOCH: epoch, BRONZE_REVISION: revision };
-  const places: [BuildPlace, BuildPlace] = [
-    {
-      label: "A",
-      tree: join(work, "a", "bronze"),
-      cacheDir: options.firstCache ?? join(work, "a", "bronze", ".cache", "bronze"),
-      hostName: "bronze-repro-a",
-      umask: "0022",
-      env: placeEnv(process.env, { ...common, TMPDIR: join(work, "tmp-a"), HOME: join(work, "home-a"), USER: "builder", LOGNAME: "builder", TZ: "UTC", LANG: "C.UTF-8" }),
-    },
-    {
-      label: "B",
-      tree: join(work, "second", "copy", "of-the-checkout", "bronze"),
-      cacheDir: join(work, "second", "copy", "of-the-checkout", "bronze", ".cache", "bronze"),
-      hostName: "another-host-b",
-      umask: "0027",
-      env: placeEnv(process.env, {
-        ...common,
-        TMPDIR: join(work, "another", "tmp"),
-        HOME: join(work, "home-b"),
-        USER: "someone-else",
-        LOGNAME: "someone-else",
-        TZ: "Pacific/Chatham",
-        LANG: "fr_FR.UTF-8",
-      }),
-    },
-  ];
-  const [a, b] = places;
+  const treeB = join(work, "second", "copy", "of-the-checkout", "bronze");
+  const a: BuildPlace = {
+    tree: join(work, "a", "bronze"),
+    cacheDir: options.firstCache ?? join(work, "a", "bronze", ".cache", "bronze"),
+    hostName: "bronze-repro-a",
+    umask: "0022",
+    env: placeEnv(process.env, { ...common, TMPDIR: join(work, "tmp-a"), HOME: join(work, "home-a"), USER: "builder", LOGNAME: "builder", TZ: "UTC", LANG: "C.UTF-8" }),
+  };
+  const b: BuildPlace = {
+    tree: treeB,
+    cacheDir: join(treeB, ".cache", "bronze"),
+    hostName: "another-host-b",
+    umask: "0027",
+    env: placeEnv(process.env, { ...common, TMPDIR: join(work, "another", "tmp"), HOME: join(work, "home-b"), USER: "someone-else", LOGNAME: "someone-else", TZ: "Pacific/Chatham", LANG: "fr_FR.UTF-8" }),
+  };
   const logs = join(work, "logs");
   await mkdir(logs, { recursive: true });
   const profileArg = options.profile.includes("/") ? relative(projectRoot, options.profile) : options.profile;
   if (profileArg.startsWith("..")) throw new InputError(`${options.profile}: bronze repro builds profiles inside the checkout (it copies the checkout)`);
 
   log(`work directory ${work}`);
-  for (const place of places) await copyCheckout(projectRoot, files, place.tree);
+  for (const place of [a, b]) await copyCheckout(projectRoot, files, place.tree);
   const keys = join(work, "secure-boot-keys");
   await bronzeIn(a, ["keys", "generate", keys, "--common-name", "bronze repro db"], join(logs, "keys.log"));
   const build = async (place: BuildPlace, name: string, cacheDir: string) => {
@@ -184,54 +187,28 @@ export async function checkReproducible(options: ReproOptions): Promise<ReproRes
   };
   await build(a, "A", a.cacheDir);
   await build(b, "B", b.cacheDir);
-
-  const groups: ComparisonGroup[] = [];
-  const [fromA, fromB] = await Promise.all([entries(a.cacheDir), entries(b.cacheDir)]);
-  const stepsOf = (r: EntryRecord) => isPackage(r) || isKernel(r);
-  const keyCheck: FileVerdict[] = [];
-  const entryGroups: ComparisonGroup[] = [];
-  for (const [key, record] of [...fromB].filter(([, r]) => stepsOf(r)).sort(([, x], [, y]) => x.step.localeCompare(y.step))) {
-    if (!fromA.has(key)) {
-      const sameStep = [...fromA].filter(([, r]) => r.step === record.step).map(([k]) => k.slice(0, 12));
-      keyCheck.push({ path: record.step, verdict: { status: "different", detail: `input hash ${key.slice(0, 12)} not in build A's cache (A has ${sameStep.join(", ") || "none"}): the inputs differ` } });
-      continue;
-    }
-    keyCheck.push({ path: record.step, verdict: { status: "identical" } });
-    const [dirA, dirB] = [join(a.cacheDir, "store", key, "out"), join(b.cacheDir, "store", key, "out")];
-    const rule = isKernel(record) ? await kernelEntryRule(dirA, dirB) : undefined;
-    entryGroups.push({ title: `${record.step}: build A vs build B (each built from source)`, files: await compareTrees(dirA, dirB, rule), listIdentical: isKernel(record) });
-  }
-  groups.push({ title: "input hashes of build B's steps, found in build A's cache", files: keyCheck, listIdentical: false });
-  groups.push(...entryGroups);
+  const [fromA, fromB] = await Promise.all([new Store(a.cacheDir).entries(), new Store(b.cacheDir).entries()]);
+  const groups = await compareSourceBuilds(fromA, fromB);
 
   // build C: the second checkout again, with B's packages and A's kernel; everything downstream is rebuilt
-  const kernelKeys = [...fromB].filter(([, r]) => isKernel(r)).map(([k]) => k);
   const cacheC = join(work, "cache-c");
-  await mkdir(join(cacheC, "store"), { recursive: true });
-  for (const [key, record] of fromB) if (isPackage(record)) await cp(join(b.cacheDir, "store", key), join(cacheC, "store", key), { recursive: true, preserveTimestamps: true });
-  for (const key of kernelKeys.filter((k) => fromA.has(k))) await cp(join(a.cacheDir, "store", key), join(cacheC, "store", key), { recursive: true, preserveTimestamps: true });
+  await cacheAroundFirstKernel(fromA, fromB, cacheC);
   const outOf = (place: BuildPlace) => join(place.tree, "_out", options.profileName);
   await rename(outOf(b), join(work, "out-b"));
   await build(b, "C", cacheC);
-  const outA = outOf(a);
-  const outC = outOf(b);
+  const [outA, outC] = [outOf(a), outOf(b)];
   const published = await compareTrees(outA, outC);
   groups.push({ title: "published artifacts: build A vs build C (C: B's checkout and packages, A's kernel)", files: published.filter((f) => !NOT_REPRODUCIBLE.has(f.path)), listIdentical: true });
 
-  const disks: string[] = [];
-  for (const [place, out, name] of [[a, outA, "A"], [b, outC, "C"]] as const) {
-    const disk = join(work, `disk-${name}.raw`);
-    await bronzeIn(place, ["image", "disk", "--from", join(out, "installer"), "--out", disk], join(logs, `disk-${name}.log`));
-    disks.push(disk);
-  }
-  const [diskA, diskC] = await Promise.all(disks.map((d) => readFile(d)));
-  groups.push({ title: "disk images made from each installer: build A vs build C", files: [{ path: "disk.raw", verdict: compareBytes(diskA!, diskC!), files: [disks[0]!, disks[1]!] }], listIdentical: true });
+  const disks: [string, string] = [join(work, "disk-A.raw"), join(work, "disk-C.raw")];
+  await bronzeIn(a, ["image", "disk", "--from", join(outA, "installer"), "--out", disks[0]], join(logs, "disk-A.log"));
+  await bronzeIn(b, ["image", "disk", "--from", join(outC, "installer"), "--out", disks[1]], join(logs, "disk-C.log"));
+  groups.push({ title: "disk images made from each installer: build A vs build C", files: [{ path: "disk.raw", verdict: await compareFiles(...disks), files: disks }], listIdentical: true });
 
   const different = groups.flatMap((g) => g.files).filter((f) => f.verdict.status === "different");
-  const differences = different.length;
   await explainWithDiffoscope(different, join(work, "diffoscope"), log);
-  const result: ReproResult = { workDir: work, groups, differences, installerDigests: [await installerDigest(outA), await installerDigest(outC)] };
+  const result: ReproResult = { workDir: work, groups, differences: different.length, installerDigests: [await installerDigest(outA), await installerDigest(outC)] };
   await writeFile(join(work, "repro.json"), `${JSON.stringify(result, null, 2)}\n`);
-  if (differences === 0 && !options.keep) await rm(work, { recursive: true, force: true });
+  if (different.length === 0 && !options.keep) await rm(work, { recursive: true, force: true });
   return result;
 }

@@ -1,6 +1,8 @@
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { compareBytes, compareKernelImages, compareSignedModules, type Verdict } from "./compare.ts";
+import { readTree } from "../oci/dir-read.ts";
+import type { ReadEntry } from "../oci/tar-read.ts";
+import { compareBytes, compareKernelImages, compareSignedModules, describeDifference, firstDifference, type Verdict } from "./compare.ts";
 
 /** One file of a build's output, as compared: path relative to the tree, a verdict. */
 export interface FileVerdict {
@@ -10,22 +12,9 @@ export interface FileVerdict {
   files?: [string, string];
 }
 
-interface Node {
-  kind: "file" | "link" | "dir";
-  mode: number;
-  path: string;
-}
-
-async function listTree(root: string, rel = "", into = new Map<string, Node>()): Promise<Map<string, Node>> {
-  for (const name of (await readdir(join(root, rel))).sort()) {
-    const relPath = rel ? `${rel}/${name}` : name;
-    const path = join(root, relPath);
-    const info = await lstat(path);
-    const kind = info.isSymbolicLink() ? "link" : info.isDirectory() ? "dir" : "file";
-    into.set(relPath, { kind, mode: info.mode & 0o7777, path });
-    if (kind === "dir") await listTree(root, relPath, into);
-  }
-  return into;
+/** A tree's entries by path; file contents are read when compared. */
+async function listTree(root: string): Promise<Map<string, ReadEntry>> {
+  return new Map((await readTree(root, { data: false })).map((e) => [e.path, e]));
 }
 
 /** How the files of a tree are compared: byte for byte unless a rule says otherwise. */
@@ -43,16 +32,35 @@ export async function compareTrees(a: string, b: string, rule: FileRule = (_, x,
     const y = right.get(path);
     if (!x || !y) {
       results.push({ path, verdict: { status: "different", detail: `only in the ${x ? "first" : "second"} build` } });
-    } else if (x.kind !== y.kind || x.mode !== y.mode) {
-      results.push({ path, verdict: { status: "different", detail: `${x.kind} ${x.mode.toString(8)} vs ${y.kind} ${y.mode.toString(8)}` } });
-    } else if (x.kind === "link") {
-      const [tx, ty] = await Promise.all([readlink(x.path), readlink(y.path)]);
-      results.push({ path, verdict: tx === ty ? { status: "identical" } : { status: "different", detail: `links to ${tx} vs ${ty}` } });
-    } else if (x.kind === "file") {
-      results.push({ path, verdict: rule(path, await readFile(x.path), await readFile(y.path)), files: [x.path, y.path] });
+    } else if (x.type !== y.type || x.mode !== y.mode) {
+      results.push({ path, verdict: { status: "different", detail: `${x.type} ${x.mode.toString(8)} vs ${y.type} ${y.mode.toString(8)}` } });
+    } else if (x.type === "symlink") {
+      results.push({ path, verdict: x.target === y.target ? { status: "identical" } : { status: "different", detail: `links to ${x.target ?? ""} vs ${y.target ?? ""}` } });
+    } else if (x.type === "file") {
+      const files: [string, string] = [join(a, path), join(b, path)];
+      results.push({ path, verdict: rule(path, await readFile(files[0]), await readFile(files[1])), files });
     }
   }
   return results;
+}
+
+/** Two files compared a chunk at a time (disk images are GiBs): the first differing offset, as compareBytes gives it. */
+export async function compareFiles(a: string, b: string): Promise<Verdict> {
+  const [x, y] = await Promise.all([open(a), open(b)]);
+  try {
+    const [sizeA, sizeB] = (await Promise.all([x.stat(), y.stat()])).map((s) => s.size) as [number, number];
+    const chunk = 16 << 20;
+    const [bufA, bufB] = [Buffer.alloc(chunk), Buffer.alloc(chunk)];
+    for (let at = 0; at < Math.max(sizeA, sizeB); at += chunk) {
+      const [readA, readB] = await Promise.all([x.read(bufA, 0, chunk, at), y.read(bufB, 0, chunk, at)]);
+      const [partA, partB] = [bufA.subarray(0, readA.bytesRead), bufB.subarray(0, readB.bytesRead)];
+      const offset = firstDifference(partA, partB);
+      if (offset !== undefined) return { status: "different", detail: describeDifference(partA, partB, offset, at) };
+    }
+    return { status: "identical" };
+  } finally {
+    await Promise.all([x.close(), y.close()]);
+  }
 }
 
 /** The module-signing certificate a kernel cache entry holds, and the kernel image beside it. */
