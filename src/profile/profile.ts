@@ -81,7 +81,7 @@ export async function loadProfile(path: string, seen: readonly string[] = []): P
           if (!(DECISIONS as readonly string[]).includes(decision)) throw yaml.error(at, `unknown decision group '${decision}'; use any of ${DECISIONS.join(", ")}`);
           return decision;
         });
-  const sizeBudgetPercent = readSizeBudget(yaml, f, top);
+  const sizeBudgetPercent = readSizeBudget(f, top);
   const kernelArgs = readKernelArgs(yaml, f, top);
   const resolved = {
     ...(sizeBudgetPercent !== undefined ? { sizeBudgetPercent } : {}),
@@ -94,13 +94,18 @@ export async function loadProfile(path: string, seen: readonly string[] = []): P
     packages: f.list(top.packages, ["packages"]).map((p, i) => f.string(p, ["packages", i])),
     cmdline: [cmdline, ...kernelArgs].join(" "),
     kernelArgs,
-    outputs: readOutputs(yaml, f, top),
+    outputs: readOutputs(yaml, f, top, DEFAULT_OUTPUTS),
     hardeningDecisions: decisions,
   };
+  return finish(path, f, top, resolved);
+}
+
+/** The resolved profile with what does not define the image: its file, description, and the ID of what does. */
+async function finish(path: string, f: FieldReader, top: Record<string, unknown>, resolved: Omit<Profile, "id" | "file" | "description">): Promise<Profile> {
   return { ...resolved, file: path, description: f.optionalString(top.description, ["description"]) ?? "", id: await profileId(resolved) };
 }
 
-function readSizeBudget(yaml: YamlFile, f: FieldReader, top: Record<string, unknown>): number | undefined {
+function readSizeBudget(f: FieldReader, top: Record<string, unknown>): number | undefined {
   const budget = top.sizeBudget === undefined ? undefined : f.mapping(top.sizeBudget, ["sizeBudget"]);
   if (budget) f.onlyKeys(budget, ["sizeBudget"], ["percent"]);
   return budget ? f.integer(budget.percent, ["sizeBudget", "percent"]) : undefined;
@@ -115,8 +120,8 @@ function readKernelArgs(yaml: YamlFile, f: FieldReader, top: Record<string, unkn
   });
 }
 
-function readOutputs(yaml: YamlFile, f: FieldReader, top: Record<string, unknown>): Output[] {
-  if (top.outputs === undefined) return [...DEFAULT_OUTPUTS];
+function readOutputs(yaml: YamlFile, f: FieldReader, top: Record<string, unknown>, otherwise: readonly Output[]): Output[] {
+  if (top.outputs === undefined) return [...otherwise];
   const outputs = f.list(top.outputs, ["outputs"]).map((o, i) => {
     const output = f.string(o, ["outputs", i]);
     if (!(OUTPUTS as readonly string[]).includes(output)) throw yaml.error(["outputs", i], `unknown output '${output}'; use any of ${OUTPUTS.join(", ")}`);
@@ -134,8 +139,10 @@ async function basePathOf(profile: string, base: string): Promise<string> {
   if (base.endsWith(".yaml")) return resolve(dirname(profile), base);
   if (!NAME.test(base)) throw new InputError(`${displayPath(profile)}: base '${base}' is neither a profile name nor a .yaml path`);
   const beside = join(dirname(profile), `${base}.yaml`);
-  return (await access(beside).then(() => true, () => false)) ? beside : join(SHIPPED_PROFILES, `${base}.yaml`);
+  return (await exists(beside)) ? beside : join(SHIPPED_PROFILES, `${base}.yaml`);
 }
+
+const exists = (path: string) => access(path).then(() => true, () => false);
 
 /** A profile that customizes another: the base's image, plus kernel arguments and its own outputs. */
 async function loadCustomProfile(path: string, yaml: YamlFile, f: FieldReader, top: Record<string, unknown>, seen: readonly string[]): Promise<Profile> {
@@ -143,12 +150,10 @@ async function loadCustomProfile(path: string, yaml: YamlFile, f: FieldReader, t
   if (extra) throw yaml.error([extra], `'${extra}' comes from the base profile; a profile with 'base' may set ${CUSTOM_KEYS.join(", ")}`);
   const baseName = f.string(top.base, ["base"]);
   const basePath = await basePathOf(path, baseName);
-  const base = await loadProfile(basePath, seen).catch((e: unknown) => {
-    if (e instanceof InputError && /ENOENT|no such file/.test(e.message)) throw yaml.error(["base"], `base profile '${baseName}' not found (${displayPath(basePath)})`);
-    throw e;
-  });
+  if (!(await exists(basePath))) throw yaml.error(["base"], `base profile '${baseName}' not found (${displayPath(basePath)})`);
+  const base = await loadProfile(basePath, seen);
   const kernelArgs = readKernelArgs(yaml, f, top);
-  const sizeBudgetPercent = readSizeBudget(yaml, f, top) ?? base.sizeBudgetPercent;
+  const sizeBudgetPercent = readSizeBudget(f, top) ?? base.sizeBudgetPercent;
   const resolved = {
     arch: base.arch,
     kernelProfile: base.kernelProfile,
@@ -160,7 +165,7 @@ async function loadCustomProfile(path: string, yaml: YamlFile, f: FieldReader, t
     base: base.name,
     cmdline: [base.cmdline, ...kernelArgs].join(" "),
     kernelArgs: [...base.kernelArgs, ...kernelArgs],
-    outputs: top.outputs === undefined ? base.outputs : readOutputs(yaml, f, top),
+    outputs: readOutputs(yaml, f, top, base.outputs),
   };
-  return { ...resolved, file: path, description: f.optionalString(top.description, ["description"]) ?? "", id: await profileId(resolved) };
+  return finish(path, f, top, resolved);
 }
