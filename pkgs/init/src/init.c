@@ -2,21 +2,27 @@
  * bronze init: PID 1 of a bronze image, in two stages.
  *
  * Stage 1 runs from the initramfs (/init, next to /rootfs.sqsh): it mounts the
- * kernel filesystems, attaches rootfs.sqsh to a loop device, mounts it read-only
- * as the new root with tmpfs on /run /tmp /system, mounts /var (the GPT
- * partition named "var", formatted ext4 with the image's mke2fs on first boot
- * when it is empty; tmpfs when there is none), switches root and execs
- * /sbin/init from it.
+ * kernel filesystems, attaches rootfs.sqsh to a loop device and mounts it
+ * read-only as the new root; when the initramfs also holds extension images
+ * (/extensions/NAME.sqsh), it mounts the base and each extension read-only on
+ * /layers/base and /layers/NAME and makes the new root a read-only overlay of
+ * them, the extensions in name order over the base (the last name on top). It
+ * then mounts tmpfs on /run /tmp /system, mounts /var (the GPT partition named
+ * "var", formatted ext4 with the image's mke2fs on first boot when it is
+ * empty; tmpfs when there is none), switches root and execs /sbin/init from it.
  *
  * Stage 2 runs from the read-only root: it loads the modules the command line
- * names (bronze.modules=PATH,PATH), reporting each result, applies the sysctl
+ * names (bronze.modules=ITEM,ITEM: a path, or a module name resolved with its
+ * dependencies through modules.dep), then those the .conf files of
+ * /usr/lib/modules-load.d name, reporting each result, applies the sysctl
  * settings of the .conf files in /usr/lib/sysctl.d (after the modules: one of
  * them may be kernel.modules_disabled=1), checks what it promises (root is
  * read-only, /var is writable), counts boots in /var/lib/bronze/boot-count,
  * marks the boot good for systemd-boot's boot counting (drops the +LEFT-DONE
- * counter from the name of the UKI it came from), prints one machine-readable
- * status line, and
- * then reaps orphans forever, or powers off when the command line has
+ * counter from the name of the UKI it came from), starts the services defined
+ * in /usr/lib/bronze/services, prints one machine-readable status line, and
+ * then supervises the services (restarting them as their policy says) and
+ * reaps orphans forever, or powers off when the command line has
  * bronze.poweroff=1 (used by tests).
  */
 #define _GNU_SOURCE
@@ -37,7 +43,9 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* musl ships no <linux/loop.h>; these match the kernel's UAPI. */
@@ -66,6 +74,8 @@ struct loop_config {
 
 #define EXT4_SUPER_MAGIC 0xEF53
 #define ROOTFS_IMAGE "/rootfs.sqsh"
+#define EXTENSIONS_DIR "/extensions"
+#define LAYERS_DIR "/layers"
 #define VAR_PARTITION_NAME "var"
 #define MKE2FS "/usr/sbin/mke2fs"
 #define EXT4_MAGIC_OFFSET (1024 + 56)
@@ -146,6 +156,27 @@ static void mount_or_die(const char *src, const char *target, const char *type,
 		snprintf(what, sizeof(what), "mount %s on %s", type ? type : src, target);
 		fatal(what);
 	}
+}
+
+static int has_suffix(const char *name, const char *suffix)
+{
+	size_t len = strlen(name), suffix_len = strlen(suffix);
+	return len > suffix_len && strcmp(name + len - suffix_len, suffix) == 0;
+}
+
+/* Appends to a NUL-terminated string in a buffer of SIZE bytes; 0 (the string unchanged) when it does not fit. */
+static int __attribute__((format(printf, 3, 4))) append(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t len = strlen(buf);
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size - len) {
+		buf[len] = '\0';
+		return 0;
+	}
+	return 1;
 }
 
 static void use_console(void)
@@ -290,6 +321,91 @@ static void mount_var(void)
 	say("var %s mounted ext4", dev);
 }
 
+static int sqsh_file(const struct dirent *entry)
+{
+	return has_suffix(entry->d_name, ".sqsh");
+}
+
+/* An extension image's file name: [A-Za-z0-9._-] ending .sqsh, whose layer directory is new under LAYERS_DIR. */
+static int valid_extension_name(const char *file)
+{
+	size_t len = strlen(file);
+	if (!has_suffix(file, ".sqsh"))
+		return 0;
+	if (strspn(file, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != len)
+		return 0;
+	size_t stem = len - 5;
+	return !(stem == 1 && file[0] == '.') && !(stem == 2 && strncmp(file, "..", 2) == 0) &&
+	       !(stem == 4 && strncmp(file, "base", 4) == 0);
+}
+
+/* The overlay's lowerdir option: the extensions' layers, the last name first (overlayfs lists the top first), then the base. */
+static int overlay_lowerdirs(char *out, size_t size, struct dirent *const *files, int count)
+{
+	out[0] = '\0';
+	if (!append(out, size, "lowerdir="))
+		return 0;
+	for (int i = count - 1; i >= 0; i--)
+		if (!append(out, size, LAYERS_DIR "/%.*s:", (int)strlen(files[i]->d_name) - 5, files[i]->d_name))
+			return 0;
+	return append(out, size, LAYERS_DIR "/base");
+}
+
+/* Mounts a SquashFS image read-only on LAYERS_DIR/NAME through a loop device of its own. */
+static void mount_layer(const char *image, const char *name, int name_len)
+{
+	char dir[320];
+	snprintf(dir, sizeof(dir), LAYERS_DIR "/%.*s", name_len, name);
+	make_dir(dir);
+	mount_or_die(attach_loop(image), dir, "squashfs", MS_RDONLY | MS_NODEV, NULL);
+}
+
+/* The new root: the base image, or a read-only overlay of it and of the extension images when the initramfs has some. */
+static void mount_root(void)
+{
+	make_dir(NEW_ROOT);
+	struct dirent **files;
+	int count = scandir(EXTENSIONS_DIR, &files, sqsh_file, alphasort);
+	if (count < 0 && errno != ENOENT)
+		fatal("scan " EXTENSIONS_DIR);
+	if (count <= 0) {
+		if (count == 0)
+			free(files);
+		mount_or_die(attach_loop(ROOTFS_IMAGE), NEW_ROOT, "squashfs", MS_RDONLY | MS_NODEV, NULL);
+		return;
+	}
+	for (int i = 0; i < count; i++) {
+		if (!valid_extension_name(files[i]->d_name)) {
+			static char what[320];
+			snprintf(what, sizeof(what), "extension image name %s (A-Z a-z 0-9 . _ - only, not base.sqsh)",
+				 files[i]->d_name);
+			errno = EINVAL;
+			fatal(what);
+		}
+	}
+	static char options[4096];
+	if (!overlay_lowerdirs(options, sizeof(options), files, count)) {
+		errno = E2BIG;
+		fatal("overlay lowerdir option (too many or too long extension names)");
+	}
+	make_dir(LAYERS_DIR);
+	mount_layer(ROOTFS_IMAGE, "base", 4);
+	for (int i = 0; i < count; i++) {
+		char image[320];
+		const char *file = files[i]->d_name;
+		int stem = (int)strlen(file) - 5;
+		snprintf(image, sizeof(image), EXTENSIONS_DIR "/%s", file);
+		mount_layer(image, file, stem);
+		say("extension layer %.*s mounted", stem, file);
+	}
+	/* no upperdir: the overlay is read-only like its layers */
+	mount_or_die("overlay", NEW_ROOT, "overlay", MS_RDONLY | MS_NODEV, options);
+	say("root is an overlay of the base and %d extension layer(s)", count);
+	for (int i = 0; i < count; i++)
+		free(files[i]);
+	free(files);
+}
+
 static void __attribute__((noreturn)) stage1(void)
 {
 	make_dir("/dev");
@@ -300,9 +416,7 @@ static void __attribute__((noreturn)) stage1(void)
 	mount_or_die("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	mount_or_die("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 
-	const char *loop = attach_loop(ROOTFS_IMAGE);
-	make_dir(NEW_ROOT);
-	mount_or_die(loop, NEW_ROOT, "squashfs", MS_RDONLY | MS_NODEV, NULL);
+	mount_root();
 
 	static const char *const tmpfs_dirs[] = { "run", "tmp", "system" };
 	for (size_t i = 0; i < sizeof(tmpfs_dirs) / sizeof(tmpfs_dirs[0]); i++) {
@@ -360,23 +474,244 @@ static int var_is_writable(void)
 	return ok;
 }
 
-/* Loads each module of a comma-separated list and reports the kernel's answer. */
-static void load_modules(const char *list)
+static int conf_file(const struct dirent *entry)
 {
-	char paths[1024];
-	snprintf(paths, sizeof(paths), "%s", list);
-	for (char *path = strtok(paths, ","); path; path = strtok(NULL, ",")) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			say("module %s missing: %s", path, strerror(errno));
+	return has_suffix(entry->d_name, ".conf");
+}
+
+/* Loads one module by path and reports the kernel's answer. */
+static void load_module_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		say("module %s missing: %s", path, strerror(errno));
+		return;
+	}
+	if (syscall(SYS_finit_module, fd, "", 0) == 0)
+		say("module %s loaded", path);
+	else
+		say("module %s refused: %s", path, strerror(errno));
+	close(fd);
+}
+
+#define MODULES_DIR "/usr/lib/modules"
+#define MODULES_LOAD_DIR "/usr/lib/modules-load.d"
+#define MAX_MODULE_FILES 128
+
+/* The module files tried by name this boot and the answer (0: loaded), so that each is tried once. */
+static struct module_file {
+	char path[320];
+	int err, missing;
+} module_files[MAX_MODULE_FILES];
+static int module_file_count;
+
+/* The module name of a module file (kernel/lib/crc-ccitt.ko: crc-ccitt), as where it starts in PATH and its length. */
+static const char *module_name_of(const char *path, int *len)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	const char *ko = base;
+	while ((ko = strstr(ko, ".ko")) && ko[3] != '\0' && ko[3] != '.')
+		ko += 3;
+	*len = (int)(ko ? (size_t)(ko - base) : strlen(base));
+	return base;
+}
+
+/* Module names treat '-' and '_' alike (crc-ccitt is crc_ccitt). */
+static int same_module_name(const char *a, int a_len, const char *b)
+{
+	int i = 0;
+	for (; i < a_len && b[i]; i++)
+		if ((a[i] == '-' ? '_' : a[i]) != (b[i] == '-' ? '_' : b[i]))
+			return 0;
+	return i == a_len && b[i] == '\0';
+}
+
+/*
+ * NAME's line of modules.dep ("FILE: DEP DEP..."), cut at the colon: returns the file, *deps the
+ * dependencies; NULL when NAME has none. The line lives in *line (getline's), for the caller to free.
+ */
+static char *find_in_modules_dep(FILE *dep, const char *name, char **line, size_t *cap, char **deps)
+{
+	while (getline(line, cap, dep) > 0) {
+		char *colon = strchr(*line, ':');
+		if (!colon)
 			continue;
+		*colon = '\0';
+		int len;
+		const char *module = module_name_of(*line, &len);
+		if (same_module_name(module, len, name)) {
+			*deps = colon + 1;
+			(*deps)[strcspn(*deps, "\n")] = '\0';
+			return *line;
 		}
-		if (syscall(SYS_finit_module, fd, "", 0) == 0)
-			say("module %s loaded", path);
-		else
-			say("module %s refused: %s", path, strerror(errno));
+	}
+	return NULL;
+}
+
+/* Loads a module file once per boot; 0 when it is loaded (now, before, or already by someone else), else the errno. */
+static int insert_module_file(const char *path, int *fresh, int *missing)
+{
+	for (int i = 0; i < module_file_count; i++) {
+		if (strcmp(module_files[i].path, path) == 0) {
+			*fresh = 0;
+			*missing = module_files[i].missing;
+			return module_files[i].err;
+		}
+	}
+	*fresh = 1;
+	*missing = 0;
+	int err = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		*missing = 1;
+	} else {
+		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+			err = errno;
 		close(fd);
 	}
+	if (module_file_count < MAX_MODULE_FILES && strlen(path) < sizeof(module_files[0].path)) {
+		struct module_file *tried = &module_files[module_file_count++];
+		strcpy(tried->path, path);
+		tried->err = err;
+		tried->missing = *missing;
+	}
+	return err;
+}
+
+static void report_module(const char *name, int name_len, const char *path, int err, int missing)
+{
+	if (err == 0)
+		say("module %.*s loaded from %s", name_len, name, path);
+	else if (missing)
+		say("module %.*s missing: %s", name_len, name, strerror(err));
+	else
+		say("module %.*s refused: %s", name_len, name, strerror(err));
+}
+
+/*
+ * Loads a file of modules.dep (relative to DIR) once per boot. A dependency (ASKED NULL) is reported
+ * under its file's module name when tried now; the module asked for, under the name asked, always.
+ */
+static int load_module_file(const char *dir, const char *file, const char *asked)
+{
+	char path[320];
+	int n = file[0] == '/' ? snprintf(path, sizeof(path), "%s", file) : snprintf(path, sizeof(path), "%s/%s", dir, file);
+	int len, fresh = 1, missing = 1, err = ENAMETOOLONG;
+	const char *name = module_name_of(file, &len);
+	if (n > 0 && (size_t)n < sizeof(path))
+		err = insert_module_file(path, &fresh, &missing);
+	if (asked)
+		report_module(asked, (int)strlen(asked), path, err, missing);
+	else if (fresh)
+		report_module(name, len, path, err, missing);
+	return err;
+}
+
+/* Loads a module by name as modprobe would: its dependencies (modules.dep lists the one to load first last), then itself. */
+static void load_module_name(const char *name, const char *dir)
+{
+	char path[320];
+	snprintf(path, sizeof(path), "%s/modules.dep", dir);
+	FILE *dep = fopen(path, "re");
+	char *line = NULL, *deps = NULL, *file = NULL;
+	size_t cap = 0;
+	if (dep) {
+		file = find_in_modules_dep(dep, name, &line, &cap, &deps);
+		fclose(dep);
+	}
+	if (!file) {
+		say("module %s not in modules.dep", name);
+		free(line);
+		return;
+	}
+	int err = 0;
+	/* a dependency that fails leaves the module unloadable: stop there, as modprobe does */
+	for (char *end = deps + strlen(deps); err == 0;) {
+		while (end > deps && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (end == deps)
+			break;
+		char *start = end;
+		while (start > deps && start[-1] != ' ' && start[-1] != '\t')
+			start--;
+		*end = '\0';
+		err = load_module_file(dir, start, NULL);
+		end = start;
+	}
+	if (err == 0)
+		load_module_file(dir, file, name);
+	else
+		say("module %s refused: %s", name, strerror(err));
+	free(line);
+}
+
+/* The module name on a line of a modules-load.d file, or NULL when the line names none. */
+static char *module_list_line(char *line)
+{
+	char *name = line + strspn(line, " \t");
+	for (char *end = name + strlen(name); end > name && strchr(" \t\r\n", end[-1]);)
+		*--end = '\0';
+	if (*name == '\0' || *name == '#' || *name == ';')
+		return NULL;
+	return name;
+}
+
+/* Loads the modules named in the .conf files of MODULES_LOAD_DIR, the files in name order, as systemd-modules-load does. */
+static void load_modules_load_d(const char *dir)
+{
+	struct dirent **files;
+	int count = scandir(MODULES_LOAD_DIR, &files, conf_file, alphasort);
+	if (count < 0)
+		return;
+	for (int i = 0; i < count; i++) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s", MODULES_LOAD_DIR, files[i]->d_name);
+		FILE *conf = fopen(path, "re");
+		if (conf) {
+			char line[256];
+			while (fgets(line, sizeof(line), conf)) {
+				if (!strchr(line, '\n') && !feof(conf)) {
+					/* longer than any module name: skip the rest of it */
+					int c;
+					while ((c = fgetc(conf)) != EOF && c != '\n')
+						;
+					continue;
+				}
+				char *name = module_list_line(line);
+				if (name)
+					load_module_name(name, dir);
+			}
+			fclose(conf);
+		} else {
+			say("modules-load.d %s unreadable: %s", path, strerror(errno));
+		}
+		free(files[i]);
+	}
+	free(files);
+}
+
+/*
+ * Loads each module of a comma-separated list (a path, or a name to resolve through modules.dep),
+ * then those of modules-load.d, and reports the kernel's answers.
+ */
+static void load_modules(const char *list)
+{
+	struct utsname uts;
+	char dir[128];
+	snprintf(dir, sizeof(dir), MODULES_DIR "/%s", uname(&uts) == 0 ? uts.release : "unknown");
+	if (list) {
+		char items[1024], *save;
+		snprintf(items, sizeof(items), "%s", list);
+		for (char *item = strtok_r(items, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+			if (strchr(item, '/'))
+				load_module_path(item);
+			else
+				load_module_name(item, dir);
+		}
+	}
+	load_modules_load_d(dir);
 }
 
 #define SYSCTL_DIR "/usr/lib/sysctl.d"
@@ -428,12 +763,6 @@ static void apply_sysctl_line(char *line, struct sysctl_tally *tally)
 	}
 	if (fd >= 0)
 		close(fd);
-}
-
-static int conf_file(const struct dirent *entry)
-{
-	size_t len = strlen(entry->d_name);
-	return len > 5 && strcmp(entry->d_name + len - 5, ".conf") == 0;
 }
 
 /* Applies every *.conf of SYSCTL_DIR in name order, as systemd-sysctl would, and reports the tally. */
@@ -592,11 +921,285 @@ static unsigned long count_boot(void)
 	return ok ? count : 0;
 }
 
+#define SERVICES_DIR "/usr/lib/bronze/services"
+#define MAX_SERVICES 16
+#define MAX_SERVICE_ARGS 32
+#define SERVICE_RUNNING_MS 2000
+#define SERVICE_STABLE_MS 10000
+#define SERVICE_MAX_BACKOFF_S 32
+
+enum restart_policy { RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_NEVER };
+
+struct service {
+	char name[64];
+	char command[256];
+	char args[4096]; /* the arguments, one after the other, each NUL-terminated */
+	size_t args_len;
+	int argc;
+	enum restart_policy restart;
+	pid_t pid; /* 0 when not running */
+	int64_t started_ms;
+	int announced; /* "running" said for this start */
+	int restart_pending;
+	int64_t restart_at_ms;
+	unsigned backoff_s;
+};
+
+static struct service services[MAX_SERVICES];
+static int service_count;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int valid_service_name(const char *name)
+{
+	size_t len = strlen(name);
+	return len > 0 && len < 64 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") == len;
+}
+
+/* Reads a service definition (key=value lines, as bronze's build writes them); NULL when valid, else why it is not. */
+static const char *parse_service(FILE *file, struct service *svc)
+{
+	static char reason[128];
+	char line[4096];
+	int has_name = 0, has_command = 0, has_restart = 0;
+	memset(svc, 0, sizeof(*svc));
+	svc->restart = RESTART_ALWAYS;
+	svc->backoff_s = 1;
+	while (fgets(line, sizeof(line), file)) {
+		size_t len = strlen(line);
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		else if (!feof(file))
+			return "a line is too long";
+		if (len == 0)
+			continue;
+		char *eq = strchr(line, '=');
+		if (!eq) {
+			snprintf(reason, sizeof(reason), "line without '=': %.60s", line);
+			return reason;
+		}
+		*eq = '\0';
+		const char *value = eq + 1;
+		size_t value_len = strlen(value);
+		if (strcmp(line, "name") == 0) {
+			if (has_name++)
+				return "name given twice";
+			if (!valid_service_name(value))
+				return "name must be 1 to 63 characters of a-z 0-9 -";
+			memcpy(svc->name, value, value_len + 1);
+		} else if (strcmp(line, "command") == 0) {
+			if (has_command++)
+				return "command given twice";
+			if (value[0] != '/')
+				return "command must be an absolute path";
+			if (value_len >= sizeof(svc->command))
+				return "command too long";
+			memcpy(svc->command, value, value_len + 1);
+		} else if (strcmp(line, "arg") == 0) {
+			if (svc->argc == MAX_SERVICE_ARGS)
+				return "more than 32 arguments";
+			if (value_len + 1 > sizeof(svc->args) - svc->args_len)
+				return "arguments too long";
+			memcpy(svc->args + svc->args_len, value, value_len + 1);
+			svc->args_len += value_len + 1;
+			svc->argc++;
+		} else if (strcmp(line, "restart") == 0) {
+			if (has_restart++)
+				return "restart given twice";
+			if (strcmp(value, "always") == 0)
+				svc->restart = RESTART_ALWAYS;
+			else if (strcmp(value, "on-failure") == 0)
+				svc->restart = RESTART_ON_FAILURE;
+			else if (strcmp(value, "never") == 0)
+				svc->restart = RESTART_NEVER;
+			else
+				return "restart must be always, on-failure or never";
+		} else {
+			snprintf(reason, sizeof(reason), "unknown key %.60s", line);
+			return reason;
+		}
+	}
+	if (ferror(file))
+		return "read error";
+	if (!has_name)
+		return "no name";
+	if (!has_command)
+		return "no command";
+	return NULL;
+}
+
+static int service_file(const struct dirent *entry)
+{
+	return has_suffix(entry->d_name, ".service");
+}
+
+/* Reads the services of SERVICES_DIR in name order; an invalid file is reported and skipped. */
+static void read_services(void)
+{
+	struct dirent **files;
+	int count = scandir(SERVICES_DIR, &files, service_file, alphasort);
+	if (count < 0)
+		return;
+	for (int i = 0; i < count; i++) {
+		const char *file = files[i]->d_name;
+		if (service_count == MAX_SERVICES) {
+			say("service %s invalid: more than %d services", file, MAX_SERVICES);
+			free(files[i]);
+			continue;
+		}
+		struct service *svc = &services[service_count];
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s", SERVICES_DIR, file);
+		const char *reason;
+		FILE *def = fopen(path, "re");
+		if (def) {
+			reason = parse_service(def, svc);
+			fclose(def);
+		} else {
+			reason = strerror(errno);
+		}
+		for (int j = 0; !reason && j < service_count; j++)
+			if (strcmp(services[j].name, svc->name) == 0)
+				reason = "another service has this name";
+		if (reason)
+			say("service %s invalid: %s", file, reason);
+		else
+			service_count++;
+		free(files[i]);
+	}
+	free(files);
+}
+
+/* The process ended (or never started): restart it after its backoff, or leave it stopped, as its policy says. */
+static void service_ended(struct service *svc, int failed)
+{
+	int64_t now = now_ms();
+	int64_t lived = now - svc->started_ms;
+	svc->pid = 0;
+	if (svc->restart == RESTART_NEVER || (svc->restart == RESTART_ON_FAILURE && !failed)) {
+		say("service %s stopped", svc->name);
+		return;
+	}
+	/* a service that keeps failing fast is restarted ever less often; one that ran a while, at once */
+	if (lived >= SERVICE_STABLE_MS)
+		svc->backoff_s = 1;
+	unsigned delay = svc->backoff_s;
+	if (lived < SERVICE_STABLE_MS && svc->backoff_s < SERVICE_MAX_BACKOFF_S)
+		svc->backoff_s *= 2;
+	svc->restart_pending = 1;
+	svc->restart_at_ms = now + (int64_t)delay * 1000;
+	say("service %s restarting in %u s", svc->name, delay);
+}
+
+/* Forks and execs a service in a session of its own, stdin from /dev/null, stdout and stderr on the console. */
+static int start_service(struct service *svc)
+{
+	char *argv[MAX_SERVICE_ARGS + 2];
+	char *arg = svc->args;
+	argv[0] = svc->command;
+	for (int i = 0; i < svc->argc; i++) {
+		argv[i + 1] = arg;
+		arg += strlen(arg) + 1;
+	}
+	argv[svc->argc + 1] = NULL;
+	svc->restart_pending = 0;
+	svc->announced = 0;
+	svc->started_ms = now_ms();
+	pid_t pid = fork();
+	if (pid < 0) {
+		say("service %s cannot fork: %s", svc->name, strerror(errno));
+		service_ended(svc, 1);
+		return 0;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setsid();
+		int null = open("/dev/null", O_RDONLY);
+		if (null != 0) {
+			if (null < 0 || dup2(null, 0) < 0)
+				close(0);
+			if (null > 0)
+				close(null);
+		}
+		if (chdir("/") == 0)
+			execv(svc->command, argv);
+		say("service %s cannot exec %s: %s", svc->name, svc->command, strerror(errno));
+		_exit(127);
+	}
+	svc->pid = pid;
+	say("service %s started pid=%d", svc->name, (int)pid);
+	return 1;
+}
+
+/* Starts every service; returns how many started. */
+static int start_services(void)
+{
+	int started = 0;
+	read_services();
+	for (int i = 0; i < service_count; i++)
+		started += start_service(&services[i]);
+	return started;
+}
+
+/* Reaps every ended child: services (reported, restarted as their policy says) and orphans. */
+static void reap(void)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < service_count; i++) {
+			struct service *svc = &services[i];
+			if (svc->pid != pid)
+				continue;
+			if (WIFEXITED(status))
+				say("service %s exited status=%d", svc->name, WEXITSTATUS(status));
+			else
+				say("service %s killed by signal %d", svc->name, WTERMSIG(status));
+			service_ended(svc, !WIFEXITED(status) || WEXITSTATUS(status) != 0);
+			break;
+		}
+	}
+}
+
+/* PID 1's last duty, forever: reap, restart the services that are due, and say which have come up. */
+static void __attribute__((noreturn)) supervise(void)
+{
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	/* blocked, SIGCHLD stays pending for PID 1 (unblocked, PID 1 ignores it): it ends the wait below */
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	for (;;) {
+		reap();
+		int64_t now = now_ms(), wait_ms = 1000;
+		for (int i = 0; i < service_count; i++) {
+			struct service *svc = &services[i];
+			if (svc->restart_pending && now >= svc->restart_at_ms)
+				start_service(svc);
+			if (svc->pid && !svc->announced && now - svc->started_ms >= SERVICE_RUNNING_MS) {
+				svc->announced = 1;
+				say("service %s running pid=%d", svc->name, (int)svc->pid);
+			}
+			int64_t due = svc->restart_pending ? svc->restart_at_ms
+				      : svc->pid && !svc->announced ? svc->started_ms + SERVICE_RUNNING_MS : -1;
+			if (due >= 0 && due - now < wait_ms)
+				wait_ms = due > now ? due - now : 0;
+		}
+		struct timespec timeout = { .tv_sec = (time_t)(wait_ms / 1000), .tv_nsec = (long)(wait_ms % 1000) * 1000000 };
+		sigtimedwait(&chld, NULL, &timeout);
+	}
+}
+
 static void __attribute__((noreturn)) stage2(void)
 {
-	const char *modules = cmdline_value("bronze.modules");
-	if (modules)
-		load_modules(modules);
+	load_modules(cmdline_value("bronze.modules"));
 	apply_sysctl();
 	struct statfs var_fs;
 	const char *var_type = statfs("/var", &var_fs) == 0 && var_fs.f_type == EXT4_SUPER_MAGIC ? "ext4" : "tmpfs";
@@ -606,17 +1209,15 @@ static void __attribute__((noreturn)) stage2(void)
 	/* what this boot promises holds: it is a good boot */
 	if (root_ro && var_rw)
 		bless_boot();
-	say("ready root=%s var=%s varfs=%s boots=%lu version=%s", root_ro ? "ro" : "rw",
-	    var_rw ? "rw" : "ro", var_type, boots, image_version());
+	int started = start_services();
+	say("ready root=%s var=%s varfs=%s boots=%lu version=%s services=%d", root_ro ? "ro" : "rw",
+	    var_rw ? "rw" : "ro", var_type, boots, image_version(), started);
 	if (cmdline_has("bronze.poweroff=1")) {
 		say("powering off");
 		power_off();
 		fatal("reboot(RB_POWER_OFF)");
 	}
-	for (;;) {
-		if (wait(NULL) < 0 && errno == ECHILD)
-			pause();
-	}
+	supervise();
 }
 
 int main(void)
