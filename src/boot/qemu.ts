@@ -20,6 +20,8 @@ export interface BootOptions {
   onLine?: (line: string) => void;
   /** wait for the machine to power itself off after the ready line */
   expectPowerOff?: boolean;
+  /** keep reading after the ready line until each of these has matched a console line (or the timeout) */
+  until?: readonly RegExp[];
   /** UEFI Secure Boot enforcing, with Debian's snakeoil test key enrolled (UKI boots only) */
   secureBoot?: boolean;
   /**
@@ -116,11 +118,14 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
     let failure: string | undefined;
     let exited = false;
 
+    const awaited = [...(options.until ?? [])];
     const outcome = new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        failure = `no ready line within ${Math.round(options.timeoutMs / 1000)} s`;
+        const seconds = Math.round(options.timeoutMs / 1000);
+        failure = ready ? `no console line matched ${awaited.map(String).join(", ")} within ${seconds} s` : `no ready line within ${seconds} s`;
         resolve();
       }, options.timeoutMs);
+      const done = () => ready && awaited.length === 0 && !options.expectPowerOff;
       let pending = "";
       const onData = (chunk: Buffer | string): void => {
         pending += chunk.toString().replace(/\r/g, "");
@@ -129,14 +134,18 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
         for (const line of parts) {
           lines.push(line);
           options.onLine?.(line);
+          const matched = awaited.findIndex((pattern) => pattern.test(line));
+          if (matched >= 0) awaited.splice(matched, 1);
           const match = READY.exec(line);
           if (match && !ready) {
             ready = parseFields(match[1] ?? "");
             readyAfterMs = Date.now() - started;
-            if (!options.expectPowerOff) {
-              clearTimeout(timer);
-              resolve();
-            }
+          }
+          if (done()) {
+            clearTimeout(timer);
+            resolve();
+          } else if (match) {
+            // the ready line is not a failure
           } else if (FAILURE.test(line) && !failure && !(options.allowReboot && PANIC.test(line))) {
             failure = `console reported: ${line.trim()}`;
             clearTimeout(timer);

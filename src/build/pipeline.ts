@@ -2,15 +2,18 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import type { InstallerContent } from "../disk/image.ts";
 import { join } from "node:path";
 import { Listr } from "listr2";
-import { buildInitramfs, type InitramfsArtifact } from "../initramfs/build.ts";
+import { appendLayers, buildInitramfs, type InitramfsArtifact } from "../initramfs/build.ts";
 import { buildKernel, type KernelArtifact } from "../kernel/build.ts";
 import { removeLeftoverKeys } from "../kernel/signing-key.ts";
 import type { SuppliedKey } from "../kernel/supplied-key.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { buildPackage, type PackageArtifact } from "../pkgs/build.ts";
 import { buildOrder, loadPackages } from "../pkgs/graph.ts";
+import type { PackageDef } from "../pkgs/schema.ts";
+import { enforceExtensionPolicy, extensionLayer, extensionRecord, imageExtension, loadTreeExtension, modulesIndexLayer, treeExtension, type LayerArtifact, type ResolvedExtension, type TreeExtension } from "../extensions/assemble.ts";
+import { loadTrustedKey } from "../extensions/signature.ts";
 import type { Output, Profile } from "../profile/profile.ts";
-import { buildRootfs, type RootfsArtifact, type RootfsSbom } from "../rootfs/build.ts";
+import { buildRootfs, imagePaths, type RootfsArtifact, type RootfsSbom } from "../rootfs/build.ts";
 import { imageSbom } from "../sbom/components.ts";
 import { sbomFileNames } from "../sbom/model.ts";
 import { osRelease } from "../rootfs/os-release.ts";
@@ -26,6 +29,7 @@ import { signBootImages, type SecureBootSigner } from "../secureboot/signer.ts";
 import type { BuildContext } from "./context.ts";
 import { checkSizeBudget, describeOverrun, type SizeRecord } from "./size-budget.ts";
 import { treeBytes } from "../core/tree-size.ts";
+import { sha256File } from "../core/hash.ts";
 import { humanBytes, renderReport, type ReportInput } from "../report/html.ts";
 import { readUkiSections } from "../uki/uki.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
@@ -54,6 +58,8 @@ interface Stages {
   initramfs?: InitramfsArtifact;
   uki?: UkiArtifact;
   hardening?: HardeningReport;
+  extensions?: ResolvedExtension[];
+  layers?: LayerArtifact[];
 }
 
 /** Reviewed exceptions to the kernel hardening gate, relative to the project root. */
@@ -152,6 +158,32 @@ async function diskOutput(content: InstallerContent, outDir: string): Promise<st
   return (await writeDisk(content, join(work, "disk.raw"), DEFAULT_DISK_SIZE)).out;
 }
 
+/** A package named by kernel.extensionModules: it must exist and be a kernel module. */
+function kernelModulePackage(defs: ReadonlyMap<string, PackageDef>, name: string, profile: Profile): PackageDef {
+  const def = defs.get(name);
+  if (!def) throw new InputError(`${displayPath(profile.file)}: kernel.extensionModules names '${name}', which is not a package of pkgs/`);
+  if (def.kind !== "kernel-module") throw new InputError(`${displayPath(profile.file)}: kernel.extensionModules names '${name}', a ${def.kind} package; list kernel-module packages only`);
+  return def;
+}
+
+/** The packages the profile's tree extensions ship, checked: userland packages, and modules its kernel builds for extensions. */
+function checkTreeExtensions(extensions: readonly TreeExtension[], defs: ReadonlyMap<string, PackageDef>, profile: Profile): string[] {
+  for (const ext of extensions) {
+    const where = `${displayPath(ext.dir)}/build.yaml`;
+    for (const name of ext.packages) {
+      const def = defs.get(name);
+      if (!def) throw new InputError(`${where}: package '${name}' is not a package of pkgs/`);
+      if (def.kind !== "userland") throw new InputError(`${where}: '${name}' is a ${def.kind} package; list it under kernelModules`);
+    }
+    for (const name of ext.kernelModules) {
+      if (!profile.kernelExtensionModules.includes(name)) {
+        throw new InputError(`${where}: kernel module package '${name}' is not built by the kernel of profile ${profile.baseImage}: add it to kernel.extensionModules there`);
+      }
+    }
+  }
+  return [...new Set(extensions.flatMap((e) => e.packages))];
+}
+
 function must<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`internal: ${what} was not built`);
   return value;
@@ -213,11 +245,17 @@ async function previousSizes(outDir: string): Promise<SizeRecord | undefined> {
 export async function buildProfile(profile: Profile, ctx: BuildContext, version: string, options: BuildOptions = {}): Promise<BuildResult> {
   const started = Date.now();
   const defs = await loadPackages(join(ctx.projectRoot, "pkgs"));
-  const wanted = buildOrder(defs, profile.packages, displayPath(profile.file));
+  const treeExtensions = new Map<string, TreeExtension>();
+  for (const ref of profile.extensions) if (ref.kind === "build") treeExtensions.set(ref.dir, await loadTreeExtension(ref.dir));
+  const extensionModules = profile.kernelExtensionModules.map((name) => kernelModulePackage(defs, name, profile));
+  const extensionPackages = checkTreeExtensions([...treeExtensions.values()], defs, profile);
+  const wanted = buildOrder(defs, [...profile.packages, ...extensionPackages], displayPath(profile.file));
   const order = wanted.filter((d) => d.kind === "userland");
   const kernelModules = wanted.filter((d) => d.kind === "kernel-module");
+  const trustedKeys = await Promise.all(profile.trustedKeys.map(async (path) => ({ path, key: await loadTrustedKey(path) })));
   const kernelSource = await loadKernelSource(join(ctx.projectRoot, "kernel"));
-  const release = osRelease({ version, variant: profile.name });
+  // the base's rootfs and initramfs, never re-packed for a custom image: they name the base
+  const release = osRelease({ version, variant: profile.baseImage });
   const stages: Stages = { packages: new Map() };
   const hardening: HardeningPolicy = {
     arch: hardeningArch(profile.arch),
@@ -260,6 +298,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
         profile: profile.kernelProfile,
         extraConfig: profile.kernelExtraConfig,
         modules: kernelModules,
+        extensionModules,
         signingKey: options.moduleSigningKey,
       };
       stages.kernel = await buildKernel(kernelSource, spec, ctx, kernelConfigGate(hardening));
@@ -268,11 +307,28 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
       const inRoot = rootPackages();
       const kernel = must(stages.kernel, "kernel");
       const modules = kernelModules.map((def) => ({ def, sourceDigests: kernel.moduleSources[def.name] ?? [] }));
-      stages.sbom = imageSbom({ profile: profile.name, version, arch: profile.arch, epoch: ctx.epoch, packages: inRoot, kernelSource, kernel, kernelModules: modules, projectRoot: ctx.projectRoot });
+      stages.sbom = imageSbom({ profile: profile.baseImage, version, arch: profile.arch, epoch: ctx.epoch, packages: inRoot, kernelSource, kernel, kernelModules: modules, projectRoot: ctx.projectRoot });
       stages.rootfs = await buildRootfs(inRoot.map((p) => p.artifact), kernel, release, ctx, stages.sbom);
     }),
-    node("initramfs", "initramfs", ["rootfs", packageNode("init")], "initramfs", async () => {
-      stages.initramfs = await buildInitramfs(initBinary(), must(stages.rootfs, "rootfs"), ctx);
+    ...(profile.extensions.length
+      ? [
+          node("extensions", `extensions (${profile.extensions.length}): verify, check, layer`, ["rootfs", "kernel", ...extensionPackages.map(packageNode)], undefined, async () => {
+            const kernel = must(stages.kernel, "kernel");
+            const resolved: ResolvedExtension[] = [];
+            for (const ref of profile.extensions) {
+              resolved.push(ref.kind === "build" ? await treeExtension(must(treeExtensions.get(ref.dir), ref.dir), stages.packages, kernel) : await imageExtension(ref, trustedKeys, profile.allowUnsigned));
+            }
+            await enforceExtensionPolicy(resolved, { osVersion: version, baseFiles: new Set(await imagePaths(must(stages.rootfs, "rootfs").image)), kernel });
+            const layers = await Promise.all(resolved.map((ext, i) => extensionLayer(ext, i, ctx)));
+            const index = await modulesIndexLayer(kernel, resolved, ctx);
+            stages.extensions = resolved;
+            stages.layers = index ? [...layers, index] : layers;
+          }),
+        ]
+      : []),
+    node("initramfs", "initramfs", ["rootfs", packageNode("init"), ...(profile.extensions.length ? ["extensions"] : [])], "initramfs", async () => {
+      const base = await buildInitramfs(initBinary(), must(stages.rootfs, "rootfs"), ctx);
+      stages.initramfs = stages.layers?.length ? await appendLayers(base, stages.layers, ctx) : base;
     }),
     // not a cached step: it runs on every build, in milliseconds
     node("hardening", "hardening gate (kernel config, command line, sysctls)", [...userland, "kernel"], undefined, async () => {
@@ -296,7 +352,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   const uki = must(stages.uki, "uki").image;
   const rootfs = must(stages.rootfs, "rootfs");
   const hardeningReport = must(stages.hardening, "hardening gate");
-  const sbomNames = sbomFileNames(profile.name);
+  const sbomNames = sbomFileNames(profile.baseImage);
   const bootFiles = [
     { name: "rootfs.sqsh", from: rootfs.image },
     { name: "initramfs.cpio.zst", from: initramfs },
@@ -338,6 +394,8 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     },
     packages: [...stages.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
     sizes: { components: { ...weights.packages, [`kernel ${kernel.profile}`]: weights.kernelImage + weights.kernelModules } },
+    ...(stages.extensions ? { extensions: await Promise.all(stages.extensions.map((e, i) => extensionRecord(e, must(stages.layers?.[i], "extension layer"), ctx.projectRoot))) } : {}),
+    ...(stages.layers?.length ? { layers: await Promise.all(stages.layers.map(async (l) => ({ name: l.name, sha256: await sha256File(l.image), size: await treeBytes(l.image) }))) } : {}),
     secureBoot: options.secureBootSigner ? { signed: signedImages.map((f) => f.name), certificateSha256: options.secureBootSigner.certificateSha256 } : null,
     hardening: {
       rules: `${hardeningReport.rules.project} ${hardeningReport.rules.release}`,

@@ -1,9 +1,10 @@
-import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { zstdDecompressSync } from "node:zlib";
 import { BronzeError } from "../core/errors.ts";
 import type { EntryRecord, RemoteStore } from "../core/store.ts";
 import { readTree } from "../oci/dir-read.ts";
+import { writeEntries } from "../oci/dir-write.ts";
 import { toTarEntry } from "../oci/tar.ts";
 import { readTar } from "../oci/tar-read.ts";
 import { getBlob, getManifest, hasManifest, pushBlob, putManifest, type RegistryClient } from "../registry/client.ts";
@@ -12,20 +13,7 @@ import { cacheArtifact, readCacheManifest } from "./artifact.ts";
 
 /** Writes a pulled tree: relative paths only, nothing through a symlink, only files, directories and symlinks. */
 export async function writeTree(archive: Buffer, into: string, what: string): Promise<void> {
-  const links = new Set<string>();
-  await mkdir(into, { recursive: true });
-  for (const entry of await readTar(archive)) {
-    const parts = entry.path.split("/");
-    if (!entry.path || entry.path.startsWith("/") || parts.some((p) => p === ".." || p === "." || p === "")) throw new BronzeError(`${what}: refusing path '${entry.path}'`);
-    if (parts.some((_, i) => links.has(parts.slice(0, i).join("/")))) throw new BronzeError(`${what}: '${entry.path}' lies under a symlink`);
-    const path = join(into, entry.path);
-    if (entry.type === "dir") await mkdir(path, { recursive: true, mode: entry.mode });
-    else if (entry.type === "file") await writeFile(path, entry.data ?? Buffer.alloc(0), { mode: entry.mode, flag: "wx" });
-    else if (entry.type === "symlink") {
-      await symlink(entry.target ?? "", path);
-      links.add(entry.path);
-    } else throw new BronzeError(`${what}: '${entry.path}' is a ${entry.type}; cache entries hold files, directories and symlinks only`);
-  }
+  await writeEntries(await readTar(archive), into, what);
 }
 
 /** A repository of a registry holding cache entries, each tagged by its input key. */

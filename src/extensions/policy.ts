@@ -2,6 +2,7 @@ import { posix } from "node:path";
 import { verifyModule, type SignerCertificate } from "../kernel/module-sig.ts";
 import type { ReadEntry } from "../oci/tar-read.ts";
 import { satisfies, type ExtensionManifest } from "./manifest.ts";
+import { parseServiceDefinition, SERVICES_DIR } from "./services.ts";
 
 /** Where an extension may put files (paths inside the image root). */
 export const ALLOWED_PREFIXES = [
@@ -9,6 +10,7 @@ export const ALLOWED_PREFIXES = [
   "usr/share/",
   "usr/lib/firmware/",
   "usr/lib/modules/",
+  "usr/lib/modules-load.d/",
   "usr/lib/udev/rules.d/",
   "usr/lib/bronze/services/",
   "etc/cri/conf.d/",
@@ -25,7 +27,9 @@ export type PolicyRule =
   | "symlink-escape"
   | "overwrite"
   | "compatibility"
-  | "module-signature";
+  | "module-signature"
+  | "module-release"
+  | "service-definition";
 
 export interface Violation {
   extension: string;
@@ -50,6 +54,8 @@ export interface PolicyContext {
   claimed?: ReadonlyMap<string, string>;
   /** the kernel's module-signing certificate: every module must verify against it */
   moduleCert?: SignerCertificate;
+  /** the image's kernel release: modules must be under usr/lib/modules/<release>/ */
+  kernelRelease?: string;
 }
 
 const allowed = (path: string): boolean => ALLOWED_PREFIXES.some((p) => path.startsWith(p));
@@ -103,12 +109,37 @@ export function checkExtension(ext: ExtensionContent, context: PolicyContext): V
       const owner = context.claimed?.get(path);
       if (owner && owner !== name) refuse(path, "overwrite", `replaces a file of extension '${owner}'`);
     }
+    if (context.kernelRelease && entry.type === "file" && path.endsWith(".ko") && !path.startsWith(`usr/lib/modules/${context.kernelRelease}/`)) {
+      refuse(path, "module-release", `a kernel module outside usr/lib/modules/${context.kernelRelease}/, the release of this image's kernel`);
+    }
+    if (path.startsWith(SERVICES_DIR) && entry.type !== "dir") {
+      const problem = serviceProblem(entry, ext.entries, context.baseFiles);
+      if (problem) refuse(path, "service-definition", problem);
+    }
     if (context.moduleCert && entry.type === "file" && path.endsWith(".ko")) {
       const verdict = verifyModule(entry.data ?? Buffer.alloc(0), context.moduleCert);
       if (verdict.status !== "ok") refuse(path, "module-signature", `kernel module ${verdict.status === "unsigned" ? "is not signed" : `does not verify against this build's key (${verdict.status})`}`);
     }
   }
   return violations;
+}
+
+/** What is wrong with a file in the services directory, if anything: its definition, or a command the image lacks. */
+function serviceProblem(entry: ReadEntry, entries: readonly ReadEntry[], baseFiles: ReadonlySet<string> | undefined): string | undefined {
+  const fileName = posix.basename(entry.path);
+  if (entry.type !== "file" || !fileName.endsWith(".yaml") || posix.dirname(entry.path) !== SERVICES_DIR.slice(0, -1)) {
+    return `the services directory holds NAME.yaml files only (bronze writes what init reads)`;
+  }
+  let service;
+  try {
+    service = parseServiceDefinition(entry.path, fileName, (entry.data ?? Buffer.alloc(0)).toString("utf8"));
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const program = service.command.slice(1);
+  const shipped = entries.some((e) => e.path === program && e.type === "file" && e.mode & 0o111);
+  if (!shipped && !baseFiles?.has(program)) return `command ${service.command} is neither an executable file of the extension nor a file of the base image`;
+  return undefined;
 }
 
 export function describeViolation(v: Violation): string {

@@ -103,6 +103,11 @@ function rootAndSignature(layout: LayoutReader): { root: Descriptor; signature?:
   return { root, signature };
 }
 
+/** The digest of the image a layout holds (what `bronze extension build` prints, what signatures and profiles name). */
+export function imageDigest(layout: LayoutReader): string {
+  return rootAndSignature(layout).root.digest;
+}
+
 async function signatureLayers(layout: LayoutReader, signature: Descriptor): Promise<{ payload: Blob; signature: string }[]> {
   const manifest = JSON.parse((await layout.blob(signature)).toString()) as { layers?: Descriptor[] };
   return Promise.all(

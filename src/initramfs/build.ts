@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BuildContext } from "../build/context.ts";
 import { run } from "../core/exec.ts";
@@ -15,6 +15,8 @@ export interface InitramfsArtifact {
 }
 
 export const ZSTD_LEVEL = 18;
+/** SquashFS layers are compressed already: a fast level */
+const LAYERS_ZSTD_LEVEL = 3;
 
 /** The initramfs: exactly /init (bronze's init, stage 1) and /rootfs.sqsh. */
 export async function buildInitramfs(
@@ -50,6 +52,44 @@ export async function buildInitramfs(
     await run("zstd", ["-q", `-${ZSTD_LEVEL}`, "--rm", plain, "-o", join(outDir, "initramfs.cpio.zst")], {
       logFile: join(ctx.logDir, "initramfs.log"),
     });
+    return {};
+  });
+  return { kind: "initramfs", key, image: join(entry.dir, "initramfs.cpio.zst") };
+}
+
+/** What an extension layer contributes to the initramfs: /extensions/<name>.sqsh. */
+export interface InitramfsLayer {
+  name: string;
+  key: string;
+  image: string;
+}
+
+/**
+ * The base initramfs with the layers appended as one more zstd-compressed cpio (the kernel
+ * unpacks concatenated archives in order): the base's bytes stay as they are.
+ */
+export async function appendLayers(base: InitramfsArtifact, layers: readonly InitramfsLayer[], ctx: BuildContext): Promise<InitramfsArtifact> {
+  const inputs = {
+    step: "initramfs layers",
+    recipe: await recipeDigest(import.meta.url, new URL("./cpio.ts", import.meta.url).href),
+    base: base.key,
+    layers: layers.map((l) => [l.name, l.key]),
+    epoch: ctx.epoch,
+    zstdLevel: LAYERS_ZSTD_LEVEL,
+    tools: await toolVersions(["zstd"]),
+  };
+  const key = inputKey(inputs);
+  const cached = await ctx.store.lookup(key);
+  if (cached) return { kind: "initramfs", key, image: join(cached.dir, "initramfs.cpio.zst") };
+
+  ctx.ran.push("initramfs layers");
+  const entry = await ctx.store.put(key, "initramfs layers", inputs, async (outDir) => {
+    const files = await Promise.all(layers.map(async (l) => ({ type: "file" as const, path: `extensions/${l.name}.sqsh`, mode: 0o644, data: await readFile(l.image) })));
+    const plain = join(outDir, "layers.cpio");
+    await writeFile(plain, writeCpio([{ type: "dir", path: "extensions", mode: 0o755 }, ...files], ctx.epoch));
+    await run("zstd", ["-q", `-${LAYERS_ZSTD_LEVEL}`, "--rm", plain, "-o", join(outDir, "layers.cpio.zst")], { logFile: join(ctx.logDir, "initramfs.log") });
+    await writeFile(join(outDir, "initramfs.cpio.zst"), Buffer.concat([await readFile(base.image), await readFile(join(outDir, "layers.cpio.zst"))]));
+    await rm(join(outDir, "layers.cpio.zst"));
     return {};
   });
   return { kind: "initramfs", key, image: join(entry.dir, "initramfs.cpio.zst") };

@@ -51,6 +51,8 @@ export interface KernelArtifact {
   moduleCount: number;
   /** the verified source digests of each out-of-tree module package built with it, by package name */
   moduleSources: Record<string, string[]>;
+  /** modules built for extensions, left out of modulesRoot: package name -> tree holding usr/lib/modules/<release>/extra/ */
+  extensionModules: Record<string, string>;
 }
 
 const KERNEL_TOOLS: readonly ToolSpec[] = ["gcc", "ld", "make", "bc", "flex", "bison", ["openssl", "version"], "depmod"];
@@ -74,6 +76,8 @@ export interface KernelSpec {
   extraConfig: readonly string[];
   /** out-of-tree module packages, built and signed in the same build */
   modules: readonly PackageDef[];
+  /** out-of-tree module packages built and signed the same way but installed apart: extensions ship them, the rootfs does not */
+  extensionModules?: readonly PackageDef[];
   /** the user's own module-signing key; without it, an ephemeral key is made and destroyed */
   signingKey?: SuppliedKey;
 }
@@ -272,6 +276,9 @@ interface ModuleSources {
   sources: VerifiedSource[];
 }
 
+/** The directory of a kernel entry holding one tree per extension module package. */
+const EXTENSION_MODULES = "extension-modules";
+
 /** Where an out-of-tree module's sources sit in the kernel work directory, as the sandbox sees it. */
 const moduleDir = (name: string): string => `/build/ext/${name}`;
 
@@ -282,12 +289,16 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
   const { arch, profile } = spec;
   const settings = mergeFragments([...(await kernelFragments(ctx.projectRoot, spec)), signingKeySetting(spec.signingKey)]);
   const fetchLog = join(ctx.logDir, `kernel-${profile}-sources.log`);
-  const modules: ModuleSources[] = await Promise.all(
-    spec.modules.map(async (def) => ({
-      def,
-      sources: await Promise.all(def.sources.map((pin) => fetchSource(pin, { cacheDir: ctx.cacheDir, definedIn: def.file, logFile: fetchLog }))),
-    })),
-  );
+  const fetchModule = (defs: readonly PackageDef[]): Promise<ModuleSources[]> =>
+    Promise.all(
+      defs.map(async (def) => ({
+        def,
+        sources: await Promise.all(def.sources.map((pin) => fetchSource(pin, { cacheDir: ctx.cacheDir, definedIn: def.file, logFile: fetchLog }))),
+      })),
+    );
+  const modules = await fetchModule(spec.modules);
+  const extensionModules = await fetchModule(spec.extensionModules ?? []);
+  const describe = (list: ModuleSources[]) => list.map((m) => ({ name: m.def.name, version: m.def.version, sources: m.sources.map((s) => s.digest) }));
   const inputs = {
     step: "kernel",
     recipe: await recipeDigest(import.meta.url, new URL("../core/sandbox.ts", import.meta.url).href),
@@ -296,7 +307,9 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     profile,
     config: renderSettings(settings),
     sourceDateEpoch: source.sourceDateEpoch,
-    modules: modules.map((m) => ({ name: m.def.name, version: m.def.version, sources: m.sources.map((s) => s.digest) })),
+    modules: describe(modules),
+    // absent when there are none: kernels without them keep their cache keys
+    ...(extensionModules.length ? { extensionModules: describe(extensionModules) } : {}),
     // a supplied key is named by its certificate: the same key gives the same kernel
     signingKey: spec.signingKey ? { supplied: spec.signingKey.certSha256 } : "ephemeral",
     tools: await toolVersions(KERNEL_TOOLS),
@@ -315,7 +328,8 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     signingCertSha256: facts.signingCertSha256 ?? "",
     signingKey: facts.signingKey === "supplied" ? "supplied" : "ephemeral",
     moduleCount: Number(facts.moduleCount),
-    moduleSources: Object.fromEntries(modules.map((m) => [m.def.name, m.sources.map((s) => s.digest)])),
+    moduleSources: Object.fromEntries([...modules, ...extensionModules].map((m) => [m.def.name, m.sources.map((s) => s.digest)])),
+    extensionModules: Object.fromEntries(extensionModules.map((m) => [m.def.name, join(dir, EXTENSION_MODULES, m.def.name)])),
   });
 
   const cached = await ctx.store.lookup(cacheKey);
@@ -334,7 +348,7 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     const tree = await extractTree(source, ctx, work, logFile);
     const seeds = kernelSeeds(cacheKey);
     await useDerivedRandstructSeed(tree, seeds.randstruct);
-    for (const m of modules) {
+    for (const m of [...modules, ...extensionModules]) {
       const dir = join(work, "ext", m.def.name);
       await mkdir(dir, { recursive: true });
       for (const src of m.sources) await extractSource(src, dir, logFile);
@@ -350,12 +364,17 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
       const dotConfig = await resolveConfig(compile, work, settings, profile);
       await gate?.(dotConfig);
       await runSandboxed('make -j"$JOBS" bzImage modules', compile);
-      for (const m of modules) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, compile);
+      for (const m of [...modules, ...extensionModules]) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, compile);
       // modules_install signs each module (MODULE_SIG_ALL) and runs depmod over all of them
       const sign = { ...base, mounts: [...mounts, ...signer.installMounts] };
       const install = `INSTALL_MOD_PATH=/out/modules/usr INSTALL_MOD_STRIP=1${signer.installArgs}`;
       await runSandboxed(`make -s modules_install ${install}`, sign);
       for (const m of modules) await runSandboxed(`make -s M=${moduleDir(m.def.name)} modules_install ${install}`, sign);
+      // each extension's modules in a tree of their own, without depmod: the image build regenerates the dependency data with the extensions it has
+      for (const m of extensionModules) {
+        const apart = `INSTALL_MOD_PATH=/out/${EXTENSION_MODULES}/${m.def.name}/usr INSTALL_MOD_STRIP=1 DEPMOD=true${signer.installArgs}`;
+        await runSandboxed(`make -s M=${moduleDir(m.def.name)} modules_install ${apart}`, sign);
+      }
       // the last module is signed: the key has done its work
       signer.finish();
       await runSandboxed(
@@ -370,6 +389,7 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
         throw new BronzeError(`the kernel embedded a certificate other than ${spec.signingKey.certPath} (sha256 ${sha256(cert)}); refusing to cache this build`);
       }
       await assertModulesVerify(join(outDir, "modules"), cert);
+      for (const m of extensionModules) await assertModulesVerify(join(outDir, EXTENSION_MODULES, m.def.name), cert);
       return {
         release: (await readFile(join(outDir, "release"), "utf8")).trim(),
         signingCertSha256: sha256(cert),

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { ReadEntry } from "./tar-read.ts";
@@ -23,4 +24,14 @@ export async function readTree(root: string, options: { data?: boolean } = {}, d
     }
   }
   return entries;
+}
+
+/** What entries hold (paths, types, modes, link targets, contents): the same digest wherever they were read from. */
+export function entriesDigest(entries: readonly ReadEntry[]): string {
+  const hash = createHash("sha256");
+  for (const e of entries) {
+    const content = e.data ? createHash("sha256").update(e.data).digest("hex") : "";
+    hash.update(`${e.type} ${e.mode.toString(8)} ${JSON.stringify(e.path)} ${JSON.stringify(e.target ?? "")} ${content}\n`);
+  }
+  return hash.digest("hex");
 }

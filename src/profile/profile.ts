@@ -5,6 +5,7 @@ import { InputError } from "../core/errors.ts";
 import { canonicalJson, sha256 } from "../core/hash.ts";
 import { displayPath, FieldReader, YamlFile } from "../core/yamlfile.ts";
 import { DECISIONS, DEFAULT_DECISIONS } from "../harden/gate.ts";
+import { entriesDigest, readTree } from "../oci/dir-read.ts";
 
 /** An image profile: profiles/<name>.yaml, the only input of a build besides the tree. */
 export interface Profile {
@@ -26,18 +27,35 @@ export interface Profile {
   outputs: Output[];
   /** sha256 of the canonical resolved profile: the same image definition has the same ID anywhere */
   id: string;
+  /** the profile at the root of the base chain: its rootfs and initramfs are this image's, never re-packed */
+  baseImage: string;
+  /** out-of-tree module packages the kernel job builds and signs for extensions, kept out of the rootfs */
+  kernelExtensionModules: string[];
+  /** system extensions layered over the base, in order (the last on top) */
+  extensions: ExtensionRef[];
+  /** public keys (PEM paths) an extension image's signature must verify with */
+  trustedKeys: string[];
+  /** extensions (by name) that may be used without a signature by a trusted key */
+  allowUnsigned: string[];
   /** the kernel hardening gate's decision groups (kernel-hardening-checker's) */
   hardeningDecisions: readonly string[];
   /** fail a build when an artifact grows by more than this percentage over the previous build of the profile */
   sizeBudgetPercent?: number;
 }
 
+/** An extension of an image: built by this build from the tree, or an OCI image pinned by digest. */
+export type ExtensionRef =
+  | { kind: "build"; dir: string }
+  | { kind: "image"; source: string; digest: string };
+
 const ARCHES = ["x86_64"] as const;
 export const OUTPUTS = ["uki", "kernel-initramfs", "installer", "disk"] as const;
 export type Output = (typeof OUTPUTS)[number];
 const DEFAULT_OUTPUTS: readonly Output[] = ["uki", "kernel-initramfs", "installer"];
 /** What a profile built on a base may set; the rest (arch, kernel, packages, cmdline, hardening) is the base's. */
-const CUSTOM_KEYS = ["name", "description", "base", "kernelArgs", "outputs", "sizeBudget"];
+const CUSTOM_KEYS = ["name", "description", "base", "kernelArgs", "outputs", "sizeBudget", "extensions", "trustedKeys", "allowUnsigned"];
+const EXTENSION_KEYS = ["extensions", "trustedKeys", "allowUnsigned"];
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const KERNEL_ARG = /^[^\s"]+$|^[^\s"=]+="[^"\n]*"$/;
 const NAME = /^[a-z0-9][a-z0-9-]*$/;
 
@@ -52,7 +70,9 @@ export function profilePath(projectRoot: string, nameOrFile: string): string {
 /** The profile ID: what the image is made of, not where the files are (config fragments by content). */
 async function profileId(p: Omit<Profile, "id" | "file" | "description">): Promise<string> {
   const fragments = await Promise.all(p.kernelExtraConfig.map(async (f) => sha256(await readFile(f))));
-  return sha256(canonicalJson({ ...p, kernelExtraConfig: fragments, base: undefined }));
+  const keys = await Promise.all(p.trustedKeys.map(async (f) => sha256(await readFile(f))));
+  const extensions = await Promise.all(p.extensions.map(async (e) => (e.kind === "image" ? { image: e.digest } : { build: entriesDigest(await readTree(e.dir)) })));
+  return sha256(canonicalJson({ ...p, kernelExtraConfig: fragments, trustedKeys: keys, extensions, base: undefined }));
 }
 
 export async function loadProfile(path: string, seen: readonly string[] = []): Promise<Profile> {
@@ -61,9 +81,9 @@ export async function loadProfile(path: string, seen: readonly string[] = []): P
   const f = new FieldReader(yaml);
   const top = f.mapping(yaml.data, []);
   if (top.base !== undefined) return loadCustomProfile(path, yaml, f, top, [...seen, resolve(path)]);
-  f.onlyKeys(top, [], ["name", "description", "arch", "kernel", "packages", "cmdline", "hardening", "sizeBudget", "kernelArgs", "outputs"]);
+  f.onlyKeys(top, [], ["name", "description", "arch", "kernel", "packages", "cmdline", "hardening", "sizeBudget", "kernelArgs", "outputs", ...EXTENSION_KEYS]);
   const kernel = f.mapping(top.kernel, ["kernel"]);
-  f.onlyKeys(kernel, ["kernel"], ["profile", "extraConfig"]);
+  f.onlyKeys(kernel, ["kernel"], ["profile", "extraConfig", "extensionModules"]);
   const arch = f.string(top.arch, ["arch"]);
   if (!(ARCHES as readonly string[]).includes(arch)) {
     throw yaml.error(["arch"], `arch '${arch}' is not supported; supported: ${ARCHES.join(", ")}`);
@@ -83,9 +103,13 @@ export async function loadProfile(path: string, seen: readonly string[] = []): P
         });
   const sizeBudgetPercent = readSizeBudget(f, top);
   const kernelArgs = readKernelArgs(yaml, f, top);
+  const name = f.string(top.name, ["name"], NAME, "lowercase letters, digits and '-'");
   const resolved = {
     ...(sizeBudgetPercent !== undefined ? { sizeBudgetPercent } : {}),
-    name: f.string(top.name, ["name"], NAME, "lowercase letters, digits and '-'"),
+    ...(await readExtensions(path, yaml, f, top, { extensions: [], trustedKeys: [], allowUnsigned: [] })),
+    name,
+    baseImage: name,
+    kernelExtensionModules: kernel.extensionModules === undefined ? [] : f.list(kernel.extensionModules, ["kernel", "extensionModules"]).map((m, i) => f.string(m, ["kernel", "extensionModules", i], NAME)),
     arch: "x86_64" as const,
     kernelProfile: f.string(kernel.profile, ["kernel", "profile"], NAME),
     kernelExtraConfig: f
@@ -132,6 +156,45 @@ function readOutputs(yaml: YamlFile, f: FieldReader, top: Record<string, unknown
   return [...new Set(outputs)];
 }
 
+type ExtensionFields = Pick<Profile, "extensions" | "trustedKeys" | "allowUnsigned">;
+
+/** `extensions`, `trustedKeys` and `allowUnsigned`, added to those of the base (paths relative to the profile). */
+async function readExtensions(path: string, yaml: YamlFile, f: FieldReader, top: Record<string, unknown>, base: ExtensionFields): Promise<ExtensionFields> {
+  const here = dirname(path);
+  const extensions = top.extensions === undefined ? [] : f.list(top.extensions, ["extensions"]).map((item, i): ExtensionRef => {
+    const at = ["extensions", i];
+    const entry = f.mapping(item, at);
+    if (entry.build !== undefined) {
+      f.onlyKeys(entry, at, ["build"]);
+      const build = f.string(entry.build, [...at, "build"]);
+      return { kind: "build", dir: NAME.test(build) ? join(PROJECT_EXTENSIONS, build) : resolve(here, build) };
+    }
+    f.onlyKeys(entry, at, ["image", "digest"]);
+    if (entry.image === undefined) throw yaml.error(at, "an extension is `build: NAME` (extensions/NAME of this tree) or `image: PATH` with `digest: sha256:...`");
+    const image = f.string(entry.image, [...at, "image"]);
+    if (/^[a-z0-9.-]+(:\d+)?\/.*@sha256:/.test(image) && !image.startsWith(".")) {
+      throw yaml.error([...at, "image"], `'${image}' is a registry reference; bronze reads extension images from an OCI layout (directory or tar): fetch it with its signature first (skopeo copy --all docker://REF oci:DIR), then name DIR with its digest`);
+    }
+    if (entry.digest === undefined) throw yaml.error(at, `extension image '${image}' is not pinned: add digest: sha256:<hex> (the index digest 'bronze extension build' prints)`);
+    const digest = f.string(entry.digest, [...at, "digest"], DIGEST, "sha256: and 64 lowercase hex digits");
+    return { kind: "image", source: resolve(here, image), digest };
+  });
+  const trustedKeys = top.trustedKeys === undefined ? [] : f.list(top.trustedKeys, ["trustedKeys"]).map((k, i) => resolve(here, f.string(k, ["trustedKeys", i])));
+  for (const [i, key] of trustedKeys.entries()) if (!(await exists(key))) throw yaml.error(["trustedKeys", i], `trusted key ${displayPath(key)} not found`);
+  for (const [i, e] of extensions.entries()) {
+    if (!(await exists(e.kind === "build" ? e.dir : e.source))) throw yaml.error(["extensions", i], `extension ${displayPath(e.kind === "build" ? e.dir : e.source)} not found`);
+  }
+  const allowUnsigned = top.allowUnsigned === undefined ? [] : f.list(top.allowUnsigned, ["allowUnsigned"]).map((n, i) => f.string(n, ["allowUnsigned", i], NAME, "an extension name"));
+  return {
+    extensions: [...base.extensions, ...extensions],
+    trustedKeys: [...new Set([...base.trustedKeys, ...trustedKeys])],
+    allowUnsigned: [...new Set([...base.allowUnsigned, ...allowUnsigned])],
+  };
+}
+
+/** Extensions of this tree, named by `build: NAME`. */
+const PROJECT_EXTENSIONS = fileURLToPath(new URL("../../extensions", import.meta.url));
+
 /** The project's own profiles, where a base named without a path is found when it is not beside the profile. */
 const SHIPPED_PROFILES = fileURLToPath(new URL("../../profiles", import.meta.url));
 
@@ -156,8 +219,11 @@ async function loadCustomProfile(path: string, yaml: YamlFile, f: FieldReader, t
   const sizeBudgetPercent = readSizeBudget(f, top) ?? base.sizeBudgetPercent;
   const resolved = {
     arch: base.arch,
+    baseImage: base.baseImage,
     kernelProfile: base.kernelProfile,
     kernelExtraConfig: base.kernelExtraConfig,
+    kernelExtensionModules: base.kernelExtensionModules,
+    ...(await readExtensions(path, yaml, f, top, base)),
     packages: base.packages,
     hardeningDecisions: base.hardeningDecisions,
     ...(sizeBudgetPercent !== undefined ? { sizeBudgetPercent } : {}),

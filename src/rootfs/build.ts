@@ -131,3 +131,9 @@ export async function buildRootfs(
     await rm(tree, { recursive: true, force: true });
   }
 }
+
+/** Every path of a SquashFS image (files, symlinks, directories), relative to its root. */
+export async function imagePaths(image: string): Promise<string[]> {
+  const listing = await run("unsquashfs", ["-lc", "-d", "", image]);
+  return listing.split("\n").filter((line) => line.startsWith("/")).map((line) => line.slice(1));
+}

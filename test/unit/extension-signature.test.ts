@@ -5,21 +5,13 @@ import { test } from "node:test";
 import { pemBegin } from "../../src/core/pem.ts";
 import { execa } from "execa";
 import { bronze } from "../helpers/cli.ts";
+import { ecKeyPair, extensionManifest } from "../helpers/extension.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 // cosign-style key signatures of extension images, checked by our verify and, independently,
 // by openssl (the ECDSA signature over the payload) and skopeo (the signature manifest's tag).
 
-const MANIFEST = `version: v1alpha1
-metadata:
-  name: hello
-  version: 1.0.0
-  author: bronze tests
-  description: a test extension
-  compatibility:
-    bronze:
-      version: ">= 0.1.0"
-`;
+const MANIFEST = extensionManifest("hello", ">= 0.1.0");
 
 async function extensionLayout(dir: string, text = "#!/bin/sh\necho hello\n"): Promise<string> {
   const src = join(dir, `src-${text.length}`);
@@ -33,13 +25,7 @@ async function extensionLayout(dir: string, text = "#!/bin/sh\necho hello\n"): P
   return join(out, "hello");
 }
 
-async function ecKey(dir: string, name: string): Promise<{ key: string; pub: string }> {
-  const key = join(dir, `${name}.key`);
-  const pub = join(dir, `${name}.pub`);
-  await execa("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key]);
-  await execa("openssl", ["pkey", "-in", key, "-pubout", "-out", pub]);
-  return { key, pub };
-}
+const ecKey = ecKeyPair;
 
 interface Index {
   manifests: { digest: string; annotations?: Record<string, string> }[];

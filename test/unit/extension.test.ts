@@ -12,18 +12,10 @@ import { writeLayoutDir } from "../../src/oci/layout.ts";
 import type { ReadEntry } from "../../src/oci/tar-read.ts";
 import { bronze } from "../helpers/cli.ts";
 import { makeSigningKey, signModule } from "../helpers/modsign.ts";
+import { extensionManifest } from "../helpers/extension.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
-const MANIFEST = `version: v1alpha1
-metadata:
-  name: hello
-  version: 1.0.0
-  author: bronze tests
-  description: a test extension
-  compatibility:
-    bronze:
-      version: ">= 0.1.0, < 1.0.0"
-`;
+const MANIFEST = extensionManifest();
 
 async function sourceDir(): Promise<string> {
   const dir = await tempDir();

@@ -60,3 +60,54 @@ test("bad custom profiles name the file, the line and the fix", async () => {
   await refused("nobase.yaml", /nobase\.yaml:2.*base profile 'nowhere' not found/);
   await refused("loop-a.yaml", /cycle: .*loop-a\.yaml -> .*loop-b\.yaml -> .*loop-a\.yaml/);
 });
+
+const DIGEST = `sha256:${"ab".repeat(32)}`;
+
+test("profiles name extensions (this tree's, or images pinned by digest), trusted keys and unsigned exceptions; a custom profile adds to its base's", async () => {
+  const dir = await profiles({
+    "ext.yaml": `name: ext\nbase: minimal\nextensions:\n  - build: hello\n  - image: motd.oci.tar\n    digest: ${DIGEST}\ntrustedKeys: [keys/ext.pub]\nallowUnsigned: [motd]\n`,
+    "more.yaml": `name: more\nbase: ext.yaml\nextensions:\n  - image: ./other\n    digest: sha256:${"cd".repeat(32)}\n`,
+  });
+  await writeFile(join(dir, "motd.oci.tar"), "");
+  await mkdir(join(dir, "other"));
+  await mkdir(join(dir, "keys"));
+  await writeFile(join(dir, "keys", "ext.pub"), "key");
+  const ext = await loadProfile(join(dir, "ext.yaml"));
+  assert.deepEqual(ext.extensions, [
+    { kind: "build", dir: join(PROJECT_ROOT, "extensions", "hello") },
+    { kind: "image", source: join(dir, "motd.oci.tar"), digest: DIGEST },
+  ]);
+  assert.deepEqual(ext.trustedKeys, [join(dir, "keys", "ext.pub")]);
+  assert.deepEqual(ext.allowUnsigned, ["motd"]);
+  assert.equal(ext.baseImage, "minimal");
+  assert.deepEqual(ext.kernelExtensionModules, ["hello-ext-module"]);
+  const more = await loadProfile(join(dir, "more.yaml"));
+  assert.deepEqual(more.extensions.map((e) => (e.kind === "image" ? e.digest : e.dir)), [join(PROJECT_ROOT, "extensions", "hello"), DIGEST, `sha256:${"cd".repeat(32)}`]);
+  assert.deepEqual(more.trustedKeys, ext.trustedKeys);
+  assert.equal(more.baseImage, "minimal", "the root of the base chain");
+  // the ID follows what the keys and extensions are, not where they are
+  const before = ext.id;
+  await writeFile(join(dir, "keys", "ext.pub"), "another key");
+  assert.notEqual((await loadProfile(join(dir, "ext.yaml"))).id, before);
+});
+
+test("bad extension entries name the file, the line and the fix", async () => {
+  const dir = await profiles({
+    "unpinned.yaml": "name: unpinned\nbase: minimal\nextensions:\n  - image: x.oci.tar\n",
+    "baddigest.yaml": "name: baddigest\nbase: minimal\nextensions:\n  - image: x.oci.tar\n    digest: sha256:1234\n",
+    "registry.yaml": `name: registry\nbase: minimal\nextensions:\n  - image: ghcr.io/acme/ext@${DIGEST}\n    digest: ${DIGEST}\n`,
+    "missing.yaml": `name: missing\nbase: minimal\nextensions:\n  - image: nowhere.oci.tar\n    digest: ${DIGEST}\n`,
+    "nokey.yaml": "name: nokey\nbase: minimal\ntrustedKeys: [absent.pub]\n",
+    "neither.yaml": "name: neither\nbase: minimal\nextensions:\n  - name: x\n",
+    "unknown.yaml": "name: unknown\nbase: minimal\nextensions:\n  - build: no-such-extension\n",
+  });
+  await writeFile(join(dir, "x.oci.tar"), "");
+  const refused = async (file: string, pattern: RegExp) => assert.rejects(loadProfile(join(dir, file)), (e: Error) => (assert.match(e.message, pattern), true));
+  await refused("unpinned.yaml", /unpinned\.yaml:4.*is not pinned: add digest: sha256:<hex>/);
+  await refused("baddigest.yaml", /baddigest\.yaml:5.*sha256: and 64 lowercase hex digits/);
+  await refused("registry.yaml", /registry\.yaml:4.*is a registry reference; .*skopeo copy/);
+  await refused("missing.yaml", /missing\.yaml:4.*extension .*nowhere\.oci\.tar not found/);
+  await refused("nokey.yaml", /nokey\.yaml:3.*trusted key .*absent\.pub not found/);
+  await refused("neither.yaml", /neither\.yaml:4.*name/);
+  await refused("unknown.yaml", /unknown\.yaml:4.*extension .*no-such-extension not found/);
+});

@@ -1,0 +1,226 @@
+import type { KeyObject } from "node:crypto";
+import { access, cp, mkdir, readFile, rm } from "node:fs/promises";
+import { join, relative } from "node:path";
+import type { BuildContext } from "../build/context.ts";
+import { BronzeError, InputError } from "../core/errors.ts";
+import { run } from "../core/exec.ts";
+import { inputKey, recipeDigest, sha256, sha256File } from "../core/hash.ts";
+import { toolVersions } from "../core/tools.ts";
+import { displayPath, FieldReader, YamlFile } from "../core/yamlfile.ts";
+import type { KernelArtifact } from "../kernel/build.ts";
+import { signerCertificate } from "../kernel/module-sig.ts";
+import { entriesDigest, readTree } from "../oci/dir-read.ts";
+import { writeEntries } from "../oci/dir-write.ts";
+import { openLayout } from "../oci/layout-read.ts";
+import type { ReadEntry } from "../oci/tar-read.ts";
+import type { PackageArtifact } from "../pkgs/build.ts";
+import type { ExtensionRef } from "../profile/profile.ts";
+import { MKSQUASHFS_FLAGS } from "../rootfs/build.ts";
+import { loadExtension } from "./image.ts";
+import { parseExtensionManifest } from "./manifest.ts";
+import { checkExtension, describeViolation, type ExtensionContent, type Violation } from "./policy.ts";
+import { parseServiceDefinition, renderServiceFile, SERVICES_DIR } from "./services.ts";
+import { imageDigest, verifyLayout } from "./signature.ts";
+
+/** An extension of this tree (`build: NAME`): manifest.yaml, rootfs/, and build.yaml naming what this build makes for it. */
+export interface TreeExtension {
+  dir: string;
+  name: string;
+  /** userland packages whose files the extension ships */
+  packages: string[];
+  /** kernel-module packages (built by the kernel job, see kernel.extensionModules) whose modules it ships */
+  kernelModules: string[];
+}
+
+const NAME = /^[a-z0-9][a-z0-9-]*$/;
+
+export async function loadTreeExtension(dir: string): Promise<TreeExtension> {
+  const manifestFile = join(dir, "manifest.yaml");
+  const text = await readFile(manifestFile, "utf8").catch(() => {
+    throw new InputError(`${displayPath(dir)}: no manifest.yaml; an extension directory holds manifest.yaml, rootfs/ and, for what this build makes, build.yaml`);
+  });
+  const manifest = parseExtensionManifest(displayPath(manifestFile), text);
+  const buildFile = join(dir, "build.yaml");
+  const exists = await access(buildFile).then(() => true, () => false);
+  if (!exists) return { dir, name: manifest.name, packages: [], kernelModules: [] };
+  const yaml = await YamlFile.load(buildFile);
+  const f = new FieldReader(yaml);
+  const top = f.mapping(yaml.data, []);
+  f.onlyKeys(top, [], ["packages", "kernelModules"]);
+  const names = (key: string) => (top[key] === undefined ? [] : f.list(top[key], [key]).map((n, i) => f.string(n, [key, i], NAME, "a package name")));
+  return { dir, name: manifest.name, packages: names("packages"), kernelModules: names("kernelModules") };
+}
+
+/** Where an extension came from, as the manifest records it. */
+export type ExtensionOrigin =
+  | { kind: "build"; dir: string }
+  | { kind: "image"; source: string; digest: string; signature: "verified" | "allowed unsigned"; signedBy?: string };
+
+export interface ResolvedExtension {
+  content: ExtensionContent;
+  origin: ExtensionOrigin;
+}
+
+/** Entries of several trees as one, later trees adding to earlier ones; a file written twice is refused. */
+function mergeEntries(name: string, trees: readonly { what: string; entries: readonly ReadEntry[] }[]): ReadEntry[] {
+  const merged = new Map<string, { what: string; entry: ReadEntry }>();
+  for (const { what, entries } of trees) {
+    for (const entry of entries) {
+      const earlier = merged.get(entry.path);
+      if (earlier && (earlier.entry.type !== "dir" || entry.type !== "dir")) {
+        throw new InputError(`extension '${name}': /${entry.path} comes from both ${earlier.what} and ${what}`);
+      }
+      if (!earlier) merged.set(entry.path, { what, entry });
+    }
+  }
+  return [...merged.values()].map((m) => m.entry).sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+/** An extension of this tree, with the files of its packages and the modules the kernel job built for it. */
+export async function treeExtension(def: TreeExtension, packages: ReadonlyMap<string, PackageArtifact>, kernel: KernelArtifact): Promise<ResolvedExtension> {
+  const manifestFile = join(def.dir, "manifest.yaml");
+  const manifest = parseExtensionManifest(displayPath(manifestFile), await readFile(manifestFile, "utf8"));
+  const rootfs = join(def.dir, "rootfs");
+  const own = await access(rootfs).then(() => readTree(rootfs), () => []);
+  const stray = (await readTree(def.dir, { data: false }, "")).filter((e) => !e.path.includes("/") && !["manifest.yaml", "build.yaml", "rootfs"].includes(e.path)).map((e) => e.path);
+  const trees = [{ what: displayPath(rootfs), entries: own }];
+  for (const name of def.packages) {
+    const artifact = packages.get(name);
+    if (!artifact) throw new Error(`internal: package ${name} of extension ${def.name} was not built`);
+    trees.push({ what: `package ${name}`, entries: await readTree(artifact.dir) });
+  }
+  for (const name of def.kernelModules) {
+    const dir = kernel.extensionModules[name];
+    if (!dir) throw new InputError(`extension '${def.name}' (${displayPath(def.dir)}/build.yaml) ships kernel module package '${name}', which this image's kernel does not build: add it to kernel.extensionModules of the base profile`);
+    trees.push({ what: `kernel module package ${name}`, entries: await readTree(dir) });
+  }
+  return { content: { manifest, entries: mergeEntries(def.name, trees), stray }, origin: { kind: "build", dir: def.dir } };
+}
+
+/** An extension image pinned by digest: the digest, then its signature (unless allowed unsigned by name), then its content. */
+export async function imageExtension(ref: Extract<ExtensionRef, { kind: "image" }>, trusted: readonly { path: string; key: KeyObject }[], allowUnsigned: readonly string[]): Promise<ResolvedExtension> {
+  const digest = imageDigest(await openLayout(ref.source));
+  if (digest !== ref.digest) {
+    throw new BronzeError(`extension image ${displayPath(ref.source)} is ${digest}, but the profile pins ${ref.digest}: it is not the image the profile names (changed or replaced); if the change is expected, pin the new digest`);
+  }
+  const content = await loadExtension(ref.source);
+  const name = content.manifest.name;
+  if (allowUnsigned.includes(name)) return { content, origin: { kind: "image", source: ref.source, digest, signature: "allowed unsigned" } };
+  if (trusted.length === 0) {
+    throw new BronzeError(`extension '${name}' (${digest}): the profile trusts no key to verify its signature; add the signer's public key to trustedKeys, or name it in allowUnsigned`);
+  }
+  const verified = await verifyLayout(ref.source, trusted.map((t) => t.key), name);
+  const signer = trusted[verified.keyIndex];
+  return { content, origin: { kind: "image", source: ref.source, digest, signature: "verified", ...(signer ? { signedBy: sha256(await readFile(signer.path)) } : {}) } };
+}
+
+/** What the content policy checks extensions against: the base image, its kernel and version. */
+export interface ImageFacts {
+  osVersion: string;
+  /** every path of the base rootfs */
+  baseFiles: ReadonlySet<string>;
+  kernel: KernelArtifact;
+}
+
+/** Applies the content policy to every extension, each also against those before it; fails listing every violation. */
+export async function enforceExtensionPolicy(extensions: readonly ResolvedExtension[], facts: ImageFacts): Promise<void> {
+  const moduleCert = signerCertificate(await readFile(facts.kernel.signingCert));
+  const claimed = new Map<string, string>();
+  const violations: Violation[] = [];
+  const seen = new Set<string>();
+  for (const ext of extensions) {
+    const name = ext.content.manifest.name;
+    if (seen.has(name)) violations.push({ extension: name, path: "manifest.yaml", rule: "overwrite", detail: "another extension of this image has the same name" });
+    seen.add(name);
+    violations.push(...checkExtension(ext.content, { osVersion: facts.osVersion, baseFiles: facts.baseFiles, claimed, moduleCert, kernelRelease: facts.kernel.release }));
+    for (const e of ext.content.entries) if (e.type !== "dir" && !claimed.has(e.path)) claimed.set(e.path, name);
+  }
+  if (violations.length) {
+    throw new InputError(`${violations.length} violation(s) of the extension content policy:\n${violations.map((v) => `  ${describeViolation(v)}`).join("\n")}`);
+  }
+}
+
+/** A SquashFS layer of the image, stacked over the base rootfs by init. */
+export interface LayerArtifact {
+  /** its name in the initramfs (/extensions/<name>.sqsh); init stacks layers in name order, the last on top */
+  name: string;
+  key: string;
+  image: string;
+}
+
+/** The service files init reads, written from the extension's checked YAML definitions. */
+function serviceFiles(content: ExtensionContent): ReadEntry[] {
+  return content.entries
+    .filter((e) => e.type === "file" && e.path.startsWith(SERVICES_DIR) && e.path.endsWith(".yaml"))
+    .map((e) => {
+      const fileName = e.path.slice(SERVICES_DIR.length);
+      const service = parseServiceDefinition(e.path, fileName, (e.data ?? Buffer.alloc(0)).toString("utf8"));
+      return { path: `${SERVICES_DIR}${service.name}.service`, type: "file" as const, mode: 0o644, uid: 0, gid: 0, data: renderServiceFile(service) };
+    });
+}
+
+async function squashLayer(name: string, step: string, entries: readonly ReadEntry[], ctx: BuildContext, extraInputs: Record<string, unknown>): Promise<LayerArtifact> {
+  const inputs = {
+    step,
+    recipe: await recipeDigest(import.meta.url, new URL("../oci/dir-write.ts", import.meta.url).href, new URL("./services.ts", import.meta.url).href),
+    content: entriesDigest(entries),
+    ...extraInputs,
+    epoch: ctx.epoch,
+    tools: await toolVersions([["mksquashfs", "-version"]]),
+  };
+  const key = inputKey(inputs);
+  const cached = await ctx.store.lookup(key);
+  if (cached) return { name, key, image: join(cached.dir, "layer.sqsh") };
+  ctx.ran.push(step);
+  const tree = join(ctx.workDir, "layers", key.slice(0, 12));
+  await rm(tree, { recursive: true, force: true });
+  try {
+    await writeEntries(entries, tree, step);
+    const entry = await ctx.store.put(key, step, inputs, async (outDir) => {
+      await run("mksquashfs", [tree, join(outDir, "layer.sqsh"), ...MKSQUASHFS_FLAGS], { env: { SOURCE_DATE_EPOCH: String(ctx.epoch) }, logFile: join(ctx.logDir, "layers.log") });
+      return {};
+    });
+    return { name, key, image: join(entry.dir, "layer.sqsh") };
+  } finally {
+    await rm(tree, { recursive: true, force: true });
+  }
+}
+
+/** The extension's own layer: its files, and the service files init reads. */
+export function extensionLayer(ext: ResolvedExtension, position: number, ctx: BuildContext): Promise<LayerArtifact> {
+  const name = `${String(position + 1).padStart(3, "0")}-${ext.content.manifest.name}`;
+  const entries = [...ext.content.entries, ...serviceFiles(ext.content)].sort((a, b) => (a.path < b.path ? -1 : 1));
+  return squashLayer(name, `extension ${ext.content.manifest.name}`, entries, ctx, {});
+}
+
+/** Layer name of the module dependency data: after every NNN-name, so on top. */
+const MODULES_LAYER = "modules-index";
+
+/**
+ * When extensions add kernel modules, the module dependency data (modules.dep and the other
+ * indexes depmod writes) regenerated over the base's modules and theirs, as a layer on top.
+ */
+export async function modulesIndexLayer(kernel: KernelArtifact, extensions: readonly ResolvedExtension[], ctx: BuildContext): Promise<LayerArtifact | undefined> {
+  const modules = extensions.flatMap((e) => e.content.entries.filter((x) => x.type === "file" && x.path.endsWith(".ko")));
+  if (modules.length === 0) return undefined;
+  const dir = `usr/lib/modules/${kernel.release}`;
+  const work = join(ctx.workDir, "layers", `depmod-${process.pid}`);
+  await rm(work, { recursive: true, force: true });
+  try {
+    await mkdir(join(work, dir), { recursive: true });
+    await cp(join(kernel.modulesRoot, dir), join(work, dir), { recursive: true });
+    await writeEntries(modules, work, "extension modules");
+    await run("depmod", ["-b", join(work, "usr"), kernel.release], { logFile: join(ctx.logDir, "layers.log") });
+    const index = (await readTree(join(work, dir))).filter((e) => e.type === "file" && e.path.startsWith("modules.")).map((e) => ({ ...e, path: `${dir}/${e.path}`, mode: 0o644 }));
+    return await squashLayer(MODULES_LAYER, "modules index", index, ctx, { kernel: kernel.key, depmod: await toolVersions(["depmod"]) });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** How the image's manifest describes an extension: what it is, where it came from, how it was trusted, its layer. */
+export async function extensionRecord(ext: ResolvedExtension, layer: LayerArtifact, projectRoot: string): Promise<Record<string, unknown>> {
+  const { manifest } = ext.content;
+  const origin = ext.origin.kind === "build" ? { built: relative(projectRoot, ext.origin.dir) } : { digest: ext.origin.digest, signature: ext.origin.signature, ...(ext.origin.signedBy ? { signedBy: `sha256:${ext.origin.signedBy}` } : {}) };
+  return { name: manifest.name, version: manifest.version, author: manifest.author, ...origin, layer: { name: layer.name, sha256: await sha256File(layer.image) } };
+}
