@@ -10,8 +10,10 @@ import { loadKernelSource } from "../kernel/source.ts";
 import { buildPackage, type PackageArtifact } from "../pkgs/build.ts";
 import { buildOrder, loadPackages } from "../pkgs/graph.ts";
 import type { PackageDef } from "../pkgs/schema.ts";
-import { enforceExtensionPolicy, extensionLayer, extensionRecord, imageExtension, loadTreeExtension, modulesIndexLayer, treeExtension, type LayerArtifact, type ResolvedExtension, type TreeExtension } from "../extensions/assemble.ts";
+import { enforceExtensionPolicy, extensionLayer, extensionRecord, imageExtension, loadTreeExtension, modulesIndexLayer, pullExtension, treeExtension, type LayerArtifact, type ResolvedExtension, type TreeExtension } from "../extensions/assemble.ts";
 import { loadTrustedKey } from "../extensions/signature.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import type { Reference } from "../registry/reference.ts";
 import type { Output, Profile } from "../profile/profile.ts";
 import { buildRootfs, imagePaths, type RootfsArtifact, type RootfsSbom } from "../rootfs/build.ts";
 import { imageSbom } from "../sbom/components.ts";
@@ -203,6 +205,8 @@ export interface BuildOptions {
   jobs?: number;
   /** also write Secure Boot signed copies of the UKI and systemd-boot (uki.signed.efi, systemd-boot.signed.efi) */
   secureBootSigner?: SecureBootSigner;
+  /** how to reach a registry, for extensions named by registry reference */
+  connect?: (ref: Reference) => Promise<RegistryClient>;
 }
 
 /** What each component installs, in bytes: each package, the kernel image and its modules. */
@@ -316,7 +320,13 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
             const kernel = must(stages.kernel, "kernel");
             const resolved: ResolvedExtension[] = [];
             for (const ref of profile.extensions) {
-              resolved.push(ref.kind === "build" ? await treeExtension(must(treeExtensions.get(ref.dir), ref.dir), stages.packages, kernel) : await imageExtension(ref, trustedKeys, profile.allowUnsigned));
+              if (ref.kind === "build") resolved.push(await treeExtension(must(treeExtensions.get(ref.dir), ref.dir), stages.packages, kernel));
+              else if (ref.kind === "image") resolved.push(await imageExtension(ref, trustedKeys, profile.allowUnsigned));
+              else {
+                if (!options.connect) throw new InputError(`extension ${ref.reference}: this build has no registry connection (bronze build makes one)`);
+                const source = await pullExtension(ref, options.connect, ctx.cacheDir);
+                resolved.push(await imageExtension({ source, digest: ref.digest, reference: ref.reference }, trustedKeys, profile.allowUnsigned));
+              }
             }
             await enforceExtensionPolicy(resolved, { osVersion: version, baseFiles: new Set(await imagePaths(must(stages.rootfs, "rootfs").image)), kernel });
             const layers = await Promise.all(resolved.map((ext, i) => extensionLayer(ext, i, ctx)));

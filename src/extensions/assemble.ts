@@ -20,7 +20,11 @@ import { loadExtension } from "./image.ts";
 import { parseExtensionManifest } from "./manifest.ts";
 import { checkExtension, describeViolation, type ExtensionContent, type Violation } from "./policy.ts";
 import { parseServiceDefinition, renderServiceFile, SERVICES_DIR } from "./services.ts";
-import { imageDigest, verifyLayout } from "./signature.ts";
+import { imageDigest, signatureTag, verifyLayout } from "./signature.ts";
+import { hasManifest, type RegistryClient } from "../registry/client.ts";
+import { pullImage } from "../registry/copy.ts";
+import { parseReference, type Reference } from "../registry/reference.ts";
+import { layoutFiles, writeLayoutDir } from "../oci/layout.ts";
 
 /** An extension of this tree (`build: NAME`): manifest.yaml, rootfs/, and build.yaml naming what this build makes for it. */
 export interface TreeExtension {
@@ -54,7 +58,7 @@ export async function loadTreeExtension(dir: string): Promise<TreeExtension> {
 /** Where an extension came from, as the manifest records it. */
 export type ExtensionOrigin =
   | { kind: "build"; dir: string }
-  | { kind: "image"; source: string; digest: string; signature: "verified" | "allowed unsigned"; signedBy?: string };
+  | { kind: "image"; source: string; reference?: string; digest: string; signature: "verified" | "allowed unsigned"; signedBy?: string };
 
 export interface ResolvedExtension {
   content: ExtensionContent;
@@ -97,21 +101,41 @@ export async function treeExtension(def: TreeExtension, packages: ReadonlyMap<st
   return { content: { manifest, entries: mergeEntries(def.name, trees), stray }, origin: { kind: "build", dir: def.dir } };
 }
 
+/**
+ * An extension of a registry, pulled once by its digest with its cosign signature (the tag
+ * sha256-<hex>.sig beside it, when the registry has one) into an OCI layout in the cache.
+ */
+export async function pullExtension(ref: Extract<ExtensionRef, { kind: "registry" }>, connect: (ref: Reference) => Promise<RegistryClient>, cacheDir: string): Promise<string> {
+  const dir = join(cacheDir, "extensions", ref.digest.slice("sha256:".length));
+  if (await access(join(dir, "index.json")).then(() => true, () => false)) return dir;
+  const reference = parseReference(ref.reference);
+  const client = await connect(reference);
+  const image = await pullImage(client, reference);
+  const tag = signatureTag(ref.digest);
+  const signatureRef = { registry: reference.registry, repository: reference.repository, tag };
+  const signature = (await hasManifest(client, signatureRef, tag)) ? await pullImage(client, signatureRef) : undefined;
+  const files = layoutFiles(image.root, [...image.blobs, ...(signature?.blobs ?? [])], ref.digest.slice(7, 19), signature ? [{ root: signature.root, refName: tag }] : []);
+  await mkdir(join(cacheDir, "extensions"), { recursive: true });
+  await writeLayoutDir(dir, files);
+  return dir;
+}
+
 /** An extension image pinned by digest: the digest, then its signature (unless allowed unsigned by name), then its content. */
-export async function imageExtension(ref: Extract<ExtensionRef, { kind: "image" }>, trusted: readonly { path: string; key: KeyObject }[], allowUnsigned: readonly string[]): Promise<ResolvedExtension> {
+export async function imageExtension(ref: { source: string; digest: string; reference?: string }, trusted: readonly { path: string; key: KeyObject }[], allowUnsigned: readonly string[]): Promise<ResolvedExtension> {
   const digest = imageDigest(await openLayout(ref.source));
   if (digest !== ref.digest) {
     throw new BronzeError(`extension image ${displayPath(ref.source)} is ${digest}, but the profile pins ${ref.digest}: it is not the image the profile names (changed or replaced); if the change is expected, pin the new digest`);
   }
   const content = await loadExtension(ref.source);
   const name = content.manifest.name;
-  if (allowUnsigned.includes(name)) return { content, origin: { kind: "image", source: ref.source, digest, signature: "allowed unsigned" } };
+  const from = { kind: "image" as const, source: ref.source, ...(ref.reference ? { reference: ref.reference } : {}), digest };
+  if (allowUnsigned.includes(name)) return { content, origin: { ...from, signature: "allowed unsigned" } };
   if (trusted.length === 0) {
     throw new BronzeError(`extension '${name}' (${digest}): the profile trusts no key to verify its signature; add the signer's public key to trustedKeys, or name it in allowUnsigned`);
   }
   const verified = await verifyLayout(ref.source, trusted.map((t) => t.key), name);
   const signer = trusted[verified.keyIndex];
-  return { content, origin: { kind: "image", source: ref.source, digest, signature: "verified", ...(signer ? { signedBy: sha256(await readFile(signer.path)) } : {}) } };
+  return { content, origin: { ...from, signature: "verified", ...(signer ? { signedBy: sha256(await readFile(signer.path)) } : {}) } };
 }
 
 /** What the content policy checks extensions against: the base image, its kernel and version. */
@@ -221,6 +245,6 @@ export async function modulesIndexLayer(kernel: KernelArtifact, extensions: read
 /** How the image's manifest describes an extension: what it is, where it came from, how it was trusted, its layer. */
 export async function extensionRecord(ext: ResolvedExtension, layer: LayerArtifact, projectRoot: string): Promise<Record<string, unknown>> {
   const { manifest } = ext.content;
-  const origin = ext.origin.kind === "build" ? { built: relative(projectRoot, ext.origin.dir) } : { digest: ext.origin.digest, signature: ext.origin.signature, ...(ext.origin.signedBy ? { signedBy: `sha256:${ext.origin.signedBy}` } : {}) };
+  const origin = ext.origin.kind === "build" ? { built: relative(projectRoot, ext.origin.dir) } : { ...(ext.origin.reference ? { reference: ext.origin.reference } : {}), digest: ext.origin.digest, signature: ext.origin.signature, ...(ext.origin.signedBy ? { signedBy: `sha256:${ext.origin.signedBy}` } : {}) };
   return { name: manifest.name, version: manifest.version, author: manifest.author, ...origin, layer: { name: layer.name, sha256: await sha256File(layer.image) } };
 }

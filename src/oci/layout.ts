@@ -8,15 +8,16 @@ export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
 
 /**
  * The files of an OCI image layout holding `root` (an index or a manifest)
- * under the tag `refName`, and every blob it needs.
+ * under the tag `refName`, and every blob it needs; `more` roots (a signature beside the
+ * image) get their own tags, their blobs come in `blobs`.
  */
-export function layoutFiles(root: Blob, blobs: readonly Blob[], refName: string): { path: string; data: Buffer }[] {
+export function layoutFiles(root: Blob, blobs: readonly Blob[], refName: string, more: readonly { root: Blob; refName: string }[] = []): { path: string; data: Buffer }[] {
   const unique = new Map<string, Buffer>();
-  for (const blob of [root, ...blobs]) unique.set(blob.descriptor.digest, blob.data);
+  for (const blob of [root, ...blobs, ...more.map((m) => m.root)]) unique.set(blob.descriptor.digest, blob.data);
   const index = canonicalBytes({
     schemaVersion: 2,
     mediaType: "application/vnd.oci.image.index.v1+json",
-    manifests: [{ ...root.descriptor, annotations: { ...root.descriptor.annotations, [REF_NAME_ANNOTATION]: refName } }],
+    manifests: [{ root, refName }, ...more].map((r) => ({ ...r.root.descriptor, annotations: { ...r.root.descriptor.annotations, [REF_NAME_ANNOTATION]: r.refName } })),
   });
   return [
     { path: "oci-layout", data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },

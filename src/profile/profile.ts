@@ -6,6 +6,7 @@ import { canonicalJson, sha256 } from "../core/hash.ts";
 import { displayPath, FieldReader, YamlFile } from "../core/yamlfile.ts";
 import { DECISIONS, DEFAULT_DECISIONS } from "../harden/gate.ts";
 import { entriesDigest, readTree } from "../oci/dir-read.ts";
+import { parseReference } from "../registry/reference.ts";
 
 /** An image profile: profiles/<name>.yaml, the only input of a build besides the tree. */
 export interface Profile {
@@ -46,7 +47,9 @@ export interface Profile {
 /** An extension of an image: built by this build from the tree, or an OCI image pinned by digest. */
 export type ExtensionRef =
   | { kind: "build"; dir: string }
-  | { kind: "image"; source: string; digest: string };
+  | { kind: "image"; source: string; digest: string }
+  /** HOST[:PORT]/REPOSITORY@sha256:..., pulled with its signature */
+  | { kind: "registry"; reference: string; digest: string };
 
 const ARCHES = ["x86_64"] as const;
 export const OUTPUTS = ["uki", "kernel-initramfs", "installer", "disk"] as const;
@@ -71,7 +74,7 @@ export function profilePath(projectRoot: string, nameOrFile: string): string {
 async function profileId(p: Omit<Profile, "id" | "file" | "description">): Promise<string> {
   const fragments = await Promise.all(p.kernelExtraConfig.map(async (f) => sha256(await readFile(f))));
   const keys = await Promise.all(p.trustedKeys.map(async (f) => sha256(await readFile(f))));
-  const extensions = await Promise.all(p.extensions.map(async (e) => (e.kind === "image" ? { image: e.digest } : { build: entriesDigest(await readTree(e.dir)) })));
+  const extensions = await Promise.all(p.extensions.map(async (e) => (e.kind === "build" ? { build: entriesDigest(await readTree(e.dir)) } : { image: e.digest })));
   return sha256(canonicalJson({ ...p, kernelExtraConfig: fragments, trustedKeys: keys, extensions, base: undefined }));
 }
 
@@ -161,6 +164,7 @@ type ExtensionFields = Pick<Profile, "extensions" | "trustedKeys" | "allowUnsign
 /** `extensions`, `trustedKeys` and `allowUnsigned`, added to those of the base (paths relative to the profile). */
 async function readExtensions(path: string, yaml: YamlFile, f: FieldReader, top: Record<string, unknown>, base: ExtensionFields): Promise<ExtensionFields> {
   const here = dirname(path);
+  const written = new Map<number, string>();
   const extensions = top.extensions === undefined ? [] : f.list(top.extensions, ["extensions"]).map((item, i): ExtensionRef => {
     const at = ["extensions", i];
     const entry = f.mapping(item, at);
@@ -172,17 +176,30 @@ async function readExtensions(path: string, yaml: YamlFile, f: FieldReader, top:
     f.onlyKeys(entry, at, ["image", "digest"]);
     if (entry.image === undefined) throw yaml.error(at, "an extension is `build: NAME` (extensions/NAME of this tree) or `image: PATH` with `digest: sha256:...`");
     const image = f.string(entry.image, [...at, "image"]);
-    if (/^[a-z0-9.-]+(:\d+)?\/.*@sha256:/.test(image) && !image.startsWith(".")) {
-      throw yaml.error([...at, "image"], `'${image}' is a registry reference; bronze reads extension images from an OCI layout (directory or tar): fetch it with its signature first (skopeo copy --all docker://REF oci:DIR), then name DIR with its digest`);
+    const digest = entry.digest === undefined ? undefined : f.string(entry.digest, [...at, "digest"], DIGEST, "sha256: and 64 lowercase hex digits");
+    if (image.includes("@sha256:")) {
+      let reference;
+      try {
+        reference = parseReference(image);
+      } catch (e) {
+        throw yaml.error([...at, "image"], (e as Error).message);
+      }
+      if (digest && digest !== reference.digest) throw yaml.error([...at, "digest"], `digest ${digest} is not the one the reference names (${reference.digest ?? ""}); keep one of them`);
+      return { kind: "registry", reference: image, digest: reference.digest ?? "" };
     }
-    if (entry.digest === undefined) throw yaml.error(at, `extension image '${image}' is not pinned: add digest: sha256:<hex> (the index digest 'bronze extension build' prints)`);
-    const digest = f.string(entry.digest, [...at, "digest"], DIGEST, "sha256: and 64 lowercase hex digits");
+    written.set(i, image);
+    if (!digest) throw yaml.error(at, `extension image '${image}' is not pinned: add digest: sha256:<hex> (the index digest 'bronze extension build' prints)`);
     return { kind: "image", source: resolve(here, image), digest };
   });
   const trustedKeys = top.trustedKeys === undefined ? [] : f.list(top.trustedKeys, ["trustedKeys"]).map((k, i) => resolve(here, f.string(k, ["trustedKeys", i])));
   for (const [i, key] of trustedKeys.entries()) if (!(await exists(key))) throw yaml.error(["trustedKeys", i], `trusted key ${displayPath(key)} not found`);
   for (const [i, e] of extensions.entries()) {
-    if (!(await exists(e.kind === "build" ? e.dir : e.source))) throw yaml.error(["extensions", i], `extension ${displayPath(e.kind === "build" ? e.dir : e.source)} not found`);
+    const path = e.kind === "build" ? e.dir : e.kind === "image" ? e.source : undefined;
+    if (path && !(await exists(path))) {
+      // HOST/REPO[:TAG]: a reference that is not pinned, not a path
+      const unpinned = /^[a-z0-9-]+(\.[a-z0-9-]+)+(:\d+)?\//.test(written.get(i) ?? "") ? `; a registry reference is pinned by digest: HOST/REPOSITORY@sha256:<hex>` : "";
+      throw yaml.error(["extensions", i], `extension ${displayPath(path)} not found${unpinned}`);
+    }
   }
   const allowUnsigned = top.allowUnsigned === undefined ? [] : f.list(top.allowUnsigned, ["allowUnsigned"]).map((n, i) => f.string(n, ["allowUnsigned", i], NAME, "an extension name"));
   return {

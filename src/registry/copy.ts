@@ -85,8 +85,8 @@ export async function pushLayout(client: RegistryClient, source: string, ref: Re
   return { digest: root.digest, tag: tag ?? "", blobsUploaded: uploaded, blobsPresent: blobs.length - uploaded, bytesUploaded: bytes };
 }
 
-/** Pulls REF into an OCI layout directory, or a tar when DEST ends in .tar; every digest verified. */
-export async function pullLayout(client: RegistryClient, ref: Reference, dest: string, epoch: number): Promise<{ digest: string; files: number }> {
+/** The image REF names (a manifest or an index) with every manifest and blob under it; every digest verified. */
+export async function pullImage(client: RegistryClient, ref: Reference): Promise<{ root: Blob; blobs: Blob[] }> {
   const reference = ref.digest ?? ref.tag;
   if (!reference) throw new InputError(`name a tag or digest to pull (HOST/REPO:TAG)`);
   const root = await getManifest(client, ref, reference);
@@ -96,12 +96,18 @@ export async function pullLayout(client: RegistryClient, ref: Reference, dest: s
   const { manifests, blobs } = await walk(rootDescriptor, async (d) => cache.get(d.digest) ?? (await getManifest(client, ref, d.digest)).data);
   const blobData: Blob[] = [];
   for (const blob of blobs) blobData.push({ descriptor: blob, data: await getBlob(client, ref, blob.digest, blob.size) });
-  const files = layoutFiles({ descriptor: rootDescriptor, data: root.data }, [...manifests, ...blobData], ref.tag ?? root.digest.slice(7, 19));
+  return { root: { descriptor: rootDescriptor, data: root.data }, blobs: [...manifests, ...blobData] };
+}
+
+/** Pulls REF into an OCI layout directory, or a tar when DEST ends in .tar; every digest verified. */
+export async function pullLayout(client: RegistryClient, ref: Reference, dest: string, epoch: number): Promise<{ digest: string; files: number }> {
+  const { root, blobs } = await pullImage(client, ref);
+  const files = layoutFiles(root, blobs, ref.tag ?? root.descriptor.digest.slice(7, 19));
   if (dest.endsWith(".tar")) {
     await writeFile(`${dest}.tmp`, layoutTar(files, epoch));
     await rename(`${dest}.tmp`, dest);
   } else {
     await writeLayoutDir(dest, files);
   }
-  return { digest: root.digest, files: files.length };
+  return { digest: root.descriptor.digest, files: files.length };
 }

@@ -1,23 +1,25 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { execa } from "execa";
 import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
-import { imageDigest } from "../../src/extensions/signature.ts";
+import { imageDigest, signatureTag } from "../../src/extensions/signature.ts";
 import { openLayout } from "../../src/oci/layout-read.ts";
 import { readUkiSections } from "../../src/uki/uki.ts";
 import { startBuild } from "../helpers/build.ts";
 import { bronze } from "../helpers/cli.ts";
 import { ecKeyPair, extensionManifest } from "../helpers/extension.ts";
+import { launchRegistry } from "../helpers/registry-process.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 const OUT = (name: string) => join(PROJECT_ROOT, "_out", name);
-const CUSTOM = ["hello", "ext-signed", "ext-unsigned", "ext-allowed", "ext-foreign", "ext-tampered", "ext-moved", "ext-policy"];
+const CUSTOM = ["hello", "ext-signed", "ext-unsigned", "ext-allowed", "ext-foreign", "ext-tampered", "ext-moved", "ext-policy", "ext-registry", "ext-registry-unsigned"];
 after(() => Promise.all(CUSTOM.map((name) => rm(OUT(name), { recursive: true, force: true }))));
 
 interface Manifest {
-  extensions?: { name: string; built?: string; digest?: string; signature?: string; signedBy?: string; layer: { name: string } }[];
+  extensions?: { name: string; built?: string; reference?: string; digest?: string; signature?: string; signedBy?: string; layer: { name: string } }[];
   layers?: { name: string }[];
 }
 const manifestOf = async (name: string) => JSON.parse(await readFile(join(OUT(name), "manifest.json"), "utf8")) as Manifest;
@@ -162,5 +164,40 @@ test("extension images are used only pinned, signed by a trusted key (or allowed
   assert.match(policy.all, /extension 'evil': usr\/lib\/modules\/[^/]+\/extra\/evil\.ko: module-signature: kernel module is not signed/);
   for (const name of ["ext-unsigned", "ext-foreign", "ext-tampered", "ext-moved", "ext-policy"]) {
     await assert.rejects(readFile(join(OUT(name), "uki.efi")), `nothing published for ${name}`);
+  }
+});
+
+test("an extension named by registry reference is pulled by digest with its cosign signature tag (pushed by skopeo), verified, and refused when the registry has no signature", { timeout: 10 * 60_000 }, async () => {
+  const dir = await tempDir();
+  const registry = await launchRegistry(join(dir, "registry"));
+  try {
+    const trusted = await ecKeyPair(dir, "trusted");
+    // content no earlier run had: the image is pulled, not found in the cache
+    const marker = randomBytes(8).toString("hex");
+    const motd = await extensionImage("motd", { "usr/share/motd/registry.txt": `pulled from a registry ${marker}\n` }, dir);
+    assert.equal((await bronze(["extension", "sign", motd.layout, "--key", trusted.key])).exitCode, 0);
+    const repository = `${registry.address}/extensions/motd`;
+    const tag = signatureTag(motd.digest);
+    // an independent client puts the image and its signature where cosign would: the tag sha256-<hex>.sig beside it
+    await execa("skopeo", ["copy", "--all", "--dest-tls-verify=false", `oci:${motd.layout}:1.0.0`, `docker://${repository}:1.0.0`]);
+    await execa("skopeo", ["copy", "--all", "--dest-tls-verify=false", `oci:${motd.layout}:${tag}`, `docker://${repository}:${tag}`]);
+    const profile = async (name: string, reference: string) => {
+      const file = join(dir, `${name}.yaml`);
+      await writeFile(file, `name: ${name}\nbase: minimal\nextensions:\n  - image: ${reference}\ntrustedKeys: [trusted.pub]\n`);
+      return startBuild(file, undefined, ["--plain-http"]);
+    };
+    const reference = `${repository}@${motd.digest}`;
+    const pulled = await profile("ext-registry", reference);
+    assert.equal(pulled.exitCode, 0, pulled.all);
+    const record = (await manifestOf("ext-registry")).extensions?.[0];
+    assert.deepEqual([record?.reference, record?.digest, record?.signature], [reference, motd.digest, "verified"]);
+
+    const plain = await extensionImage("plain", { "usr/share/plain/b.txt": `${marker}\n` }, dir);
+    await execa("skopeo", ["copy", "--all", "--dest-tls-verify=false", `oci:${plain.layout}:1.0.0`, `docker://${registry.address}/extensions/plain:1.0.0`]);
+    const unsigned = await profile("ext-registry-unsigned", `${registry.address}/extensions/plain@${plain.digest}`);
+    assert.equal(unsigned.exitCode, 1, unsigned.all);
+    assert.match(unsigned.all, /extension 'plain' \(sha256:[0-9a-f]+\) is not signed/);
+  } finally {
+    registry.stop();
   }
 });

@@ -66,7 +66,7 @@ const DIGEST = `sha256:${"ab".repeat(32)}`;
 test("profiles name extensions (this tree's, or images pinned by digest), trusted keys and unsigned exceptions; a custom profile adds to its base's", async () => {
   const dir = await profiles({
     "ext.yaml": `name: ext\nbase: minimal\nextensions:\n  - build: hello\n  - image: motd.oci.tar\n    digest: ${DIGEST}\ntrustedKeys: [keys/ext.pub]\nallowUnsigned: [motd]\n`,
-    "more.yaml": `name: more\nbase: ext.yaml\nextensions:\n  - image: ./other\n    digest: sha256:${"cd".repeat(32)}\n`,
+    "more.yaml": `name: more\nbase: ext.yaml\nextensions:\n  - image: ./other\n    digest: sha256:${"cd".repeat(32)}\n  - image: registry.example:5000/acme/ext@${DIGEST}\n`,
   });
   await writeFile(join(dir, "motd.oci.tar"), "");
   await mkdir(join(dir, "other"));
@@ -82,7 +82,8 @@ test("profiles name extensions (this tree's, or images pinned by digest), truste
   assert.equal(ext.baseImage, "minimal");
   assert.deepEqual(ext.kernelExtensionModules, ["hello-ext-module"]);
   const more = await loadProfile(join(dir, "more.yaml"));
-  assert.deepEqual(more.extensions.map((e) => (e.kind === "image" ? e.digest : e.dir)), [join(PROJECT_ROOT, "extensions", "hello"), DIGEST, `sha256:${"cd".repeat(32)}`]);
+  assert.deepEqual(more.extensions.map((e) => (e.kind === "build" ? e.dir : e.digest)), [join(PROJECT_ROOT, "extensions", "hello"), DIGEST, `sha256:${"cd".repeat(32)}`, DIGEST]);
+  assert.deepEqual(more.extensions[3], { kind: "registry", reference: `registry.example:5000/acme/ext@${DIGEST}`, digest: DIGEST });
   assert.deepEqual(more.trustedKeys, ext.trustedKeys);
   assert.equal(more.baseImage, "minimal", "the root of the base chain");
   // the ID follows what the keys and extensions are, not where they are
@@ -95,7 +96,8 @@ test("bad extension entries name the file, the line and the fix", async () => {
   const dir = await profiles({
     "unpinned.yaml": "name: unpinned\nbase: minimal\nextensions:\n  - image: x.oci.tar\n",
     "baddigest.yaml": "name: baddigest\nbase: minimal\nextensions:\n  - image: x.oci.tar\n    digest: sha256:1234\n",
-    "registry.yaml": `name: registry\nbase: minimal\nextensions:\n  - image: ghcr.io/acme/ext@${DIGEST}\n    digest: ${DIGEST}\n`,
+    "registry.yaml": `name: registry\nbase: minimal\nextensions:\n  - image: ghcr.io/acme/ext@${DIGEST}\n    digest: sha256:${"cd".repeat(32)}\n`,
+    "unpinnedref.yaml": "name: unpinnedref\nbase: minimal\nextensions:\n  - image: ghcr.io/acme/ext:1.0\n    digest: sha256:" + "cd".repeat(32) + "\n",
     "missing.yaml": `name: missing\nbase: minimal\nextensions:\n  - image: nowhere.oci.tar\n    digest: ${DIGEST}\n`,
     "nokey.yaml": "name: nokey\nbase: minimal\ntrustedKeys: [absent.pub]\n",
     "neither.yaml": "name: neither\nbase: minimal\nextensions:\n  - name: x\n",
@@ -105,7 +107,8 @@ test("bad extension entries name the file, the line and the fix", async () => {
   const refused = async (file: string, pattern: RegExp) => assert.rejects(loadProfile(join(dir, file)), (e: Error) => (assert.match(e.message, pattern), true));
   await refused("unpinned.yaml", /unpinned\.yaml:4.*is not pinned: add digest: sha256:<hex>/);
   await refused("baddigest.yaml", /baddigest\.yaml:5.*sha256: and 64 lowercase hex digits/);
-  await refused("registry.yaml", /registry\.yaml:4.*is a registry reference; .*skopeo copy/);
+  await refused("registry.yaml", /registry\.yaml:5.*is not the one the reference names/);
+  await refused("unpinnedref.yaml", /unpinnedref\.yaml:4.*not found; a registry reference is pinned by digest: HOST\/REPOSITORY@sha256:<hex>/);
   await refused("missing.yaml", /missing\.yaml:4.*extension .*nowhere\.oci\.tar not found/);
   await refused("nokey.yaml", /nokey\.yaml:3.*trusted key .*absent\.pub not found/);
   await refused("neither.yaml", /neither\.yaml:4.*name/);
