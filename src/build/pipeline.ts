@@ -22,7 +22,7 @@ import { osRelease } from "../rootfs/os-release.ts";
 import { buildUki, type UkiArtifact } from "../uki/build.ts";
 import { BOOTLOADER_PATH, STUB_PATH } from "../core/tools.ts";
 import { sourceRevision } from "../core/epoch.ts";
-import { installerImage, ociArch } from "../oci/installer.ts";
+import { installerImage, ociArch, profileTag } from "../oci/installer.ts";
 import { removeAbandoned } from "../core/ownership.ts";
 import { displayPath } from "../core/yamlfile.ts";
 import { hardeningArch, imageGate, imageSysctlText, kernelConfigGate, type HardeningPolicy, type HardeningReport } from "../harden/build-gate.ts";
@@ -438,6 +438,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     revision: await sourceRevision(ctx.projectRoot),
     source: process.env.BRONZE_SOURCE_URL,
     refName: version,
+    profile: { name: profile.name, id: profile.id },
   });
   const contents = [...signedImages, { name: "installer.oci.tar", data: installer.tar }, { name: "hardening.json", data: hardeningJson }];
   const published = (file: { name: string }) => isPublished(profile.outputs, file.name);
@@ -492,6 +493,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
       installer: {
         layout: "installer",
         tag: version,
+        profileTag: profileTag(version, profile.id),
         indexDigest: installer.index.descriptor.digest,
         manifests: installer.images.map((i) => ({ architecture: ociArch(profile.arch), digest: i.manifest.descriptor.digest })),
       },

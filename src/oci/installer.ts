@@ -15,6 +15,8 @@ export interface InstallerInput {
   source?: string;
   /** the tag in the layout's index.json */
   refName: string;
+  /** the image profile: annotated, and a second tag <refName>-<first 12 hex digits of its ID> */
+  profile?: { name: string; id: string };
 }
 
 export interface InstallerImage {
@@ -24,6 +26,14 @@ export interface InstallerImage {
   files: { path: string; data: Buffer }[];
   /** the same layout as one tar */
   tar: Buffer;
+}
+
+export const PROFILE_NAME_ANNOTATION = "dev.bronze.profile.name";
+export const PROFILE_ID_ANNOTATION = "dev.bronze.profile.id";
+
+/** The tag that names an image by its profile's definition: the same profile ID, the same tag. */
+export function profileTag(version: string, profileId: string): string {
+  return `${version}-${profileId.slice(0, 12)}`;
 }
 
 export function ociArch(arch: string): string {
@@ -44,6 +54,7 @@ export function installerImage(input: InstallerInput): InstallerImage {
     ...(input.revision ? { "org.opencontainers.image.revision": input.revision } : {}),
     ...(input.source ? { "org.opencontainers.image.source": input.source } : {}),
     "org.opencontainers.image.title": "bronze installer",
+    ...(input.profile ? { [PROFILE_NAME_ANNOTATION]: input.profile.name, [PROFILE_ID_ANNOTATION]: input.profile.id } : {}),
   };
   const images = input.arches.map(({ arch, files }) => {
     const dir = `usr/install/${ociArch(arch)}`;
@@ -56,6 +67,7 @@ export function installerImage(input: InstallerInput): InstallerImage {
     index,
     images.flatMap((i) => [i.manifest, ...i.blobs]),
     input.refName,
+    input.profile ? [{ root: index, refName: profileTag(input.refName, input.profile.id) }] : [],
   );
   return { index, images, files, tar: layoutTar(files, input.epoch) };
 }

@@ -42,6 +42,11 @@ export async function openLayout(source: string): Promise<LayoutReader> {
   };
 }
 
+/** One descriptor per image: a layout may tag the same image more than once. */
+export function distinctImages(descriptors: readonly Descriptor[]): Descriptor[] {
+  return descriptors.filter((d, i) => descriptors.findIndex((e) => e.digest === d.digest) === i);
+}
+
 export interface ReadImage {
   manifestDigest: string;
   config: Record<string, unknown>;
@@ -53,9 +58,9 @@ export interface ReadImage {
 export async function readImage(layout: LayoutReader, options: { ref?: string; architecture?: string } = {}): Promise<ReadImage> {
   const { ref, architecture = "amd64" } = options;
   // without a tag: the one image, not counting cosign signatures (tagged sha256-<hex>.sig) stored beside it
-  const candidates = ref
-    ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref)
-    : layout.index.manifests.filter((m) => !m.annotations?.[REF_NAME_ANNOTATION]?.endsWith(".sig"));
+  const candidates = distinctImages(
+    ref ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref) : layout.index.manifests.filter((m) => !m.annotations?.[REF_NAME_ANNOTATION]?.endsWith(".sig")),
+  );
   if (candidates.length !== 1) {
     const tags = layout.index.manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION]).filter(Boolean);
     throw new InputError(`${layout.source}: ${ref ? `no image tagged '${ref}'` : "holds more than one image; name one"} (tags: ${tags.join(", ") || "none"})`);

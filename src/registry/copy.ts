@@ -2,7 +2,7 @@ import { rename, writeFile } from "node:fs/promises";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { MEDIA_TYPES, type Blob, type Descriptor } from "../oci/image.ts";
 import { layoutFiles, layoutTar, REF_NAME_ANNOTATION, writeLayoutDir } from "../oci/layout.ts";
-import { openLayout, type LayoutReader } from "../oci/layout-read.ts";
+import { distinctImages, openLayout, type LayoutReader } from "../oci/layout-read.ts";
 import { getBlob, getManifest, hasBlob, hasManifest, pushBlob, putManifest, type RegistryClient } from "./client.ts";
 import type { Reference } from "./reference.ts";
 
@@ -28,7 +28,7 @@ async function walk(root: Descriptor, fetch: (d: Descriptor) => Promise<Buffer>)
 
 function rootOf(layout: LayoutReader, tag: string | undefined): Descriptor {
   const named = tag ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === tag) : [];
-  const candidates = named.length ? named : layout.index.manifests;
+  const candidates = distinctImages(named.length ? named : layout.index.manifests);
   if (candidates.length !== 1) {
     throw new InputError(`${layout.source}: holds ${candidates.length} images; tag the one to push in the layout, or name it with the reference's tag`);
   }

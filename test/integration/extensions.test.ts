@@ -7,6 +7,7 @@ import { execa } from "execa";
 import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
 import { imageDigest, signatureTag } from "../../src/extensions/signature.ts";
 import { openLayout } from "../../src/oci/layout-read.ts";
+import { loadProfile } from "../../src/profile/profile.ts";
 import { readUkiSections } from "../../src/uki/uki.ts";
 import { startBuild } from "../helpers/build.ts";
 import { bronze } from "../helpers/cli.ts";
@@ -38,6 +39,17 @@ test("the hello extension (a service and a kernel module built by the kernel job
   const manifest = await manifestOf("hello");
   assert.deepEqual(manifest.extensions?.map((e) => [e.name, e.built, e.layer.name]), [["hello", "extensions/hello", "001-hello"]]);
   assert.deepEqual(manifest.layers?.map((l) => l.name), ["001-hello", "modules-index"]);
+  // the profile ID names the installer: annotated, and tagged <version>-<ID prefix> beside the version tag (skopeo reads both)
+  const profile = await loadProfile(join(PROJECT_ROOT, "profiles", "hello.yaml"));
+  const layout = join(OUT("hello"), "installer");
+  const layoutIndex = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as { manifests: { digest: string; annotations: Record<string, string> }[] };
+  const tags = layoutIndex.manifests.map((m) => m.annotations["org.opencontainers.image.ref.name"]);
+  assert.equal(tags[1], `${tags[0]}-${profile.id.slice(0, 12)}`);
+  const raw = async (tag: string | undefined) => (await execa("skopeo", ["inspect", "--raw", `oci:${layout}:${tag}`])).stdout;
+  const rootIndex = JSON.parse(await raw(tags[1])) as { annotations: Record<string, string> };
+  assert.equal(await raw(tags[0]), await raw(tags[1]));
+  assert.equal(rootIndex.annotations["dev.bronze.profile.id"], profile.id);
+  assert.equal(rootIndex.annotations["dev.bronze.profile.name"], "hello");
   // the base rootfs.sqsh is not re-packed, and the base initramfs is the first part of this one
   assert.ok((await readFile(join(OUT("hello"), "rootfs.sqsh"))).equals(await readFile(join(OUT("minimal"), "rootfs.sqsh"))));
   const initramfs = await readFile(join(OUT("hello"), "initramfs.cpio.zst"));

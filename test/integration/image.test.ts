@@ -208,7 +208,7 @@ test("init applies the hardening sysctls and powers the machine off when the com
     { ...BOOT_DEFAULTS, expectPowerOff: true },
   );
   // no disk: /var is a tmpfs, so every boot is the first
-  assert.deepEqual(result.ready, { root: "ro", var: "rw", varfs: "tmpfs", boots: "1", version });
+  assert.deepEqual(result.ready, { root: "ro", var: "rw", varfs: "tmpfs", boots: "1", version, services: "0" });
   assert.equal(result.poweredOff, true);
   // every hardening sysctl this kernel has was set; the optional ones (e.g. networking) may be absent
   assert.match(result.console.join("\n"), /bronze: sysctl applied=(1\d|[2-9]\d) absent=\d+ failed=0/);
