@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { InputError } from "../../src/core/errors.ts";
+import { enforceExtensionPolicy } from "../../src/extensions/assemble.ts";
 import { checkExtension, type ExtensionContent } from "../../src/extensions/policy.ts";
+import type { KernelArtifact } from "../../src/kernel/build.ts";
+import { makeSigningKey } from "../helpers/modsign.ts";
+import { tempDir } from "../helpers/tmp.ts";
 import { parseServiceDefinition, renderServiceFile } from "../../src/extensions/services.ts";
 import type { ReadEntry } from "../../src/oci/tar-read.ts";
 
@@ -47,4 +51,26 @@ test("the content policy checks service definitions and that modules match the i
   assert.match(String(bad?.[2]), /svc\.yaml:3.*restart 'sometimes'/);
   assert.deepEqual(rules([entry("usr/lib/modules/6.1.0-other/extra/x.ko")]), [["usr/lib/modules/6.1.0-other/extra/x.ko", "module-release", "a kernel module outside usr/lib/modules/6.1.192-bronze/, the release of this image's kernel"]]);
   assert.deepEqual(rules([entry("usr/lib/modules/6.1.192-bronze/extra/x.ko")]), []);
+});
+
+test("extensions are checked together: a second extension of the same name, and a file an earlier extension has, are refused with every other violation", async () => {
+  const dir = await tempDir();
+  const ours = await makeSigningKey(dir, "ours");
+  const kernel = { signingCert: ours.der, release: "6.1.192-bronze" } as KernelArtifact;
+  const ext = (name: string, entries: ReadEntry[]) => ({ content: { ...content(entries), manifest: { ...content([]).manifest, name } }, origin: { kind: "build" as const, dir } });
+  const first = ext("one", [entry("usr/share/one/a.txt")]);
+  const again = ext("one", [entry("usr/share/one/b.txt")]);
+  const overlap = ext("two", [entry("usr/share/one/a.txt"), entry("usr/share/base.txt")]);
+  await enforceExtensionPolicy([first], { osVersion: "0.1.0", baseFiles: new Set(), kernel });
+  await assert.rejects(
+    enforceExtensionPolicy([first, again, overlap], { osVersion: "0.1.0", baseFiles: new Set(["usr/share/base.txt"]), kernel }),
+    (e: unknown) => {
+      assert.ok(e instanceof InputError);
+      assert.match(e.message, /^3 violation\(s\) of the extension content policy:/);
+      assert.match(e.message, /extension 'one': manifest\.yaml: overwrite: another extension of this image has the same name/);
+      assert.match(e.message, /extension 'two': usr\/share\/one\/a\.txt: overwrite: replaces a file of extension 'one'/);
+      assert.match(e.message, /extension 'two': usr\/share\/base\.txt: overwrite: replaces a file of the base image/);
+      return true;
+    },
+  );
 });
