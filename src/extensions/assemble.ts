@@ -1,5 +1,5 @@
 import type { KeyObject } from "node:crypto";
-import { access, cp, mkdir, readFile, rm } from "node:fs/promises";
+import { access, cp, mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { BuildContext } from "../build/context.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
@@ -86,7 +86,7 @@ export async function treeExtension(def: TreeExtension, packages: ReadonlyMap<st
   const manifest = parseExtensionManifest(displayPath(manifestFile), await readFile(manifestFile, "utf8"));
   const rootfs = join(def.dir, "rootfs");
   const own = await access(rootfs).then(() => readTree(rootfs), () => []);
-  const stray = (await readTree(def.dir, { data: false }, "")).filter((e) => !e.path.includes("/") && !["manifest.yaml", "build.yaml", "rootfs"].includes(e.path)).map((e) => e.path);
+  const stray = (await readdir(def.dir)).filter((name) => !["manifest.yaml", "build.yaml", "rootfs"].includes(name)).sort();
   const trees = [{ what: displayPath(rootfs), entries: own }];
   for (const name of def.packages) {
     const artifact = packages.get(name);
@@ -183,12 +183,12 @@ function serviceFiles(content: ExtensionContent): ReadEntry[] {
     });
 }
 
-async function squashLayer(name: string, step: string, entries: readonly ReadEntry[], ctx: BuildContext, extraInputs: Record<string, unknown>): Promise<LayerArtifact> {
+/** A SquashFS layer of `entries`, cached under `inputs` (what determines the entries): `entries` runs only on a miss. */
+async function squashLayer(name: string, step: string, what: Record<string, unknown>, entries: () => Promise<readonly ReadEntry[]>, ctx: BuildContext): Promise<LayerArtifact> {
   const inputs = {
     step,
     recipe: await recipeDigest(import.meta.url, new URL("../oci/dir-write.ts", import.meta.url).href, new URL("./services.ts", import.meta.url).href),
-    content: entriesDigest(entries),
-    ...extraInputs,
+    ...what,
     epoch: ctx.epoch,
     tools: await toolVersions([["mksquashfs", "-version"]]),
   };
@@ -199,7 +199,7 @@ async function squashLayer(name: string, step: string, entries: readonly ReadEnt
   const tree = join(ctx.workDir, "layers", key.slice(0, 12));
   await rm(tree, { recursive: true, force: true });
   try {
-    await writeEntries(entries, tree, step);
+    await writeEntries(await entries(), tree, step);
     const entry = await ctx.store.put(key, step, inputs, async (outDir) => {
       await run("mksquashfs", [tree, join(outDir, "layer.sqsh"), ...MKSQUASHFS_FLAGS], { env: { SOURCE_DATE_EPOCH: String(ctx.epoch) }, logFile: join(ctx.logDir, "layers.log") });
       return {};
@@ -214,7 +214,7 @@ async function squashLayer(name: string, step: string, entries: readonly ReadEnt
 export function extensionLayer(ext: ResolvedExtension, position: number, ctx: BuildContext): Promise<LayerArtifact> {
   const name = `${String(position + 1).padStart(3, "0")}-${ext.content.manifest.name}`;
   const entries = [...ext.content.entries, ...serviceFiles(ext.content)].sort((a, b) => (a.path < b.path ? -1 : 1));
-  return squashLayer(name, `extension ${ext.content.manifest.name}`, entries, ctx, {});
+  return squashLayer(name, `extension ${ext.content.manifest.name}`, { content: entriesDigest(entries) }, () => Promise.resolve(entries), ctx);
 }
 
 /** Layer name of the module dependency data: after every NNN-name, so on top. */
@@ -228,23 +228,28 @@ export async function modulesIndexLayer(kernel: KernelArtifact, extensions: read
   const modules = extensions.flatMap((e) => e.content.entries.filter((x) => x.type === "file" && x.path.endsWith(".ko")));
   if (modules.length === 0) return undefined;
   const dir = `usr/lib/modules/${kernel.release}`;
-  const work = join(ctx.workDir, "layers", `depmod-${process.pid}`);
-  await rm(work, { recursive: true, force: true });
-  try {
-    await mkdir(join(work, dir), { recursive: true });
-    await cp(join(kernel.modulesRoot, dir), join(work, dir), { recursive: true });
-    await writeEntries(modules, work, "extension modules");
-    await run("depmod", ["-b", join(work, "usr"), kernel.release], { logFile: join(ctx.logDir, "layers.log") });
-    const index = (await readTree(join(work, dir))).filter((e) => e.type === "file" && e.path.startsWith("modules.")).map((e) => ({ ...e, path: `${dir}/${e.path}`, mode: 0o644 }));
-    return await squashLayer(MODULES_LAYER, "modules index", index, ctx, { kernel: kernel.key, depmod: await toolVersions(["depmod"]) });
-  } finally {
+  const what = { kernel: kernel.key, modules: entriesDigest(modules), depmod: await toolVersions(["depmod"]) };
+  return squashLayer(MODULES_LAYER, "modules index", what, async () => {
+    const work = join(ctx.workDir, "layers", `depmod-${process.pid}`);
     await rm(work, { recursive: true, force: true });
-  }
+    try {
+      await mkdir(join(work, dir), { recursive: true });
+      await cp(join(kernel.modulesRoot, dir), join(work, dir), { recursive: true });
+      await writeEntries(modules, work, "extension modules");
+      await run("depmod", ["-b", join(work, "usr"), kernel.release], { logFile: join(ctx.logDir, "layers.log") });
+      return (await readTree(join(work, dir))).filter((e) => e.type === "file" && e.path.startsWith("modules.")).map((e) => ({ ...e, path: `${dir}/${e.path}`, mode: 0o644 }));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }, ctx);
 }
 
 /** How the image's manifest describes an extension: what it is, where it came from, how it was trusted, its layer. */
 export async function extensionRecord(ext: ResolvedExtension, layer: LayerArtifact, projectRoot: string): Promise<Record<string, unknown>> {
   const { manifest } = ext.content;
-  const origin = ext.origin.kind === "build" ? { built: relative(projectRoot, ext.origin.dir) } : { ...(ext.origin.reference ? { reference: ext.origin.reference } : {}), digest: ext.origin.digest, signature: ext.origin.signature, ...(ext.origin.signedBy ? { signedBy: `sha256:${ext.origin.signedBy}` } : {}) };
+  const origin =
+    ext.origin.kind === "build"
+      ? { built: relative(projectRoot, ext.origin.dir) }
+      : { ...(ext.origin.reference ? { reference: ext.origin.reference } : {}), digest: ext.origin.digest, signature: ext.origin.signature, ...(ext.origin.signedBy ? { signedBy: `sha256:${ext.origin.signedBy}` } : {}) };
   return { name: manifest.name, version: manifest.version, author: manifest.author, ...origin, layer: { name: layer.name, sha256: await sha256File(layer.image) } };
 }
