@@ -10,14 +10,17 @@ import { loadKernelSource } from "../kernel/source.ts";
 import { buildPackage, type PackageArtifact } from "../pkgs/build.ts";
 import { buildOrder, loadPackages } from "../pkgs/graph.ts";
 import type { PackageDef } from "../pkgs/schema.ts";
-import { enforceExtensionPolicy, extensionLayer, extensionRecord, imageExtension, loadTreeExtension, modulesIndexLayer, pullExtension, treeExtension, type LayerArtifact, type ResolvedExtension, type TreeExtension } from "../extensions/assemble.ts";
+import { enforceExtensionPolicy, extensionLayer, extensionPart, extensionRecord, imageExtension, loadTreeExtension, modulesIndexLayer, pullExtension, treeExtension, type LayerArtifact, type ResolvedExtension, type TreeExtension } from "../extensions/assemble.ts";
 import { loadTrustedKey } from "../extensions/signature.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { Reference } from "../registry/reference.ts";
 import type { Output, Profile } from "../profile/profile.ts";
 import { buildRootfs, imagePaths, type RootfsArtifact, type RootfsSbom } from "../rootfs/build.ts";
 import { imageSbom } from "../sbom/components.ts";
-import { sbomFileNames } from "../sbom/model.ts";
+import { extensionSbomFileNames, sbomFileNames } from "../sbom/model.ts";
+import { extensionsSbom } from "../sbom/extensions.ts";
+import { spdxDocument } from "../sbom/spdx.ts";
+import { cycloneDxDocument } from "../sbom/cyclonedx.ts";
 import { osRelease } from "../rootfs/os-release.ts";
 import { buildUki, type UkiArtifact } from "../uki/build.ts";
 import { BOOTLOADER_PATH, STUB_PATH } from "../core/tools.ts";
@@ -184,6 +187,19 @@ function checkTreeExtensions(extensions: readonly TreeExtension[], defs: Readonl
     }
   }
   return [...new Set(extensions.flatMap((e) => e.packages))];
+}
+
+/** SPDX and CycloneDX documents of the extensions an image layers over its base. */
+function extensionSbomFiles(profile: Profile, version: string, ctx: BuildContext, extensions: readonly ResolvedExtension[]): { name: string; data: Buffer }[] {
+  const input = extensionsSbom(
+    { name: profile.name, base: profile.baseImage, version, arch: profile.arch, epoch: ctx.epoch, toolVersion: version },
+    extensions.map((e) => extensionPart(e, ctx.projectRoot)),
+  );
+  const names = extensionSbomFileNames(profile.name);
+  return [
+    { name: names.spdx, data: Buffer.from(spdxDocument(input)) },
+    { name: names.cyclonedx, data: Buffer.from(cycloneDxDocument(input)) },
+  ];
 }
 
 function must<T>(value: T | undefined, what: string): T {
@@ -415,6 +431,8 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     },
   };
   const hardeningJson = Buffer.from(`${JSON.stringify(hardeningReport, null, 2)}\n`);
+  // the base's SBOM is in its rootfs; what the extensions add has its own, published and in the installer
+  const extensionSboms = stages.extensions ? extensionSbomFiles(profile, version, ctx, stages.extensions) : [];
   // the installer carries what boots and the manifest that describes it
   const installer = installerImage({
     arches: [
@@ -429,6 +447,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
           { name: sbomNames.spdx, data: await readFile(rootfs.spdx) },
           { name: sbomNames.cyclonedx, data: await readFile(rootfs.cyclonedx) },
           { name: "hardening.json", data: hardeningJson },
+          ...extensionSboms,
           { name: "manifest.json", data: manifestBytes(record, [...bootDescribed, ...describeData(signedImages)]) },
         ],
       },
@@ -440,7 +459,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     refName: version,
     profile: { name: profile.name, id: profile.id },
   });
-  const contents = [...signedImages, { name: "installer.oci.tar", data: installer.tar }, { name: "hardening.json", data: hardeningJson }];
+  const contents = [...signedImages, { name: "installer.oci.tar", data: installer.tar }, { name: "hardening.json", data: hardeningJson }, ...extensionSboms];
   const published = (file: { name: string }) => isPublished(profile.outputs, file.name);
   const artifactSizes = [...bootDescribed, ...describeData(contents)].filter(published).map(({ name, size }) => ({ name, size }));
   if (profile.sizeBudgetPercent !== undefined && !options.acceptSizeGrowth) {

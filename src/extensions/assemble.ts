@@ -16,6 +16,7 @@ import type { ReadEntry } from "../oci/tar-read.ts";
 import type { PackageArtifact } from "../pkgs/build.ts";
 import type { ExtensionRef } from "../profile/profile.ts";
 import { MKSQUASHFS_FLAGS } from "../rootfs/build.ts";
+import type { ExtensionPart } from "../sbom/extensions.ts";
 import { loadExtension } from "./image.ts";
 import { parseExtensionManifest } from "./manifest.ts";
 import { checkExtension, describeViolation, type ExtensionContent, type Violation } from "./policy.ts";
@@ -210,10 +211,15 @@ async function squashLayer(name: string, step: string, what: Record<string, unkn
   }
 }
 
-/** The extension's own layer: its files, and the service files init reads. */
+/** What an extension's layer holds: its files, and the service files init reads. */
+export function layerEntries(ext: ResolvedExtension): ReadEntry[] {
+  return [...ext.content.entries, ...serviceFiles(ext.content)].sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+/** The extension's own layer. */
 export function extensionLayer(ext: ResolvedExtension, position: number, ctx: BuildContext): Promise<LayerArtifact> {
   const name = `${String(position + 1).padStart(3, "0")}-${ext.content.manifest.name}`;
-  const entries = [...ext.content.entries, ...serviceFiles(ext.content)].sort((a, b) => (a.path < b.path ? -1 : 1));
+  const entries = layerEntries(ext);
   return squashLayer(name, `extension ${ext.content.manifest.name}`, { content: entriesDigest(entries) }, () => Promise.resolve(entries), ctx);
 }
 
@@ -252,4 +258,15 @@ export async function extensionRecord(ext: ResolvedExtension, layer: LayerArtifa
       ? { built: relative(projectRoot, ext.origin.dir) }
       : { ...(ext.origin.reference ? { reference: ext.origin.reference } : {}), digest: ext.origin.digest, signature: ext.origin.signature, ...(ext.origin.signedBy ? { signedBy: `sha256:${ext.origin.signedBy}` } : {}) };
   return { name: manifest.name, version: manifest.version, author: manifest.author, ...origin, layer: { name: layer.name, sha256: await sha256File(layer.image) } };
+}
+
+/** An extension as the extensions SBOM describes it. */
+export function extensionPart(ext: ResolvedExtension, projectRoot: string): ExtensionPart {
+  const { manifest } = ext.content;
+  const entries = layerEntries(ext);
+  const source =
+    ext.origin.kind === "build"
+      ? { location: `bronze repository, ${relative(projectRoot, ext.origin.dir)}`, sha256: entriesDigest(entries) }
+      : { location: ext.origin.reference ?? `OCI image ${manifest.name} ${manifest.version}`, sha256: ext.origin.digest.slice("sha256:".length) };
+  return { name: manifest.name, version: manifest.version, description: manifest.description, source, entries };
 }

@@ -10,7 +10,7 @@ export interface SbomComponent {
   version: string;
   /** an SPDX license expression */
   license: string;
-  kind: "package" | "kernel" | "kernel-module" | "image";
+  kind: "package" | "kernel" | "kernel-module" | "image" | "extension";
   description: string;
   purl?: string;
   cpe?: string;
@@ -38,6 +38,8 @@ export interface SbomInput {
 /** Where the SBOM lives in the rootfs and the installer. */
 export const SBOM_DIR = "usr/share/spdx";
 export const sbomFileNames = (profile: string) => ({ spdx: `${profile}.spdx.json`, cyclonedx: `${profile}.cdx.json` });
+/** The SBOM of a custom image's extensions, beside its base's. */
+export const extensionSbomFileNames = (profile: string) => sbomFileNames(`${profile}.extensions`);
 
 export function fileChecksums(data: Buffer | string): { sha256: string; sha1: string } {
   return { sha256: createHash("sha256").update(data).digest("hex"), sha1: createHash("sha1").update(data).digest("hex") };

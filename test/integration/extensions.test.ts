@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { Spec, Validation } from "@cyclonedx/cyclonedx-library";
 import { execa } from "execa";
 import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
 import { imageDigest, signatureTag } from "../../src/extensions/signature.ts";
@@ -71,6 +72,18 @@ test("the hello extension (a service and a kernel module built by the kernel job
   assert.match(listing, /\/usr\/lib\/modules\/[^/]+\/extra\/bronze_ext\.ko/);
   const index = (await execa("unsquashfs", ["-cat", join(layer, "extensions", "modules-index.sqsh"), ...(await modulesDep(join(layer, "extensions", "modules-index.sqsh")))])).stdout;
   assert.match(index, /^extra\/bronze_ext\.ko: kernel\/lib\/crc-ccitt\.ko$/m);
+
+  // what the extension adds has its own SBOM, beside the base's: every file of the layer, owned by the extension
+  const spdx = JSON.parse(await readFile(join(OUT("hello"), "hello.extensions.spdx.json"), "utf8")) as {
+    files: { SPDXID: string; fileName: string; checksums: { algorithm: string; checksumValue: string }[] }[];
+    relationships: { spdxElementId: string; relationshipType: string; relatedSpdxElement: string }[];
+  };
+  const service = spdx.files.find((f) => f.fileName === "./usr/local/bin/hello-service");
+  const binary = (await execa("unsquashfs", ["-cat", join(layer, "extensions", "001-hello.sqsh"), "usr/local/bin/hello-service"], { encoding: "buffer" })).stdout;
+  assert.equal(service?.checksums.find((c) => c.algorithm === "SHA256")?.checksumValue, createHash("sha256").update(binary).digest("hex"));
+  assert.ok(spdx.relationships.some((r) => r.spdxElementId === "SPDXRef-Package-extension-hello" && r.relatedSpdxElement === service?.SPDXID));
+  assert.ok(spdx.files.some((f) => /^\.\/usr\/lib\/modules\/[^/]+\/extra\/bronze_ext\.ko$/.test(f.fileName)));
+  assert.equal(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(await readFile(join(OUT("hello"), "hello.extensions.cdx.json"), "utf8")), null);
 
   const result = await boot(
     { kind: "uki", uki: join(OUT("hello"), "uki.efi") },
