@@ -138,7 +138,8 @@ function serviceProblem(entry: ReadEntry, entries: readonly ReadEntry[], baseFil
   }
   const program = service.command.slice(1);
   const shipped = entries.some((e) => e.path === program && e.type === "file" && e.mode & 0o111);
-  if (!shipped && !baseFiles?.has(program)) return `command ${service.command} is neither an executable file of the extension nor a file of the base image`;
+  // without the base image (bronze extension build), a command outside the extension is checked when an image uses it
+  if (!shipped && baseFiles && !baseFiles.has(program)) return `command ${service.command} is neither an executable file of the extension nor a file of the base image`;
   return undefined;
 }
 

@@ -135,7 +135,9 @@ test("extension images are used only pinned, signed by a trusted key (or allowed
     return startBuild(file);
   };
 
-  const motd = await extensionImage("motd", { "usr/share/motd/hello.txt": "hello from an extension\n" }, dir);
+  // a service whose program is the base's (mke2fs, which fails without arguments): init restarts it as its policy says
+  const flaky = "name: flaky\ncommand: /usr/sbin/mke2fs\nrestart: on-failure\n";
+  const motd = await extensionImage("motd", { "usr/share/motd/hello.txt": "hello from an extension\n", "usr/lib/bronze/services/flaky.yaml": flaky }, dir);
   const signed = await bronze(["extension", "sign", motd.tar, "--key", trusted.key]);
   assert.equal(signed.exitCode, 0, String(signed.all));
   const good = await profile("ext-signed", motd.tar, motd.digest);
@@ -144,6 +146,13 @@ test("extension images are used only pinned, signed by a trusted key (or allowed
   assert.equal(record?.signature, "verified");
   assert.equal(record?.digest, motd.digest);
   assert.match(record?.signedBy ?? "", /^sha256:[0-9a-f]{64}$/);
+  const supervised = await boot(
+    { kind: "uki", uki: join(OUT("ext-signed"), "uki.efi") },
+    { ...BOOT_DEFAULTS, timeoutMs: 240_000, until: [/bronze: service flaky restarting in 2 s/] },
+  );
+  const lines = supervised.console.join("\n");
+  assert.match(lines, /bronze: service flaky started pid=\d+[\s\S]*bronze: service flaky exited status=1[\s\S]*bronze: service flaky restarting in 1 s/);
+  assert.equal(supervised.ready.services, "1");
 
   // unsigned: refused, unless the profile allows it by name
   const plain = await extensionImage("plain", { "usr/share/plain/a.txt": "a\n" }, dir);

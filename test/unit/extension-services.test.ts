@@ -44,6 +44,8 @@ test("the content policy checks service definitions and that modules match the i
   assert.deepEqual(rules([entry("usr/lib/bronze/services/svc.yaml", "name: svc\ncommand: /usr/local/bin/absent\n")]), [
     ["usr/lib/bronze/services/svc.yaml", "service-definition", "command /usr/local/bin/absent is neither an executable file of the extension nor a file of the base image"],
   ]);
+  // without a base (bronze extension build), a command outside the extension waits for the image build's check
+  assert.deepEqual(checkExtension(content([entry("usr/lib/bronze/services/svc.yaml", "name: svc\ncommand: /usr/sbin/base-tool\n")]), { osVersion: "0.1.0" }), []);
   assert.deepEqual(rules([entry("usr/local/bin/svc", "#!", 0o644), entry("usr/lib/bronze/services/svc.yaml", "name: svc\ncommand: /usr/local/bin/svc\n")]).map((v) => v[1]), ["service-definition"], "not executable");
   assert.deepEqual(rules([program, entry("usr/lib/bronze/services/svc.service", "name=svc\n")]).map((v) => v[1]), ["service-definition"]);
   const [bad] = rules([program, entry("usr/lib/bronze/services/svc.yaml", "name: svc\ncommand: /usr/local/bin/svc\nrestart: sometimes\n")]);
