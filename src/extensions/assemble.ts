@@ -121,22 +121,31 @@ export async function pullExtension(ref: Extract<ExtensionRef, { kind: "registry
   return dir;
 }
 
-/** An extension image pinned by digest: the digest, then its signature (unless allowed unsigned by name), then its content. */
+/**
+ * An extension image pinned by digest: the digest, then its signature, then its content (parsed
+ * after a signature verified it; an unsigned image's name is read to find it in allowUnsigned).
+ */
 export async function imageExtension(ref: { source: string; digest: string; reference?: string }, trusted: readonly { path: string; key: KeyObject }[], allowUnsigned: readonly string[]): Promise<ResolvedExtension> {
   const digest = imageDigest(await openLayout(ref.source));
   if (digest !== ref.digest) {
     throw new BronzeError(`extension image ${displayPath(ref.source)} is ${digest}, but the profile pins ${ref.digest}: it is not the image the profile names (changed or replaced); if the change is expected, pin the new digest`);
   }
+  const keys = trusted.map((t) => t.key);
+  const verified = keys.length ? await verifyLayout(ref.source, keys, digest).catch(() => undefined) : undefined;
   const content = await loadExtension(ref.source);
   const name = content.manifest.name;
   const from = { kind: "image" as const, source: ref.source, ...(ref.reference ? { reference: ref.reference } : {}), digest };
+  if (verified) {
+    const signer = trusted[verified.keyIndex];
+    return { content, origin: { ...from, signature: "verified", ...(signer ? { signedBy: sha256(await readFile(signer.path)) } : {}) } };
+  }
   if (allowUnsigned.includes(name)) return { content, origin: { ...from, signature: "allowed unsigned" } };
-  if (trusted.length === 0) {
+  if (keys.length === 0) {
     throw new BronzeError(`extension '${name}' (${digest}): the profile trusts no key to verify its signature; add the signer's public key to trustedKeys, or name it in allowUnsigned`);
   }
-  const verified = await verifyLayout(ref.source, trusted.map((t) => t.key), name);
-  const signer = trusted[verified.keyIndex];
-  return { content, origin: { ...from, signature: "verified", ...(signer ? { signedBy: sha256(await readFile(signer.path)) } : {}) } };
+  // the same check again, now to say what is wrong under the extension's name
+  await verifyLayout(ref.source, keys, name);
+  throw new Error(`internal: extension '${name}' verified on the second try only`);
 }
 
 /** What the content policy checks extensions against: the base image, its kernel and version. */
