@@ -10,7 +10,7 @@ import { loadKernelSource } from "../kernel/source.ts";
 import { buildPackage, type PackageArtifact } from "../pkgs/build.ts";
 import { buildOrder, loadPackages } from "../pkgs/graph.ts";
 import type { PackageDef } from "../pkgs/schema.ts";
-import { enforceExtensionPolicy, extensionLayer, extensionPart, extensionRecord, imageExtension, loadTreeExtension, modulesIndexLayer, pullExtension, treeExtension, type LayerArtifact, type ResolvedExtension, type TreeExtension } from "../extensions/assemble.ts";
+import { enforceExtensionPolicy, extensionLayer, extensionPart, extensionRecord, imageExtension, loadTreeExtension, modulesIndexLayer, pullExtension, treeExtensionImage, treeExtension, type LayerArtifact, type ResolvedExtension, type TreeExtension } from "../extensions/assemble.ts";
 import { loadTrustedKey } from "../extensions/signature.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { Reference } from "../registry/reference.ts";
@@ -459,7 +459,11 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     refName: version,
     profile: { name: profile.name, id: profile.id },
   });
-  const contents = [...signedImages, { name: "installer.oci.tar", data: installer.tar }, { name: "hardening.json", data: hardeningJson }, ...extensionSboms];
+  // this tree's extensions as OCI images, to sign and publish for images on the same base build
+  const treeImages = await Promise.all(
+    (stages.extensions ?? []).filter((e) => e.origin.kind === "build").map(async (e) => ({ name: `extensions/${e.content.manifest.name}.oci.tar`, data: await treeExtensionImage(e, ctx.epoch) })),
+  );
+  const contents = [...signedImages, { name: "installer.oci.tar", data: installer.tar }, { name: "hardening.json", data: hardeningJson }, ...extensionSboms, ...treeImages];
   const published = (file: { name: string }) => isPublished(profile.outputs, file.name);
   const artifactSizes = [...bootDescribed, ...describeData(contents)].filter(published).map(({ name, size }) => ({ name, size }));
   if (profile.sizeBudgetPercent !== undefined && !options.acceptSizeGrowth) {

@@ -17,7 +17,7 @@ import type { PackageArtifact } from "../pkgs/build.ts";
 import type { ExtensionRef } from "../profile/profile.ts";
 import { MKSQUASHFS_FLAGS } from "../rootfs/build.ts";
 import type { ExtensionPart } from "../sbom/extensions.ts";
-import { loadExtension } from "./image.ts";
+import { extensionImage, loadExtension } from "./image.ts";
 import { parseExtensionManifest } from "./manifest.ts";
 import { checkExtension, describeViolation, type ExtensionContent, type Violation } from "./policy.ts";
 import { parseServiceDefinition, renderServiceFile, SERVICES_DIR } from "./services.ts";
@@ -119,6 +119,19 @@ export async function pullExtension(ref: Extract<ExtensionRef, { kind: "registry
   await mkdir(join(cacheDir, "extensions"), { recursive: true });
   await writeLayoutDir(dir, files);
   return dir;
+}
+
+/**
+ * An extension of this tree as an OCI image (manifest.yaml and rootfs/ with what this build made
+ * for it), to sign and publish: its modules load only on kernels of this build's kernel entry.
+ */
+export async function treeExtensionImage(ext: ResolvedExtension, epoch: number): Promise<Buffer> {
+  if (ext.origin.kind !== "build") throw new Error("internal: only extensions of this tree are published");
+  const manifest = await readFile(join(ext.origin.dir, "manifest.yaml"));
+  const file = { path: "manifest.yaml", type: "file" as const, mode: 0o644, uid: 0, gid: 0, data: manifest };
+  const rootfs = { path: "rootfs", type: "dir" as const, mode: 0o755, uid: 0, gid: 0 };
+  const entries = [file, rootfs, ...ext.content.entries.map((e) => ({ ...e, path: `rootfs/${e.path}` }))];
+  return extensionImage(ext.content, entries, { epoch }).tar;
 }
 
 /**

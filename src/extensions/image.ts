@@ -42,6 +42,11 @@ export async function buildExtensionImage(dir: string, options: { epoch: number;
   });
   const content = extensionContent(dir, entries);
   enforcePolicy(content, { osVersion: options.osVersion });
+  return extensionImage(content, entries, options);
+}
+
+/** A reproducible OCI image of an extension whose layer holds `entries` (manifest.yaml and rootfs/). */
+export function extensionImage(content: ExtensionContent, entries: readonly ReadEntry[], options: { epoch: number; arch?: string }): ExtensionImage {
   const tarEntries = entries.map(toTarEntry);
   const created = new Date(options.epoch * 1000).toISOString().replace(/\.000Z$/, "Z");
   const annotations = {

@@ -40,6 +40,11 @@ test("the hello extension (a service and a kernel module built by the kernel job
   const manifest = await manifestOf("hello");
   assert.deepEqual(manifest.extensions?.map((e) => [e.name, e.built, e.layer.name]), [["hello", "extensions/hello", "001-hello"]]);
   assert.deepEqual(manifest.layers?.map((l) => l.name), ["001-hello", "modules-index"]);
+  // the tree's extension is also published as an OCI image, whose module verifies against this build's key
+  const published = join(OUT("hello"), "extensions", "hello.oci.tar");
+  const validated = await bronze(["extension", "validate", published, "--module-cert", join(OUT("hello"), "module-signing.der")]);
+  assert.equal(validated.exitCode, 0, String(validated.all));
+  assert.match(String((await bronze(["extension", "inspect", published])).stdout), /file +0644 \/usr\/lib\/modules\/[^/]+\/extra\/bronze_ext\.ko/);
   // the profile ID names the installer: annotated, and tagged <version>-<ID prefix> beside the version tag (skopeo reads both)
   const profile = await loadProfile(join(PROJECT_ROOT, "profiles", "hello.yaml"));
   const layout = join(OUT("hello"), "installer");
