@@ -74,10 +74,10 @@ test("the ESP is a clean FAT32 holding systemd-boot as the removable-media loade
 test("OVMF boots the disk alone: systemd-boot starts the UKI; init formats the empty /var partition ext4 on the first boot and keeps its data on the next", async () => {
   const file = await disk("boot.raw");
   const first = await boot({ kind: "disk", disk: file }, BOOT_DEFAULTS);
-  assert.deepEqual(first.ready, { root: "ro", var: "rw", varfs: "ext4", boots: "1", version });
+  assert.deepEqual(first.ready, { root: "ro", var: "rw", varfs: "ext4", boots: "1", version, services: "0" });
   assert.ok(first.console.some((l) => /bronze: var \/dev\/vda2 formatted ext4 \(first boot\)/.test(l)), "formatted by init");
   const second = await boot({ kind: "disk", disk: file }, BOOT_DEFAULTS);
-  assert.deepEqual(second.ready, { root: "ro", var: "rw", varfs: "ext4", boots: "2", version }, "the count written by the first boot is still there");
+  assert.deepEqual(second.ready, { root: "ro", var: "rw", varfs: "ext4", boots: "2", version, services: "0" }, "the count written by the first boot is still there");
   assert.ok(!second.console.some((l) => l.includes("formatted")), "not formatted again");
 
   // read back on the host with e2fsprogs: a clean ext4 labelled var holding the count

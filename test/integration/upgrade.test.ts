@@ -47,7 +47,7 @@ test("after an upgrade the next boot runs the new version, which init marks good
   assert.deepEqual(await entries(), ["bronze-0.1.0.efi", "bronze-0.1.1+3.efi"]);
 
   const second = await boot({ kind: "disk", disk }, BOOT_DEFAULTS);
-  assert.deepEqual(second.ready, { root: "ro", var: "rw", varfs: "ext4", boots: "2", version: "0.1.1" });
+  assert.deepEqual(second.ready, { root: "ro", var: "rw", varfs: "ext4", boots: "2", version: "0.1.1", services: "0" });
   assert.ok(second.console.some((l) => l.includes("boot counting: /EFI/Linux/bronze-0.1.1+2-1.efi is good, now /EFI/Linux/bronze-0.1.1.efi")), "systemd-boot counted the try, init blessed it");
   assert.deepEqual(await entries(), ["bronze-0.1.0.efi", "bronze-0.1.1.efi"]);
 
