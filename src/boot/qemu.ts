@@ -144,9 +144,7 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
           if (done()) {
             clearTimeout(timer);
             resolve();
-          } else if (match) {
-            // the ready line is not a failure
-          } else if (FAILURE.test(line) && !failure && !(options.allowReboot && PANIC.test(line))) {
+          } else if (!match && FAILURE.test(line) && !failure && !(options.allowReboot && PANIC.test(line))) {
             failure = `console reported: ${line.trim()}`;
             clearTimeout(timer);
             resolve();

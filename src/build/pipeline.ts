@@ -400,6 +400,8 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   // hashed once: the installer's manifest, the size budget and the report all list them
   const bootDescribed = await describeFiles(bootFiles);
   const weights = await componentSizes(rootPackages().map((p) => p.artifact), kernel);
+  // each layer hashed once: the extensions and the layers list both name it
+  const layerRecords = await Promise.all((stages.layers ?? []).map(async (l) => ({ name: l.name, sha256: await sha256File(l.image), size: await treeBytes(l.image) })));
   const record = {
     profile: profile.name,
     profileId: profile.id,
@@ -420,8 +422,8 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     },
     packages: [...stages.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
     sizes: { components: { ...weights.packages, [`kernel ${kernel.profile}`]: weights.kernelImage + weights.kernelModules } },
-    ...(stages.extensions ? { extensions: await Promise.all(stages.extensions.map((e, i) => extensionRecord(e, must(stages.layers?.[i], "extension layer"), ctx.projectRoot))) } : {}),
-    ...(stages.layers?.length ? { layers: await Promise.all(stages.layers.map(async (l) => ({ name: l.name, sha256: await sha256File(l.image), size: await treeBytes(l.image) }))) } : {}),
+    ...(stages.extensions ? { extensions: stages.extensions.map((e, i) => extensionRecord(e, must(layerRecords[i], "extension layer"), ctx.projectRoot)) } : {}),
+    ...(layerRecords.length ? { layers: layerRecords } : {}),
     secureBoot: options.secureBootSigner ? { signed: signedImages.map((f) => f.name), certificateSha256: options.secureBootSigner.certificateSha256 } : null,
     hardening: {
       rules: `${hardeningReport.rules.project} ${hardeningReport.rules.release}`,

@@ -4,7 +4,7 @@ import { join, relative } from "node:path";
 import type { BuildContext } from "../build/context.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
-import { inputKey, recipeDigest, sha256, sha256File } from "../core/hash.ts";
+import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
 import { toolVersions } from "../core/tools.ts";
 import { displayPath, FieldReader, YamlFile } from "../core/yamlfile.ts";
 import type { KernelArtifact } from "../kernel/build.ts";
@@ -18,7 +18,7 @@ import type { ExtensionRef } from "../profile/profile.ts";
 import { MKSQUASHFS_FLAGS } from "../rootfs/build.ts";
 import type { ExtensionPart } from "../sbom/extensions.ts";
 import { extensionImage, loadExtension } from "./image.ts";
-import { parseExtensionManifest } from "./manifest.ts";
+import { parseExtensionManifest, type ExtensionManifest } from "./manifest.ts";
 import { checkExtension, describeViolation, type ExtensionContent, type Violation } from "./policy.ts";
 import { parseServiceDefinition, renderServiceFile, SERVICES_DIR } from "./services.ts";
 import { imageDigest, signatureTag, verifyLayout } from "./signature.ts";
@@ -31,6 +31,7 @@ import { layoutFiles, writeLayoutDir } from "../oci/layout.ts";
 export interface TreeExtension {
   dir: string;
   name: string;
+  manifest: ExtensionManifest;
   /** userland packages whose files the extension ships */
   packages: string[];
   /** kernel-module packages (built by the kernel job, see kernel.extensionModules) whose modules it ships */
@@ -47,13 +48,13 @@ export async function loadTreeExtension(dir: string): Promise<TreeExtension> {
   const manifest = parseExtensionManifest(displayPath(manifestFile), text);
   const buildFile = join(dir, "build.yaml");
   const exists = await access(buildFile).then(() => true, () => false);
-  if (!exists) return { dir, name: manifest.name, packages: [], kernelModules: [] };
+  if (!exists) return { dir, name: manifest.name, manifest, packages: [], kernelModules: [] };
   const yaml = await YamlFile.load(buildFile);
   const f = new FieldReader(yaml);
   const top = f.mapping(yaml.data, []);
   f.onlyKeys(top, [], ["packages", "kernelModules"]);
   const names = (key: string) => (top[key] === undefined ? [] : f.list(top[key], [key]).map((n, i) => f.string(n, [key, i], NAME, "a package name")));
-  return { dir, name: manifest.name, packages: names("packages"), kernelModules: names("kernelModules") };
+  return { dir, name: manifest.name, manifest, packages: names("packages"), kernelModules: names("kernelModules") };
 }
 
 /** Where an extension came from, as the manifest records it. */
@@ -83,8 +84,6 @@ function mergeEntries(name: string, trees: readonly { what: string; entries: rea
 
 /** An extension of this tree, with the files of its packages and the modules the kernel job built for it. */
 export async function treeExtension(def: TreeExtension, packages: ReadonlyMap<string, PackageArtifact>, kernel: KernelArtifact): Promise<ResolvedExtension> {
-  const manifestFile = join(def.dir, "manifest.yaml");
-  const manifest = parseExtensionManifest(displayPath(manifestFile), await readFile(manifestFile, "utf8"));
   const rootfs = join(def.dir, "rootfs");
   const own = await access(rootfs).then(() => readTree(rootfs), () => []);
   const stray = (await readdir(def.dir)).filter((name) => !["manifest.yaml", "build.yaml", "rootfs"].includes(name)).sort();
@@ -99,7 +98,7 @@ export async function treeExtension(def: TreeExtension, packages: ReadonlyMap<st
     if (!dir) throw new InputError(`extension '${def.name}' (${displayPath(def.dir)}/build.yaml) ships kernel module package '${name}', which this image's kernel does not build: add it to kernel.extensionModules of the base profile`);
     trees.push({ what: `kernel module package ${name}`, entries: await readTree(dir) });
   }
-  return { content: { manifest, entries: mergeEntries(def.name, trees), stray }, origin: { kind: "build", dir: def.dir } };
+  return { content: { manifest: def.manifest, entries: mergeEntries(def.name, trees), stray }, origin: { kind: "build", dir: def.dir } };
 }
 
 /**
@@ -139,13 +138,15 @@ export async function treeExtensionImage(ext: ResolvedExtension, epoch: number):
  * after a signature verified it; an unsigned image's name is read to find it in allowUnsigned).
  */
 export async function imageExtension(ref: { source: string; digest: string; reference?: string }, trusted: readonly { path: string; key: KeyObject }[], allowUnsigned: readonly string[]): Promise<ResolvedExtension> {
-  const digest = imageDigest(await openLayout(ref.source));
+  // opened once: a tar is read whole
+  const layout = await openLayout(ref.source);
+  const digest = imageDigest(layout);
   if (digest !== ref.digest) {
     throw new BronzeError(`extension image ${displayPath(ref.source)} is ${digest}, but the profile pins ${ref.digest}: it is not the image the profile names (changed or replaced); if the change is expected, pin the new digest`);
   }
   const keys = trusted.map((t) => t.key);
-  const verified = keys.length ? await verifyLayout(ref.source, keys, digest).catch(() => undefined) : undefined;
-  const content = await loadExtension(ref.source);
+  const verified = keys.length ? await verifyLayout(layout, keys, digest).catch(() => undefined) : undefined;
+  const content = await loadExtension(layout);
   const name = content.manifest.name;
   const from = { kind: "image" as const, source: ref.source, ...(ref.reference ? { reference: ref.reference } : {}), digest };
   if (verified) {
@@ -157,7 +158,7 @@ export async function imageExtension(ref: { source: string; digest: string; refe
     throw new BronzeError(`extension '${name}' (${digest}): the profile trusts no key to verify its signature; add the signer's public key to trustedKeys, or name it in allowUnsigned`);
   }
   // the same check again, now to say what is wrong under the extension's name
-  await verifyLayout(ref.source, keys, name);
+  await verifyLayout(layout, keys, name);
   throw new Error(`internal: extension '${name}' verified on the second try only`);
 }
 
@@ -273,13 +274,13 @@ export async function modulesIndexLayer(kernel: KernelArtifact, extensions: read
 }
 
 /** How the image's manifest describes an extension: what it is, where it came from, how it was trusted, its layer. */
-export async function extensionRecord(ext: ResolvedExtension, layer: LayerArtifact, projectRoot: string): Promise<Record<string, unknown>> {
+export function extensionRecord(ext: ResolvedExtension, layer: { name: string; sha256: string }, projectRoot: string): Record<string, unknown> {
   const { manifest } = ext.content;
   const origin =
     ext.origin.kind === "build"
       ? { built: relative(projectRoot, ext.origin.dir) }
       : { ...(ext.origin.reference ? { reference: ext.origin.reference } : {}), digest: ext.origin.digest, signature: ext.origin.signature, ...(ext.origin.signedBy ? { signedBy: `sha256:${ext.origin.signedBy}` } : {}) };
-  return { name: manifest.name, version: manifest.version, author: manifest.author, ...origin, layer: { name: layer.name, sha256: await sha256File(layer.image) } };
+  return { name: manifest.name, version: manifest.version, author: manifest.author, ...origin, layer: { name: layer.name, sha256: layer.sha256 } };
 }
 
 /** An extension as the extensions SBOM describes it. */

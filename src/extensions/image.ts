@@ -1,7 +1,7 @@
 import { InputError } from "../core/errors.ts";
 import { buildImage, buildIndex, type Blob } from "../oci/image.ts";
 import { layoutFiles, layoutTar } from "../oci/layout.ts";
-import { openLayout, readImage } from "../oci/layout-read.ts";
+import { openLayout, readImage, type LayoutReader } from "../oci/layout-read.ts";
 import type { ReadEntry } from "../oci/tar-read.ts";
 import { readTar } from "../oci/tar-read.ts";
 import { readTree } from "../oci/dir-read.ts";
@@ -63,8 +63,9 @@ export function extensionImage(content: ExtensionContent, entries: readonly Read
 }
 
 /** Reads an extension from an OCI layout (directory or tar): its manifest and content, digests verified. */
-export async function loadExtension(source: string, ref?: string): Promise<ExtensionContent & { manifestDigest: string }> {
-  const image = await readImage(await openLayout(source), { ref });
+export async function loadExtension(source: string | LayoutReader, ref?: string): Promise<ExtensionContent & { manifestDigest: string }> {
+  const layout = typeof source === "string" ? await openLayout(source) : source;
+  const image = await readImage(layout, { ref });
   const entries = (await Promise.all(image.layers.map((l) => readTar(l)))).flat();
-  return { ...extensionContent(source, entries), manifestDigest: image.manifestDigest };
+  return { ...extensionContent(layout.source, entries), manifestDigest: image.manifestDigest };
 }

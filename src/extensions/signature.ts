@@ -155,10 +155,10 @@ export interface VerifiedSignature {
  * names its exact digest. Fails naming the extension and what is wrong: unsigned, signed by a
  * key not trusted, or a signature or payload that does not match the image.
  */
-export async function verifyLayout(source: string, trusted: readonly KeyObject[], name: string): Promise<VerifiedSignature> {
-  const layout = await openLayout(source);
+export async function verifyLayout(source: string | LayoutReader, trusted: readonly KeyObject[], name: string): Promise<VerifiedSignature> {
+  const layout = typeof source === "string" ? await openLayout(source) : source;
   const { root, signature } = rootAndSignature(layout);
-  if (!signature) throw new BronzeError(`extension '${name}' (${root.digest}) is not signed: ${source} has no ${signatureTag(root.digest)}; sign it with 'bronze extension sign', or allow it unsigned by name in the profile`);
+  if (!signature) throw new BronzeError(`extension '${name}' (${root.digest}) is not signed: ${layout.source} has no ${signatureTag(root.digest)}; sign it with 'bronze extension sign', or allow it unsigned by name in the profile`);
   const layers = await signatureLayers(layout, signature);
   const problems: string[] = [];
   for (const layer of layers) {
