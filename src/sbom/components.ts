@@ -35,17 +35,14 @@ function packageComponent(def: PackageDef, kind: SbomComponent["kind"], sourceDi
   };
 }
 
+/** The component that stands for the image an SBOM describes. */
+export function imageComponent(profile: string, version: string, description: string): SbomComponent {
+  return { id: "image", name: `bronze-${profile}`, version, license: "NOASSERTION", kind: "image", description, sources: [] };
+}
+
 /** The SBOM's components for an image and which component each rootfs merge owner stands for. */
 export function imageSbom(parts: ImageParts): RootfsSbom {
-  const image: SbomComponent = {
-    id: "image",
-    name: `bronze-${parts.profile}`,
-    version: parts.version,
-    license: "NOASSERTION",
-    kind: "image",
-    description: `bronze image, profile ${parts.profile}, ${parts.arch}`,
-    sources: [],
-  };
+  const image = imageComponent(parts.profile, parts.version, `bronze image, profile ${parts.profile}, ${parts.arch}`);
   const kernel: SbomComponent = {
     id: "kernel-linux",
     name: "linux",

@@ -1,4 +1,5 @@
 import type { ReadEntry } from "../oci/tar-read.ts";
+import { imageComponent } from "./components.ts";
 import { fileChecksums, type SbomComponent, type SbomFile, type SbomInput } from "./model.ts";
 
 /** What the extensions SBOM says of one extension: its manifest, origin and the files of its layer. */
@@ -17,15 +18,7 @@ export interface ExtensionPart {
  * extension as a component with every file and symlink of its layer.
  */
 export function extensionsSbom(image: SbomInput["image"] & { base: string }, extensions: readonly ExtensionPart[]): SbomInput {
-  const imageComponent: SbomComponent = {
-    id: "image",
-    name: `bronze-${image.name}`,
-    version: image.version,
-    license: "NOASSERTION",
-    kind: "image",
-    description: `system extensions of bronze image ${image.name}, layered over the ${image.base} image (its SBOM is the base's)`,
-    sources: [],
-  };
+  const described = imageComponent(image.name, image.version, `system extensions of bronze image ${image.name}, layered over the ${image.base} image (its SBOM is the base's)`);
   const components = extensions.map(
     (e): SbomComponent => ({ id: `extension-${e.name}`, name: e.name, version: e.version, license: "NOASSERTION", kind: "extension", description: e.description, sources: [e.source] }),
   );
@@ -35,7 +28,7 @@ export function extensionsSbom(image: SbomInput["image"] & { base: string }, ext
       .map((e) => (e.type === "symlink" ? { path: e.path, owner, ...fileChecksums(e.target ?? ""), linkTarget: e.target ?? "" } : { path: e.path, owner, ...fileChecksums(e.data ?? Buffer.alloc(0)) }));
   return {
     image: { name: image.name, version: image.version, arch: image.arch, epoch: image.epoch, toolVersion: image.toolVersion },
-    components: [imageComponent, ...components],
+    components: [described, ...components],
     files: extensions.flatMap((e) => files(`extension-${e.name}`, e.entries)),
   };
 }
