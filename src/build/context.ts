@@ -1,12 +1,15 @@
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { Store } from "../core/store.ts";
+import { CompileCache } from "../kernel/compile-cache.ts";
 
 /** Where a build reads and writes, and the settings every step shares. */
 export interface BuildContext {
   projectRoot: string;
   store: Store;
   cacheDir: string;
+  /** this machine's compiled kernel trees (never shared, never key material) */
+  compileCache: CompileCache;
   /** scratch space for build trees, removed after each successful step */
   workDir: string;
   logDir: string;
@@ -17,13 +20,14 @@ export interface BuildContext {
   ran: string[];
 }
 
-export function createContext(projectRoot: string, epoch: number, cacheDir?: string): BuildContext {
+export function createContext(projectRoot: string, epoch: number, cacheDir?: string, compileCacheDir?: string): BuildContext {
   const cache = cacheDir ?? process.env.BRONZE_CACHE ?? join(projectRoot, ".cache", "bronze");
   const workDir = process.env.BRONZE_WORK ?? join(projectRoot, "_work");
   return {
     projectRoot,
     store: new Store(cache),
     cacheDir: cache,
+    compileCache: new CompileCache(compileCacheDir ?? join(cache, "compile")),
     workDir,
     logDir: join(workDir, "logs"),
     epoch,

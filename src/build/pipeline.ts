@@ -288,6 +288,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   // what builds that were killed outright left behind: their keys first, then their trees
   await removeLeftoverKeys();
   await removeAbandoned(join(ctx.workDir, "kernel"));
+  await ctx.compileCache.removeAbandoned();
   const timeline: ReportInput["timeline"] = [];
   const cachedSteps = new Set<string>();
   const packageNode = (name: string) => `package ${name}`;

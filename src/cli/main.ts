@@ -16,6 +16,7 @@ import { parseReference } from "../registry/reference.ts";
 import type { RemoteStore } from "../core/store.ts";
 import { registerImageCommands } from "./image.ts";
 import { registerReproCommand } from "./repro.ts";
+import { registerCacheCommands } from "./cache.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { loadSuppliedKey, type SuppliedKey } from "../kernel/supplied-key.ts";
 import { loadProfile, profilePath } from "../profile/profile.ts";
@@ -75,6 +76,7 @@ async function suppliedKeyOption(key: string | undefined, cert: string | undefin
 interface BuildCommandOptions {
   profile: string;
   cacheDir?: string;
+  compileCache?: string;
   moduleSigningKey?: string;
   moduleSigningCert?: string;
   secureBootKey?: string;
@@ -125,6 +127,7 @@ export function createProgram(): Command {
     .description("build an image profile: packages, kernel, rootfs.sqsh, initramfs and UKI, into _out/<profile>/")
     .option("-p, --profile <name|file>", "profile name (profiles/<name>.yaml) or path to a profile file", "minimal")
     .option("--cache-dir <dir>", "content-addressed cache (default: .cache/bronze, or $BRONZE_CACHE)")
+    .option("--compile-cache <dir>", "this machine's compiled kernel trees, sealed with each new key (default: compile/ in the cache directory)")
     .option("--module-signing-key <key>", "sign modules with this PEM private key (yours to keep) instead of an ephemeral one; needs --module-signing-cert")
     .option("--module-signing-cert <cert>", "the certificate (PEM or DER) of --module-signing-key, built into the kernel")
     .option("--secure-boot-key <key>", "also write uki.signed.efi and systemd-boot.signed.efi, Authenticode-signed with this RSA key (PEM); needs --secure-boot-cert")
@@ -138,7 +141,7 @@ export function createProgram(): Command {
       const moduleSigningKey = await suppliedKeyOption(opts.moduleSigningKey, opts.moduleSigningCert);
       const secureBootSigner = await secureBootOption(opts);
       const profile = await loadProfile(profilePath(projectRoot, opts.profile));
-      const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot), opts.cacheDir);
+      const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot), opts.cacheDir, opts.compileCache);
       ctx.store.remote = await sharedCache(opts);
       const { buildProfile } = await import("../build/pipeline.ts");
       const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey, secureBootSigner, acceptSizeGrowth: Boolean(opts.acceptSizeGrowth), jobs: opts.jobs, connect: (ref) => connect(ref, opts) });
@@ -197,6 +200,7 @@ export function createProgram(): Command {
   registerExtensionCommands(program, projectRoot);
   registerOciCommands(program, projectRoot);
   registerReproCommand(program, projectRoot);
+  registerCacheCommands(program, projectRoot);
 
   program
     .command("doctor")

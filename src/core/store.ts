@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { cp, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { listFiles, treeDigest } from "./hash.ts";
+import { claim, removeAbandoned } from "./ownership.ts";
 
 /** What a cache entry records about the step that produced it. */
 export interface EntryRecord {
@@ -10,6 +12,34 @@ export interface EntryRecord {
   durationMs: number;
   /** step-specific facts, e.g. the kernel release or the module certificate fingerprint */
   facts: Record<string, string>;
+  /** the digest of out/ (core/hash treeDigest): an entry whose files do not match it is never served */
+  content?: { digest: string; files: number };
+}
+
+/** Why an entry cannot be served, or undefined when its files are what it recorded. */
+export async function entryFault(entry: StoreEntry): Promise<string | undefined> {
+  const recorded = entry.record.content;
+  if (!recorded) return "it records no digest of its files (made by an older bronze)";
+  const files = await listFiles(entry.dir).catch(() => undefined);
+  if (!files) return "its out/ directory is missing";
+  if (files.length !== recorded.files) return `it holds ${files.length} file(s), its record says ${recorded.files}`;
+  const digest = await treeDigest(entry.dir);
+  if (digest !== recorded.digest) return `corrupt: its files' digest is ${digest}, its record says ${recorded.digest}`;
+  return undefined;
+}
+
+/** Writes every file and directory below `dir` to the disk: a rename after this never exposes half-written data. */
+async function syncTree(dir: string): Promise<void> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const paths = [...entries.filter((e) => e.isFile() || e.isDirectory()).map((e) => join(e.parentPath, e.name)), dir];
+  for (const path of paths) {
+    const handle = await open(path, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
 }
 
 export interface StoreEntry {
@@ -33,6 +63,8 @@ export interface RemoteStore {
 export class Store {
   readonly root: string;
   remote?: RemoteStore;
+  /** told of every entry that was found corrupt and discarded */
+  warn: (line: string) => void = (line) => console.error(`bronze: warning: ${line}`);
 
   constructor(root: string) {
     this.root = root;
@@ -42,9 +74,11 @@ export class Store {
     return join(this.root, "tmp", `${key}.${randomBytes(6).toString("hex")}`);
   }
 
-  /** Moves a complete entry into place: readers see all of it or none. */
+  /** Moves a complete entry into place, on disk first: readers see all of it or none, even after a crash. */
   private async commit(tmp: string, key: string): Promise<string> {
     const final = this.entryPath(key);
+    await rm(join(tmp, ".owner.pid"), { force: true });
+    await syncTree(tmp);
     await mkdir(join(this.root, "store"), { recursive: true });
     await rm(final, { recursive: true, force: true });
     await rename(tmp, final);
@@ -55,14 +89,26 @@ export class Store {
     return join(this.root, "store", key);
   }
 
-  private async local(key: string): Promise<StoreEntry | undefined> {
-    const path = this.entryPath(key);
+  private async readEntry(key: string, path: string): Promise<StoreEntry | undefined> {
     try {
       const record = JSON.parse(await readFile(join(path, "record.json"), "utf8")) as EntryRecord;
       return { key, dir: join(path, "out"), record };
     } catch {
       return undefined;
     }
+  }
+
+  private local(key: string): Promise<StoreEntry | undefined> {
+    return this.readEntry(key, this.entryPath(key));
+  }
+
+  /** A temporary entry directory claimed by this process; those of killed builds are removed first. */
+  private async newTmp(key: string): Promise<string> {
+    await removeAbandoned(join(this.root, "tmp")).catch(() => undefined);
+    const tmp = this.tmpPath(key);
+    await mkdir(tmp, { recursive: true });
+    await claim(tmp);
+    return tmp;
   }
 
   /** Every entry of this machine's store. */
@@ -83,13 +129,36 @@ export class Store {
     }
   }
 
+  /** The entry of `key` if its files are what it recorded; a corrupt one is discarded, named in a warning. */
+  private async verified(key: string, dir = this.entryPath(key), where = "cache entry"): Promise<StoreEntry | undefined> {
+    const entry = await this.readEntry(key, dir);
+    if (!entry) return undefined;
+    const fault = await entryFault(entry);
+    if (!fault) return entry;
+    this.warn(`${where} ${key} (${entry.record.step}) discarded: ${fault}; the step runs again`);
+    await rm(dir, { recursive: true, force: true });
+    return undefined;
+  }
+
+  /** Checks every entry's files against its record, as a lookup does; corrupt ones are discarded. */
+  async verifyAll(): Promise<{ ok: number; discarded: string[] }> {
+    const keys = await readdir(join(this.root, "store")).catch(() => [] as string[]);
+    const discarded: string[] = [];
+    let ok = 0;
+    for (const key of keys) {
+      if (await this.verified(key)) ok++;
+      else discarded.push(key);
+    }
+    return { ok, discarded };
+  }
+
   /** The entry of `key`: from this machine's store, else from the remote one (then kept here); sent to the remote when it lacks it. */
   async lookup(key: string): Promise<StoreEntry | undefined> {
-    let entry = await this.local(key);
+    let entry = await this.verified(key);
     if (!entry && this.remote) {
-      const tmp = this.tmpPath(key);
+      const tmp = await this.newTmp(key);
       try {
-        if (await this.remote.fetch(key, tmp)) {
+        if ((await this.remote.fetch(key, tmp)) && (await this.verified(key, tmp, "shared cache entry"))) {
           await this.commit(tmp, key);
           entry = await this.local(key);
         }
@@ -109,11 +178,13 @@ export class Store {
     produce: (outDir: string) => Promise<Record<string, string>>,
   ): Promise<StoreEntry> {
     const started = Date.now();
-    const tmp = this.tmpPath(key);
-    await mkdir(join(tmp, "out"), { recursive: true });
+    const tmp = await this.newTmp(key);
+    await mkdir(join(tmp, "out"));
     try {
       const facts = await produce(join(tmp, "out"));
-      const record: EntryRecord = { step, key, inputs, durationMs: Date.now() - started, facts };
+      const out = join(tmp, "out");
+      const content = { digest: await treeDigest(out), files: (await listFiles(out)).length };
+      const record: EntryRecord = { step, key, inputs, durationMs: Date.now() - started, facts, content };
       await writeFile(join(tmp, "record.json"), JSON.stringify(record, null, 2) + "\n");
       const final = await this.commit(tmp, key);
       await this.remote?.publish(key, final);

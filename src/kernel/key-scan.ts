@@ -1,5 +1,5 @@
 import { createPrivateKey } from "node:crypto";
-import { open, readdir } from "node:fs/promises";
+import { lstat, open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { pemBegin } from "../core/pem.ts";
 
@@ -49,6 +49,11 @@ export interface KeyScanOptions {
   exclude?: readonly string[];
   /** also report any PEM private key header (default); off for trees that ship example keys, like the kernel's */
   pemHeaders?: boolean;
+  /**
+   * only files changed (ctime, which no program can set back) at or after this time, in ms since the epoch:
+   * for a tree whose older files were made where the key could not reach
+   */
+  changedSince?: number;
 }
 
 /** Files below `dirs` holding a PEM private key, or any of the given key's bytes. */
@@ -66,6 +71,7 @@ export async function findPrivateKeys(dirs: readonly string[], options: KeyScanO
       if (!entry.isFile()) continue;
       const path = join(entry.parentPath, entry.name);
       if (exclude.some((e) => path === e || path.startsWith(`${e}/`))) continue;
+      if (options.changedSince !== undefined && (await lstat(path)).ctimeMs < options.changedSince) continue;
       if (await fileMatches(path, needles, buffer, overlap)) found.push(path);
     }
   }

@@ -4,13 +4,13 @@ import { execa } from "execa";
 import { loadProfile } from "../../src/profile/profile.ts";
 import { PROJECT_ROOT, tempDir } from "./tmp.ts";
 
-/** An image profile on the minimal kernel, with an extra kernel config fragment; the minimal profile's command line. */
+/** An image profile on the minimal kernel, with an extra kernel config fragment; the minimal profile's command line and kernel modules. */
 export async function profileWithExtraConfig(name: string, config: string): Promise<string> {
   const dir = await tempDir();
   await writeFile(join(dir, "extra.config"), config);
   const file = join(dir, `${name}.yaml`);
   const minimal = await loadProfile(join(PROJECT_ROOT, "profiles", "minimal.yaml"));
-  await writeFile(file, `name: ${name}\narch: x86_64\nkernel:\n  profile: minimal\n  extraConfig: [extra.config]\npackages: [musl, init, hello-module]\ncmdline: ${minimal.cmdline}\n`);
+  await writeFile(file, `name: ${name}\narch: x86_64\nkernel:\n  profile: minimal\n  extraConfig: [extra.config]\n  extensionModules: [${minimal.kernelExtensionModules.join(", ")}]\npackages: [musl, init, hello-module]\ncmdline: ${minimal.cmdline}\n`);
   return file;
 }
 

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { findPrivateKeys, keyNeedles } from "../../src/kernel/key-scan.ts";
 import { KEY_FILE } from "../../src/kernel/signing-key.ts";
 import { profileWithExtraConfig, startBuild } from "../helpers/build.ts";
-import { leftoverKeyDirs } from "../helpers/keys.ts";
+import { findKeyCopies, leftoverKeyDirs } from "../helpers/keys.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 // The module-signing key's lifecycle through a successful, a failed and an
@@ -19,6 +19,8 @@ const WORK = join(PROJECT_ROOT, "_work");
 interface CapturedKey {
   dir: string;
   needles: Buffer[];
+  /** when its directory was last changed: before any byte of the key existed */
+  since: number;
 }
 
 /** Waits for a build's key to appear and keeps its bytes. */
@@ -27,7 +29,7 @@ async function captureKey(timeoutMs = 300_000): Promise<CapturedKey> {
   while (Date.now() < deadline) {
     for (const dir of await leftoverKeyDirs()) {
       const pem = await readFile(join(dir, KEY_FILE), "utf8").catch(() => "");
-      if (/PRIVATE KEY-----[\s\S]*END CERTIFICATE-----/.test(pem)) return { dir, needles: keyNeedles(pem) };
+      if (/PRIVATE KEY-----[\s\S]*END CERTIFICATE-----/.test(pem)) return { dir, needles: keyNeedles(pem), since: (await stat(dir)).mtimeMs - 1000 };
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -36,7 +38,7 @@ async function captureKey(timeoutMs = 300_000): Promise<CapturedKey> {
 
 async function assertKeyGone(key: CapturedKey, dirs: readonly string[]): Promise<void> {
   assert.deepEqual(await leftoverKeyDirs(), [], "no key directory left on tmpfs");
-  assert.deepEqual(await findPrivateKeys([...dirs, CACHE], { needles: key.needles }), [], "no copy in the cache or the outputs");
+  assert.deepEqual(await findKeyCopies([...dirs, CACHE], key.needles, key.since), [], "no copy in the cache (its compiled kernel trees too) or the outputs");
   // the kernel source ships example PEM keys of its own: in the work tree, look for this key's bytes
   assert.deepEqual(await findPrivateKeys([WORK], { needles: key.needles, pemHeaders: false }), [], "no copy in the work tree");
   // other programs keep example PEM keys in the temp directory: look for this key's bytes only
@@ -44,8 +46,9 @@ async function assertKeyGone(key: CapturedKey, dirs: readonly string[]): Promise
 }
 
 test("a successful kernel build signs its modules, then leaves no copy of its key anywhere", async () => {
+  // a fresh cache; the compiled trees are this machine's (the minimal kernel's, recompiled for one more option)
   const cache = await tempDir("bronze-cache-");
-  const build = startBuild(await profileWithExtraConfig("keyok", "CONFIG_CRC_ITU_T=m\n"), cache);
+  const build = startBuild(await profileWithExtraConfig("keyok", "CONFIG_CRC_ITU_T=m\n"), cache, ["--compile-cache", join(CACHE, "compile")]);
   const key = await captureKey();
   const result = await build;
   assert.equal(result.exitCode, 0, String(result.all));

@@ -6,7 +6,8 @@ import { after, before, test } from "node:test";
 import { execa } from "execa";
 import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
 import { BronzeError } from "../../src/core/errors.ts";
-import { findPrivateKeys, keyNeedles } from "../../src/kernel/key-scan.ts";
+import { keyNeedles } from "../../src/kernel/key-scan.ts";
+import { findKeyCopies } from "../helpers/keys.ts";
 import { readUkiSections } from "../../src/uki/uki.ts";
 import { bronze } from "../helpers/cli.ts";
 import { PROJECT_ROOT } from "../helpers/tmp.ts";
@@ -76,6 +77,7 @@ test("with Secure Boot enforcing, the unsigned UKI, one signed by a key not enro
 });
 
 test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the same bytes as secureboot sign, never the key in any output); with keys from `bronze keys generate` enrolled, the disk made from that installer boots with Secure Boot enforcing and a snakeoil-signed UKI is refused", async () => {
+  const started = Date.now() - 1000;
   const keys = join(dir, "keys");
   const generated = await bronze(["keys", "generate", keys]);
   assert.equal(generated.exitCode, 0, String(generated.all));
@@ -103,7 +105,7 @@ test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the sa
   }
   assert.deepEqual(await readFile(join(unpacked, "usr/install/amd64/uki.signed.efi")), await readFile(join(out, "uki.signed.efi")));
   const needles = keyNeedles(await readFile(join(keys, "db.key"), "utf8"));
-  assert.deepEqual(await findPrivateKeys([out, unpacked, join(PROJECT_ROOT, ".cache", "bronze")], { needles }), [], "no copy of the signing key");
+  assert.deepEqual(await findKeyCopies([out, unpacked, join(PROJECT_ROOT, ".cache", "bronze")], needles, started), [], "no copy of the signing key");
 
   // the disk made from the signed installer: signed systemd-boot, then the signed UKI
   const disk = join(dir, "signed.raw");

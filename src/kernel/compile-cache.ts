@@ -1,0 +1,191 @@
+import { randomBytes } from "node:crypto";
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { claim, removeAbandoned } from "../core/ownership.ts";
+
+/** What a compiled kernel tree records: how it was made, and what it weighs. */
+export interface CompileRecord {
+  key: string;
+  /** the key of everything but the configuration: trees of one family can be recompiled into each other */
+  family: string;
+  inputs: Record<string, unknown>;
+  /** the merged settings it was compiled for (what the compile key hashes) */
+  settings: string;
+  /** the compiled tree it was recompiled from, when it was */
+  derivedFrom?: string;
+  /** the resolved .config it was compiled with */
+  config: string;
+  /** regular files of the tree and their bytes: a lookup checks both */
+  files: number;
+  bytes: number;
+  durationMs: number;
+}
+
+/** Regular files below `dir` and their bytes. */
+async function weigh(dir: string): Promise<{ files: number; bytes: number }> {
+  let files = 0;
+  let bytes = 0;
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    files++;
+    bytes += (await lstat(join(entry.parentPath, entry.name))).size;
+  }
+  return { files, bytes };
+}
+
+/** A compiled kernel tree: objects and unsigned modules, mounted at /build to seal it. */
+export interface CompiledTree {
+  key: string;
+  /** the directory the kernel build sees as /build (linux/, ext/, the certificate file) */
+  tree: string;
+  record: CompileRecord;
+}
+
+const RECORD = "record.json";
+const TREE = "tree";
+const GIB = 1024 ** 3;
+/** Beyond this many differing settings a cold compile is as fast as a recompile, and surer. */
+export const MAX_RECOMPILE_DISTANCE = 64;
+
+/** How many settings lines one rendering has that the other lacks, both ways. */
+export function settingsDistance(a: string, b: string): number {
+  const left = new Set(a.split("\n").filter(Boolean));
+  const right = new Set(b.split("\n").filter(Boolean));
+  let distance = 0;
+  for (const line of left) if (!right.has(line)) distance++;
+  for (const line of right) if (!left.has(line)) distance++;
+  return distance;
+}
+
+/** Room for a few compiled trees (minimal is about 1.5 GiB, default about 3 GiB). */
+export const DEFAULT_COMPILE_CACHE_BYTES = 16 * GIB;
+
+/**
+ * This machine's compiled kernel trees, by compile key. Never key material (the compile steps see no
+ * key) and never shared through a registry: they are large, and only this machine's paths and tools fit them.
+ */
+export class CompileCache {
+  readonly root: string;
+  readonly maxBytes: number;
+
+  constructor(root: string, maxBytes = DEFAULT_COMPILE_CACHE_BYTES) {
+    this.root = root;
+    this.maxBytes = maxBytes;
+  }
+
+  private entryPath(key: string): string {
+    return join(this.root, "trees", key);
+  }
+
+  private async read(key: string): Promise<CompiledTree | undefined> {
+    const dir = this.entryPath(key);
+    const text = await readFile(join(dir, RECORD), "utf8").catch(() => undefined);
+    if (!text) return undefined;
+    return { key, tree: join(dir, TREE), record: JSON.parse(text) as CompileRecord };
+  }
+
+  /** Why a tree cannot be used (its files or bytes are not what it recorded), or undefined. */
+  private async fault(entry: CompiledTree): Promise<string | undefined> {
+    const found = await weigh(entry.tree).catch(() => undefined);
+    if (!found) return "its tree is missing";
+    if (found.files !== entry.record.files || found.bytes !== entry.record.bytes) {
+      return `it holds ${found.files} file(s) of ${found.bytes} bytes, its record says ${entry.record.files} of ${entry.record.bytes}`;
+    }
+    return undefined;
+  }
+
+  /** The tree of `key` if it is whole, or undefined after discarding it with a warning. */
+  private async intact(key: string, warn: (line: string) => void): Promise<CompiledTree | undefined> {
+    const found = await this.read(key);
+    if (!found) return undefined;
+    const fault = await this.fault(found);
+    if (!fault) return found;
+    warn(`compiled kernel tree ${key} is damaged: ${fault}; discarded, the kernel compiles again`);
+    await rm(this.entryPath(key), { recursive: true, force: true });
+    return undefined;
+  }
+
+  /** The compiled tree of `key`, marked as just used (pruning removes the least recently used first). */
+  async lookup(key: string, warn: (line: string) => void = (line) => console.error(`bronze: warning: ${line}`)): Promise<CompiledTree | undefined> {
+    const found = await this.intact(key, warn);
+    if (found) {
+      const now = new Date();
+      await utimes(join(this.entryPath(key), RECORD), now, now);
+    }
+    return found;
+  }
+
+  /** Checks every tree as a lookup does; damaged ones are discarded. */
+  async verifyAll(): Promise<{ ok: number; discarded: string[] }> {
+    const keys = await readdir(join(this.root, "trees")).catch(() => [] as string[]);
+    const discarded: string[] = [];
+    for (const key of keys) if (!(await this.intact(key, () => undefined))) discarded.push(key);
+    return { ok: keys.length - discarded.length, discarded };
+  }
+
+  /** The compiled tree of the same family whose settings are closest to `settings`, within MAX_RECOMPILE_DISTANCE. */
+  async nearest(family: string, settings: string): Promise<CompiledTree | undefined> {
+    let best: { entry: CompiledTree; distance: number } | undefined;
+    for (const entry of await this.entries()) {
+      if (entry.record.family !== family) continue;
+      const distance = settingsDistance(entry.record.settings, settings);
+      if (distance <= MAX_RECOMPILE_DISTANCE && (!best || distance < best.distance)) best = { entry, distance };
+    }
+    return best?.entry;
+  }
+
+  /** Removes what compiles that were killed left behind; what cannot be removed yet is left for the next run. */
+  async removeAbandoned(): Promise<void> {
+    await removeAbandoned(join(this.root, "tmp")).catch(() => undefined);
+  }
+
+  /** A fresh directory to compile in, claimed by this process; its tree is `<dir>/tree`. */
+  async begin(key: string): Promise<string> {
+    await this.removeAbandoned();
+    const dir = join(this.root, "tmp", `${key.slice(0, 16)}.${randomBytes(4).toString("hex")}`);
+    await mkdir(join(dir, TREE), { recursive: true });
+    await claim(dir);
+    return dir;
+  }
+
+  /** Moves a finished compile into place (readers see all of it or none), then keeps the cache within its bound. */
+  async commit(dir: string, record: Omit<CompileRecord, "bytes" | "files">): Promise<CompiledTree> {
+    const full: CompileRecord = { ...record, ...(await weigh(join(dir, TREE))) };
+    await writeFile(join(dir, RECORD), JSON.stringify(full, null, 2) + "\n");
+    await rm(join(dir, ".owner.pid"), { force: true });
+    const final = this.entryPath(record.key);
+    await mkdir(join(this.root, "trees"), { recursive: true });
+    await rm(final, { recursive: true, force: true });
+    await rename(dir, final);
+    await this.prune(this.maxBytes, record.key);
+    return { key: record.key, tree: join(final, TREE), record: full };
+  }
+
+  /** Every compiled tree, the most recently used first. */
+  async entries(): Promise<(CompiledTree & { usedMs: number })[]> {
+    const keys = await readdir(join(this.root, "trees")).catch(() => [] as string[]);
+    const found = await Promise.all(
+      keys.map(async (key) => {
+        const entry = await this.read(key);
+        if (!entry) return undefined;
+        const { mtimeMs } = await stat(join(this.entryPath(key), RECORD));
+        return { ...entry, usedMs: mtimeMs };
+      }),
+    );
+    return found.filter((e) => e !== undefined).sort((a, b) => b.usedMs - a.usedMs);
+  }
+
+  /** Removes the least recently used trees until the rest fit in `maxBytes`; `keep` is never removed. */
+  async prune(maxBytes: number, keep?: string): Promise<CompiledTree[]> {
+    let total = 0;
+    const removed: CompiledTree[] = [];
+    for (const entry of await this.entries()) {
+      total += entry.record.bytes;
+      if (total <= maxBytes || entry.key === keep) continue;
+      await rm(this.entryPath(entry.key), { recursive: true, force: true });
+      removed.push(entry);
+      total -= entry.record.bytes;
+    }
+    return removed;
+  }
+}

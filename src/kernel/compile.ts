@@ -1,0 +1,244 @@
+import { readFileSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { BuildContext } from "../build/context.ts";
+import { BronzeError, InputError } from "../core/errors.ts";
+import { run } from "../core/exec.ts";
+import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
+import { runSandboxed, type SandboxOptions } from "../core/sandbox.ts";
+import { toolVersions, type ToolSpec } from "../core/tools.ts";
+import { extractSource } from "../pkgs/build.ts";
+import type { PackageDef } from "../pkgs/schema.ts";
+import { fetchSource, type VerifiedSource } from "../sources/fetch.ts";
+import type { CompiledTree } from "./compile-cache.ts";
+import { describeMismatches, parseDotConfig, renderSettings, unmetSettings, type ConfigMismatch, type ConfigSetting, type Fragment } from "./config.ts";
+import { kconfigDefinitions, offSymbols } from "./kconfig-deps.ts";
+import { findPrivateKeys } from "./key-scan.ts";
+import type { KernelSource } from "./source.ts";
+
+export const KERNEL_TOOLS: readonly ToolSpec[] = ["gcc", "ld", "make", "bc", "flex", "bison", ["openssl", "version"], "depmod"];
+
+/**
+ * The certificate the kernel embeds, in the tree (public). A compile embeds a placeholder whose private
+ * key was never written anywhere; sealing writes the real certificate here, and Kbuild relinks what embeds it.
+ */
+export const CERT_FILE = "module-signing-cert.pem";
+
+/** CONFIG_MODULE_SIG_KEY: where the kernel build takes the certificate to embed from; the same for every key. */
+export const SIGNING_CERT_SETTING: Fragment = { file: "(bronze: module-signing certificate)", text: `CONFIG_MODULE_SIG_KEY="/build/${CERT_FILE}"\n` };
+
+/** An out-of-tree module package and its verified sources. */
+export interface ModuleSources {
+  def: PackageDef;
+  sources: VerifiedSource[];
+}
+
+/** Where an out-of-tree module's sources sit in the kernel tree, as the sandbox sees it. */
+export const moduleDir = (name: string): string => `/build/ext/${name}`;
+
+/** Checks on the resolved .config, run before anything compiles; on a compiled tree, on its recorded config. */
+export type ConfigGate = (dotConfig: string) => void | Promise<void>;
+
+/** What one compile needs: everything but a key. */
+export interface CompileSpec {
+  arch: string;
+  profile: string;
+  settings: readonly ConfigSetting[];
+  modules: readonly ModuleSources[];
+  extensionModules: readonly ModuleSources[];
+}
+
+export function kernelEnv(arch: string, source: KernelSource, jobs: number, compilerSeed?: string): Record<string, string> {
+  return {
+    ...(compilerSeed ? { KCFLAGS: `-frandom-seed=${compilerSeed}` } : {}),
+    ARCH: arch === "x86_64" ? "x86" : arch,
+    KBUILD_BUILD_TIMESTAMP: `@${source.sourceDateEpoch}`,
+    KBUILD_BUILD_USER: "bronze",
+    KBUILD_BUILD_HOST: "bronze",
+    KBUILD_BUILD_VERSION: "1",
+    JOBS: String(jobs),
+  };
+}
+
+/**
+ * The kernel build's own randomness, derived from the source and the arch so the same inputs make the same
+ * kernel, and a config change keeps every other object: the randstruct layout seed and the latent-entropy
+ * plugin's constants (gcc's -frandom-seed). Both are as public as the inputs: a kernel others can rebuild
+ * bit for bit cannot keep its struct layout secret.
+ */
+function kernelSeeds(source: KernelSource, arch: string): { randstruct: string; compiler: string } {
+  const of = `${source.pin.sha256} ${arch}`;
+  return { randstruct: sha256(`bronze randstruct seed ${of}`), compiler: sha256(`bronze compiler seed ${of}`).slice(0, 16) };
+}
+
+/** Replaces the tree's seed generator (which reads /dev/urandom) with one that writes the derived seed. */
+async function useDerivedRandstructSeed(tree: string, seed: string): Promise<void> {
+  const script = [
+    "#!/bin/sh",
+    "# written by bronze: the seed is derived from the build's inputs (reproducible builds)",
+    `SEED=${seed}`,
+    'echo "$SEED" > "$1"',
+    'HASH=$(printf %s "$SEED" | sha256sum | cut -d" " -f1)',
+    'printf \'#define RANDSTRUCT_HASHED_SEED "%s"\\n\' "$HASH" > "$2"',
+    "",
+  ].join("\n");
+  await writeFile(join(tree, "scripts", "gen-randstruct-seed.sh"), script, { mode: 0o755 });
+}
+
+/**
+ * Copies a compiled tree, timestamps kept (Kbuild decides what to rebuild by them). In the sandbox, so the
+ * copy dies with bronze: a killed build leaves no copy running into a directory the next build sweeps.
+ */
+export async function copyTree(from: string, to: string, logFile: string): Promise<void> {
+  const mounts = [
+    { host: from, at: "/from" },
+    { host: to, at: "/to", writable: true },
+  ];
+  await runSandboxed("cp -a /from/. /to", { mounts, cwd: "/", env: {}, logFile });
+}
+
+/**
+ * Unpacks the verified kernel source into `<work>/linux` (work is emptied first), without the selftests:
+ * no kernel build uses them, and they ship an example private key (SGX's) that would sit in every tree.
+ */
+export async function extractTree(source: KernelSource, ctx: BuildContext, work: string, logFile: string): Promise<string> {
+  const verified = await fetchSource(source.pin, { cacheDir: ctx.cacheDir, definedIn: source.file, logFile });
+  const tree = join(work, "linux");
+  await rm(tree, { recursive: true, force: true });
+  await mkdir(tree, { recursive: true });
+  await run("tar", ["-xf", verified.path, "-C", tree, "--strip-components=1", "--no-same-owner", "--exclude=tools/testing/selftests"], { logFile });
+  return tree;
+}
+
+/** Resolves the merged fragments with allnoconfig; every option a fragment sets must keep its value. */
+export async function resolveConfig(sandbox: SandboxOptions, work: string, settings: readonly ConfigSetting[], profile: string): Promise<string> {
+  await writeFile(join(work, "fragments.config"), renderSettings(settings));
+  await runSandboxed("make KCONFIG_ALLCONFIG=/build/fragments.config allnoconfig", sandbox);
+  const dotConfig = await readFile(join(work, "linux", ".config"), "utf8");
+  const mismatches = unmetSettings(settings, dotConfig);
+  if (mismatches.length) {
+    const explain = unmetExplainer(join(work, "linux"), dotConfig);
+    throw new InputError(
+      `kernel config for profile '${profile}': ${mismatches.length} option(s) did not take effect:\n${describeMismatches(mismatches, explain(mismatches))}`,
+    );
+  }
+  return dotConfig;
+}
+
+/** Explains each mismatch from the tree's Kconfig files: the conditions that are off, or no such option. */
+function unmetExplainer(tree: string, dotConfig: string): (mismatches: readonly ConfigMismatch[]) => (m: ConfigMismatch) => string {
+  const read = (path: string): string | undefined => {
+    try {
+      return readFileSync(join(tree, path), "utf8");
+    } catch {
+      return undefined;
+    }
+  };
+  return (mismatches) => {
+    const symbols = new Set(mismatches.map((m) => m.setting.option.replace(/^CONFIG_/, "")));
+    const definitions = kconfigDefinitions(read, "x86", symbols);
+    const values = parseDotConfig(dotConfig);
+    return (m) => {
+      const defs = definitions.get(m.setting.option.replace(/^CONFIG_/, "")) ?? [];
+      if (defs.length === 0) return "no such option in this kernel";
+      if (m.actual !== "n") return "forced by another option that selects it or limits it";
+      const off = [...new Set(defs.flatMap((d) => offSymbols(d.conditions, values)))];
+      const where = defs.map((d) => `${d.file}:${d.line}`).join(", ");
+      return off.length ? `unmet dependency: needs ${off.map((o) => `CONFIG_${o}`).join(", ")}, which ${off.length > 1 ? "are" : "is"} off; see ${where}` : `unmet dependency; see ${where}`;
+    };
+  };
+}
+
+/**
+ * A certificate to embed until the kernel is sealed. Its private key goes to /dev/null: no key that could
+ * sign anything exists, so a compiled tree holds no key material.
+ */
+async function writePlaceholderCert(work: string, logFile: string): Promise<void> {
+  const args = ["req", "-new", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-keyout", "/dev/null"];
+  args.push("-subj", "/CN=bronze placeholder: replaced when the kernel is sealed", "-days", "1", "-set_serial", "1", "-out", join(work, CERT_FILE));
+  await run("openssl", args, { logFile });
+}
+
+const describeModules = (list: readonly ModuleSources[]) => list.map((m) => ({ name: m.def.name, version: m.def.version, sources: m.sources.map((s) => s.digest) }));
+
+/** A compiled tree is kept only if it holds no private key at all (PEM, any kind). */
+async function assertNoPrivateKeys(work: string): Promise<void> {
+  const found = await findPrivateKeys([work]);
+  if (found.length) throw new BronzeError(`the compiled kernel tree holds a private key (${found.join(", ")}); refusing to keep it`);
+}
+
+/** Everything a compile depends on but the configuration: trees of one family recompile into each other. */
+async function familyInputs(source: KernelSource, spec: CompileSpec): Promise<Record<string, unknown>> {
+  return {
+    step: "kernel compile",
+    recipe: await recipeDigest(import.meta.url, new URL("../core/sandbox.ts", import.meta.url).href),
+    source: source.pin.sha256,
+    arch: spec.arch,
+    sourceDateEpoch: source.sourceDateEpoch,
+    modules: describeModules(spec.modules),
+    extensionModules: describeModules(spec.extensionModules),
+    tools: await toolVersions(KERNEL_TOOLS),
+  };
+}
+
+/** The compile key: source, resolved settings, module sources, toolchain and recipe; never the signing key. */
+export async function compileInputs(source: KernelSource, spec: CompileSpec): Promise<Record<string, unknown>> {
+  return { ...(await familyInputs(source, spec)), config: renderSettings(spec.settings) };
+}
+
+/** A fresh tree: the verified source with derived seeds, the module sources and a placeholder certificate. */
+async function freshTree(source: KernelSource, spec: CompileSpec, ctx: BuildContext, work: string, logFile: string): Promise<void> {
+  const tree = await extractTree(source, ctx, work, logFile);
+  await useDerivedRandstructSeed(tree, kernelSeeds(source, spec.arch).randstruct);
+  for (const m of [...spec.modules, ...spec.extensionModules]) {
+    const into = join(work, "ext", m.def.name);
+    await mkdir(into, { recursive: true });
+    for (const src of m.sources) await extractSource(src, into, logFile);
+  }
+  await writePlaceholderCert(work, logFile);
+}
+
+/**
+ * The compiled tree of a spec: from this machine's compile cache, else compiled (objects, vmlinux with a
+ * placeholder certificate, modules unsigned) and kept there. A tree of the same family whose settings are
+ * close is copied and recompiled: Kbuild rebuilds only what the changed options reach.
+ * `onCompile` is told when a compile starts.
+ */
+export async function compileKernel(source: KernelSource, spec: CompileSpec, ctx: BuildContext, gate?: ConfigGate, onCompile?: () => void): Promise<CompiledTree> {
+  const family = await familyInputs(source, spec);
+  const settings = renderSettings(spec.settings);
+  const inputs = { ...family, config: settings };
+  const key = inputKey(inputs);
+  const cached = await ctx.compileCache.lookup(key);
+  if (cached) {
+    await gate?.(cached.record.config);
+    return cached;
+  }
+  onCompile?.();
+  const started = Date.now();
+  const logFile = join(ctx.logDir, `kernel-compile-${spec.profile}-${key.slice(0, 12)}.log`);
+  await rm(logFile, { force: true });
+  const familyKey = inputKey(family);
+  const base = await ctx.compileCache.nearest(familyKey, settings);
+  const dir = await ctx.compileCache.begin(key);
+  try {
+    const work = join(dir, "tree");
+    if (base) await copyTree(base.tree, work, logFile);
+    else await freshTree(source, spec, ctx, work, logFile);
+    const sandbox = { cwd: "/build/linux", mounts: [{ host: work, at: "/build", writable: true }], ...sealEnv(source, spec.arch, ctx.jobs, logFile) };
+    const config = await resolveConfig(sandbox, work, spec.settings, spec.profile);
+    await gate?.(config);
+    await runSandboxed('make -j"$JOBS" bzImage modules', sandbox);
+    for (const m of [...spec.modules, ...spec.extensionModules]) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, sandbox);
+    await assertNoPrivateKeys(work);
+    const record = { key, family: familyKey, inputs, settings, config, durationMs: Date.now() - started };
+    return await ctx.compileCache.commit(dir, base ? { ...record, derivedFrom: base.key } : record);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The environment of every make in a kernel tree: one compiler seed, so a seal or recompile sees the same command lines. */
+export function sealEnv(source: KernelSource, arch: string, jobs: number, logFile: string): Pick<SandboxOptions, "env" | "logFile"> {
+  return { env: kernelEnv(arch, source, jobs, kernelSeeds(source, arch).compiler), logFile };
+}

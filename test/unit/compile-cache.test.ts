@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { mkdir, readdir, stat, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { CompileCache, MAX_RECOMPILE_DISTANCE, settingsDistance } from "../../src/kernel/compile-cache.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const settingsOf = (...lines: string[]) => lines.join("\n") + "\n";
+
+async function compiled(cache: CompileCache, key: string, family: string, settings: string, bytes = 10): Promise<void> {
+  const dir = await cache.begin(key);
+  await writeFile(join(dir, "tree", "object.o"), Buffer.alloc(bytes));
+  await cache.commit(dir, { key, family, inputs: {}, settings, config: settings, durationMs: 1 });
+}
+
+test("settings distance counts the lines either side lacks", () => {
+  assert.equal(settingsDistance(settingsOf("CONFIG_A=y", "CONFIG_B=m"), settingsOf("CONFIG_A=y", "CONFIG_B=m")), 0);
+  assert.equal(settingsDistance(settingsOf("CONFIG_A=y", "CONFIG_B=m"), settingsOf("CONFIG_A=y", "CONFIG_B=y")), 2);
+  assert.equal(settingsDistance(settingsOf("CONFIG_A=y"), settingsOf("CONFIG_A=y", "CONFIG_C=y")), 1);
+});
+
+test("a committed tree is found by key with its record; nothing of the compile's scratch stays", async () => {
+  const cache = new CompileCache(await tempDir());
+  assert.equal(await cache.lookup("k1"), undefined);
+  await compiled(cache, "k1", "f", settingsOf("CONFIG_A=y"), 123);
+  const found = await cache.lookup("k1");
+  assert.ok(found);
+  assert.equal(found.record.bytes, 123);
+  assert.deepEqual(await readdir(found.tree), ["object.o"], "the tree holds the compile's files only (no owner mark)");
+  assert.deepEqual(await readdir(join(cache.root, "tmp")), []);
+});
+
+test("the nearest tree is of the same family and the fewest differing settings, within the bound", async () => {
+  const cache = new CompileCache(await tempDir());
+  const base = ["CONFIG_A=y", "CONFIG_B=y"];
+  await compiled(cache, "near", "f", settingsOf(...base, "CONFIG_C=m"));
+  await compiled(cache, "far", "f", settingsOf(...base, "CONFIG_C=m", "CONFIG_D=y", "CONFIG_E=y"));
+  await compiled(cache, "other-family", "g", settingsOf(...base));
+  assert.equal((await cache.nearest("f", settingsOf(...base)))?.key, "near");
+  assert.equal(await cache.nearest("h", settingsOf(...base)), undefined, "no tree of another family");
+  const many = Array.from({ length: MAX_RECOMPILE_DISTANCE + 1 }, (_, i) => `CONFIG_X${i}=y`);
+  assert.equal(await cache.nearest("g", settingsOf(...base, ...many)), undefined, "too far: a cold compile");
+});
+
+test("pruning removes the least recently used trees beyond the bound, never the one just made", async () => {
+  const cache = new CompileCache(await tempDir(), 25);
+  await compiled(cache, "old", "f", "a\n");
+  await compiled(cache, "used", "f", "b\n");
+  const past = new Date(Date.now() - 60_000);
+  await utimes(join(cache.root, "trees", "old", "record.json"), past, past);
+  await utimes(join(cache.root, "trees", "used", "record.json"), past, past);
+  await cache.lookup("used");
+  await compiled(cache, "new", "f", "c\n");
+  assert.deepEqual((await cache.entries()).map((e) => e.key), ["new", "used"]);
+  const big = new CompileCache(await tempDir(), 5);
+  await compiled(big, "only", "f", "a\n");
+  assert.deepEqual((await big.entries()).map((e) => e.key), ["only"], "a tree over the bound on its own is kept");
+});
+
+test("a compile abandoned by a killed build is removed by the next one; a live one is not", async () => {
+  const cache = new CompileCache(await tempDir());
+  const abandoned = join(cache.root, "tmp", "dead.0000");
+  await mkdir(join(abandoned, "tree"), { recursive: true });
+  await writeFile(join(abandoned, ".owner.pid"), "999999999");
+  const live = await cache.begin("live");
+  await cache.removeAbandoned();
+  await assert.rejects(stat(abandoned));
+  assert.ok((await stat(live)).isDirectory());
+});
+
+test("a compiled tree whose files or bytes differ from its record is discarded with a warning, never sealed", async () => {
+  const cache = new CompileCache(await tempDir());
+  await compiled(cache, "k", "f", "a\n", 100);
+  const tree = (await cache.lookup("k"))!.tree;
+  await writeFile(join(tree, "object.o"), Buffer.alloc(99));
+  const warnings: string[] = [];
+  assert.equal(await cache.lookup("k", (line) => warnings.push(line)), undefined);
+  assert.match(warnings[0]!, /^compiled kernel tree k is damaged: it holds 1 file\(s\) of 99 bytes, its record says 1 of 100; discarded/);
+  assert.deepEqual(await cache.entries(), []);
+});
