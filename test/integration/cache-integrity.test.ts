@@ -12,8 +12,9 @@ import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 const PROJECT_CACHE = join(PROJECT_ROOT, ".cache", "bronze");
 const COMPILE_CACHE = ["--compile-cache", join(PROJECT_CACHE, "compile")];
 const OUT = join(PROJECT_ROOT, "_out", "integrity");
-let cache = "";
-let profile = "";
+// made here, not in before(): a temporary directory lives as long as the scope that made it
+const cache = await tempDir("bronze-integrity-cache-");
+const profile = await profileWithExtraConfig("integrity", "");
 
 interface Entry {
   dir: string;
@@ -43,9 +44,7 @@ const build = (args: readonly string[] = []) => startBuild(profile, cache, [...C
 before(async () => {
   const minimal = await bronze(["build", "--profile", "minimal"]);
   assert.equal(minimal.exitCode, 0, String(minimal.all));
-  cache = await tempDir("bronze-integrity-cache-");
   await cp(join(PROJECT_CACHE, "store"), join(cache, "store"), { recursive: true, preserveTimestamps: true });
-  profile = await profileWithExtraConfig("integrity", "");
   const first = await build();
   assert.equal(first.exitCode, 0, String(first.all));
   assert.doesNotMatch(String(first.all), /ran: .*kernel/, "the minimal image's kernel serves this profile");
@@ -88,15 +87,21 @@ test("a byte flipped in any kind of cached entry (package, kernel, rootfs, initr
 });
 
 test("20 builds killed with SIGKILL at random moments, each followed by a normal build: what is published is always a clean build's", async () => {
+  // the steps after the kernel run again each time: package init, rootfs, initramfs, UKI, installer, publishing
+  const forget = async () => {
+    for (const entry of await entries()) if (/^(package init|rootfs|initramfs|uki)$/.test(entry.step)) await rm(join(entry.dir, ".."), { recursive: true });
+  };
+  await forget();
+  const started = Date.now();
   const clean = await build();
+  const duration = Date.now() - started;
   assert.equal(clean.exitCode, 0, String(clean.all));
   const expected = await published();
   const moments: number[] = [];
   for (let i = 0; i < 20; i++) {
-    // the steps after the kernel run again each time: package init, rootfs, initramfs, UKI, installer, publishing
-    for (const entry of await entries()) if (/^(package init|rootfs|initramfs|uki)$/.test(entry.step)) await rm(join(entry.dir, ".."), { recursive: true });
+    await forget();
     const killed = build();
-    const after = Math.floor(Math.random() * 3000);
+    const after = Math.floor(Math.random() * duration);
     moments.push(after);
     await new Promise((r) => setTimeout(r, after));
     killed.kill("SIGKILL");
@@ -106,5 +111,5 @@ test("20 builds killed with SIGKILL at random moments, each followed by a normal
     assert.doesNotMatch(String(next.all), /discarded/, `after a kill at ${after} ms, no entry was corrupt`);
     assert.deepEqual(await published(), expected, `after a kill at ${after} ms`);
   }
-  console.log(`killed at ${moments.join(", ")} ms`);
+  console.log(`a build of these steps took ${duration} ms; killed at ${moments.join(", ")} ms`);
 });
