@@ -63,7 +63,10 @@ async function copyCheckout(projectRoot: string, files: readonly string[], to: s
     if (info.isSymbolicLink()) await symlink(await readlink(from), join(to, file));
     else await copyFile(from, join(to, file));
   }
-  for (const runtime of ["node_modules", ".tools"]) await symlink(join(projectRoot, runtime), join(to, runtime));
+  await symlink(join(projectRoot, "node_modules"), join(to, "node_modules"));
+  // the Node runtime only: the CLI bundle in .tools/cli is made from this copy's sources, in this copy
+  await mkdir(join(to, ".tools"), { recursive: true });
+  await symlink(join(projectRoot, ".tools", "node"), join(to, ".tools", "node"));
 }
 
 /** Runs bronze in a place: its own host name (a UTS namespace), umask, user, time zone, locale and TMPDIR. */
