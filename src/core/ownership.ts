@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -37,6 +38,25 @@ export async function removeAbandoned(parent: string): Promise<string[]> {
       await rm(dir, { recursive: true, force: true });
       removed.push(dir);
     }
+  }
+  return removed;
+}
+
+const OWNED_NAME = /^.+\.(\d+)\.[0-9a-f]{8}$/;
+
+/** A name that says which process owns what it names, from the moment it exists: `<prefix>.<pid>.<random>`. */
+export function ownedName(prefix: string): string {
+  return `${prefix}.${process.pid}.${randomBytes(4).toString("hex")}`;
+}
+
+/** Removes what is under `parent` named by ownedName whose process is gone; anything else there is left alone. */
+export async function removeOrphans(parent: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    const pid = Number(OWNED_NAME.exec(name)?.[1] ?? 0);
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
+    await rm(join(parent, name), { recursive: true, force: true }).catch(() => undefined);
+    removed.push(join(parent, name));
   }
   return removed;
 }

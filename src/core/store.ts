@@ -1,8 +1,7 @@
-import { randomBytes } from "node:crypto";
 import { cp, mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { listFiles, treeDigest } from "./hash.ts";
-import { claim, removeAbandoned } from "./ownership.ts";
+import { ownedName, removeOrphans } from "./ownership.ts";
 
 /** What a cache entry records about the step that produced it. */
 export interface EntryRecord {
@@ -71,13 +70,12 @@ export class Store {
   }
 
   private tmpPath(key: string): string {
-    return join(this.root, "tmp", `${key}.${randomBytes(6).toString("hex")}`);
+    return join(this.root, "tmp", ownedName(key));
   }
 
   /** Moves a complete entry into place, on disk first: readers see all of it or none, even after a crash. */
   private async commit(tmp: string, key: string): Promise<string> {
     const final = this.entryPath(key);
-    await rm(join(tmp, ".owner.pid"), { force: true });
     await syncTree(tmp);
     await mkdir(join(this.root, "store"), { recursive: true });
     await rm(final, { recursive: true, force: true });
@@ -102,12 +100,11 @@ export class Store {
     return this.readEntry(key, this.entryPath(key));
   }
 
-  /** A temporary entry directory claimed by this process; those of killed builds are removed first. */
+  /** A temporary entry directory, named for this process; those of killed builds are removed first. */
   private async newTmp(key: string): Promise<string> {
-    await removeAbandoned(join(this.root, "tmp")).catch(() => undefined);
+    await removeOrphans(join(this.root, "tmp"));
     const tmp = this.tmpPath(key);
     await mkdir(tmp, { recursive: true });
-    await claim(tmp);
     return tmp;
   }
 

@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { claim, removeAbandoned } from "../core/ownership.ts";
+import { ownedName, removeOrphans } from "../core/ownership.ts";
 
 /** What a compiled kernel tree records: how it was made, and what it weighs. */
 export interface CompileRecord {
@@ -136,15 +135,14 @@ export class CompileCache {
 
   /** Removes what compiles that were killed left behind; what cannot be removed yet is left for the next run. */
   async removeAbandoned(): Promise<void> {
-    await removeAbandoned(join(this.root, "tmp")).catch(() => undefined);
+    await removeOrphans(join(this.root, "tmp"));
   }
 
-  /** A fresh directory to compile in, claimed by this process; its tree is `<dir>/tree`. */
+  /** A fresh directory to compile in, named for this process; its tree is `<dir>/tree`. */
   async begin(key: string): Promise<string> {
     await this.removeAbandoned();
-    const dir = join(this.root, "tmp", `${key.slice(0, 16)}.${randomBytes(4).toString("hex")}`);
+    const dir = join(this.root, "tmp", ownedName(key.slice(0, 16)));
     await mkdir(join(dir, TREE), { recursive: true });
-    await claim(dir);
     return dir;
   }
 
@@ -152,7 +150,6 @@ export class CompileCache {
   async commit(dir: string, record: Omit<CompileRecord, "bytes" | "files">): Promise<CompiledTree> {
     const full: CompileRecord = { ...record, ...(await weigh(join(dir, TREE))) };
     await writeFile(join(dir, RECORD), JSON.stringify(full, null, 2) + "\n");
-    await rm(join(dir, ".owner.pid"), { force: true });
     const final = this.entryPath(record.key);
     await mkdir(join(this.root, "trees"), { recursive: true });
     await rm(final, { recursive: true, force: true });

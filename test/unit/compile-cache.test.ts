@@ -59,9 +59,9 @@ test("pruning removes the least recently used trees beyond the bound, never the 
 
 test("a compile abandoned by a killed build is removed by the next one; a live one is not", async () => {
   const cache = new CompileCache(await tempDir());
-  const abandoned = join(cache.root, "tmp", "dead.0000");
+  // named for a process that is gone (pid numbers stop well below this one)
+  const abandoned = join(cache.root, "tmp", "0123456789abcdef.999999999.deadbeef");
   await mkdir(join(abandoned, "tree"), { recursive: true });
-  await writeFile(join(abandoned, ".owner.pid"), "999999999");
   const live = await cache.begin("live");
   await cache.removeAbandoned();
   await assert.rejects(stat(abandoned));

@@ -92,7 +92,7 @@ test("a shared cache entry whose files do not match its record is a miss, never 
   await assert.rejects(stat(join(store.root, "store", "k1")));
 });
 
-test("a write that dies before its commit leaves nothing served, and its scratch is removed by a later write", async () => {
+test("a write that dies before its commit leaves nothing served; its scratch is removed by a later write, what other writers have under tmp/ is not", async () => {
   const store = new Store(await tempDir());
   await assert.rejects(
     store.put("k3", "rootfs", {}, async (out) => {
@@ -101,9 +101,13 @@ test("a write that dies before its commit leaves nothing served, and its scratch
     }),
   );
   assert.equal(await store.lookup("k3"), undefined);
-  const abandoned = join(store.root, "tmp", "k4.dead");
+  const abandoned = join(store.root, "tmp", "k4.999999999.deadbeef");
   await mkdir(join(abandoned, "out"), { recursive: true });
-  await writeFile(join(abandoned, ".owner.pid"), "999999999");
+  // a source download of this process or another, in the same tmp/: not the store's to remove
+  await mkdir(join(store.root, "tmp", "fetch-Ab12Cd"));
+  // another write of this store, just begun: it has no files yet, and it is still its writer's
+  const live = join(store.root, "tmp", `k6.${process.ppid}.0badc0de`);
+  await mkdir(live);
   await store.put("k5", "uki", {}, async (out) => writeFile(join(out, "f"), "x").then(() => ({})));
-  assert.deepEqual(await readdir(join(store.root, "tmp")), []);
+  assert.deepEqual((await readdir(join(store.root, "tmp"))).sort(), ["fetch-Ab12Cd", `k6.${process.ppid}.0badc0de`]);
 });
