@@ -6,6 +6,8 @@ NODE = $(shell scripts/node.sh)
 # npm's own CLI, run by the provisioned Node (the system Node may be older than our dependencies allow)
 NPM = $(NODE) $(shell readlink -f "$$(command -v npm)")
 TEST_FILES ?= test/unit/*.test.ts test/integration/*.test.ts
+# TEST_JUNIT=FILE also writes a JUnit report there: every test with its file and time
+TEST_JUNIT ?=
 
 .PHONY: all setup host-packages deps build test check typecheck lint bench repro clean
 
@@ -34,7 +36,8 @@ lint: deps
 	$(NODE) node_modules/eslint/bin/eslint.js --max-warnings 0 .
 
 test: check
-	$(NODE) --test --test-concurrency=1 --test-reporter=spec $(TEST_FILES)
+	$(NODE) --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+	  $(if $(TEST_JUNIT),--test-reporter=junit --test-reporter-destination=$(TEST_JUNIT)) $(TEST_FILES)
 
 # side-by-side measurements (not tests): writes bench/results.json; BENCH_RUNS=N to change the run count
 bench: setup
