@@ -54,6 +54,11 @@ async function treeLine(dir: string, rel: string): Promise<string> {
 
 /** Digest of a directory's content: each file's path, kind, executable bit and bytes. */
 export async function treeDigest(dir: string): Promise<string> {
+  return (await treeContent(dir)).digest;
+}
+
+/** A directory's digest (treeDigest) and how many files (and links) it took in, from one listing. */
+export async function treeContent(dir: string): Promise<{ digest: string; files: number }> {
   const files = await listFiles(dir);
   const lines: string[] = new Array<string>(files.length);
   // a few files at a time: reads overlap with hashing, and the order of the lines stays the paths' order
@@ -67,7 +72,7 @@ export async function treeDigest(dir: string): Promise<string> {
   await Promise.all(Array.from({ length: 8 }, worker));
   const hash = createHash("sha256");
   for (const line of lines) hash.update(line);
-  return hash.digest("hex");
+  return { digest: hash.digest("hex"), files: files.length };
 }
 
 /** Digest of the source files that implement a step: a change to the recipe is a change of input. */

@@ -1,6 +1,6 @@
 import { cp, mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { listFiles, treeDigest } from "./hash.ts";
+import { treeContent } from "./hash.ts";
 import { ownedName, removeOrphans } from "./ownership.ts";
 
 /** What a cache entry records about the step that produced it. */
@@ -19,13 +19,15 @@ export interface EntryRecord {
 export async function entryFault(entry: StoreEntry): Promise<string | undefined> {
   const recorded = entry.record.content;
   if (!recorded) return "it records no digest of its files (made by an older bronze)";
-  const files = await listFiles(entry.dir).catch(() => undefined);
-  if (!files) return "its out/ directory is missing";
-  if (files.length !== recorded.files) return `it holds ${files.length} file(s), its record says ${recorded.files}`;
-  const digest = await treeDigest(entry.dir);
-  if (digest !== recorded.digest) return `corrupt: its files' digest is ${digest}, its record says ${recorded.digest}`;
+  const found = await treeContent(entry.dir).catch(() => undefined);
+  if (!found) return "its out/ directory is missing";
+  if (found.files !== recorded.files) return `it holds ${found.files} file(s), its record says ${recorded.files}`;
+  if (found.digest !== recorded.digest) return `corrupt: its files' digest is ${found.digest}, its record says ${recorded.digest}`;
   return undefined;
 }
+
+/** Where a cache tells of what it discarded, unless its owner says otherwise. */
+export const warnOnConsole = (line: string): void => console.error(`bronze: warning: ${line}`);
 
 /**
  * Writes every file and directory below `dir` to the disk: a rename after this never exposes half-written
@@ -70,7 +72,7 @@ export class Store {
   readonly root: string;
   remote?: RemoteStore;
   /** told of every entry that was found corrupt and discarded */
-  warn: (line: string) => void = (line) => console.error(`bronze: warning: ${line}`);
+  warn: (line: string) => void = warnOnConsole;
 
   constructor(root: string) {
     this.root = root;
@@ -186,8 +188,7 @@ export class Store {
     await mkdir(join(tmp, "out"));
     try {
       const facts = await produce(join(tmp, "out"));
-      const out = join(tmp, "out");
-      const content = { digest: await treeDigest(out), files: (await listFiles(out)).length };
+      const content = await treeContent(join(tmp, "out"));
       const record: EntryRecord = { step, key, inputs, durationMs: Date.now() - started, facts, content };
       await writeFile(join(tmp, "record.json"), JSON.stringify(record, null, 2) + "\n");
       const final = await this.commit(tmp, key);
