@@ -450,8 +450,7 @@ async function kernelSealFigures(scratch: string): Promise<Figure[]> {
   // the default image's kernel, as `make` built it (from the cache: no compile, no seal)
   if (!(await withImage("default", async () => true))) return [];
   const base = await buildKernel(source, spec, shared);
-  const coldMs = (await shared.store.lookup(base.key))?.record.facts.compiledIn;
-  const cold = Number(coldMs ?? NaN);
+  const cold = Number((await shared.store.lookup(base.key))?.record.facts.compiledIn);
   const one = (v: number) => ({ median: v, min: v, max: v });
   const runs = Math.min(RUNS, Number(process.env.BENCH_SEAL_RUNS ?? 2));
   const seals: number[] = [];

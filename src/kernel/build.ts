@@ -14,15 +14,14 @@ import { fetchSource } from "../sources/fetch.ts";
 import type { CompiledTree } from "./compile-cache.ts";
 import {
   CERT_FILE,
-  compileInputs,
-  copyTree,
   compileKernel,
+  copyTree,
   extractTree,
-  kernelEnv,
   moduleDir,
+  planCompile,
   resolveConfig,
-  sealEnv,
   SIGNING_CERT_SETTING,
+  treeSandbox,
   type CompileSpec,
   type ConfigGate,
   type ModuleSources,
@@ -33,8 +32,6 @@ import { describeVerdict, verifyModuleTree } from "./module-sig.ts";
 import { createEphemeralKey, destroyKey, KEY_FILE, removeLeftoverKeys, type EphemeralKey } from "./signing-key.ts";
 import type { KernelSource } from "./source.ts";
 import type { SuppliedKey } from "./supplied-key.ts";
-
-export type { ConfigGate } from "./compile.ts";
 
 /** A kernel and its modules, built together with one ephemeral signing key: one cache unit. */
 export interface KernelArtifact {
@@ -115,8 +112,11 @@ async function countModules(dir: string): Promise<number> {
 
 /** How one build signs its modules: what the signing steps see, and what must never be copied. */
 interface ModuleSigner {
-  /** the certificate the kernel embeds (PEM) */
+  kind: "ephemeral" | "supplied";
+  /** the certificate the kernel embeds (PEM), the sha256 of its DER form, and where it comes from */
   certPem: string;
+  certSha256: string;
+  certOrigin: string;
   /** mounts and make arguments for modules_install, which signs each module */
   installMounts: Mount[];
   installArgs: string;
@@ -131,8 +131,12 @@ async function ephemeralSigner(logFile: string, keep: (key: EphemeralKey) => voi
   const key = await createEphemeralKey(logFile);
   keep(key);
   const pem = await readFile(key.keyPath, "utf8");
+  const certPem = CERTIFICATE_PEM.exec(pem)?.[0] ?? "";
   return {
-    certPem: CERTIFICATE_PEM.exec(pem)?.[0] ?? "",
+    kind: "ephemeral",
+    certPem,
+    certSha256: sha256(new X509Certificate(certPem).raw),
+    certOrigin: "the ephemeral key's certificate",
     installMounts: [{ host: key.dir, at: KEY_MOUNT }],
     installArgs: ` sig-key=${KEY_MOUNT}/${KEY_FILE}`,
     // held in memory only, to prove afterwards that no copy of the key was left anywhere
@@ -144,7 +148,10 @@ async function ephemeralSigner(logFile: string, keep: (key: EphemeralKey) => voi
 /** The user's key is bound read-only for the signing steps only; the compile steps never see it. */
 function suppliedSigner(supplied: SuppliedKey): ModuleSigner {
   return {
+    kind: "supplied",
     certPem: supplied.certPem,
+    certSha256: supplied.certSha256,
+    certOrigin: supplied.certPath,
     installMounts: [{ host: supplied.keyPath, at: SUPPLIED_KEY }],
     installArgs: ` sig-key=${SUPPLIED_KEY}`,
     needles: supplied.needles,
@@ -160,8 +167,7 @@ export async function resolveKernelConfig(source: KernelSource, spec: KernelSpec
   await rm(logFile, { force: true });
   try {
     await extractTree(source, ctx, work, logFile);
-    const sandbox = { mounts: [{ host: work, at: "/build", writable: true }], cwd: "/build/linux", env: kernelEnv(spec.arch, source, ctx.jobs), logFile };
-    return await resolveConfig(sandbox, work, settings, spec.profile);
+    return await resolveConfig(treeSandbox(source, spec.arch, ctx.jobs, work, logFile), work, settings, spec.profile);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -214,23 +220,18 @@ interface SealJob {
  * Seals a compiled tree with one key: the certificate replaces the placeholder, Kbuild rebuilds what embeds
  * it and relinks, modules_install signs every module; then the key's work is done and it is destroyed.
  */
-async function seal(job: SealJob, ctx: BuildContext, supplied: SuppliedKey | undefined): Promise<Record<string, string>> {
+async function seal(job: SealJob, ctx: BuildContext): Promise<Record<string, string>> {
   const { spec, signer, work, outDir, logFile } = job;
   await mkdir(work, { recursive: true });
   await copyTree(job.compiled.tree, work, logFile);
   const sealedFrom = Date.now();
   // newer than the placeholder's extracted certificate: Kbuild re-extracts it and relinks
   await writeFile(join(work, CERT_FILE), signer.certPem);
-  const base = { cwd: "/build/linux", ...sealEnv(job.source, spec.arch, ctx.jobs, logFile) };
-  const mounts: Mount[] = [
-    { host: work, at: "/build", writable: true },
-    { host: outDir, at: "/out", writable: true },
-  ];
-  await runSandboxed('make -j"$JOBS" bzImage modules', { ...base, mounts });
-  const allModules = [...spec.modules, ...spec.extensionModules];
-  for (const m of allModules) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, { ...base, mounts });
+  const box = treeSandbox(job.source, spec.arch, ctx.jobs, work, logFile, [{ host: outDir, at: "/out", writable: true }]);
+  await runSandboxed('make -j"$JOBS" bzImage modules', box);
+  for (const m of [...spec.modules, ...spec.extensionModules]) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, box);
   // modules_install signs each module (MODULE_SIG_ALL) and runs depmod over all of them
-  const sign = { ...base, mounts: [...mounts, ...signer.installMounts] };
+  const sign = { ...box, mounts: [...box.mounts, ...signer.installMounts] };
   const install = `INSTALL_MOD_PATH=/out/modules/usr INSTALL_MOD_STRIP=1${signer.installArgs}`;
   await runSandboxed(`make -s modules_install ${install}`, sign);
   for (const m of spec.modules) await runSandboxed(`make -s M=${moduleDir(m.def.name)} modules_install ${install}`, sign);
@@ -245,28 +246,22 @@ async function seal(job: SealJob, ctx: BuildContext, supplied: SuppliedKey | und
     "rm -f /out/modules/usr/lib/modules/*/build /out/modules/usr/lib/modules/*/source && " +
       "cp arch/x86/boot/bzImage /out/vmlinuz && cp .config /out/config && " +
       "cp certs/signing_key.x509 /out/module-signing.der && make -s kernelrelease > /out/release",
-    { ...base, mounts },
+    box,
   );
   await assertNoKeyCopies(signer.needles, outDir, work, sealedFrom);
   const cert = await readFile(join(outDir, "module-signing.der"));
-  const expected = createPublicCertSha256(signer.certPem);
-  if (sha256(cert) !== expected) {
-    throw new BronzeError(`the kernel embedded a certificate other than the ${supplied ? supplied.certPath : "ephemeral key's"} (sha256 ${sha256(cert)}); refusing to cache this build`);
+  if (sha256(cert) !== signer.certSha256) {
+    throw new BronzeError(`the kernel embedded a certificate other than ${signer.certOrigin} (sha256 ${sha256(cert)}); refusing to cache this build`);
   }
   await assertModulesVerify(join(outDir, "modules"), cert);
   for (const m of spec.extensionModules) await assertModulesVerify(join(outDir, EXTENSION_MODULES, m.def.name), cert);
   return {
     release: (await readFile(join(outDir, "release"), "utf8")).trim(),
     signingCertSha256: sha256(cert),
-    signingKey: supplied ? "supplied" : "ephemeral",
+    signingKey: signer.kind,
     moduleCount: String(await countModules(join(outDir, "modules"))),
     compiledIn: String(job.compiled.record.durationMs),
   };
-}
-
-/** The DER certificate's sha256 of a PEM certificate. */
-function createPublicCertSha256(pem: string): string {
-  return sha256(new X509Certificate(pem).raw);
 }
 
 /**
@@ -279,12 +274,12 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
   const fetchLog = join(ctx.logDir, `kernel-${profile}-sources.log`);
   const modules = await fetchModules(spec.modules, ctx, fetchLog);
   const extensionModules = await fetchModules(spec.extensionModules ?? [], ctx, fetchLog);
-  const compileSpec: CompileSpec = { arch, profile, settings, modules, extensionModules };
-  const compileKey = inputKey(await compileInputs(source, compileSpec));
+  const plan = await planCompile(source, { arch, profile, settings, modules, extensionModules });
   const inputs = {
     step: "kernel",
-    recipe: await recipeDigest(import.meta.url, new URL("./compile.ts", import.meta.url).href, new URL("../core/sandbox.ts", import.meta.url).href),
-    compile: compileKey,
+    // the compile key covers compile.ts and the sandbox, which the seal uses too
+    recipe: await recipeDigest(import.meta.url),
+    compile: plan.key,
     profile,
     // a supplied key is named by its certificate: the same key gives the same kernel
     signingKey: spec.signingKey ? { supplied: spec.signingKey.certSha256 } : "ephemeral",
@@ -326,10 +321,8 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     const tree = join(work, "tree");
     // the key exists for the whole kernel job; the compile steps never see it
     const signer = spec.signingKey ? suppliedSigner(spec.signingKey) : await ephemeralSigner(logFile, (k) => (key = k));
-    const compiled = await compileKernel(source, compileSpec, ctx, gate, () => ctx.ran.push(`kernel compile ${profile}`));
-    const entry = await ctx.store.put(cacheKey, `kernel ${profile}`, inputs, (outDir) =>
-      seal({ source, spec: compileSpec, compiled, signer, work: tree, outDir, logFile }, ctx, spec.signingKey),
-    );
+    const compiled = await compileKernel(source, plan, ctx, gate, () => ctx.ran.push(`kernel compile ${profile}`));
+    const entry = await ctx.store.put(cacheKey, `kernel ${profile}`, inputs, (outDir) => seal({ source, spec: plan.spec, compiled, signer, work: tree, outDir, logFile }, ctx));
     return artifact(entry.dir, entry.record.facts);
   } finally {
     if (key) destroyKey(key);

@@ -1,15 +1,16 @@
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ownedName, removeOrphans } from "../core/ownership.ts";
+import { warnOnConsole } from "../core/store.ts";
+import { treeWeight } from "../core/tree-size.ts";
 
 /** What a compiled kernel tree records: how it was made, and what it weighs. */
 export interface CompileRecord {
   key: string;
   /** the key of everything but the configuration: trees of one family can be recompiled into each other */
   family: string;
-  inputs: Record<string, unknown>;
-  /** the merged settings it was compiled for (what the compile key hashes) */
-  settings: string;
+  /** what the compile key hashes; `config` is the merged settings it was compiled for */
+  inputs: { config: string } & Record<string, unknown>;
   /** the compiled tree it was recompiled from, when it was */
   derivedFrom?: string;
   /** the resolved .config it was compiled with */
@@ -18,18 +19,6 @@ export interface CompileRecord {
   files: number;
   bytes: number;
   durationMs: number;
-}
-
-/** Regular files below `dir` and their bytes. */
-async function weigh(dir: string): Promise<{ files: number; bytes: number }> {
-  let files = 0;
-  let bytes = 0;
-  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    files++;
-    bytes += (await lstat(join(entry.parentPath, entry.name))).size;
-  }
-  return { files, bytes };
 }
 
 /** A compiled kernel tree: objects and unsigned modules, mounted at /build to seal it. */
@@ -66,14 +55,19 @@ export const DEFAULT_COMPILE_CACHE_BYTES = 16 * GIB;
 export class CompileCache {
   readonly root: string;
   readonly maxBytes: number;
+  /** where the committed trees are, one directory each */
+  readonly treesDir: string;
+  /** told of every tree that was found damaged and discarded */
+  warn: (line: string) => void = warnOnConsole;
 
   constructor(root: string, maxBytes = DEFAULT_COMPILE_CACHE_BYTES) {
     this.root = root;
     this.maxBytes = maxBytes;
+    this.treesDir = join(root, "trees");
   }
 
   private entryPath(key: string): string {
-    return join(this.root, "trees", key);
+    return join(this.treesDir, key);
   }
 
   private async read(key: string): Promise<CompiledTree | undefined> {
@@ -85,8 +79,8 @@ export class CompileCache {
 
   /** Why a tree cannot be used (its files or bytes are not what it recorded), or undefined. */
   private async fault(entry: CompiledTree): Promise<string | undefined> {
-    const found = await weigh(entry.tree).catch(() => undefined);
-    if (!found) return "its tree is missing";
+    const found = await treeWeight(entry.tree);
+    if (!found.files) return "its tree is missing";
     if (found.files !== entry.record.files || found.bytes !== entry.record.bytes) {
       return `it holds ${found.files} file(s) of ${found.bytes} bytes, its record says ${entry.record.files} of ${entry.record.bytes}`;
     }
@@ -94,7 +88,7 @@ export class CompileCache {
   }
 
   /** The tree of `key` if it is whole, or undefined after discarding it with a warning. */
-  private async intact(key: string, warn: (line: string) => void): Promise<CompiledTree | undefined> {
+  private async intact(key: string, warn = this.warn): Promise<CompiledTree | undefined> {
     const found = await this.read(key);
     if (!found) return undefined;
     const fault = await this.fault(found);
@@ -105,8 +99,8 @@ export class CompileCache {
   }
 
   /** The compiled tree of `key`, marked as just used (pruning removes the least recently used first). */
-  async lookup(key: string, warn: (line: string) => void = (line) => console.error(`bronze: warning: ${line}`)): Promise<CompiledTree | undefined> {
-    const found = await this.intact(key, warn);
+  async lookup(key: string): Promise<CompiledTree | undefined> {
+    const found = await this.intact(key);
     if (found) {
       const now = new Date();
       await utimes(join(this.entryPath(key), RECORD), now, now);
@@ -116,7 +110,7 @@ export class CompileCache {
 
   /** Checks every tree as a lookup does; damaged ones are discarded. */
   async verifyAll(): Promise<{ ok: number; discarded: string[] }> {
-    const keys = await readdir(join(this.root, "trees")).catch(() => [] as string[]);
+    const keys = await readdir(this.treesDir).catch(() => [] as string[]);
     const discarded: string[] = [];
     for (const key of keys) if (!(await this.intact(key, () => undefined))) discarded.push(key);
     return { ok: keys.length - discarded.length, discarded };
@@ -127,7 +121,7 @@ export class CompileCache {
     let best: { entry: CompiledTree; distance: number } | undefined;
     for (const entry of await this.entries()) {
       if (entry.record.family !== family) continue;
-      const distance = settingsDistance(entry.record.settings, settings);
+      const distance = settingsDistance(entry.record.inputs.config, settings);
       if (distance <= MAX_RECOMPILE_DISTANCE && (!best || distance < best.distance)) best = { entry, distance };
     }
     return best?.entry;
@@ -138,20 +132,20 @@ export class CompileCache {
     await removeOrphans(join(this.root, "tmp"));
   }
 
-  /** A fresh directory to compile in, named for this process; its tree is `<dir>/tree`. */
-  async begin(key: string): Promise<string> {
+  /** A fresh directory to compile in, named for this process, and the tree in it that the build sees as /build. */
+  async begin(key: string): Promise<{ dir: string; tree: string }> {
     await this.removeAbandoned();
     const dir = join(this.root, "tmp", ownedName(key.slice(0, 16)));
     await mkdir(join(dir, TREE), { recursive: true });
-    return dir;
+    return { dir, tree: join(dir, TREE) };
   }
 
   /** Moves a finished compile into place (readers see all of it or none), then keeps the cache within its bound. */
   async commit(dir: string, record: Omit<CompileRecord, "bytes" | "files">): Promise<CompiledTree> {
-    const full: CompileRecord = { ...record, ...(await weigh(join(dir, TREE))) };
+    const full: CompileRecord = { ...record, ...(await treeWeight(join(dir, TREE))) };
     await writeFile(join(dir, RECORD), JSON.stringify(full, null, 2) + "\n");
     const final = this.entryPath(record.key);
-    await mkdir(join(this.root, "trees"), { recursive: true });
+    await mkdir(this.treesDir, { recursive: true });
     await rm(final, { recursive: true, force: true });
     await rename(dir, final);
     await this.prune(this.maxBytes, record.key);
@@ -160,7 +154,7 @@ export class CompileCache {
 
   /** Every compiled tree, the most recently used first. */
   async entries(): Promise<(CompiledTree & { usedMs: number })[]> {
-    const keys = await readdir(join(this.root, "trees")).catch(() => [] as string[]);
+    const keys = await readdir(this.treesDir).catch(() => [] as string[]);
     const found = await Promise.all(
       keys.map(async (key) => {
         const entry = await this.read(key);

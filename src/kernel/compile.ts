@@ -5,12 +5,12 @@ import type { BuildContext } from "../build/context.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
-import { runSandboxed, type SandboxOptions } from "../core/sandbox.ts";
+import { runSandboxed, type Mount, type SandboxOptions } from "../core/sandbox.ts";
 import { toolVersions, type ToolSpec } from "../core/tools.ts";
 import { extractSource } from "../pkgs/build.ts";
 import type { PackageDef } from "../pkgs/schema.ts";
 import { fetchSource, type VerifiedSource } from "../sources/fetch.ts";
-import type { CompiledTree } from "./compile-cache.ts";
+import type { CompiledTree, CompileRecord } from "./compile-cache.ts";
 import { describeMismatches, parseDotConfig, renderSettings, unmetSettings, type ConfigMismatch, type ConfigSetting, type Fragment } from "./config.ts";
 import { kconfigDefinitions, offSymbols } from "./kconfig-deps.ts";
 import { findPrivateKeys } from "./key-scan.ts";
@@ -48,9 +48,13 @@ export interface CompileSpec {
   extensionModules: readonly ModuleSources[];
 }
 
-export function kernelEnv(arch: string, source: KernelSource, jobs: number, compilerSeed?: string): Record<string, string> {
-  return {
-    ...(compilerSeed ? { KCFLAGS: `-frandom-seed=${compilerSeed}` } : {}),
+/**
+ * The sandbox of every make in a kernel tree (mounted at /build, with `extra` mounts besides): one environment
+ * and one compiler seed, so that a recompile or a seal sees the command lines of the compile it continues.
+ */
+export function treeSandbox(source: KernelSource, arch: string, jobs: number, tree: string, logFile: string, extra: readonly Mount[] = []): SandboxOptions {
+  const env = {
+    KCFLAGS: `-frandom-seed=${kernelSeeds(source, arch).compiler}`,
     ARCH: arch === "x86_64" ? "x86" : arch,
     KBUILD_BUILD_TIMESTAMP: `@${source.sourceDateEpoch}`,
     KBUILD_BUILD_USER: "bronze",
@@ -58,6 +62,7 @@ export function kernelEnv(arch: string, source: KernelSource, jobs: number, comp
     KBUILD_BUILD_VERSION: "1",
     JOBS: String(jobs),
   };
+  return { cwd: "/build/linux", env, logFile, mounts: [{ host: tree, at: "/build", writable: true }, ...extra] };
 }
 
 /**
@@ -98,13 +103,12 @@ export async function copyTree(from: string, to: string, logFile: string): Promi
 }
 
 /**
- * Unpacks the verified kernel source into `<work>/linux` (work is emptied first), without the selftests:
+ * Unpacks the verified kernel source into `<work>/linux`, a new directory, without the selftests:
  * no kernel build uses them, and they ship an example private key (SGX's) that would sit in every tree.
  */
 export async function extractTree(source: KernelSource, ctx: BuildContext, work: string, logFile: string): Promise<string> {
   const verified = await fetchSource(source.pin, { cacheDir: ctx.cacheDir, definedIn: source.file, logFile });
   const tree = join(work, "linux");
-  await rm(tree, { recursive: true, force: true });
   await mkdir(tree, { recursive: true });
   await run("tar", ["-xf", verified.path, "-C", tree, "--strip-components=1", "--no-same-owner", "--exclude=tools/testing/selftests"], { logFile });
   return tree;
@@ -117,16 +121,16 @@ export async function resolveConfig(sandbox: SandboxOptions, work: string, setti
   const dotConfig = await readFile(join(work, "linux", ".config"), "utf8");
   const mismatches = unmetSettings(settings, dotConfig);
   if (mismatches.length) {
-    const explain = unmetExplainer(join(work, "linux"), dotConfig);
+    const explain = unmetExplainer(join(work, "linux"), mismatches, dotConfig);
     throw new InputError(
-      `kernel config for profile '${profile}': ${mismatches.length} option(s) did not take effect:\n${describeMismatches(mismatches, explain(mismatches))}`,
+      `kernel config for profile '${profile}': ${mismatches.length} option(s) did not take effect:\n${describeMismatches(mismatches, explain)}`,
     );
   }
   return dotConfig;
 }
 
 /** Explains each mismatch from the tree's Kconfig files: the conditions that are off, or no such option. */
-function unmetExplainer(tree: string, dotConfig: string): (mismatches: readonly ConfigMismatch[]) => (m: ConfigMismatch) => string {
+function unmetExplainer(tree: string, mismatches: readonly ConfigMismatch[], dotConfig: string): (m: ConfigMismatch) => string {
   const read = (path: string): string | undefined => {
     try {
       return readFileSync(join(tree, path), "utf8");
@@ -134,18 +138,16 @@ function unmetExplainer(tree: string, dotConfig: string): (mismatches: readonly 
       return undefined;
     }
   };
-  return (mismatches) => {
-    const symbols = new Set(mismatches.map((m) => m.setting.option.replace(/^CONFIG_/, "")));
-    const definitions = kconfigDefinitions(read, "x86", symbols);
-    const values = parseDotConfig(dotConfig);
-    return (m) => {
-      const defs = definitions.get(m.setting.option.replace(/^CONFIG_/, "")) ?? [];
-      if (defs.length === 0) return "no such option in this kernel";
-      if (m.actual !== "n") return "forced by another option that selects it or limits it";
-      const off = [...new Set(defs.flatMap((d) => offSymbols(d.conditions, values)))];
-      const where = defs.map((d) => `${d.file}:${d.line}`).join(", ");
-      return off.length ? `unmet dependency: needs ${off.map((o) => `CONFIG_${o}`).join(", ")}, which ${off.length > 1 ? "are" : "is"} off; see ${where}` : `unmet dependency; see ${where}`;
-    };
+  const symbols = new Set(mismatches.map((m) => m.setting.option.replace(/^CONFIG_/, "")));
+  const definitions = kconfigDefinitions(read, "x86", symbols);
+  const values = parseDotConfig(dotConfig);
+  return (m) => {
+    const defs = definitions.get(m.setting.option.replace(/^CONFIG_/, "")) ?? [];
+    if (defs.length === 0) return "no such option in this kernel";
+    if (m.actual !== "n") return "forced by another option that selects it or limits it";
+    const off = [...new Set(defs.flatMap((d) => offSymbols(d.conditions, values)))];
+    const where = defs.map((d) => `${d.file}:${d.line}`).join(", ");
+    return off.length ? `unmet dependency: needs ${off.map((o) => `CONFIG_${o}`).join(", ")}, which ${off.length > 1 ? "are" : "is"} off; see ${where}` : `unmet dependency; see ${where}`;
   };
 }
 
@@ -167,9 +169,18 @@ async function assertNoPrivateKeys(work: string): Promise<void> {
   if (found.length) throw new BronzeError(`the compiled kernel tree holds a private key (${found.join(", ")}); refusing to keep it`);
 }
 
-/** Everything a compile depends on but the configuration: trees of one family recompile into each other. */
-async function familyInputs(source: KernelSource, spec: CompileSpec): Promise<Record<string, unknown>> {
-  return {
+/** What a compile is keyed by, worked out once: its inputs and key, and the key of its family. */
+export interface CompilePlan {
+  spec: CompileSpec;
+  inputs: CompileRecord["inputs"];
+  key: string;
+  /** the key of everything but the configuration: trees of one family recompile into each other */
+  family: string;
+}
+
+/** The compile key: source, resolved settings, module sources, toolchain and recipe; never the signing key. */
+export async function planCompile(source: KernelSource, spec: CompileSpec): Promise<CompilePlan> {
+  const family = {
     step: "kernel compile",
     recipe: await recipeDigest(import.meta.url, new URL("../core/sandbox.ts", import.meta.url).href),
     source: source.pin.sha256,
@@ -179,11 +190,8 @@ async function familyInputs(source: KernelSource, spec: CompileSpec): Promise<Re
     extensionModules: describeModules(spec.extensionModules),
     tools: await toolVersions(KERNEL_TOOLS),
   };
-}
-
-/** The compile key: source, resolved settings, module sources, toolchain and recipe; never the signing key. */
-export async function compileInputs(source: KernelSource, spec: CompileSpec): Promise<Record<string, unknown>> {
-  return { ...(await familyInputs(source, spec)), config: renderSettings(spec.settings) };
+  const inputs = { ...family, config: renderSettings(spec.settings) };
+  return { spec, inputs, key: inputKey(inputs), family: inputKey(family) };
 }
 
 /** A fresh tree: the verified source with derived seeds, the module sources and a placeholder certificate. */
@@ -199,16 +207,13 @@ async function freshTree(source: KernelSource, spec: CompileSpec, ctx: BuildCont
 }
 
 /**
- * The compiled tree of a spec: from this machine's compile cache, else compiled (objects, vmlinux with a
+ * The compiled tree of a plan: from this machine's compile cache, else compiled (objects, vmlinux with a
  * placeholder certificate, modules unsigned) and kept there. A tree of the same family whose settings are
  * close is copied and recompiled: Kbuild rebuilds only what the changed options reach.
  * `onCompile` is told when a compile starts.
  */
-export async function compileKernel(source: KernelSource, spec: CompileSpec, ctx: BuildContext, gate?: ConfigGate, onCompile?: () => void): Promise<CompiledTree> {
-  const family = await familyInputs(source, spec);
-  const settings = renderSettings(spec.settings);
-  const inputs = { ...family, config: settings };
-  const key = inputKey(inputs);
+export async function compileKernel(source: KernelSource, plan: CompilePlan, ctx: BuildContext, gate?: ConfigGate, onCompile?: () => void): Promise<CompiledTree> {
+  const { spec, key } = plan;
   const cached = await ctx.compileCache.lookup(key);
   if (cached) {
     await gate?.(cached.record.config);
@@ -218,27 +223,20 @@ export async function compileKernel(source: KernelSource, spec: CompileSpec, ctx
   const started = Date.now();
   const logFile = join(ctx.logDir, `kernel-compile-${spec.profile}-${key.slice(0, 12)}.log`);
   await rm(logFile, { force: true });
-  const familyKey = inputKey(family);
-  const base = await ctx.compileCache.nearest(familyKey, settings);
-  const dir = await ctx.compileCache.begin(key);
+  const base = await ctx.compileCache.nearest(plan.family, plan.inputs.config);
+  const { dir, tree } = await ctx.compileCache.begin(key);
   try {
-    const work = join(dir, "tree");
-    if (base) await copyTree(base.tree, work, logFile);
-    else await freshTree(source, spec, ctx, work, logFile);
-    const sandbox = { cwd: "/build/linux", mounts: [{ host: work, at: "/build", writable: true }], ...sealEnv(source, spec.arch, ctx.jobs, logFile) };
-    const config = await resolveConfig(sandbox, work, spec.settings, spec.profile);
+    if (base) await copyTree(base.tree, tree, logFile);
+    else await freshTree(source, spec, ctx, tree, logFile);
+    const sandbox = treeSandbox(source, spec.arch, ctx.jobs, tree, logFile);
+    const config = await resolveConfig(sandbox, tree, spec.settings, spec.profile);
     await gate?.(config);
     await runSandboxed('make -j"$JOBS" bzImage modules', sandbox);
     for (const m of [...spec.modules, ...spec.extensionModules]) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, sandbox);
-    await assertNoPrivateKeys(work);
-    const record = { key, family: familyKey, inputs, settings, config, durationMs: Date.now() - started };
+    await assertNoPrivateKeys(tree);
+    const record = { key, family: plan.family, inputs: plan.inputs, config, durationMs: Date.now() - started };
     return await ctx.compileCache.commit(dir, base ? { ...record, derivedFrom: base.key } : record);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/** The environment of every make in a kernel tree: one compiler seed, so a seal or recompile sees the same command lines. */
-export function sealEnv(source: KernelSource, arch: string, jobs: number, logFile: string): Pick<SandboxOptions, "env" | "logFile"> {
-  return { env: kernelEnv(arch, source, jobs, kernelSeeds(source, arch).compiler), logFile };
 }

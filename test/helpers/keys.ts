@@ -1,5 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { CompileCache } from "../../src/kernel/compile-cache.ts";
 import { findPrivateKeys } from "../../src/kernel/key-scan.ts";
 import { KEY_ROOT } from "../../src/kernel/signing-key.ts";
 
@@ -14,6 +15,7 @@ export async function leftoverKeyDirs(): Promise<string[]> {
  * program can set back, moves with every write, so a copy made after the key existed is always searched.
  */
 export async function findKeyCopies(dirs: readonly string[], needles: readonly Buffer[], since: number): Promise<string[]> {
-  const trees = dirs.map((d) => join(d, "compile", "trees"));
+  // a cache's compiled trees are where bronze keeps them by default
+  const trees = dirs.map((d) => new CompileCache(join(d, "compile")).treesDir);
   return [...(await findPrivateKeys(dirs, { needles, exclude: trees })), ...(await findPrivateKeys(trees, { needles, changedSince: since }))];
 }

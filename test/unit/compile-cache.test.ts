@@ -8,9 +8,9 @@ import { tempDir } from "../helpers/tmp.ts";
 const settingsOf = (...lines: string[]) => lines.join("\n") + "\n";
 
 async function compiled(cache: CompileCache, key: string, family: string, settings: string, bytes = 10): Promise<void> {
-  const dir = await cache.begin(key);
-  await writeFile(join(dir, "tree", "object.o"), Buffer.alloc(bytes));
-  await cache.commit(dir, { key, family, inputs: {}, settings, config: settings, durationMs: 1 });
+  const { dir, tree } = await cache.begin(key);
+  await writeFile(join(tree, "object.o"), Buffer.alloc(bytes));
+  await cache.commit(dir, { key, family, inputs: { config: settings }, config: settings, durationMs: 1 });
 }
 
 test("settings distance counts the lines either side lacks", () => {
@@ -47,8 +47,8 @@ test("pruning removes the least recently used trees beyond the bound, never the 
   await compiled(cache, "old", "f", "a\n");
   await compiled(cache, "used", "f", "b\n");
   const past = new Date(Date.now() - 60_000);
-  await utimes(join(cache.root, "trees", "old", "record.json"), past, past);
-  await utimes(join(cache.root, "trees", "used", "record.json"), past, past);
+  await utimes(join(cache.treesDir, "old", "record.json"), past, past);
+  await utimes(join(cache.treesDir, "used", "record.json"), past, past);
   await cache.lookup("used");
   await compiled(cache, "new", "f", "c\n");
   assert.deepEqual((await cache.entries()).map((e) => e.key), ["new", "used"]);
@@ -62,7 +62,7 @@ test("a compile abandoned by a killed build is removed by the next one; a live o
   // named for a process that is gone (pid numbers stop well below this one)
   const abandoned = join(cache.root, "tmp", "0123456789abcdef.999999999.deadbeef");
   await mkdir(join(abandoned, "tree"), { recursive: true });
-  const live = await cache.begin("live");
+  const live = (await cache.begin("live")).dir;
   await cache.removeAbandoned();
   await assert.rejects(stat(abandoned));
   assert.ok((await stat(live)).isDirectory());
@@ -74,7 +74,8 @@ test("a compiled tree whose files or bytes differ from its record is discarded w
   const tree = (await cache.lookup("k"))!.tree;
   await writeFile(join(tree, "object.o"), Buffer.alloc(99));
   const warnings: string[] = [];
-  assert.equal(await cache.lookup("k", (line) => warnings.push(line)), undefined);
+  cache.warn = (line) => warnings.push(line);
+  assert.equal(await cache.lookup("k"), undefined);
   assert.match(warnings[0]!, /^compiled kernel tree k is damaged: it holds 1 file\(s\) of 99 bytes, its record says 1 of 100; discarded/);
   assert.deepEqual(await cache.entries(), []);
 });
