@@ -38,12 +38,12 @@ export function registerCacheCommands(program: Command, projectRoot: string): vo
     });
 
   withDirs(cache.command("prune"))
-    .description("remove the least recently used compiled kernel trees until the rest fit in --max-size")
-    .option("--max-size <GiB>", "what the compiled trees may take, in GiB", gibibytes, 8 * GIB)
+    .description("remove the least recently used compiled kernel trees and unpacked kernel sources until the rest fit in --max-size")
+    .option("--max-size <GiB>", "what the compiled trees and unpacked sources may take, in GiB", gibibytes, 8 * GIB)
     .action(async (opts: CacheOptions & { maxSize: number }) => {
       const ctx = contextOf(projectRoot, opts);
       const removed = await ctx.compileCache.prune(opts.maxSize);
-      const freed = removed.reduce((sum, e) => sum + e.record.bytes, 0);
-      console.log(`bronze cache prune: removed ${removed.length} compiled kernel tree(s), ${(freed / GIB).toFixed(2)} GiB`);
+      const freed = removed.reduce((sum, e) => sum + e.bytes, 0);
+      console.log(`bronze cache prune: removed ${removed.length} compiled kernel tree(s) or unpacked source(s), ${(freed / GIB).toFixed(2)} GiB`);
     });
 }

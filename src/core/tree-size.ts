@@ -1,17 +1,30 @@
+import { lstatSync } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { pacer } from "./pace.ts";
 
-/** The regular files below `path` (or the file itself) and their bytes; none when it does not exist. */
-export async function treeWeight(path: string): Promise<{ files: number; bytes: number }> {
+/** How many regular files a tree holds, and their bytes. */
+export interface TreeWeight {
+  files: number;
+  bytes: number;
+}
+
+/**
+ * The regular files below `path` (or the file itself) and their bytes; none when it does not exist.
+ * Synchronous lstat (see pacer): a kernel tree's 80,000 files take 1 s instead of 5.
+ */
+export async function treeWeight(path: string): Promise<TreeWeight> {
   const info = await lstat(path).catch(() => undefined);
   if (!info) return { files: 0, bytes: 0 };
   if (!info.isDirectory()) return info.isFile() ? { files: 1, bytes: info.size } : { files: 0, bytes: 0 };
   let files = 0;
   let bytes = 0;
+  const pace = pacer();
   for (const entry of await readdir(path, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue;
     files++;
-    bytes += (await lstat(join(entry.parentPath, entry.name))).size;
+    bytes += lstatSync(join(entry.parentPath, entry.name), { throwIfNoEntry: false })?.size ?? 0;
+    await pace();
   }
   return { files, bytes };
 }

@@ -7,7 +7,7 @@ import { onInterrupt } from "../core/cleanup.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { claim } from "../core/ownership.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
-import { runSandboxed, type Mount } from "../core/sandbox.ts";
+import { overlayUpper, runSandboxed, type Mount } from "../core/sandbox.ts";
 import { displayPath } from "../core/yamlfile.ts";
 import type { PackageDef } from "../pkgs/schema.ts";
 import { fetchSource } from "../sources/fetch.ts";
@@ -15,13 +15,12 @@ import type { CompiledTree } from "./compile-cache.ts";
 import {
   CERT_FILE,
   compileKernel,
-  copyTree,
-  extractTree,
   moduleDir,
   planCompile,
   resolveConfig,
   SIGNING_CERT_SETTING,
   treeSandbox,
+  unpackedSource,
   type CompileSpec,
   type ConfigGate,
   type ModuleSources,
@@ -162,23 +161,23 @@ function suppliedSigner(supplied: SuppliedKey): ModuleSigner {
 /** The normalised .config of a kernel profile (`bronze kernel config`), without building anything. */
 export async function resolveKernelConfig(source: KernelSource, spec: KernelSpec, ctx: BuildContext): Promise<string> {
   const settings = mergeFragments([...(await kernelFragments(ctx.projectRoot, spec)), SIGNING_CERT_SETTING]);
-  const work = join(ctx.workDir, "kernel-config", `${spec.profile}-${randomBytes(4).toString("hex")}`);
+  const changes = join(ctx.workDir, "kernel-config", `${spec.profile}-${randomBytes(4).toString("hex")}`);
   const logFile = join(ctx.logDir, `kernel-config-${spec.profile}.log`);
   await rm(logFile, { force: true });
   try {
-    await extractTree(source, ctx, work, logFile);
-    return await resolveConfig(treeSandbox(source, spec.arch, ctx.jobs, work, logFile), work, settings, spec.profile);
+    const tree = { readOnly: await unpackedSource(source, ctx, logFile), changes };
+    return await resolveConfig(treeSandbox(source, spec.arch, ctx.jobs, tree, logFile), tree, settings, spec.profile);
   } finally {
-    await rm(work, { recursive: true, force: true });
+    await rm(changes, { recursive: true, force: true });
   }
 }
 
 /**
- * Fails if any byte string of the destroyed key survives in the outputs or in a file of the kernel tree
- * that the seal wrote (changed since `sealedFrom`: the older ones are the compiled tree's, which no key reached).
+ * Fails if any byte string of the destroyed key survives in the outputs or in a file of the kernel tree that
+ * the seal wrote (its overlay's changes: the compiled tree beneath is read-only, and no key reached it).
  */
-async function assertNoKeyCopies(needles: readonly Buffer[], outDir: string, tree: string, sealedFrom: number): Promise<void> {
-  const leaked = [...(await findPrivateKeys([outDir], { needles })), ...(await findPrivateKeys([tree], { needles, changedSince: sealedFrom }))];
+async function assertNoKeyCopies(needles: readonly Buffer[], outDir: string, changes: string): Promise<void> {
+  const leaked = await findPrivateKeys([outDir, changes], { needles });
   if (leaked.length) throw new BronzeError(`the module-signing key was copied to ${leaked.join(", ")}; refusing to cache this build`);
 }
 
@@ -210,8 +209,8 @@ interface SealJob {
   spec: CompileSpec;
   compiled: CompiledTree;
   signer: ModuleSigner;
-  /** the seal's own copy of the compiled tree, mounted at /build */
-  work: string;
+  /** where the seal's writes to the compiled tree go: the tree is mounted read-only beneath them, at /build */
+  changes: string;
   outDir: string;
   logFile: string;
 }
@@ -219,15 +218,16 @@ interface SealJob {
 /**
  * Seals a compiled tree with one key: the certificate replaces the placeholder, Kbuild rebuilds what embeds
  * it and relinks, modules_install signs every module; then the key's work is done and it is destroyed.
+ * The compiled tree is not copied: an overlay keeps the seal's writes apart (a few megabytes).
  */
 async function seal(job: SealJob, ctx: BuildContext): Promise<Record<string, string>> {
-  const { spec, signer, work, outDir, logFile } = job;
-  await mkdir(work, { recursive: true });
-  await copyTree(job.compiled.tree, work, logFile);
-  const sealedFrom = Date.now();
+  const { spec, signer, changes, outDir, logFile } = job;
+  const written = overlayUpper(changes);
+  await mkdir(written, { recursive: true });
   // newer than the placeholder's extracted certificate: Kbuild re-extracts it and relinks
-  await writeFile(join(work, CERT_FILE), signer.certPem);
-  const box = treeSandbox(job.source, spec.arch, ctx.jobs, work, logFile, [{ host: outDir, at: "/out", writable: true }]);
+  await writeFile(join(written, CERT_FILE), signer.certPem);
+  const tree = { readOnly: job.compiled.tree, changes };
+  const box = treeSandbox(job.source, spec.arch, ctx.jobs, tree, logFile, [{ host: outDir, at: "/out", writable: true }]);
   await runSandboxed('make -j"$JOBS" bzImage modules', box);
   for (const m of [...spec.modules, ...spec.extensionModules]) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, box);
   // modules_install signs each module (MODULE_SIG_ALL) and runs depmod over all of them
@@ -248,7 +248,7 @@ async function seal(job: SealJob, ctx: BuildContext): Promise<Record<string, str
       "cp certs/signing_key.x509 /out/module-signing.der && make -s kernelrelease > /out/release",
     box,
   );
-  await assertNoKeyCopies(signer.needles, outDir, work, sealedFrom);
+  await assertNoKeyCopies(signer.needles, outDir, changes);
   const cert = await readFile(join(outDir, "module-signing.der"));
   if (sha256(cert) !== signer.certSha256) {
     throw new BronzeError(`the kernel embedded a certificate other than ${signer.certOrigin} (sha256 ${sha256(cert)}); refusing to cache this build`);
@@ -318,11 +318,11 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     await rm(work, { recursive: true, force: true });
     await mkdir(work, { recursive: true });
     await claim(work);
-    const tree = join(work, "tree");
+    const changes = join(work, "seal");
     // the key exists for the whole kernel job; the compile steps never see it
     const signer = spec.signingKey ? suppliedSigner(spec.signingKey) : await ephemeralSigner(logFile, (k) => (key = k));
     const compiled = await compileKernel(source, plan, ctx, gate, () => ctx.ran.push(`kernel compile ${profile}`));
-    const entry = await ctx.store.put(cacheKey, `kernel ${profile}`, inputs, (outDir) => seal({ source, spec: plan.spec, compiled, signer, work: tree, outDir, logFile }, ctx));
+    const entry = await ctx.store.put(cacheKey, `kernel ${profile}`, inputs, (outDir) => seal({ source, spec: plan.spec, compiled, signer, changes, outDir, logFile }, ctx));
     return artifact(entry.dir, entry.record.facts);
   } finally {
     if (key) destroyKey(key);

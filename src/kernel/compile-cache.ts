@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "n
 import { join } from "node:path";
 import { ownedName, removeOrphans } from "../core/ownership.ts";
 import { warnOnConsole } from "../core/store.ts";
-import { treeWeight } from "../core/tree-size.ts";
+import { treeWeight, type TreeWeight } from "../core/tree-size.ts";
 
 /** What a compiled kernel tree records: how it was made, and what it weighs. */
 export interface CompileRecord {
@@ -21,6 +21,14 @@ export interface CompileRecord {
   durationMs: number;
 }
 
+/** What pruning weighs: a compiled tree or an unpacked source. */
+export interface Prunable {
+  key: string;
+  dir: string;
+  bytes: number;
+  usedMs: number;
+}
+
 /** A compiled kernel tree: objects and unsigned modules, mounted at /build to seal it. */
 export interface CompiledTree {
   key: string;
@@ -34,6 +42,20 @@ const TREE = "tree";
 const GIB = 1024 ** 3;
 /** Beyond this many differing settings a cold compile is as fast as a recompile, and surer. */
 export const MAX_RECOMPILE_DISTANCE = 64;
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  const text = await readFile(path, "utf8").catch(() => undefined);
+  return text === undefined ? undefined : (JSON.parse(text) as T);
+}
+
+/** Marks an entry as just used: pruning removes the least recently used first. */
+async function touch(path: string): Promise<void> {
+  const now = new Date();
+  await utimes(path, now, now);
+}
+
+const describeWeights = (found: TreeWeight, recorded: TreeWeight): string =>
+  `it holds ${found.files} file(s) of ${found.bytes} bytes, its record says ${recorded.files} of ${recorded.bytes}`;
 
 /** How many settings lines one rendering has that the other lacks, both ways. */
 export function settingsDistance(a: string, b: string): number {
@@ -60,10 +82,46 @@ export class CompileCache {
   /** told of every tree that was found damaged and discarded */
   warn: (line: string) => void = warnOnConsole;
 
+  /** where each kernel source is unpacked, one directory per sha256 */
+  readonly sourcesDir: string;
+
   constructor(root: string, maxBytes = DEFAULT_COMPILE_CACHE_BYTES) {
     this.root = root;
     this.maxBytes = maxBytes;
     this.treesDir = join(root, "trees");
+    this.sourcesDir = join(root, "sources");
+  }
+
+  /**
+   * The source of `sha256` unpacked by `unpack` (into the directory it is given) once, then shared read-only:
+   * checked like a compiled tree at each use, made again when damaged. Builds may read it while another one
+   * finds it missing: the first to finish puts its copy in place, the others discard theirs.
+   */
+  async unpackedSource(sha256: string, unpack: (tree: string) => Promise<void>): Promise<string> {
+    const final = join(this.sourcesDir, sha256);
+    const tree = join(final, TREE);
+    const recorded = await readJson<TreeWeight>(join(final, RECORD));
+    if (recorded) {
+      const found = await treeWeight(tree);
+      if (found.files === recorded.files && found.bytes === recorded.bytes) {
+        await touch(join(final, RECORD));
+        return tree;
+      }
+      this.warn(`unpacked kernel source ${sha256} is damaged: ${describeWeights(found, recorded)}; unpacked again`);
+      await rm(final, { recursive: true, force: true });
+    }
+    const made = await this.begin(`source-${sha256}`);
+    try {
+      await unpack(made.tree);
+      await writeFile(join(made.dir, RECORD), JSON.stringify(await treeWeight(made.tree)) + "\n");
+      await mkdir(this.sourcesDir, { recursive: true });
+      await rename(made.dir, final).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "ENOTEMPTY" && error.code !== "EEXIST") throw error;
+      });
+    } finally {
+      await rm(made.dir, { recursive: true, force: true });
+    }
+    return tree;
   }
 
   private entryPath(key: string): string {
@@ -81,9 +139,7 @@ export class CompileCache {
   private async fault(entry: CompiledTree): Promise<string | undefined> {
     const found = await treeWeight(entry.tree);
     if (!found.files) return "its tree is missing";
-    if (found.files !== entry.record.files || found.bytes !== entry.record.bytes) {
-      return `it holds ${found.files} file(s) of ${found.bytes} bytes, its record says ${entry.record.files} of ${entry.record.bytes}`;
-    }
+    if (found.files !== entry.record.files || found.bytes !== entry.record.bytes) return describeWeights(found, entry.record);
     return undefined;
   }
 
@@ -102,8 +158,7 @@ export class CompileCache {
   async lookup(key: string): Promise<CompiledTree | undefined> {
     const found = await this.intact(key);
     if (found) {
-      const now = new Date();
-      await utimes(join(this.entryPath(key), RECORD), now, now);
+      await touch(join(this.entryPath(key), RECORD));
     }
     return found;
   }
@@ -166,16 +221,35 @@ export class CompileCache {
     return found.filter((e) => e !== undefined).sort((a, b) => b.usedMs - a.usedMs);
   }
 
-  /** Removes the least recently used trees until the rest fit in `maxBytes`; `keep` is never removed. */
-  async prune(maxBytes: number, keep?: string): Promise<CompiledTree[]> {
+  /** Every unpacked source, as pruning weighs it. */
+  private async unpackedSources(): Promise<Prunable[]> {
+    const keys = await readdir(this.sourcesDir).catch(() => [] as string[]);
+    const found = await Promise.all(
+      keys.map(async (key) => {
+        const record = join(this.sourcesDir, key, RECORD);
+        const weight = await readJson<TreeWeight>(record);
+        const used = await stat(record).catch(() => undefined);
+        return weight && used ? { key, dir: join(this.sourcesDir, key), bytes: weight.bytes, usedMs: used.mtimeMs } : undefined;
+      }),
+    );
+    return found.filter((e) => e !== undefined);
+  }
+
+  /**
+   * Removes the least recently used compiled trees and unpacked sources until the rest fit in `maxBytes`;
+   * `keep` (a compile key) is never removed.
+   */
+  async prune(maxBytes: number, keep?: string): Promise<Prunable[]> {
+    const trees = (await this.entries()).map((e) => ({ key: e.key, dir: this.entryPath(e.key), bytes: e.record.bytes, usedMs: e.usedMs }));
+    const all = [...trees, ...(await this.unpackedSources())].sort((a, b) => b.usedMs - a.usedMs);
     let total = 0;
-    const removed: CompiledTree[] = [];
-    for (const entry of await this.entries()) {
-      total += entry.record.bytes;
+    const removed: Prunable[] = [];
+    for (const entry of all) {
+      total += entry.bytes;
       if (total <= maxBytes || entry.key === keep) continue;
-      await rm(this.entryPath(entry.key), { recursive: true, force: true });
+      await rm(entry.dir, { recursive: true, force: true });
       removed.push(entry);
-      total -= entry.record.bytes;
+      total -= entry.bytes;
     }
     return removed;
   }

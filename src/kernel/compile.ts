@@ -5,7 +5,7 @@ import type { BuildContext } from "../build/context.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
-import { runSandboxed, type Mount, type SandboxOptions } from "../core/sandbox.ts";
+import { overlayUpper, runSandboxed, type Mount, type SandboxOptions } from "../core/sandbox.ts";
 import { toolVersions, type ToolSpec } from "../core/tools.ts";
 import { extractSource } from "../pkgs/build.ts";
 import type { PackageDef } from "../pkgs/schema.ts";
@@ -49,10 +49,21 @@ export interface CompileSpec {
 }
 
 /**
+ * A kernel tree as the sandbox sees it at /build: a directory it writes, or a read-only one (a compiled tree,
+ * the unpacked source) whose changes land apart, in `changes` (see overlayUpper).
+ */
+export type KernelTree = string | { readOnly: string; changes: string };
+
+/** Where a tree's sources are read, and where what the build wrote is, on the host. */
+function hostView(tree: KernelTree): { sources: string; written: string } {
+  return typeof tree === "string" ? { sources: tree, written: tree } : { sources: tree.readOnly, written: overlayUpper(tree.changes) };
+}
+
+/**
  * The sandbox of every make in a kernel tree (mounted at /build, with `extra` mounts besides): one environment
  * and one compiler seed, so that a recompile or a seal sees the command lines of the compile it continues.
  */
-export function treeSandbox(source: KernelSource, arch: string, jobs: number, tree: string, logFile: string, extra: readonly Mount[] = []): SandboxOptions {
+export function treeSandbox(source: KernelSource, arch: string, jobs: number, tree: KernelTree, logFile: string, extra: readonly Mount[] = []): SandboxOptions {
   const env = {
     KCFLAGS: `-frandom-seed=${kernelSeeds(source, arch).compiler}`,
     ARCH: arch === "x86_64" ? "x86" : arch,
@@ -62,7 +73,9 @@ export function treeSandbox(source: KernelSource, arch: string, jobs: number, tr
     KBUILD_BUILD_VERSION: "1",
     JOBS: String(jobs),
   };
-  return { cwd: "/build/linux", env, logFile, mounts: [{ host: tree, at: "/build", writable: true }, ...extra] };
+  const cwd = "/build/linux";
+  if (typeof tree === "string") return { cwd, env, logFile, mounts: [{ host: tree, at: "/build", writable: true }, ...extra] };
+  return { cwd, env, logFile, mounts: extra, overlays: [{ lower: tree.readOnly, changes: tree.changes, at: "/build" }] };
 }
 
 /**
@@ -91,7 +104,7 @@ async function useDerivedRandstructSeed(tree: string, seed: string): Promise<voi
 }
 
 /**
- * Copies a compiled tree, timestamps kept (Kbuild decides what to rebuild by them). In the sandbox, so the
+ * Copies a kernel tree (compiled, or the unpacked source), timestamps kept (Kbuild decides what to rebuild by them). In the sandbox, so the
  * copy dies with bronze: a killed build leaves no copy running into a directory the next build sweeps.
  */
 export async function copyTree(from: string, to: string, logFile: string): Promise<void> {
@@ -103,25 +116,29 @@ export async function copyTree(from: string, to: string, logFile: string): Promi
 }
 
 /**
- * Unpacks the verified kernel source into `<work>/linux`, a new directory, without the selftests:
- * no kernel build uses them, and they ship an example private key (SGX's) that would sit in every tree.
+ * The verified kernel source unpacked (as `linux/`) once per machine, read-only to every build: the lower layer
+ * of each config resolution and the start of each cold compile. Without the selftests: no kernel build uses
+ * them, and they ship an example private key (SGX's) that would sit in every tree.
  */
-export async function extractTree(source: KernelSource, ctx: BuildContext, work: string, logFile: string): Promise<string> {
-  const verified = await fetchSource(source.pin, { cacheDir: ctx.cacheDir, definedIn: source.file, logFile });
-  const tree = join(work, "linux");
-  await mkdir(tree, { recursive: true });
-  await run("tar", ["-xf", verified.path, "-C", tree, "--strip-components=1", "--no-same-owner", "--exclude=tools/testing/selftests"], { logFile });
-  return tree;
+export async function unpackedSource(source: KernelSource, ctx: BuildContext, logFile: string): Promise<string> {
+  return ctx.compileCache.unpackedSource(source.pin.sha256, async (into) => {
+    const verified = await fetchSource(source.pin, { cacheDir: ctx.cacheDir, definedIn: source.file, logFile });
+    const tree = join(into, "linux");
+    await mkdir(tree, { recursive: true });
+    await run("tar", ["-xf", verified.path, "-C", tree, "--strip-components=1", "--no-same-owner", "--exclude=tools/testing/selftests"], { logFile });
+  });
 }
 
 /** Resolves the merged fragments with allnoconfig; every option a fragment sets must keep its value. */
-export async function resolveConfig(sandbox: SandboxOptions, work: string, settings: readonly ConfigSetting[], profile: string): Promise<string> {
-  await writeFile(join(work, "fragments.config"), renderSettings(settings));
+export async function resolveConfig(sandbox: SandboxOptions, tree: KernelTree, settings: readonly ConfigSetting[], profile: string): Promise<string> {
+  const { sources, written } = hostView(tree);
+  await mkdir(written, { recursive: true });
+  await writeFile(join(written, "fragments.config"), renderSettings(settings));
   await runSandboxed("make KCONFIG_ALLCONFIG=/build/fragments.config allnoconfig", sandbox);
-  const dotConfig = await readFile(join(work, "linux", ".config"), "utf8");
+  const dotConfig = await readFile(join(written, "linux", ".config"), "utf8");
   const mismatches = unmetSettings(settings, dotConfig);
   if (mismatches.length) {
-    const explain = unmetExplainer(join(work, "linux"), mismatches, dotConfig);
+    const explain = unmetExplainer(join(sources, "linux"), mismatches, dotConfig);
     throw new InputError(
       `kernel config for profile '${profile}': ${mismatches.length} option(s) did not take effect:\n${describeMismatches(mismatches, explain)}`,
     );
@@ -196,8 +213,8 @@ export async function planCompile(source: KernelSource, spec: CompileSpec): Prom
 
 /** A fresh tree: the verified source with derived seeds, the module sources and a placeholder certificate. */
 async function freshTree(source: KernelSource, spec: CompileSpec, ctx: BuildContext, work: string, logFile: string): Promise<void> {
-  const tree = await extractTree(source, ctx, work, logFile);
-  await useDerivedRandstructSeed(tree, kernelSeeds(source, spec.arch).randstruct);
+  await copyTree(await unpackedSource(source, ctx, logFile), work, logFile);
+  await useDerivedRandstructSeed(join(work, "linux"), kernelSeeds(source, spec.arch).randstruct);
   for (const m of [...spec.modules, ...spec.extensionModules]) {
     const into = join(work, "ext", m.def.name);
     await mkdir(into, { recursive: true });

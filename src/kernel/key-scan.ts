@@ -1,6 +1,8 @@
 import { createPrivateKey } from "node:crypto";
-import { lstat, open, readdir } from "node:fs/promises";
+import { closeSync, lstatSync, openSync, readSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { pacer } from "../core/pace.ts";
 import { pemBegin } from "../core/pem.ts";
 
 const PEM_MARKERS = ["RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "PRIVATE KEY"].map((label) => Buffer.from(pemBegin(label)));
@@ -19,17 +21,21 @@ export function keyNeedles(privateKeyPem: string): Buffer[] {
   return needles;
 }
 
-const CHUNK = 4 << 20;
+const CHUNK = 1 << 20;
 
-/** `buffer` is the caller's, reused for every file: a fresh 4 MiB buffer per file made scanning a kernel tree take minutes. */
-async function fileMatches(path: string, needles: readonly Buffer[], buffer: Buffer, overlap: number): Promise<boolean> {
-  const handle = await open(path, "r").catch(() => undefined);
-  if (!handle) return false;
+/** Synchronous reads (see pacer): a kernel tree in 1.5 s instead of 20. `buffer` is the caller's, reused for every file. */
+function fileMatches(path: string, needles: readonly Buffer[], buffer: Buffer, overlap: number): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return false;
+  }
   try {
     let position = 0;
     let carried = 0;
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, carried, CHUNK, position);
+      const bytesRead = readSync(fd, buffer, carried, CHUNK, position);
       if (bytesRead === 0) return false;
       const view = buffer.subarray(0, carried + bytesRead);
       if (needles.some((n) => view.includes(n))) return true;
@@ -38,7 +44,7 @@ async function fileMatches(path: string, needles: readonly Buffer[], buffer: Buf
       view.copy(buffer, 0, view.length - carried);
     }
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -56,6 +62,11 @@ export interface KeyScanOptions {
   changedSince?: number;
 }
 
+function changedBefore(path: string, since: number): boolean {
+  const info = lstatSync(path, { throwIfNoEntry: false });
+  return info !== undefined && info.ctimeMs < since;
+}
+
 /** Files below `dirs` holding a PEM private key, or any of the given key's bytes. */
 export async function findPrivateKeys(dirs: readonly string[], options: KeyScanOptions = {}): Promise<string[]> {
   const needles = [...(options.pemHeaders === false ? [] : PEM_MARKERS), ...(options.needles ?? [])];
@@ -65,14 +76,16 @@ export async function findPrivateKeys(dirs: readonly string[], options: KeyScanO
   const overlap = Math.max(...needles.map((n) => n.length)) - 1;
   const buffer = Buffer.allocUnsafe(CHUNK + overlap);
   const found: string[] = [];
+  const pace = pacer();
   for (const dir of dirs) {
     const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
     for (const entry of entries) {
       if (!entry.isFile()) continue;
       const path = join(entry.parentPath, entry.name);
       if (exclude.some((e) => path === e || path.startsWith(`${e}/`))) continue;
-      if (options.changedSince !== undefined && (await lstat(path)).ctimeMs < options.changedSince) continue;
-      if (await fileMatches(path, needles, buffer, overlap)) found.push(path);
+      if (options.changedSince !== undefined && changedBefore(path, options.changedSince)) continue;
+      if (fileMatches(path, needles, buffer, overlap)) found.push(path);
+      await pace();
     }
   }
   return found;

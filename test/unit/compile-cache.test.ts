@@ -79,3 +79,28 @@ test("a compiled tree whose files or bytes differ from its record is discarded w
   assert.match(warnings[0]!, /^compiled kernel tree k is damaged: it holds 1 file\(s\) of 99 bytes, its record says 1 of 100; discarded/);
   assert.deepEqual(await cache.entries(), []);
 });
+
+test("a kernel source is unpacked once, checked at each use, unpacked again when damaged, and pruned like trees", async () => {
+  const cache = new CompileCache(await tempDir(), 25);
+  let unpacked = 0;
+  const unpack = async (tree: string) => {
+    unpacked++;
+    await mkdir(join(tree, "linux"));
+    await writeFile(join(tree, "linux", "Makefile"), Buffer.alloc(20));
+  };
+  const tree = await cache.unpackedSource("s1", unpack);
+  assert.equal(await cache.unpackedSource("s1", unpack), tree);
+  assert.equal(unpacked, 1, "the second use finds it");
+  await writeFile(join(tree, "linux", "Makefile"), "changed");
+  const warnings: string[] = [];
+  cache.warn = (line) => warnings.push(line);
+  await cache.unpackedSource("s1", unpack);
+  assert.equal(unpacked, 2);
+  assert.match(warnings[0]!, /^unpacked kernel source s1 is damaged: it holds 1 file\(s\) of 7 bytes, its record says 1 of 20; unpacked again$/);
+  assert.deepEqual(await readdir(join(cache.root, "tmp")), [], "nothing of the unpacking stays");
+  const past = new Date(Date.now() - 60_000);
+  await utimes(join(cache.sourcesDir, "s1", "record.json"), past, past);
+  await compiled(cache, "tree", "f", "a\n", 10);
+  assert.deepEqual(await readdir(cache.sourcesDir), [], "the least recently used, over the bound with the new tree: removed");
+  assert.deepEqual((await cache.entries()).map((e) => e.key), ["tree"]);
+});
