@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import type { InstallerContent } from "../disk/image.ts";
 import { join } from "node:path";
 import { Listr } from "listr2";
@@ -39,7 +39,7 @@ import { humanBytes, renderReport, type ReportInput } from "../report/html.ts";
 import { readUkiSections } from "../uki/uki.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
 import { JobBudget, runGraph, type GraphEvents, type GraphNode, type NodeOutcome } from "./graph.ts";
-import { describeData, describeFiles, manifestBytes, publish, type PublishedFile } from "./publish.ts";
+import { describeData, describeFiles, manifestBytes, publish, stagingDir, type PublishedFile } from "./publish.ts";
 
 export interface BuildResult {
   profile: Profile;
@@ -156,9 +156,7 @@ function isPublished(outputs: readonly Output[], name: string): boolean {
 
 /** The `disk` output: a raw GPT disk of the installer's boot files (as `bronze image disk` makes it), beside the output directory. */
 async function diskOutput(content: InstallerContent, outDir: string): Promise<string> {
-  const work = `${outDir}.disk-${process.pid}`;
-  await rm(work, { recursive: true, force: true });
-  await mkdir(work, { recursive: true });
+  const work = await stagingDir(outDir, "disk");
   const { writeDisk, DEFAULT_DISK_SIZE } = await import("../disk/image.ts");
   return (await writeDisk(content, join(work, "disk.raw"), DEFAULT_DISK_SIZE)).out;
 }

@@ -1,7 +1,8 @@
-import { copyFile, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { createHash, randomBytes } from "node:crypto";
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, join, relative } from "node:path";
+import { createHash } from "node:crypto";
 import { sha256File } from "../core/hash.ts";
+import { ownedName, removeOrphans } from "../core/ownership.ts";
 
 export interface PublishedFile {
   name: string;
@@ -15,11 +16,13 @@ export interface OutputSet {
   copies: readonly { name: string; from: string }[];
   /** written as they are; names may contain '/' (e.g. an OCI layout directory); `unlisted` ones stay out of the manifest */
   contents: readonly { name: string; data: Buffer; unlisted?: boolean }[];
-  /** large files made beside the output directory for it, renamed into place (then their directory removed) */
+  /** large files made beside the output directory for it (in a stagingDir), renamed into place */
   moves?: readonly { name: string; from: string }[];
   /** the build manifest, without its list of artifacts, which publish adds */
   manifest: Record<string, unknown>;
 }
+
+const MANIFEST = "manifest.json";
 
 /** manifest.json: the build record plus every artifact's name, size and sha256. */
 export function manifestBytes(manifest: Record<string, unknown>, artifacts: readonly Omit<PublishedFile, "path">[]): Buffer {
@@ -37,33 +40,76 @@ export function describeData(files: readonly { name: string; data: Buffer }[]): 
 }
 
 /**
- * Writes the outputs into `outDir` (e.g. _out/minimal) with a manifest.json;
- * the directory is assembled under a temporary name and renamed into place.
+ * A directory beside `outDir` to make something for it in, named for this process: publish sweeps what
+ * killed builds left there.
+ */
+export async function stagingDir(outDir: string, what: string): Promise<string> {
+  const dir = join(dirname(outDir), ownedName(`.${basename(outDir)}.${what}`));
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * Whether `outDir` already holds exactly these outputs as a previous build published them: the same
+ * manifest, the same files (and nothing else but the unlisted ones), each of its size and none changed
+ * since the manifest was written (ctime, which no program can set back).
+ */
+async function alreadyPublished(outDir: string, manifest: Buffer, files: ReadonlyMap<string, number>, unlisted: ReadonlySet<string>): Promise<boolean> {
+  const old = await readFile(join(outDir, MANIFEST)).catch(() => undefined);
+  if (!old?.equals(manifest)) return false;
+  const written = (await stat(join(outDir, MANIFEST))).ctimeMs;
+  const found = (await readdir(outDir, { recursive: true, withFileTypes: true })).filter((e) => !e.isDirectory());
+  if (found.length !== files.size + unlisted.size + 1) return false;
+  for (const entry of found) {
+    const name = relative(outDir, join(entry.parentPath, entry.name));
+    if (name === MANIFEST || unlisted.has(name)) continue;
+    const info = entry.isFile() ? await stat(join(outDir, name)) : undefined;
+    if (!info || info.size !== files.get(name) || info.ctimeMs > written) return false;
+  }
+  return true;
+}
+
+/**
+ * Writes the outputs into `outDir` (e.g. _out/minimal) with a manifest.json; the directory is assembled
+ * under a temporary name and renamed into place. When it already holds the same outputs, nothing is
+ * written at all: the files keep their inodes and times (the report too: it tells of the build that made them).
  */
 export async function publish(outDir: string, outputs: OutputSet): Promise<PublishedFile[]> {
-  const tmp = `${outDir}.tmp-${randomBytes(4).toString("hex")}`;
-  await mkdir(tmp, { recursive: true });
+  await removeOrphans(dirname(outDir));
+  const moves = outputs.moves ?? [];
+  const unlisted = new Set(outputs.contents.filter((c) => c.unlisted).map((c) => c.name));
+  const topLevel = (f: { name: string }) => !f.name.includes("/");
+  const described = [...(await describeFiles([...outputs.copies, ...moves].filter(topLevel))), ...describeData(outputs.contents.filter(topLevel))];
+  const manifest = manifestBytes(outputs.manifest, described.filter((d) => !unlisted.has(d.name)));
+  const sizes = new Map<string, number>();
+  for (const { name, from } of [...outputs.copies, ...moves]) sizes.set(name, (await stat(from)).size);
+  for (const { name, data } of outputs.contents) if (!unlisted.has(name)) sizes.set(name, data.length);
+  const result = described.map((d) => ({ ...d, path: join(outDir, d.name) }));
+  const removeMoved = async () => {
+    for (const { from } of moves) await rm(dirname(from), { recursive: true, force: true });
+  };
+  if (await alreadyPublished(outDir, manifest, sizes, unlisted)) {
+    await removeMoved();
+    // the unlisted files kept are the previous build's
+    const kept = await describeFiles([...unlisted].filter((name) => !name.includes("/")).map((name) => ({ name, from: join(outDir, name) })));
+    return result.map((r) => ({ ...r, ...kept.find((k) => k.name === r.name) }));
+  }
+  const tmp = await stagingDir(outDir, "publishing");
   try {
     for (const { name, from } of outputs.copies) await copyFile(from, join(tmp, name));
     for (const { name, data } of outputs.contents) {
       await mkdir(dirname(join(tmp, name)), { recursive: true });
       await writeFile(join(tmp, name), data);
     }
-    for (const { name, from } of outputs.moves ?? []) {
-      await rename(from, join(tmp, name));
-      await rm(dirname(from), { recursive: true, force: true });
-    }
-    const names = [...outputs.copies, ...outputs.contents, ...(outputs.moves ?? [])].map((f) => f.name).filter((n) => !n.includes("/"));
-    const described = await describeFiles(names.map((name) => ({ name, from: join(tmp, name) })));
-    const unlisted = new Set(outputs.contents.filter((c) => c.unlisted).map((c) => c.name));
-    await writeFile(join(tmp, "manifest.json"), manifestBytes(outputs.manifest, described.filter((d) => !unlisted.has(d.name))));
+    for (const { name, from } of moves) await rename(from, join(tmp, name));
+    await writeFile(join(tmp, MANIFEST), manifest);
     await rm(outDir, { recursive: true, force: true });
     await rename(tmp, outDir);
-    return described.map((d) => ({ ...d, path: join(outDir, d.name) }));
+    return result;
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
-    for (const { from } of outputs.moves ?? []) await rm(dirname(from), { recursive: true, force: true });
     throw e;
+  } finally {
+    await removeMoved();
   }
 }
-

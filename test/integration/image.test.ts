@@ -11,6 +11,7 @@ import { findPrivateKeys } from "../../src/kernel/key-scan.ts";
 import { describeVerdict, verifyModuleTree } from "../../src/kernel/module-sig.ts";
 import { readUkiSections } from "../../src/uki/uki.ts";
 import { bronze } from "../helpers/cli.ts";
+import { fileIdentities } from "../helpers/identities.ts";
 import { leftoverKeyDirs } from "../helpers/keys.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
@@ -64,12 +65,14 @@ test("the hardening gate passed on the kernel config, the UKI's command line and
   assert.ok(report.results.some((r) => r.option_name === "CONFIG_MODULE_SIG_FORCE" && r.check_result_bool));
 });
 
-test("a second build with nothing changed runs no build step and gives the same installer digest", async () => {
+test("a second build with nothing changed runs no build step, gives the same installer digest and rewrites nothing in _out/", async () => {
   const before = (await manifest()).installer;
+  const files = await fileIdentities(OUT);
   const result = await bronze(["build", "--profile", "minimal"]);
   assert.equal(result.exitCode, 0, String(result.all));
   assert.match(String(result.stdout), /0 build step\(s\) ran \(everything from cache\)/);
   assert.deepEqual((await manifest()).installer, before);
+  assert.deepEqual(await fileIdentities(OUT), files, "the same files, the same inodes and modification times");
 });
 
 test("the installer image: skopeo reads the layout and its tar, umoci unpacks usr/install/amd64 with the boot artifacts", async () => {
