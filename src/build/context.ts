@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { Store } from "../core/store.ts";
+import { keepToolVersionsIn } from "../core/tools.ts";
 import { CompileCache } from "../kernel/compile-cache.ts";
 
 /** Where a build reads and writes, and the settings every step shares. */
@@ -23,6 +24,7 @@ export interface BuildContext {
 export function createContext(projectRoot: string, epoch: number, cacheDir?: string, compileCacheDir?: string): BuildContext {
   const cache = cacheDir ?? process.env.BRONZE_CACHE ?? join(projectRoot, ".cache", "bronze");
   const workDir = process.env.BRONZE_WORK ?? join(projectRoot, "_work");
+  keepToolVersionsIn(join(cache, "tool-versions.json"));
   return {
     projectRoot,
     store: new Store(cache),

@@ -25,7 +25,8 @@ import { osRelease } from "../rootfs/os-release.ts";
 import { buildUki, type UkiArtifact } from "../uki/build.ts";
 import { BOOTLOADER_PATH, STUB_PATH } from "../core/tools.ts";
 import { sourceRevision } from "../core/epoch.ts";
-import { installerImage, ociArch, profileTag } from "../oci/installer.ts";
+import { ociArch, profileTag } from "../oci/installer.ts";
+import { buildInstaller } from "../installer/build.ts";
 import { removeAbandoned } from "../core/ownership.ts";
 import { displayPath } from "../core/yamlfile.ts";
 import { hardeningArch, imageGate, imageSysctlText, kernelConfigGate, type HardeningPolicy, type HardeningReport } from "../harden/build-gate.ts";
@@ -435,38 +436,44 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   // the base's SBOM is in its rootfs; what the extensions add has its own, published and in the installer
   const extensionSboms = stages.extensions ? extensionSbomFiles(profile, version, ctx, stages.extensions) : [];
   // the installer carries what boots and the manifest that describes it
-  const installer = installerImage({
-    arches: [
-      {
-        arch: profile.arch,
-        files: [
-          { name: "uki.efi", data: ukiData },
-          { name: "vmlinuz", data: await readFile(kernel.image) },
-          { name: "initramfs.cpio.zst", data: await readFile(initramfs) },
-          { name: "systemd-boot.efi", data: bootloaderData },
-          ...signedImages,
-          { name: sbomNames.spdx, data: await readFile(rootfs.spdx) },
-          { name: sbomNames.cyclonedx, data: await readFile(rootfs.cyclonedx) },
-          { name: "hardening.json", data: hardeningJson },
-          ...extensionSboms,
-          { name: "manifest.json", data: manifestBytes(record, [...bootDescribed, ...describeData(signedImages)]) },
-        ],
-      },
-    ],
-    epoch: ctx.epoch,
-    version,
-    revision: await sourceRevision(ctx.projectRoot),
-    source: process.env.BRONZE_SOURCE_URL,
-    refName: version,
-    profile: { name: profile.name, id: profile.id },
-  });
+  const described = new Map(bootDescribed.map((d) => [d.name, d]));
+  const fromCache = (name: string, from: string) => ({ name, from, sha256: must(described.get(name), name).sha256 });
+  const installer = await buildInstaller(
+    {
+      arches: [
+        {
+          arch: profile.arch,
+          files: [
+            fromCache("uki.efi", uki),
+            fromCache("vmlinuz", kernel.image),
+            fromCache("initramfs.cpio.zst", initramfs),
+            { name: "systemd-boot.efi", data: bootloaderData },
+            ...signedImages,
+            fromCache(sbomNames.spdx, rootfs.spdx),
+            fromCache(sbomNames.cyclonedx, rootfs.cyclonedx),
+            { name: "hardening.json", data: hardeningJson },
+            ...extensionSboms,
+            { name: "manifest.json", data: manifestBytes(record, [...bootDescribed, ...describeData(signedImages)]) },
+          ],
+        },
+      ],
+      epoch: ctx.epoch,
+      version,
+      revision: await sourceRevision(ctx.projectRoot),
+      source: process.env.BRONZE_SOURCE_URL,
+      refName: version,
+      profile: { name: profile.name, id: profile.id },
+    },
+    ctx,
+  );
   // this tree's extensions as OCI images, to sign and publish for images on the same base build
   const treeImages = await Promise.all(
     (stages.extensions ?? []).filter((e) => e.origin.kind === "build").map(async (e) => ({ name: `extensions/${e.content.manifest.name}.oci.tar`, data: await treeExtensionImage(e, ctx.epoch) })),
   );
-  const contents = [...signedImages, { name: "installer.oci.tar", data: installer.tar }, { name: "hardening.json", data: hardeningJson }, ...extensionSboms, ...treeImages];
+  const contents = [...signedImages, { name: "hardening.json", data: hardeningJson }, ...extensionSboms, ...treeImages];
+  const installerTar = { name: "installer.oci.tar", size: installer.tarSize, sha256: installer.tarSha256 };
   const published = (file: { name: string }) => isPublished(profile.outputs, file.name);
-  const artifactSizes = [...bootDescribed, ...describeData(contents)].filter(published).map(({ name, size }) => ({ name, size }));
+  const artifactSizes = [...bootDescribed, installerTar, ...describeData(contents)].filter(published).map(({ name, size }) => ({ name, size }));
   if (profile.sizeBudgetPercent !== undefined && !options.acceptSizeGrowth) {
     const current: SizeRecord = {
       artifacts: Object.fromEntries(artifactSizes.map((a) => [a.name, a.size])),
@@ -509,8 +516,8 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   };
   const disk = profile.outputs.includes("disk") ? await diskOutput(bootContent, outDir) : undefined;
   const files = await publish(outDir, {
-    copies: bootFiles.filter(published),
-    contents: [...contents, report, ...installer.files.map((f) => ({ name: `installer/${f.path}`, data: f.data }))].filter(published),
+    copies: [...bootFiles, { name: installerTar.name, from: installer.tar }, ...installer.layout.map((f) => ({ name: `installer/${f.path}`, from: f.from }))].filter(published),
+    contents: [...contents, report].filter(published),
     moves: disk ? [{ name: "disk.raw", from: disk }] : [],
     manifest: {
       ...record,
@@ -518,8 +525,8 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
         layout: "installer",
         tag: version,
         profileTag: profileTag(version, profile.id),
-        indexDigest: installer.index.descriptor.digest,
-        manifests: installer.images.map((i) => ({ architecture: ociArch(profile.arch), digest: i.manifest.descriptor.digest })),
+        indexDigest: installer.indexDigest,
+        manifests: installer.manifestDigests.map((digest) => ({ architecture: ociArch(profile.arch), digest })),
       },
     },
   });

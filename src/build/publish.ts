@@ -96,11 +96,12 @@ export async function publish(outDir: string, outputs: OutputSet): Promise<Publi
   }
   const tmp = await stagingDir(outDir, "publishing");
   try {
-    for (const { name, from } of outputs.copies) await copyFile(from, join(tmp, name));
-    for (const { name, data } of outputs.contents) {
+    const place = async (name: string): Promise<string> => {
       await mkdir(dirname(join(tmp, name)), { recursive: true });
-      await writeFile(join(tmp, name), data);
-    }
+      return join(tmp, name);
+    };
+    for (const { name, from } of outputs.copies) await copyFile(from, await place(name));
+    for (const { name, data } of outputs.contents) await writeFile(await place(name), data);
     for (const { name, from } of moves) await rename(from, join(tmp, name));
     await writeFile(join(tmp, MANIFEST), manifest);
     await rm(outDir, { recursive: true, force: true });

@@ -1,6 +1,9 @@
+import { createHash } from "node:crypto";
+import { lstatSync } from "node:fs";
 import { cp, mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { treeContent } from "./hash.ts";
+import { listFiles, treeContent } from "./hash.ts";
+import { pacer } from "./pace.ts";
 import { ownedName, removeOrphans } from "./ownership.ts";
 
 /** What a cache entry records about the step that produced it. */
@@ -24,6 +27,35 @@ export async function entryFault(entry: StoreEntry): Promise<string | undefined>
   if (found.files !== recorded.files) return `it holds ${found.files} file(s), its record says ${recorded.files}`;
   if (found.digest !== recorded.digest) return `corrupt: its files' digest is ${found.digest}, its record says ${recorded.digest}`;
   return undefined;
+}
+
+/** Beside record.json: the stat fingerprint of the entry when its digest was last checked. */
+const CHECKED = "checked";
+
+/**
+ * A file's ctime is trusted to tell of any later write once it is this much older than the clock: the file
+ * system's clock is coarse (a few ms), so a write in the same tick as the check could leave it equal.
+ */
+const SETTLED_MS = 1000;
+
+/**
+ * What the file system says of an entry's files (record.json and out/), cheaply: path, inode, size, mode and
+ * ctime of each. Any later write or replacement changes it, and no program can set a ctime back; `settled`
+ * when every ctime is old enough for that to hold.
+ */
+async function statFingerprint(dir: string): Promise<{ digest: string; settled: boolean }> {
+  const hash = createHash("sha256");
+  const pace = pacer();
+  const settledBefore = BigInt(Date.now() - SETTLED_MS) * 1_000_000n;
+  let settled = true;
+  for (const rel of await listFiles(dir)) {
+    if (rel === CHECKED) continue;
+    const info = lstatSync(join(dir, rel), { bigint: true, throwIfNoEntry: false });
+    if (!info || info.ctimeNs >= settledBefore) settled = false;
+    hash.update(`${rel} ${info?.ino} ${info?.size} ${info?.mode} ${info?.ctimeNs}\n`);
+    await pace();
+  }
+  return { digest: hash.digest("hex"), settled };
 }
 
 /** Where a cache tells of what it discarded, unless its owner says otherwise. */
@@ -73,6 +105,8 @@ export class Store {
   remote?: RemoteStore;
   /** told of every entry that was found corrupt and discarded */
   warn: (line: string) => void = warnOnConsole;
+  /** how many times an entry's files were hashed (the others were unchanged since their last check) */
+  digestChecks = 0;
 
   constructor(root: string) {
     this.root = root;
@@ -135,24 +169,33 @@ export class Store {
     }
   }
 
-  /** The entry of `key` if its files are what it recorded; a corrupt one is discarded, named in a warning. */
-  private async verified(key: string, dir = this.entryPath(key), where = "cache entry"): Promise<StoreEntry | undefined> {
+  /**
+   * The entry of `key` if its files are what it recorded; a corrupt one is discarded, named in a warning.
+   * Its files are hashed when they changed since they were last found whole (see statFingerprint), or always (`full`).
+   */
+  private async verified(key: string, dir = this.entryPath(key), where = "cache entry", full = false): Promise<StoreEntry | undefined> {
     const entry = await this.readEntry(key, dir);
     if (!entry) return undefined;
+    const seen = await statFingerprint(dir);
+    if (!full && seen.settled && seen.digest === (await readFile(join(dir, CHECKED), "utf8").catch(() => undefined))) return entry;
+    this.digestChecks++;
     const fault = await entryFault(entry);
-    if (!fault) return entry;
+    if (!fault) {
+      if (seen.settled) await writeFile(join(dir, CHECKED), seen.digest);
+      return entry;
+    }
     this.warn(`${where} ${key} (${entry.record.step}) discarded: ${fault}; the step runs again`);
     await rm(dir, { recursive: true, force: true });
     return undefined;
   }
 
-  /** Checks every entry's files against its record, as a lookup does; corrupt ones are discarded. */
+  /** Checks every entry's files against its record, each one hashed; corrupt ones are discarded. */
   async verifyAll(): Promise<{ ok: number; discarded: string[] }> {
     const keys = await readdir(join(this.root, "store")).catch(() => [] as string[]);
     const discarded: string[] = [];
     let ok = 0;
     for (const key of keys) {
-      if (await this.verified(key)) ok++;
+      if (await this.verified(key, this.entryPath(key), "cache entry", true)) ok++;
       else discarded.push(key);
     }
     return { ok, discarded };

@@ -1,4 +1,7 @@
-import { access } from "node:fs/promises";
+import { realpathSync, statSync } from "node:fs";
+import { access, mkdir, readFile } from "node:fs/promises";
+import { delimiter, dirname, join } from "node:path";
+import { writeFileAtomic } from "./atomic.ts";
 import { lazyExeca } from "./lazy-execa.ts";
 
 /** A program or file bronze uses from the host, and the Debian package that provides it. */
@@ -96,12 +99,62 @@ export async function missingRequirements(
 
 const versionCache = new Map<string, Promise<string>>();
 
+/** A version a tool printed, under the identity of the binary that printed it. */
+interface KnownVersion {
+  binary: string;
+  version: string;
+}
+
+let known: { file: string; versions: Promise<Record<string, KnownVersion>> } | undefined;
+
+/**
+ * Keeps the versions tools print in `file`, across runs: a build that changed nothing then starts no tool
+ * just to ask its version. A version is used again only while its binary is the same file, unchanged.
+ */
+export function keepToolVersionsIn(file: string): void {
+  const versions = readFile(file, "utf8").then(
+    (text) => JSON.parse(text) as Record<string, KnownVersion>,
+    () => ({}),
+  );
+  known = { file, versions };
+}
+
+/** The binary PATH finds for `tool`, with what changes whenever it is replaced or altered. */
+function binaryIdentity(tool: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue;
+    const info = statSync(join(dir, tool), { bigint: true, throwIfNoEntry: false });
+    if (!info?.isFile() || !(info.mode & 0o111n)) continue;
+    return `${realpathSync(join(dir, tool))} ${info.dev}:${info.ino} ${info.size} ${info.mtimeNs} ${info.ctimeNs}`;
+  }
+  return undefined;
+}
+
+async function printedVersion(tool: string, args: readonly string[]): Promise<string> {
+  const execa = await lazyExeca();
+  const result = await execa(tool, args, { reject: false, all: true });
+  return String(result.all ?? "").split("\n")[0]?.trim() ?? "";
+}
+
+async function rememberedVersion(id: string, tool: string, args: readonly string[]): Promise<string> {
+  const binary = binaryIdentity(tool);
+  if (!known || !binary) return printedVersion(tool, args);
+  const versions = await known.versions;
+  const remembered = versions[id];
+  if (remembered?.binary === binary) return remembered.version;
+  const version = await printedVersion(tool, args);
+  versions[id] = { binary, version };
+  await mkdir(dirname(known.file), { recursive: true });
+  await writeFileAtomic(known.file, JSON.stringify(versions, null, 2) + "\n").catch(() => undefined);
+  return version;
+}
+
 /** The first line a tool prints about its version: part of every cache key that uses it. */
 export function toolVersion(tool: string, args: readonly string[] = ["--version"]): Promise<string> {
   const id = [tool, ...args].join(" ");
   let version = versionCache.get(id);
   if (!version) {
-    version = lazyExeca().then((execa) => execa(tool, args, { reject: false, all: true })).then((r) => String(r.all ?? "").split("\n")[0]?.trim() ?? "");
+    version = rememberedVersion(id, tool, args);
     versionCache.set(id, version);
   }
   return version;

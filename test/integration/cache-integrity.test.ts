@@ -89,7 +89,7 @@ test("a byte flipped in any kind of cached entry (package, kernel, rootfs, initr
 test("20 builds killed with SIGKILL at random moments, each followed by a normal build: what is published is always a clean build's", async () => {
   // the steps after the kernel run again each time: package init, rootfs, initramfs, UKI, installer, publishing
   const forget = async () => {
-    for (const entry of await entries()) if (/^(package init|rootfs|initramfs|uki)$/.test(entry.step)) await rm(join(entry.dir, ".."), { recursive: true });
+    for (const entry of await entries()) if (/^(package init|rootfs|initramfs|uki|installer)$/.test(entry.step)) await rm(join(entry.dir, ".."), { recursive: true });
   };
   await forget();
   const started = Date.now();

@@ -31,7 +31,7 @@ test("a profile on the minimal base with its own kernel arguments and outputs; a
   const profile = await loadProfile(file);
   const built = await startBuild(file);
   assert.equal(built.exitCode, 0, built.all);
-  assert.match(built.all, /1 build step\(s\) ran: uki\n/);
+  assert.match(built.all, /2 build step\(s\) ran: uki, installer\n/);
 
   const manifest = JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as { profileId: string; base: string; outputs: string[]; cmdline: string; artifacts: { name: string }[] };
   assert.equal(manifest.profileId, profile.id);

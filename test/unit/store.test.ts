@@ -111,3 +111,21 @@ test("a write that dies before its commit leaves nothing served; its scratch is 
   await store.put("k5", "uki", {}, async (out) => writeFile(join(out, "f"), "x").then(() => ({})));
   assert.deepEqual((await readdir(join(store.root, "tmp"))).sort(), ["fetch-Ab12Cd", `k6.${process.ppid}.0badc0de`]);
 });
+
+test("an entry is hashed again only when its files changed since they were last found whole; bronze cache verify hashes every time", async () => {
+  const { store, warnings, dir } = await storeWithEntry();
+  // ctimes are trusted once they are older than the file system clock's coarseness allows (a second)
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.ok(await store.lookup("k1"));
+  assert.equal(store.digestChecks, 1, "the first lookup hashes the files");
+  assert.ok(await store.lookup("k1"));
+  assert.equal(store.digestChecks, 1, "unchanged since: not hashed again");
+  await store.verifyAll();
+  assert.equal(store.digestChecks, 2, "verify hashes regardless");
+  const data = await readFile(join(dir, "data"));
+  data.writeUInt8(data.readUInt8(99) ^ 0x01, 99);
+  await writeFile(join(dir, "data"), data);
+  assert.equal(await store.lookup("k1"), undefined, "a write since the check: hashed, found corrupt");
+  assert.equal(store.digestChecks, 3);
+  assert.match(warnings[0]!, /^cache entry k1 \(package demo\) discarded: corrupt/);
+});
