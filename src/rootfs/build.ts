@@ -109,13 +109,17 @@ export async function buildRootfs(
     const owners = new Map<string, string>();
     for (const pkg of packages) await mergeInto(tree, pkg.dir, pkg.name, owners);
     await mergeInto(tree, kernel.modulesRoot, `kernel ${kernel.profile}`, owners);
-    await writeFile(join(tree, "usr/lib/os-release"), osReleaseText);
+    // new files only ("wx"): the merged ones are the cache's own (hard links), and a package may not ship these
+    const writeNew = (path: string, data: string) => writeFile(join(tree, path), data, { flag: "wx" }).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === "EEXIST" ? new BronzeError(`/${path} is written by the image build; package '${owners.get(path)}' may not install it`) : error;
+    });
+    await writeNew("usr/lib/os-release", osReleaseText);
     await symlink("../usr/lib/os-release", join(tree, "etc/os-release"));
     // the SBOM lists every file but itself (it cannot hold its own checksum)
     const input: SbomInput = { image: sbom.image, components: sbom.components, files: await attributeFiles(tree, owners, sbom) };
     await mkdir(join(tree, SBOM_DIR), { recursive: true });
-    await writeFile(join(tree, SBOM_DIR, names.spdx), spdxDocument(input));
-    await writeFile(join(tree, SBOM_DIR, names.cyclonedx), cycloneDxDocument(input));
+    await writeNew(join(SBOM_DIR, names.spdx), spdxDocument(input));
+    await writeNew(join(SBOM_DIR, names.cyclonedx), cycloneDxDocument(input));
 
     const entry = await ctx.store.put(key, "rootfs", inputs, async (outDir) => {
       await copyFile(join(tree, SBOM_DIR, names.spdx), join(outDir, names.spdx));

@@ -1,4 +1,4 @@
-import { copyFile, lstat, mkdir, readdir, readlink, symlink } from "node:fs/promises";
+import { copyFile, link, lstat, mkdir, readdir, readlink, symlink } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { BronzeError } from "../core/errors.ts";
 
@@ -22,8 +22,19 @@ export function rootPathOf(path: string): string {
 }
 
 /**
- * Copies a package's files into the root tree; a file that another package
- * already installed is an error naming both.
+ * A file of the cache in the root tree: a hard link (the tree is only read, by mksquashfs, whose
+ * SOURCE_DATE_EPOCH sets every time), a copy across file systems.
+ */
+async function placeFile(source: string, target: string): Promise<void> {
+  await link(source, target).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EXDEV" && error.code !== "EPERM") throw error;
+    await copyFile(source, target);
+  });
+}
+
+/**
+ * Puts a package's files into the root tree (see placeFile); a file that another package
+ * already installed is an error naming both. The tree's files must never be written: they are the cache's.
  */
 export async function mergeInto(
   root: string,
@@ -49,7 +60,7 @@ export async function mergeInto(
     await mkdir(dirname(target), { recursive: true });
     const info = await lstat(source);
     if (info.isSymbolicLink()) await symlink(await readlink(source), target);
-    else if (info.isFile()) await copyFile(source, target);
+    else if (info.isFile()) await placeFile(source, target);
     else throw new BronzeError(`package '${owner}' installs /${key}, which is neither a file, a directory nor a symlink`);
   }
 }
