@@ -1,4 +1,4 @@
-import { randomBytes, X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { rmSync } from "node:fs";
 import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -17,10 +17,9 @@ import {
   compileKernel,
   moduleDir,
   planCompile,
-  resolveConfig,
   SIGNING_CERT_SETTING,
+  resolveOnSource,
   treeSandbox,
-  unpackedSource,
   type CompileSpec,
   type ConfigGate,
   type ModuleSources,
@@ -161,15 +160,9 @@ function suppliedSigner(supplied: SuppliedKey): ModuleSigner {
 /** The normalised .config of a kernel profile (`bronze kernel config`), without building anything. */
 export async function resolveKernelConfig(source: KernelSource, spec: KernelSpec, ctx: BuildContext): Promise<string> {
   const settings = mergeFragments([...(await kernelFragments(ctx.projectRoot, spec)), SIGNING_CERT_SETTING]);
-  const changes = join(ctx.workDir, "kernel-config", `${spec.profile}-${randomBytes(4).toString("hex")}`);
   const logFile = join(ctx.logDir, `kernel-config-${spec.profile}.log`);
   await rm(logFile, { force: true });
-  try {
-    const tree = { readOnly: await unpackedSource(source, ctx, logFile), changes };
-    return await resolveConfig(treeSandbox(source, spec.arch, ctx.jobs, tree, logFile), tree, settings, spec.profile);
-  } finally {
-    await rm(changes, { recursive: true, force: true });
-  }
+  return resolveOnSource(source, spec.arch, settings, spec.profile, ctx, logFile);
 }
 
 /**

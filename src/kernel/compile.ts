@@ -1,10 +1,11 @@
 import { readFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { BuildContext } from "../build/context.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
+import { ownedName, removeOrphans } from "../core/ownership.ts";
 import { overlayUpper, runSandboxed, type Mount, type SandboxOptions } from "../core/sandbox.ts";
 import { toolVersions, type ToolSpec } from "../core/tools.ts";
 import { extractSource } from "../pkgs/build.ts";
@@ -146,6 +147,18 @@ export async function resolveConfig(sandbox: SandboxOptions, tree: KernelTree, s
   return dotConfig;
 }
 
+/** The settings resolved on the unpacked source (an overlay: nothing is copied), as resolveConfig does. */
+export async function resolveOnSource(source: KernelSource, arch: string, settings: readonly ConfigSetting[], profile: string, ctx: BuildContext, logFile: string): Promise<string> {
+  const changes = join(ctx.workDir, "kernel-config", ownedName(profile));
+  await removeOrphans(dirname(changes));
+  try {
+    const tree = { readOnly: await unpackedSource(source, ctx, logFile), changes };
+    return await resolveConfig(treeSandbox(source, arch, ctx.jobs, tree, logFile), tree, settings, profile);
+  } finally {
+    await rm(changes, { recursive: true, force: true });
+  }
+}
+
 /** Explains each mismatch from the tree's Kconfig files: the conditions that are off, or no such option. */
 function unmetExplainer(tree: string, mismatches: readonly ConfigMismatch[], dotConfig: string): (m: ConfigMismatch) => string {
   const read = (path: string): string | undefined => {
@@ -240,14 +253,19 @@ export async function compileKernel(source: KernelSource, plan: CompilePlan, ctx
   const started = Date.now();
   const logFile = join(ctx.logDir, `kernel-compile-${spec.profile}-${key.slice(0, 12)}.log`);
   await rm(logFile, { force: true });
+  // the configuration first, on the unpacked source: one that fails, or that the gate refuses, costs seconds
+  const config = await resolveOnSource(source, spec.arch, spec.settings, spec.profile, ctx, logFile);
+  await gate?.(config);
   const base = await ctx.compileCache.nearest(plan.family, plan.inputs.config);
   const { dir, tree } = await ctx.compileCache.begin(key);
   try {
     if (base) await copyTree(base.tree, tree, logFile);
     else await freshTree(source, spec, ctx, tree, logFile);
     const sandbox = treeSandbox(source, spec.arch, ctx.jobs, tree, logFile);
-    const config = await resolveConfig(sandbox, tree, spec.settings, spec.profile);
-    await gate?.(config);
+    // again in the tree, where Kbuild keeps what each option's change reaches
+    if ((await resolveConfig(sandbox, tree, spec.settings, spec.profile)) !== config) {
+      throw new BronzeError(`kernel config for profile '${spec.profile}': the tree resolved the settings differently from the source it was made from`);
+    }
     await runSandboxed('make -j"$JOBS" bzImage modules', sandbox);
     for (const m of [...spec.modules, ...spec.extensionModules]) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, sandbox);
     await assertNoPrivateKeys(tree);
