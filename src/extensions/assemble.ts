@@ -257,7 +257,7 @@ export async function modulesIndexLayer(kernel: KernelArtifact, extensions: read
   const modules = extensions.flatMap((e) => e.content.entries.filter((x) => x.type === "file" && x.path.endsWith(".ko")));
   if (modules.length === 0) return undefined;
   const dir = `usr/lib/modules/${kernel.release}`;
-  const what = { kernel: kernel.key, modules: entriesDigest(modules), depmod: await toolVersions(["depmod"]) };
+  const what = { kernel: kernel.identity, modules: entriesDigest(modules), depmod: await toolVersions(["depmod"]) };
   return squashLayer(MODULES_LAYER, "modules index", what, async () => {
     const work = join(ctx.workDir, "layers", `depmod-${process.pid}`);
     await rm(work, { recursive: true, force: true });

@@ -35,7 +35,13 @@ import type { SuppliedKey } from "./supplied-key.ts";
 export interface KernelArtifact {
   kind: "kernel";
   profile: string;
+  /** the store key of the kernel entry: the same for every seal of the same compile and key kind */
   key: string;
+  /**
+   * What the steps that hold this kernel's image or modules are keyed by: its entry and the certificate its
+   * seal embedded. A kernel sealed again (a new ephemeral key, after its entry was lost) makes them again.
+   */
+  identity: string;
   release: string;
   /** the EFI-stub boot image (bzImage) */
   image: string;
@@ -282,6 +288,7 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     kind: "kernel",
     profile,
     key: cacheKey,
+    identity: inputKey({ kernel: cacheKey, signingCertSha256: facts.signingCertSha256 ?? "" }),
     release: facts.release ?? "",
     image: join(dir, "vmlinuz"),
     modulesRoot: join(dir, "modules"),

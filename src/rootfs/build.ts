@@ -87,7 +87,7 @@ export async function buildRootfs(
     step: "rootfs",
     recipe: await recipeDigest(import.meta.url, new URL("./tree.ts", import.meta.url).href),
     packages: packages.map((p) => [p.name, p.key]),
-    kernel: kernel.key,
+    kernel: kernel.identity,
     osRelease: osReleaseText,
     epoch: ctx.epoch,
     sbom,

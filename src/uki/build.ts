@@ -28,7 +28,7 @@ export async function buildUki(input: UkiInputs, ctx: BuildContext): Promise<Uki
     step: "uki",
     recipe: await recipeDigest(import.meta.url, new URL("./uki.ts", import.meta.url).href, new URL("./pe.ts", import.meta.url).href),
     stub: sha256(stub),
-    kernel: input.kernel.key,
+    kernel: input.kernel.identity,
     initramfs: input.initramfs.key,
     osRelease: input.osRelease,
     cmdline: input.cmdline,

@@ -3,6 +3,7 @@ import { cp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { before, test } from "node:test";
 import { sha256 } from "../../src/core/hash.ts";
+import { readUkiSections } from "../../src/uki/uki.ts";
 import { profileWithExtraConfig, startBuild } from "../helpers/build.ts";
 import { bronze } from "../helpers/cli.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
@@ -112,4 +113,21 @@ test("20 builds killed with SIGKILL at random moments, each followed by a normal
     assert.deepEqual(await published(), expected, `after a kill at ${after} ms`);
   }
   console.log(`a build of these steps took ${duration} ms; killed at ${moments.join(", ")} ms`);
+});
+
+test("a kernel sealed again (its entry lost: a new key) makes everything that holds its image or modules again", async () => {
+  const before = JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as { kernel: { moduleSigningCertSha256: string } };
+  for (const entry of await entries()) if (entry.step === "kernel minimal") await rm(join(entry.dir, ".."), { recursive: true });
+  const result = await build();
+  const output = String(result.all);
+  assert.equal(result.exitCode, 0, output);
+  const ran = /build step\(s\) ran: (.*)/.exec(output)?.[1]?.split(", ") ?? [];
+  for (const step of ["kernel minimal", "rootfs", "initramfs", "uki", "installer"]) assert.ok(ran.includes(step), `${step} ran again: ${ran.join(", ")}`);
+  assert.ok(!ran.includes("kernel compile minimal"), "a seal, not a compile");
+  const after = JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as typeof before;
+  assert.notEqual(after.kernel.moduleSigningCertSha256, before.kernel.moduleSigningCertSha256, "a new key");
+  // the UKI boots the kernel that was published beside it
+  const linux = readUkiSections(await readFile(join(OUT, "uki.efi"))).find((s) => s.name === ".linux")!;
+  const vmlinuz = await readFile(join(OUT, "vmlinuz"));
+  assert.ok(Buffer.from(linux.data).subarray(0, vmlinuz.length).equals(vmlinuz));
 });
