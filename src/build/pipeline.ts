@@ -516,7 +516,8 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   };
   const disk = profile.outputs.includes("disk") ? await diskOutput(bootContent, outDir) : undefined;
   const files = await publish(outDir, {
-    copies: [...bootFiles, { name: installerTar.name, from: installer.tar }, ...installer.layout.map((f) => ({ name: `installer/${f.path}`, from: f.from }))].filter(published),
+    // described above: their digests are not taken again
+    copies: [...bootDescribed, { ...installerTar, from: installer.tar }, ...installer.layout.map((f) => ({ name: `installer/${f.path}`, from: f.from }))].filter(published),
     contents: [...contents, report].filter(published),
     moves: disk ? [{ name: "disk.raw", from: disk }] : [],
     manifest: {

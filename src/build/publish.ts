@@ -11,9 +11,17 @@ export interface PublishedFile {
   sha256: string;
 }
 
+/** A file copied from the cache, with its size and digest when the caller has them (then it is not hashed again). */
+export interface CopiedFile {
+  name: string;
+  from: string;
+  size?: number;
+  sha256?: string;
+}
+
 /** What goes to the output directory: artifacts copied from the cache, and content made for it. */
 export interface OutputSet {
-  copies: readonly { name: string; from: string }[];
+  copies: readonly CopiedFile[];
   /** written as they are; names may contain '/' (e.g. an OCI layout directory); `unlisted` ones stay out of the manifest */
   contents: readonly { name: string; data: Buffer; unlisted?: boolean }[];
   /** large files made beside the output directory for it (in a stagingDir), renamed into place */
@@ -29,9 +37,11 @@ export function manifestBytes(manifest: Record<string, unknown>, artifacts: read
   return Buffer.from(JSON.stringify({ ...manifest, artifacts: artifacts.map(({ name, size, sha256 }) => ({ name, size, sha256 })) }, null, 2) + "\n");
 }
 
-/** Name, size and sha256 of artifacts still in the cache, for a manifest. */
-export async function describeFiles(files: readonly { name: string; from: string }[]): Promise<Omit<PublishedFile, "path">[]> {
-  return Promise.all(files.map(async ({ name, from }) => ({ name, size: (await stat(from)).size, sha256: await sha256File(from) })));
+/** Name, size and sha256 of artifacts still in the cache, for a manifest (and to publish them from there). */
+export async function describeFiles(files: readonly CopiedFile[]): Promise<Required<CopiedFile>[]> {
+  return Promise.all(
+    files.map(async (f) => (f.size !== undefined && f.sha256 !== undefined ? { ...f, size: f.size, sha256: f.sha256 } : { ...f, size: (await stat(f.from)).size, sha256: await sha256File(f.from) })),
+  );
 }
 
 /** Name, size and sha256 of content made in memory, for a manifest. */
@@ -79,11 +89,14 @@ export async function publish(outDir: string, outputs: OutputSet): Promise<Publi
   const moves = outputs.moves ?? [];
   const unlisted = new Set(outputs.contents.filter((c) => c.unlisted).map((c) => c.name));
   const topLevel = (f: { name: string }) => !f.name.includes("/");
-  const described = [...(await describeFiles([...outputs.copies, ...moves].filter(topLevel))), ...describeData(outputs.contents.filter(topLevel))];
+  const described = [...(await describeFiles([...outputs.copies, ...moves].filter(topLevel))), ...describeData(outputs.contents.filter(topLevel))].map(
+    ({ name, size, sha256 }) => ({ name, size, sha256 }),
+  );
   const manifest = manifestBytes(outputs.manifest, described.filter((d) => !unlisted.has(d.name)));
-  const sizes = new Map<string, number>();
-  for (const { name, from } of [...outputs.copies, ...moves]) sizes.set(name, (await stat(from)).size);
-  for (const { name, data } of outputs.contents) if (!unlisted.has(name)) sizes.set(name, data.length);
+  // every file the directory must hold (the unlisted ones aside), with its size
+  const sizes = new Map(described.filter((d) => !unlisted.has(d.name)).map((d) => [d.name, d.size]));
+  for (const { name, from } of outputs.copies.filter((f) => !topLevel(f))) sizes.set(name, (await stat(from)).size);
+  for (const { name, data } of outputs.contents.filter((f) => !topLevel(f))) sizes.set(name, data.length);
   const result = described.map((d) => ({ ...d, path: join(outDir, d.name) }));
   const removeMoved = async () => {
     for (const { from } of moves) await rm(dirname(from), { recursive: true, force: true });
@@ -92,7 +105,10 @@ export async function publish(outDir: string, outputs: OutputSet): Promise<Publi
     await removeMoved();
     // the unlisted files kept are the previous build's
     const kept = await describeFiles([...unlisted].filter((name) => !name.includes("/")).map((name) => ({ name, from: join(outDir, name) })));
-    return result.map((r) => ({ ...r, ...kept.find((k) => k.name === r.name) }));
+    return result.map((r) => {
+      const previous = kept.find((k) => k.name === r.name);
+      return previous ? { ...r, size: previous.size, sha256: previous.sha256 } : r;
+    });
   }
   const tmp = await stagingDir(outDir, "publishing");
   try {
