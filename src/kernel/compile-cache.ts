@@ -54,8 +54,15 @@ async function touch(path: string): Promise<void> {
   await utimes(path, now, now);
 }
 
-const describeWeights = (found: TreeWeight, recorded: TreeWeight): string =>
-  `it holds ${found.files} file(s) of ${found.bytes} bytes, its record says ${recorded.files} of ${recorded.bytes}`;
+/** Why a tree does not weigh what its record says (files and bytes), or undefined when it does. */
+async function weightFault(tree: string, recorded: TreeWeight): Promise<string | undefined> {
+  const found = await treeWeight(tree);
+  if (!found.files) return "its tree is missing";
+  if (found.files !== recorded.files || found.bytes !== recorded.bytes) {
+    return `it holds ${found.files} file(s) of ${found.bytes} bytes, its record says ${recorded.files} of ${recorded.bytes}`;
+  }
+  return undefined;
+}
 
 /** How many settings lines one rendering has that the other lacks, both ways. */
 export function settingsDistance(a: string, b: string): number {
@@ -102,12 +109,12 @@ export class CompileCache {
     const tree = join(final, TREE);
     const recorded = await readJson<TreeWeight>(join(final, RECORD));
     if (recorded) {
-      const found = await treeWeight(tree);
-      if (found.files === recorded.files && found.bytes === recorded.bytes) {
+      const fault = await weightFault(tree, recorded);
+      if (!fault) {
         await touch(join(final, RECORD));
         return tree;
       }
-      this.warn(`unpacked kernel source ${sha256} is damaged: ${describeWeights(found, recorded)}; unpacked again`);
+      this.warn(`unpacked kernel source ${sha256} is damaged: ${fault}; unpacked again`);
       await rm(final, { recursive: true, force: true });
     }
     const made = await this.begin(`source-${sha256}`);
@@ -135,19 +142,11 @@ export class CompileCache {
     return { key, tree: join(dir, TREE), record: JSON.parse(text) as CompileRecord };
   }
 
-  /** Why a tree cannot be used (its files or bytes are not what it recorded), or undefined. */
-  private async fault(entry: CompiledTree): Promise<string | undefined> {
-    const found = await treeWeight(entry.tree);
-    if (!found.files) return "its tree is missing";
-    if (found.files !== entry.record.files || found.bytes !== entry.record.bytes) return describeWeights(found, entry.record);
-    return undefined;
-  }
-
   /** The tree of `key` if it is whole, or undefined after discarding it with a warning. */
   private async intact(key: string, warn = this.warn): Promise<CompiledTree | undefined> {
     const found = await this.read(key);
     if (!found) return undefined;
-    const fault = await this.fault(found);
+    const fault = await weightFault(found.tree, found.record);
     if (!fault) return found;
     warn(`compiled kernel tree ${key} is damaged: ${fault}; discarded, the kernel compiles again`);
     await rm(this.entryPath(key), { recursive: true, force: true });
