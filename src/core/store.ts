@@ -173,7 +173,8 @@ export class Store {
    * The entry of `key` if its files are what it recorded; a corrupt one is discarded, named in a warning.
    * Its files are hashed when they changed since they were last found whole (see statFingerprint), or always (`full`).
    */
-  private async verified(key: string, dir = this.entryPath(key), where = "cache entry", full = false): Promise<StoreEntry | undefined> {
+  private async verified(key: string, options: { dir?: string; where?: string; full?: boolean } = {}): Promise<StoreEntry | undefined> {
+    const { dir = this.entryPath(key), where = "cache entry", full = false } = options;
     const entry = await this.readEntry(key, dir);
     if (!entry) return undefined;
     const seen = await statFingerprint(dir);
@@ -195,7 +196,7 @@ export class Store {
     const discarded: string[] = [];
     let ok = 0;
     for (const key of keys) {
-      if (await this.verified(key, this.entryPath(key), "cache entry", true)) ok++;
+      if (await this.verified(key, { full: true })) ok++;
       else discarded.push(key);
     }
     return { ok, discarded };
@@ -207,7 +208,7 @@ export class Store {
     if (!entry && this.remote) {
       const tmp = await this.newTmp(key);
       try {
-        if ((await this.remote.fetch(key, tmp)) && (await this.verified(key, tmp, "shared cache entry"))) {
+        if ((await this.remote.fetch(key, tmp)) && (await this.verified(key, { dir: tmp, where: "shared cache entry", full: true }))) {
           await this.commit(tmp, key);
           entry = await this.local(key);
         }
