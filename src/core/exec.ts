@@ -1,7 +1,7 @@
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { execa } from "execa";
 import { StepError } from "./errors.ts";
+import { lazyExeca } from "./lazy-execa.ts";
 
 export interface RunOptions {
   cwd?: string;
@@ -27,7 +27,7 @@ export async function run(command: string, args: readonly string[], options: Run
     await mkdir(dirname(logFile), { recursive: true });
     await appendFile(logFile, `+ ${[command, ...args].join(" ")}\n`);
   }
-  const result = await execa(command, args, {
+  const result = await (await lazyExeca())(command, args, {
     cwd: options.cwd,
     env: options.env,
     extendEnv: !options.cleanEnv,

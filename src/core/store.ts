@@ -1,9 +1,7 @@
-import { createHash } from "node:crypto";
-import { lstatSync } from "node:fs";
 import { cp, mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { listFiles, treeContent } from "./hash.ts";
-import { pacer } from "./pace.ts";
+import { dirname, join, relative } from "node:path";
+import { treeContent } from "./hash.ts";
+import { statFingerprint, type Fingerprint } from "./fingerprint.ts";
 import { ownedName, removeOrphans } from "./ownership.ts";
 
 /** What a cache entry records about the step that produced it. */
@@ -29,33 +27,13 @@ export async function entryFault(entry: StoreEntry): Promise<string | undefined>
   return undefined;
 }
 
-/** Beside record.json: the stat fingerprint of the entry when its digest was last checked. */
-const CHECKED = "checked";
+/** Beside record.json: the stat fingerprint of the entry when its digest was last checked (see core/fingerprint). */
+export const CHECKED = "checked";
 
-/**
- * A file's ctime is trusted to tell of any later write once it is this much older than the clock: the file
- * system's clock is coarse (a few ms), so a write in the same tick as the check could leave it equal.
- */
-const SETTLED_MS = 1000;
-
-/**
- * What the file system says of an entry's files (record.json and out/), cheaply: path, inode, size, mode and
- * ctime of each. Any later write or replacement changes it, and no program can set a ctime back; `settled`
- * when every ctime is old enough for that to hold.
- */
-async function statFingerprint(dir: string): Promise<{ digest: string; settled: boolean }> {
-  const hash = createHash("sha256");
-  const pace = pacer();
-  const settledBefore = BigInt(Date.now() - SETTLED_MS) * 1_000_000n;
-  let settled = true;
-  for (const rel of await listFiles(dir)) {
-    if (rel === CHECKED) continue;
-    const info = lstatSync(join(dir, rel), { bigint: true, throwIfNoEntry: false });
-    if (!info || info.ctimeNs >= settledBefore) settled = false;
-    hash.update(`${rel} ${info?.ino} ${info?.size} ${info?.mode} ${info?.ctimeNs}\n`);
-    await pace();
-  }
-  return { digest: hash.digest("hex"), settled };
+/** The stat fingerprint of an entry's files (record.json and out/), named relative to the entry. */
+function entryFingerprint(dir: string): Promise<Fingerprint> {
+  const checked = join(dir, CHECKED);
+  return statFingerprint({ walk: [dir] }, { label: (path) => relative(dir, path), skip: (path) => path === checked });
 }
 
 /** Where a cache tells of what it discarded, unless its owner says otherwise. */
@@ -107,6 +85,8 @@ export class Store {
   warn: (line: string) => void = warnOnConsole;
   /** how many times an entry's files were hashed (the others were unchanged since their last check) */
   digestChecks = 0;
+  /** the directories of the entries this store served or made, in this process */
+  readonly used = new Set<string>();
 
   constructor(root: string) {
     this.root = root;
@@ -177,7 +157,7 @@ export class Store {
     const { dir = this.entryPath(key), where = "cache entry", full = false } = options;
     const entry = await this.readEntry(key, dir);
     if (!entry) return undefined;
-    const seen = await statFingerprint(dir);
+    const seen = await entryFingerprint(dir);
     if (!full && seen.settled && seen.digest === (await readFile(join(dir, CHECKED), "utf8").catch(() => undefined))) return entry;
     this.digestChecks++;
     const fault = await entryFault(entry);
@@ -216,7 +196,10 @@ export class Store {
         await rm(tmp, { recursive: true, force: true });
       }
     }
-    if (entry) await this.remote?.publish(key, this.entryPath(key));
+    if (entry) {
+      this.used.add(this.entryPath(key));
+      await this.remote?.publish(key, this.entryPath(key));
+    }
     return entry;
   }
 
@@ -236,6 +219,7 @@ export class Store {
       const record: EntryRecord = { step, key, inputs, durationMs: Date.now() - started, facts, content };
       await writeFile(join(tmp, "record.json"), JSON.stringify(record, null, 2) + "\n");
       const final = await this.commit(tmp, key);
+      this.used.add(final);
       await this.remote?.publish(key, final);
       return { key, dir: join(final, "out"), record };
     } finally {
