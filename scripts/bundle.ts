@@ -1,10 +1,11 @@
-// Bundles the CLI into one ES module (.tools/cli/bronze.mjs) so that it starts without resolving,
-// reading and type-stripping some forty modules: bin/bronze runs it, and makes it again when a source,
-// this script or the installed dependencies are newer.
+// Bundles the CLI into ES modules (.tools/cli/bronze.mjs and the chunks it imports when needed) so that
+// it starts without resolving, reading and type-stripping some forty modules, and a build answered by its
+// stamp loads only the entry: bin/bronze runs it, and makes it again when a source, this script or the
+// installed dependencies are newer.
 // Each module keeps its own import.meta.url (recipe digests and the project's paths are read from it),
 // so the bundle computes the same cache keys as the sources it was made from.
-import { readFile, rename, rm } from "node:fs/promises";
-import { dirname, join, relative } from "node:path";
+import { readdir, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
 
@@ -24,22 +25,35 @@ const ownUrls: Plugin = {
   },
 };
 
-const tmp = `${out}.${process.pid}.tmp`;
+// esbuild writes a fresh directory; its chunks are named by content (and the entry by its chunks'
+// names), so they join the old ones without replacing any, the entry is renamed in last, and only then
+// go the chunks no entry names
+const tmp = join(outDir, `.new-${process.pid}`);
 try {
-  await build({
-    entryPoints: [join(root, "src", "cli", "main.ts")],
+  const result = await build({
+    entryPoints: { bronze: join(root, "src", "cli", "entry.ts") },
     bundle: true,
+    splitting: true,
     platform: "node",
     format: "esm",
     target: "node22",
-    outfile: tmp,
+    outdir: tmp,
+    outExtension: { ".js": ".mjs" },
+    chunkNames: "[name]-[hash]",
+    metafile: true,
     plugins: [ownUrls],
     logLevel: "error",
+    define: { BRONZE_BUNDLE: "true" },
     // CommonJS dependencies call require() for Node's own modules
     banner: { js: 'import { createRequire as __bronzeRequire } from "node:module"; const require = __bronzeRequire(import.meta.url);' },
   });
-  // a bronze already running from the old bundle has read all of it: replacing it under it is safe
-  await rename(tmp, out);
+  const written = Object.keys(result.metafile.outputs).map((file) => basename(file));
+  for (const name of written.filter((n) => n !== basename(out))) await rename(join(tmp, name), join(outDir, name));
+  // a bronze already running from the old entry has its chunks until it exits: they go only now
+  await rename(join(tmp, basename(out)), out);
+  for (const name of await readdir(outDir)) {
+    if (name.endsWith(".mjs") && !written.includes(name)) await rm(join(outDir, name), { force: true });
+  }
 } finally {
-  await rm(tmp, { force: true });
+  await rm(tmp, { recursive: true, force: true });
 }

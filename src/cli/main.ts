@@ -20,6 +20,7 @@ import { registerCacheCommands } from "./cache.ts";
 import { loadKernelSource } from "../kernel/source.ts";
 import { loadSuppliedKey, type SuppliedKey } from "../kernel/supplied-key.ts";
 import { loadProfile, profilePath } from "../profile/profile.ts";
+import { stampBuild } from "../build/stamp.ts";
 import type { SecureBootSigner } from "../secureboot/signer.ts";
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -114,7 +115,19 @@ async function secureBootOption(opts: BuildCommandOptions): Promise<SecureBootSi
   );
 }
 
-export function createProgram(): Command {
+/**
+ * Whether a build of these options may be answered from its stamp next time: not with keys (a signature
+ * is made each time, and a key file is no input the stamp follows) nor with a shared cache (the build
+ * also fills it) nor when told to accept growth.
+ */
+function stampable(opts: BuildCommandOptions): boolean {
+  const { moduleSigningKey, moduleSigningCert, secureBootKey, secureBootCert, secureBootKeyPassphraseFile } = opts;
+  const keys = [moduleSigningKey, moduleSigningCert, secureBootKey, secureBootCert, secureBootKeyPassphraseFile];
+  return keys.every((k) => k === undefined) && !opts.acceptSizeGrowth && !opts.cacheFrom && !opts.cacheTo;
+}
+
+/** `commandLine`: the arguments as given, which a build's stamp is filed under (build/stamp.ts). */
+export function createProgram(commandLine: readonly string[] = []): Command {
   const program = new Command()
     .name("bronze")
     .description("Builds minimal, immutable Linux OS images: musl userland, read-only SquashFS root, signed kernel modules, UKI.")
@@ -138,6 +151,7 @@ export function createProgram(): Command {
     .option("--cache-from <repository>", "shared cache: take missing steps from this registry repository (HOST[:PORT]/REPOSITORY), by input hash")
     .option("--cache-to <repository>", "shared cache: send every step of this build to this registry repository, tagged by input hash")
   ).action(async (opts: BuildCommandOptions & ConnectionOptions) => {
+      const startedAt = Date.now();
       const moduleSigningKey = await suppliedKeyOption(opts.moduleSigningKey, opts.moduleSigningCert);
       const secureBootSigner = await secureBootOption(opts);
       const profile = await loadProfile(profilePath(projectRoot, opts.profile));
@@ -146,15 +160,17 @@ export function createProgram(): Command {
       const { buildProfile } = await import("../build/pipeline.ts");
       const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey, secureBootSigner, acceptSizeGrowth: Boolean(opts.acceptSizeGrowth), jobs: opts.jobs, connect: (ref) => connect(ref, opts) });
       console.log(`\nbronze: built profile '${profile.name}' in ${(result.durationMs / 1000).toFixed(1)} s; ${result.ran.length} build step(s) ran${result.ran.length ? `: ${result.ran.join(", ")}` : " (everything from cache)"}`);
-      console.log(`kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`);
-      if (moduleSigningKey) console.log(`modules signed with ${moduleSigningKey.keyPath}: not ephemeral; keep it safe`);
-      if (secureBootSigner) console.log(`Secure Boot: uki.signed.efi and systemd-boot.signed.efi signed for the db certificate sha256 ${secureBootSigner.certificateSha256}`);
+      const summary = [`kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`];
+      if (moduleSigningKey) summary.push(`modules signed with ${moduleSigningKey.keyPath}: not ephemeral; keep it safe`);
+      if (secureBootSigner) summary.push(`Secure Boot: uki.signed.efi and systemd-boot.signed.efi signed for the db certificate sha256 ${secureBootSigner.certificateSha256}`);
       const h = result.hardening.summary;
-      console.log(
+      summary.push(
         `hardening gate passed (${result.hardening.decisions.join(", ")}): ${h.checks} checks, OK ${h.ok}, FAIL ${h.fail} ` +
           `(${h.suppressed} by reviewed exceptions, ${h.ungatedFail} in groups not gated); every verdict in ${join(result.outDir, "hardening.json")}`,
       );
-      for (const file of result.files) console.log(`  ${file.path.padEnd(48)} ${humanSize(file.size).padStart(10)}`);
+      for (const file of result.files) summary.push(`  ${file.path.padEnd(48)} ${humanSize(file.size).padStart(10)}`);
+      for (const line of summary) console.log(line);
+      if (stampable(opts)) await stampBuild(commandLine, startedAt, { projectRoot, profile, entries: [...ctx.store.used], outDir: result.outDir, cacheDir: ctx.cacheDir }, summary);
     });
 
   program
@@ -225,7 +241,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   // what bronze writes (cache entries, trees packed into images, outputs) must not depend on the caller's umask
   process.umask(0o022);
   try {
-    await createProgram().parseAsync(argv as string[], { from: "user" });
+    await createProgram(argv).parseAsync(argv as string[], { from: "user" });
     return Number(process.exitCode ?? 0);
   } catch (error) {
     if (error instanceof CommanderError) {
@@ -240,4 +256,3 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));

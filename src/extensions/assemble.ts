@@ -1,6 +1,7 @@
+import { pulledExtensionDir } from "./pulled.ts";
 import type { KeyObject } from "node:crypto";
 import { access, cp, mkdir, readdir, readFile, rm } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import type { BuildContext } from "../build/context.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
@@ -106,7 +107,7 @@ export async function treeExtension(def: TreeExtension, packages: ReadonlyMap<st
  * sha256-<hex>.sig beside it, when the registry has one) into an OCI layout in the cache.
  */
 export async function pullExtension(ref: Extract<ExtensionRef, { kind: "registry" }>, connect: (ref: Reference) => Promise<RegistryClient>, cacheDir: string): Promise<string> {
-  const dir = join(cacheDir, "extensions", ref.digest.slice("sha256:".length));
+  const dir = pulledExtensionDir(cacheDir, ref.digest);
   if (await access(join(dir, "index.json")).then(() => true, () => false)) return dir;
   const reference = parseReference(ref.reference);
   const client = await connect(reference);
@@ -115,7 +116,7 @@ export async function pullExtension(ref: Extract<ExtensionRef, { kind: "registry
   const signatureRef = { registry: reference.registry, repository: reference.repository, tag };
   const signature = (await hasManifest(client, signatureRef, tag)) ? await pullImage(client, signatureRef) : undefined;
   const files = layoutFiles(image.root, [...image.blobs, ...(signature?.blobs ?? [])], ref.digest.slice(7, 19), signature ? [{ root: signature.root, refName: tag }] : []);
-  await mkdir(join(cacheDir, "extensions"), { recursive: true });
+  await mkdir(dirname(dir), { recursive: true });
   await writeLayoutDir(dir, files);
   return dir;
 }

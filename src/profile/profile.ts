@@ -13,6 +13,8 @@ export interface Profile {
   name: string;
   description: string;
   file: string;
+  /** the files it was read from: its own, then its base's, and so on */
+  files: string[];
   arch: "x86_64";
   kernelProfile: string;
   /** extra kernel config fragments (paths), applied after the kernel profile's */
@@ -71,7 +73,7 @@ export function profilePath(projectRoot: string, nameOrFile: string): string {
 }
 
 /** The profile ID: what the image is made of, not where the files are (config fragments by content). */
-async function profileId(p: Omit<Profile, "id" | "file" | "description">): Promise<string> {
+async function profileId(p: Omit<Profile, "id" | "file" | "files" | "description">): Promise<string> {
   const fragments = await Promise.all(p.kernelExtraConfig.map(async (f) => sha256(await readFile(f))));
   const keys = await Promise.all(p.trustedKeys.map(async (f) => sha256(await readFile(f))));
   const extensions = await Promise.all(p.extensions.map(async (e) => (e.kind === "build" ? { build: entriesDigest(await readTree(e.dir)) } : { image: e.digest })));
@@ -128,8 +130,9 @@ export async function loadProfile(path: string, seen: readonly string[] = []): P
 }
 
 /** The resolved profile with what does not define the image: its file, description, and the ID of what does. */
-async function finish(path: string, f: FieldReader, top: Record<string, unknown>, resolved: Omit<Profile, "id" | "file" | "description">): Promise<Profile> {
-  return { ...resolved, file: path, description: f.optionalString(top.description, ["description"]) ?? "", id: await profileId(resolved) };
+async function finish(path: string, f: FieldReader, top: Record<string, unknown>, resolved: Omit<Profile, "id" | "file" | "files" | "description">, base?: Profile): Promise<Profile> {
+  const description = f.optionalString(top.description, ["description"]) ?? "";
+  return { ...resolved, file: path, files: [path, ...(base?.files ?? [])], description, id: await profileId(resolved) };
 }
 
 function readSizeBudget(f: FieldReader, top: Record<string, unknown>): number | undefined {
@@ -250,5 +253,5 @@ async function loadCustomProfile(path: string, yaml: YamlFile, f: FieldReader, t
     kernelArgs: [...base.kernelArgs, ...kernelArgs],
     outputs: readOutputs(yaml, f, top, base.outputs),
   };
-  return finish(path, f, top, resolved);
+  return finish(path, f, top, resolved, base);
 }

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import { lstat, readdir, readFile, readlink, rm } from "node:fs/promises";
+import { lstat, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Spec, Validation } from "@cyclonedx/cyclonedx-library";
 import { execa } from "execa";
 import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
+import { SETTLED_MS } from "../../src/core/fingerprint.ts";
 import { sha256 } from "../../src/core/hash.ts";
 import { findPrivateKeys } from "../../src/kernel/key-scan.ts";
 import { describeVerdict, verifyModuleTree } from "../../src/kernel/module-sig.ts";
@@ -73,6 +75,28 @@ test("a second build with nothing changed runs no build step, gives the same ins
   assert.match(String(result.stdout), /0 build step\(s\) ran \(everything from cache\)/);
   assert.deepEqual((await manifest()).installer, before);
   assert.deepEqual(await fileIdentities(OUT), files, "the same files, the same inodes and modification times");
+});
+
+test("a build after a settled one that changed nothing is answered by its stamp, rewriting nothing; a changed output brings the whole build back", async () => {
+  // what the builds before made settles (core/fingerprint.ts)
+  await sleep(SETTLED_MS + 500);
+  const settled = await bronze(["build", "--profile", "minimal"]);
+  assert.equal(settled.exitCode, 0, String(settled.all));
+  const files = await fileIdentities(OUT);
+  const answered = await bronze(["build", "--profile", "minimal"]);
+  assert.equal(answered.exitCode, 0, String(answered.all));
+  assert.match(String(answered.stdout), /profile 'minimal' is up to date: .* 0 build step\(s\) ran \(everything from cache\)/);
+  assert.doesNotMatch(String(answered.stdout), /❯|✔/, "no step of the pipeline was even looked at");
+  for (const name of ["rootfs.sqsh", "uki.efi"]) assert.match(String(answered.stdout), new RegExp(`_out/minimal/${name.replace(".", "\\.")}\\s+[\\d.]+ (B|KiB|MiB)`));
+  assert.deepEqual(await fileIdentities(OUT), files);
+
+  const hardening = join(OUT, "hardening.json");
+  const text = await readFile(hardening, "utf8");
+  await writeFile(hardening, text.replace("kernel-hardening-checker", "kernel-hardening-checkeR"));
+  const again = await bronze(["build", "--profile", "minimal"]);
+  assert.equal(again.exitCode, 0, String(again.all));
+  assert.match(String(again.stdout), /built profile 'minimal' in/, "the whole build ran");
+  assert.equal(await readFile(hardening, "utf8"), text, "and published the file again");
 });
 
 test("the installer image: skopeo reads the layout and its tar, umoci unpacks usr/install/amd64 with the boot artifacts", async () => {

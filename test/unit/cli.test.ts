@@ -57,7 +57,7 @@ test("doctor finds every host requirement on a set-up machine", async () => {
 
 test("doctor names a missing tool and the Debian package that provides it", async () => {
   // a PATH holding only node: every host command is missing, the firmware files are not
-  const result = await execa(process.execPath, [join(PROJECT_ROOT, "src/cli/main.ts"), "doctor"], {
+  const result = await execa(process.execPath, [join(PROJECT_ROOT, "src/cli/entry.ts"), "doctor"], {
     env: { PATH: dirname(process.execPath) },
     extendEnv: false,
     reject: false,

@@ -23,6 +23,7 @@ test("a custom profile takes its base's image and adds kernel arguments and outp
   const dir = await profiles({ "edge.yaml": "name: edge\nbase: minimal\nkernelArgs: [quiet, 'bronze.note=\"two words\"']\noutputs: [uki, installer, disk]\n" });
   const edge = await loadProfile(join(dir, "edge.yaml"));
   assert.equal(edge.base, "minimal");
+  assert.deepEqual(edge.files, [join(dir, "edge.yaml"), join(dir, "minimal.yaml")], "the files it was read from");
   assert.deepEqual(edge.packages, minimal.packages);
   assert.equal(edge.kernelProfile, minimal.kernelProfile);
   assert.equal(edge.cmdline, `${minimal.cmdline} quiet bronze.note="two words"`);
