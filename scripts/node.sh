@@ -11,7 +11,10 @@ major_of() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
 # the provisioned package's own version, read without starting Node (every bronze command comes here)
 provisioned_major() { sed -n 's/^ *"version": *"\([0-9]*\)\..*/\1/p' "$root/.tools/node/package.json" 2>/dev/null | head -n 1; }
 
+# bin/bronze takes the provisioned Node without asking again while this mark is beside it
+mark="$root/.tools/node/.version-checked"
 if [ -x "$local_node" ] && [ "$(provisioned_major || true)" -ge "$min_major" ] 2>/dev/null; then
+  touch "$mark" 2>/dev/null || true
   echo "$local_node"; exit 0
 fi
 if [ -x "$local_node" ] && [ "$(major_of "$local_node")" -ge "$min_major" ]; then

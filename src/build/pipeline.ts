@@ -39,6 +39,7 @@ import { sha256File } from "../core/hash.ts";
 import { humanBytes, renderReport, type ReportInput } from "../report/html.ts";
 import { readUkiSections } from "../uki/uki.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
+import { DEFAULT_DISK_SIZE } from "../disk/sizes.ts";
 import { JobBudget, runGraph, type GraphEvents, type GraphNode, type NodeOutcome } from "./graph.ts";
 import { describeData, describeFiles, manifestBytes, publish, stagingDir, type PublishedFile } from "./publish.ts";
 
@@ -158,7 +159,7 @@ function isPublished(outputs: readonly Output[], name: string): boolean {
 /** The `disk` output: a raw GPT disk of the installer's boot files (as `bronze image disk` makes it), beside the output directory. */
 async function diskOutput(content: InstallerContent, outDir: string): Promise<string> {
   const work = await stagingDir(outDir, "disk");
-  const { writeDisk, DEFAULT_DISK_SIZE } = await import("../disk/image.ts");
+  const { writeDisk } = await import("../disk/image.ts");
   return (await writeDisk(content, join(work, "disk.raw"), DEFAULT_DISK_SIZE)).out;
 }
 

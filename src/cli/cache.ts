@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
-import { createContext } from "../build/context.ts";
 import { BronzeError, EXIT_FAILURE } from "../core/errors.ts";
 
 const GIB = 1024 ** 3;
@@ -16,7 +15,7 @@ interface CacheOptions {
   compileCache?: string;
 }
 
-const contextOf = (projectRoot: string, opts: CacheOptions) => createContext(projectRoot, 0, opts.cacheDir, opts.compileCache);
+const contextOf = async (projectRoot: string, opts: CacheOptions) => (await import("../build/context.ts")).createContext(projectRoot, 0, opts.cacheDir, opts.compileCache);
 
 /** `bronze cache verify` and `bronze cache prune`: the local cache's integrity and size. */
 export function registerCacheCommands(program: Command, projectRoot: string): void {
@@ -29,7 +28,7 @@ export function registerCacheCommands(program: Command, projectRoot: string): vo
   withDirs(cache.command("verify"))
     .description("hash every cache entry's files against the digest it recorded; corrupt entries are discarded (the next build makes them again)")
     .action(async (opts: CacheOptions) => {
-      const ctx = contextOf(projectRoot, opts);
+      const ctx = await contextOf(projectRoot, opts);
       const { ok, discarded } = await ctx.store.verifyAll();
       const trees = await ctx.compileCache.verifyAll();
       console.log(`bronze cache verify: ${ok} entr${ok === 1 ? "y" : "ies"} intact, ${discarded.length} discarded; ${trees.ok} compiled kernel tree(s) intact, ${trees.discarded.length} discarded`);
@@ -41,7 +40,7 @@ export function registerCacheCommands(program: Command, projectRoot: string): vo
     .description("remove the least recently used compiled kernel trees and unpacked kernel sources until the rest fit in --max-size")
     .option("--max-size <GiB>", "what the compiled trees and unpacked sources may take, in GiB", gibibytes, 8 * GIB)
     .action(async (opts: CacheOptions & { maxSize: number }) => {
-      const ctx = contextOf(projectRoot, opts);
+      const ctx = await contextOf(projectRoot, opts);
       const removed = await ctx.compileCache.prune(opts.maxSize);
       const freed = removed.reduce((sum, e) => sum + e.bytes, 0);
       console.log(`bronze cache prune: removed ${removed.length} compiled kernel tree(s) or unpacked source(s), ${(freed / GIB).toFixed(2)} GiB`);

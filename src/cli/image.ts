@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { DEFAULT_DISK_SIZE } from "../disk/image.ts";
+import { DEFAULT_DISK_SIZE } from "../disk/sizes.ts";
 import { sizeOption } from "./size-option.ts";
 
 // implementations are imported when a command runs: the CLI starts fast

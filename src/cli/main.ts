@@ -3,7 +3,6 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { boot, BOOT_DEFAULTS, type BootTarget } from "../boot/qemu.ts";
-import { createContext } from "../build/context.ts";
 import { projectVersion } from "../core/version.ts";
 import { sourceDateEpoch } from "../core/epoch.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
@@ -17,9 +16,7 @@ import type { RemoteStore } from "../core/store.ts";
 import { registerImageCommands } from "./image.ts";
 import { registerReproCommand } from "./repro.ts";
 import { registerCacheCommands } from "./cache.ts";
-import { loadKernelSource } from "../kernel/source.ts";
-import { loadSuppliedKey, type SuppliedKey } from "../kernel/supplied-key.ts";
-import { loadProfile, profilePath } from "../profile/profile.ts";
+import type { SuppliedKey } from "../kernel/supplied-key.ts";
 import { stampBuild } from "../build/stamp.ts";
 import type { SecureBootSigner } from "../secureboot/signer.ts";
 
@@ -66,6 +63,7 @@ async function suppliedKeyOption(key: string | undefined, cert: string | undefin
   if (!key || !cert) {
     throw new InputError(`${key ? "--module-signing-key" : "--module-signing-cert"} needs ${key ? "--module-signing-cert" : "--module-signing-key"} too: give the private key (PEM) and its certificate`);
   }
+  const { loadSuppliedKey } = await import("../kernel/supplied-key.ts");
   const supplied = await loadSuppliedKey(key, cert);
   console.error(
     `bronze: WARNING: modules will be signed with your own key ${supplied.keyPath}. This key is NOT ephemeral: ` +
@@ -154,6 +152,8 @@ export function createProgram(commandLine: readonly string[] = []): Command {
       const startedAt = Date.now();
       const moduleSigningKey = await suppliedKeyOption(opts.moduleSigningKey, opts.moduleSigningCert);
       const secureBootSigner = await secureBootOption(opts);
+      const { loadProfile, profilePath } = await import("../profile/profile.ts");
+      const { createContext } = await import("../build/context.ts");
       const profile = await loadProfile(profilePath(projectRoot, opts.profile));
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot), opts.cacheDir, opts.compileCache);
       ctx.store.remote = await sharedCache(opts);
@@ -203,6 +203,8 @@ export function createProgram(commandLine: readonly string[] = []): Command {
     .option("-p, --profile <name>", "kernel profile (kernel/config/profiles/<name>.config)", "minimal")
     .addOption(new Option("--arch <arch>", "architecture").choices(["x86_64"]).default("x86_64"))
     .action(async (opts: { profile: string; arch: string }) => {
+      const { loadKernelSource } = await import("../kernel/source.ts");
+      const { createContext } = await import("../build/context.ts");
       const source = await loadKernelSource(join(projectRoot, "kernel"));
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot));
       const { resolveKernelConfig } = await import("../kernel/build.ts");

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { BronzeError, EXIT_FAILURE } from "../core/errors.ts";
-import { loadProfile, profilePath } from "../profile/profile.ts";
 
 /** `bronze repro`: build twice in different surroundings and compare every artifact. */
 export function registerReproCommand(program: Command, projectRoot: string): void {
@@ -15,6 +14,7 @@ export function registerReproCommand(program: Command, projectRoot: string): voi
     .option("--first-cache <dir>", "the first build uses this cache (e.g. the one `make` filled) instead of a fresh one: one kernel build instead of two")
     .option("--keep", "keep the work directory (it is kept anyway when something differs)")
     .action(async (opts: { profile: string; firstCache?: string; keep?: boolean }) => {
+      const { loadProfile, profilePath } = await import("../profile/profile.ts");
       const profile = await loadProfile(profilePath(projectRoot, opts.profile));
       const { checkReproducible } = await import("../repro/run.ts");
       const log = (line: string) => console.log(`repro: ${line}`);

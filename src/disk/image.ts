@@ -6,6 +6,7 @@ import { InputError } from "../core/errors.ts";
 import { lazyExeca } from "../core/lazy-execa.ts";
 import { openLayout, readImage } from "../oci/layout-read.ts";
 import { readTar } from "../oci/tar-read.ts";
+import { ESP_SIZE, MIN_DISK_SIZE } from "./sizes.ts";
 import { gptLayout, PARTITION_TYPES, SECTOR, type PlacedPartition } from "./gpt.ts";
 
 /**
@@ -14,10 +15,6 @@ import { gptLayout, PARTITION_TYPES, SECTOR, type PlacedPartition } from "./gpt.
  * (mkfs.vfat, mtools) holding systemd-boot and the UKI, and a /var partition for the data.
  */
 
-export const ESP_SIZE = 100 << 20;
-export const MIN_DISK_SIZE = ESP_SIZE + (64 << 20);
-/** 1 GiB: the ESP and room for /var */
-export const DEFAULT_DISK_SIZE = 1 << 30;
 
 export interface InstallerContent {
   version: string;
