@@ -1,8 +1,11 @@
-import { copyFile, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { readFileSync, readlinkSync } from "node:fs";
+import { copyFile, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BuildContext } from "../build/context.ts";
 import { run } from "../core/exec.ts";
 import { inputKey, recipeDigest } from "../core/hash.ts";
+import { pacer } from "../core/pace.ts";
+import { walkTree } from "../core/walk.ts";
 import { toolVersions } from "../core/tools.ts";
 import type { KernelArtifact } from "../kernel/build.ts";
 import type { PackageArtifact } from "../pkgs/build.ts";
@@ -36,30 +39,23 @@ export interface RootfsSbom {
 async function attributeFiles(tree: string, owners: ReadonlyMap<string, string>, sbom: RootfsSbom): Promise<SbomFile[]> {
   const files: SbomFile[] = [];
   const unattributed: string[] = [];
-  // walked by hand: a recursive readdir would follow the /lib -> usr/lib symlink
-  const paths: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    for (const entry of await readdir(join(tree, dir), { withFileTypes: true })) {
-      const rel = dir ? `${dir}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) await walk(rel);
-      else paths.push(rel);
-    }
-  };
-  await walk("");
-  for (const rel of paths.sort()) {
-    const info = await lstat(join(tree, rel));
+  // synchronous calls, paced: a file at a time through the thread pool cost more than the hashing
+  const pace = pacer();
+  const paths = walkTree(tree).filter((e) => e.kind !== "directory");
+  for (const { rel, kind } of paths.sort((a, b) => (a.rel < b.rel ? -1 : 1))) {
     const owner = owners.get(rel);
     const component = owner ? sbom.componentOf[owner] : rel === "usr/lib/os-release" || rel === "etc/os-release" || !rel.includes("/") ? sbom.imageComponent : undefined;
     if (!component) {
       unattributed.push(rel);
       continue;
     }
-    if (info.isSymbolicLink()) {
-      const target = await readlink(join(tree, rel));
+    if (kind === "symlink") {
+      const target = readlinkSync(join(tree, rel));
       files.push({ path: rel, owner: component, ...fileChecksums(target), linkTarget: target });
     } else {
-      files.push({ path: rel, owner: component, ...fileChecksums(await readFile(join(tree, rel))) });
+      files.push({ path: rel, owner: component, ...fileChecksums(readFileSync(join(tree, rel))) });
     }
+    await pace();
   }
   if (unattributed.length) throw new BronzeError(`the SBOM cannot attribute ${unattributed.map((p) => `/${p}`).join(", ")} to a component`);
   return files;

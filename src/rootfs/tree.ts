@@ -1,6 +1,7 @@
-import { copyFile, link, lstat, mkdir, readdir, readlink, symlink } from "node:fs/promises";
-import { dirname, join, relative } from "node:path";
+import { copyFileSync, linkSync, mkdirSync, readlinkSync, symlinkSync } from "node:fs";
 import { BronzeError } from "../core/errors.ts";
+import { pacer } from "../core/pace.ts";
+import { walkTree } from "../core/walk.ts";
 
 /** The top-level directories that live under /usr in a merged-/usr root. */
 const MERGED_INTO_USR = new Set(["bin", "sbin", "lib", "lib64"]);
@@ -25,16 +26,21 @@ export function rootPathOf(path: string): string {
  * A file of the cache in the root tree: a hard link (the tree is only read, by mksquashfs, whose
  * SOURCE_DATE_EPOCH sets every time), a copy across file systems.
  */
-async function placeFile(source: string, target: string): Promise<void> {
-  await link(source, target).catch(async (error: NodeJS.ErrnoException) => {
-    if (error.code !== "EXDEV" && error.code !== "EPERM") throw error;
-    await copyFile(source, target);
-  });
+function placeFile(source: string, target: string): void {
+  try {
+    linkSync(source, target);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EXDEV" && code !== "EPERM") throw error;
+    copyFileSync(source, target);
+  }
 }
 
 /**
  * Puts a package's files into the root tree (see placeFile); a file that another package
  * already installed is an error naming both. The tree's files must never be written: they are the cache's.
+ * Synchronous calls, paced (core/pace.ts): a file at a time through the thread pool cost more than the rest
+ * of the rootfs step but mksquashfs.
  */
 export async function mergeInto(
   root: string,
@@ -42,25 +48,22 @@ export async function mergeInto(
   owner: string,
   owners: Map<string, string>,
 ): Promise<void> {
-  const entries = await readdir(from, { recursive: true, withFileTypes: true });
-  entries.sort((a, b) => join(a.parentPath, a.name).localeCompare(join(b.parentPath, b.name)));
-  for (const entry of entries) {
-    const source = join(entry.parentPath, entry.name);
-    const rel = relative(from, source);
+  const pace = pacer();
+  for (const { rel, kind } of walkTree(from)) {
     if (isDevelopmentFile(rel)) continue;
-    const target = join(root, rootPathOf(rel));
-    if (entry.isDirectory()) {
-      await mkdir(target, { recursive: true });
+    const source = `${from}/${rel}`;
+    const key = rootPathOf(rel);
+    const target = `${root}/${key}`;
+    if (kind === "directory") {
+      mkdirSync(target, { recursive: true });
       continue;
     }
-    const key = rootPathOf(rel);
     const previous = owners.get(key);
     if (previous) throw new BronzeError(`/${key} is installed by both package '${previous}' and package '${owner}'`);
     owners.set(key, owner);
-    await mkdir(dirname(target), { recursive: true });
-    const info = await lstat(source);
-    if (info.isSymbolicLink()) await symlink(await readlink(source), target);
-    else if (info.isFile()) await placeFile(source, target);
+    if (kind === "symlink") symlinkSync(readlinkSync(source), target);
+    else if (kind === "file") placeFile(source, target);
     else throw new BronzeError(`package '${owner}' installs /${key}, which is neither a file, a directory nor a symlink`);
+    await pace();
   }
 }
