@@ -9,7 +9,7 @@ TEST_FILES ?= test/unit/*.test.ts test/integration/*.test.ts
 # TEST_JUNIT=FILE also writes a JUnit report there: every test with its file and time
 TEST_JUNIT ?=
 
-.PHONY: all setup host-packages deps build test check typecheck lint bench repro clean
+.PHONY: all setup host-packages deps build test check typecheck lint bench repro structure clean
 
 all: build
 
@@ -42,6 +42,10 @@ test: check
 # side-by-side measurements (not tests): writes bench/results.json; BENCH_RUNS=N to change the run count
 bench: setup
 	$(NODE) bench/run.ts
+
+# the redesign's counts (long functions, many imports, cache lookups, arch names, process starts, ...) in src/
+structure: deps
+	$(NODE) scripts/structure.ts
 
 # builds $(PROFILE) twice in different surroundings (two kernel builds) and compares every artifact
 repro: setup

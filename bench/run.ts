@@ -12,11 +12,11 @@ import { loadKernelSource } from "../src/kernel/source.ts";
 import { loadPackages } from "../src/pkgs/graph.ts";
 import { fetchSource } from "../src/sources/fetch.ts";
 import { boot, BOOT_DEFAULTS } from "../src/boot/qemu.ts";
-import { createContext } from "../src/build/context.ts";
-import { buildProfile } from "../src/build/pipeline.ts";
+import { createContext } from "../src/pipeline/context.ts";
+import { buildProfile } from "../src/pipeline/pipeline.ts";
 import { projectVersion } from "../src/core/version.ts";
 import { sourceDateEpoch } from "../src/core/epoch.ts";
-import { STUB_PATH } from "../src/core/tools.ts";
+import { DEFAULT_ARCH } from "../src/core/arch.ts";
 import { writeCpio } from "../src/initramfs/cpio.ts";
 import { loadProfile, profilePath } from "../src/profile/profile.ts";
 import { buildRootfs, MKSQUASHFS_FLAGS } from "../src/rootfs/build.ts";
@@ -122,7 +122,7 @@ async function ukiPair(scratch: string, outDir: string): Promise<Figure> {
   await writeFile(files.osrel, os);
   await writeFile(files.cmdline, `${manifest.cmdline}\0`);
   await writeFile(files.uname, manifest.kernel.release);
-  const stub = await readFile(STUB_PATH);
+  const stub = await readFile(DEFAULT_ARCH.stub);
   const linux = await readFile(files.linux);
   const initrd = await readFile(files.initrd);
   // objcopy needs each section's address: after the stub, 64 KiB apart, then room for the kernel
@@ -134,7 +134,7 @@ async function ukiPair(scratch: string, outDir: string): Promise<Figure> {
     "--add-section", `.uname=${files.uname}`, "--change-section-vma", ".uname=0x40000",
     "--add-section", `.linux=${files.linux}`, "--change-section-vma", `.linux=0x${linuxVma.toString(16)}`,
     "--add-section", `.initrd=${files.initrd}`, "--change-section-vma", `.initrd=0x${initrdVma.toString(16)}`,
-    STUB_PATH, join(scratch, "objcopy.efi"),
+    DEFAULT_ARCH.stub, join(scratch, "objcopy.efi"),
   ];
   return pair(
     `UKI writer vs objcopy (${outDir.split("/").at(-1) ?? ""} kernel + initramfs)`,

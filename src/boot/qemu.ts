@@ -2,8 +2,11 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BronzeError } from "../core/errors.ts";
-import { OVMF_CODE, OVMF_CODE_SECBOOT, OVMF_VARS, OVMF_VARS_SNAKEOIL } from "../core/tools.ts";
+import { DEFAULT_ARCH } from "../core/arch.ts";
 import { lazyExeca } from "../core/lazy-execa.ts";
+
+/** Boot tests run the images of the one architecture bronze builds, under QEMU's emulation of it. */
+const { firmware } = DEFAULT_ARCH;
 
 /** What to boot: a UKI under UEFI firmware, or a kernel and initramfs directly. */
 export type BootTarget =
@@ -68,7 +71,7 @@ function qemuArgs(target: BootTarget, options: BootOptions, scratch: string): st
     ...common,
     // Secure Boot firmware keeps its variables behind SMM: only then can they not be changed from the OS
     ...(options.secureBoot ? ["-global", "driver=cfi.pflash01,property=secure,value=on"] : []),
-    "-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${options.secureBoot ? OVMF_CODE_SECBOOT : OVMF_CODE}`,
+    "-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${options.secureBoot ? firmware.secureBootCode : firmware.code}`,
     "-drive", `if=pflash,format=raw,unit=1,file=${join(scratch, "vars.fd")}`,
     ...(target.kind === "disk" ? ["-drive", `format=raw,file=${target.disk},if=virtio`] : ["-drive", `format=raw,file=fat:${join(scratch, "esp")},if=virtio,readonly=on`]),
   ];
@@ -93,19 +96,19 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
   try {
     if (target.kind === "uki") {
       await mkdir(join(scratch, "esp", "EFI", "BOOT"), { recursive: true });
-      await copyFile(target.uki, join(scratch, "esp", "EFI", "BOOT", "BOOTX64.EFI"));
+      await copyFile(target.uki, join(scratch, "esp", "EFI", "BOOT", DEFAULT_ARCH.efiBootFile));
     }
     if (target.kind !== "kernel") {
       if (options.secureBoot && options.secureBootKeys) {
         const { enrollmentVariables } = await import("../secureboot/keys.ts");
         const { setVariables } = await import("../secureboot/ovmf-store.ts");
-        await writeFile(join(scratch, "vars.fd"), setVariables(await readFile(OVMF_VARS), await enrollmentVariables(options.secureBootKeys)));
+        await writeFile(join(scratch, "vars.fd"), setVariables(await readFile(firmware.vars), await enrollmentVariables(options.secureBootKeys)));
       } else {
-        await copyFile(options.secureBoot ? OVMF_VARS_SNAKEOIL : OVMF_VARS, join(scratch, "vars.fd"));
+        await copyFile(options.secureBoot ? firmware.snakeoilVars : firmware.vars, join(scratch, "vars.fd"));
       }
     }
     const started = Date.now();
-    const child = (await lazyExeca())("qemu-system-x86_64", qemuArgs(target, options, scratch), {
+    const child = (await lazyExeca())(DEFAULT_ARCH.qemu, qemuArgs(target, options, scratch), {
       reject: false,
       stdin: "ignore",
       buffer: false,

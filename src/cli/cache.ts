@@ -15,7 +15,7 @@ interface CacheOptions {
   compileCache?: string;
 }
 
-const contextOf = async (projectRoot: string, opts: CacheOptions) => (await import("../build/context.ts")).createContext(projectRoot, 0, opts.cacheDir, opts.compileCache);
+const contextOf = async (projectRoot: string, opts: CacheOptions) => (await import("../pipeline/context.ts")).createContext(projectRoot, 0, opts.cacheDir, opts.compileCache);
 
 /** `bronze cache verify` and `bronze cache prune`: the local cache's integrity and size. */
 export function registerCacheCommands(program: Command, projectRoot: string): void {

@@ -2,7 +2,7 @@
 // loads (build/stamp.ts); every other command goes to main.ts.
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { unchangedSince } from "../build/stamp.ts";
+import { unchangedSince } from "../pipeline/stamp.ts";
 import { removeLeftoverKeys } from "../kernel/signing-key.ts";
 
 /** Set by scripts/bundle.ts: only a bundle's entry file changes with every module of bronze. */

@@ -17,7 +17,7 @@ export function registerImageCommands(program: Command): void {
       const disk = await buildDisk({ from: opts.from, out: opts.out, sizeBytes: opts.size });
       console.log(`disk ${disk.out}: ${disk.sizeBytes} bytes, GPT ${disk.diskGuid}, ${disk.content.profile} ${disk.content.version}${disk.content.signed ? " (Secure Boot signed)" : ""}`);
       for (const p of disk.partitions) console.log(`  ${p.label.padEnd(4)} ${p.guid} at ${p.offset}, ${p.size} bytes`);
-      console.log(`  ESP: EFI/BOOT/BOOTX64.EFI (systemd-boot), EFI/Linux/${ukiFileName(disk.content.version)}`);
+      console.log(`  ESP: EFI/BOOT/${disk.content.arch.efiBootFile} (systemd-boot), EFI/Linux/${ukiFileName(disk.content.version)}`);
     });
 
   program

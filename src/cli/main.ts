@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { boot, BOOT_DEFAULTS, type BootTarget } from "../boot/qemu.ts";
 import { projectVersion } from "../core/version.ts";
 import { sourceDateEpoch } from "../core/epoch.ts";
+import { ARCH_NAMES, DEFAULT_ARCH } from "../core/arch.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
 import { HOST_REQUIREMENTS, missingRequirements } from "../core/tools.ts";
 import { registerExtensionCommands } from "./extension.ts";
@@ -17,7 +18,7 @@ import { registerImageCommands } from "./image.ts";
 import { registerReproCommand } from "./repro.ts";
 import { registerCacheCommands } from "./cache.ts";
 import type { SuppliedKey } from "../kernel/supplied-key.ts";
-import { stampBuild } from "../build/stamp.ts";
+import { stampBuild } from "../pipeline/stamp.ts";
 import type { SecureBootSigner } from "../secureboot/signer.ts";
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -153,11 +154,11 @@ export function createProgram(commandLine: readonly string[] = []): Command {
       const moduleSigningKey = await suppliedKeyOption(opts.moduleSigningKey, opts.moduleSigningCert);
       const secureBootSigner = await secureBootOption(opts);
       const { loadProfile, profilePath } = await import("../profile/profile.ts");
-      const { createContext } = await import("../build/context.ts");
+      const { createContext } = await import("../pipeline/context.ts");
       const profile = await loadProfile(profilePath(projectRoot, opts.profile));
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot), opts.cacheDir, opts.compileCache);
       ctx.store.remote = await sharedCache(opts);
-      const { buildProfile } = await import("../build/pipeline.ts");
+      const { buildProfile } = await import("../pipeline/pipeline.ts");
       const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey, secureBootSigner, acceptSizeGrowth: Boolean(opts.acceptSizeGrowth), jobs: opts.jobs, connect: (ref) => connect(ref, opts) });
       console.log(`\nbronze: built profile '${profile.name}' in ${(result.durationMs / 1000).toFixed(1)} s; ${result.ran.length} build step(s) ran${result.ran.length ? `: ${result.ran.join(", ")}` : " (everything from cache)"}`);
       const summary = [`kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`];
@@ -201,10 +202,10 @@ export function createProgram(commandLine: readonly string[] = []): Command {
     .command("config")
     .description("print the normalised kernel config of a kernel profile (fragments merged, resolved, verified)")
     .option("-p, --profile <name>", "kernel profile (kernel/config/profiles/<name>.config)", "minimal")
-    .addOption(new Option("--arch <arch>", "architecture").choices(["x86_64"]).default("x86_64"))
+    .addOption(new Option("--arch <arch>", "architecture").choices(ARCH_NAMES).default(DEFAULT_ARCH.name))
     .action(async (opts: { profile: string; arch: string }) => {
       const { loadKernelSource } = await import("../kernel/source.ts");
-      const { createContext } = await import("../build/context.ts");
+      const { createContext } = await import("../pipeline/context.ts");
       const source = await loadKernelSource(join(projectRoot, "kernel"));
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot));
       const { resolveKernelConfig } = await import("../kernel/build.ts");

@@ -1,6 +1,7 @@
 import { realpathSync, statSync } from "node:fs";
 import { access, mkdir, readFile } from "node:fs/promises";
 import { delimiter, dirname, join } from "node:path";
+import { ARCHES, DEFAULT_ARCH } from "./arch.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { lazyExeca } from "./lazy-execa.ts";
 
@@ -13,14 +14,6 @@ export interface HostRequirement {
   purpose: string;
 }
 
-export const STUB_PATH = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
-/** systemd-boot, shipped in the installer image beside the UKI */
-export const BOOTLOADER_PATH = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
-export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
-export const OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd";
-/** Secure Boot: the SMM firmware build, and variables with Debian's snakeoil test key enrolled (PK, KEK, db) */
-export const OVMF_CODE_SECBOOT = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
-export const OVMF_VARS_SNAKEOIL = "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd";
 
 const command = (name: string, debianPackage: string, purpose: string): HostRequirement => ({
   name,
@@ -56,15 +49,17 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   command("cpio", "cpio", "tests: reads back the initramfs"),
   command("objdump", "binutils", "tests: reads back the UKI"),
   command("git", "git", "SOURCE_DATE_EPOCH from the last commit"),
-  file("systemd-stub", STUB_PATH, "systemd-boot-efi", "the UKI's EFI stub"),
-  file("systemd-boot", BOOTLOADER_PATH, "systemd-boot-efi", "the bootloader in the installer image"),
+  ...ARCHES.flatMap((a) => [
+    file(`systemd-stub (${a.name})`, a.stub, "systemd-boot-efi", "the UKI's EFI stub"),
+    file(`systemd-boot (${a.name})`, a.bootloader, "systemd-boot-efi", "the bootloader in the installer image"),
+  ]),
   command("skopeo", "skopeo", "tests: reads and copies the installer image"),
   command("umoci", "umoci", "tests: unpacks the installer image"),
-  command("qemu-system-x86_64", "qemu-system-x86", "boots images"),
-  file("OVMF firmware", OVMF_CODE, "ovmf", "UEFI firmware for boots"),
-  file("OVMF variables", OVMF_VARS, "ovmf", "UEFI variable store template for boots"),
-  file("OVMF Secure Boot firmware", OVMF_CODE_SECBOOT, "ovmf", "boots with Secure Boot enforcing (bronze boot --secure-boot)"),
-  file("OVMF snakeoil variables", OVMF_VARS_SNAKEOIL, "ovmf", "Secure Boot boots: Debian's test key enrolled"),
+  command(DEFAULT_ARCH.qemu, "qemu-system-x86", "boots images"),
+  file("OVMF firmware", DEFAULT_ARCH.firmware.code, "ovmf", "UEFI firmware for boots"),
+  file("OVMF variables", DEFAULT_ARCH.firmware.vars, "ovmf", "UEFI variable store template for boots"),
+  file("OVMF Secure Boot firmware", DEFAULT_ARCH.firmware.secureBootCode, "ovmf", "boots with Secure Boot enforcing (bronze boot --secure-boot)"),
+  file("OVMF snakeoil variables", DEFAULT_ARCH.firmware.snakeoilVars, "ovmf", "Secure Boot boots: Debian's test key enrolled"),
   command("sbverify", "sbsigntool", "tests: checks the UKI's PE structure"),
   command("sign-efi-sig-list", "efitools", "tests: the reference for Secure Boot signature lists and .auth updates"),
   command("mkfs.vfat", "dosfstools", "disk images: formats the ESP (bronze image disk)"),

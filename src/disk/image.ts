@@ -1,3 +1,4 @@
+import { DEFAULT_ARCH, type Arch } from "../core/arch.ts";
 import { mkdir, mkdtemp, open, readFile, rename, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -17,6 +18,8 @@ import { gptLayout, PARTITION_TYPES, SECTOR, type PlacedPartition } from "./gpt.
 
 
 export interface InstallerContent {
+  /** the architecture its boot files are for: it names them on the ESP */
+  arch: Arch;
   version: string;
   profile: string;
   epoch: number;
@@ -27,7 +30,8 @@ export interface InstallerContent {
 }
 
 /** The boot files of an installer image (layout directory or tar), preferring the Secure Boot signed ones. */
-export async function readInstaller(source: string, architecture = "amd64"): Promise<InstallerContent> {
+export async function readInstaller(source: string, arch: Arch = DEFAULT_ARCH): Promise<InstallerContent> {
+  const architecture = arch.oci;
   const image = await readImage(await openLayout(source), { architecture });
   const files = new Map<string, Buffer>();
   for (const layer of image.layers) {
@@ -44,6 +48,7 @@ export async function readInstaller(source: string, architecture = "amd64"): Pro
   if (!manifest.version || !manifest.profile || manifest.sourceDateEpoch === undefined) throw new InputError(`${source}: its manifest.json lacks version, profile or sourceDateEpoch`);
   const signed = files.has("uki.signed.efi") && files.has("systemd-boot.signed.efi");
   return {
+    arch,
     version: manifest.version,
     profile: manifest.profile,
     epoch: manifest.sourceDateEpoch,
@@ -63,8 +68,8 @@ const LOADER_CONF = "timeout 0\neditor no\n";
 async function buildEsp(content: InstallerContent, volumeGuid: string, work: string): Promise<string> {
   const tree = join(work, "esp");
   const files: [string, Buffer | string][] = [
-    ["EFI/BOOT/BOOTX64.EFI", content.bootloader],
-    ["EFI/systemd/systemd-bootx64.efi", content.bootloader],
+    [`EFI/BOOT/${content.arch.efiBootFile}`, content.bootloader],
+    [`EFI/systemd/${content.arch.bootloaderName}`, content.bootloader],
     [`EFI/Linux/${ukiFileName(content.version)}`, content.uki],
     ["loader/loader.conf", LOADER_CONF],
   ];

@@ -2,10 +2,10 @@ import { pulledExtensionDir } from "./pulled.ts";
 import type { KeyObject } from "node:crypto";
 import { access, cp, mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
-import type { BuildContext } from "../build/context.ts";
+import type { BuildContext } from "../pipeline/context.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
-import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
+import { recipeDigest, sha256 } from "../core/hash.ts";
 import { toolVersions } from "../core/tools.ts";
 import { displayPath, FieldReader, YamlFile } from "../core/yamlfile.ts";
 import type { KernelArtifact } from "../kernel/build.ts";
@@ -27,6 +27,7 @@ import { hasManifest, type RegistryClient } from "../registry/client.ts";
 import { pullImage } from "../registry/copy.ts";
 import { parseReference, type Reference } from "../registry/reference.ts";
 import { layoutFiles, writeLayoutDir } from "../oci/layout.ts";
+import { cachedStep } from "../core/step.ts";
 
 /** An extension of this tree (`build: NAME`): manifest.yaml, rootfs/, and build.yaml naming what this build makes for it. */
 export interface TreeExtension {
@@ -217,22 +218,17 @@ async function squashLayer(name: string, step: string, what: Record<string, unkn
     epoch: ctx.epoch,
     tools: await toolVersions([["mksquashfs", "-version"]]),
   };
-  const key = inputKey(inputs);
-  const cached = await ctx.store.lookup(key);
-  if (cached) return { name, key, image: join(cached.dir, "layer.sqsh") };
-  ctx.ran.push(step);
-  const tree = join(ctx.workDir, "layers", key.slice(0, 12));
-  await rm(tree, { recursive: true, force: true });
-  try {
-    await writeEntries(await entries(), tree, step);
-    const entry = await ctx.store.put(key, step, inputs, async (outDir) => {
-      await run("mksquashfs", [tree, join(outDir, "layer.sqsh"), ...MKSQUASHFS_FLAGS], { env: { SOURCE_DATE_EPOCH: String(ctx.epoch) }, logFile: join(ctx.logDir, "layers.log") });
-      return {};
-    });
-    return { name, key, image: join(entry.dir, "layer.sqsh") };
-  } finally {
+  const produce = async (outDir: string, key: string) => {
+    const tree = join(ctx.workDir, "layers", key.slice(0, 12));
     await rm(tree, { recursive: true, force: true });
-  }
+    try {
+      await writeEntries(await entries(), tree, step);
+      await run("mksquashfs", [tree, join(outDir, "layer.sqsh"), ...MKSQUASHFS_FLAGS], { env: { SOURCE_DATE_EPOCH: String(ctx.epoch) }, logFile: join(ctx.logDir, "layers.log") });
+    } finally {
+      await rm(tree, { recursive: true, force: true });
+    }
+  };
+  return cachedStep(ctx, { name: step, inputs, produce, artifact: ({ key, dir }) => ({ name, key, image: join(dir, "layer.sqsh") }) });
 }
 
 /** What an extension's layer holds: its files, and the service files init reads. */

@@ -1,3 +1,4 @@
+import { DEFAULT_ARCH } from "../core/arch.ts";
 import { InputError } from "../core/errors.ts";
 import { buildImage, buildIndex, type Blob } from "../oci/image.ts";
 import { layoutFiles, layoutTar } from "../oci/layout.ts";
@@ -56,7 +57,7 @@ export function extensionImage(content: ExtensionContent, entries: readonly Read
     "org.opencontainers.image.description": content.manifest.description,
     "org.opencontainers.image.authors": content.manifest.author,
   };
-  const image = buildImage({ platform: { architecture: options.arch ?? "amd64", os: "linux" }, layerTar: writeTar(tarEntries, options.epoch), created, annotations });
+  const image = buildImage({ platform: { architecture: options.arch ?? DEFAULT_ARCH.oci, os: "linux" }, layerTar: writeTar(tarEntries, options.epoch), created, annotations });
   const index = buildIndex([image], annotations);
   const files = layoutFiles(index, [image.manifest, ...image.blobs], content.manifest.version);
   return { content, index, files, tar: layoutTar(files, options.epoch) };

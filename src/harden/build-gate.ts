@@ -1,11 +1,13 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { archNamed } from "../core/arch.ts";
 import { BronzeError } from "../core/errors.ts";
 import { runChecks, type CheckInput } from "./engine.ts";
 import { applyGate, gateFailureMessage, type GateScope, type GateVerdict, type HardeningException } from "./gate.ts";
 import { parseCmdline, parseKernelConfig, parseSysctl } from "./inputs.ts";
 import { tally, toUpstreamJson, type Tally, type UpstreamJsonResult } from "./report.ts";
-import { UPSTREAM, type Arch } from "./rules.ts";
+import { ARCHES, type Arch } from "./arches.ts";
+import { UPSTREAM } from "./rules.ts";
 
 /** What the gate enforces for one image profile. */
 export interface HardeningPolicy {
@@ -26,12 +28,11 @@ export interface HardeningReport {
   results: UpstreamJsonResult[];
 }
 
-const PROFILE_ARCH: Record<string, Arch> = { x86_64: "X86_64", aarch64: "ARM64", riscv64: "RISCV" };
-
+/** kernel-hardening-checker's name of a profile's architecture. */
 export function hardeningArch(profileArch: string): Arch {
-  const arch = PROFILE_ARCH[profileArch];
-  if (!arch) throw new Error(`internal: no hardening arch for ${profileArch}`);
-  return arch;
+  const arch = archNamed(profileArch).hardening;
+  if (!(ARCHES as readonly string[]).includes(arch)) throw new Error(`internal: kernel-hardening-checker has no architecture ${arch}`);
+  return arch as Arch;
 }
 
 function enforce(verdict: GateVerdict, scope: GateScope, what: string): void {

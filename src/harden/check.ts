@@ -6,7 +6,7 @@ import { lazyExeca } from "../core/lazy-execa.ts";
 import { runChecks, type CheckInput } from "./engine.ts";
 import { decodeInput, parseCmdline, parseKernelConfig, parseSysctl, parseVersion, sysctlArch } from "./inputs.ts";
 import { toUpstreamJson, type UpstreamJsonResult } from "./report.ts";
-import { ARCHES, type Arch } from "./rules.ts";
+import { ARCHES, type Arch } from "./arches.ts";
 
 export interface CheckFiles {
   config?: string;

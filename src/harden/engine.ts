@@ -1,5 +1,6 @@
 import type { Version } from "./inputs.ts";
-import { CMDLINE_RULES, KCONFIG_RULES, mainOption, SYSCTL_RULES, type Arch, type Check, type CompoundCheck, type OptionCheck, type OptionType, type Rule } from "./rules.ts";
+import type { Arch } from "./arches.ts";
+import { CMDLINE_RULES, KCONFIG_RULES, mainOption, SYSCTL_RULES, type Check, type CompoundCheck, type OptionCheck, type OptionType, type Rule } from "./rules.ts";
 
 /** What one run checks: any of a kernel config, a command line, sysctl values. */
 export interface CheckInput {

@@ -2,7 +2,8 @@ import { InputError } from "../core/errors.ts";
 import { displayPath, FieldReader, YamlFile } from "../core/yamlfile.ts";
 import type { CheckInput } from "./engine.ts";
 import type { UpstreamJsonResult } from "./report.ts";
-import { ARCHES, type Arch, type OptionType } from "./rules.ts";
+import { ARCHES, type Arch } from "./arches.ts";
+import type { OptionType } from "./rules.ts";
 
 /** The decision groups the gate enforces unless a profile says otherwise. */
 export const DEFAULT_DECISIONS = ["defconfig", "kspp"] as const;

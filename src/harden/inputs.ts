@@ -1,6 +1,6 @@
 import { gunzipSync } from "node:zlib";
 import { InputError } from "../core/errors.ts";
-import { ARCHES, type Arch } from "./rules.ts";
+import { ARCHES, type Arch } from "./arches.ts";
 
 /** What the checker reads: option values by name, as the files spell them. */
 export interface KernelConfig {

@@ -1,3 +1,4 @@
+import { type Arch } from "./arches.ts";
 /**
  * kernel-hardening-checker's recommendations as data, for bronze's own engine (engine.ts).
  *
@@ -15,8 +16,6 @@ export const UPSTREAM = {
   license: "GPL-3.0-only",
 } as const;
 
-export const ARCHES = ["X86_64", "X86_32", "ARM64", "ARM", "RISCV"] as const;
-export type Arch = (typeof ARCHES)[number];
 export type OptionType = "kconfig" | "cmdline" | "sysctl";
 
 /** One option and the value it should have: a literal, "is not set", "is present", "is not off" or "*item*" (in a list). */

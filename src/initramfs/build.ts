@@ -1,11 +1,13 @@
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { BuildContext } from "../build/context.ts";
+import type { BuildContext } from "../pipeline/context.ts";
 import { run } from "../core/exec.ts";
 import { inputKey, recipeDigest } from "../core/hash.ts";
 import { toolVersions } from "../core/tools.ts";
 import type { RootfsArtifact } from "../rootfs/build.ts";
 import { writeCpio } from "./cpio.ts";
+import { cachedStep } from "../core/step.ts";
+import type { StoreEntry } from "../core/store.ts";
 
 export interface InitramfsArtifact {
   kind: "initramfs";
@@ -34,12 +36,7 @@ export async function buildInitramfs(
     zstdLevel: ZSTD_LEVEL,
     tools: await toolVersions(["zstd"]),
   };
-  const key = inputKey(inputs);
-  const cached = await ctx.store.lookup(key);
-  if (cached) return { kind: "initramfs", key, image: join(cached.dir, "initramfs.cpio.zst") };
-
-  ctx.ran.push("initramfs");
-  const entry = await ctx.store.put(key, "initramfs", inputs, async (outDir) => {
+  const produce = async (outDir: string) => {
     const cpio = writeCpio(
       [
         { type: "file", path: "init", mode: 0o755, data: initBytes },
@@ -52,9 +49,13 @@ export async function buildInitramfs(
     await run("zstd", ["-q", `-${ZSTD_LEVEL}`, "--rm", plain, "-o", join(outDir, "initramfs.cpio.zst")], {
       logFile: join(ctx.logDir, "initramfs.log"),
     });
-    return {};
-  });
-  return { kind: "initramfs", key, image: join(entry.dir, "initramfs.cpio.zst") };
+  };
+  return cachedStep(ctx, { name: "initramfs", inputs, produce, artifact: initramfsOf });
+}
+
+/** The initramfs of a cache entry: its initramfs.cpio.zst. */
+function initramfsOf(entry: StoreEntry): InitramfsArtifact {
+  return { kind: "initramfs", key: entry.key, image: join(entry.dir, "initramfs.cpio.zst") };
 }
 
 /** What an extension layer contributes to the initramfs: /extensions/<name>.sqsh. */
@@ -78,19 +79,13 @@ export async function appendLayers(base: InitramfsArtifact, layers: readonly Ini
     zstdLevel: LAYERS_ZSTD_LEVEL,
     tools: await toolVersions(["zstd"]),
   };
-  const key = inputKey(inputs);
-  const cached = await ctx.store.lookup(key);
-  if (cached) return { kind: "initramfs", key, image: join(cached.dir, "initramfs.cpio.zst") };
-
-  ctx.ran.push("initramfs layers");
-  const entry = await ctx.store.put(key, "initramfs layers", inputs, async (outDir) => {
+  const produce = async (outDir: string) => {
     const files = await Promise.all(layers.map(async (l) => ({ type: "file" as const, path: `extensions/${l.name}.sqsh`, mode: 0o644, data: await readFile(l.image) })));
     const plain = join(outDir, "layers.cpio");
     await writeFile(plain, writeCpio([{ type: "dir", path: "extensions", mode: 0o755 }, ...files], ctx.epoch));
     await run("zstd", ["-q", `-${LAYERS_ZSTD_LEVEL}`, "--rm", plain, "-o", join(outDir, "layers.cpio.zst")], { logFile: join(ctx.logDir, "initramfs.log") });
     await writeFile(join(outDir, "initramfs.cpio.zst"), Buffer.concat([await readFile(base.image), await readFile(join(outDir, "layers.cpio.zst"))]));
     await rm(join(outDir, "layers.cpio.zst"));
-    return {};
-  });
-  return { kind: "initramfs", key, image: join(entry.dir, "initramfs.cpio.zst") };
+  };
+  return cachedStep(ctx, { name: "initramfs layers", inputs, produce, artifact: initramfsOf });
 }

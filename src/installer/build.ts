@@ -1,8 +1,10 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { BuildContext } from "../build/context.ts";
-import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
+import type { BuildContext } from "../pipeline/context.ts";
+import { recipeDigest, sha256 } from "../core/hash.ts";
 import { installerImage, type InstallerInput } from "../oci/installer.ts";
+import { cachedStep } from "../core/step.ts";
+import type { StoreEntry } from "../core/store.ts";
 
 /** A file of the installer: in memory, or in the cache with its digest (read only when the image is made). */
 export type InstallerFile = { name: string; data: Buffer } | { name: string; from: string; sha256: string };
@@ -45,8 +47,7 @@ export async function buildInstaller(input: InstallerStepInput, ctx: BuildContex
     ...metadata,
     arches: arches.map(({ arch, files }) => ({ arch, files: files.map((f) => ({ name: f.name, sha256: digestOf(f) })) })),
   };
-  const key = inputKey(inputs);
-  const make = async (outDir: string): Promise<Record<string, string>> => {
+  const produce = async (outDir: string): Promise<Record<string, string>> => {
     const loaded = await Promise.all(arches.map(async ({ arch, files }) => ({ arch, files: await Promise.all(files.map(async (f) => ({ name: f.name, data: await dataOf(f) }))) })));
     const image = installerImage({ ...metadata, arches: loaded });
     await writeFile(join(outDir, TAR), image.tar);
@@ -62,15 +63,15 @@ export async function buildInstaller(input: InstallerStepInput, ctx: BuildContex
       layout: image.files.map((f) => f.path).join(" "),
     };
   };
-  let entry = await ctx.store.lookup(key);
-  if (!entry) {
-    ctx.ran.push("installer");
-    entry = await ctx.store.put(key, "installer", inputs, make);
-  }
+  return cachedStep(ctx, { name: "installer", inputs, produce, artifact: installerOf });
+}
+
+/** The installer of a cache entry: its tar and layout, with the digests its facts recorded. */
+function installerOf(entry: StoreEntry): InstallerArtifact {
   const facts = entry.record.facts;
   return {
     kind: "installer",
-    key,
+    key: entry.key,
     tar: join(entry.dir, TAR),
     tarSha256: facts.tarSha256 ?? "",
     tarSize: Number(facts.tarSize),

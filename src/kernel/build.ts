@@ -2,7 +2,7 @@ import { X509Certificate } from "node:crypto";
 import { rmSync } from "node:fs";
 import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { BuildContext } from "../build/context.ts";
+import type { BuildContext } from "../pipeline/context.ts";
 import { onInterrupt } from "../core/cleanup.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { claim } from "../core/ownership.ts";
@@ -30,6 +30,9 @@ import { describeVerdict, verifyModuleTree } from "./module-sig.ts";
 import { createEphemeralKey, destroyKey, KEY_FILE, removeLeftoverKeys, type EphemeralKey } from "./signing-key.ts";
 import type { KernelSource } from "./source.ts";
 import type { SuppliedKey } from "./supplied-key.ts";
+import { cachedStep } from "../core/step.ts";
+import type { StoreEntry } from "../core/store.ts";
+import { archNamed } from "../core/arch.ts";
 
 /** A kernel and its modules, built together with one ephemeral signing key: one cache unit. */
 export interface KernelArtifact {
@@ -243,7 +246,7 @@ async function seal(job: SealJob, ctx: BuildContext): Promise<Record<string, str
   signer.finish();
   await runSandboxed(
     "rm -f /out/modules/usr/lib/modules/*/build /out/modules/usr/lib/modules/*/source && " +
-      "cp arch/x86/boot/bzImage /out/vmlinuz && cp .config /out/config && " +
+      `cp ${archNamed(spec.arch).kernelImage} /out/vmlinuz && cp .config /out/config && ` +
       "cp certs/signing_key.x509 /out/module-signing.der && make -s kernelrelease > /out/release",
     box,
   );
@@ -283,12 +286,11 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     // a supplied key is named by its certificate: the same key gives the same kernel
     signingKey: spec.signingKey ? { supplied: spec.signingKey.certSha256 } : "ephemeral",
   };
-  const cacheKey = inputKey(inputs);
-  const artifact = (dir: string, facts: Record<string, string>): KernelArtifact => ({
+  const artifact = ({ key, dir, record: { facts } }: StoreEntry): KernelArtifact => ({
     kind: "kernel",
     profile,
-    key: cacheKey,
-    identity: inputKey({ kernel: cacheKey, signingCertSha256: facts.signingCertSha256 ?? "" }),
+    key,
+    identity: inputKey({ kernel: key, signingCertSha256: facts.signingCertSha256 ?? "" }),
     release: facts.release ?? "",
     image: join(dir, "vmlinuz"),
     modulesRoot: join(dir, "modules"),
@@ -301,32 +303,34 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     extensionModules: Object.fromEntries(extensionModules.map((m) => [m.def.name, join(dir, EXTENSION_MODULES, m.def.name)])),
   });
 
-  const cached = await ctx.store.lookup(cacheKey);
-  if (cached) {
-    await gate?.(await readFile(join(cached.dir, "config"), "utf8"));
-    return artifact(cached.dir, cached.record.facts);
-  }
-
-  ctx.ran.push(`kernel ${profile}`);
-  const logFile = join(ctx.logDir, `kernel-${profile}-${cacheKey.slice(0, 12)}.log`);
-  await rm(logFile, { force: true });
-  await removeLeftoverKeys();
-  const work = join(ctx.workDir, "kernel", `${profile}-${cacheKey.slice(0, 12)}`);
-  const forgetWork = onInterrupt(() => rmSync(work, { recursive: true, force: true }));
-  let key: EphemeralKey | undefined;
-  try {
-    await rm(work, { recursive: true, force: true });
-    await mkdir(work, { recursive: true });
-    await claim(work);
-    const changes = join(work, "seal");
-    // the key exists for the whole kernel job; the compile steps never see it
-    const signer = spec.signingKey ? suppliedSigner(spec.signingKey) : await ephemeralSigner(logFile, (k) => (key = k));
-    const compiled = await compileKernel(source, plan, ctx, gate, () => ctx.ran.push(`kernel compile ${profile}`));
-    const entry = await ctx.store.put(cacheKey, `kernel ${profile}`, inputs, (outDir) => seal({ source, spec: plan.spec, compiled, signer, changes, outDir, logFile }, ctx));
-    return artifact(entry.dir, entry.record.facts);
-  } finally {
-    if (key) destroyKey(key);
-    await rm(work, { recursive: true, force: true });
-    forgetWork();
-  }
+  const produce = async (outDir: string, cacheKey: string) => {
+    const logFile = join(ctx.logDir, `kernel-${profile}-${cacheKey.slice(0, 12)}.log`);
+    await rm(logFile, { force: true });
+    await removeLeftoverKeys();
+    const work = join(ctx.workDir, "kernel", `${profile}-${cacheKey.slice(0, 12)}`);
+    const forgetWork = onInterrupt(() => rmSync(work, { recursive: true, force: true }));
+    let key: EphemeralKey | undefined;
+    try {
+      await rm(work, { recursive: true, force: true });
+      await mkdir(work, { recursive: true });
+      await claim(work);
+      const changes = join(work, "seal");
+      // the key exists for the whole kernel job; the compile steps never see it
+      const signer = spec.signingKey ? suppliedSigner(spec.signingKey) : await ephemeralSigner(logFile, (k) => (key = k));
+      const compiled = await compileKernel(source, plan, ctx, gate, () => ctx.ran.push(`kernel compile ${profile}`));
+      return await seal({ source, spec: plan.spec, compiled, signer, changes, outDir, logFile }, ctx);
+    } finally {
+      // before the entry is committed: nothing of the key outlives the seal
+      if (key) destroyKey(key);
+      await rm(work, { recursive: true, force: true });
+      forgetWork();
+    }
+  };
+  return cachedStep(ctx, {
+    name: `kernel ${profile}`,
+    inputs,
+    produce,
+    artifact,
+    whenServed: async (entry) => gate?.(await readFile(join(entry.dir, "config"), "utf8")),
+  });
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { BuildContext } from "../build/context.ts";
+import type { BuildContext } from "../pipeline/context.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
@@ -16,6 +16,7 @@ import { describeMismatches, parseDotConfig, renderSettings, unmetSettings, type
 import { kconfigDefinitions, offSymbols } from "./kconfig-deps.ts";
 import { findPrivateKeys } from "./key-scan.ts";
 import type { KernelSource } from "./source.ts";
+import { archNamed } from "../core/arch.ts";
 
 export const KERNEL_TOOLS: readonly ToolSpec[] = ["gcc", "ld", "make", "bc", "flex", "bison", ["openssl", "version"], "depmod"];
 
@@ -67,7 +68,7 @@ function hostView(tree: KernelTree): { sources: string; written: string } {
 export function treeSandbox(source: KernelSource, arch: string, jobs: number, tree: KernelTree, logFile: string, extra: readonly Mount[] = []): SandboxOptions {
   const env = {
     KCFLAGS: `-frandom-seed=${kernelSeeds(source, arch).compiler}`,
-    ARCH: arch === "x86_64" ? "x86" : arch,
+    ARCH: archNamed(arch).kernel,
     KBUILD_BUILD_TIMESTAMP: `@${source.sourceDateEpoch}`,
     KBUILD_BUILD_USER: "bronze",
     KBUILD_BUILD_HOST: "bronze",
@@ -131,7 +132,8 @@ export async function unpackedSource(source: KernelSource, ctx: BuildContext, lo
 }
 
 /** Resolves the merged fragments with allnoconfig; every option a fragment sets must keep its value. */
-export async function resolveConfig(sandbox: SandboxOptions, tree: KernelTree, settings: readonly ConfigSetting[], profile: string): Promise<string> {
+export async function resolveConfig(sandbox: SandboxOptions, tree: KernelTree, spec: { arch: string; settings: readonly ConfigSetting[]; profile: string }): Promise<string> {
+  const { settings, profile } = spec;
   const { sources, written } = hostView(tree);
   await mkdir(written, { recursive: true });
   await writeFile(join(written, "fragments.config"), renderSettings(settings));
@@ -139,7 +141,7 @@ export async function resolveConfig(sandbox: SandboxOptions, tree: KernelTree, s
   const dotConfig = await readFile(join(written, "linux", ".config"), "utf8");
   const mismatches = unmetSettings(settings, dotConfig);
   if (mismatches.length) {
-    const explain = unmetExplainer(join(sources, "linux"), mismatches, dotConfig);
+    const explain = unmetExplainer(join(sources, "linux"), archNamed(spec.arch).kernel, mismatches, dotConfig);
     throw new InputError(
       `kernel config for profile '${profile}': ${mismatches.length} option(s) did not take effect:\n${describeMismatches(mismatches, explain)}`,
     );
@@ -153,14 +155,14 @@ export async function resolveOnSource(source: KernelSource, arch: string, settin
   await removeOrphans(dirname(changes));
   try {
     const tree = { readOnly: await unpackedSource(source, ctx, logFile), changes };
-    return await resolveConfig(treeSandbox(source, arch, ctx.jobs, tree, logFile), tree, settings, profile);
+    return await resolveConfig(treeSandbox(source, arch, ctx.jobs, tree, logFile), tree, { arch, settings, profile });
   } finally {
     await rm(changes, { recursive: true, force: true });
   }
 }
 
 /** Explains each mismatch from the tree's Kconfig files: the conditions that are off, or no such option. */
-function unmetExplainer(tree: string, mismatches: readonly ConfigMismatch[], dotConfig: string): (m: ConfigMismatch) => string {
+function unmetExplainer(tree: string, kernelArch: string, mismatches: readonly ConfigMismatch[], dotConfig: string): (m: ConfigMismatch) => string {
   const read = (path: string): string | undefined => {
     try {
       return readFileSync(join(tree, path), "utf8");
@@ -169,7 +171,7 @@ function unmetExplainer(tree: string, mismatches: readonly ConfigMismatch[], dot
     }
   };
   const symbols = new Set(mismatches.map((m) => m.setting.option.replace(/^CONFIG_/, "")));
-  const definitions = kconfigDefinitions(read, "x86", symbols);
+  const definitions = kconfigDefinitions(read, kernelArch, symbols);
   const values = parseDotConfig(dotConfig);
   return (m) => {
     const defs = definitions.get(m.setting.option.replace(/^CONFIG_/, "")) ?? [];
@@ -263,7 +265,7 @@ export async function compileKernel(source: KernelSource, plan: CompilePlan, ctx
     else await freshTree(source, spec, ctx, tree, logFile);
     const sandbox = treeSandbox(source, spec.arch, ctx.jobs, tree, logFile);
     // again in the tree, where Kbuild keeps what each option's change reaches
-    if ((await resolveConfig(sandbox, tree, spec.settings, spec.profile)) !== config) {
+    if ((await resolveConfig(sandbox, tree, spec)) !== config) {
       throw new BronzeError(`kernel config for profile '${spec.profile}': the tree resolved the settings differently from the source it was made from`);
     }
     await runSandboxed('make -j"$JOBS" bzImage modules', sandbox);

@@ -1,9 +1,8 @@
+import { archNamed } from "../core/arch.ts";
 import { buildImage, buildIndex, type Blob, type Image } from "./image.ts";
 import { layoutFiles, layoutTar } from "./layout.ts";
 import { parentDirectories, writeTar, type TarEntry } from "./tar.ts";
 
-/** OCI architecture names of the machine architectures bronze builds. */
-const OCI_ARCH: Record<string, string> = { x86_64: "amd64", aarch64: "arm64" };
 
 export interface InstallerInput {
   /** per architecture: the files that go to usr/install/<oci arch>/ */
@@ -36,12 +35,6 @@ export function profileTag(version: string, profileId: string): string {
   return `${version}-${profileId.slice(0, 12)}`;
 }
 
-export function ociArch(arch: string): string {
-  const oci = OCI_ARCH[arch];
-  if (!oci) throw new Error(`internal: no OCI name for architecture ${arch}`);
-  return oci;
-}
-
 /**
  * The installer image: per architecture one deterministic layer holding
  * usr/install/<arch>/, with an index over the architectures. Same inputs, same digests.
@@ -57,10 +50,10 @@ export function installerImage(input: InstallerInput): InstallerImage {
     ...(input.profile ? { [PROFILE_NAME_ANNOTATION]: input.profile.name, [PROFILE_ID_ANNOTATION]: input.profile.id } : {}),
   };
   const images = input.arches.map(({ arch, files }) => {
-    const dir = `usr/install/${ociArch(arch)}`;
+    const dir = `usr/install/${archNamed(arch).oci}`;
     const fileEntries: TarEntry[] = files.map((f) => ({ path: `${dir}/${f.name}`, type: "file", mode: f.mode ?? 0o644, data: f.data }));
     const layerTar = writeTar([...parentDirectories(fileEntries.map((e) => e.path)), ...fileEntries], input.epoch);
-    return buildImage({ platform: { architecture: ociArch(arch), os: "linux" }, layerTar, created, annotations });
+    return buildImage({ platform: { architecture: archNamed(arch).oci, os: "linux" }, layerTar, created, annotations });
   });
   const index = buildIndex(images, annotations);
   const files = layoutFiles(

@@ -1,3 +1,4 @@
+import { DEFAULT_ARCH } from "../core/arch.ts";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -56,7 +57,7 @@ export interface ReadImage {
 
 /** The image tagged `ref` (or the only one) for `architecture`, following an index if there is one. */
 export async function readImage(layout: LayoutReader, options: { ref?: string; architecture?: string } = {}): Promise<ReadImage> {
-  const { ref, architecture = "amd64" } = options;
+  const { ref, architecture = DEFAULT_ARCH.oci } = options;
   // without a tag: the one image, not counting cosign signatures (tagged sha256-<hex>.sig) stored beside it
   const candidates = distinctImages(
     ref ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref) : layout.index.manifests.filter((m) => !m.annotations?.[REF_NAME_ANNOTATION]?.endsWith(".sig")),

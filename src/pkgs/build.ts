@@ -1,9 +1,10 @@
 import { cp, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { BuildContext } from "../build/context.ts";
+import type { BuildContext } from "../pipeline/context.ts";
 import { run } from "../core/exec.ts";
-import { inputKey, recipeDigest } from "../core/hash.ts";
+import { recipeDigest } from "../core/hash.ts";
 import { runSandboxed, type Mount } from "../core/sandbox.ts";
+import { cachedStep } from "../core/step.ts";
 import { toolVersions } from "../core/tools.ts";
 import { fetchSource, type VerifiedSource } from "../sources/fetch.ts";
 import type { PackageDef } from "./schema.ts";
@@ -60,28 +61,12 @@ export async function buildPackage(
     dependencies: Object.fromEntries(depArtifacts.map((d) => [d.name, d.key])),
     tools: await toolVersions(BUILD_TOOLS),
   };
-  const key = inputKey(inputs);
-  const artifact = (dir: string): PackageArtifact => ({
-    kind: "package",
-    name: def.name,
-    version: def.version,
-    license: def.license,
-    key,
-    dir,
-    sources: sources.map((s) => ({ what: s.pin.kind === "local" ? "local" : s.path.split("/").pop() ?? "", digest: s.digest })),
-  });
-
-  const cached = await ctx.store.lookup(key);
-  if (cached) return artifact(cached.dir);
-
-  ctx.ran.push(`package ${def.name}`);
-  await rm(logFile, { force: true });
-  const work = join(ctx.workDir, "pkgs", `${def.name}-${key.slice(0, 12)}`);
-  await rm(work, { recursive: true, force: true });
-  await mkdir(join(work, "build"), { recursive: true });
-  for (const source of sources) await extractSource(source, join(work, "build"), logFile);
-
-  const entry = await ctx.store.put(key, `package ${def.name}`, inputs, async (outDir) => {
+  const produce = async (outDir: string, key: string) => {
+    await rm(logFile, { force: true });
+    const work = join(ctx.workDir, "pkgs", `${def.name}-${key.slice(0, 12)}`);
+    await rm(work, { recursive: true, force: true });
+    await mkdir(join(work, "build"), { recursive: true });
+    for (const source of sources) await extractSource(source, join(work, "build"), logFile);
     const mounts: Mount[] = [
       { host: join(work, "build"), at: "/build", writable: true },
       { host: outDir, at: "/out", writable: true },
@@ -98,8 +83,21 @@ export async function buildPackage(
       const script = def.steps[phase];
       if (script) await runSandboxed(script, { mounts, cwd: "/build", env, logFile });
     }
-    return {};
+    // kept when a phase fails, to look into
+    await rm(work, { recursive: true, force: true });
+  };
+  return cachedStep(ctx, {
+    name: `package ${def.name}`,
+    inputs,
+    produce,
+    artifact: (entry) => ({
+      kind: "package",
+      name: def.name,
+      version: def.version,
+      license: def.license,
+      key: entry.key,
+      dir: entry.dir,
+      sources: sources.map((s) => ({ what: s.pin.kind === "local" ? "local" : s.path.split("/").pop() ?? "", digest: s.digest })),
+    }),
   });
-  await rm(work, { recursive: true, force: true });
-  return artifact(entry.dir);
 }

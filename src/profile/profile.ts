@@ -1,3 +1,4 @@
+import { ARCH_NAMES } from "../core/arch.ts";
 import { access, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join, resolve } from "node:path";
@@ -15,7 +16,8 @@ export interface Profile {
   file: string;
   /** the files it was read from: its own, then its base's, and so on */
   files: string[];
-  arch: "x86_64";
+  /** the architecture (core/arch.ts names it in every other vocabulary) */
+  arch: string;
   kernelProfile: string;
   /** extra kernel config fragments (paths), applied after the kernel profile's */
   kernelExtraConfig: string[];
@@ -53,7 +55,6 @@ export type ExtensionRef =
   /** HOST[:PORT]/REPOSITORY@sha256:..., pulled with its signature */
   | { kind: "registry"; reference: string; digest: string };
 
-const ARCHES = ["x86_64"] as const;
 export const OUTPUTS = ["uki", "kernel-initramfs", "installer", "disk"] as const;
 export type Output = (typeof OUTPUTS)[number];
 const DEFAULT_OUTPUTS: readonly Output[] = ["uki", "kernel-initramfs", "installer"];
@@ -90,8 +91,8 @@ export async function loadProfile(path: string, seen: readonly string[] = []): P
   const kernel = f.mapping(top.kernel, ["kernel"]);
   f.onlyKeys(kernel, ["kernel"], ["profile", "extraConfig", "extensionModules"]);
   const arch = f.string(top.arch, ["arch"]);
-  if (!(ARCHES as readonly string[]).includes(arch)) {
-    throw yaml.error(["arch"], `arch '${arch}' is not supported; supported: ${ARCHES.join(", ")}`);
+  if (!ARCH_NAMES.includes(arch)) {
+    throw yaml.error(["arch"], `arch '${arch}' is not supported; supported: ${ARCH_NAMES.join(", ")}`);
   }
   const cmdline = f.string(top.cmdline, ["cmdline"]);
   if (/[\n\0]/.test(cmdline)) throw yaml.error(["cmdline"], "cmdline must be a single line");
@@ -115,7 +116,7 @@ export async function loadProfile(path: string, seen: readonly string[] = []): P
     name,
     baseImage: name,
     kernelExtensionModules: kernel.extensionModules === undefined ? [] : f.list(kernel.extensionModules, ["kernel", "extensionModules"]).map((m, i) => f.string(m, ["kernel", "extensionModules", i], NAME)),
-    arch: "x86_64" as const,
+    arch,
     kernelProfile: f.string(kernel.profile, ["kernel", "profile"], NAME),
     kernelExtraConfig: f
       .list(kernel.extraConfig, ["kernel", "extraConfig"])

@@ -1,11 +1,12 @@
 import { readFileSync, readlinkSync } from "node:fs";
 import { copyFile, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { BuildContext } from "../build/context.ts";
+import type { BuildContext } from "../pipeline/context.ts";
 import { run } from "../core/exec.ts";
-import { inputKey, recipeDigest } from "../core/hash.ts";
+import { recipeDigest } from "../core/hash.ts";
 import { pacer } from "../core/pace.ts";
 import { walkTree } from "../core/walk.ts";
+import { cachedStep } from "../core/step.ts";
 import { toolVersions } from "../core/tools.ts";
 import type { KernelArtifact } from "../kernel/build.ts";
 import type { PackageArtifact } from "../pkgs/build.ts";
@@ -72,6 +73,44 @@ const USR_LINKS = [
 /** Compression settings: Talos's, for a small image that the kernel reads fast. */
 export const MKSQUASHFS_FLAGS = ["-all-root", "-noappend", "-comp", "zstd", "-Xcompression-level", "18", "-no-progress", "-quiet"];
 
+/** What goes into the root filesystem image. */
+interface RootfsContent {
+  packages: readonly PackageArtifact[];
+  kernel: KernelArtifact;
+  osReleaseText: string;
+  sbom: RootfsSbom;
+  epoch: number;
+  logFile: string;
+}
+
+/** Lays the root tree out in `tree` (the packages' files as hard links), writes its SBOMs, packs it into outDir. */
+async function packRootfs(tree: string, outDir: string, content: RootfsContent): Promise<void> {
+  const { packages, kernel, osReleaseText, sbom } = content;
+  const names = sbomFileNames(sbom.image.name);
+  for (const dir of MOUNT_POINTS) await mkdir(join(tree, dir), { recursive: true });
+  for (const [link, target] of USR_LINKS) await symlink(target, join(tree, link));
+  const owners = new Map<string, string>();
+  for (const pkg of packages) await mergeInto(tree, pkg.dir, pkg.name, owners);
+  await mergeInto(tree, kernel.modulesRoot, `kernel ${kernel.profile}`, owners);
+  // new files only ("wx"): the merged ones are the cache's own (hard links), and a package may not ship these
+  const writeNew = (path: string, data: string) => writeFile(join(tree, path), data, { flag: "wx" }).catch((error: NodeJS.ErrnoException) => {
+    throw error.code === "EEXIST" ? new BronzeError(`/${path} is written by the image build; package '${owners.get(path)}' may not install it`) : error;
+  });
+  await writeNew("usr/lib/os-release", osReleaseText);
+  await symlink("../usr/lib/os-release", join(tree, "etc/os-release"));
+  // the SBOM lists every file but itself (it cannot hold its own checksum)
+  const input: SbomInput = { image: sbom.image, components: sbom.components, files: await attributeFiles(tree, owners, sbom) };
+  await mkdir(join(tree, SBOM_DIR), { recursive: true });
+  await writeNew(join(SBOM_DIR, names.spdx), spdxDocument(input));
+  await writeNew(join(SBOM_DIR, names.cyclonedx), cycloneDxDocument(input));
+  await copyFile(join(tree, SBOM_DIR, names.spdx), join(outDir, names.spdx));
+  await copyFile(join(tree, SBOM_DIR, names.cyclonedx), join(outDir, names.cyclonedx));
+  await run("mksquashfs", [tree, join(outDir, "rootfs.sqsh"), ...MKSQUASHFS_FLAGS], {
+    env: { SOURCE_DATE_EPOCH: String(content.epoch) },
+    logFile: content.logFile,
+  });
+}
+
 export async function buildRootfs(
   packages: readonly PackageArtifact[],
   kernel: KernelArtifact,
@@ -89,47 +128,22 @@ export async function buildRootfs(
     sbom,
     tools: await toolVersions([["mksquashfs", "-version"]]),
   };
-  const key = inputKey(inputs);
   const names = sbomFileNames(sbom.image.name);
-  const artifact = (dir: string): RootfsArtifact => ({ kind: "rootfs", key, image: join(dir, "rootfs.sqsh"), spdx: join(dir, names.spdx), cyclonedx: join(dir, names.cyclonedx) });
-  const cached = await ctx.store.lookup(key);
-  if (cached) return artifact(cached.dir);
-
-  ctx.ran.push("rootfs");
-  const logFile = join(ctx.logDir, "rootfs.log");
-  const tree = join(ctx.workDir, "rootfs", key.slice(0, 12));
-  await rm(tree, { recursive: true, force: true });
-  try {
-    for (const dir of MOUNT_POINTS) await mkdir(join(tree, dir), { recursive: true });
-    for (const [link, target] of USR_LINKS) await symlink(target, join(tree, link));
-    const owners = new Map<string, string>();
-    for (const pkg of packages) await mergeInto(tree, pkg.dir, pkg.name, owners);
-    await mergeInto(tree, kernel.modulesRoot, `kernel ${kernel.profile}`, owners);
-    // new files only ("wx"): the merged ones are the cache's own (hard links), and a package may not ship these
-    const writeNew = (path: string, data: string) => writeFile(join(tree, path), data, { flag: "wx" }).catch((error: NodeJS.ErrnoException) => {
-      throw error.code === "EEXIST" ? new BronzeError(`/${path} is written by the image build; package '${owners.get(path)}' may not install it`) : error;
-    });
-    await writeNew("usr/lib/os-release", osReleaseText);
-    await symlink("../usr/lib/os-release", join(tree, "etc/os-release"));
-    // the SBOM lists every file but itself (it cannot hold its own checksum)
-    const input: SbomInput = { image: sbom.image, components: sbom.components, files: await attributeFiles(tree, owners, sbom) };
-    await mkdir(join(tree, SBOM_DIR), { recursive: true });
-    await writeNew(join(SBOM_DIR, names.spdx), spdxDocument(input));
-    await writeNew(join(SBOM_DIR, names.cyclonedx), cycloneDxDocument(input));
-
-    const entry = await ctx.store.put(key, "rootfs", inputs, async (outDir) => {
-      await copyFile(join(tree, SBOM_DIR, names.spdx), join(outDir, names.spdx));
-      await copyFile(join(tree, SBOM_DIR, names.cyclonedx), join(outDir, names.cyclonedx));
-      await run("mksquashfs", [tree, join(outDir, "rootfs.sqsh"), ...MKSQUASHFS_FLAGS], {
-        env: { SOURCE_DATE_EPOCH: String(ctx.epoch) },
-        logFile,
-      });
-      return {};
-    });
-    return artifact(entry.dir);
-  } finally {
+  const produce = async (outDir: string, key: string) => {
+    const tree = join(ctx.workDir, "rootfs", key.slice(0, 12));
     await rm(tree, { recursive: true, force: true });
-  }
+    try {
+      await packRootfs(tree, outDir, { packages, kernel, osReleaseText, sbom, epoch: ctx.epoch, logFile: join(ctx.logDir, "rootfs.log") });
+    } finally {
+      await rm(tree, { recursive: true, force: true });
+    }
+  };
+  return cachedStep(ctx, {
+    name: "rootfs",
+    inputs,
+    produce,
+    artifact: ({ key, dir }) => ({ kind: "rootfs", key, image: join(dir, "rootfs.sqsh"), spdx: join(dir, names.spdx), cyclonedx: join(dir, names.cyclonedx) }),
+  });
 }
 
 /** Every path of a SquashFS image (files, symlinks, directories), relative to its root. */

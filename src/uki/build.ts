@@ -1,10 +1,11 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { BuildContext } from "../build/context.ts";
-import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
+import type { BuildContext } from "../pipeline/context.ts";
+import { recipeDigest, sha256 } from "../core/hash.ts";
 import type { InitramfsArtifact } from "../initramfs/build.ts";
 import type { KernelArtifact } from "../kernel/build.ts";
 import { assembleUki } from "./uki.ts";
+import { cachedStep } from "../core/step.ts";
 
 export interface UkiArtifact {
   kind: "uki";
@@ -33,12 +34,7 @@ export async function buildUki(input: UkiInputs, ctx: BuildContext): Promise<Uki
     osRelease: input.osRelease,
     cmdline: input.cmdline,
   };
-  const key = inputKey(inputs);
-  const cached = await ctx.store.lookup(key);
-  if (cached) return { kind: "uki", key, image: join(cached.dir, "uki.efi"), cmdline: input.cmdline };
-
-  ctx.ran.push("uki");
-  const entry = await ctx.store.put(key, "uki", inputs, async (outDir) => {
+  const produce = async (outDir: string) => {
     const uki = assembleUki({
       stub,
       linux: await readFile(input.kernel.image),
@@ -48,7 +44,11 @@ export async function buildUki(input: UkiInputs, ctx: BuildContext): Promise<Uki
       uname: input.kernel.release,
     });
     await writeFile(join(outDir, "uki.efi"), uki);
-    return {};
+  };
+  return cachedStep(ctx, {
+    name: "uki",
+    inputs,
+    produce,
+    artifact: ({ key, dir }) => ({ kind: "uki", key, image: join(dir, "uki.efi"), cmdline: input.cmdline }),
   });
-  return { kind: "uki", key, image: join(entry.dir, "uki.efi"), cmdline: input.cmdline };
 }

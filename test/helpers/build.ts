@@ -23,3 +23,13 @@ export function startBuild(profile: string, cacheDir?: string, extraArgs: readon
     env: { CI: "true" },
   });
 }
+
+/**
+ * `_out/<profile>` as a build of the profile leaves it: built here when no earlier test did (from the
+ * cache when one did), so that a test file reading it passes when run alone.
+ */
+export async function builtImage(profile: string): Promise<string> {
+  const result = await startBuild(profile);
+  if (result.exitCode !== 0) throw new Error(`bronze build --profile ${profile} failed:\n${String(result.all)}`);
+  return join(PROJECT_ROOT, "_out", profile);
+}

@@ -37,6 +37,11 @@ test("the hello extension (a service and a kernel module built by the kernel job
   assert.equal(built.exitCode, 0, built.all);
   // the base's kernel, packages and rootfs are reused: only what the extension adds is made
   assert.doesNotMatch(built.all, /ran: .*\b(kernel|rootfs|package musl|package init)\b/);
+  // the initramfs step is shown as cached exactly when neither its base nor its layers were made
+  const ran = /build step\(s\) ran: (.*)/.exec(built.all)?.[1]?.split(", ") ?? [];
+  const shown = /✔ \[[\d:]+\] initramfs( \(cached\))? /.exec(built.all);
+  assert.ok(shown, built.all);
+  assert.equal(shown[1] !== undefined, !ran.includes("initramfs") && !ran.includes("initramfs layers"), `ran: ${ran.join(", ")}; shown: ${shown[0]}`);
   const manifest = await manifestOf("hello");
   assert.deepEqual(manifest.extensions?.map((e) => [e.name, e.built, e.layer.name]), [["hello", "extensions/hello", "001-hello"]]);
   assert.deepEqual(manifest.layers?.map((l) => l.name), ["001-hello", "modules-index"]);

@@ -1,16 +1,19 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { test } from "node:test";
+import { before, test } from "node:test";
 import { execa } from "execa";
 import { digestOf } from "../../src/oci/image.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import { builtImage } from "../helpers/build.ts";
 import { PROJECT_ROOT } from "../helpers/tmp.ts";
 
 // The installer image as a registry sees it: an independent client (skopeo)
 // copies the built layout into a real registry (Debian's docker-registry) and
 // reads back the same index digest.
 const OUT = join(PROJECT_ROOT, "_out", "minimal");
+// the minimal image: built when this file runs alone
+before(() => builtImage("minimal"), { timeout: 30 * 60_000 });
 
 test("skopeo pushes the installer layout to a real registry and reads back the same index digest", async () => {
   const { installer } = JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as { installer: { tag: string; indexDigest: string } };

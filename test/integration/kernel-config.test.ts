@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { createContext } from "../../src/build/context.ts";
+import { createContext } from "../../src/pipeline/context.ts";
 import { InputError } from "../../src/core/errors.ts";
 import { resolveKernelConfig } from "../../src/kernel/build.ts";
 import { parseDotConfig } from "../../src/kernel/config.ts";

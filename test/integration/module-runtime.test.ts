@@ -1,15 +1,18 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { test } from "node:test";
+import { before, test } from "node:test";
 import { bootLoadingModules, unpackImage } from "../helpers/boot-modules.ts";
 import { makeSigningKey, signModule, stripSignature } from "../helpers/modsign.ts";
+import { builtImage } from "../helpers/build.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 // Runtime enforcement: the built kernel, booted, must load a module signed at
 // build time and refuse the same module unsigned or signed by another key.
 // The image is the built minimal image with the two bad copies added.
 const OUT = join(PROJECT_ROOT, "_out", "minimal");
+// the minimal image: built when this file runs alone
+before(() => builtImage("minimal"), { timeout: 30 * 60_000 });
 
 test("the kernel loads modules signed at build (in-tree and out-of-tree) and refuses an unsigned and a foreign-signed one", async () => {
   const work = await tempDir();

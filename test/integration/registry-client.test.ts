@@ -3,16 +3,19 @@ import { copyFile, readFile } from "node:fs/promises";
 import { createServer as createHttpServer, request as httpRequest } from "node:http";
 import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { after, before, test } from "node:test";
 import { execa } from "execa";
 import { digestOf } from "../../src/oci/image.ts";
 import { bronze } from "../helpers/cli.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import { builtImage } from "../helpers/build.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 // bronze's own registry client against a real registry (Debian's
 // docker-registry), checked by an independent client (skopeo, umoci).
 const OUT = join(PROJECT_ROOT, "_out", "minimal");
+// the minimal image: built when this file runs alone
+before(() => builtImage("minimal"), { timeout: 30 * 60_000 });
 const installer = async () => (JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as { installer: { tag: string; indexDigest: string } }).installer;
 
 test("push: skopeo reads what bronze pushed; a re-push uploads 0 bytes; bronze pulls what skopeo pushed; umoci unpacks the pull", async () => {

@@ -4,7 +4,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
-import { BOOTLOADER_PATH } from "../../src/core/tools.ts";
+import { DEFAULT_ARCH } from "../../src/core/arch.ts";
 import { authenticodeDigest, signPe } from "../../src/uki/authenticode.ts";
 import { PeFormatError } from "../../src/uki/pe.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -24,7 +24,7 @@ test("a signed systemd-boot passes sbverify with the signing certificate, and fa
   const dir = await tempDir();
   const mine = await keyPair(dir, "db");
   const other = await keyPair(dir, "other");
-  const image = await readFile(BOOTLOADER_PATH);
+  const image = await readFile(DEFAULT_ARCH.bootloader);
   const signed = signPe(image, createPrivateKey(await readFile(mine.key)), mine.certDer);
   const file = join(dir, "signed.efi");
   await writeFile(file, signed);
@@ -46,13 +46,13 @@ test("a signed systemd-boot passes sbverify with the signing certificate, and fa
 test("signing is reproducible, and covers the same image digest as sbsign's signature", async () => {
   const dir = await tempDir();
   const mine = await keyPair(dir, "db");
-  const image = await readFile(BOOTLOADER_PATH);
+  const image = await readFile(DEFAULT_ARCH.bootloader);
   const key = createPrivateKey(await readFile(mine.key));
   const one = signPe(image, key, mine.certDer);
   const two = signPe(image, key, mine.certDer);
   assert.ok(one.equals(two), "same image, key and certificate: same bytes");
 
-  await execa("sbsign", ["--key", mine.key, "--cert", mine.cert, "--output", join(dir, "sbsign.efi"), BOOTLOADER_PATH]);
+  await execa("sbsign", ["--key", mine.key, "--cert", mine.cert, "--output", join(dir, "sbsign.efi"), DEFAULT_ARCH.bootloader]);
   const theirs = await readFile(join(dir, "sbsign.efi"));
   assert.deepEqual(authenticodeDigest(theirs), authenticodeDigest(one), "both signatures cover the same Authenticode digest");
   await writeFile(join(dir, "ours.efi"), one);
@@ -66,7 +66,7 @@ test("an image that is signed already, or a key that is not RSA, is refused", as
   const dir = await tempDir();
   const mine = await keyPair(dir, "db");
   const key = createPrivateKey(await readFile(mine.key));
-  const image = await readFile(BOOTLOADER_PATH);
+  const image = await readFile(DEFAULT_ARCH.bootloader);
   const signed = signPe(image, key, mine.certDer);
   assert.throws(() => signPe(signed, key, mine.certDer), (e: unknown) => e instanceof PeFormatError && /signed already/.test(e.message));
   await execa("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", join(dir, "ec.key")]);

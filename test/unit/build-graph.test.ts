@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { checkGraph, JobBudget, runGraph, type GraphNode, type NodeOutcome } from "../../src/build/graph.ts";
+import { checkGraph, JobBudget, runGraph, type GraphNode, type NodeOutcome } from "../../src/pipeline/graph.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

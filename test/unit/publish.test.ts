@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { publish, stagingDir, type OutputSet } from "../../src/build/publish.ts";
+import { publish, stagingDir, type OutputSet } from "../../src/pipeline/publish.ts";
 import { fileIdentities } from "../helpers/identities.ts";
 import { tempDir } from "../helpers/tmp.ts";
 

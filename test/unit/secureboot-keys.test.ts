@@ -4,7 +4,7 @@ import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
-import { BOOTLOADER_PATH, OVMF_VARS } from "../../src/core/tools.ts";
+import { DEFAULT_ARCH } from "../../src/core/arch.ts";
 import { parseAuthenticatedUpdate } from "../../src/secureboot/efi-vars.ts";
 import { enrollmentVariables } from "../../src/secureboot/keys.ts";
 import { listVariables, setVariables, VariableStoreError } from "../../src/secureboot/ovmf-store.ts";
@@ -60,7 +60,7 @@ test("keys generate writes PK, KEK and db with signature lists and signed update
 
 test("the db key signs EFI images that sbverify accepts with db.crt", async () => {
   const dir = await generated();
-  const signed = signPe(await readFile(BOOTLOADER_PATH), createPrivateKey(await readFile(join(dir, "db.key"))), await readFile(join(dir, "db.der")));
+  const signed = signPe(await readFile(DEFAULT_ARCH.bootloader), createPrivateKey(await readFile(join(dir, "db.key"))), await readFile(join(dir, "db.der")));
   const file = join(dir, "..", "systemd-boot.signed.efi");
   await writeFile(file, signed);
   const verify = await execa("sbverify", ["--cert", join(dir, "db.crt"), file], { reject: false, all: true });
@@ -84,7 +84,7 @@ test("keys generate never overwrites keys and refuses bad options, exit code 2",
 
 test("enrolment writes PK, KEK, db and SecureBootEnable into OVMF's variable store; setting again replaces them", async () => {
   const dir = await generated();
-  const template = await readFile(OVMF_VARS);
+  const template = await readFile(DEFAULT_ARCH.firmware.vars);
   assert.deepEqual(listVariables(template), [], "Debian's OVMF_VARS_4M.fd starts empty (setup mode)");
   const variables = await enrollmentVariables(dir);
   const enrolled = setVariables(template, variables);

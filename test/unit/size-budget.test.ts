@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { checkSizeBudget, describeOverrun } from "../../src/build/size-budget.ts";
+import { checkSizeBudget, describeOverrun } from "../../src/pipeline/size-budget.ts";
 
 test("the budget compares each artifact with the previous build and lists the components that grew, largest first", () => {
   const previous = { artifacts: { "rootfs.sqsh": 1000, "uki.efi": 5000 }, components: { musl: 700, init: 100, "kernel minimal": 4000 } };

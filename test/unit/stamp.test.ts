@@ -3,7 +3,7 @@ import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { stampBuild, unchangedSince, type BuildReads } from "../../src/build/stamp.ts";
+import { stampBuild, unchangedSince, type BuildReads } from "../../src/pipeline/stamp.ts";
 import { SETTLED_MS } from "../../src/core/fingerprint.ts";
 import { loadProfile } from "../../src/profile/profile.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";

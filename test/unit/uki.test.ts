@@ -3,7 +3,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
-import { STUB_PATH } from "../../src/core/tools.ts";
+import { DEFAULT_ARCH } from "../../src/core/arch.ts";
 import { appendSections, parsePe, PeFormatError, readSection } from "../../src/uki/pe.ts";
 import { assembleUki, readUkiSections } from "../../src/uki/uki.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -27,7 +27,7 @@ const dir = await tempDir();
 
 async function inputs() {
   return {
-    stub: await readFile(STUB_PATH),
+    stub: await readFile(DEFAULT_ARCH.stub),
     linux: await readFile(FAKE_KERNEL),
     initrd: Buffer.from("initrd bytes".repeat(1000)),
     osRelease: "ID=bronze\nVERSION_ID=0.1.0\n",
@@ -181,7 +181,7 @@ test("the same inputs give the same bytes; TimeDateStamp is the stub's", async (
 
 test("a signed stub is refused", async () => {
   const signed = join(dir, "signed.stub");
-  await sbsign(STUB_PATH, signed);
+  await sbsign(DEFAULT_ARCH.stub, signed);
   const input = { ...(await inputs()), stub: await readFile(signed) };
   assert.throws(
     () => assembleUki(input),

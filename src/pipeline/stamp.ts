@@ -5,7 +5,7 @@ import { writeFileAtomic } from "../core/atomic.ts";
 import { SETTLED_MS, statFingerprint, type Fingerprint } from "../core/fingerprint.ts";
 import { canonicalJson, sha256 } from "../core/hash.ts";
 import { CHECKED } from "../core/store.ts";
-import { BOOTLOADER_PATH, STUB_PATH } from "../core/tools.ts";
+import { ARCHES } from "../core/arch.ts";
 import { pulledExtensionDir } from "../extensions/pulled.ts";
 import type { Profile } from "../profile/profile.ts";
 
@@ -71,7 +71,8 @@ function buildReads(reads: BuildReads): Pick<BuildStamp, "walk" | "skip" | "sing
   ];
   const pathDirs = (process.env.PATH ?? "").split(delimiter).filter((d) => d !== "");
   const bronze = process.argv[1] ?? "";
-  const single = ["/var/lib/dpkg/status", STUB_PATH, BOOTLOADER_PATH, process.execPath, bronze, ...pathDirs];
+  const efi = ARCHES.flatMap((a) => [a.stub, a.bootloader]);
+  const single = ["/var/lib/dpkg/status", ...efi, process.execPath, bronze, ...pathDirs];
   return { walk, skip: reads.entries.map((dir) => join(dir, CHECKED)), single };
 }
 

@@ -1,0 +1,61 @@
+/**
+ * The machine architectures bronze builds images for, each with every name it has in the vocabularies
+ * bronze speaks. Profiles, kernel specs and cache keys carry the `name`; everything else is looked up
+ * here, so that nothing else spells an architecture.
+ */
+export interface Arch {
+  /** profiles, `uname -m`, the kernel config fragment kernel/config/<name>.config */
+  name: string;
+  /** Linux's ARCH= (arch/<kernel>/ in its tree) */
+  kernel: string;
+  /** the boot image `make` leaves in the kernel tree */
+  kernelImage: string;
+  /** the OCI platform's architecture; the installer's files are under usr/install/<oci>/ */
+  oci: string;
+  /** kernel-hardening-checker's name for it */
+  hardening: string;
+  /** the UEFI removable-media boot file, EFI/BOOT/<file> */
+  efiBootFile: string;
+  /** systemd-stub and systemd-boot of Debian's systemd-boot-efi, for this architecture */
+  stub: string;
+  bootloader: string;
+  /** systemd-boot's own file name on the ESP, EFI/systemd/<name> */
+  bootloaderName: string;
+  /** QEMU and its UEFI firmware (Debian's ovmf), for boot tests */
+  qemu: string;
+  firmware: { code: string; vars: string; secureBootCode: string; snakeoilVars: string };
+}
+
+const X86_64: Arch = {
+  name: "x86_64",
+  kernel: "x86",
+  kernelImage: "arch/x86/boot/bzImage",
+  oci: "amd64",
+  hardening: "X86_64",
+  efiBootFile: "BOOTX64.EFI",
+  stub: "/usr/lib/systemd/boot/efi/linuxx64.efi.stub",
+  bootloader: "/usr/lib/systemd/boot/efi/systemd-bootx64.efi",
+  bootloaderName: "systemd-bootx64.efi",
+  qemu: "qemu-system-x86_64",
+  firmware: {
+    code: "/usr/share/OVMF/OVMF_CODE_4M.fd",
+    vars: "/usr/share/OVMF/OVMF_VARS_4M.fd",
+    // Secure Boot: the SMM firmware build, and variables with Debian's snakeoil test key enrolled (PK, KEK, db)
+    secureBootCode: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+    snakeoilVars: "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd",
+  },
+};
+
+export const ARCHES: readonly Arch[] = [X86_64];
+
+/** The architecture of what has none named (a boot test's UKI, an installer read without one asked for). */
+export const DEFAULT_ARCH: Arch = X86_64;
+
+export const ARCH_NAMES: readonly string[] = ARCHES.map((a) => a.name);
+
+/** The architecture of a name profiles use; an unknown one is a bug (profiles are checked when read). */
+export function archNamed(name: string): Arch {
+  const arch = ARCHES.find((a) => a.name === name);
+  if (!arch) throw new Error(`internal: no architecture named ${name}; bronze builds ${ARCH_NAMES.join(", ")}`);
+  return arch;
+}

@@ -1,0 +1,298 @@
+import { readFile } from "node:fs/promises";
+import type { InstallerContent } from "../disk/image.ts";
+import { join } from "node:path";
+import { type KernelArtifact } from "../kernel/build.ts";
+import { type PackageArtifact } from "../pkgs/build.ts";
+import { extensionPart, extensionRecord, treeExtensionImage, type ResolvedExtension } from "../extensions/assemble.ts";
+import type { Output, Profile } from "../profile/profile.ts";
+import { type RootfsSbom } from "../rootfs/build.ts";
+import { extensionSbomFileNames, sbomFileNames } from "../sbom/model.ts";
+import { extensionsSbom } from "../sbom/extensions.ts";
+import { spdxDocument } from "../sbom/spdx.ts";
+import { cycloneDxDocument } from "../sbom/cyclonedx.ts";
+import { archNamed } from "../core/arch.ts";
+import { sourceRevision } from "../core/epoch.ts";
+import { profileTag } from "../oci/installer.ts";
+import { buildInstaller } from "../installer/build.ts";
+import { displayPath } from "../core/yamlfile.ts";
+import { type HardeningReport } from "../harden/build-gate.ts";
+import { signBootImages, type SecureBootSigner } from "../secureboot/signer.ts";
+import type { BuildContext } from "./context.ts";
+import { checkSizeBudget, describeOverrun, type SizeRecord } from "./size-budget.ts";
+import { treeBytes } from "../core/tree-size.ts";
+import { sha256File } from "../core/hash.ts";
+import { humanBytes, renderReport, type ReportInput } from "../report/html.ts";
+import { readUkiSections } from "../uki/uki.ts";
+import { BronzeError } from "../core/errors.ts";
+import { DEFAULT_DISK_SIZE } from "../disk/sizes.ts";
+import { planBuild } from "./plan.ts";
+import { must, runStepGraph, type StepOptions } from "./steps.ts";
+import { describeData, describeFiles, manifestBytes, publish, stagingDir, type PublishedFile } from "./publish.ts";
+
+export interface BuildResult {
+  profile: Profile;
+  outDir: string;
+  files: PublishedFile[];
+  kernel: KernelArtifact;
+  packages: PackageArtifact[];
+  /** what the rootfs step was given to write the SBOM */
+  sbom: RootfsSbom;
+  hardening: HardeningReport;
+  /** steps that ran; empty when everything came from the cache */
+  ran: string[];
+  durationMs: number;
+}
+
+
+/** Which output of a profile an artifact belongs to; the rest (manifest, SBOMs, rootfs, reports) is always published. */
+function isPublished(outputs: readonly Output[], name: string): boolean {
+  if (name === "uki.efi" || name === "uki.signed.efi") return outputs.includes("uki");
+  if (name === "vmlinuz" || name === "initramfs.cpio.zst") return outputs.includes("kernel-initramfs");
+  if (name === "installer.oci.tar" || name === "systemd-boot.signed.efi" || name.startsWith("installer/")) return outputs.includes("installer");
+  return true;
+}
+
+/** The `disk` output: a raw GPT disk of the installer's boot files (as `bronze image disk` makes it), beside the output directory. */
+async function diskOutput(content: InstallerContent, outDir: string): Promise<string> {
+  const work = await stagingDir(outDir, "disk");
+  const { writeDisk } = await import("../disk/image.ts");
+  return (await writeDisk(content, join(work, "disk.raw"), DEFAULT_DISK_SIZE)).out;
+}
+
+
+/** SPDX and CycloneDX documents of the extensions an image layers over its base. */
+function extensionSbomFiles(profile: Profile, version: string, ctx: BuildContext, extensions: readonly ResolvedExtension[]): { name: string; data: Buffer }[] {
+  const input = extensionsSbom(
+    { name: profile.name, base: profile.baseImage, version, arch: profile.arch, epoch: ctx.epoch, toolVersion: version },
+    extensions.map((e) => extensionPart(e, ctx.projectRoot)),
+  );
+  const names = extensionSbomFileNames(profile.name);
+  return [
+    { name: names.spdx, data: Buffer.from(spdxDocument(input)) },
+    { name: names.cyclonedx, data: Buffer.from(cycloneDxDocument(input)) },
+  ];
+}
+
+
+/** Choices of one build that are not part of the profile. */
+export interface BuildOptions extends StepOptions {
+  /** publish even when an artifact grew past the profile's size budget (the new sizes become the reference) */
+  acceptSizeGrowth?: boolean;
+  /** also write Secure Boot signed copies of the UKI and systemd-boot (uki.signed.efi, systemd-boot.signed.efi) */
+  secureBootSigner?: SecureBootSigner;
+}
+
+/** What each component installs, in bytes: each package, the kernel image and its modules. */
+async function componentSizes(packages: readonly PackageArtifact[], kernel: KernelArtifact): Promise<{ packages: Record<string, number>; kernelImage: number; kernelModules: number }> {
+  const sizes: Record<string, number> = {};
+  for (const p of packages) sizes[p.name] = await treeBytes(p.dir);
+  return { packages: sizes, kernelImage: await treeBytes(kernel.image), kernelModules: await treeBytes(kernel.modulesRoot) };
+}
+
+/** The report's treemaps: the UKI by section, the initramfs by file, the rootfs by component (installed bytes). */
+async function sizeBreakdowns(uki: Buffer, initramfs: string, rootfs: string, init: string, weights: Awaited<ReturnType<typeof componentSizes>>): Promise<ReportInput["breakdowns"]> {
+  const sections = readUkiSections(uki);
+  const ours: Record<string, string> = { ".linux": "kernel (.linux)", ".initrd": "initramfs (.initrd)", ".osrel": "metadata", ".cmdline": "metadata", ".uname": "metadata" };
+  const ukiItems = new Map<string, number>();
+  for (const section of sections) {
+    const label = ours[section.name] ?? "systemd-stub";
+    ukiItems.set(label, (ukiItems.get(label) ?? 0) + section.data.length);
+  }
+  return [
+    { title: "UKI", note: "by section", items: [...ukiItems].map(([label, value]) => ({ label, value })) },
+    { title: "initramfs", note: `uncompressed; ${humanBytes(await treeBytes(initramfs))} with zstd`, items: [{ label: "/init", value: await treeBytes(init) }, { label: "/rootfs.sqsh", value: await treeBytes(rootfs) }] },
+    {
+      title: "rootfs",
+      note: "installed bytes by package, before SquashFS compression",
+      items: [...Object.entries(weights.packages).map(([label, value]) => ({ label, value })), { label: "kernel modules", value: weights.kernelModules }],
+    },
+  ];
+}
+
+/** The sizes recorded by the previous build of this profile, if there is one to compare with. */
+async function previousSizes(outDir: string): Promise<SizeRecord | undefined> {
+  const text = await readFile(join(outDir, "manifest.json"), "utf8").catch(() => undefined);
+  if (!text) return undefined;
+  const manifest = JSON.parse(text) as { artifacts?: { name: string; size: number }[]; sizes?: { components?: Record<string, number> } };
+  if (!manifest.artifacts) return undefined;
+  return { artifacts: Object.fromEntries(manifest.artifacts.map((a) => [a.name, a.size])), components: manifest.sizes?.components ?? {} };
+}
+
+/** Builds a profile: packages, kernel, rootfs, initramfs, UKI; then publishes to _out/<profile>. */
+export async function buildProfile(profile: Profile, ctx: BuildContext, version: string, options: BuildOptions = {}): Promise<BuildResult> {
+  const started = Date.now();
+  // 1. the plan: the profile checked against pkgs/ and its extensions
+  const plan = await planBuild(profile, ctx, version);
+  // 2. the step graph: packages, kernel, rootfs, extensions, initramfs, hardening gate, UKI
+  const steps = await runStepGraph(plan, ctx, options, started);
+
+  const { kernel, rootfs, hardening: hardeningReport } = steps;
+  const outDir = join(ctx.projectRoot, "_out", profile.name);
+  const initramfs = steps.initramfs.image;
+  const uki = steps.uki.image;
+  const sbomNames = sbomFileNames(profile.baseImage);
+  const bootFiles = [
+    { name: "rootfs.sqsh", from: rootfs.image },
+    { name: "initramfs.cpio.zst", from: initramfs },
+    { name: "vmlinuz", from: kernel.image },
+    { name: "uki.efi", from: uki },
+    { name: "module-signing.der", from: kernel.signingCert },
+    { name: sbomNames.spdx, from: rootfs.spdx },
+    { name: sbomNames.cyclonedx, from: rootfs.cyclonedx },
+  ];
+  const ukiData = await readFile(uki);
+  const bootloaderData = await readFile(archNamed(profile.arch).bootloader);
+  // signed on every build (milliseconds) and never cached: the key stays in memory
+  const signedImages = options.secureBootSigner
+    ? signBootImages(options.secureBootSigner, [
+        { name: "uki.efi", data: ukiData },
+        { name: "systemd-boot.efi", data: bootloaderData },
+      ])
+    : [];
+  // hashed once: the installer's manifest, the size budget and the report all list them
+  const bootDescribed = await describeFiles(bootFiles);
+  const weights = await componentSizes(steps.rootPackages.map((p) => p.artifact), kernel);
+  // each layer hashed once: the extensions and the layers list both name it
+  const layerRecords = await Promise.all(steps.layers.map(async (l) => ({ name: l.name, sha256: await sha256File(l.image), size: await treeBytes(l.image) })));
+  const record = {
+    profile: profile.name,
+    profileId: profile.id,
+    ...(profile.base ? { base: profile.base } : {}),
+    outputs: profile.outputs,
+    version,
+    sourceDateEpoch: ctx.epoch,
+    cmdline: profile.cmdline,
+    kernel: {
+      version: plan.kernelSource.version,
+      release: kernel.release,
+      sourceSha256: plan.kernelSource.pin.sha256,
+      moduleCount: kernel.moduleCount,
+      moduleSigningKey: kernel.signingKey,
+      moduleSigningCertSha256: kernel.signingCertSha256,
+      // out-of-tree module packages: built, signed and cached with the kernel
+      modulePackages: plan.kernelModules.map((d) => ({ name: d.name, version: d.version, license: d.license })),
+    },
+    packages: [...steps.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
+    sizes: { components: { ...weights.packages, [`kernel ${kernel.profile}`]: weights.kernelImage + weights.kernelModules } },
+    ...(steps.extensions ? { extensions: steps.extensions.map((e, i) => extensionRecord(e, must(layerRecords[i], "extension layer"), ctx.projectRoot)) } : {}),
+    ...(layerRecords.length ? { layers: layerRecords } : {}),
+    secureBoot: options.secureBootSigner ? { signed: signedImages.map((f) => f.name), certificateSha256: options.secureBootSigner.certificateSha256 } : null,
+    hardening: {
+      rules: `${hardeningReport.rules.project} ${hardeningReport.rules.release}`,
+      decisions: hardeningReport.decisions,
+      ...hardeningReport.summary,
+      report: "hardening.json",
+    },
+  };
+  const hardeningJson = Buffer.from(`${JSON.stringify(hardeningReport, null, 2)}\n`);
+  // the base's SBOM is in its rootfs; what the extensions add has its own, published and in the installer
+  const extensionSboms = steps.extensions ? extensionSbomFiles(profile, version, ctx, steps.extensions) : [];
+  // the installer carries what boots and the manifest that describes it
+  const described = new Map(bootDescribed.map((d) => [d.name, d]));
+  const fromCache = (name: string, from: string) => ({ name, from, sha256: must(described.get(name), name).sha256 });
+  const installer = await buildInstaller(
+    {
+      arches: [
+        {
+          arch: profile.arch,
+          files: [
+            fromCache("uki.efi", uki),
+            fromCache("vmlinuz", kernel.image),
+            fromCache("initramfs.cpio.zst", initramfs),
+            { name: "systemd-boot.efi", data: bootloaderData },
+            ...signedImages,
+            fromCache(sbomNames.spdx, rootfs.spdx),
+            fromCache(sbomNames.cyclonedx, rootfs.cyclonedx),
+            { name: "hardening.json", data: hardeningJson },
+            ...extensionSboms,
+            { name: "manifest.json", data: manifestBytes(record, [...bootDescribed, ...describeData(signedImages)]) },
+          ],
+        },
+      ],
+      epoch: ctx.epoch,
+      version,
+      revision: await sourceRevision(ctx.projectRoot),
+      source: process.env.BRONZE_SOURCE_URL,
+      refName: version,
+      profile: { name: profile.name, id: profile.id },
+    },
+    ctx,
+  );
+  // this tree's extensions as OCI images, to sign and publish for images on the same base build
+  const treeImages = await Promise.all(
+    (steps.extensions ?? []).filter((e) => e.origin.kind === "build").map(async (e) => ({ name: `extensions/${e.content.manifest.name}.oci.tar`, data: await treeExtensionImage(e, ctx.epoch) })),
+  );
+  const contents = [...signedImages, { name: "hardening.json", data: hardeningJson }, ...extensionSboms, ...treeImages];
+  const installerTar = { name: "installer.oci.tar", size: installer.tarSize, sha256: installer.tarSha256 };
+  const published = (file: { name: string }) => isPublished(profile.outputs, file.name);
+  const artifactSizes = [...bootDescribed, installerTar, ...describeData(contents)].filter(published).map(({ name, size }) => ({ name, size }));
+  if (profile.sizeBudgetPercent !== undefined && !options.acceptSizeGrowth) {
+    const current: SizeRecord = {
+      artifacts: Object.fromEntries(artifactSizes.map((a) => [a.name, a.size])),
+      components: record.sizes.components,
+    };
+    const previous = await previousSizes(outDir);
+    if (previous) {
+      const verdict = checkSizeBudget(previous, current, profile.sizeBudgetPercent);
+      if (verdict.overruns.length) throw new BronzeError(describeOverrun(verdict, profile.sizeBudgetPercent, displayPath(profile.file)));
+    }
+  }
+  // not under the size budget nor in the manifest: its timings differ from build to build
+  const report = {
+    name: "report.html",
+    unlisted: true,
+    data: Buffer.from(
+      renderReport({
+        profile: profile.name,
+        version,
+        kernelRelease: kernel.release,
+        moduleCount: kernel.moduleCount,
+        moduleSigningCertSha256: kernel.signingCertSha256,
+        artifacts: artifactSizes,
+        breakdowns: await sizeBreakdowns(ukiData, initramfs, rootfs.image, steps.initBinary, weights),
+        timeline: steps.timeline,
+        hardening: { rules: record.hardening.rules, decisions: hardeningReport.decisions, summary: hardeningReport.summary, suppressed: hardeningReport.suppressed.map((x) => ({ option: x.option_name, reason: x.reason })) },
+        sbom: steps.sbom.components.map((c) => ({ name: c.name, version: c.version, license: c.license, kind: c.kind, purl: c.purl })),
+      }),
+    ),
+  };
+  // what readInstaller would take from the installer: the signed boot files when there are any
+  const signedData = (name: string) => signedImages.find((f) => f.name === name)?.data;
+  const bootContent: InstallerContent = {
+    arch: archNamed(profile.arch),
+    version,
+    profile: profile.name,
+    epoch: ctx.epoch,
+    uki: signedData("uki.signed.efi") ?? ukiData,
+    bootloader: signedData("systemd-boot.signed.efi") ?? bootloaderData,
+    signed: signedImages.length > 0,
+  };
+  const disk = profile.outputs.includes("disk") ? await diskOutput(bootContent, outDir) : undefined;
+  const files = await publish(outDir, {
+    // described above: their digests are not taken again
+    copies: [...bootDescribed, { ...installerTar, from: installer.tar }, ...installer.layout.map((f) => ({ name: `installer/${f.path}`, from: f.from }))].filter(published),
+    contents: [...contents, report].filter(published),
+    moves: disk ? [{ name: "disk.raw", from: disk }] : [],
+    manifest: {
+      ...record,
+      installer: {
+        layout: "installer",
+        tag: version,
+        profileTag: profileTag(version, profile.id),
+        indexDigest: installer.indexDigest,
+        manifests: installer.manifestDigests.map((digest) => ({ architecture: archNamed(profile.arch).oci, digest })),
+      },
+    },
+  });
+  return {
+    profile,
+    outDir,
+    files,
+    kernel,
+    packages: [...steps.packages.values()],
+    sbom: steps.sbom,
+    hardening: hardeningReport,
+    ran: [...ctx.ran],
+    durationMs: Date.now() - started,
+  };
+}
