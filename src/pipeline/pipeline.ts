@@ -13,7 +13,7 @@ import { cycloneDxDocument } from "../sbom/cyclonedx.ts";
 import { archNamed } from "../core/arch.ts";
 import { sourceRevision } from "../core/epoch.ts";
 import { profileTag } from "../oci/installer.ts";
-import { buildInstaller } from "../installer/build.ts";
+import { buildInstaller, type InstallerArtifact } from "../installer/build.ts";
 import { displayPath } from "../core/yamlfile.ts";
 import { type HardeningReport } from "../harden/build-gate.ts";
 import { signBootImages, type SecureBootSigner } from "../secureboot/signer.ts";
@@ -25,9 +25,9 @@ import { humanBytes, renderReport, type ReportInput } from "../report/html.ts";
 import { readUkiSections } from "../uki/uki.ts";
 import { BronzeError } from "../core/errors.ts";
 import { DEFAULT_DISK_SIZE } from "../disk/sizes.ts";
-import { planBuild } from "./plan.ts";
-import { must, runStepGraph, type StepOptions } from "./steps.ts";
-import { describeData, describeFiles, manifestBytes, publish, stagingDir, type PublishedFile } from "./publish.ts";
+import { planBuild, type BuildPlan } from "./plan.ts";
+import { must, runStepGraph, type StepOptions, type StepResults } from "./steps.ts";
+import { describeData, describeFiles, manifestBytes, publish, stagingDir, type CopiedFile, type PublishedFile } from "./publish.ts";
 
 export interface BuildResult {
   profile: Profile;
@@ -52,8 +52,39 @@ function isPublished(outputs: readonly Output[], name: string): boolean {
   return true;
 }
 
+/** The UKI and systemd-boot as they boot, and their Secure Boot signed copies when a signer is given. */
+interface BootImages {
+  ukiData: Buffer;
+  bootloaderData: Buffer;
+  signedImages: { name: string; data: Buffer }[];
+}
+
+async function bootImages(profile: Profile, steps: StepResults, signer: SecureBootSigner | undefined): Promise<BootImages> {
+  const ukiData = await readFile(steps.uki.image);
+  const bootloaderData = await readFile(archNamed(profile.arch).bootloader);
+  // signed on every build (milliseconds) and never cached: the key stays in memory
+  const signedImages = signer
+    ? signBootImages(signer, [
+        { name: "uki.efi", data: ukiData },
+        { name: "systemd-boot.efi", data: bootloaderData },
+      ])
+    : [];
+  return { ukiData, bootloaderData, signedImages };
+}
+
 /** The `disk` output: a raw GPT disk of the installer's boot files (as `bronze image disk` makes it), beside the output directory. */
-async function diskOutput(content: InstallerContent, outDir: string): Promise<string> {
+async function diskOutput(plan: BuildPlan, epoch: number, boot: BootImages, outDir: string): Promise<string> {
+  // what readInstaller would take from the installer: the signed boot files when there are any
+  const signedData = (name: string) => boot.signedImages.find((f) => f.name === name)?.data;
+  const content: InstallerContent = {
+    arch: archNamed(plan.profile.arch),
+    version: plan.version,
+    profile: plan.profile.name,
+    epoch,
+    uki: signedData("uki.signed.efi") ?? boot.ukiData,
+    bootloader: signedData("systemd-boot.signed.efi") ?? boot.bootloaderData,
+    signed: boot.signedImages.length > 0,
+  };
   const work = await stagingDir(outDir, "disk");
   const { writeDisk } = await import("../disk/image.ts");
   return (await writeDisk(content, join(work, "disk.raw"), DEFAULT_DISK_SIZE)).out;
@@ -83,14 +114,20 @@ export interface BuildOptions extends StepOptions {
 }
 
 /** What each component installs, in bytes: each package, the kernel image and its modules. */
-async function componentSizes(packages: readonly PackageArtifact[], kernel: KernelArtifact): Promise<{ packages: Record<string, number>; kernelImage: number; kernelModules: number }> {
+interface ComponentSizes {
+  packages: Record<string, number>;
+  kernelImage: number;
+  kernelModules: number;
+}
+
+async function componentSizes(packages: readonly PackageArtifact[], kernel: KernelArtifact): Promise<ComponentSizes> {
   const sizes: Record<string, number> = {};
   for (const p of packages) sizes[p.name] = await treeBytes(p.dir);
   return { packages: sizes, kernelImage: await treeBytes(kernel.image), kernelModules: await treeBytes(kernel.modulesRoot) };
 }
 
 /** The report's treemaps: the UKI by section, the initramfs by file, the rootfs by component (installed bytes). */
-async function sizeBreakdowns(uki: Buffer, initramfs: string, rootfs: string, init: string, weights: Awaited<ReturnType<typeof componentSizes>>): Promise<ReportInput["breakdowns"]> {
+async function sizeBreakdowns(uki: Buffer, initramfs: string, rootfs: string, init: string, weights: ComponentSizes): Promise<ReportInput["breakdowns"]> {
   const sections = readUkiSections(uki);
   const ours: Record<string, string> = { ".linux": "kernel (.linux)", ".initrd": "initramfs (.initrd)", ".osrel": "metadata", ".cmdline": "metadata", ".uname": "metadata" };
   const ukiItems = new Map<string, number>();
@@ -118,6 +155,129 @@ async function previousSizes(outDir: string): Promise<SizeRecord | undefined> {
   return { artifacts: Object.fromEntries(manifest.artifacts.map((a) => [a.name, a.size])), components: manifest.sizes?.components ?? {} };
 }
 
+/** The build record: what the image is made of, as manifest.json (and the installer's copy of it) tells it. */
+function manifestRecord(
+  plan: BuildPlan,
+  steps: StepResults,
+  ctx: BuildContext,
+  parts: { weights: ComponentSizes; layerRecords: { name: string; sha256: string; size: number }[]; signedImages: readonly { name: string }[]; signer?: SecureBootSigner },
+) {
+  return {
+    profile: plan.profile.name,
+    profileId: plan.profile.id,
+    ...(plan.profile.base ? { base: plan.profile.base } : {}),
+    outputs: plan.profile.outputs,
+    version: plan.version,
+    sourceDateEpoch: ctx.epoch,
+    cmdline: plan.profile.cmdline,
+    kernel: {
+      version: plan.kernelSource.version,
+      release: steps.kernel.release,
+      sourceSha256: plan.kernelSource.pin.sha256,
+      moduleCount: steps.kernel.moduleCount,
+      moduleSigningKey: steps.kernel.signingKey,
+      moduleSigningCertSha256: steps.kernel.signingCertSha256,
+      // out-of-tree module packages: built, signed and cached with the kernel
+      modulePackages: plan.kernelModules.map((d) => ({ name: d.name, version: d.version, license: d.license })),
+    },
+    packages: [...steps.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
+    sizes: { components: { ...parts.weights.packages, [`kernel ${steps.kernel.profile}`]: parts.weights.kernelImage + parts.weights.kernelModules } },
+    ...(steps.extensions ? { extensions: steps.extensions.map((e, i) => extensionRecord(e, must(parts.layerRecords[i], "extension layer"), ctx.projectRoot)) } : {}),
+    ...(parts.layerRecords.length ? { layers: parts.layerRecords } : {}),
+    secureBoot: parts.signer ? { signed: parts.signedImages.map((f) => f.name), certificateSha256: parts.signer.certificateSha256 } : null,
+    hardening: {
+      rules: `${steps.hardening.rules.project} ${steps.hardening.rules.release}`,
+      decisions: steps.hardening.decisions,
+      ...steps.hardening.summary,
+      report: "hardening.json",
+    },
+  };
+}
+
+/** Fails the build when an artifact or component grew past the profile's size budget over its previous build. */
+async function enforceSizeBudget(profile: Profile, outDir: string, current: SizeRecord): Promise<void> {
+  if (profile.sizeBudgetPercent === undefined) return;
+  const previous = await previousSizes(outDir);
+  if (!previous) return;
+  const verdict = checkSizeBudget(previous, current, profile.sizeBudgetPercent);
+  if (verdict.overruns.length) throw new BronzeError(describeOverrun(verdict, profile.sizeBudgetPercent, displayPath(profile.file)));
+}
+
+/** The installer image: what boots, the SBOMs, the hardening report and the manifest that describes them. */
+async function installerStep(
+  plan: BuildPlan,
+  steps: StepResults,
+  ctx: BuildContext,
+  files: {
+    bootDescribed: readonly Required<CopiedFile>[];
+    bootloaderData: Buffer;
+    signedImages: readonly { name: string; data: Buffer }[];
+    hardeningJson: Buffer;
+    extensionSboms: readonly { name: string; data: Buffer }[];
+    record: Record<string, unknown>;
+  },
+): Promise<InstallerArtifact> {
+  const sbomNames = sbomFileNames(plan.profile.baseImage);
+  // the installer carries what boots and the manifest that describes it
+  const described = new Map(files.bootDescribed.map((d) => [d.name, d]));
+  const fromCache = (name: string, from: string) => ({ name, from, sha256: must(described.get(name), name).sha256 });
+  return buildInstaller(
+    {
+      arches: [
+        {
+          arch: plan.profile.arch,
+          files: [
+            fromCache("uki.efi", steps.uki.image),
+            fromCache("vmlinuz", steps.kernel.image),
+            fromCache("initramfs.cpio.zst", steps.initramfs.image),
+            { name: "systemd-boot.efi", data: files.bootloaderData },
+            ...files.signedImages,
+            fromCache(sbomNames.spdx, steps.rootfs.spdx),
+            fromCache(sbomNames.cyclonedx, steps.rootfs.cyclonedx),
+            { name: "hardening.json", data: files.hardeningJson },
+            ...files.extensionSboms,
+            { name: "manifest.json", data: manifestBytes(files.record, [...files.bootDescribed, ...describeData(files.signedImages)]) },
+          ],
+        },
+      ],
+      epoch: ctx.epoch,
+      version: plan.version,
+      revision: await sourceRevision(ctx.projectRoot),
+      source: process.env.BRONZE_SOURCE_URL,
+      refName: plan.version,
+      profile: { name: plan.profile.name, id: plan.profile.id },
+    },
+    ctx,
+  );
+}
+
+/** report.html: sizes, their breakdowns, the timeline, the hardening verdicts and the SBOM's components. */
+async function reportFile(
+  plan: BuildPlan,
+  steps: StepResults,
+  parts: { artifactSizes: { name: string; size: number }[]; ukiData: Buffer; weights: ComponentSizes; rules: string },
+): Promise<{ name: string; unlisted: boolean; data: Buffer }> {
+  // not under the size budget nor in the manifest: its timings differ from build to build
+  return {
+    name: "report.html",
+    unlisted: true,
+    data: Buffer.from(
+      renderReport({
+        profile: plan.profile.name,
+        version: plan.version,
+        kernelRelease: steps.kernel.release,
+        moduleCount: steps.kernel.moduleCount,
+        moduleSigningCertSha256: steps.kernel.signingCertSha256,
+        artifacts: parts.artifactSizes,
+        breakdowns: await sizeBreakdowns(parts.ukiData, steps.initramfs.image, steps.rootfs.image, steps.initBinary, parts.weights),
+        timeline: steps.timeline,
+        hardening: { rules: parts.rules, decisions: steps.hardening.decisions, summary: steps.hardening.summary, suppressed: steps.hardening.suppressed.map((x) => ({ option: x.option_name, reason: x.reason })) },
+        sbom: steps.sbom.components.map((c) => ({ name: c.name, version: c.version, license: c.license, kind: c.kind, purl: c.purl })),
+      }),
+    ),
+  };
+}
+
 /** Builds a profile: packages, kernel, rootfs, initramfs, UKI; then publishes to _out/<profile>. */
 export async function buildProfile(profile: Profile, ctx: BuildContext, version: string, options: BuildOptions = {}): Promise<BuildResult> {
   const started = Date.now();
@@ -125,99 +285,32 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   const plan = await planBuild(profile, ctx, version);
   // 2. the step graph: packages, kernel, rootfs, extensions, initramfs, hardening gate, UKI
   const steps = await runStepGraph(plan, ctx, options, started);
-
+  // 3. signing: Secure Boot copies of the UKI and systemd-boot
+  const boot = await bootImages(profile, steps, options.secureBootSigner);
+  const { ukiData, bootloaderData, signedImages } = boot;
+  // 4. the outputs: boot files, record, installer, size budget, report, disk; then publishing
   const { kernel, rootfs, hardening: hardeningReport } = steps;
   const outDir = join(ctx.projectRoot, "_out", profile.name);
-  const initramfs = steps.initramfs.image;
-  const uki = steps.uki.image;
   const sbomNames = sbomFileNames(profile.baseImage);
   const bootFiles = [
     { name: "rootfs.sqsh", from: rootfs.image },
-    { name: "initramfs.cpio.zst", from: initramfs },
+    { name: "initramfs.cpio.zst", from: steps.initramfs.image },
     { name: "vmlinuz", from: kernel.image },
-    { name: "uki.efi", from: uki },
+    { name: "uki.efi", from: steps.uki.image },
     { name: "module-signing.der", from: kernel.signingCert },
     { name: sbomNames.spdx, from: rootfs.spdx },
     { name: sbomNames.cyclonedx, from: rootfs.cyclonedx },
   ];
-  const ukiData = await readFile(uki);
-  const bootloaderData = await readFile(archNamed(profile.arch).bootloader);
-  // signed on every build (milliseconds) and never cached: the key stays in memory
-  const signedImages = options.secureBootSigner
-    ? signBootImages(options.secureBootSigner, [
-        { name: "uki.efi", data: ukiData },
-        { name: "systemd-boot.efi", data: bootloaderData },
-      ])
-    : [];
   // hashed once: the installer's manifest, the size budget and the report all list them
   const bootDescribed = await describeFiles(bootFiles);
   const weights = await componentSizes(steps.rootPackages.map((p) => p.artifact), kernel);
   // each layer hashed once: the extensions and the layers list both name it
   const layerRecords = await Promise.all(steps.layers.map(async (l) => ({ name: l.name, sha256: await sha256File(l.image), size: await treeBytes(l.image) })));
-  const record = {
-    profile: profile.name,
-    profileId: profile.id,
-    ...(profile.base ? { base: profile.base } : {}),
-    outputs: profile.outputs,
-    version,
-    sourceDateEpoch: ctx.epoch,
-    cmdline: profile.cmdline,
-    kernel: {
-      version: plan.kernelSource.version,
-      release: kernel.release,
-      sourceSha256: plan.kernelSource.pin.sha256,
-      moduleCount: kernel.moduleCount,
-      moduleSigningKey: kernel.signingKey,
-      moduleSigningCertSha256: kernel.signingCertSha256,
-      // out-of-tree module packages: built, signed and cached with the kernel
-      modulePackages: plan.kernelModules.map((d) => ({ name: d.name, version: d.version, license: d.license })),
-    },
-    packages: [...steps.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
-    sizes: { components: { ...weights.packages, [`kernel ${kernel.profile}`]: weights.kernelImage + weights.kernelModules } },
-    ...(steps.extensions ? { extensions: steps.extensions.map((e, i) => extensionRecord(e, must(layerRecords[i], "extension layer"), ctx.projectRoot)) } : {}),
-    ...(layerRecords.length ? { layers: layerRecords } : {}),
-    secureBoot: options.secureBootSigner ? { signed: signedImages.map((f) => f.name), certificateSha256: options.secureBootSigner.certificateSha256 } : null,
-    hardening: {
-      rules: `${hardeningReport.rules.project} ${hardeningReport.rules.release}`,
-      decisions: hardeningReport.decisions,
-      ...hardeningReport.summary,
-      report: "hardening.json",
-    },
-  };
+  const record = manifestRecord(plan, steps, ctx, { weights, layerRecords, signedImages, signer: options.secureBootSigner });
   const hardeningJson = Buffer.from(`${JSON.stringify(hardeningReport, null, 2)}\n`);
   // the base's SBOM is in its rootfs; what the extensions add has its own, published and in the installer
   const extensionSboms = steps.extensions ? extensionSbomFiles(profile, version, ctx, steps.extensions) : [];
-  // the installer carries what boots and the manifest that describes it
-  const described = new Map(bootDescribed.map((d) => [d.name, d]));
-  const fromCache = (name: string, from: string) => ({ name, from, sha256: must(described.get(name), name).sha256 });
-  const installer = await buildInstaller(
-    {
-      arches: [
-        {
-          arch: profile.arch,
-          files: [
-            fromCache("uki.efi", uki),
-            fromCache("vmlinuz", kernel.image),
-            fromCache("initramfs.cpio.zst", initramfs),
-            { name: "systemd-boot.efi", data: bootloaderData },
-            ...signedImages,
-            fromCache(sbomNames.spdx, rootfs.spdx),
-            fromCache(sbomNames.cyclonedx, rootfs.cyclonedx),
-            { name: "hardening.json", data: hardeningJson },
-            ...extensionSboms,
-            { name: "manifest.json", data: manifestBytes(record, [...bootDescribed, ...describeData(signedImages)]) },
-          ],
-        },
-      ],
-      epoch: ctx.epoch,
-      version,
-      revision: await sourceRevision(ctx.projectRoot),
-      source: process.env.BRONZE_SOURCE_URL,
-      refName: version,
-      profile: { name: profile.name, id: profile.id },
-    },
-    ctx,
-  );
+  const installer = await installerStep(plan, steps, ctx, { bootDescribed, bootloaderData, signedImages, hardeningJson, extensionSboms, record });
   // this tree's extensions as OCI images, to sign and publish for images on the same base build
   const treeImages = await Promise.all(
     (steps.extensions ?? []).filter((e) => e.origin.kind === "build").map(async (e) => ({ name: `extensions/${e.content.manifest.name}.oci.tar`, data: await treeExtensionImage(e, ctx.epoch) })),
@@ -226,48 +319,9 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   const installerTar = { name: "installer.oci.tar", size: installer.tarSize, sha256: installer.tarSha256 };
   const published = (file: { name: string }) => isPublished(profile.outputs, file.name);
   const artifactSizes = [...bootDescribed, installerTar, ...describeData(contents)].filter(published).map(({ name, size }) => ({ name, size }));
-  if (profile.sizeBudgetPercent !== undefined && !options.acceptSizeGrowth) {
-    const current: SizeRecord = {
-      artifacts: Object.fromEntries(artifactSizes.map((a) => [a.name, a.size])),
-      components: record.sizes.components,
-    };
-    const previous = await previousSizes(outDir);
-    if (previous) {
-      const verdict = checkSizeBudget(previous, current, profile.sizeBudgetPercent);
-      if (verdict.overruns.length) throw new BronzeError(describeOverrun(verdict, profile.sizeBudgetPercent, displayPath(profile.file)));
-    }
-  }
-  // not under the size budget nor in the manifest: its timings differ from build to build
-  const report = {
-    name: "report.html",
-    unlisted: true,
-    data: Buffer.from(
-      renderReport({
-        profile: profile.name,
-        version,
-        kernelRelease: kernel.release,
-        moduleCount: kernel.moduleCount,
-        moduleSigningCertSha256: kernel.signingCertSha256,
-        artifacts: artifactSizes,
-        breakdowns: await sizeBreakdowns(ukiData, initramfs, rootfs.image, steps.initBinary, weights),
-        timeline: steps.timeline,
-        hardening: { rules: record.hardening.rules, decisions: hardeningReport.decisions, summary: hardeningReport.summary, suppressed: hardeningReport.suppressed.map((x) => ({ option: x.option_name, reason: x.reason })) },
-        sbom: steps.sbom.components.map((c) => ({ name: c.name, version: c.version, license: c.license, kind: c.kind, purl: c.purl })),
-      }),
-    ),
-  };
-  // what readInstaller would take from the installer: the signed boot files when there are any
-  const signedData = (name: string) => signedImages.find((f) => f.name === name)?.data;
-  const bootContent: InstallerContent = {
-    arch: archNamed(profile.arch),
-    version,
-    profile: profile.name,
-    epoch: ctx.epoch,
-    uki: signedData("uki.signed.efi") ?? ukiData,
-    bootloader: signedData("systemd-boot.signed.efi") ?? bootloaderData,
-    signed: signedImages.length > 0,
-  };
-  const disk = profile.outputs.includes("disk") ? await diskOutput(bootContent, outDir) : undefined;
+  if (!options.acceptSizeGrowth) await enforceSizeBudget(profile, outDir, { artifacts: Object.fromEntries(artifactSizes.map((a) => [a.name, a.size])), components: record.sizes.components });
+  const report = await reportFile(plan, steps, { artifactSizes, ukiData, weights, rules: record.hardening.rules });
+  const disk = profile.outputs.includes("disk") ? await diskOutput(plan, ctx.epoch, boot, outDir) : undefined;
   const files = await publish(outDir, {
     // described above: their digests are not taken again
     copies: [...bootDescribed, { ...installerTar, from: installer.tar }, ...installer.layout.map((f) => ({ name: `installer/${f.path}`, from: f.from }))].filter(published),
