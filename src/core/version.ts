@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "./errors.ts";
 
@@ -15,6 +15,10 @@ export async function projectVersion(projectRoot: string): Promise<string> {
     if (!VERSION.test(fromEnv)) throw new InputError(`BRONZE_VERSION=${fromEnv}: give a version such as 1.2.3 or 1.2.3-rc.1 (no '+': boot counting uses it in file names)`);
     return fromEnv;
   }
-  const pkg = JSON.parse(await readFile(join(projectRoot, "package.json"), "utf8")) as { version: string };
-  return pkg.version;
+  return packageVersion(projectRoot);
+}
+
+/** package.json's version: the CLI's own, and the images' unless $BRONZE_VERSION says otherwise. */
+export function packageVersion(projectRoot: string): string {
+  return (JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")) as { version: string }).version;
 }
