@@ -87,6 +87,22 @@ function parseFields(text: string): Record<string, string> {
   );
 }
 
+/** What QEMU reads from the scratch directory: the UKI on an ESP directory, and a copy of the UEFI variables. */
+async function prepareScratch(target: BootTarget, options: BootOptions, scratch: string): Promise<void> {
+  if (target.kind === "uki") {
+    await mkdir(join(scratch, "esp", "EFI", "BOOT"), { recursive: true });
+    await copyFile(target.uki, join(scratch, "esp", "EFI", "BOOT", DEFAULT_ARCH.efiBootFile));
+  }
+  if (target.kind === "kernel") return;
+  if (options.secureBoot && options.secureBootKeys) {
+    const { enrollmentVariables } = await import("../secureboot/keys.ts");
+    const { setVariables } = await import("../secureboot/ovmf-store.ts");
+    await writeFile(join(scratch, "vars.fd"), setVariables(await readFile(firmware.vars), await enrollmentVariables(options.secureBootKeys)));
+  } else {
+    await copyFile(options.secureBoot ? firmware.snakeoilVars : firmware.vars, join(scratch, "vars.fd"));
+  }
+}
+
 /**
  * Boots in QEMU, reading the serial console; succeeds when init prints its
  * ready line, fails with the last console lines on panic, fatal error or timeout.
@@ -94,19 +110,7 @@ function parseFields(text: string): Record<string, string> {
 export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAULTS): Promise<BootResult> {
   const scratch = await mkdtemp(join(tmpdir(), "bronze-boot-"));
   try {
-    if (target.kind === "uki") {
-      await mkdir(join(scratch, "esp", "EFI", "BOOT"), { recursive: true });
-      await copyFile(target.uki, join(scratch, "esp", "EFI", "BOOT", DEFAULT_ARCH.efiBootFile));
-    }
-    if (target.kind !== "kernel") {
-      if (options.secureBoot && options.secureBootKeys) {
-        const { enrollmentVariables } = await import("../secureboot/keys.ts");
-        const { setVariables } = await import("../secureboot/ovmf-store.ts");
-        await writeFile(join(scratch, "vars.fd"), setVariables(await readFile(firmware.vars), await enrollmentVariables(options.secureBootKeys)));
-      } else {
-        await copyFile(options.secureBoot ? firmware.snakeoilVars : firmware.vars, join(scratch, "vars.fd"));
-      }
-    }
+    await prepareScratch(target, options, scratch);
     const started = Date.now();
     const child = (await lazyExeca())(DEFAULT_ARCH.qemu, qemuArgs(target, options, scratch), {
       reject: false,

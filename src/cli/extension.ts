@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
+import { writeFileAtomic } from "../core/atomic.ts";
 import { projectVersion } from "../core/version.ts";
 import { sourceDateEpoch } from "../core/epoch.ts";
 import { InputError } from "../core/errors.ts";
@@ -24,8 +25,7 @@ export function registerExtensionCommands(program: Command, projectRoot: string)
       await mkdir(out, { recursive: true });
       await writeLayoutDir(join(out, name), image.files);
       const tar = join(out, `${name}.oci.tar`);
-      await writeFile(`${tar}.tmp`, image.tar);
-      await rename(`${tar}.tmp`, tar);
+      await writeFileAtomic(tar, image.tar);
       console.log(`extension ${name} ${image.content.manifest.version}: ${image.content.entries.length} entries, index ${image.index.descriptor.digest}`);
       console.log(`  ${join(out, name)}\n  ${tar}`);
     });
@@ -57,7 +57,11 @@ export function registerExtensionCommands(program: Command, projectRoot: string)
       }
       console.log(`extension '${content.manifest.name}' ${content.manifest.version}: ${content.entries.length} entries, policy ok`);
     });
+  registerSignatureCommands(extension, projectRoot);
+}
 
+/** `bronze extension sign|verify|inspect`. */
+function registerSignatureCommands(extension: Command, projectRoot: string): void {
   extension
     .command("sign")
     .description("sign an extension image (its index digest) as cosign does with a key: ECDSA P-256, stored in the layout under the tag sha256-<hex>.sig")
