@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { derivedGuid } from "../core/guid.ts";
 import { InputError } from "../core/errors.ts";
-import { lazyExeca } from "../core/lazy-execa.ts";
+import { run } from "../core/exec.ts";
 import { openLayout, readImage } from "../oci/layout-read.ts";
 import { readTar } from "../oci/tar-read.ts";
 import { ESP_SIZE, MIN_DISK_SIZE } from "./sizes.ts";
@@ -81,11 +81,10 @@ async function buildEsp(content: InstallerContent, volumeGuid: string, work: str
   const directories = new Set(files.flatMap(([path]) => path.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
   for (const path of [...files.map(([p]) => p), ...directories]) await utimes(join(tree, path), content.epoch, content.epoch);
   const esp = join(work, "esp.img");
-  const execa = await lazyExeca();
   // FAT keeps local times: in UTC, the same epoch makes the same bytes whatever the caller's time zone
   const env = { SOURCE_DATE_EPOCH: String(content.epoch), MTOOLS_SKIP_CHECK: "1", TZ: "UTC" };
-  await execa("mkfs.vfat", ["-C", "-F", "32", "-S", String(SECTOR), "-s", "1", "-n", "ESP", "-i", volumeGuid.slice(0, 8), "--invariant", esp, String(ESP_SIZE / 1024)], { env });
-  await execa("mcopy", ["-i", esp, "-s", "-m", "-Q", join(tree, "EFI"), join(tree, "loader"), "::/"], { env });
+  await run("mkfs.vfat", ["-C", "-F", "32", "-S", String(SECTOR), "-s", "1", "-n", "ESP", "-i", volumeGuid.slice(0, 8), "--invariant", esp, String(ESP_SIZE / 1024)], { env });
+  await run("mcopy", ["-i", esp, "-s", "-m", "-Q", join(tree, "EFI"), join(tree, "loader"), "::/"], { env });
   return esp;
 }
 
