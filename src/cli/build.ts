@@ -10,6 +10,7 @@ import type { SuppliedKey } from "../kernel/supplied-key.ts";
 import { parseReference } from "../registry/reference.ts";
 import type { SecureBootSigner } from "../secureboot/signer.ts";
 import { connect, connectionOptions, type ConnectionOptions } from "./oci.ts";
+import { FILES } from "../core/outputs.ts";
 
 function humanSize(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB"];
@@ -137,7 +138,7 @@ export function registerBuildCommand(program: Command, projectRoot: string, comm
       const h = result.hardening.summary;
       summary.push(
         `hardening gate passed (${result.hardening.decisions.join(", ")}): ${h.checks} checks, OK ${h.ok}, FAIL ${h.fail} ` +
-          `(${h.suppressed} by reviewed exceptions, ${h.ungatedFail} in groups not gated); every verdict in ${join(result.outDir, "hardening.json")}`,
+          `(${h.suppressed} by reviewed exceptions, ${h.ungatedFail} in groups not gated); every verdict in ${join(result.outDir, FILES.hardening)}`,
       );
       for (const file of result.files) summary.push(`  ${file.path.padEnd(48)} ${humanSize(file.size).padStart(10)}`);
       for (const line of summary) console.log(line);

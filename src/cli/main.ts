@@ -16,6 +16,7 @@ import { registerImageCommands } from "./image.ts";
 import { registerReproCommand } from "./repro.ts";
 import { registerBuildCommand } from "./build.ts";
 import { registerCacheCommands } from "./cache.ts";
+import { FILES } from "../core/outputs.ts";
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -32,9 +33,9 @@ async function resolveBootTarget(artifact: string): Promise<BootTarget> {
     throw new InputError(`${artifact}: no such file or directory; give a UKI (.efi) or a build output directory such as _out/minimal`);
   });
   if (info.isFile() && (await (await import("../disk/disk-file.ts")).isGptDisk(artifact))) return { kind: "disk", disk: artifact };
-  const uki = info.isDirectory() ? join(artifact, "uki.efi") : artifact;
+  const uki = info.isDirectory() ? join(artifact, FILES.uki) : artifact;
   await stat(uki).catch(() => {
-    throw new InputError(`${artifact}: holds no uki.efi; run 'bronze build' first`);
+    throw new InputError(`${artifact}: holds no ${FILES.uki}; run 'bronze build' first`);
   });
   return { kind: "uki", uki };
 }

@@ -9,6 +9,7 @@ import { openLayout, readImage } from "../oci/layout-read.ts";
 import { readTar } from "../oci/tar-read.ts";
 import { ESP_SIZE, MIN_DISK_SIZE } from "./sizes.ts";
 import { gptLayout, PARTITION_TYPES, SECTOR, type PlacedPartition } from "./gpt.ts";
+import { FILES } from "../core/outputs.ts";
 
 /**
  * `bronze image disk`: a bootable raw disk from an installer image, without loop devices or
@@ -44,16 +45,16 @@ export async function readInstaller(source: string, arch: Arch = DEFAULT_ARCH): 
     if (!data) throw new InputError(`${source}: no usr/install/${architecture}/${name}; give an installer image written by bronze build`);
     return data;
   };
-  const manifest = JSON.parse(need("manifest.json").toString()) as { version?: string; profile?: string; sourceDateEpoch?: number };
+  const manifest = JSON.parse(need(FILES.manifest).toString()) as { version?: string; profile?: string; sourceDateEpoch?: number };
   if (!manifest.version || !manifest.profile || manifest.sourceDateEpoch === undefined) throw new InputError(`${source}: its manifest.json lacks version, profile or sourceDateEpoch`);
-  const signed = files.has("uki.signed.efi") && files.has("systemd-boot.signed.efi");
+  const signed = files.has(FILES.signedUki) && files.has(FILES.signedBootloader);
   return {
     arch,
     version: manifest.version,
     profile: manifest.profile,
     epoch: manifest.sourceDateEpoch,
-    uki: need(signed ? "uki.signed.efi" : "uki.efi"),
-    bootloader: need(signed ? "systemd-boot.signed.efi" : "systemd-boot.efi"),
+    uki: need(signed ? FILES.signedUki : FILES.uki),
+    bootloader: need(signed ? FILES.signedBootloader : FILES.bootloader),
     signed,
   };
 }

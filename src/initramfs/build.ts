@@ -8,6 +8,7 @@ import type { RootfsArtifact } from "../rootfs/build.ts";
 import { writeCpio } from "./cpio.ts";
 import { cachedStep } from "../core/step.ts";
 import type { StoreEntry } from "../core/store.ts";
+import { FILES } from "../core/outputs.ts";
 
 export interface InitramfsArtifact {
   kind: "initramfs";
@@ -40,13 +41,13 @@ export async function buildInitramfs(
     const cpio = writeCpio(
       [
         { type: "file", path: "init", mode: 0o755, data: initBytes },
-        { type: "file", path: "rootfs.sqsh", mode: 0o644, data: await readFile(rootfs.image) },
+        { type: "file", path: FILES.rootfs, mode: 0o644, data: await readFile(rootfs.image) },
       ],
       ctx.epoch,
     );
     const plain = join(outDir, "initramfs.cpio");
     await writeFile(plain, cpio);
-    await run("zstd", ["-q", `-${ZSTD_LEVEL}`, "--rm", plain, "-o", join(outDir, "initramfs.cpio.zst")], {
+    await run("zstd", ["-q", `-${ZSTD_LEVEL}`, "--rm", plain, "-o", join(outDir, FILES.initramfs)], {
       logFile: join(ctx.logDir, "initramfs.log"),
     });
   };
@@ -55,7 +56,7 @@ export async function buildInitramfs(
 
 /** The initramfs of a cache entry: its initramfs.cpio.zst. */
 function initramfsOf(entry: StoreEntry): InitramfsArtifact {
-  return { kind: "initramfs", key: entry.key, image: join(entry.dir, "initramfs.cpio.zst") };
+  return { kind: "initramfs", key: entry.key, image: join(entry.dir, FILES.initramfs) };
 }
 
 /** What an extension layer contributes to the initramfs: /extensions/<name>.sqsh. */
@@ -84,7 +85,7 @@ export async function appendLayers(base: InitramfsArtifact, layers: readonly Ini
     const plain = join(outDir, "layers.cpio");
     await writeFile(plain, writeCpio([{ type: "dir", path: "extensions", mode: 0o755 }, ...files], ctx.epoch));
     await run("zstd", ["-q", `-${LAYERS_ZSTD_LEVEL}`, "--rm", plain, "-o", join(outDir, "layers.cpio.zst")], { logFile: join(ctx.logDir, "initramfs.log") });
-    await writeFile(join(outDir, "initramfs.cpio.zst"), Buffer.concat([await readFile(base.image), await readFile(join(outDir, "layers.cpio.zst"))]));
+    await writeFile(join(outDir, FILES.initramfs), Buffer.concat([await readFile(base.image), await readFile(join(outDir, "layers.cpio.zst"))]));
     await rm(join(outDir, "layers.cpio.zst"));
   };
   return cachedStep(ctx, { name: "initramfs layers", inputs, produce, artifact: initramfsOf });

@@ -5,6 +5,7 @@ import { recipeDigest, sha256 } from "../core/hash.ts";
 import { installerImage, type InstallerInput } from "../oci/installer.ts";
 import { cachedStep } from "../core/step.ts";
 import type { StoreEntry } from "../core/store.ts";
+import { FILES } from "../core/outputs.ts";
 
 /** A file of the installer: in memory, or in the cache with its digest (read only when the image is made). */
 export type InstallerFile = { name: string; data: Buffer } | { name: string; from: string; sha256: string };
@@ -26,7 +27,7 @@ export interface InstallerArtifact {
   manifestDigests: string[];
 }
 
-const TAR = "installer.oci.tar";
+const TAR = FILES.installerTar;
 const LAYOUT = "layout";
 
 const digestOf = (f: InstallerFile): string => ("data" in f ? sha256(f.data) : f.sha256);

@@ -33,6 +33,7 @@ import type { SuppliedKey } from "./supplied-key.ts";
 import { cachedStep } from "../core/step.ts";
 import type { StoreEntry } from "../core/store.ts";
 import { archNamed } from "../core/arch.ts";
+import { FILES } from "../core/outputs.ts";
 
 /** A kernel and its modules, built together with one ephemeral signing key: one cache unit. */
 export interface KernelArtifact {
@@ -251,7 +252,7 @@ async function seal(job: SealJob, ctx: BuildContext): Promise<Record<string, str
     box,
   );
   await assertNoKeyCopies(signer.needles, outDir, changes);
-  const cert = await readFile(join(outDir, "module-signing.der"));
+  const cert = await readFile(join(outDir, FILES.moduleCert));
   if (sha256(cert) !== signer.certSha256) {
     throw new BronzeError(`the kernel embedded a certificate other than ${signer.certOrigin} (sha256 ${sha256(cert)}); refusing to cache this build`);
   }
@@ -292,10 +293,10 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: B
     key,
     identity: inputKey({ kernel: key, signingCertSha256: facts.signingCertSha256 ?? "" }),
     release: facts.release ?? "",
-    image: join(dir, "vmlinuz"),
+    image: join(dir, FILES.kernel),
     modulesRoot: join(dir, "modules"),
     config: join(dir, "config"),
-    signingCert: join(dir, "module-signing.der"),
+    signingCert: join(dir, FILES.moduleCert),
     signingCertSha256: facts.signingCertSha256 ?? "",
     signingKey: facts.signingKey === "supplied" ? "supplied" : "ephemeral",
     moduleCount: Number(facts.moduleCount),

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { type KernelArtifact } from "../kernel/build.ts";
 import { type PackageArtifact } from "../pkgs/build.ts";
 import { extensionPart, extensionRecord, treeExtensionImage, type ResolvedExtension } from "../extensions/assemble.ts";
-import type { Output, Profile } from "../profile/profile.ts";
+import type { Profile } from "../profile/profile.ts";
 import { type RootfsSbom } from "../rootfs/build.ts";
 import { extensionSbomFileNames, sbomFileNames } from "../sbom/model.ts";
 import { extensionsSbom } from "../sbom/extensions.ts";
@@ -28,6 +28,7 @@ import { DEFAULT_DISK_SIZE } from "../disk/sizes.ts";
 import { planBuild, type BuildPlan } from "./plan.ts";
 import { must, runStepGraph, type StepOptions, type StepResults } from "./steps.ts";
 import { describeData, describeFiles, manifestBytes, publish, stagingDir, type CopiedFile, type PublishedFile } from "./publish.ts";
+import { FILES, isPublished } from "../core/outputs.ts";
 
 export interface BuildResult {
   profile: Profile;
@@ -44,14 +45,6 @@ export interface BuildResult {
 }
 
 
-/** Which output of a profile an artifact belongs to; the rest (manifest, SBOMs, rootfs, reports) is always published. */
-function isPublished(outputs: readonly Output[], name: string): boolean {
-  if (name === "uki.efi" || name === "uki.signed.efi") return outputs.includes("uki");
-  if (name === "vmlinuz" || name === "initramfs.cpio.zst") return outputs.includes("kernel-initramfs");
-  if (name === "installer.oci.tar" || name === "systemd-boot.signed.efi" || name.startsWith("installer/")) return outputs.includes("installer");
-  return true;
-}
-
 /** The UKI and systemd-boot as they boot, and their Secure Boot signed copies when a signer is given. */
 interface BootImages {
   ukiData: Buffer;
@@ -65,8 +58,8 @@ async function bootImages(profile: Profile, steps: StepResults, signer: SecureBo
   // signed on every build (milliseconds) and never cached: the key stays in memory
   const signedImages = signer
     ? signBootImages(signer, [
-        { name: "uki.efi", data: ukiData },
-        { name: "systemd-boot.efi", data: bootloaderData },
+        { name: FILES.uki, data: ukiData },
+        { name: FILES.bootloader, data: bootloaderData },
       ])
     : [];
   return { ukiData, bootloaderData, signedImages };
@@ -81,13 +74,13 @@ async function diskOutput(plan: BuildPlan, epoch: number, boot: BootImages, outD
     version: plan.version,
     profile: plan.profile.name,
     epoch,
-    uki: signedData("uki.signed.efi") ?? boot.ukiData,
-    bootloader: signedData("systemd-boot.signed.efi") ?? boot.bootloaderData,
+    uki: signedData(FILES.signedUki) ?? boot.ukiData,
+    bootloader: signedData(FILES.signedBootloader) ?? boot.bootloaderData,
     signed: boot.signedImages.length > 0,
   };
   const work = await stagingDir(outDir, "disk");
   const { writeDisk } = await import("../disk/image.ts");
-  return (await writeDisk(content, join(work, "disk.raw"), DEFAULT_DISK_SIZE)).out;
+  return (await writeDisk(content, join(work, FILES.disk), DEFAULT_DISK_SIZE)).out;
 }
 
 
@@ -148,7 +141,7 @@ async function sizeBreakdowns(uki: Buffer, initramfs: string, rootfs: string, in
 
 /** The sizes recorded by the previous build of this profile, if there is one to compare with. */
 async function previousSizes(outDir: string): Promise<SizeRecord | undefined> {
-  const text = await readFile(join(outDir, "manifest.json"), "utf8").catch(() => undefined);
+  const text = await readFile(join(outDir, FILES.manifest), "utf8").catch(() => undefined);
   if (!text) return undefined;
   const manifest = JSON.parse(text) as { artifacts?: { name: string; size: number }[]; sizes?: { components?: Record<string, number> } };
   if (!manifest.artifacts) return undefined;
@@ -189,7 +182,7 @@ function manifestRecord(
       rules: `${steps.hardening.rules.project} ${steps.hardening.rules.release}`,
       decisions: steps.hardening.decisions,
       ...steps.hardening.summary,
-      report: "hardening.json",
+      report: FILES.hardening,
     },
   };
 }
@@ -227,16 +220,16 @@ async function installerStep(
         {
           arch: plan.profile.arch,
           files: [
-            fromCache("uki.efi", steps.uki.image),
-            fromCache("vmlinuz", steps.kernel.image),
-            fromCache("initramfs.cpio.zst", steps.initramfs.image),
-            { name: "systemd-boot.efi", data: files.bootloaderData },
+            fromCache(FILES.uki, steps.uki.image),
+            fromCache(FILES.kernel, steps.kernel.image),
+            fromCache(FILES.initramfs, steps.initramfs.image),
+            { name: FILES.bootloader, data: files.bootloaderData },
             ...files.signedImages,
             fromCache(sbomNames.spdx, steps.rootfs.spdx),
             fromCache(sbomNames.cyclonedx, steps.rootfs.cyclonedx),
-            { name: "hardening.json", data: files.hardeningJson },
+            { name: FILES.hardening, data: files.hardeningJson },
             ...files.extensionSboms,
-            { name: "manifest.json", data: manifestBytes(files.record, [...files.bootDescribed, ...describeData(files.signedImages)]) },
+            { name: FILES.manifest, data: manifestBytes(files.record, [...files.bootDescribed, ...describeData(files.signedImages)]) },
           ],
         },
       ],
@@ -259,7 +252,7 @@ async function reportFile(
 ): Promise<{ name: string; unlisted: boolean; data: Buffer }> {
   // not under the size budget nor in the manifest: its timings differ from build to build
   return {
-    name: "report.html",
+    name: FILES.report,
     unlisted: true,
     data: Buffer.from(
       renderReport({
@@ -293,11 +286,11 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   const outDir = join(ctx.projectRoot, "_out", profile.name);
   const sbomNames = sbomFileNames(profile.baseImage);
   const bootFiles = [
-    { name: "rootfs.sqsh", from: rootfs.image },
-    { name: "initramfs.cpio.zst", from: steps.initramfs.image },
-    { name: "vmlinuz", from: kernel.image },
-    { name: "uki.efi", from: steps.uki.image },
-    { name: "module-signing.der", from: kernel.signingCert },
+    { name: FILES.rootfs, from: rootfs.image },
+    { name: FILES.initramfs, from: steps.initramfs.image },
+    { name: FILES.kernel, from: kernel.image },
+    { name: FILES.uki, from: steps.uki.image },
+    { name: FILES.moduleCert, from: kernel.signingCert },
     { name: sbomNames.spdx, from: rootfs.spdx },
     { name: sbomNames.cyclonedx, from: rootfs.cyclonedx },
   ];
@@ -315,8 +308,8 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
   const treeImages = await Promise.all(
     (steps.extensions ?? []).filter((e) => e.origin.kind === "build").map(async (e) => ({ name: `extensions/${e.content.manifest.name}.oci.tar`, data: await treeExtensionImage(e, ctx.epoch) })),
   );
-  const contents = [...signedImages, { name: "hardening.json", data: hardeningJson }, ...extensionSboms, ...treeImages];
-  const installerTar = { name: "installer.oci.tar", size: installer.tarSize, sha256: installer.tarSha256 };
+  const contents = [...signedImages, { name: FILES.hardening, data: hardeningJson }, ...extensionSboms, ...treeImages];
+  const installerTar = { name: FILES.installerTar, size: installer.tarSize, sha256: installer.tarSha256 };
   const published = (file: { name: string }) => isPublished(profile.outputs, file.name);
   const artifactSizes = [...bootDescribed, installerTar, ...describeData(contents)].filter(published).map(({ name, size }) => ({ name, size }));
   if (!options.acceptSizeGrowth) await enforceSizeBudget(profile, outDir, { artifacts: Object.fromEntries(artifactSizes.map((a) => [a.name, a.size])), components: record.sizes.components });
@@ -326,7 +319,7 @@ export async function buildProfile(profile: Profile, ctx: BuildContext, version:
     // described above: their digests are not taken again
     copies: [...bootDescribed, { ...installerTar, from: installer.tar }, ...installer.layout.map((f) => ({ name: `installer/${f.path}`, from: f.from }))].filter(published),
     contents: [...contents, report].filter(published),
-    moves: disk ? [{ name: "disk.raw", from: disk }] : [],
+    moves: disk ? [{ name: FILES.disk, from: disk }] : [],
     manifest: {
       ...record,
       installer: {

@@ -3,6 +3,7 @@ import { basename, dirname, join, relative } from "node:path";
 import { createHash } from "node:crypto";
 import { sha256File } from "../core/hash.ts";
 import { ownedName, removeOrphans } from "../core/ownership.ts";
+import { FILES } from "../core/outputs.ts";
 
 export interface PublishedFile {
   name: string;
@@ -30,7 +31,7 @@ export interface OutputSet {
   manifest: Record<string, unknown>;
 }
 
-const MANIFEST = "manifest.json";
+const MANIFEST = FILES.manifest;
 
 /** manifest.json: the build record plus every artifact's name, size and sha256. */
 export function manifestBytes(manifest: Record<string, unknown>, artifacts: readonly Omit<PublishedFile, "path">[]): Buffer {

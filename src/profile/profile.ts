@@ -1,3 +1,4 @@
+import { DEFAULT_OUTPUTS, OUTPUTS, type Output } from "../core/outputs.ts";
 import { ARCH_NAMES } from "../core/arch.ts";
 import { access, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -55,9 +56,6 @@ export type ExtensionRef =
   /** HOST[:PORT]/REPOSITORY@sha256:..., pulled with its signature */
   | { kind: "registry"; reference: string; digest: string };
 
-export const OUTPUTS = ["uki", "kernel-initramfs", "installer", "disk"] as const;
-export type Output = (typeof OUTPUTS)[number];
-const DEFAULT_OUTPUTS: readonly Output[] = ["uki", "kernel-initramfs", "installer"];
 /** What a profile built on a base may set; the rest (arch, kernel, packages, cmdline, hardening) is the base's. */
 const CUSTOM_KEYS = ["name", "description", "base", "kernelArgs", "outputs", "sizeBudget", "extensions", "trustedKeys", "allowUnsigned"];
 const EXTENSION_KEYS = ["extensions", "trustedKeys", "allowUnsigned"];

@@ -8,6 +8,7 @@ import { run } from "../core/exec.ts";
 import { Store, type StoreEntry } from "../core/store.ts";
 import { hasCommand } from "../core/tools.ts";
 import { compareFiles, compareTrees, kernelEntryRule, type FileVerdict } from "./trees.ts";
+import { FILES } from "../core/outputs.ts";
 
 /** One build of the pair: where it ran and what differed about its surroundings. */
 interface BuildPlace {
@@ -95,7 +96,7 @@ const isPackage = (e: StoreEntry) => e.record.step.startsWith("package ");
 const isKernel = (e: StoreEntry) => e.record.step.startsWith("kernel ");
 
 async function installerDigest(outDir: string): Promise<string> {
-  const manifest = JSON.parse(await readFile(join(outDir, "manifest.json"), "utf8")) as { installer: { indexDigest: string } };
+  const manifest = JSON.parse(await readFile(join(outDir, FILES.manifest), "utf8")) as { installer: { indexDigest: string } };
   return manifest.installer.indexDigest;
 }
 
@@ -112,7 +113,7 @@ async function explainWithDiffoscope(different: readonly FileVerdict[], into: st
 }
 
 /** Output files not under the reproducibility promise: the report shows this build's timings. */
-const NOT_REPRODUCIBLE = new Set(["report.html"]);
+const NOT_REPRODUCIBLE = new Set<string>([FILES.report]);
 
 /**
  * The steps both builds made from source (packages, kernel): B's input hashes must all be in A's cache,
@@ -206,7 +207,7 @@ export async function checkReproducible(options: ReproOptions): Promise<ReproRes
   const disks: [string, string] = [join(work, "disk-A.raw"), join(work, "disk-C.raw")];
   await bronzeIn(a, ["image", "disk", "--from", join(outA, "installer"), "--out", disks[0]], join(logs, "disk-A.log"));
   await bronzeIn(b, ["image", "disk", "--from", join(outC, "installer"), "--out", disks[1]], join(logs, "disk-C.log"));
-  groups.push({ title: "disk images made from each installer: build A vs build C", files: [{ path: "disk.raw", verdict: await compareFiles(...disks), files: disks }], listIdentical: true });
+  groups.push({ title: "disk images made from each installer: build A vs build C", files: [{ path: FILES.disk, verdict: await compareFiles(...disks), files: disks }], listIdentical: true });
 
   const different = groups.flatMap((g) => g.files).filter((f) => f.verdict.status === "different");
   await explainWithDiffoscope(different, join(work, "diffoscope"), log);

@@ -3,6 +3,7 @@ import { basename, join } from "node:path";
 import { readTree } from "../oci/dir-read.ts";
 import type { ReadEntry } from "../oci/tar-read.ts";
 import { compareBytes, compareKernelImages, compareSignedModules, describeDifference, firstDifference, type Verdict } from "./compare.ts";
+import { FILES } from "../core/outputs.ts";
 
 /** One file of a build's output, as compared: path relative to the tree, a verdict. */
 export interface FileVerdict {
@@ -64,8 +65,8 @@ export async function compareFiles(a: string, b: string): Promise<Verdict> {
 }
 
 /** The module-signing certificate a kernel cache entry holds, and the kernel image beside it. */
-const KERNEL_CERT = "module-signing.der";
-const KERNEL_IMAGE = "vmlinuz";
+const KERNEL_CERT = FILES.moduleCert;
+const KERNEL_IMAGE = FILES.kernel;
 
 /**
  * The rule for a kernel entry built twice, each time with its own ephemeral key: modules equal with their

@@ -15,6 +15,7 @@ import { cycloneDxDocument } from "../sbom/cyclonedx.ts";
 import { fileChecksums, SBOM_DIR, sbomFileNames, type SbomComponent, type SbomFile, type SbomInput } from "../sbom/model.ts";
 import { spdxDocument } from "../sbom/spdx.ts";
 import { mergeInto } from "./tree.ts";
+import { FILES } from "../core/outputs.ts";
 
 export interface RootfsArtifact {
   kind: "rootfs";
@@ -105,7 +106,7 @@ async function packRootfs(tree: string, outDir: string, content: RootfsContent):
   await writeNew(join(SBOM_DIR, names.cyclonedx), cycloneDxDocument(input));
   await copyFile(join(tree, SBOM_DIR, names.spdx), join(outDir, names.spdx));
   await copyFile(join(tree, SBOM_DIR, names.cyclonedx), join(outDir, names.cyclonedx));
-  await run("mksquashfs", [tree, join(outDir, "rootfs.sqsh"), ...MKSQUASHFS_FLAGS], {
+  await run("mksquashfs", [tree, join(outDir, FILES.rootfs), ...MKSQUASHFS_FLAGS], {
     env: { SOURCE_DATE_EPOCH: String(content.epoch) },
     logFile: content.logFile,
   });
@@ -142,7 +143,7 @@ export async function buildRootfs(
     name: "rootfs",
     inputs,
     produce,
-    artifact: ({ key, dir }) => ({ kind: "rootfs", key, image: join(dir, "rootfs.sqsh"), spdx: join(dir, names.spdx), cyclonedx: join(dir, names.cyclonedx) }),
+    artifact: ({ key, dir }) => ({ kind: "rootfs", key, image: join(dir, FILES.rootfs), spdx: join(dir, names.spdx), cyclonedx: join(dir, names.cyclonedx) }),
   });
 }
 

@@ -6,6 +6,7 @@ import type { InitramfsArtifact } from "../initramfs/build.ts";
 import type { KernelArtifact } from "../kernel/build.ts";
 import { assembleUki } from "./uki.ts";
 import { cachedStep } from "../core/step.ts";
+import { FILES } from "../core/outputs.ts";
 
 export interface UkiArtifact {
   kind: "uki";
@@ -43,12 +44,12 @@ export async function buildUki(input: UkiInputs, ctx: BuildContext): Promise<Uki
       cmdline: input.cmdline,
       uname: input.kernel.release,
     });
-    await writeFile(join(outDir, "uki.efi"), uki);
+    await writeFile(join(outDir, FILES.uki), uki);
   };
   return cachedStep(ctx, {
     name: "uki",
     inputs,
     produce,
-    artifact: ({ key, dir }) => ({ kind: "uki", key, image: join(dir, "uki.efi"), cmdline: input.cmdline }),
+    artifact: ({ key, dir }) => ({ kind: "uki", key, image: join(dir, FILES.uki), cmdline: input.cmdline }),
   });
 }
