@@ -2,7 +2,7 @@ import { BronzeError } from "../core/errors.ts";
 import { digestOf } from "../oci/image.ts";
 import { basicAuthorization, parseChallenge } from "./auth.ts";
 import type { Reference } from "./reference.ts";
-import { sendWithRetries, type HttpResponse, type TransportOptions } from "./transport.ts";
+import { RegistryError, sendWithRetries, type HttpResponse, type TransportOptions } from "./transport.ts";
 
 export const MANIFEST_ACCEPT = [
   "application/vnd.oci.image.index.v1+json",
@@ -74,10 +74,10 @@ export class RegistryClient {
   }
 
   /** A failure the user can act on, from an unexpected status. */
-  fail(what: string, response: HttpResponse): BronzeError {
+  fail(what: string, response: HttpResponse): RegistryError {
     const detail = response.body.toString().slice(0, 300).trim();
     const hint = response.status === 404 ? " (unknown repository, tag or blob)" : response.status === 403 ? " (access denied for these credentials)" : "";
-    return new BronzeError(`${this.registry}: ${what}: HTTP ${response.status}${hint}${detail ? `: ${detail}` : ""}`);
+    return new RegistryError(`${this.registry}: ${what}: HTTP ${response.status}${hint}${detail ? `: ${detail}` : ""}`, { status: response.status });
   }
 }
 
@@ -122,7 +122,7 @@ export async function pushBlob(client: RegistryClient, ref: Reference, digest: s
       return sent + (body?.length ?? 0);
     } catch (e) {
       // a dropped connection mid-upload leaves the session unknown: start this blob again
-      if (attempt >= 3 || !(e instanceof BronzeError) || !/ECONNRESET|EPIPE|socket hang up|timed out/.test(e.message)) throw e;
+      if (attempt >= 3 || !(e instanceof RegistryError) || !e.dropped) throw e;
     }
   }
 }

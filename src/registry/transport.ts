@@ -30,6 +30,23 @@ export interface TransportOptions {
 
 const RETRYABLE_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED", "EAI_AGAIN"]);
 
+/** A registry exchange that failed: the system's error code when the connection failed, the HTTP status when an answer said no. */
+export class RegistryError extends BronzeError {
+  readonly code?: string;
+  readonly status?: number;
+  constructor(message: string, cause: { code?: string; status?: number } = {}) {
+    super(message);
+    this.name = "RegistryError";
+    this.code = cause.code;
+    this.status = cause.status;
+  }
+
+  /** the connection dropped or timed out: the same request may succeed when sent again */
+  get dropped(): boolean {
+    return this.code !== undefined && RETRYABLE_CODES.has(this.code);
+  }
+}
+
 /** One HTTP exchange, the whole body in memory (registry objects here are small enough). */
 function exchange(options: TransportOptions, method: string, url: URL, headers: Record<string, string>, body?: Buffer): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
@@ -78,7 +95,7 @@ export async function sendWithRetries(
       if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
         throw new BronzeError(`TLS: ${url.host} presented a certificate that is not trusted (${code}); give its CA with --ca-file`);
       }
-      if (!RETRYABLE_CODES.has(code) || attempt >= options.attempts) throw new BronzeError(`${method} ${url.host}${url.pathname}: ${(e as Error).message}`);
+      if (!RETRYABLE_CODES.has(code) || attempt >= options.attempts) throw new RegistryError(`${method} ${url.host}${url.pathname}: ${(e as Error).message}`, { code });
       why = code;
     }
     onRetry?.(`${method} ${url.pathname}: ${why}; retry ${attempt} of ${options.attempts - 1} in ${wait} ms`);

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { InputError } from "../../src/core/errors.ts";
 import { dockerCredentials, parseChallenge } from "../../src/registry/auth.ts";
 import { isLoopback, parseReference } from "../../src/registry/reference.ts";
+import { RegistryError } from "../../src/registry/transport.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 test("references: host, port, nested repository, tag or digest; anything else is an input error that shows the form", () => {
@@ -41,4 +42,10 @@ test("credentials from docker's config.json: base64 auth or username/password, m
   assert.equal(await dockerCredentials("unknown.example", dir), undefined);
   await writeFile(join(dir, "config.json"), "{not json");
   await assert.rejects(dockerCredentials("x", dir), /config\.json: not valid JSON/);
+});
+
+test("registry errors carry what failed: a dropped connection may be sent again, an answer that said no may not", () => {
+  for (const code of ["ECONNRESET", "EPIPE", "ETIMEDOUT"]) assert.equal(new RegistryError("x", { code }).dropped, true, code);
+  for (const cause of [{ code: "ECONNREFUSED" }, { status: 500 }, { status: 404 }, {}]) assert.equal(new RegistryError("x", cause).dropped, false, JSON.stringify(cause));
+  assert.equal(new RegistryError("x", { status: 404 }).status, 404);
 });
