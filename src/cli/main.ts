@@ -16,6 +16,7 @@ import { registerImageCommands } from "./image.ts";
 import { registerReproCommand } from "./repro.ts";
 import { registerBuildCommand } from "./build.ts";
 import { registerCacheCommands } from "./cache.ts";
+import { registerProfileCommands } from "./profile.ts";
 import { FILES } from "../core/outputs.ts";
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -98,6 +99,7 @@ export function createProgram(commandLine: readonly string[] = []): Command {
   registerOciCommands(program, projectRoot);
   registerReproCommand(program, projectRoot);
   registerCacheCommands(program, projectRoot);
+  registerProfileCommands(program, projectRoot);
 
   program
     .command("doctor")

@@ -99,3 +99,19 @@ test("a supplied module-signing key is checked before anything builds: each bad 
   assert.match(String(good.stderr), /This key is NOT ephemeral/);
   assert.match(String(good.stderr), /no-such-profile/);
 });
+
+test("profile show prints what a profile resolves to and its ID without building; --json the same as loadProfile; a missing one exits 2", async () => {
+  const { loadProfile } = await import("../../src/profile/profile.ts");
+  const hello = await loadProfile(join(PROJECT_ROOT, "profiles", "hello.yaml"));
+  const text = await bronze(["profile", "show", "hello"]);
+  assert.equal(text.exitCode, 0, String(text.all));
+  assert.match(String(text.stdout), new RegExp(`^id: +${hello.id}$`, "m"));
+  assert.match(String(text.stdout), /^read from: +profiles\/hello\.yaml <- profiles\/minimal\.yaml$/m);
+  assert.match(String(text.stdout), /^image: +minimal \(base minimal\)$/m);
+  const json = await bronze(["profile", "show", join(PROJECT_ROOT, "profiles", "hello.yaml"), "--json"]);
+  assert.equal(json.exitCode, 0, String(json.all));
+  assert.deepEqual(JSON.parse(String(json.stdout)), JSON.parse(JSON.stringify(hello)));
+  const missing = await bronze(["profile", "show", "no-such-profile"]);
+  assert.equal(missing.exitCode, 2);
+  assert.match(String(missing.stderr), /profiles\/no-such-profile\.yaml: cannot read: ENOENT/);
+});

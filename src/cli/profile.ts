@@ -1,0 +1,40 @@
+import type { Command } from "commander";
+import { displayPath } from "../core/yamlfile.ts";
+
+// implementations are imported when a command runs: the CLI starts fast
+/** `bronze profile show`: what a profile resolves to, and its ID, without building it. */
+export function registerProfileCommands(program: Command, projectRoot: string): void {
+  const profile = program.command("profile").description("image profiles");
+  profile
+    .command("show")
+    .description("print what a profile resolves to (its base's image with its own additions) and its ID, without building")
+    .argument("<profile>", "profile name (profiles/<name>.yaml) or path to a profile file")
+    .option("--json", "the resolved profile as JSON")
+    .action(async (nameOrFile: string, opts: { json?: boolean }) => {
+      const { loadProfile, profilePath } = await import("../profile/profile.ts");
+      const p = await loadProfile(profilePath(projectRoot, nameOrFile));
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(p, null, 2)}\n`);
+        return;
+      }
+      const list = (items: readonly string[]) => (items.length ? items.join(", ") : "(none)");
+      const lines: [string, string][] = [
+        ["profile", `${p.name}${p.description ? ` — ${p.description}` : ""}`],
+        ["id", p.id],
+        ["read from", p.files.map(displayPath).join(" <- ")],
+        ["image", p.base ? `${p.baseImage} (base ${p.base})` : p.baseImage],
+        ["arch", p.arch],
+        ["kernel", `profile ${p.kernelProfile}${p.kernelExtraConfig.length ? `, fragments ${p.kernelExtraConfig.map(displayPath).join(", ")}` : ""}`],
+        ["extension modules", list(p.kernelExtensionModules)],
+        ["packages", list(p.packages)],
+        ["cmdline", p.cmdline],
+        ["outputs", list(p.outputs)],
+        ["extensions", list(p.extensions.map((e) => (e.kind === "build" ? displayPath(e.dir) : e.kind === "image" ? `${displayPath(e.source)}@${e.digest}` : `${e.reference}`)))],
+        ["trusted keys", list(p.trustedKeys.map(displayPath))],
+        ["allowed unsigned", list(p.allowUnsigned)],
+        ["hardening gate", list(p.hardeningDecisions)],
+        ["size budget", p.sizeBudgetPercent === undefined ? "(none)" : `${p.sizeBudgetPercent} %`],
+      ];
+      for (const [key, value] of lines) console.log(`${`${key}:`.padEnd(19)} ${value}`);
+    });
+}
