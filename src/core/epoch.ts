@@ -1,5 +1,5 @@
 import { InputError } from "./errors.ts";
-import { lazyExeca } from "./lazy-execa.ts";
+import { probe } from "./exec.ts";
 
 /** SOURCE_DATE_EPOCH from the environment, else the time of the last commit. */
 export async function sourceDateEpoch(projectRoot: string): Promise<number> {
@@ -10,8 +10,8 @@ export async function sourceDateEpoch(projectRoot: string): Promise<number> {
     }
     return Number(fromEnv);
   }
-  const git = await (await lazyExeca())("git", ["log", "-1", "--format=%ct"], { cwd: projectRoot, reject: false });
-  const seconds = String(git.stdout ?? "").trim();
+  const git = await probe("git", ["log", "-1", "--format=%ct"], { cwd: projectRoot });
+  const seconds = git.stdout.trim();
   if (git.exitCode !== 0 || !/^\d+$/.test(seconds)) {
     throw new InputError("cannot take SOURCE_DATE_EPOCH from git (not a checkout with commits); set SOURCE_DATE_EPOCH");
   }
@@ -22,7 +22,7 @@ export async function sourceDateEpoch(projectRoot: string): Promise<number> {
 export async function sourceRevision(projectRoot: string): Promise<string | undefined> {
   const fromEnv = process.env.BRONZE_REVISION;
   if (fromEnv) return fromEnv;
-  const git = await (await lazyExeca())("git", ["rev-parse", "HEAD"], { cwd: projectRoot, reject: false });
-  const commit = String(git.stdout ?? "").trim();
+  const git = await probe("git", ["rev-parse", "HEAD"], { cwd: projectRoot });
+  const commit = git.stdout.trim();
   return git.exitCode === 0 && /^[0-9a-f]{40,64}$/.test(commit) ? commit : undefined;
 }

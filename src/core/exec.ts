@@ -20,6 +20,19 @@ export async function tailOf(path: string, lines = TAIL_LINES): Promise<string> 
   return text.trimEnd().split("\n").slice(-lines).join("\n");
 }
 
+/** How a probe ended and what it printed (`all`: stdout and stderr as they came). */
+export interface ProbeResult {
+  exitCode: number | undefined;
+  stdout: string;
+  all: string;
+}
+
+/** Runs a command whose failure is an answer, not an error (is git there, which version is a tool). */
+export async function probe(command: string, args: readonly string[], options: Pick<RunOptions, "cwd" | "env"> = {}): Promise<ProbeResult> {
+  const result = await (await lazyExeca())(command, args, { cwd: options.cwd, env: options.env, reject: false, all: true, stdin: "ignore", encoding: "utf8" });
+  return { exitCode: result.exitCode, stdout: String(result.stdout ?? ""), all: String(result.all ?? "") };
+}
+
 /** Runs a command; on failure throws a StepError carrying the end of its output. */
 export async function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
   const { logFile } = options;

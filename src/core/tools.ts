@@ -3,7 +3,7 @@ import { access, mkdir, readFile } from "node:fs/promises";
 import { delimiter, dirname, join } from "node:path";
 import { ARCHES, DEFAULT_ARCH } from "./arch.ts";
 import { writeFileAtomic } from "./atomic.ts";
-import { lazyExeca } from "./lazy-execa.ts";
+import { probe } from "./exec.ts";
 
 /** A program or file bronze uses from the host, and the Debian package that provides it. */
 export interface HostRequirement {
@@ -71,8 +71,7 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
 
 /** Whether a command is on PATH. */
 export async function hasCommand(command: string): Promise<boolean> {
-  const found = await (await lazyExeca())("sh", ["-c", 'command -v "$1"', "sh", command], { reject: false });
-  return found.exitCode === 0;
+  return (await probe("sh", ["-c", 'command -v "$1"', "sh", command])).exitCode === 0;
 }
 
 async function isPresent(requirement: HostRequirement): Promise<boolean> {
@@ -126,9 +125,7 @@ function binaryIdentity(tool: string): string | undefined {
 }
 
 async function printedVersion(tool: string, args: readonly string[]): Promise<string> {
-  const execa = await lazyExeca();
-  const result = await execa(tool, args, { reject: false, all: true });
-  return String(result.all ?? "").split("\n")[0]?.trim() ?? "";
+  return (await probe(tool, args)).all.split("\n")[0]?.trim() ?? "";
 }
 
 async function rememberedVersion(id: string, tool: string, args: readonly string[]): Promise<string> {

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InputError } from "../core/errors.ts";
-import { lazyExeca } from "../core/lazy-execa.ts";
+import { probe, run } from "../core/exec.ts";
 import { readGpt } from "./disk-file.ts";
 import { GptError, PARTITION_TYPES } from "./gpt.ts";
 import { readInstaller, ukiFileName } from "./image.ts";
@@ -97,11 +97,10 @@ export async function upgradeDisk(options: { disk: string; from: string; tries: 
   if (!Number.isInteger(options.tries) || options.tries < 1 || options.tries > 9) throw new InputError(`--tries ${options.tries}: give 1 to 9`);
   const image = `${options.disk}@@${await espOffset(options.disk)}`;
   const content = await readInstaller(options.from);
-  const execa = await lazyExeca();
   const env = { MTOOLS_SKIP_CHECK: "1", SOURCE_DATE_EPOCH: String(content.epoch) };
-  const listing = await execa("mdir", ["-i", image, "-b", "::/EFI/Linux"], { env, reject: false });
+  const listing = await probe("mdir", ["-i", image, "-b", "::/EFI/Linux"], { env });
   if (listing.exitCode !== 0) throw new InputError(`--disk ${options.disk}: its ESP has no EFI/Linux directory; give a disk made by bronze image disk`);
-  const files = String(listing.stdout).split("\n").filter(Boolean).map((l) => l.replace(/^::\/EFI\/Linux\//, ""));
+  const files = listing.stdout.split("\n").filter(Boolean).map((l) => l.replace(/^::\/EFI\/Linux\//, ""));
   const plan = planUpgrade(files, content.version, options.tries);
   const work = await mkdtemp(join(tmpdir(), "bronze-upgrade-"));
   try {
@@ -109,9 +108,9 @@ export async function upgradeDisk(options: { disk: string; from: string; tries: 
     await writeFile(uki, content.uki);
     // written under a name systemd-boot ignores, then renamed: never a half-written entry
     const target = `::/EFI/Linux/${plan.write}`;
-    await execa("mcopy", ["-i", image, "-o", uki, `${target}.new`], { env });
-    await execa("mren", ["-i", image, `${target}.new`, target], { env });
-    for (const file of plan.remove) await execa("mdel", ["-i", image, `::/EFI/Linux/${file}`], { env });
+    await run("mcopy", ["-i", image, "-o", uki, `${target}.new`], { env });
+    await run("mren", ["-i", image, `${target}.new`, target], { env });
+    for (const file of plan.remove) await run("mdel", ["-i", image, `::/EFI/Linux/${file}`], { env });
   } finally {
     await rm(work, { recursive: true, force: true });
   }
