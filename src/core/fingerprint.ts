@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import { lstatSync } from "node:fs";
 import { pacer } from "./pace.ts";
+import { walkTree } from "./walk.ts";
 
 /**
  * A file's ctime is trusted to tell of any later write once it is this much older than the clock: the file
@@ -25,10 +25,9 @@ export interface FingerprintPaths {
 /**
  * What the file system says of these paths, cheaply: inode, size, mode and ctime of each file (a missing
  * path too: one that appears later changes it as well). Any later write, replacement, chmod or rename
- * changes it, and no program can set a ctime back. Walked with synchronous calls, each listing sorted (any
- * fixed order will do: the same function takes a fingerprint and checks it): for a few hundred files an
- * order of magnitude faster than readdir's walk through the thread pool. `label` names a path in the
- * digest (a store entry's files are named relative to the entry); `skip` leaves a path out.
+ * changes it, and no program can set a ctime back. Directories are listed by core/walk (synchronous, in a
+ * fixed order: the same function takes a fingerprint and checks it). `label` names a path in the digest
+ * (a store entry's files are named relative to the entry); `skip` leaves a file out.
  */
 export async function statFingerprint(
   paths: FingerprintPaths,
@@ -39,20 +38,16 @@ export async function statFingerprint(
   const pace = pacer();
   const before = BigInt(settledBefore) * 1_000_000n;
   let settled = true;
-  const visit = async (path: string, descend: boolean): Promise<void> => {
+  const walked = paths.walk.flatMap((root) =>
+    lstatSync(root, { throwIfNoEntry: false })?.isDirectory()
+      ? walkTree(root).filter((e) => e.kind !== "directory").map((e) => `${root}/${e.rel}`)
+      : [root],
+  );
+  for (const path of [...walked.filter((p) => !skip(p)), ...(paths.single ?? [])]) {
     const info = lstatSync(path, { bigint: true, throwIfNoEntry: false });
-    if (descend && info?.isDirectory()) {
-      for (const name of readdirSync(path).sort()) {
-        const child = join(path, name);
-        if (!skip(child)) await visit(child, true);
-      }
-      return;
-    }
     if (info && info.ctimeNs >= before) settled = false;
     hash.update(`${label(path)} ${info?.ino} ${info?.size} ${info?.mode} ${info?.ctimeNs}\n`);
     await pace();
-  };
-  for (const path of paths.walk) await visit(path, true);
-  for (const path of paths.single ?? []) await visit(path, false);
+  }
   return { digest: hash.digest("hex"), settled };
 }

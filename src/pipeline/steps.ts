@@ -176,8 +176,6 @@ function stepNodes(plan: BuildPlan, stages: Stages, node: NodeFactory, options: 
   const { profile } = plan;
   const packageNode = (name: string) => `package ${name}`;
   const userland = plan.userland.map((d) => packageNode(d.name));
-  const initBinary = () => join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE);
-  const rootPackages = () => rootPackagesOf(plan, stages);
   const kernelTitle = `kernel ${plan.kernelSource.version} (profile ${profile.kernelProfile})`;
   return [
     ...plan.userland.map((def) =>
@@ -197,7 +195,7 @@ function stepNodes(plan: BuildPlan, stages: Stages, node: NodeFactory, options: 
       stages.kernel = await buildKernel(plan.kernelSource, spec, ctx, kernelConfigGate(plan.hardening));
     }),
     node("rootfs", "rootfs.sqsh", [...userland, "kernel"], true, async (ctx) => {
-      const inRoot = rootPackages();
+      const inRoot = rootPackagesOf(plan, stages);
       const kernel = must(stages.kernel, "kernel");
       const modules = plan.kernelModules.map((def) => ({ def, sourceDigests: kernel.moduleSources[def.name] ?? [] }));
       stages.sbom = imageSbom({ profile: profile.baseImage, version: plan.version, arch: profile.arch, epoch: ctx.epoch, packages: inRoot, kernelSource: plan.kernelSource, kernel, kernelModules: modules, projectRoot: ctx.projectRoot });
@@ -211,7 +209,7 @@ function stepNodes(plan: BuildPlan, stages: Stages, node: NodeFactory, options: 
         ]
       : []),
     node("initramfs", "initramfs", ["rootfs", packageNode("init"), ...(profile.extensions.length ? ["extensions"] : [])], true, async (ctx) => {
-      const base = await buildInitramfs(initBinary(), must(stages.rootfs, "rootfs"), ctx);
+      const base = await buildInitramfs(initBinaryOf(stages), must(stages.rootfs, "rootfs"), ctx);
       stages.initramfs = stages.layers?.length ? await appendLayers(base, stages.layers, ctx) : base;
     }),
     // not a cached step: it runs on every build, in milliseconds
@@ -219,7 +217,7 @@ function stepNodes(plan: BuildPlan, stages: Stages, node: NodeFactory, options: 
       stages.hardening = imageGate(plan.hardening, {
         dotConfig: await readFile(must(stages.kernel, "kernel").config, "utf8"),
         cmdline: profile.cmdline,
-        sysctl: await imageSysctlText(rootPackages().map((p) => p.artifact.dir)),
+        sysctl: await imageSysctlText(rootPackagesOf(plan, stages).map((p) => p.artifact.dir)),
       });
     }),
     node("uki", "UKI", ["kernel", "initramfs", "hardening"], true, async (ctx) => {
@@ -228,6 +226,11 @@ function stepNodes(plan: BuildPlan, stages: Stages, node: NodeFactory, options: 
       stages.uki = await buildUki({ stubPath: archNamed(profile.arch).stub, kernel, initramfs, osRelease: plan.release, cmdline: profile.cmdline }, ctx);
     }),
   ];
+}
+
+/** The init binary in the built init package: /init of the initramfs. */
+function initBinaryOf(stages: Stages): string {
+  return join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE);
 }
 
 function rootPackagesOf(plan: BuildPlan, stages: Stages): StepResults["rootPackages"] {
@@ -267,7 +270,7 @@ export async function runStepGraph(plan: BuildPlan, ctx: BuildContext, options: 
   return {
     packages: stages.packages,
     rootPackages: rootPackagesOf(plan, stages),
-    initBinary: join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE),
+    initBinary: initBinaryOf(stages),
     kernel: must(stages.kernel, "kernel"),
     rootfs: must(stages.rootfs, "rootfs"),
     sbom: must(stages.sbom, "sbom"),
