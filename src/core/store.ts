@@ -27,6 +27,11 @@ export async function entryFault(entry: StoreEntry): Promise<string | undefined>
   return undefined;
 }
 
+/** The cache directory when no option names one: $BRONZE_CACHE, else .cache/bronze in the project. */
+export function defaultCacheDir(projectRoot: string): string {
+  return process.env.BRONZE_CACHE ?? join(projectRoot, ".cache", "bronze");
+}
+
 /** Beside record.json: the stat fingerprint of the entry when its digest was last checked (see core/fingerprint). */
 export const CHECKED = "checked";
 

@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { Store } from "../core/store.ts";
+import { defaultCacheDir, Store } from "../core/store.ts";
 import { keepToolVersionsIn } from "../core/tools.ts";
 import { CompileCache } from "../kernel/compile-cache.ts";
 
@@ -22,7 +22,7 @@ export interface BuildContext {
 }
 
 export function createContext(projectRoot: string, epoch: number, cacheDir?: string, compileCacheDir?: string): BuildContext {
-  const cache = cacheDir ?? process.env.BRONZE_CACHE ?? join(projectRoot, ".cache", "bronze");
+  const cache = cacheDir ?? defaultCacheDir(projectRoot);
   const workDir = process.env.BRONZE_WORK ?? join(projectRoot, "_work");
   keepToolVersionsIn(join(cache, "tool-versions.json"));
   return {

@@ -4,7 +4,7 @@ import { delimiter, dirname, join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.ts";
 import { SETTLED_MS, statFingerprint, type Fingerprint } from "../core/fingerprint.ts";
 import { canonicalJson, sha256 } from "../core/hash.ts";
-import { CHECKED } from "../core/store.ts";
+import { CHECKED, defaultCacheDir } from "../core/store.ts";
 import { ARCHES } from "../core/arch.ts";
 import { pulledExtensionDir } from "../extensions/pulled.ts";
 import type { Profile } from "../profile/profile.ts";
@@ -81,7 +81,7 @@ function isDirectory(path: string): boolean {
 }
 
 function stampsDir(projectRoot: string): string {
-  return join(process.env.BRONZE_CACHE ?? join(projectRoot, ".cache", "bronze"), "stamps");
+  return join(defaultCacheDir(projectRoot), "stamps");
 }
 
 function stampPath(projectRoot: string, argv: readonly string[]): string {
