@@ -31,8 +31,6 @@ export interface OutputSet {
   manifest: Record<string, unknown>;
 }
 
-const MANIFEST = FILES.manifest;
-
 /** manifest.json: the build record plus every artifact's name, size and sha256. */
 export function manifestBytes(manifest: Record<string, unknown>, artifacts: readonly Omit<PublishedFile, "path">[]): Buffer {
   return Buffer.from(JSON.stringify({ ...manifest, artifacts: artifacts.map(({ name, size, sha256 }) => ({ name, size, sha256 })) }, null, 2) + "\n");
@@ -66,14 +64,14 @@ export async function stagingDir(outDir: string, what: string): Promise<string> 
  * since the manifest was written (ctime, which no program can set back).
  */
 async function alreadyPublished(outDir: string, manifest: Buffer, files: ReadonlyMap<string, number>, unlisted: ReadonlySet<string>): Promise<boolean> {
-  const old = await readFile(join(outDir, MANIFEST)).catch(() => undefined);
+  const old = await readFile(join(outDir, FILES.manifest)).catch(() => undefined);
   if (!old?.equals(manifest)) return false;
-  const written = (await stat(join(outDir, MANIFEST))).ctimeMs;
+  const written = (await stat(join(outDir, FILES.manifest))).ctimeMs;
   const found = (await readdir(outDir, { recursive: true, withFileTypes: true })).filter((e) => !e.isDirectory());
   if (found.length !== files.size + unlisted.size + 1) return false;
   for (const entry of found) {
     const name = relative(outDir, join(entry.parentPath, entry.name));
-    if (name === MANIFEST || unlisted.has(name)) continue;
+    if (name === FILES.manifest || unlisted.has(name)) continue;
     const info = entry.isFile() ? await stat(join(outDir, name)) : undefined;
     if (!info || info.size !== files.get(name) || info.ctimeMs > written) return false;
   }
@@ -120,7 +118,7 @@ export async function publish(outDir: string, outputs: OutputSet): Promise<Publi
     for (const { name, from } of outputs.copies) await copyFile(from, await place(name));
     for (const { name, data } of outputs.contents) await writeFile(await place(name), data);
     for (const { name, from } of moves) await rename(from, join(tmp, name));
-    await writeFile(join(tmp, MANIFEST), manifest);
+    await writeFile(join(tmp, FILES.manifest), manifest);
     await rm(outDir, { recursive: true, force: true });
     await rename(tmp, outDir);
     return result;
