@@ -21,8 +21,8 @@ const counts: Count[] = [
   { what: `files with more than ${MAX_IMPORTS} imports`, places: [] },
   { what: "cache lookups outside the cached-step helper (core/step.ts)", places: [] },
   { what: "architecture names outside core/arch.ts (and the hardening checker's own vocabulary)", places: [] },
-  { what: "modules that start processes besides core/exec.ts (execa, lazyExeca, child_process)", places: [] },
-  { what: "renames of a temporary file outside core/atomic.ts, core/store.ts and pipeline/publish.ts", places: [] },
+  { what: "modules that start processes besides core/exec.ts (execa, child_process)", places: [] },
+  { what: "renames outside core/atomic.ts (the one atomic write and move)", places: [] },
   { what: "string literals naming uki.efi", places: [] },
 ];
 const [longFunctions, manyImports, lookups, archNames, processes, renames, ukiNames] = counts as [Count, Count, Count, Count, Count, Count, Count];
@@ -41,14 +41,11 @@ for (const file of files) {
     if (ts.isImportDeclaration(node)) {
       imports++;
       const from = (node.moduleSpecifier as ts.StringLiteral).text;
-      if (PROCESS_MODULES.has(from) && !node.importClause?.isTypeOnly && rel !== "core/exec.ts" && rel !== "core/lazy-execa.ts") processes.places.push(`${rel}:${line(node.getStart())}`);
-    }
-    if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === "lazyExeca" && rel !== "core/exec.ts") {
-      processes.places.push(`${rel}:${line(node.getStart())}`);
+      if (PROCESS_MODULES.has(from) && !node.importClause?.isTypeOnly && rel !== "core/exec.ts") processes.places.push(`${rel}:${line(node.getStart())}`);
     }
     if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const arg = node.arguments[0];
-      if (arg && ts.isStringLiteral(arg) && PROCESS_MODULES.has(arg.text) && rel !== "core/lazy-execa.ts") processes.places.push(`${rel}:${line(node.getStart())}`);
+      if (arg && ts.isStringLiteral(arg) && PROCESS_MODULES.has(arg.text) && rel !== "core/exec.ts") processes.places.push(`${rel}:${line(node.getStart())}`);
     }
     const isFunction = ts.isFunctionDeclaration(node) || ts.isMethodDeclaration(node) || ts.isArrowFunction(node) || ts.isFunctionExpression(node);
     if (isFunction && node.body) {
@@ -61,7 +58,7 @@ for (const file of files) {
     if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression) && node.expression.name.text === "lookup" && /store/.test(node.expression.expression.getText()) && rel !== "core/step.ts") {
       lookups.places.push(`${rel}:${line(node.getStart())}`);
     }
-    if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === "rename" && !["core/atomic.ts", "core/store.ts", "pipeline/publish.ts"].includes(rel)) {
+    if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === "rename" && rel !== "core/atomic.ts") {
       renames.places.push(`${rel}:${line(node.getStart())}`);
     }
     if ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node)) && node.parent && !ts.isImportDeclaration(node.parent)) {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BronzeError } from "../core/errors.ts";
 import { DEFAULT_ARCH } from "../core/arch.ts";
-import { lazyExeca } from "../core/lazy-execa.ts";
+import { start } from "../core/exec.ts";
 
 /** Boot tests run the images of the one architecture bronze builds, under QEMU's emulation of it. */
 const { firmware } = DEFAULT_ARCH;
@@ -103,6 +103,54 @@ async function prepareScratch(target: BootTarget, options: BootOptions, scratch:
   }
 }
 
+/** The serial console as a boot reads it: its lines, the ready line's fields, and the boot's verdict once known. */
+interface ConsoleWatch {
+  lines: string[];
+  ready?: Record<string, string>;
+  readyAfterMs: number;
+  failure?: string;
+  /** settles when the boot is decided: ready (and every awaited line seen), a failure line, or the timeout */
+  decided: Promise<void>;
+  read(chunk: string): void;
+  /** the machine is gone: nothing more will be read */
+  ended(): void;
+}
+
+function watchConsole(options: BootOptions, started: number): ConsoleWatch {
+  const awaited = [...(options.until ?? [])];
+  let decide: () => void = () => undefined;
+  const watch: ConsoleWatch = { lines: [], readyAfterMs: 0, decided: new Promise((resolve) => (decide = resolve)), read, ended: () => settle() };
+  const timer = setTimeout(() => {
+    const seconds = Math.round(options.timeoutMs / 1000);
+    settle(watch.ready ? `no console line matched ${awaited.map(String).join(", ")} within ${seconds} s` : `no ready line within ${seconds} s`);
+  }, options.timeoutMs);
+  function settle(failure?: string): void {
+    if (failure && !watch.failure) watch.failure = failure;
+    clearTimeout(timer);
+    decide();
+  }
+  let pending = "";
+  function read(chunk: string): void {
+    pending += chunk.replace(/\r/g, "");
+    const parts = pending.split("\n");
+    pending = parts.pop() ?? "";
+    for (const line of parts) {
+      watch.lines.push(line);
+      options.onLine?.(line);
+      const matched = awaited.findIndex((pattern) => pattern.test(line));
+      if (matched >= 0) awaited.splice(matched, 1);
+      const match = READY.exec(line);
+      if (match && !watch.ready) {
+        watch.ready = parseFields(match[1] ?? "");
+        watch.readyAfterMs = Date.now() - started;
+      }
+      if (watch.ready && awaited.length === 0 && !options.expectPowerOff) settle();
+      else if (!match && FAILURE.test(line) && !watch.failure && !(options.allowReboot && PANIC.test(line))) settle(`console reported: ${line.trim()}`);
+    }
+  }
+  return watch;
+}
+
 /**
  * Boots in QEMU, reading the serial console; succeeds when init prints its
  * ready line, fails with the last console lines on panic, fatal error or timeout.
@@ -111,72 +159,26 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
   const scratch = await mkdtemp(join(tmpdir(), "bronze-boot-"));
   try {
     await prepareScratch(target, options, scratch);
-    const started = Date.now();
-    const child = (await lazyExeca())(DEFAULT_ARCH.qemu, qemuArgs(target, options, scratch), {
-      reject: false,
-      stdin: "ignore",
-      buffer: false,
-      stderr: "pipe",
-      encoding: "utf8",
-    });
-    const lines: string[] = [];
-    let ready: Record<string, string> | undefined;
-    let readyAfterMs = 0;
-    let failure: string | undefined;
+    const watch = watchConsole(options, Date.now());
+    const qemu = await start(DEFAULT_ARCH.qemu, qemuArgs(target, options, scratch), watch.read);
     let exited = false;
-
-    const awaited = [...(options.until ?? [])];
-    const outcome = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        const seconds = Math.round(options.timeoutMs / 1000);
-        failure = ready ? `no console line matched ${awaited.map(String).join(", ")} within ${seconds} s` : `no ready line within ${seconds} s`;
-        resolve();
-      }, options.timeoutMs);
-      const done = () => ready && awaited.length === 0 && !options.expectPowerOff;
-      let pending = "";
-      const onData = (chunk: Buffer | string): void => {
-        pending += chunk.toString().replace(/\r/g, "");
-        const parts = pending.split("\n");
-        pending = parts.pop() ?? "";
-        for (const line of parts) {
-          lines.push(line);
-          options.onLine?.(line);
-          const matched = awaited.findIndex((pattern) => pattern.test(line));
-          if (matched >= 0) awaited.splice(matched, 1);
-          const match = READY.exec(line);
-          if (match && !ready) {
-            ready = parseFields(match[1] ?? "");
-            readyAfterMs = Date.now() - started;
-          }
-          if (done()) {
-            clearTimeout(timer);
-            resolve();
-          } else if (!match && FAILURE.test(line) && !failure && !(options.allowReboot && PANIC.test(line))) {
-            failure = `console reported: ${line.trim()}`;
-            clearTimeout(timer);
-            resolve();
-          }
-        }
-      };
-      child.stdout?.on("data", onData);
-      child.stderr?.on("data", onData);
-      void child.then(() => {
-        exited = true;
-        clearTimeout(timer);
-        resolve();
-      });
+    void qemu.ended.then(() => {
+      exited = true;
+      watch.ended();
     });
-    await outcome;
+    await watch.decided;
     const exitedByItself = exited;
-    if (!exitedByItself) child.kill("SIGKILL");
-    const result = await child;
+    if (!exitedByItself) qemu.kill("SIGKILL");
+    const result = await qemu.ended;
     const poweredOff = exitedByItself && result.exitCode === 0;
+    const { ready, lines } = watch;
+    let failure = watch.failure;
     if (!ready && !failure) failure = `QEMU exited (${result.exitCode ?? result.signal}) before the ready line`;
     if (ready && options.expectPowerOff && !poweredOff && !failure) failure = "the machine did not power off after the ready line";
     if (failure || !ready) {
       throw new BronzeError(`boot failed: ${failure}\n--- last console lines ---\n${lines.slice(-TAIL).join("\n")}`);
     }
-    return { ready, readyAfterMs, console: lines, poweredOff, kernelStarts: lines.filter((l) => KERNEL_BANNER.test(l)).length };
+    return { ready, readyAfterMs: watch.readyAfterMs, console: lines, poweredOff, kernelStarts: lines.filter((l) => KERNEL_BANNER.test(l)).length };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

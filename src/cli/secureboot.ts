@@ -1,6 +1,6 @@
-import { rename, writeFile } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
 import { InputError } from "../core/errors.ts";
+import { writeFileAtomic } from "../core/atomic.ts";
 
 // implementations are imported when a command runs: the CLI starts fast
 /** `bronze secureboot sign`: Authenticode signatures for UKIs and systemd-boot, reproducible. */
@@ -27,8 +27,7 @@ export function registerSecureBootCommands(program: Command): void {
         throw e;
       }
       const out = opts.out ?? image.replace(/(\.efi)?$/, ".signed.efi");
-      await writeFile(`${out}.tmp`, signed);
-      await rename(`${out}.tmp`, out);
+      await writeFileAtomic(out, signed);
       console.log(`signed ${image} -> ${out} (${signed.length} bytes)`);
     });
 }

@@ -6,6 +6,8 @@
 export interface Arch {
   /** profiles, `uname -m`, the kernel config fragment kernel/config/<name>.config */
   name: string;
+  /** GNU's target triplet: the toolchain's prefix and its directories (/usr/lib/gcc/<triplet>/) */
+  gnuTriplet: string;
   /** Linux's ARCH= (arch/<kernel>/ in its tree) */
   kernel: string;
   /** the boot image `make` leaves in the kernel tree */
@@ -28,6 +30,7 @@ export interface Arch {
 
 const X86_64: Arch = {
   name: "x86_64",
+  gnuTriplet: "x86_64-linux-gnu",
   kernel: "x86",
   kernelImage: "arch/x86/boot/bzImage",
   oci: "amd64",
@@ -50,6 +53,9 @@ export const ARCHES: readonly Arch[] = [X86_64];
 
 /** The architecture of what has none named (a boot test's UKI, an installer read without one asked for). */
 export const DEFAULT_ARCH: Arch = X86_64;
+
+/** The machine bronze runs on; today always the one it builds for (cross-building comes with a second arch). */
+export const HOST_ARCH: Arch = X86_64;
 
 export const ARCH_NAMES: readonly string[] = ARCHES.map((a) => a.name);
 

@@ -1,7 +1,12 @@
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import type { execa } from "execa";
 import { StepError } from "./errors.ts";
-import { lazyExeca } from "./lazy-execa.ts";
+
+/** execa, loaded on first use: commands that never run a process start without it (it costs ~0.2 s). */
+async function lazyExeca(): Promise<typeof execa> {
+  return (await import("execa")).execa;
+}
 
 export interface RunOptions {
   cwd?: string;
@@ -23,14 +28,41 @@ export async function tailOf(path: string, lines = TAIL_LINES): Promise<string> 
 /** How a probe ended and what it printed (`all`: stdout and stderr as they came). */
 export interface ProbeResult {
   exitCode: number | undefined;
+  /** the command is not on PATH (or not there at all) */
+  notFound: boolean;
   stdout: string;
+  stderr: string;
   all: string;
 }
 
+export interface ProbeOptions extends Pick<RunOptions, "cwd" | "env"> {
+  /** killed after this long (its exit code is then undefined) */
+  timeoutMs?: number;
+}
+
 /** Runs a command whose failure is an answer, not an error (is git there, which version is a tool). */
-export async function probe(command: string, args: readonly string[], options: Pick<RunOptions, "cwd" | "env"> = {}): Promise<ProbeResult> {
-  const result = await (await lazyExeca())(command, args, { cwd: options.cwd, env: options.env, reject: false, all: true, stdin: "ignore", encoding: "utf8" });
-  return { exitCode: result.exitCode, stdout: String(result.stdout ?? ""), all: String(result.all ?? "") };
+export async function probe(command: string, args: readonly string[], options: ProbeOptions = {}): Promise<ProbeResult> {
+  const { cwd, env, timeoutMs } = options;
+  const result = await (await lazyExeca())(command, args, { cwd, env, timeout: timeoutMs, reject: false, all: true, stdin: "ignore", encoding: "utf8" });
+  const notFound = (result as { code?: string }).code === "ENOENT";
+  return { exitCode: result.exitCode, notFound, stdout: String(result.stdout ?? ""), stderr: String(result.stderr ?? ""), all: String(result.all ?? "") };
+}
+
+/** A process that runs beside its caller (a VM on a serial console): its output as it comes, and its end. */
+export interface Started {
+  /** how it ended: by itself or killed */
+  ended: Promise<{ exitCode?: number; signal?: string }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Starts a command whose stdout and stderr go, chunk by chunk as they come, to `onOutput`. */
+export async function start(command: string, args: readonly string[], onOutput: (chunk: string) => void): Promise<Started> {
+  const child = (await lazyExeca())(command, args, { reject: false, stdin: "ignore", buffer: false, encoding: "utf8" });
+  const forward = (chunk: Buffer | string) => onOutput(chunk.toString());
+  child.stdout?.on("data", forward);
+  child.stderr?.on("data", forward);
+  const ended = child.then((result) => ({ exitCode: result.exitCode, signal: result.signal }));
+  return { ended, kill: (signal = "SIGKILL") => void child.kill(signal) };
 }
 
 /** Runs a command; on failure throws a StepError carrying the end of its output. */

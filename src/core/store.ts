@@ -1,5 +1,6 @@
-import { cp, mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
+import { moveIntoPlace } from "./atomic.ts";
 import { treeContent } from "./hash.ts";
 import { statFingerprint, type Fingerprint } from "./fingerprint.ts";
 import { ownedName, removeOrphans } from "./ownership.ts";
@@ -44,27 +45,6 @@ function entryFingerprint(dir: string): Promise<Fingerprint> {
 /** Where a cache tells of what it discarded, unless its owner says otherwise. */
 export const warnOnConsole = (line: string): void => console.error(`bronze: warning: ${line}`);
 
-/**
- * Writes every file and directory below `dir` to the disk: a rename after this never exposes half-written
- * data. The fsyncs go out together, so the filesystem commits them in a few journal transactions, not one each.
- */
-async function syncTree(dir: string): Promise<void> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  const paths = [...entries.filter((e) => e.isFile() || e.isDirectory()).map((e) => join(e.parentPath, e.name)), dir];
-  const syncOne = async (path: string) => {
-    const handle = await open(path, "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  };
-  for (let i = 0; i < paths.length; i += SYNC_BATCH) await Promise.all(paths.slice(i, i + SYNC_BATCH).map(syncOne));
-}
-
-/** Files synced at once: well within the open-file limit. */
-const SYNC_BATCH = 64;
-
 export interface StoreEntry {
   key: string;
   /** directory holding the step's output files */
@@ -104,10 +84,8 @@ export class Store {
   /** Moves a complete entry into place, on disk first: readers see all of it or none, even after a crash. */
   private async commit(tmp: string, key: string): Promise<string> {
     const final = this.entryPath(key);
-    await syncTree(tmp);
     await mkdir(join(this.root, "store"), { recursive: true });
-    await rm(final, { recursive: true, force: true });
-    await rename(tmp, final);
+    await moveIntoPlace(tmp, final);
     return final;
   }
 

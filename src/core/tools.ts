@@ -4,6 +4,7 @@ import { delimiter, dirname, join } from "node:path";
 import { ARCHES, DEFAULT_ARCH } from "./arch.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { probe } from "./exec.ts";
+import { HOST_ARCH } from "./arch.ts";
 
 /** A program or file bronze uses from the host, and the Debian package that provides it. */
 export interface HostRequirement {
@@ -38,7 +39,7 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   command("openssl", "openssl", "generates the ephemeral module-signing key"),
   file("libelf headers", "/usr/include/libelf.h", "libelf-dev", "kernel build (objtool)"),
   file("openssl headers", "/usr/include/openssl/ssl.h", "libssl-dev", "kernel build (sign-file, extract-cert)"),
-  file("GCC plugin headers", "/usr/lib/gcc/x86_64-linux-gnu/12/plugin/include/plugin-version.h", "gcc-12-plugin-dev", "kernel build (randstruct, stackleak, latent entropy plugins)"),
+  file("GCC plugin headers", `/usr/lib/gcc/${HOST_ARCH.gnuTriplet}/12/plugin/include/plugin-version.h`, "gcc-12-plugin-dev", "kernel build (randstruct, stackleak, latent entropy plugins)"),
   command("depmod", "kmod", "indexes kernel modules"),
   command("bwrap", "bubblewrap", "runs builds in a sandbox without network"),
   command("apt-get", "apt", "fetches Debian source packages"),

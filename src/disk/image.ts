@@ -1,5 +1,5 @@
 import { DEFAULT_ARCH, type Arch } from "../core/arch.ts";
-import { mkdir, mkdtemp, open, readFile, rename, rm, utimes, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { derivedGuid } from "../core/guid.ts";
@@ -10,6 +10,7 @@ import { readTar } from "../oci/tar-read.ts";
 import { ESP_SIZE, MIN_DISK_SIZE } from "./sizes.ts";
 import { gptLayout, PARTITION_TYPES, SECTOR, type PlacedPartition } from "./gpt.ts";
 import { FILES } from "../core/outputs.ts";
+import { writeAtomic } from "../core/atomic.ts";
 
 /**
  * `bronze image disk`: a bootable raw disk from an installer image, without loop devices or
@@ -117,24 +118,16 @@ export async function writeDisk(content: InstallerContent, out: string, sizeByte
     { label: "var", type: PARTITION_TYPES.var, guid: guid("var") },
   ]);
   const work = await mkdtemp(join(tmpdir(), "bronze-disk-"));
-  const tmp = `${out}.tmp-${process.pid}`;
   try {
     const esp = await buildEsp(content, guid("ESP"), work);
-    const handle = await open(tmp, "w");
-    try {
+    const espData = await readFile(esp);
+    await writeAtomic(out, async (handle) => {
       await handle.truncate(layout.sizeBytes);
       await handle.write(layout.head, 0, layout.head.length, 0);
-      const espData = await readFile(esp);
       await handle.write(espData, 0, espData.length, (layout.partitions[0] as PlacedPartition).offset);
       await handle.write(layout.tail, 0, layout.tail.length, layout.tailOffset);
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, out);
+    });
     return { out, sizeBytes: layout.sizeBytes, diskGuid, partitions: layout.partitions, content };
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
   } finally {
     await rm(work, { recursive: true, force: true });
   }

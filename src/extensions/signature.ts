@@ -1,11 +1,12 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
-import { readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { canonicalBytes, makeBlob, MEDIA_TYPES, type Blob, type Descriptor } from "../oci/image.ts";
 import { layoutTar, REF_NAME_ANNOTATION, writeLayoutDir } from "../oci/layout.ts";
 import { openLayout, type LayoutReader } from "../oci/layout-read.ts";
 import { readTar } from "../oci/tar-read.ts";
+import { writeFileAtomic } from "../core/atomic.ts";
 
 // Key-based signatures as cosign stores them (sigstore/cosign specs/SIGNATURE_SPEC.md): a
 // "simple signing" payload naming the image digest, signed with ECDSA P-256 over SHA-256, kept
@@ -138,8 +139,7 @@ export async function signLayout(source: string, key: KeyObject, reference: stri
   if ((await stat(source)).isDirectory()) {
     await writeLayoutDir(source, list);
   } else {
-    await writeFile(`${source}.tmp`, layoutTar(list, epoch));
-    await rename(`${source}.tmp`, source);
+    await writeFileAtomic(source, layoutTar(list, epoch));
   }
   return { digest: root.digest, tag };
 }

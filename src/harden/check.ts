@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InputError, StepError } from "../core/errors.ts";
-import { lazyExeca } from "../core/lazy-execa.ts";
+import { probe } from "../core/exec.ts";
 import { runChecks, type CheckInput } from "./engine.ts";
 import { decodeInput, parseCmdline, parseKernelConfig, parseSysctl, parseVersion, sysctlArch } from "./inputs.ts";
 import { toUpstreamJson, type UpstreamJsonResult } from "./report.ts";
@@ -64,7 +64,6 @@ export async function checkFiles(files: CheckFiles, engine: Engine): Promise<{ i
 
 /** Runs upstream's kernel-hardening-checker in JSON mode on the same (already validated) files. */
 async function runUpstream(files: CheckFiles, input: CheckInput): Promise<UpstreamJsonResult[]> {
-  const execa = await lazyExeca();
   const temp = await mkdtemp(join(tmpdir(), "bronze-harden-"));
   try {
     const args = ["--mode", "json"];
@@ -77,15 +76,15 @@ async function runUpstream(files: CheckFiles, input: CheckInput): Promise<Upstre
       await writeFile(versionFile, `Linux version ${input.version.join(".")}\n`);
       args.push("--kernel-version", versionFile);
     }
-    const run = await execa(UPSTREAM_COMMAND, args, { reject: false });
-    if ((run as { code?: string }).code === "ENOENT") {
+    const run = await probe(UPSTREAM_COMMAND, args);
+    if (run.notFound) {
       throw new InputError(`--engine upstream: '${UPSTREAM_COMMAND}' is not on PATH; install it (pip install kernel-hardening-checker) or use the built-in engine`);
     }
-    if (run.exitCode !== 0) throw new StepError(`${UPSTREAM_COMMAND} failed (exit ${run.exitCode})`, String(run.stderr || run.stdout).slice(-2000));
+    if (run.exitCode !== 0) throw new StepError(`${UPSTREAM_COMMAND} failed (exit ${run.exitCode})`, (run.stderr || run.stdout).slice(-2000));
     try {
-      return JSON.parse(String(run.stdout)) as UpstreamJsonResult[];
+      return JSON.parse(run.stdout) as UpstreamJsonResult[];
     } catch {
-      throw new StepError(`${UPSTREAM_COMMAND} did not print JSON`, String(run.stdout).slice(-2000));
+      throw new StepError(`${UPSTREAM_COMMAND} did not print JSON`, run.stdout.slice(-2000));
     }
   } finally {
     await rm(temp, { recursive: true, force: true });

@@ -1,8 +1,9 @@
-import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ownedName, removeOrphans } from "../core/ownership.ts";
 import { warnOnConsole } from "../core/store.ts";
 import { treeWeight, type TreeWeight } from "../core/tree-size.ts";
+import { moveIntoPlace } from "../core/atomic.ts";
 
 /** What a compiled kernel tree records: how it was made, and what it weighs. */
 export interface CompileRecord {
@@ -122,9 +123,7 @@ export class CompileCache {
       await unpack(made.tree);
       await writeFile(join(made.dir, RECORD), JSON.stringify(await treeWeight(made.tree)) + "\n");
       await mkdir(this.sourcesDir, { recursive: true });
-      await rename(made.dir, final).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== "ENOTEMPTY" && error.code !== "EEXIST") throw error;
-      });
+      await moveIntoPlace(made.dir, final, { whenPresent: "keep", sync: false });
     } finally {
       await rm(made.dir, { recursive: true, force: true });
     }
@@ -200,8 +199,7 @@ export class CompileCache {
     await writeFile(join(dir, RECORD), JSON.stringify(full, null, 2) + "\n");
     const final = this.entryPath(record.key);
     await mkdir(this.treesDir, { recursive: true });
-    await rm(final, { recursive: true, force: true });
-    await rename(dir, final);
+    await moveIntoPlace(dir, final, { sync: false });
     await this.prune(this.maxBytes, record.key);
     return { key: record.key, tree: join(final, TREE), record: full };
   }

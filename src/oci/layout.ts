@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { canonicalBytes, type Blob } from "./image.ts";
 import { parentDirectories, writeTar, type TarEntry } from "./tar.ts";
+import { writeDirAtomic } from "../core/atomic.ts";
 
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
 
@@ -32,18 +32,12 @@ export function layoutTar(files: readonly { path: string; data: Buffer }[], epoc
   return writeTar(entries, epoch);
 }
 
-/** Writes the layout directory under a temporary name, then renames it into place. */
+/** Writes the layout directory whole or not at all (core/atomic). */
 export async function writeLayoutDir(dir: string, files: readonly { path: string; data: Buffer }[]): Promise<void> {
-  const tmp = `${dir}.tmp-${randomBytes(4).toString("hex")}`;
-  try {
+  await writeDirAtomic(dir, async (tmp) => {
     for (const file of files) {
       await mkdir(dirname(join(tmp, file.path)), { recursive: true });
       await writeFile(join(tmp, file.path), file.data);
     }
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }

@@ -1,6 +1,7 @@
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
 import { createHash } from "node:crypto";
+import { moveIntoPlace } from "../core/atomic.ts";
 import { sha256File } from "../core/hash.ts";
 import { ownedName, removeOrphans } from "../core/ownership.ts";
 import { FILES } from "../core/outputs.ts";
@@ -117,10 +118,10 @@ export async function publish(outDir: string, outputs: OutputSet): Promise<Publi
     };
     for (const { name, from } of outputs.copies) await copyFile(from, await place(name));
     for (const { name, data } of outputs.contents) await writeFile(await place(name), data);
-    for (const { name, from } of moves) await rename(from, join(tmp, name));
+    // synced below, with the rest of the directory
+    for (const { name, from } of moves) await moveIntoPlace(from, join(tmp, name), { sync: false });
     await writeFile(join(tmp, FILES.manifest), manifest);
-    await rm(outDir, { recursive: true, force: true });
-    await rename(tmp, outDir);
+    await moveIntoPlace(tmp, outDir);
     return result;
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });

@@ -1,10 +1,10 @@
-import { rename, writeFile } from "node:fs/promises";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { MEDIA_TYPES, type Blob, type Descriptor } from "../oci/image.ts";
 import { layoutFiles, layoutTar, REF_NAME_ANNOTATION, writeLayoutDir } from "../oci/layout.ts";
 import { distinctImages, openLayout, type LayoutReader } from "../oci/layout-read.ts";
 import { getBlob, getManifest, hasBlob, hasManifest, pushBlob, putManifest, type RegistryClient } from "./client.ts";
 import type { Reference } from "./reference.ts";
+import { writeFileAtomic } from "../core/atomic.ts";
 
 const isIndex = (mediaType: string) => mediaType === MEDIA_TYPES.index || mediaType === "application/vnd.docker.distribution.manifest.list.v2+json";
 
@@ -104,8 +104,7 @@ export async function pullLayout(client: RegistryClient, ref: Reference, dest: s
   const { root, blobs } = await pullImage(client, ref);
   const files = layoutFiles(root, blobs, ref.tag ?? root.descriptor.digest.slice(7, 19));
   if (dest.endsWith(".tar")) {
-    await writeFile(`${dest}.tmp`, layoutTar(files, epoch));
-    await rename(`${dest}.tmp`, dest);
+    await writeFileAtomic(dest, layoutTar(files, epoch));
   } else {
     await writeLayoutDir(dest, files);
   }

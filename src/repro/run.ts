@@ -1,14 +1,14 @@
-import { copyFile, lstat, mkdir, mkdtemp, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { copyFile, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
-import { execa } from "execa";
 import { sourceDateEpoch, sourceRevision } from "../core/epoch.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
-import { run } from "../core/exec.ts";
+import { probe, run } from "../core/exec.ts";
 import { Store, type StoreEntry } from "../core/store.ts";
 import { hasCommand } from "../core/tools.ts";
 import { compareFiles, compareTrees, kernelEntryRule, type FileVerdict } from "./trees.ts";
 import { FILES } from "../core/outputs.ts";
+import { moveIntoPlace } from "../core/atomic.ts";
 
 /** One build of the pair: where it ran and what differed about its surroundings. */
 interface BuildPlace {
@@ -49,7 +49,7 @@ export interface ReproResult {
 
 /** Files of a checkout that a build reads: tracked and untracked, minus what .gitignore excludes. */
 async function sourceFiles(projectRoot: string): Promise<string[]> {
-  const git = await execa("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: projectRoot, reject: false });
+  const git = await probe("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: projectRoot });
   if (git.exitCode !== 0) throw new InputError(`${projectRoot} is not a git checkout: bronze repro copies the files git knows of`);
   return git.stdout.split("\0").filter(Boolean);
 }
@@ -107,7 +107,7 @@ async function explainWithDiffoscope(different: readonly FileVerdict[], into: st
   for (const [index, f] of different.entries()) {
     if (!f.files) continue;
     const report = join(into, `${index}-${f.path.replaceAll("/", "_")}.txt`);
-    await execa("diffoscope", ["--text", report, ...f.files], { reject: false, timeout: 600_000 });
+    await probe("diffoscope", ["--text", report, ...f.files], { timeoutMs: 600_000 });
     log(`diffoscope on ${f.path}: ${report}`);
   }
 }
@@ -198,7 +198,7 @@ export async function checkReproducible(options: ReproOptions): Promise<ReproRes
   const cacheC = join(work, "cache-c");
   await cacheAroundFirstKernel(fromA, fromB, cacheC);
   const outOf = (place: BuildPlace) => join(place.tree, "_out", options.profileName);
-  await rename(outOf(b), join(work, "out-b"));
+  await moveIntoPlace(outOf(b), join(work, "out-b"), { sync: false });
   await build(b, "C", cacheC);
   const [outA, outC] = [outOf(a), outOf(b)];
   const published = await compareTrees(outA, outC);

@@ -1,11 +1,12 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
-import { chmod, mkdtemp, readdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { chmod, mkdir, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { InputError } from "../core/errors.ts";
-import { lazyExeca } from "../core/lazy-execa.ts";
+import { run } from "../core/exec.ts";
 import { derivedGuid } from "../core/guid.ts";
 import { authenticatedUpdate, parseAuthenticatedUpdate, vendorOf, x509SignatureList, SECURE_BOOT_VARIABLE_ATTRIBUTES, type SecureBootVariable } from "./efi-vars.ts";
 import type { StoreVariable } from "./ovmf-store.ts";
+import { moveIntoPlace, tempBeside } from "../core/atomic.ts";
 
 /**
  * `bronze keys generate`: a Secure Boot key hierarchy for custom-key enrolment. PK signs the PK
@@ -48,11 +49,10 @@ interface MadeKey {
 async function makeCertificate(dir: string, role: SecureBootVariable, options: KeyGenerationOptions): Promise<MadeKey> {
   const key = join(dir, `${role}.key`);
   const cert = join(dir, `${role}.crt`);
-  const execa = await lazyExeca();
-  await execa("openssl", [
+  await run("openssl", [
     "req", "-x509", "-newkey", `rsa:${options.keyBits}`, "-nodes", "-sha256", "-days", String(options.days),
     "-subj", `/CN=${options.commonName.replace(/[/\\]/g, "_")} ${role}`, "-keyout", key, "-out", cert,
-  ], { stdin: "ignore" });
+  ]);
   await chmod(key, 0o600);
   const der = Buffer.from(new X509Certificate(await readFile(cert)).raw);
   await writeFile(join(dir, `${role}.der`), der);
@@ -62,9 +62,9 @@ async function makeCertificate(dir: string, role: SecureBootVariable, options: K
 /** Generates PK, KEK and db keys with certificates, their signature lists and signed updates, into a new directory. */
 export async function generateKeys(dir: string, options: KeyGenerationOptions): Promise<GeneratedKeys> {
   await refuseExisting(dir);
-  const work = await mkdtemp(join(dirname(dir), `.${basename(dir)}.tmp-`));
+  const work = tempBeside(dir);
   try {
-    await chmod(work, 0o700);
+    await mkdir(work, { mode: 0o700 });
     const made = {} as Record<SecureBootVariable, MadeKey>;
     for (const role of KEY_ROLES) made[role] = await makeCertificate(work, role, options);
     const owner = derivedGuid(made.PK.der);
@@ -77,7 +77,7 @@ export async function generateKeys(dir: string, options: KeyGenerationOptions): 
     }
     // an empty PK signed by PK: puts the firmware back into setup mode
     await writeFile(join(work, "noPK.auth"), authenticatedUpdate({ name: "PK", data: Buffer.alloc(0), time: options.now }, made.PK.key, made.PK.der));
-    await rename(work, dir);
+    await moveIntoPlace(work, dir, { whenPresent: "fail" });
     const fingerprints = Object.fromEntries(KEY_ROLES.map((r) => [r, new X509Certificate(made[r].der).fingerprint256])) as Record<SecureBootVariable, string>;
     return { dir, owner, files: (await readdir(dir)).sort(), fingerprints };
   } catch (e) {

@@ -1,10 +1,11 @@
-import { mkdir, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { sha256File, treeDigest } from "../core/hash.ts";
 import { displayPath } from "../core/yamlfile.ts";
 import { describeSource, type SourcePin } from "./pin.ts";
+import { moveIntoPlace } from "../core/atomic.ts";
 
 /** A source that has been verified against its pin and may be used. */
 export interface VerifiedSource {
@@ -66,7 +67,7 @@ async function fetchDebian(pin: Extract<SourcePin, { kind: "debian" }>, ctx: Fet
     }
     await verifyFile(downloaded, pin.sha256, describeSource(pin), ctx.definedIn);
     await mkdir(join(ctx.cacheDir, "sources", pin.sha256), { recursive: true });
-    await rename(downloaded, cached);
+    await moveIntoPlace(downloaded, cached);
     return cached;
   } finally {
     await rm(tmp, { recursive: true, force: true });
