@@ -4,7 +4,7 @@
 // reports; it never fails on a goal.
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import os from "node:os";
 import { execa } from "execa";
 import { buildKernel } from "../src/kernel/build.ts";
@@ -533,54 +533,47 @@ function format(f: Figure): string {
   return `${f.name}\n    ${v(f.value, f.unit)}${f.baseline ? `   baseline ${v(f.baseline, f.unit)}` : ""}   ${ratio}${f.note ? `\n    ${f.note}` : ""}`;
 }
 
+type Group = () => Promise<(Figure | undefined)[]>;
+const bothProfiles = async (figure: (profile: string) => Promise<Figure | undefined>) => [await figure("minimal"), await figure("default")];
 const scratch = join(tmpdir(), `bronze-bench-${process.pid}`);
-await mkdir(scratch, { recursive: true });
-// BENCH_ONLY=kernel: the cold kernel pair alone (its minutes want a quiet machine), into results-kernel.json
-if (process.env.BENCH_ONLY === "kernel") {
-  try {
-    const figure = await kernelPair(scratch);
-    await writeFile(join(ROOT, "bench", "results-kernel.json"), JSON.stringify({ runs: 1, figures: [figure] }, null, 2) + "\n");
-    console.log(format(figure));
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
-  process.exit(0);
+
+/** The figures by group, in the order they run; BENCH_ONLY=rootfs,push runs those groups alone. */
+const GROUPS: Record<string, Group> = {
+  cpio: async () => [await cpioPair(scratch)],
+  uki: async () => [await ukiPair(scratch, join(ROOT, "_out/minimal")), await withImage("default", (out) => ukiPair(scratch, out))],
+  rootfs: async () => [await squashfsPair(scratch)],
+  noop: async () => [...(await bothProfiles(noopRebuild)), ...(await bothProfiles(noopCli))],
+  boot: () => bothProfiles(bootFigure),
+  push: async () => pushFigures(scratch, join(ROOT, "_out", (await withImage("default", () => Promise.resolve(true))) ? "default" : "minimal")),
+  kernel: async () => (process.env.BENCH_KERNEL !== "0" ? [await kernelPair(scratch)] : []),
+  seal: () => kernelSealFigures(scratch),
+  args: () => bothProfiles((profile) => kernelArgsRebuild(scratch, profile)),
+  extension: () => bothProfiles((profile) => addExtension(scratch, profile)),
+  shared: async () => [await sharedCacheFigure(scratch)],
+  sizes: () => sizes(),
+};
+
+const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);
+const unknown = only?.filter((g) => !(g in GROUPS)) ?? [];
+if (unknown.length) {
+  console.error(`BENCH_ONLY: no group ${unknown.join(", ")}; the groups: ${Object.keys(GROUPS).join(", ")}`);
+  process.exit(2);
 }
+// the cold kernel pair alone (its minutes want a quiet machine) is written apart, into results-kernel.json
+const resultsFile = only ? join(ROOT, "bench", `results-${only.join("-")}.json`) : join(ROOT, "bench", "results.json");
+await mkdir(scratch, { recursive: true });
 try {
   // the minimal image is the common input; build it if needed (cached after the first time)
   const minimal = await loadProfile(profilePath(ROOT, "minimal"));
   await buildProfile(minimal, createContext(ROOT, await sourceDateEpoch(ROOT)), await projectVersion(ROOT));
-  const figures: Figure[] = [await cpioPair(scratch), await ukiPair(scratch, join(ROOT, "_out/minimal"))];
-  const defaultUki = await withImage("default", (out) => ukiPair(scratch, out));
-  if (defaultUki) figures.push(defaultUki);
-  figures.push(await squashfsPair(scratch));
-  for (const profile of ["minimal", "default"]) {
-    const noop = await noopRebuild(profile);
-    if (noop) figures.push(noop);
-    const cli = await noopCli(profile);
-    if (cli) figures.push(cli);
-    const bootTime = await bootFigure(profile);
-    if (bootTime) figures.push(bootTime);
+  const figures: Figure[] = [];
+  for (const [name, group] of Object.entries(GROUPS)) {
+    if (!only || only.includes(name)) figures.push(...(await group()).filter((f): f is Figure => f !== undefined));
   }
-  figures.push(...(await pushFigures(scratch, join(ROOT, "_out", (await withImage("default", () => Promise.resolve(true))) ? "default" : "minimal"))));
-  if (process.env.BENCH_KERNEL !== "0") figures.push(await kernelPair(scratch));
-  figures.push(...(await kernelSealFigures(scratch)));
-  for (const profile of ["minimal", "default"]) {
-    const args = await kernelArgsRebuild(scratch, profile);
-    if (args) figures.push(args);
-  }
-  for (const profile of ["minimal", "default"]) {
-    const extension = await addExtension(scratch, profile);
-    if (extension) figures.push(extension);
-  }
-  figures.push(await sharedCacheFigure(scratch));
-  figures.push(...(await sizes()));
-  const notMeasured: string[] = [];
-  await writeFile(join(ROOT, "bench", "results.json"), JSON.stringify({ runs: RUNS, figures, notMeasured }, null, 2) + "\n");
+  await writeFile(resultsFile, JSON.stringify({ runs: RUNS, figures }, null, 2) + "\n");
   console.log(`bronze bench (${RUNS} runs each; ratios = ours / baseline, pair by pair)\n`);
   for (const f of figures) console.log(format(f));
-  console.log(`\nnot measured: ${notMeasured.join("; ")}`);
-  console.log(`\nwritten: bench/results.json`);
+  console.log(`\nwritten: ${relative(ROOT, resultsFile)}`);
 } finally {
   await rm(scratch, { recursive: true, force: true });
 }

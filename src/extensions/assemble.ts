@@ -2,7 +2,7 @@ import { pulledExtensionDir } from "./pulled.ts";
 import type { KeyObject } from "node:crypto";
 import { access, cp, mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
-import type { BuildContext } from "../pipeline/context.ts";
+import type { BuildContext } from "../core/context.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { recipeDigest, sha256 } from "../core/hash.ts";

@@ -1,6 +1,6 @@
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { BuildContext } from "../pipeline/context.ts";
+import type { BuildContext } from "../core/context.ts";
 import { run } from "../core/exec.ts";
 import { inputKey, recipeDigest } from "../core/hash.ts";
 import { toolVersions } from "../core/tools.ts";

@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { BuildContext } from "../pipeline/context.ts";
+import type { BuildContext } from "../core/context.ts";
 import { recipeDigest, sha256 } from "../core/hash.ts";
 import { installerImage, type InstallerInput } from "../oci/installer.ts";
 import { cachedStep } from "../core/step.ts";

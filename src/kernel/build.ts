@@ -2,7 +2,6 @@ import { X509Certificate } from "node:crypto";
 import { rmSync } from "node:fs";
 import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { BuildContext } from "../pipeline/context.ts";
 import { onInterrupt } from "../core/cleanup.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { claim } from "../core/ownership.ts";
@@ -34,6 +33,7 @@ import { cachedStep } from "../core/step.ts";
 import type { StoreEntry } from "../core/store.ts";
 import { archNamed } from "../core/arch.ts";
 import { FILES } from "../core/outputs.ts";
+import type { KernelContext } from "./compile-cache.ts";
 
 /** A kernel and its modules, built together with one ephemeral signing key: one cache unit. */
 export interface KernelArtifact {
@@ -168,7 +168,7 @@ function suppliedSigner(supplied: SuppliedKey): ModuleSigner {
 }
 
 /** The normalised .config of a kernel profile (`bronze kernel config`), without building anything. */
-export async function resolveKernelConfig(source: KernelSource, spec: KernelSpec, ctx: BuildContext): Promise<string> {
+export async function resolveKernelConfig(source: KernelSource, spec: KernelSpec, ctx: KernelContext): Promise<string> {
   const settings = mergeFragments([...(await kernelFragments(ctx.projectRoot, spec)), SIGNING_CERT_SETTING]);
   const logFile = join(ctx.logDir, `kernel-config-${spec.profile}.log`);
   await rm(logFile, { force: true });
@@ -198,7 +198,7 @@ async function assertModulesVerify(modulesDir: string, cert: Buffer): Promise<vo
 /** The directory of a kernel entry holding one tree per extension module package. */
 const EXTENSION_MODULES = "extension-modules";
 
-async function fetchModules(defs: readonly PackageDef[], ctx: BuildContext, logFile: string): Promise<ModuleSources[]> {
+async function fetchModules(defs: readonly PackageDef[], ctx: KernelContext, logFile: string): Promise<ModuleSources[]> {
   return Promise.all(
     defs.map(async (def) => ({
       def,
@@ -223,7 +223,7 @@ interface SealJob {
  * it and relinks, modules_install signs every module; then the key's work is done and it is destroyed.
  * The compiled tree is not copied: an overlay keeps the seal's writes apart (a few megabytes).
  */
-async function seal(job: SealJob, ctx: BuildContext): Promise<Record<string, string>> {
+async function seal(job: SealJob, ctx: KernelContext): Promise<Record<string, string>> {
   const { spec, signer, changes, outDir, logFile } = job;
   const written = overlayUpper(changes);
   await mkdir(written, { recursive: true });
@@ -271,7 +271,7 @@ async function seal(job: SealJob, ctx: BuildContext): Promise<Record<string, str
  * A kernel and its modules, signed with one key: from the store, else sealed from the compiled tree
  * of its configuration (compiled first when this machine has none). A new key costs a seal, not a compile.
  */
-export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: BuildContext, gate?: ConfigGate): Promise<KernelArtifact> {
+export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: KernelContext, gate?: ConfigGate): Promise<KernelArtifact> {
   const { arch, profile } = spec;
   const settings = mergeFragments([...(await kernelFragments(ctx.projectRoot, spec)), SIGNING_CERT_SETTING]);
   const fetchLog = join(ctx.logDir, `kernel-${profile}-sources.log`);

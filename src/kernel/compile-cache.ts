@@ -4,6 +4,7 @@ import { ownedName, removeOrphans } from "../core/ownership.ts";
 import { warnOnConsole } from "../core/store.ts";
 import { treeWeight, type TreeWeight } from "../core/tree-size.ts";
 import { moveIntoPlace } from "../core/atomic.ts";
+import type { BuildContext } from "../core/context.ts";
 
 /** What a compiled kernel tree records: how it was made, and what it weighs. */
 export interface CompileRecord {
@@ -77,6 +78,11 @@ export function settingsDistance(a: string, b: string): number {
 
 /** Room for a few compiled trees (minimal is about 1.5 GiB, default about 3 GiB). */
 export const DEFAULT_COMPILE_CACHE_BYTES = 16 * GIB;
+
+/** What the kernel steps build in: a build's context and this machine's compiled trees (never shared, never key material). */
+export interface KernelContext extends BuildContext {
+  compileCache: CompileCache;
+}
 
 /**
  * This machine's compiled kernel trees, by compile key. Never key material (the compile steps see no

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { BuildContext } from "../pipeline/context.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
@@ -11,7 +10,7 @@ import { toolVersions, type ToolSpec } from "../core/tools.ts";
 import { extractSource } from "../pkgs/build.ts";
 import type { PackageDef } from "../pkgs/schema.ts";
 import { fetchSource, type VerifiedSource } from "../sources/fetch.ts";
-import type { CompiledTree, CompileRecord } from "./compile-cache.ts";
+import type { CompiledTree, CompileRecord, KernelContext } from "./compile-cache.ts";
 import { describeMismatches, parseDotConfig, renderSettings, unmetSettings, type ConfigMismatch, type ConfigSetting, type Fragment } from "./config.ts";
 import { kconfigDefinitions, offSymbols } from "./kconfig-deps.ts";
 import { findPrivateKeys } from "./key-scan.ts";
@@ -122,7 +121,7 @@ export async function copyTree(from: string, to: string, logFile: string): Promi
  * of each config resolution and the start of each cold compile. Without the selftests: no kernel build uses
  * them, and they ship an example private key (SGX's) that would sit in every tree.
  */
-export async function unpackedSource(source: KernelSource, ctx: BuildContext, logFile: string): Promise<string> {
+export async function unpackedSource(source: KernelSource, ctx: KernelContext, logFile: string): Promise<string> {
   return ctx.compileCache.unpackedSource(source.pin.sha256, async (into) => {
     const verified = await fetchSource(source.pin, { cacheDir: ctx.cacheDir, definedIn: source.file, logFile });
     const tree = join(into, "linux");
@@ -150,7 +149,7 @@ export async function resolveConfig(sandbox: SandboxOptions, tree: KernelTree, s
 }
 
 /** The settings resolved on the unpacked source (an overlay: nothing is copied), as resolveConfig does. */
-export async function resolveOnSource(source: KernelSource, arch: string, settings: readonly ConfigSetting[], profile: string, ctx: BuildContext, logFile: string): Promise<string> {
+export async function resolveOnSource(source: KernelSource, arch: string, settings: readonly ConfigSetting[], profile: string, ctx: KernelContext, logFile: string): Promise<string> {
   const changes = join(ctx.workDir, "kernel-config", ownedName(profile));
   await removeOrphans(dirname(changes));
   try {
@@ -227,7 +226,7 @@ export async function planCompile(source: KernelSource, spec: CompileSpec): Prom
 }
 
 /** A fresh tree: the verified source with derived seeds, the module sources and a placeholder certificate. */
-async function freshTree(source: KernelSource, spec: CompileSpec, ctx: BuildContext, work: string, logFile: string): Promise<void> {
+async function freshTree(source: KernelSource, spec: CompileSpec, ctx: KernelContext, work: string, logFile: string): Promise<void> {
   await copyTree(await unpackedSource(source, ctx, logFile), work, logFile);
   await useDerivedRandstructSeed(join(work, "linux"), kernelSeeds(source, spec.arch).randstruct);
   for (const m of [...spec.modules, ...spec.extensionModules]) {
@@ -244,7 +243,7 @@ async function freshTree(source: KernelSource, spec: CompileSpec, ctx: BuildCont
  * close is copied and recompiled: Kbuild rebuilds only what the changed options reach.
  * `onCompile` is told when a compile starts.
  */
-export async function compileKernel(source: KernelSource, plan: CompilePlan, ctx: BuildContext, gate?: ConfigGate, onCompile?: () => void): Promise<CompiledTree> {
+export async function compileKernel(source: KernelSource, plan: CompilePlan, ctx: KernelContext, gate?: ConfigGate, onCompile?: () => void): Promise<CompiledTree> {
   const { spec, key } = plan;
   const cached = await ctx.compileCache.lookup(key);
   if (cached) {
@@ -255,17 +254,20 @@ export async function compileKernel(source: KernelSource, plan: CompilePlan, ctx
   const started = Date.now();
   const logFile = join(ctx.logDir, `kernel-compile-${spec.profile}-${key.slice(0, 12)}.log`);
   await rm(logFile, { force: true });
-  // the configuration first, on the unpacked source: one that fails, or that the gate refuses, costs seconds
-  const config = await resolveOnSource(source, spec.arch, spec.settings, spec.profile, ctx, logFile);
-  await gate?.(config);
   const base = await ctx.compileCache.nearest(plan.family, plan.inputs.config);
+  // before a compiled tree is copied, the configuration on the unpacked source: one that fails, or that the
+  // gate refuses, costs seconds; a fresh tree resolves it once, in the tree
+  const checked = base ? await resolveOnSource(source, spec.arch, spec.settings, spec.profile, ctx, logFile) : undefined;
+  if (checked !== undefined) await gate?.(checked);
   const { dir, tree } = await ctx.compileCache.begin(key);
   try {
     if (base) await copyTree(base.tree, tree, logFile);
     else await freshTree(source, spec, ctx, tree, logFile);
     const sandbox = treeSandbox(source, spec.arch, ctx.jobs, tree, logFile);
-    // again in the tree, where Kbuild keeps what each option's change reaches
-    if ((await resolveConfig(sandbox, tree, spec)) !== config) {
+    // in the tree, where Kbuild keeps what each option's change reaches
+    const config = await resolveConfig(sandbox, tree, spec);
+    if (checked === undefined) await gate?.(config);
+    else if (config !== checked) {
       throw new BronzeError(`kernel config for profile '${spec.profile}': the tree resolved the settings differently from the source it was made from`);
     }
     await runSandboxed('make -j"$JOBS" bzImage modules', sandbox);

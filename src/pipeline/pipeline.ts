@@ -17,7 +17,7 @@ import { buildInstaller, type InstallerArtifact } from "../installer/build.ts";
 import { displayPath } from "../core/yamlfile.ts";
 import { type HardeningReport } from "../harden/build-gate.ts";
 import { signBootImages, type SecureBootSigner } from "../secureboot/signer.ts";
-import type { BuildContext } from "./context.ts";
+import type { PipelineContext } from "./context.ts";
 import { checkSizeBudget, describeOverrun, type SizeRecord } from "./size-budget.ts";
 import { treeBytes } from "../core/tree-size.ts";
 import { sha256File } from "../core/hash.ts";
@@ -85,7 +85,7 @@ async function diskOutput(plan: BuildPlan, epoch: number, boot: BootImages, outD
 
 
 /** SPDX and CycloneDX documents of the extensions an image layers over its base. */
-function extensionSbomFiles(profile: Profile, version: string, ctx: BuildContext, extensions: readonly ResolvedExtension[]): { name: string; data: Buffer }[] {
+function extensionSbomFiles(profile: Profile, version: string, ctx: PipelineContext, extensions: readonly ResolvedExtension[]): { name: string; data: Buffer }[] {
   const input = extensionsSbom(
     { name: profile.name, base: profile.baseImage, version, arch: profile.arch, epoch: ctx.epoch, toolVersion: version },
     extensions.map((e) => extensionPart(e, ctx.projectRoot)),
@@ -152,7 +152,7 @@ async function previousSizes(outDir: string): Promise<SizeRecord | undefined> {
 function manifestRecord(
   plan: BuildPlan,
   steps: StepResults,
-  ctx: BuildContext,
+  ctx: PipelineContext,
   parts: { weights: ComponentSizes; layerRecords: { name: string; sha256: string; size: number }[]; signedImages: readonly { name: string }[]; signer?: SecureBootSigner },
 ) {
   return {
@@ -200,7 +200,7 @@ async function enforceSizeBudget(profile: Profile, outDir: string, current: Size
 async function installerStep(
   plan: BuildPlan,
   steps: StepResults,
-  ctx: BuildContext,
+  ctx: PipelineContext,
   files: {
     bootDescribed: readonly Required<CopiedFile>[];
     bootloaderData: Buffer;
@@ -272,7 +272,7 @@ async function reportFile(
 }
 
 /** Builds a profile: packages, kernel, rootfs, initramfs, UKI; then publishes to _out/<profile>. */
-export async function buildProfile(profile: Profile, ctx: BuildContext, version: string, options: BuildOptions = {}): Promise<BuildResult> {
+export async function buildProfile(profile: Profile, ctx: PipelineContext, version: string, options: BuildOptions = {}): Promise<BuildResult> {
   const started = Date.now();
   // 1. the plan: the profile checked against pkgs/ and its extensions
   const plan = await planBuild(profile, ctx, version);

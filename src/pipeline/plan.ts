@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { KeyObject } from "node:crypto";
-import type { BuildContext } from "./context.ts";
+import type { PipelineContext } from "./context.ts";
 import { InputError } from "../core/errors.ts";
 import { displayPath } from "../core/yamlfile.ts";
 import { loadTreeExtension, type TreeExtension } from "../extensions/assemble.ts";
@@ -63,7 +63,7 @@ function checkTreeExtensions(extensions: readonly TreeExtension[], defs: Readonl
 }
 
 /** The profile checked against pkgs/ and its extensions, and everything the steps will need. */
-export async function planBuild(profile: Profile, ctx: BuildContext, version: string): Promise<BuildPlan> {
+export async function planBuild(profile: Profile, ctx: PipelineContext, version: string): Promise<BuildPlan> {
   const defs = await loadPackages(join(ctx.projectRoot, "pkgs"));
   const treeExtensions = new Map<string, TreeExtension>();
   for (const ref of profile.extensions) if (ref.kind === "build") treeExtensions.set(ref.dir, await loadTreeExtension(ref.dir));

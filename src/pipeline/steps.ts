@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Listr } from "listr2";
-import type { BuildContext } from "./context.ts";
+import type { PipelineContext } from "./context.ts";
 import { archNamed } from "../core/arch.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
 import { removeAbandoned } from "../core/ownership.ts";
@@ -148,10 +148,10 @@ export function useSimpleRenderer(): boolean {
   return !process.stdout.isTTY || Boolean(process.env.CI);
 }
 
-type NodeFactory = (id: string, title: string, deps: readonly string[], cacheable: boolean, work: (ctx: BuildContext) => Promise<void>) => StepNode;
+type NodeFactory = (id: string, title: string, deps: readonly string[], cacheable: boolean, work: (ctx: PipelineContext) => Promise<void>) => StepNode;
 
 /** The extensions of the profile resolved (verified, checked against the base) and layered. */
-async function layerExtensions(plan: BuildPlan, stages: Stages, ctx: BuildContext, connect: StepOptions["connect"]): Promise<void> {
+async function layerExtensions(plan: BuildPlan, stages: Stages, ctx: PipelineContext, connect: StepOptions["connect"]): Promise<void> {
   const { profile } = plan;
   const kernel = must(stages.kernel, "kernel");
   const resolved: ResolvedExtension[] = [];
@@ -241,7 +241,7 @@ function rootPackagesOf(plan: BuildPlan, stages: Stages): StepResults["rootPacka
  * Runs the step graph within the job budget. Each node's work gets a context of its own, whose `ran` tells
  * which of its cached steps ran: a node is shown as cached when it has cached steps (`cacheable`) and none ran.
  */
-export async function runStepGraph(plan: BuildPlan, ctx: BuildContext, options: StepOptions, started: number): Promise<StepResults> {
+export async function runStepGraph(plan: BuildPlan, ctx: PipelineContext, options: StepOptions, started: number): Promise<StepResults> {
   const stages: Stages = { packages: new Map() };
   // what builds that were killed outright left behind: their keys first, then their trees
   await removeLeftoverKeys();
@@ -255,7 +255,7 @@ export async function runStepGraph(plan: BuildPlan, ctx: BuildContext, options: 
     deps,
     run: async () => {
       const start = Date.now();
-      const own: BuildContext = { ...ctx, ran: [] };
+      const own: PipelineContext = { ...ctx, ran: [] };
       try {
         await work(own);
       } finally {

@@ -1,6 +1,6 @@
 import { cp, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { BuildContext } from "../pipeline/context.ts";
+import type { BuildContext } from "../core/context.ts";
 import { run } from "../core/exec.ts";
 import { recipeDigest } from "../core/hash.ts";
 import { runSandboxed, type Mount } from "../core/sandbox.ts";

@@ -1,7 +1,7 @@
 import { readFileSync, readlinkSync } from "node:fs";
 import { copyFile, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { BuildContext } from "../pipeline/context.ts";
+import type { BuildContext } from "../core/context.ts";
 import { run } from "../core/exec.ts";
 import { recipeDigest } from "../core/hash.ts";
 import { pacer } from "../core/pace.ts";

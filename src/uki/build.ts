@@ -1,6 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { BuildContext } from "../pipeline/context.ts";
+import type { BuildContext } from "../core/context.ts";
 import { recipeDigest, sha256 } from "../core/hash.ts";
 import type { InitramfsArtifact } from "../initramfs/build.ts";
 import type { KernelArtifact } from "../kernel/build.ts";
