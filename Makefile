@@ -5,11 +5,15 @@ BUILD_FLAGS ?=
 NODE = $(shell scripts/node.sh)
 # npm's own CLI, run by the provisioned Node (the system Node may be older than our dependencies allow)
 NPM = $(NODE) $(shell readlink -f "$$(command -v npm)")
-TEST_FILES ?= test/unit/*.test.ts test/integration/*.test.ts
+# each test file mirrors the module of src/ it tests (test/<folder>/<module>.test.ts); those that build,
+# boot or publish images are <module>.integration.test.ts and run after the others
+ALL_TESTS = $(sort $(wildcard test/*/*.test.ts))
+UNIT_TESTS = $(filter-out %.integration.test.ts,$(ALL_TESTS))
+TEST_FILES ?= $(UNIT_TESTS) $(filter %.integration.test.ts,$(ALL_TESTS))
 # TEST_JUNIT=FILE also writes a JUnit report there: every test with its file and time
 TEST_JUNIT ?=
 
-.PHONY: all setup host-packages deps build test check typecheck lint bench repro structure clean
+.PHONY: all setup host-packages deps build test unit check typecheck lint bench repro structure clean
 
 all: build
 
@@ -35,9 +39,15 @@ typecheck: deps
 lint: deps
 	$(NODE) node_modules/eslint/bin/eslint.js --max-warnings 0 .
 
+# with integration tests: test/global-setup.ts first builds the minimal image they share
 test: check
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+	  $(if $(filter %.integration.test.ts,$(TEST_FILES)),--test-global-setup=test/global-setup.ts) \
 	  $(if $(TEST_JUNIT),--test-reporter=junit --test-reporter-destination=$(TEST_JUNIT)) $(TEST_FILES)
+
+# the unit tests alone: a minute, nothing built
+unit:
+	@$(MAKE) --no-print-directory test TEST_FILES="$(UNIT_TESTS)"
 
 # side-by-side measurements (not tests): writes bench/results.json; BENCH_RUNS=N to change the run count
 bench: setup

@@ -6,7 +6,7 @@ import { type Arch } from "./arches.ts";
  * group, the value it wants, the OR/AND compounds and the kernel-version conditions, and the
  * arches each applies to, in upstream's order per arch. Upstream is GPL-3.0-only; see
  * UPSTREAM.license. When upstream publishes a new release, re-derive the rows, bump UPSTREAM
- * and regenerate test/fixtures/harden (see test/unit/harden-upstream.test.ts).
+ * and regenerate test/fixtures/harden (see test/harden/engine.test.ts).
  */
 
 export const UPSTREAM = {
