@@ -1,7 +1,7 @@
 import { verify, X509Certificate } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { children, DerError, expectTag, oidText, raw, readTlv, TAG, value, type Tlv } from "./der.ts";
+import { children, DerError, expectTag, oidText, raw, readTlv, TAG, value, type Tlv } from "../core/der.ts";
 
 /** The trailer the kernel's sign-file appends after the signature. */
 export const MODULE_SIG_MAGIC = Buffer.from("~Module signature appended~\n");

@@ -1,5 +1,5 @@
 import { sign, type KeyObject } from "node:crypto";
-import { explicit, integer, nullValue, oid, octetString, sequence, setOf } from "../core/der-encode.ts";
+import { explicit, integer, nullValue, oid, octetString, sequence, setOf } from "../core/der.ts";
 import { guidBytes, guidText } from "../core/guid.ts";
 import { issuerAndSerial } from "../uki/authenticode.ts";
 

@@ -1,6 +1,5 @@
 import { createHash, sign, type KeyObject } from "node:crypto";
-import { explicit, integer, nullValue, octetString, oid, sequence, setOf, tlv } from "../core/der-encode.ts";
-import { children, expectTag, raw, readTlv, TAG } from "../kernel/der.ts";
+import { children, expectTag, explicit, integer, nullValue, octetString, oid, raw, readTlv, sequence, setOf, TAG, tlv } from "../core/der.ts";
 import { PeFormatError, signingLayout } from "./pe.ts";
 
 /**
