@@ -6,6 +6,8 @@ export interface StepContext {
   store: Store;
   /** the names of the steps that ran (were not served from the cache), in the order they started */
   ran: string[];
+  /** the steps served from the cache, with how long each took when it was built */
+  served: { name: string; builtMs: number }[];
 }
 
 /** A build step whose output is a cache entry: what it is made of, how it is made, what it gives. */
@@ -20,6 +22,8 @@ export interface CachedStep<A> {
   artifact: (entry: StoreEntry) => A;
   /** checks a served entry before it is used (a failure stops the build, as it would when made anew) */
   whenServed?: (entry: StoreEntry) => Promise<void>;
+  /** how long the entry took to make, from its record (default: the step's own recorded time) */
+  builtMs?: (entry: StoreEntry) => number;
 }
 
 /** Runs a cached step: its entry from the cache when there is one (verified), else made and committed. */
@@ -28,6 +32,7 @@ export async function cachedStep<A>(ctx: StepContext, step: CachedStep<A>): Prom
   const served = await ctx.store.lookup(key);
   if (served) {
     await step.whenServed?.(served);
+    ctx.served.push({ name: step.name, builtMs: step.builtMs?.(served) ?? served.record.durationMs });
     return step.artifact(served);
   }
   ctx.ran.push(step.name);

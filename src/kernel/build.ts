@@ -267,6 +267,9 @@ async function seal(job: SealJob, ctx: KernelContext): Promise<Record<string, st
   };
 }
 
+/** The kernel as a component: its cache step, the owner of its modules in the rootfs, its SBOM entry. */
+export const kernelComponent = (profile: string): string => `kernel ${profile}`;
+
 /**
  * A kernel and its modules, signed with one key: from the store, else sealed from the compiled tree
  * of its configuration (compiled first when this machine has none). A new key costs a seal, not a compile.
@@ -328,10 +331,12 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: K
     }
   };
   return cachedStep(ctx, {
-    name: `kernel ${profile}`,
+    name: kernelComponent(profile),
     inputs,
     produce,
     artifact,
     whenServed: async (entry) => gate?.(await readFile(join(entry.dir, "config"), "utf8")),
+    // the seal, and the compile it sealed
+    builtMs: (entry) => entry.record.durationMs + Number(entry.record.facts.compiledIn ?? 0),
   });
 }

@@ -21,5 +21,6 @@ export function createContext(projectRoot: string, epoch: number, cacheDir?: str
     epoch,
     jobs: availableParallelism(),
     ran: [],
+    served: [],
   };
 }

@@ -1,11 +1,11 @@
 import { readFile } from "node:fs/promises";
 import type { InstallerContent } from "../disk/image.ts";
 import { join } from "node:path";
-import { type KernelArtifact } from "../kernel/build.ts";
+import { kernelComponent, type KernelArtifact } from "../kernel/build.ts";
 import { type PackageArtifact } from "../pkgs/build.ts";
 import { extensionPart, extensionRecord, treeExtensionImage, type ResolvedExtension } from "../extensions/assemble.ts";
 import type { Profile } from "../profile/profile.ts";
-import { type RootfsSbom } from "../rootfs/build.ts";
+import { type RootfsArtifact, type RootfsSbom } from "../rootfs/build.ts";
 import { extensionSbomFileNames, sbomFileNames } from "../sbom/model.ts";
 import { extensionsSbom } from "../sbom/extensions.ts";
 import { spdxDocument } from "../sbom/spdx.ts";
@@ -106,17 +106,17 @@ export interface BuildOptions extends StepOptions {
   secureBootSigner?: SecureBootSigner;
 }
 
-/** What each component installs, in bytes: each package, the kernel image and its modules. */
+/** What each component puts in the image, in bytes: each package and the kernel's modules in the rootfs, the kernel image. */
 interface ComponentSizes {
   packages: Record<string, number>;
   kernelImage: number;
   kernelModules: number;
 }
 
-async function componentSizes(packages: readonly PackageArtifact[], kernel: KernelArtifact): Promise<ComponentSizes> {
-  const sizes: Record<string, number> = {};
-  for (const p of packages) sizes[p.name] = await treeBytes(p.dir);
-  return { packages: sizes, kernelImage: await treeBytes(kernel.image), kernelModules: await treeBytes(kernel.modulesRoot) };
+async function componentSizes(packages: readonly PackageArtifact[], kernel: KernelArtifact, rootfs: RootfsArtifact): Promise<ComponentSizes> {
+  const installed = (owner: string) => rootfs.installedBytes[owner] ?? 0;
+  const sizes = Object.fromEntries(packages.map((p) => [p.name, installed(p.name)]));
+  return { packages: sizes, kernelImage: await treeBytes(kernel.image), kernelModules: installed(kernelComponent(kernel.profile)) };
 }
 
 /** The report's treemaps: the UKI by section, the initramfs by file, the rootfs by component (installed bytes). */
@@ -133,7 +133,7 @@ async function sizeBreakdowns(uki: Buffer, initramfs: string, rootfs: string, in
     { title: "initramfs", note: `uncompressed; ${humanBytes(await treeBytes(initramfs))} with zstd`, items: [{ label: "/init", value: await treeBytes(init) }, { label: "/rootfs.sqsh", value: await treeBytes(rootfs) }] },
     {
       title: "rootfs",
-      note: "installed bytes by package, before SquashFS compression",
+      note: "bytes each package installed in the image, before SquashFS compression",
       items: [...Object.entries(weights.packages).map(([label, value]) => ({ label, value })), { label: "kernel modules", value: weights.kernelModules }],
     },
   ];
@@ -174,7 +174,7 @@ function manifestRecord(
       modulePackages: plan.kernelModules.map((d) => ({ name: d.name, version: d.version, license: d.license })),
     },
     packages: [...steps.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
-    sizes: { components: { ...parts.weights.packages, [`kernel ${steps.kernel.profile}`]: parts.weights.kernelImage + parts.weights.kernelModules } },
+    sizes: { components: { ...parts.weights.packages, [kernelComponent(steps.kernel.profile)]: parts.weights.kernelImage + parts.weights.kernelModules } },
     ...(steps.extensions ? { extensions: steps.extensions.map((e, i) => extensionRecord(e, must(parts.layerRecords[i], "extension layer"), ctx.projectRoot)) } : {}),
     ...(parts.layerRecords.length ? { layers: parts.layerRecords } : {}),
     secureBoot: parts.signer ? { signed: parts.signedImages.map((f) => f.name), certificateSha256: parts.signer.certificateSha256 } : null,
@@ -296,7 +296,7 @@ export async function buildProfile(profile: Profile, ctx: PipelineContext, versi
   ];
   // hashed once: the installer's manifest, the size budget and the report all list them
   const bootDescribed = await describeFiles(bootFiles);
-  const weights = await componentSizes(steps.rootPackages.map((p) => p.artifact), kernel);
+  const weights = await componentSizes(steps.rootPackages.map((p) => p.artifact), kernel, steps.rootfs);
   // each layer hashed once: the extensions and the layers list both name it
   const layerRecords = await Promise.all(steps.layers.map(async (l) => ({ name: l.name, sha256: await sha256File(l.image), size: await treeBytes(l.image) })));
   const record = manifestRecord(plan, steps, ctx, { weights, layerRecords, signedImages, signer: options.secureBootSigner });

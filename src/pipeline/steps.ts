@@ -255,14 +255,16 @@ export async function runStepGraph(plan: BuildPlan, ctx: PipelineContext, option
     deps,
     run: async () => {
       const start = Date.now();
-      const own: PipelineContext = { ...ctx, ran: [] };
+      const own: PipelineContext = { ...ctx, ran: [], served: [] };
       try {
         await work(own);
       } finally {
         ctx.ran.push(...own.ran);
+        ctx.served.push(...own.served);
       }
       const cached = cacheable && own.ran.length === 0;
-      timeline.push({ step: title, startMs: start - started, durationMs: Date.now() - start, cached });
+      const builtMs = own.served.reduce((sum, s) => sum + s.builtMs, 0);
+      timeline.push({ step: title, startMs: start - started, durationMs: Date.now() - start, cached, ...(cached ? { builtMs } : {}) });
       if (cached) cachedSteps.add(id);
     },
   });

@@ -15,7 +15,8 @@ export interface ReportInput {
   /** each becomes a treemap: e.g. the UKI by section, the initramfs by file, the rootfs by package */
   breakdowns: { title: string; note: string; items: TreemapItem[] }[];
   /** the steps of this build in order, with when they started (ms from the build's start) */
-  timeline: { step: string; startMs: number; durationMs: number; cached: boolean }[];
+  /** `builtMs`: for a step served from the cache, how long it took when it was built (from the cache's record) */
+  timeline: { step: string; startMs: number; durationMs: number; cached: boolean; builtMs?: number }[];
   hardening: {
     rules: string;
     decisions: readonly string[];
@@ -62,7 +63,9 @@ function timeline(steps: ReportInput["timeline"]): string {
       const x = 280 + (s.startMs / end) * barArea;
       const w = Math.max(2, (s.durationMs / end) * barArea);
       const y = i * row + 4;
-      return `<g><title>${esc(s.step)}: ${(s.durationMs / 1000).toFixed(2)} s${s.cached ? " (from cache)" : ""}</title><text x="0" y="${y + 14}">${esc(s.step)}${s.cached ? " (cached)" : ""}</text><rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${row - 6}" fill="${s.cached ? CACHED_COLOR : "#4e79a7"}"/><text x="${Math.min(x + w + 4, width - 60).toFixed(1)}" y="${y + 14}" class="small">${(s.durationMs / 1000).toFixed(2)} s</text></g>`;
+      const seconds = `${(s.durationMs / 1000).toFixed(2)} s`;
+      const built = s.cached && s.builtMs !== undefined ? `; built in ${(s.builtMs / 1000).toFixed(1)} s` : "";
+      return `<g><title>${esc(s.step)}: ${seconds}${s.cached ? ` (from cache${built})` : ""}</title><text x="0" y="${y + 14}">${esc(s.step)}${s.cached ? " (cached)" : ""}</text><rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${row - 6}" fill="${s.cached ? CACHED_COLOR : "#4e79a7"}"/><text x="${Math.min(x + w + 4, width - 160).toFixed(1)}" y="${y + 14}" class="small">${seconds}${built}</text></g>`;
     })
     .join("");
   return `<svg role="img" aria-label="build timeline" viewBox="0 0 ${width} ${steps.length * row + 8}" width="${width}" height="${steps.length * row + 8}">${bars}</svg>`;

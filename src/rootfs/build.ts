@@ -8,7 +8,7 @@ import { pacer } from "../core/pace.ts";
 import { walkTree } from "../core/walk.ts";
 import { cachedStep } from "../core/step.ts";
 import { toolVersions } from "../core/tools.ts";
-import type { KernelArtifact } from "../kernel/build.ts";
+import { kernelComponent, type KernelArtifact } from "../kernel/build.ts";
 import type { PackageArtifact } from "../pkgs/build.ts";
 import { BronzeError } from "../core/errors.ts";
 import { cycloneDxDocument } from "../sbom/cyclonedx.ts";
@@ -25,6 +25,8 @@ export interface RootfsArtifact {
   /** the SBOMs embedded at /usr/share/spdx, also kept beside the image */
   spdx: string;
   cyclonedx: string;
+  /** the bytes each component installed in the image (files and symlink targets, uncompressed), by merge owner */
+  installedBytes: Record<string, number>;
 }
 
 /** What the rootfs step needs to write the SBOM: the image and its components, and who installed what. */
@@ -37,9 +39,14 @@ export interface RootfsSbom {
   imageComponent: string;
 }
 
-/** Every file and symlink of the tree with its checksums and the component that installed it. */
-async function attributeFiles(tree: string, owners: ReadonlyMap<string, string>, sbom: RootfsSbom): Promise<SbomFile[]> {
+/** The owner, in installedBytes, of what the rootfs step writes itself (os-release, the usr links). */
+export const IMAGE_OWNER = "image";
+
+/** Every file and symlink of the tree with its checksums and the component that installed it; the bytes of each owner. */
+async function attributeFiles(tree: string, owners: ReadonlyMap<string, string>, sbom: RootfsSbom): Promise<{ files: SbomFile[]; installedBytes: Record<string, number> }> {
   const files: SbomFile[] = [];
+  const installedBytes: Record<string, number> = {};
+  const count = (owner: string | undefined, bytes: number) => (installedBytes[owner ?? IMAGE_OWNER] = (installedBytes[owner ?? IMAGE_OWNER] ?? 0) + bytes);
   const unattributed: string[] = [];
   // synchronous calls, paced: a file at a time through the thread pool cost more than the hashing
   const pace = pacer();
@@ -54,13 +61,16 @@ async function attributeFiles(tree: string, owners: ReadonlyMap<string, string>,
     if (kind === "symlink") {
       const target = readlinkSync(join(tree, rel));
       files.push({ path: rel, owner: component, ...fileChecksums(target), linkTarget: target });
+      count(owner, Buffer.byteLength(target));
     } else {
-      files.push({ path: rel, owner: component, ...fileChecksums(readFileSync(join(tree, rel))) });
+      const data = readFileSync(join(tree, rel));
+      files.push({ path: rel, owner: component, ...fileChecksums(data) });
+      count(owner, data.length);
     }
     await pace();
   }
   if (unattributed.length) throw new BronzeError(`the SBOM cannot attribute ${unattributed.map((p) => `/${p}`).join(", ")} to a component`);
-  return files;
+  return { files, installedBytes };
 }
 
 /** Mount points the init fills at boot; the image itself stays read-only. */
@@ -84,15 +94,18 @@ interface RootfsContent {
   logFile: string;
 }
 
-/** Lays the root tree out in `tree` (the packages' files as hard links), writes its SBOMs, packs it into outDir. */
-async function packRootfs(tree: string, outDir: string, content: RootfsContent): Promise<void> {
+/**
+ * Lays the root tree out in `tree` (the packages' files as hard links), writes its SBOMs, packs it into outDir;
+ * returns the bytes each component installed (the SBOMs are not counted).
+ */
+async function packRootfs(tree: string, outDir: string, content: RootfsContent): Promise<Record<string, number>> {
   const { packages, kernel, osReleaseText, sbom } = content;
   const names = sbomFileNames(sbom.image.name);
   for (const dir of MOUNT_POINTS) await mkdir(join(tree, dir), { recursive: true });
   for (const [link, target] of USR_LINKS) await symlink(target, join(tree, link));
   const owners = new Map<string, string>();
   for (const pkg of packages) await mergeInto(tree, pkg.dir, pkg.name, owners);
-  await mergeInto(tree, kernel.modulesRoot, `kernel ${kernel.profile}`, owners);
+  await mergeInto(tree, kernel.modulesRoot, kernelComponent(kernel.profile), owners);
   // new files only ("wx"): the merged ones are the cache's own (hard links), and a package may not ship these
   const writeNew = (path: string, data: string) => writeFile(join(tree, path), data, { flag: "wx" }).catch((error: NodeJS.ErrnoException) => {
     throw error.code === "EEXIST" ? new BronzeError(`/${path} is written by the image build; package '${owners.get(path)}' may not install it`) : error;
@@ -100,7 +113,8 @@ async function packRootfs(tree: string, outDir: string, content: RootfsContent):
   await writeNew("usr/lib/os-release", osReleaseText);
   await symlink("../usr/lib/os-release", join(tree, "etc/os-release"));
   // the SBOM lists every file but itself (it cannot hold its own checksum)
-  const input: SbomInput = { image: sbom.image, components: sbom.components, files: await attributeFiles(tree, owners, sbom) };
+  const { files, installedBytes } = await attributeFiles(tree, owners, sbom);
+  const input: SbomInput = { image: sbom.image, components: sbom.components, files };
   await mkdir(join(tree, SBOM_DIR), { recursive: true });
   await writeNew(join(SBOM_DIR, names.spdx), spdxDocument(input));
   await writeNew(join(SBOM_DIR, names.cyclonedx), cycloneDxDocument(input));
@@ -110,6 +124,7 @@ async function packRootfs(tree: string, outDir: string, content: RootfsContent):
     env: { SOURCE_DATE_EPOCH: String(content.epoch) },
     logFile: content.logFile,
   });
+  return installedBytes;
 }
 
 export async function buildRootfs(
@@ -134,7 +149,8 @@ export async function buildRootfs(
     const tree = join(ctx.workDir, "rootfs", key.slice(0, 12));
     await rm(tree, { recursive: true, force: true });
     try {
-      await packRootfs(tree, outDir, { packages, kernel, osReleaseText, sbom, epoch: ctx.epoch, logFile: join(ctx.logDir, "rootfs.log") });
+      const installedBytes = await packRootfs(tree, outDir, { packages, kernel, osReleaseText, sbom, epoch: ctx.epoch, logFile: join(ctx.logDir, "rootfs.log") });
+      return { installedBytes: JSON.stringify(installedBytes) };
     } finally {
       await rm(tree, { recursive: true, force: true });
     }
@@ -143,7 +159,14 @@ export async function buildRootfs(
     name: "rootfs",
     inputs,
     produce,
-    artifact: ({ key, dir }) => ({ kind: "rootfs", key, image: join(dir, FILES.rootfs), spdx: join(dir, names.spdx), cyclonedx: join(dir, names.cyclonedx) }),
+    artifact: ({ key, dir, record }) => ({
+      kind: "rootfs",
+      key,
+      image: join(dir, FILES.rootfs),
+      spdx: join(dir, names.spdx),
+      cyclonedx: join(dir, names.cyclonedx),
+      installedBytes: JSON.parse(record.facts.installedBytes ?? "{}") as Record<string, number>,
+    }),
   });
 }
 

@@ -1,4 +1,4 @@
-import type { KernelArtifact } from "../kernel/build.ts";
+import { kernelComponent, type KernelArtifact } from "../kernel/build.ts";
 import type { KernelSource } from "../kernel/source.ts";
 import type { PackageArtifact } from "../pkgs/build.ts";
 import type { PackageDef } from "../pkgs/schema.ts";
@@ -59,7 +59,7 @@ export function imageSbom(parts: ImageParts): RootfsSbom {
   return {
     image: { name: parts.profile, version: parts.version, arch: parts.arch, epoch: parts.epoch, toolVersion: parts.version },
     components: [image, kernel, ...packages, ...modules],
-    componentOf: Object.fromEntries([[`kernel ${parts.kernel.profile}`, kernel.id], ...parts.packages.map(({ def }) => [def.name, `package-${def.name}`])]),
+    componentOf: Object.fromEntries([[kernelComponent(parts.kernel.profile), kernel.id], ...parts.packages.map(({ def }) => [def.name, `package-${def.name}`])]),
     imageComponent: image.id,
   };
 }

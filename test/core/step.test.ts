@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { cachedStep, type CachedStep } from "../../src/core/step.ts";
+import { cachedStep, type CachedStep, type StepContext } from "../../src/core/step.ts";
 import { Store } from "../../src/core/store.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -27,7 +27,7 @@ function counting(inputs: Record<string, unknown>, fail = false) {
 }
 
 test("a cached step is made once, recorded as ran, and served (checked) after; other inputs make another entry", async () => {
-  const ctx = { store: new Store(await tempDir()), ran: [] as string[] };
+  const ctx = { store: new Store(await tempDir()), ran: [] as string[], served: [] as StepContext["served"] };
   const first = counting({ who: "world" });
   const made = await cachedStep(ctx, first.step);
   assert.deepEqual([first.seen, ctx.ran], [{ produced: 1, served: 0 }, ["greeting"]]);
@@ -35,9 +35,13 @@ test("a cached step is made once, recorded as ran, and served (checked) after; o
   assert.equal(await readFile(join(ctx.store.root, "store", made.key, "out", "hello.txt"), "utf8"), "hello world\n");
 
   const again = counting({ who: "world" });
-  const servedCtx = { store: ctx.store, ran: [] as string[] };
+  const servedCtx = { store: ctx.store, ran: [] as string[], served: [] as StepContext["served"] };
   assert.deepEqual(await cachedStep(servedCtx, again.step), made);
   assert.deepEqual([again.seen, servedCtx.ran], [{ produced: 0, served: 1 }, []]);
+  // served: with the time its entry took when it was made
+  assert.equal(servedCtx.served.length, 1);
+  assert.equal(servedCtx.served[0]?.name, "greeting");
+  assert.equal(servedCtx.served[0]?.builtMs, (await ctx.store.lookup(made.key))?.record.durationMs);
 
   const other = await cachedStep(servedCtx, counting({ who: "bronze" }).step);
   assert.notEqual(other.key, made.key);
@@ -45,7 +49,7 @@ test("a cached step is made once, recorded as ran, and served (checked) after; o
 });
 
 test("a step that fails leaves no entry: the next run makes it again", async () => {
-  const ctx = { store: new Store(await tempDir()), ran: [] as string[] };
+  const ctx = { store: new Store(await tempDir()), ran: [] as string[], served: [] as StepContext["served"] };
   await assert.rejects(cachedStep(ctx, counting({ who: "x" }, true).step), /failed half-way/);
   assert.deepEqual(await readdir(join(ctx.store.root, "store")).catch(() => []), []);
   const retry = counting({ who: "x" });

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { execa } from "execa";
 import { bronze } from "../helpers/cli.ts";
 import { PROJECT_ROOT } from "../helpers/tmp.ts";
 
@@ -39,6 +40,21 @@ test("a build within its budget passes and records what each component weighs", 
   const { sizes } = await manifest();
   assert.deepEqual(Object.keys(sizes.components).sort(), ["init", "kernel minimal", "musl"]);
   assert.ok(Object.values(sizes.components).every((n) => n > 0));
+  // what a package weighs is what it put in the image: the files the SBOM says it contains, at the sizes
+  // unsquashfs reads in rootfs.sqsh (not its whole build output, headers and static libraries included)
+  const listing = (await execa("unsquashfs", ["-lls", "-d", "", join(OUT, "rootfs.sqsh")])).stdout;
+  const sizeOf = new Map<string, number>(listing.split("\n").flatMap((line) => {
+    const m = /^\S+ \S+\s+(\d+) \S+ \S+ (\/\S+)/.exec(line);
+    return m ? [[`.${m[2]}`, Number(m[1])] as [string, number]] : [];
+  }));
+  const spdx = JSON.parse(await readFile(join(OUT, "budget.spdx.json"), "utf8")) as { files: { SPDXID: string; fileName: string }[]; relationships: { spdxElementId: string; relationshipType: string; relatedSpdxElement: string }[] };
+  const fileName = new Map(spdx.files.map((f) => [f.SPDXID, f.fileName]));
+  for (const name of ["musl", "init"]) {
+    const contained = spdx.relationships.filter((r) => r.spdxElementId === `SPDXRef-Package-package-${name}` && r.relationshipType === "CONTAINS");
+    const bytes = contained.reduce((sum, r) => sum + (sizeOf.get(fileName.get(r.relatedSpdxElement) ?? "") ?? NaN), 0);
+    assert.equal(sizes.components[name], bytes, `${name}: ${contained.length} files in the image`);
+  }
+  assert.ok((sizes.components.musl ?? 0) < 1 << 20, "musl's headers and static libraries are not in the image");
 });
 
 test("a rootfs that grows past the budget fails the build, naming the artifacts and the package that grew; the previous outputs stay", async () => {

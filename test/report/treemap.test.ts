@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { renderReport } from "../../src/report/html.ts";
+import { renderReport, type ReportInput } from "../../src/report/html.ts";
 import { squarify } from "../../src/report/treemap.ts";
 
 test("squarify fills the rectangle with cells whose areas are in proportion to the values, without overlap", () => {
@@ -23,19 +23,42 @@ test("squarify fills the rectangle with cells whose areas are in proportion to t
   assert.deepEqual(squarify([{ label: "empty", value: 0 }], 100, 100), []);
 });
 
-test("the report escapes what it shows", () => {
-  const html = renderReport({
+/** A report of nothing, with `parts` of it given. */
+function report(parts: Partial<ReportInput>): string {
+  return renderReport({
     profile: "p",
     version: "1.0.0",
     kernelRelease: "6.1",
     moduleCount: 0,
     moduleSigningCertSha256: "00",
+    artifacts: [],
+    breakdowns: [],
+    timeline: [],
+    hardening: { rules: "r", decisions: [], summary: { checks: 0, ok: 0, fail: 0, suppressed: 0, gatedFail: 0, ungatedFail: 0 }, suppressed: [] },
+    sbom: [],
+    ...parts,
+  });
+}
+
+test("the report escapes what it shows", () => {
+  const html = report({
     artifacts: [{ name: "<b>x</b>", size: 1 }],
     breakdowns: [{ title: "t", note: "n", items: [{ label: 'a"&<', value: 1 }] }],
     timeline: [{ step: "s<", startMs: 0, durationMs: 1, cached: false }],
-    hardening: { rules: "r", decisions: [], summary: { checks: 0, ok: 0, fail: 0, suppressed: 0, gatedFail: 0, ungatedFail: 0 }, suppressed: [] },
-    sbom: [],
   });
   assert.ok(html.includes("&lt;b&gt;x&lt;/b&gt;") && html.includes("a&quot;&amp;&lt;") && html.includes("s&lt;"));
   assert.ok(!html.includes("<b>x</b>"));
+});
+
+test("a step served from the cache shows its time in this build and the time it took when it was built", () => {
+  const html = report({
+    timeline: [
+      { step: "kernel 6.1 (profile p)", startMs: 0, durationMs: 40, cached: true, builtMs: 327_140 },
+      { step: "UKI", startMs: 40, durationMs: 1200, cached: false },
+    ],
+  });
+  assert.match(html, /kernel 6\.1 \(profile p\) \(cached\)<\/text>.*0\.04 s; built in 327\.1 s<\/text>/);
+  assert.match(html, /UKI<\/text>.*>1\.20 s<\/text>/);
+  assert.doesNotMatch(html, /UKI<\/text>[^\n]*?built in/);
+  assert.match(html, /1 ran, 1 came from the cache/);
 });
