@@ -23,7 +23,7 @@ const counts: Count[] = [
   { what: "architecture names outside core/arch.ts (and the hardening checker's own vocabulary)", places: [] },
   { what: "modules that start processes besides core/exec.ts (execa, child_process)", places: [] },
   { what: "renames outside core/atomic.ts (the one atomic write and move)", places: [] },
-  { what: "string literals naming uki.efi", places: [] },
+  { what: "string literals naming uki.efi outside the outputs table (core/outputs.ts)", places: [] },
 ];
 const [longFunctions, manyImports, lookups, archNames, processes, renames, ukiNames] = counts as [Count, Count, Count, Count, Count, Count, Count];
 
@@ -62,7 +62,7 @@ for (const file of files) {
       renames.places.push(`${rel}:${line(node.getStart())}`);
     }
     if ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node)) && node.parent && !ts.isImportDeclaration(node.parent)) {
-      if (/\buki\.efi\b/.test(node.text)) ukiNames.places.push(`${rel}:${line(node.getStart())}`);
+      if (/\buki\.efi\b/.test(node.text) && rel !== "core/outputs.ts") ukiNames.places.push(`${rel}:${line(node.getStart())}`);
       if (rel !== "core/arch.ts" && !HARDENING_VOCABULARY.has(rel) && ARCH_WORDS.test(node.text)) archNames.places.push(`${rel}:${line(node.getStart())} ${JSON.stringify(node.text.slice(0, 60))}`);
     }
     ts.forEachChild(node, visit);

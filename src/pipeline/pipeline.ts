@@ -1,31 +1,25 @@
 import { readFile } from "node:fs/promises";
 import type { InstallerContent } from "../disk/image.ts";
 import { join } from "node:path";
-import { kernelComponent, type KernelArtifact } from "../kernel/build.ts";
+import { type KernelArtifact } from "../kernel/build.ts";
 import { type PackageArtifact } from "../pkgs/build.ts";
-import { extensionPart, extensionRecord, treeExtensionImage, type ResolvedExtension } from "../extensions/assemble.ts";
+import { treeExtensionImage } from "../extensions/assemble.ts";
 import type { Profile } from "../profile/profile.ts";
-import { type RootfsArtifact, type RootfsSbom } from "../rootfs/build.ts";
-import { extensionSbomFileNames, sbomFileNames } from "../sbom/model.ts";
-import { extensionsSbom } from "../sbom/extensions.ts";
-import { spdxDocument } from "../sbom/spdx.ts";
-import { cycloneDxDocument } from "../sbom/cyclonedx.ts";
+import { type RootfsSbom } from "../rootfs/build.ts";
+import { sbomFileNames } from "../sbom/model.ts";
 import { archNamed } from "../core/arch.ts";
 import { sourceRevision } from "../core/epoch.ts";
 import { profileTag } from "../oci/installer.ts";
 import { buildInstaller, type InstallerArtifact } from "../installer/build.ts";
-import { displayPath } from "../core/yamlfile.ts";
 import { type HardeningReport } from "../harden/build-gate.ts";
 import { signBootImages, type SecureBootSigner } from "../secureboot/signer.ts";
 import type { PipelineContext } from "./context.ts";
-import { checkSizeBudget, describeOverrun, type SizeRecord } from "./size-budget.ts";
 import { treeBytes } from "../core/tree-size.ts";
 import { sha256File } from "../core/hash.ts";
-import { humanBytes, renderReport, type ReportInput } from "../report/html.ts";
-import { readUkiSections } from "../uki/uki.ts";
-import { BronzeError } from "../core/errors.ts";
 import { DEFAULT_DISK_SIZE } from "../disk/sizes.ts";
 import { planBuild, type BuildPlan } from "./plan.ts";
+import { componentSizes, reportFile } from "./report.ts";
+import { enforceSizeBudget, extensionSbomFiles, manifestRecord } from "./record.ts";
 import { must, runStepGraph, type StepOptions, type StepResults } from "./steps.ts";
 import { describeData, describeFiles, manifestBytes, publish, stagingDir, type CopiedFile, type PublishedFile } from "./publish.ts";
 import { FILES, isPublished } from "../core/outputs.ts";
@@ -84,116 +78,12 @@ async function diskOutput(plan: BuildPlan, epoch: number, boot: BootImages, outD
 }
 
 
-/** SPDX and CycloneDX documents of the extensions an image layers over its base. */
-function extensionSbomFiles(profile: Profile, version: string, ctx: PipelineContext, extensions: readonly ResolvedExtension[]): { name: string; data: Buffer }[] {
-  const input = extensionsSbom(
-    { name: profile.name, base: profile.baseImage, version, arch: profile.arch, epoch: ctx.epoch, toolVersion: version },
-    extensions.map((e) => extensionPart(e, ctx.projectRoot)),
-  );
-  const names = extensionSbomFileNames(profile.name);
-  return [
-    { name: names.spdx, data: Buffer.from(spdxDocument(input)) },
-    { name: names.cyclonedx, data: Buffer.from(cycloneDxDocument(input)) },
-  ];
-}
-
-
 /** Choices of one build that are not part of the profile. */
 export interface BuildOptions extends StepOptions {
   /** publish even when an artifact grew past the profile's size budget (the new sizes become the reference) */
   acceptSizeGrowth?: boolean;
   /** also write Secure Boot signed copies of the UKI and systemd-boot (uki.signed.efi, systemd-boot.signed.efi) */
   secureBootSigner?: SecureBootSigner;
-}
-
-/** What each component puts in the image, in bytes: each package and the kernel's modules in the rootfs, the kernel image. */
-interface ComponentSizes {
-  packages: Record<string, number>;
-  kernelImage: number;
-  kernelModules: number;
-}
-
-async function componentSizes(packages: readonly PackageArtifact[], kernel: KernelArtifact, rootfs: RootfsArtifact): Promise<ComponentSizes> {
-  const installed = (owner: string) => rootfs.installedBytes[owner] ?? 0;
-  const sizes = Object.fromEntries(packages.map((p) => [p.name, installed(p.name)]));
-  return { packages: sizes, kernelImage: await treeBytes(kernel.image), kernelModules: installed(kernelComponent(kernel.profile)) };
-}
-
-/** The report's treemaps: the UKI by section, the initramfs by file, the rootfs by component (installed bytes). */
-async function sizeBreakdowns(uki: Buffer, initramfs: string, rootfs: string, init: string, weights: ComponentSizes): Promise<ReportInput["breakdowns"]> {
-  const sections = readUkiSections(uki);
-  const ours: Record<string, string> = { ".linux": "kernel (.linux)", ".initrd": "initramfs (.initrd)", ".osrel": "metadata", ".cmdline": "metadata", ".uname": "metadata" };
-  const ukiItems = new Map<string, number>();
-  for (const section of sections) {
-    const label = ours[section.name] ?? "systemd-stub";
-    ukiItems.set(label, (ukiItems.get(label) ?? 0) + section.data.length);
-  }
-  return [
-    { title: "UKI", note: "by section", items: [...ukiItems].map(([label, value]) => ({ label, value })) },
-    { title: "initramfs", note: `uncompressed; ${humanBytes(await treeBytes(initramfs))} with zstd`, items: [{ label: "/init", value: await treeBytes(init) }, { label: "/rootfs.sqsh", value: await treeBytes(rootfs) }] },
-    {
-      title: "rootfs",
-      note: "bytes each package installed in the image, before SquashFS compression",
-      items: [...Object.entries(weights.packages).map(([label, value]) => ({ label, value })), { label: "kernel modules", value: weights.kernelModules }],
-    },
-  ];
-}
-
-/** The sizes recorded by the previous build of this profile, if there is one to compare with. */
-async function previousSizes(outDir: string): Promise<SizeRecord | undefined> {
-  const text = await readFile(join(outDir, FILES.manifest), "utf8").catch(() => undefined);
-  if (!text) return undefined;
-  const manifest = JSON.parse(text) as { artifacts?: { name: string; size: number }[]; sizes?: { components?: Record<string, number> } };
-  if (!manifest.artifacts) return undefined;
-  return { artifacts: Object.fromEntries(manifest.artifacts.map((a) => [a.name, a.size])), components: manifest.sizes?.components ?? {} };
-}
-
-/** The build record: what the image is made of, as manifest.json (and the installer's copy of it) tells it. */
-function manifestRecord(
-  plan: BuildPlan,
-  steps: StepResults,
-  ctx: PipelineContext,
-  parts: { weights: ComponentSizes; layerRecords: { name: string; sha256: string; size: number }[]; signedImages: readonly { name: string }[]; signer?: SecureBootSigner },
-) {
-  return {
-    profile: plan.profile.name,
-    profileId: plan.profile.id,
-    ...(plan.profile.base ? { base: plan.profile.base } : {}),
-    outputs: plan.profile.outputs,
-    version: plan.version,
-    sourceDateEpoch: ctx.epoch,
-    cmdline: plan.profile.cmdline,
-    kernel: {
-      version: plan.kernelSource.version,
-      release: steps.kernel.release,
-      sourceSha256: plan.kernelSource.pin.sha256,
-      moduleCount: steps.kernel.moduleCount,
-      moduleSigningKey: steps.kernel.signingKey,
-      moduleSigningCertSha256: steps.kernel.signingCertSha256,
-      // out-of-tree module packages: built, signed and cached with the kernel
-      modulePackages: plan.kernelModules.map((d) => ({ name: d.name, version: d.version, license: d.license })),
-    },
-    packages: [...steps.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
-    sizes: { components: { ...parts.weights.packages, [kernelComponent(steps.kernel.profile)]: parts.weights.kernelImage + parts.weights.kernelModules } },
-    ...(steps.extensions ? { extensions: steps.extensions.map((e, i) => extensionRecord(e, must(parts.layerRecords[i], "extension layer"), ctx.projectRoot)) } : {}),
-    ...(parts.layerRecords.length ? { layers: parts.layerRecords } : {}),
-    secureBoot: parts.signer ? { signed: parts.signedImages.map((f) => f.name), certificateSha256: parts.signer.certificateSha256 } : null,
-    hardening: {
-      rules: `${steps.hardening.rules.project} ${steps.hardening.rules.release}`,
-      decisions: steps.hardening.decisions,
-      ...steps.hardening.summary,
-      report: FILES.hardening,
-    },
-  };
-}
-
-/** Fails the build when an artifact or component grew past the profile's size budget over its previous build. */
-async function enforceSizeBudget(profile: Profile, outDir: string, current: SizeRecord): Promise<void> {
-  if (profile.sizeBudgetPercent === undefined) return;
-  const previous = await previousSizes(outDir);
-  if (!previous) return;
-  const verdict = checkSizeBudget(previous, current, profile.sizeBudgetPercent);
-  if (verdict.overruns.length) throw new BronzeError(describeOverrun(verdict, profile.sizeBudgetPercent, displayPath(profile.file)));
 }
 
 /** The installer image: what boots, the SBOMs, the hardening report and the manifest that describes them. */
@@ -242,33 +132,6 @@ async function installerStep(
     },
     ctx,
   );
-}
-
-/** report.html: sizes, their breakdowns, the timeline, the hardening verdicts and the SBOM's components. */
-async function reportFile(
-  plan: BuildPlan,
-  steps: StepResults,
-  parts: { artifactSizes: { name: string; size: number }[]; ukiData: Buffer; weights: ComponentSizes; rules: string },
-): Promise<{ name: string; unlisted: boolean; data: Buffer }> {
-  // not under the size budget nor in the manifest: its timings differ from build to build
-  return {
-    name: FILES.report,
-    unlisted: true,
-    data: Buffer.from(
-      renderReport({
-        profile: plan.profile.name,
-        version: plan.version,
-        kernelRelease: steps.kernel.release,
-        moduleCount: steps.kernel.moduleCount,
-        moduleSigningCertSha256: steps.kernel.signingCertSha256,
-        artifacts: parts.artifactSizes,
-        breakdowns: await sizeBreakdowns(parts.ukiData, steps.initramfs.image, steps.rootfs.image, steps.initBinary, parts.weights),
-        timeline: steps.timeline,
-        hardening: { rules: parts.rules, decisions: steps.hardening.decisions, summary: steps.hardening.summary, suppressed: steps.hardening.suppressed.map((x) => ({ option: x.option_name, reason: x.reason })) },
-        sbom: steps.sbom.components.map((c) => ({ name: c.name, version: c.version, license: c.license, kind: c.kind, purl: c.purl })),
-      }),
-    ),
-  };
 }
 
 /** Builds a profile: packages, kernel, rootfs, initramfs, UKI; then publishes to _out/<profile>. */
