@@ -57,8 +57,29 @@ export type ExtensionRef =
   | { kind: "registry"; reference: string; digest: string };
 
 /** What a profile built on a base may set; the rest (arch, kernel, packages, cmdline, hardening) is the base's. */
-const CUSTOM_KEYS = ["name", "description", "base", "kernelArgs", "outputs", "sizeBudget", "extensions", "trustedKeys", "allowUnsigned"];
-const EXTENSION_KEYS = ["extensions", "trustedKeys", "allowUnsigned"];
+/**
+ * Every key a profile file may have, once: an image profile's own (the image it builds), a custom profile's
+ * (one with `base`, which takes the rest from its base), or both.
+ */
+const PROFILE_KEYS = {
+  name: "both",
+  description: "both",
+  base: "custom",
+  arch: "image",
+  kernel: "image",
+  packages: "image",
+  cmdline: "image",
+  hardening: "image",
+  sizeBudget: "both",
+  kernelArgs: "both",
+  outputs: "both",
+  extensions: "both",
+  trustedKeys: "both",
+  allowUnsigned: "both",
+} as const;
+const keysOf = (kind: "image" | "custom") => Object.entries(PROFILE_KEYS).filter(([, k]) => k === kind || k === "both").map(([key]) => key);
+const IMAGE_KEYS = keysOf("image");
+const CUSTOM_KEYS = keysOf("custom");
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const KERNEL_ARG = /^[^\s"]+$|^[^\s"=]+="[^"\n]*"$/;
 const NAME = /^[a-z0-9][a-z0-9-]*$/;
@@ -85,7 +106,7 @@ export async function loadProfile(path: string, seen: readonly string[] = []): P
   const f = new FieldReader(yaml);
   const top = f.mapping(yaml.data, []);
   if (top.base !== undefined) return loadCustomProfile(path, yaml, f, top, [...seen, resolve(path)]);
-  f.onlyKeys(top, [], ["name", "description", "arch", "kernel", "packages", "cmdline", "hardening", "sizeBudget", "kernelArgs", "outputs", ...EXTENSION_KEYS]);
+  f.onlyKeys(top, [], IMAGE_KEYS);
   const kernel = f.mapping(top.kernel, ["kernel"]);
   f.onlyKeys(kernel, ["kernel"], ["profile", "extraConfig", "extensionModules"]);
   const arch = f.string(top.arch, ["arch"]);
