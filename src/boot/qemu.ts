@@ -45,7 +45,9 @@ export interface BootResult {
   kernelStarts: number;
 }
 
-const READY = /bronze: ready ?(.*)$/;
+/** init's line when the system is up (pkgs/init/src/service-format.h READY_LINE), then its fields */
+export const READY_LINE = "bronze: ready";
+const READY = new RegExp(`${READY_LINE} ?(.*)$`);
 const FAILURE = /Kernel panic|bronze: fatal|Access Denied|Boot failed|Security Violation/;
 const PANIC = /Kernel panic/;
 const KERNEL_BANNER = /Linux version \d/;

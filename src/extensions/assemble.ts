@@ -22,6 +22,7 @@ import { hasManifest, type RegistryClient } from "../registry/client.ts";
 import { pullImage } from "../registry/copy.ts";
 import { parseReference, type Reference } from "../registry/reference.ts";
 import { layoutFiles, writeLayoutDir } from "../oci/layout.ts";
+import { SERVICE_FORMAT, SERVICES_DIR } from "./services.ts";
 
 /** An extension of this tree (`build: NAME`): manifest.yaml, rootfs/, and build.yaml naming what this build makes for it. */
 export interface TreeExtension {
@@ -178,6 +179,10 @@ export async function enforceExtensionPolicy(extensions: readonly ResolvedExtens
     seen.add(name);
     violations.push(...checkExtension(ext.content, { osVersion: facts.osVersion, baseFiles: facts.baseFiles, claimed, moduleCert, kernelRelease: facts.kernel.release }));
     for (const e of ext.content.entries) if (e.type !== "dir" && !claimed.has(e.path)) claimed.set(e.path, name);
+  }
+  const services = extensions.flatMap((ext) => ext.content.entries.filter((e) => e.type === "file" && e.path.startsWith(SERVICES_DIR) && e.path.endsWith(".yaml")).map((e) => ({ ext, e })));
+  for (const { ext, e } of services.slice(SERVICE_FORMAT.maxServices)) {
+    violations.push({ extension: ext.content.manifest.name, path: e.path, rule: "service-definition", detail: `more than ${SERVICE_FORMAT.maxServices} services in the image (init runs at most ${SERVICE_FORMAT.maxServices})` });
   }
   if (violations.length) {
     throw new InputError(`${violations.length} violation(s) of the extension content policy:\n${violations.map((v) => `  ${describeViolation(v)}`).join("\n")}`);

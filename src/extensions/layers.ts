@@ -13,7 +13,7 @@ import type { ReadEntry } from "../oci/tar-read.ts";
 import { MKSQUASHFS_FLAGS } from "../rootfs/build.ts";
 import type { ResolvedExtension } from "./assemble.ts";
 import type { ExtensionContent } from "./policy.ts";
-import { parseServiceDefinition, renderServiceFile, SERVICES_DIR } from "./services.ts";
+import { parseServiceDefinition, renderServiceFile, SERVICE_FORMAT, SERVICES_DIR } from "./services.ts";
 
 /** A SquashFS layer of the image, stacked over the base rootfs by init. */
 export interface LayerArtifact {
@@ -30,7 +30,7 @@ function serviceFiles(content: ExtensionContent): ReadEntry[] {
     .map((e) => {
       const fileName = e.path.slice(SERVICES_DIR.length);
       const service = parseServiceDefinition(e.path, fileName, (e.data ?? Buffer.alloc(0)).toString("utf8"));
-      return { path: `${SERVICES_DIR}${service.name}.service`, type: "file" as const, mode: 0o644, uid: 0, gid: 0, data: renderServiceFile(service) };
+      return { path: `${SERVICES_DIR}${service.name}${SERVICE_FORMAT.suffix}`, type: "file" as const, mode: 0o644, uid: 0, gid: 0, data: renderServiceFile(service) };
     });
 }
 

@@ -1,11 +1,24 @@
 import { posix } from "node:path";
 import { FieldReader, YamlFile } from "../core/yamlfile.ts";
 
-/** Where an extension declares services: one NAME.yaml each, which init starts and supervises. */
-export const SERVICES_DIR = "usr/lib/bronze/services/";
+/**
+ * The service files init reads and their limits, as pkgs/init/src/service-format.h defines them for init
+ * (test/pkgs/init.test.ts holds the two to the same values).
+ */
+export const SERVICE_FORMAT = {
+  /** in the image, without the leading slash: where an extension declares services (NAME.yaml) and bronze writes init's NAME.service */
+  dir: "usr/lib/bronze/services/",
+  suffix: ".service",
+  maxServices: 16,
+  maxName: 63,
+  maxArgs: 32,
+  /** bytes of the command path, and of all arguments with a NUL after each */
+  maxCommand: 255,
+  maxArgsBytes: 4096,
+} as const;
+export const SERVICES_DIR = SERVICE_FORMAT.dir;
 const RESTART = ["always", "on-failure", "never"] as const;
-const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const MAX_ARGS = 32;
+const NAME = new RegExp(`^[a-z0-9][a-z0-9-]{0,${SERVICE_FORMAT.maxName - 1}}$`);
 
 export interface ServiceDefinition {
   name: string;
@@ -21,18 +34,21 @@ export function parseServiceDefinition(where: string, fileName: string, text: st
   const f = new FieldReader(yaml);
   const top = f.mapping(yaml.data, []);
   f.onlyKeys(top, [], ["name", "command", "args", "restart"]);
-  const name = f.string(top.name, ["name"], NAME, "lowercase letters, digits and '-', at most 63");
+  const name = f.string(top.name, ["name"], NAME, `lowercase letters, digits and '-', at most ${SERVICE_FORMAT.maxName}`);
   if (`${name}.yaml` !== fileName) throw yaml.error(["name"], `the service is named '${name}' but its file is ${fileName}; name the file ${name}.yaml`);
   const command = f.string(top.command, ["command"]);
   if (!command.startsWith("/") || command.includes("\n") || posix.normalize(command) !== command) {
     throw yaml.error(["command"], `command '${command}' must be an absolute, normalized path of a program in the image`);
   }
+  if (Buffer.byteLength(command) > SERVICE_FORMAT.maxCommand) throw yaml.error(["command"], `the command's path is longer than init reads (${SERVICE_FORMAT.maxCommand} bytes)`);
   const args = top.args === undefined ? [] : f.list(top.args, ["args"]).map((a, i) => {
     const arg = typeof a === "number" ? String(a) : f.string(a, ["args", i]);
     if (arg.includes("\n") || arg.includes("\0")) throw yaml.error(["args", i], "an argument is one line");
     return arg;
   });
-  if (args.length > MAX_ARGS) throw yaml.error(["args"], `at most ${MAX_ARGS} arguments`);
+  if (args.length > SERVICE_FORMAT.maxArgs) throw yaml.error(["args"], `at most ${SERVICE_FORMAT.maxArgs} arguments`);
+  const argsBytes = args.reduce((sum, a) => sum + Buffer.byteLength(a) + 1, 0);
+  if (argsBytes > SERVICE_FORMAT.maxArgsBytes) throw yaml.error(["args"], `the arguments take ${argsBytes} bytes; init reads at most ${SERVICE_FORMAT.maxArgsBytes} (each with a NUL)`);
   const restart = top.restart === undefined ? "always" : f.string(top.restart, ["restart"]);
   if (!(RESTART as readonly string[]).includes(restart)) throw yaml.error(["restart"], `restart '${restart}' is not known; use ${RESTART.join(", ")}`);
   return { name, command, args, restart: restart as ServiceDefinition["restart"] };

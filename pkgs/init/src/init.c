@@ -48,6 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parse.h"
+
 /* musl ships no <linux/loop.h>; these match the kernel's UAPI. */
 #define LOOP_CTL_GET_FREE 0x4C82
 #define LOOP_CONFIGURE 0x4C0A
@@ -97,20 +99,16 @@ static void say(const char *fmt, ...)
 /* The value of KEY=VALUE on the kernel command line, or NULL. */
 static const char *cmdline_value(const char *key)
 {
-	static char buf[4096];
+	static char cmdline[4096], value[4096];
 	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	ssize_t n = read(fd, cmdline, sizeof(cmdline) - 1);
 	close(fd);
 	if (n <= 0)
 		return NULL;
-	buf[n] = '\0';
-	size_t len = strlen(key);
-	for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
-		if (strncmp(tok, key, len) == 0 && tok[len] == '=')
-			return tok + len + 1;
-	return NULL;
+	cmdline[n] = '\0';
+	return cmdline_lookup(cmdline, key, value, sizeof(value));
 }
 
 static int cmdline_has(const char *key_value)
@@ -505,49 +503,8 @@ static struct module_file {
 } module_files[MAX_MODULE_FILES];
 static int module_file_count;
 
-/* The module name of a module file (kernel/lib/crc-ccitt.ko: crc-ccitt), as where it starts in PATH and its length. */
-static const char *module_name_of(const char *path, int *len)
-{
-	const char *base = strrchr(path, '/');
-	base = base ? base + 1 : path;
-	const char *ko = base;
-	while ((ko = strstr(ko, ".ko")) && ko[3] != '\0' && ko[3] != '.')
-		ko += 3;
-	*len = (int)(ko ? (size_t)(ko - base) : strlen(base));
-	return base;
-}
 
-/* Module names treat '-' and '_' alike (crc-ccitt is crc_ccitt). */
-static int same_module_name(const char *a, int a_len, const char *b)
-{
-	int i = 0;
-	for (; i < a_len && b[i]; i++)
-		if ((a[i] == '-' ? '_' : a[i]) != (b[i] == '-' ? '_' : b[i]))
-			return 0;
-	return i == a_len && b[i] == '\0';
-}
 
-/*
- * NAME's line of modules.dep ("FILE: DEP DEP..."), cut at the colon: returns the file, *deps the
- * dependencies; NULL when NAME has none. The line lives in *line (getline's), for the caller to free.
- */
-static char *find_in_modules_dep(FILE *dep, const char *name, char **line, size_t *cap, char **deps)
-{
-	while (getline(line, cap, dep) > 0) {
-		char *colon = strchr(*line, ':');
-		if (!colon)
-			continue;
-		*colon = '\0';
-		int len;
-		const char *module = module_name_of(*line, &len);
-		if (same_module_name(module, len, name)) {
-			*deps = colon + 1;
-			(*deps)[strcspn(*deps, "\n")] = '\0';
-			return *line;
-		}
-	}
-	return NULL;
-}
 
 /* Loads a module file once per boot; 0 when it is loaded (now, before, or already by someone else), else the errno. */
 static int insert_module_file(const char *path, int *fresh, int *missing)
@@ -647,16 +604,6 @@ static void load_module_name(const char *name, const char *dir)
 	free(line);
 }
 
-/* The module name on a line of a modules-load.d file, or NULL when the line names none. */
-static char *module_list_line(char *line)
-{
-	char *name = line + strspn(line, " \t");
-	for (char *end = name + strlen(name); end > name && strchr(" \t\r\n", end[-1]);)
-		*--end = '\0';
-	if (*name == '\0' || *name == '#' || *name == ';')
-		return NULL;
-	return name;
-}
 
 /* Loads the modules named in the .conf files of MODULES_LOAD_DIR, the files in name order, as systemd-modules-load does. */
 static void load_modules_load_d(const char *dir)
@@ -723,31 +670,13 @@ struct sysctl_tally {
 /* Writes one "key = value" setting to /proc/sys; a key written "-key" may be absent from this kernel. */
 static void apply_sysctl_line(char *line, struct sysctl_tally *tally)
 {
-	char *key = line + strspn(line, " \t");
-	if (*key == '\0' || *key == '#' || *key == ';' || *key == '\n')
+	struct sysctl_setting setting;
+	if (!parse_sysctl_line(line, &setting))
 		return;
-	int optional = *key == '-';
-	key += optional;
-	char *eq = strchr(key, '=');
-	if (!eq)
-		return;
-	char *key_end = eq;
-	while (key_end > key && (key_end[-1] == ' ' || key_end[-1] == '\t'))
-		key_end--;
-	*key_end = '\0';
-	char *value = eq + 1 + strspn(eq + 1, " \t");
-	value[strcspn(value, "\n")] = '\0';
-	for (char *end = value + strlen(value); end > value && (end[-1] == ' ' || end[-1] == '\t');)
-		*--end = '\0';
-
-	char path[256];
-	int n = snprintf(path, sizeof(path), "/proc/sys/%s", key);
-	for (char *c = path + strlen("/proc/sys/"); n > 0 && *c; c++)
-		if (*c == '.')
-			*c = '/';
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	const char *key = setting.key, *value = setting.value;
+	int fd = open(setting.path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT) {
-		if (optional) {
+		if (setting.optional) {
 			tally->absent++;
 		} else {
 			say("sysctl %s not in this kernel", key);
@@ -921,29 +850,10 @@ static unsigned long count_boot(void)
 	return ok ? count : 0;
 }
 
-#define SERVICES_DIR "/usr/lib/bronze/services"
-#define MAX_SERVICES 16
-#define MAX_SERVICE_ARGS 32
 #define SERVICE_RUNNING_MS 2000
 #define SERVICE_STABLE_MS 10000
 #define SERVICE_MAX_BACKOFF_S 32
 
-enum restart_policy { RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_NEVER };
-
-struct service {
-	char name[64];
-	char command[256];
-	char args[4096]; /* the arguments, one after the other, each NUL-terminated */
-	size_t args_len;
-	int argc;
-	enum restart_policy restart;
-	pid_t pid; /* 0 when not running */
-	int64_t started_ms;
-	int announced; /* "running" said for this start */
-	int restart_pending;
-	int64_t restart_at_ms;
-	unsigned backoff_s;
-};
 
 static struct service services[MAX_SERVICES];
 static int service_count;
@@ -955,87 +865,11 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int valid_service_name(const char *name)
-{
-	size_t len = strlen(name);
-	return len > 0 && len < 64 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") == len;
-}
 
-/* Reads a service definition (key=value lines, as bronze's build writes them); NULL when valid, else why it is not. */
-static const char *parse_service(FILE *file, struct service *svc)
-{
-	static char reason[128];
-	char line[4096];
-	int has_name = 0, has_command = 0, has_restart = 0;
-	memset(svc, 0, sizeof(*svc));
-	svc->restart = RESTART_ALWAYS;
-	svc->backoff_s = 1;
-	while (fgets(line, sizeof(line), file)) {
-		size_t len = strlen(line);
-		if (len > 0 && line[len - 1] == '\n')
-			line[--len] = '\0';
-		else if (!feof(file))
-			return "a line is too long";
-		if (len == 0)
-			continue;
-		char *eq = strchr(line, '=');
-		if (!eq) {
-			snprintf(reason, sizeof(reason), "line without '=': %.60s", line);
-			return reason;
-		}
-		*eq = '\0';
-		const char *value = eq + 1;
-		size_t value_len = strlen(value);
-		if (strcmp(line, "name") == 0) {
-			if (has_name++)
-				return "name given twice";
-			if (!valid_service_name(value))
-				return "name must be 1 to 63 characters of a-z 0-9 -";
-			memcpy(svc->name, value, value_len + 1);
-		} else if (strcmp(line, "command") == 0) {
-			if (has_command++)
-				return "command given twice";
-			if (value[0] != '/')
-				return "command must be an absolute path";
-			if (value_len >= sizeof(svc->command))
-				return "command too long";
-			memcpy(svc->command, value, value_len + 1);
-		} else if (strcmp(line, "arg") == 0) {
-			if (svc->argc == MAX_SERVICE_ARGS)
-				return "more than 32 arguments";
-			if (value_len + 1 > sizeof(svc->args) - svc->args_len)
-				return "arguments too long";
-			memcpy(svc->args + svc->args_len, value, value_len + 1);
-			svc->args_len += value_len + 1;
-			svc->argc++;
-		} else if (strcmp(line, "restart") == 0) {
-			if (has_restart++)
-				return "restart given twice";
-			if (strcmp(value, "always") == 0)
-				svc->restart = RESTART_ALWAYS;
-			else if (strcmp(value, "on-failure") == 0)
-				svc->restart = RESTART_ON_FAILURE;
-			else if (strcmp(value, "never") == 0)
-				svc->restart = RESTART_NEVER;
-			else
-				return "restart must be always, on-failure or never";
-		} else {
-			snprintf(reason, sizeof(reason), "unknown key %.60s", line);
-			return reason;
-		}
-	}
-	if (ferror(file))
-		return "read error";
-	if (!has_name)
-		return "no name";
-	if (!has_command)
-		return "no command";
-	return NULL;
-}
 
 static int service_file(const struct dirent *entry)
 {
-	return has_suffix(entry->d_name, ".service");
+	return has_suffix(entry->d_name, SERVICE_SUFFIX);
 }
 
 /* Reads the services of SERVICES_DIR in name order; an invalid file is reported and skipped. */
@@ -1210,8 +1044,9 @@ static void __attribute__((noreturn)) stage2(void)
 	if (root_ro && var_rw)
 		bless_boot();
 	int started = start_services();
-	say("ready root=%s var=%s varfs=%s boots=%lu version=%s services=%d", root_ro ? "ro" : "rw",
+	printf(READY_LINE " root=%s var=%s varfs=%s boots=%lu version=%s services=%d\n", root_ro ? "ro" : "rw",
 	    var_rw ? "rw" : "ro", var_type, boots, image_version(), started);
+	fflush(stdout);
 	if (cmdline_has("bronze.poweroff=1")) {
 		say("powering off");
 		power_off();
