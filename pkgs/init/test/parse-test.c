@@ -108,6 +108,18 @@ static const char *service_of(const char *text, struct service *svc)
 	return reason;
 }
 
+/* parse_service on a definition whose KEY (name or command) is LENGTH bytes long. */
+static const char *value_of_length(const char *key, int length)
+{
+	char value[512], text[1100];
+	struct service svc;
+	memset(value, 'v', (size_t)length);
+	value[0] = strcmp(key, "command") == 0 ? '/' : 'v';
+	value[length] = '\0';
+	snprintf(text, sizeof(text), "name=%s\ncommand=%s\n", strcmp(key, "name") == 0 ? value : "a", strcmp(key, "command") == 0 ? value : "/a");
+	return service_of(text, &svc);
+}
+
 static void test_services(void)
 {
 	struct service svc;
@@ -130,26 +142,10 @@ static void test_services(void)
 		n += snprintf(text + n, sizeof(text) - n, "arg=%d\n", i);
 	CHECK(same(service_of(text, &svc), "more than 32 arguments"));
 
-	char name[MAX_SERVICE_NAME + 2];
-	memset(name, 'n', sizeof(name) - 1);
-	name[MAX_SERVICE_NAME] = '\0';
-	snprintf(text, sizeof(text), "name=%s\ncommand=/a\n", name);
-	CHECK(service_of(text, &svc) == NULL);
-	name[MAX_SERVICE_NAME] = 'n';
-	name[MAX_SERVICE_NAME + 1] = '\0';
-	snprintf(text, sizeof(text), "name=%s\ncommand=/a\n", name);
-	CHECK(service_of(text, &svc) != NULL);
-
-	char command[MAX_SERVICE_COMMAND + 2];
-	memset(command, 'c', sizeof(command) - 1);
-	command[0] = '/';
-	command[MAX_SERVICE_COMMAND] = '\0';
-	snprintf(text, sizeof(text), "name=a\ncommand=%s\n", command);
-	CHECK(service_of(text, &svc) == NULL);
-	command[MAX_SERVICE_COMMAND] = 'c';
-	command[MAX_SERVICE_COMMAND + 1] = '\0';
-	snprintf(text, sizeof(text), "name=a\ncommand=%s\n", command);
-	CHECK(same(service_of(text, &svc), "command too long"));
+	CHECK(value_of_length("name", MAX_SERVICE_NAME) == NULL);
+	CHECK(value_of_length("name", MAX_SERVICE_NAME + 1) != NULL);
+	CHECK(value_of_length("command", MAX_SERVICE_COMMAND) == NULL);
+	CHECK(same(value_of_length("command", MAX_SERVICE_COMMAND + 1), "command too long"));
 
 	char long_line[5000];
 	memset(long_line, 'x', sizeof(long_line) - 2);
