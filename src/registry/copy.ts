@@ -68,15 +68,19 @@ export async function pushLayout(client: RegistryClient, source: string, ref: Re
   const uploaded = sent.filter((n) => n > 0).length;
   const bytes = sent.reduce((a, b) => a + b, 0);
   // children before the index that names them
+  const put: Blob[] = [];
   for (const manifest of manifests) {
-    if (!(await hasManifest(client, ref, manifest.descriptor.digest))) await putManifest(client, ref, manifest.descriptor.digest, manifest.descriptor.mediaType, manifest.data);
+    if (await hasManifest(client, ref, manifest.descriptor.digest)) continue;
+    await putManifest(client, ref, manifest.descriptor.digest, manifest.descriptor.mediaType, manifest.data);
+    put.push(manifest);
   }
-  // the tag goes last, and only once everything it needs is confirmed there
+  // the tag goes last, and only once everything it needs is confirmed there: what was found there was
+  // confirmed by the question; what was sent is asked for again
   await Promise.all([
-    ...blobs.map(async (blob) => {
+    ...blobs.filter((_, i) => (sent[i] ?? 0) > 0).map(async (blob) => {
       if (!(await hasBlob(client, ref, blob.digest))) throw new BronzeError(`${client.registry}: blob ${blob.digest} is missing after upload; not tagging`);
     }),
-    ...manifests.map(async (m) => {
+    ...put.map(async (m) => {
       if (!(await hasManifest(client, ref, m.descriptor.digest))) throw new BronzeError(`${client.registry}: manifest ${m.descriptor.digest} is missing; not tagging`);
     }),
   ]);
