@@ -2,8 +2,6 @@
 // loads (build/stamp.ts); every other command goes to main.ts.
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { unchangedSince } from "../pipeline/stamp.ts";
-import { removeLeftoverKeys } from "../kernel/signing-key.ts";
 
 /** Set by scripts/bundle.ts: only a bundle's entry file changes with every module of bronze. */
 declare const BRONZE_BUNDLE: boolean | undefined;
@@ -14,9 +12,12 @@ const argv = process.argv.slice(2);
 async function answeredByStamp(): Promise<boolean> {
   if (typeof BRONZE_BUNDLE === "undefined" || argv[0] !== "build") return false;
   const started = performance.now();
+  // loaded for a build only: other commands start without the stamp's modules
+  const { unchangedSince } = await import("../pipeline/stamp.ts");
   const stamp = await unchangedSince(projectRoot, argv);
   if (!stamp) return false;
   // as every build does: a key left by a killed one is destroyed
+  const { removeLeftoverKeys } = await import("../kernel/signing-key.ts");
   await removeLeftoverKeys();
   const ms = (performance.now() - started).toFixed(0);
   console.log(

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { displayPath } from "../core/yamlfile.ts";
+import { displayPath } from "../core/paths.ts";
 
 // implementations are imported when a command runs: the CLI starts fast
 /** `bronze profile show`: what a profile resolves to, and its ID, without building it. */

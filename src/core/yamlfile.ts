@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
-import { relative } from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
 import { InputError } from "./errors.ts";
+import { displayPath } from "./paths.ts";
 
 /** A parsed YAML file that can point at the line of any item, for error messages. */
 export class YamlFile {
@@ -50,11 +50,6 @@ export class YamlFile {
     return new InputError(`${displayPath(this.path)}:${this.lineOf(keys)}: ${message}`);
   }
 
-}
-
-export function displayPath(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel && !rel.startsWith("..") ? rel : path;
 }
 
 /** Field checks shared by every schema: each throws an InputError at the item's line. */

@@ -1,5 +1,6 @@
 import { InputError } from "../core/errors.ts";
-import { displayPath, FieldReader, YamlFile } from "../core/yamlfile.ts";
+import { FieldReader, YamlFile } from "../core/yamlfile.ts";
+import { displayPath } from "../core/paths.ts";
 import type { CheckInput } from "./engine.ts";
 import type { UpstreamJsonResult } from "./report.ts";
 import { ARCHES, type Arch } from "./arches.ts";

@@ -7,7 +7,7 @@ import { BronzeError, InputError } from "../core/errors.ts";
 import { claim } from "../core/ownership.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
 import { overlayUpper, runSandboxed, type Mount } from "../core/sandbox.ts";
-import { displayPath } from "../core/yamlfile.ts";
+import { displayPath } from "../core/paths.ts";
 import type { PackageDef } from "../pkgs/schema.ts";
 import { fetchSource } from "../sources/fetch.ts";
 import type { CompiledTree } from "./compile-cache.ts";

@@ -5,7 +5,6 @@ import { gunzipSync } from "node:zlib";
 import { InputError } from "../core/errors.ts";
 import { digestOf, MEDIA_TYPES, type Descriptor } from "./image.ts";
 import { REF_NAME_ANNOTATION } from "./layout.ts";
-import { readTar } from "./tar-read.ts";
 
 /** An OCI image layout, a directory or a tar of one; every blob is checked against its digest. */
 export interface LayoutReader {
@@ -22,6 +21,8 @@ export async function openLayout(source: string): Promise<LayoutReader> {
   if (info.isDirectory()) {
     read = (path) => readFile(join(source, path)).catch(() => undefined);
   } else {
+    // loaded for a tar only: a layout directory is read without the tar reader
+    const { readTar } = await import("./tar-read.ts");
     const files = new Map((await readTar(await readFile(source))).filter((e) => e.type === "file").map((e) => [e.path, e.data ?? Buffer.alloc(0)]));
     read = (path) => Promise.resolve(files.get(path));
   }

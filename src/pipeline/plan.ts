@@ -2,7 +2,7 @@ import { join } from "node:path";
 import type { KeyObject } from "node:crypto";
 import type { PipelineContext } from "./context.ts";
 import { InputError } from "../core/errors.ts";
-import { displayPath } from "../core/yamlfile.ts";
+import { displayPath } from "../core/paths.ts";
 import { loadTreeExtension, type TreeExtension } from "../extensions/assemble.ts";
 import { loadTrustedKey } from "../extensions/signature.ts";
 import { hardeningArch, type HardeningPolicy } from "../harden/build-gate.ts";

@@ -11,7 +11,7 @@ import { cycloneDxDocument } from "../sbom/cyclonedx.ts";
 import type { SecureBootSigner } from "../secureboot/signer.ts";
 import { BronzeError } from "../core/errors.ts";
 import { FILES } from "../core/outputs.ts";
-import { displayPath } from "../core/yamlfile.ts";
+import { displayPath } from "../core/paths.ts";
 import type { PipelineContext } from "./context.ts";
 import type { BuildPlan } from "./plan.ts";
 import type { ComponentSizes } from "./report.ts";

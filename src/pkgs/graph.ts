@@ -1,7 +1,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { InputError } from "../core/errors.ts";
-import { displayPath } from "../core/yamlfile.ts";
+import { displayPath } from "../core/paths.ts";
 import { loadPackage, type PackageDef } from "./schema.ts";
 
 export async function loadPackages(pkgsDir: string): Promise<Map<string, PackageDef>> {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { sha256File, treeDigest } from "../core/hash.ts";
-import { displayPath } from "../core/yamlfile.ts";
+import { displayPath } from "../core/paths.ts";
 import { describeSource, type SourcePin } from "./pin.ts";
 import { moveIntoPlace } from "../core/atomic.ts";
 
