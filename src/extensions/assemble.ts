@@ -1,8 +1,7 @@
-import { pulledExtensionDir } from "./pulled.ts";
 import { layerEntries } from "./layers.ts";
 import type { KeyObject } from "node:crypto";
-import { access, mkdir, readdir, readFile } from "node:fs/promises";
-import { dirname, join, relative } from "node:path";
+import { access, readdir, readFile } from "node:fs/promises";
+import { join, relative } from "node:path";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { sha256 } from "../core/hash.ts";
 import { FieldReader, YamlFile } from "../core/yamlfile.ts";
@@ -13,16 +12,11 @@ import { entriesDigest, readTree } from "../oci/dir-read.ts";
 import { openLayout } from "../oci/layout-read.ts";
 import type { ReadEntry } from "../oci/tar-read.ts";
 import type { PackageArtifact } from "../pkgs/build.ts";
-import type { ExtensionRef } from "../profile/profile.ts";
 import type { ExtensionPart } from "../sbom/extensions.ts";
 import { extensionImage, loadExtension } from "./image.ts";
 import { parseExtensionManifest, type ExtensionManifest } from "./manifest.ts";
 import { checkExtension, describeViolation, type ExtensionContent, type Violation } from "./policy.ts";
-import { imageDigest, signatureTag, verifyLayout } from "./signature.ts";
-import { hasManifest, type RegistryClient } from "../registry/client.ts";
-import { pullImage } from "../registry/copy.ts";
-import { parseReference, type Reference } from "../registry/reference.ts";
-import { layoutFiles, writeLayoutDir } from "../oci/layout.ts";
+import { imageDigest, verifyLayout } from "./signature.ts";
 import { SERVICE_FORMAT, SERVICES_DIR } from "./services.ts";
 
 /** An extension of this tree (`build: NAME`): manifest.yaml, rootfs/, and build.yaml naming what this build makes for it. */
@@ -97,25 +91,6 @@ export async function treeExtension(def: TreeExtension, packages: ReadonlyMap<st
     trees.push({ what: `kernel module package ${name}`, entries: await readTree(dir) });
   }
   return { content: { manifest: def.manifest, entries: mergeEntries(def.name, trees), stray }, origin: { kind: "build", dir: def.dir } };
-}
-
-/**
- * An extension of a registry, pulled once by its digest with its cosign signature (the tag
- * sha256-<hex>.sig beside it, when the registry has one) into an OCI layout in the cache.
- */
-export async function pullExtension(ref: Extract<ExtensionRef, { kind: "registry" }>, connect: (ref: Reference) => Promise<RegistryClient>, cacheDir: string): Promise<string> {
-  const dir = pulledExtensionDir(cacheDir, ref.digest);
-  if (await access(join(dir, "index.json")).then(() => true, () => false)) return dir;
-  const reference = parseReference(ref.reference);
-  const client = await connect(reference);
-  const image = await pullImage(client, reference);
-  const tag = signatureTag(ref.digest);
-  const signatureRef = { registry: reference.registry, repository: reference.repository, tag };
-  const signature = (await hasManifest(client, signatureRef, tag)) ? await pullImage(client, signatureRef) : undefined;
-  const files = layoutFiles(image.root, [...image.blobs, ...(signature?.blobs ?? [])], ref.digest.slice(7, 19), signature ? [{ root: signature.root, refName: tag }] : []);
-  await mkdir(dirname(dir), { recursive: true });
-  await writeLayoutDir(dir, files);
-  return dir;
 }
 
 /**
