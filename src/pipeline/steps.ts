@@ -53,17 +53,24 @@ export interface StepOptions {
   connect?: (ref: Reference) => Promise<RegistryClient>;
 }
 
-interface Stages {
-  packages: Map<string, PackageArtifact>;
-  kernel?: KernelArtifact;
-  rootfs?: RootfsArtifact;
-  sbom?: RootfsSbom;
-  initramfs?: InitramfsArtifact;
-  uki?: UkiArtifact;
-  hardening?: HardeningReport;
-  extensions?: ResolvedExtension[];
-  layers?: LayerArtifact[];
+/** What each node of the step graph gives the nodes that name it as a dependency. */
+interface NodeArtifacts {
+  [pkg: `package ${string}`]: PackageArtifact;
+  kernel: KernelArtifact;
+  rootfs: { rootfs: RootfsArtifact; sbom: RootfsSbom };
+  extensions: { extensions: ResolvedExtension[]; layers: LayerArtifact[] };
+  initramfs: InitramfsArtifact;
+  hardening: HardeningReport;
+  uki: UkiArtifact;
 }
+type NodeId = keyof NodeArtifacts;
+
+/** A node's view of the graph: the artifacts of the nodes it depends on, and of no other. */
+interface NodeInput {
+  of<D extends NodeId>(id: D): NodeArtifacts[D];
+}
+
+const packageNode = (name: string): `package ${string}` => `package ${name}`;
 
 /** The path of the init binary inside the init package, copied to /init in the initramfs. */
 const INIT_IN_PACKAGE = "usr/sbin/init";
@@ -150,15 +157,22 @@ export function useSimpleRenderer(): boolean {
   return !process.stdout.isTTY || Boolean(process.env.CI);
 }
 
-type NodeFactory = (id: string, title: string, deps: readonly string[], cacheable: boolean, work: (ctx: PipelineContext) => Promise<void>) => StepNode;
+type NodeFactory = <K extends NodeId>(
+  id: K,
+  title: string,
+  deps: readonly NodeId[],
+  cacheable: boolean,
+  work: (ctx: PipelineContext, input: NodeInput) => Promise<NodeArtifacts[K]>,
+) => StepNode;
 
 /** The extensions of the profile resolved (verified, checked against the base) and layered. */
-async function layerExtensions(plan: BuildPlan, stages: Stages, ctx: PipelineContext, connect: StepOptions["connect"]): Promise<void> {
+async function layerExtensions(plan: BuildPlan, input: NodeInput, ctx: PipelineContext, connect: StepOptions["connect"]): Promise<NodeArtifacts["extensions"]> {
   const { profile } = plan;
-  const kernel = must(stages.kernel, "kernel");
+  const kernel = input.of("kernel");
+  const packages = new Map(plan.extensionPackages.map((name) => [name, input.of(packageNode(name))]));
   const resolved: ResolvedExtension[] = [];
   for (const ref of profile.extensions) {
-    if (ref.kind === "build") resolved.push(await treeExtension(must(plan.treeExtensions.get(ref.dir), ref.dir), stages.packages, kernel));
+    if (ref.kind === "build") resolved.push(await treeExtension(must(plan.treeExtensions.get(ref.dir), ref.dir), packages, kernel));
     else if (ref.kind === "image") resolved.push(await imageExtension(ref, plan.trustedKeys, profile.allowUnsigned));
     else {
       if (!connect) throw new InputError(`extension ${ref.reference}: this build has no registry connection (bronze build makes one)`);
@@ -166,26 +180,25 @@ async function layerExtensions(plan: BuildPlan, stages: Stages, ctx: PipelineCon
       resolved.push(await imageExtension({ source, digest: ref.digest, reference: ref.reference }, plan.trustedKeys, profile.allowUnsigned));
     }
   }
-  await enforceExtensionPolicy(resolved, { osVersion: plan.version, baseFiles: new Set(await imagePaths(must(stages.rootfs, "rootfs").image)), kernel });
+  await enforceExtensionPolicy(resolved, { osVersion: plan.version, baseFiles: new Set(await imagePaths(input.of("rootfs").rootfs.image)), kernel });
   const layers = await Promise.all(resolved.map((ext, i) => extensionLayer(ext, i, ctx)));
   const index = await modulesIndexLayer(kernel, resolved, ctx);
-  stages.extensions = resolved;
-  stages.layers = index ? [...layers, index] : layers;
+  return { extensions: resolved, layers: index ? [...layers, index] : layers };
 }
 
 /** The nodes of the step graph: each package, the kernel, rootfs, extensions, initramfs, hardening gate, UKI. */
-function stepNodes(plan: BuildPlan, stages: Stages, node: NodeFactory, options: StepOptions): StepNode[] {
+function stepNodes(plan: BuildPlan, node: NodeFactory, options: StepOptions): StepNode[] {
   const { profile } = plan;
-  const packageNode = (name: string) => `package ${name}`;
   const userland = plan.userland.map((d) => packageNode(d.name));
   const kernelTitle = `kernel ${plan.kernelSource.version} (profile ${profile.kernelProfile})`;
+  const rootPackages = (input: NodeInput) => rootPackagesOf(plan, (name) => input.of(packageNode(name)));
   return [
     ...plan.userland.map((def) =>
-      node(packageNode(def.name), `package ${def.name} ${def.version}`, def.dependencies.map(packageNode), true, async (ctx) => {
-        stages.packages.set(def.name, await buildPackage(def, stages.packages, ctx));
-      }),
+      node(packageNode(def.name), `package ${def.name} ${def.version}`, def.dependencies.map(packageNode), true, (ctx, input) =>
+        buildPackage(def, new Map(def.dependencies.map((name) => [name, input.of(packageNode(name))])), ctx),
+      ),
     ),
-    node("kernel", kernelTitle, [], true, async (ctx) => {
+    node("kernel", kernelTitle, [], true, (ctx) => {
       const spec = {
         arch: profile.arch,
         profile: profile.kernelProfile,
@@ -194,49 +207,48 @@ function stepNodes(plan: BuildPlan, stages: Stages, node: NodeFactory, options: 
         extensionModules: plan.extensionModules,
         signingKey: options.moduleSigningKey,
       };
-      stages.kernel = await buildKernel(plan.kernelSource, spec, ctx, kernelConfigGate(plan.hardening));
+      return buildKernel(plan.kernelSource, spec, ctx, kernelConfigGate(plan.hardening));
     }),
-    node("rootfs", "rootfs.sqsh", [...userland, "kernel"], true, async (ctx) => {
-      const inRoot = rootPackagesOf(plan, stages);
-      const kernel = must(stages.kernel, "kernel");
+    node("rootfs", "rootfs.sqsh", [...userland, "kernel"], true, async (ctx, input) => {
+      const inRoot = rootPackages(input);
+      const kernel = input.of("kernel");
       const modules = plan.kernelModules.map((def) => ({ def, sourceDigests: kernel.moduleSources[def.name] ?? [] }));
-      stages.sbom = imageSbom({ profile: profile.baseImage, version: plan.version, arch: profile.arch, epoch: ctx.epoch, packages: inRoot, kernelSource: plan.kernelSource, kernel, kernelModules: modules, projectRoot: ctx.projectRoot });
-      stages.rootfs = await buildRootfs(inRoot.map((p) => p.artifact), kernel, plan.release, ctx, stages.sbom);
+      const sbom = imageSbom({ profile: profile.baseImage, version: plan.version, arch: profile.arch, epoch: ctx.epoch, packages: inRoot, kernelSource: plan.kernelSource, kernel, kernelModules: modules, projectRoot: ctx.projectRoot });
+      return { sbom, rootfs: await buildRootfs(inRoot.map((p) => p.artifact), kernel, plan.release, ctx, sbom) };
     }),
     ...(profile.extensions.length
       ? [
-          node("extensions", `extensions (${profile.extensions.length}): verify, check, layer`, ["rootfs", "kernel", ...plan.extensionPackages.map(packageNode)], true, async (ctx) => {
-            await layerExtensions(plan, stages, ctx, options.connect);
-          }),
+          node("extensions", `extensions (${profile.extensions.length}): verify, check, layer`, ["rootfs", "kernel", ...plan.extensionPackages.map(packageNode)], true, (ctx, input) =>
+            layerExtensions(plan, input, ctx, options.connect),
+          ),
         ]
       : []),
-    node("initramfs", "initramfs", ["rootfs", packageNode("init"), ...(profile.extensions.length ? ["extensions"] : [])], true, async (ctx) => {
-      const base = await buildInitramfs(initBinaryOf(stages), must(stages.rootfs, "rootfs"), ctx);
-      stages.initramfs = stages.layers?.length ? await appendLayers(base, stages.layers, ctx) : base;
+    node("initramfs", "initramfs", ["rootfs", packageNode("init"), ...(profile.extensions.length ? (["extensions"] as const) : [])], true, async (ctx, input) => {
+      const base = await buildInitramfs(initBinaryOf(input.of(packageNode("init"))), input.of("rootfs").rootfs, ctx);
+      const layers = profile.extensions.length ? input.of("extensions").layers : [];
+      return layers.length ? appendLayers(base, layers, ctx) : base;
     }),
     // not a cached step: it runs on every build, in milliseconds
-    node("hardening", "hardening gate (kernel config, command line, sysctls)", [...userland, "kernel"], false, async () => {
-      stages.hardening = imageGate(plan.hardening, {
-        dotConfig: await readFile(must(stages.kernel, "kernel").config, "utf8"),
+    node("hardening", "hardening gate (kernel config, command line, sysctls)", [...userland, "kernel"], false, async (_ctx, input) =>
+      imageGate(plan.hardening, {
+        dotConfig: await readFile(input.of("kernel").config, "utf8"),
         cmdline: profile.cmdline,
-        sysctl: await imageSysctlText(rootPackagesOf(plan, stages).map((p) => p.artifact.dir)),
-      });
-    }),
-    node("uki", "UKI", ["kernel", "initramfs", "hardening"], true, async (ctx) => {
-      const kernel = must(stages.kernel, "kernel");
-      const initramfs = must(stages.initramfs, "initramfs");
-      stages.uki = await buildUki({ stubPath: archNamed(profile.arch).stub, kernel, initramfs, osRelease: plan.release, cmdline: profile.cmdline }, ctx);
-    }),
+        sysctl: await imageSysctlText(rootPackages(input).map((p) => p.artifact.dir)),
+      }),
+    ),
+    node("uki", "UKI", ["kernel", "initramfs", "hardening"], true, (ctx, input) =>
+      buildUki({ stubPath: archNamed(profile.arch).stub, kernel: input.of("kernel"), initramfs: input.of("initramfs"), osRelease: plan.release, cmdline: profile.cmdline }, ctx),
+    ),
   ];
 }
 
 /** The init binary in the built init package: /init of the initramfs. */
-function initBinaryOf(stages: Stages): string {
-  return join(must(stages.packages.get("init"), "package init").dir, INIT_IN_PACKAGE);
+function initBinaryOf(init: PackageArtifact): string {
+  return join(init.dir, INIT_IN_PACKAGE);
 }
 
-function rootPackagesOf(plan: BuildPlan, stages: Stages): StepResults["rootPackages"] {
-  return plan.userland.filter((d) => plan.profile.packages.includes(d.name)).map((def) => ({ def, artifact: must(stages.packages.get(def.name), `package ${def.name}`) }));
+function rootPackagesOf(plan: BuildPlan, packageOf: (name: string) => PackageArtifact): StepResults["rootPackages"] {
+  return plan.userland.filter((d) => plan.profile.packages.includes(d.name)).map((def) => ({ def, artifact: packageOf(def.name) }));
 }
 
 /**
@@ -244,13 +256,17 @@ function rootPackagesOf(plan: BuildPlan, stages: Stages): StepResults["rootPacka
  * which of its cached steps ran: a node is shown as cached when it has cached steps (`cacheable`) and none ran.
  */
 export async function runStepGraph(plan: BuildPlan, ctx: PipelineContext, options: StepOptions, started: number): Promise<StepResults> {
-  const stages: Stages = { packages: new Map() };
   // what builds that were killed outright left behind: their keys first, then their trees
   await removeLeftoverKeys();
   await removeAbandoned(join(ctx.workDir, "kernel"));
   await ctx.compileCache.removeAbandoned();
+  const artifacts = new Map<NodeId, unknown>();
   const timeline: ReportInput["timeline"] = [];
   const cachedSteps = new Set<string>();
+  const made = <D extends NodeId>(id: D): NodeArtifacts[D] => {
+    if (!artifacts.has(id)) throw new Error(`internal: ${id} was not built`);
+    return artifacts.get(id) as NodeArtifacts[D];
+  };
   const node: NodeFactory = (id, title, deps, cacheable, work) => ({
     id,
     title,
@@ -258,8 +274,15 @@ export async function runStepGraph(plan: BuildPlan, ctx: PipelineContext, option
     run: async () => {
       const start = Date.now();
       const own: PipelineContext = { ...ctx, ran: [], served: [] };
+      // a node reads only what it declared: a missing edge is an error here, not a race
+      const input: NodeInput = {
+        of: (dep) => {
+          if (!deps.includes(dep)) throw new Error(`internal: step ${id} reads ${dep}, which it does not depend on`);
+          return made(dep);
+        },
+      };
       try {
-        await work(own);
+        artifacts.set(id, await work(own, input));
       } finally {
         ctx.ran.push(...own.ran);
         ctx.served.push(...own.served);
@@ -270,19 +293,21 @@ export async function runStepGraph(plan: BuildPlan, ctx: PipelineContext, option
       if (cached) cachedSteps.add(id);
     },
   });
-  await runSteps(stepNodes(plan, stages, node, options), new JobBudget(options.jobs ?? ctx.jobs), cachedSteps);
+  await runSteps(stepNodes(plan, node, options), new JobBudget(options.jobs ?? ctx.jobs), cachedSteps);
+  const rootfs = made("rootfs");
+  const extensions = plan.profile.extensions.length ? made("extensions") : undefined;
   return {
-    packages: stages.packages,
-    rootPackages: rootPackagesOf(plan, stages),
-    initBinary: initBinaryOf(stages),
-    kernel: must(stages.kernel, "kernel"),
-    rootfs: must(stages.rootfs, "rootfs"),
-    sbom: must(stages.sbom, "sbom"),
-    initramfs: must(stages.initramfs, "initramfs"),
-    uki: must(stages.uki, "uki"),
-    hardening: must(stages.hardening, "hardening gate"),
-    ...(stages.extensions ? { extensions: stages.extensions } : {}),
-    layers: stages.layers ?? [],
+    packages: new Map(plan.userland.map((d) => [d.name, made(packageNode(d.name))])),
+    rootPackages: rootPackagesOf(plan, (name) => made(packageNode(name))),
+    initBinary: initBinaryOf(made(packageNode("init"))),
+    kernel: made("kernel"),
+    rootfs: rootfs.rootfs,
+    sbom: rootfs.sbom,
+    initramfs: made("initramfs"),
+    uki: made("uki"),
+    hardening: made("hardening"),
+    ...(extensions ? { extensions: extensions.extensions } : {}),
+    layers: extensions?.layers ?? [],
     timeline: [...timeline].sort((a, b) => a.startMs - b.startMs),
   };
 }
