@@ -17,7 +17,7 @@ import { extensionImage, loadExtension } from "./image.ts";
 import { parseExtensionManifest, type ExtensionManifest } from "./manifest.ts";
 import { checkExtension, describeViolation, type ExtensionContent, type Violation } from "./policy.ts";
 import { imageDigest, verifyLayout } from "./signature.ts";
-import { SERVICE_FORMAT, SERVICES_DIR } from "./services.ts";
+import { isServiceDefinition, SERVICE_FORMAT } from "./services.ts";
 
 /** An extension of this tree (`build: NAME`): manifest.yaml, rootfs/, and build.yaml naming what this build makes for it. */
 export interface TreeExtension {
@@ -156,7 +156,7 @@ export async function enforceExtensionPolicy(extensions: readonly ResolvedExtens
     violations.push(...checkExtension(ext.content, { osVersion: facts.osVersion, baseFiles: facts.baseFiles, claimed, moduleCert, kernelRelease: facts.kernel.release }));
     for (const e of ext.content.entries) if (e.type !== "dir" && !claimed.has(e.path)) claimed.set(e.path, name);
   }
-  const services = extensions.flatMap((ext) => ext.content.entries.filter((e) => e.type === "file" && e.path.startsWith(SERVICES_DIR) && e.path.endsWith(".yaml")).map((e) => ({ ext, e })));
+  const services = extensions.flatMap((ext) => ext.content.entries.filter(isServiceDefinition).map((e) => ({ ext, e })));
   for (const { ext, e } of services.slice(SERVICE_FORMAT.maxServices)) {
     violations.push({ extension: ext.content.manifest.name, path: e.path, rule: "service-definition", detail: `more than ${SERVICE_FORMAT.maxServices} services in the image (init runs at most ${SERVICE_FORMAT.maxServices})` });
   }

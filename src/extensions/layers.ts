@@ -13,7 +13,7 @@ import type { ReadEntry } from "../oci/tar-read.ts";
 import { MKSQUASHFS_FLAGS } from "../rootfs/build.ts";
 import type { ResolvedExtension } from "./assemble.ts";
 import type { ExtensionContent } from "./policy.ts";
-import { parseServiceDefinition, renderServiceFile, SERVICE_FORMAT, SERVICES_DIR } from "./services.ts";
+import { isServiceDefinition, parseServiceDefinition, renderServiceFile, SERVICE_FORMAT, SERVICES_DIR } from "./services.ts";
 
 /** A SquashFS layer of the image, stacked over the base rootfs by init. */
 export interface LayerArtifact {
@@ -26,7 +26,7 @@ export interface LayerArtifact {
 /** The service files init reads, written from the extension's checked YAML definitions. */
 function serviceFiles(content: ExtensionContent): ReadEntry[] {
   return content.entries
-    .filter((e) => e.type === "file" && e.path.startsWith(SERVICES_DIR) && e.path.endsWith(".yaml"))
+    .filter(isServiceDefinition)
     .map((e) => {
       const fileName = e.path.slice(SERVICES_DIR.length);
       const service = parseServiceDefinition(e.path, fileName, (e.data ?? Buffer.alloc(0)).toString("utf8"));

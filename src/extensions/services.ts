@@ -17,6 +17,10 @@ export const SERVICE_FORMAT = {
   maxArgsBytes: 4096,
 } as const;
 export const SERVICES_DIR = SERVICE_FORMAT.dir;
+
+/** A service definition an extension declares (a NAME.yaml file in the services directory). */
+export const isServiceDefinition = (entry: { type: string; path: string }): boolean =>
+  entry.type === "file" && entry.path.startsWith(SERVICES_DIR) && entry.path.endsWith(".yaml");
 const RESTART = ["always", "on-failure", "never"] as const;
 const NAME = new RegExp(`^[a-z0-9][a-z0-9-]{0,${SERVICE_FORMAT.maxName - 1}}$`);
 
