@@ -43,19 +43,17 @@ export type WhenPresent = "replace" | "keep" | "fail";
 export async function moveIntoPlace(from: string, to: string, options: { whenPresent?: WhenPresent; sync?: boolean } = {}): Promise<boolean> {
   const { whenPresent = "replace", sync = true } = options;
   if (sync) await syncToDisk(from);
-  if (whenPresent === "fail" && (await stat(to).catch(() => undefined))) {
-    throw Object.assign(new Error(`${to} exists`), { code: "EEXIST" });
-  }
-  if (whenPresent !== "keep") {
-    if (whenPresent === "replace" && (await stat(to).catch(() => undefined))?.isDirectory()) await rm(to, { recursive: true, force: true });
-    await rename(from, to);
-    return true;
-  }
+  const present = await stat(to).catch(() => undefined);
+  if (present && whenPresent === "fail") throw Object.assign(new Error(`${to} exists`), { code: "EEXIST" });
+  // rename replaces a file, not a directory
+  if (present?.isDirectory() && whenPresent === "replace") await rm(to, { recursive: true, force: true });
   try {
     await rename(from, to);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOTEMPTY" && (error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    // keep: another process put its copy there first (also between the stat and the rename)
+    const code = (error as NodeJS.ErrnoException).code;
+    if (whenPresent !== "keep" || (code !== "ENOTEMPTY" && code !== "EEXIST")) throw error;
     await rm(from, { recursive: true, force: true });
     return false;
   }

@@ -46,7 +46,9 @@ export const IMAGE_OWNER = "image";
 async function attributeFiles(tree: string, owners: ReadonlyMap<string, string>, sbom: RootfsSbom): Promise<{ files: SbomFile[]; installedBytes: Record<string, number> }> {
   const files: SbomFile[] = [];
   const installedBytes: Record<string, number> = {};
-  const count = (owner: string | undefined, bytes: number) => (installedBytes[owner ?? IMAGE_OWNER] = (installedBytes[owner ?? IMAGE_OWNER] ?? 0) + bytes);
+  const count = (owner = IMAGE_OWNER, bytes: number) => {
+    installedBytes[owner] = (installedBytes[owner] ?? 0) + bytes;
+  };
   const unattributed: string[] = [];
   // synchronous calls, paced: a file at a time through the thread pool cost more than the hashing
   const pace = pacer();
