@@ -11,6 +11,7 @@ import { parseReference } from "../registry/reference.ts";
 import type { SecureBootSigner } from "../secureboot/signer.ts";
 import { connect, connectionOptions, type ConnectionOptions } from "./oci.ts";
 import { FILES } from "../core/outputs.ts";
+import type { CliEnv } from "./commands.ts";
 
 function humanSize(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB"];
@@ -104,7 +105,7 @@ function stampable(opts: BuildCommandOptions): boolean {
 }
 
 /** `bronze build`: a profile's image into _out/<profile>/; `commandLine` names the build's stamp (pipeline/stamp.ts). */
-export function registerBuildCommand(program: Command, projectRoot: string, commandLine: readonly string[]): void {
+export function registerBuildCommand(program: Command, { projectRoot, commandLine }: CliEnv): void {
   connectionOptions(program
     .command("build")
     .description("build an image profile: packages, kernel, rootfs.sqsh, initramfs and UKI, into _out/<profile>/")

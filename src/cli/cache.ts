@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import { BronzeError, EXIT_FAILURE } from "../core/errors.ts";
+import type { CliEnv } from "./commands.ts";
 
 const GIB = 1024 ** 3;
 
@@ -18,7 +19,7 @@ interface CacheOptions {
 const contextOf = async (projectRoot: string, opts: CacheOptions) => (await import("../pipeline/context.ts")).createContext(projectRoot, 0, opts.cacheDir, opts.compileCache);
 
 /** `bronze cache verify` and `bronze cache prune`: the local cache's integrity and size. */
-export function registerCacheCommands(program: Command, projectRoot: string): void {
+export function registerCacheCommands(program: Command, { projectRoot }: CliEnv): void {
   const cache = program.command("cache").description("this machine's build cache");
   const withDirs = (command: Command) =>
     command

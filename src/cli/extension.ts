@@ -5,10 +5,11 @@ import { writeFileAtomic } from "../core/atomic.ts";
 import { projectVersion } from "../core/version.ts";
 import { sourceDateEpoch } from "../core/epoch.ts";
 import { InputError } from "../core/errors.ts";
+import type { CliEnv } from "./commands.ts";
 
 // implementations are imported when a command runs: the CLI starts fast
 /** `bronze extension build|validate|sign|verify|inspect`: system extensions in Talos's format, with a content policy and signatures. */
-export function registerExtensionCommands(program: Command, projectRoot: string): void {
+export function registerExtensionCommands(program: Command, { projectRoot }: CliEnv): void {
   const extension = program.command("extension").description("system extensions: build, validate, sign, verify and inspect");
 
   extension

@@ -2,10 +2,11 @@ import { join } from "node:path";
 import { Option, type Command } from "commander";
 import { DEFAULT_ARCH } from "../core/arch.ts";
 import { ARCHES } from "../harden/arches.ts";
+import type { CliEnv } from "./commands.ts";
 
 // implementations are imported when a command runs: the CLI starts fast
 /** `bronze harden check`: kernel-hardening-checker's checks on a kernel config, command line and sysctls. */
-export function registerHardenCommands(program: Command, projectRoot: string): void {
+export function registerHardenCommands(program: Command, { projectRoot }: CliEnv): void {
   const harden = program.command("harden").description("kernel hardening checks (kernel-hardening-checker's recommendations)");
 
   harden

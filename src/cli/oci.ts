@@ -8,6 +8,7 @@ import { RegistryClient } from "../registry/client.ts";
 import { sizeOption } from "./size-option.ts";
 import { isLoopback, parseReference, type Reference } from "../registry/reference.ts";
 import type { Credentials } from "../registry/transport.ts";
+import type { CliEnv } from "./commands.ts";
 
 export interface ConnectionOptions {
   username?: string;
@@ -51,7 +52,7 @@ export function connectionOptions(command: Command): Command {
 }
 
 /** `bronze push SOURCE REF` and `bronze pull REF DEST`: our own OCI distribution client. */
-export function registerOciCommands(program: Command, projectRoot: string): void {
+export function registerOciCommands(program: Command, { projectRoot }: CliEnv): void {
   connectionOptions(
     program
       .command("push")

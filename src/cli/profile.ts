@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import { displayPath } from "../core/paths.ts";
+import type { CliEnv } from "./commands.ts";
 
 // implementations are imported when a command runs: the CLI starts fast
 /** `bronze profile show`: what a profile resolves to, and its ID, without building it. */
-export function registerProfileCommands(program: Command, projectRoot: string): void {
+export function registerProfileCommands(program: Command, { projectRoot }: CliEnv): void {
   const profile = program.command("profile").description("image profiles");
   profile
     .command("show")

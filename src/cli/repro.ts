@@ -1,8 +1,9 @@
 import type { Command } from "commander";
 import { BronzeError, EXIT_FAILURE } from "../core/errors.ts";
+import type { CliEnv } from "./commands.ts";
 
 /** `bronze repro`: build twice in different surroundings and compare every artifact. */
-export function registerReproCommand(program: Command, projectRoot: string): void {
+export function registerReproCommand(program: Command, { projectRoot }: CliEnv): void {
   program
     .command("repro")
     .description(

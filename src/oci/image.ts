@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
-import { gzipSync } from "node:zlib";
+
+// zlib is loaded only by what writes a layer: a push or a pull starts without it
+const gzip = (data: Buffer) => process.getBuiltinModule("node:zlib").gzipSync(data, { level: 9 });
 
 export const MEDIA_TYPES = {
   index: "application/vnd.oci.image.index.v1+json",
@@ -69,7 +71,7 @@ export interface Image {
 
 /** A single-layer image: gzip with no name and no time in its header, config `created` from the input. */
 export function buildImage(input: ImageInput): Image {
-  const layer = makeBlob(MEDIA_TYPES.layerGzip, gzipSync(input.layerTar, { level: 9 }));
+  const layer = makeBlob(MEDIA_TYPES.layerGzip, gzip(input.layerTar));
   const config = makeBlob(
     MEDIA_TYPES.config,
     canonicalBytes({

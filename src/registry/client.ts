@@ -132,9 +132,15 @@ export async function putManifest(client: RegistryClient, ref: Reference, refere
   if (response.status !== 201) throw client.fail(`PUT manifest ${reference}`, response);
 }
 
-export async function hasManifest(client: RegistryClient, ref: Reference, digest: string): Promise<boolean> {
-  const response = await client.request("HEAD", `/v2/${ref.repository}/manifests/${digest}`, scopeOf(ref, "pull"), { Accept: MANIFEST_ACCEPT });
-  return response.status === 200;
+/** Whether the registry holds a manifest under `reference` (a tag or digest), and the digest it names when it says. */
+export async function headManifest(client: RegistryClient, ref: Reference, reference: string): Promise<{ present: boolean; digest?: string }> {
+  const response = await client.request("HEAD", `/v2/${ref.repository}/manifests/${reference}`, scopeOf(ref, "pull"), { Accept: MANIFEST_ACCEPT });
+  const digest = response.headers["docker-content-digest"];
+  return { present: response.status === 200, ...(response.status === 200 && typeof digest === "string" ? { digest } : {}) };
+}
+
+export async function hasManifest(client: RegistryClient, ref: Reference, reference: string): Promise<boolean> {
+  return (await headManifest(client, ref, reference)).present;
 }
 
 /** Fetches a manifest or index; when asked by digest, the bytes must hash to it. */

@@ -2,7 +2,7 @@ import { BronzeError, InputError } from "../core/errors.ts";
 import { MEDIA_TYPES, type Blob, type Descriptor } from "../oci/image.ts";
 import { layoutFiles, layoutTar, REF_NAME_ANNOTATION, writeLayoutDir } from "../oci/layout.ts";
 import { distinctImages, openLayout, type LayoutReader } from "../oci/layout-read.ts";
-import { getBlob, getManifest, hasBlob, hasManifest, pushBlob, putManifest, type RegistryClient } from "./client.ts";
+import { getBlob, getManifest, hasBlob, hasManifest, headManifest, pushBlob, putManifest, type RegistryClient } from "./client.ts";
 import type { Reference } from "./reference.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
 
@@ -64,6 +64,11 @@ export async function pushLayout(client: RegistryClient, source: string, ref: Re
   const tag = ref.tag ?? root.annotations?.[REF_NAME_ANNOTATION];
   if (!tag && !ref.digest) throw new InputError(`no tag: give one in the reference (HOST/REPO:TAG) or tag the image in ${source}`);
   const { manifests, blobs } = await walk(root, (d) => layout.blob(d));
+  // a registry takes a manifest only once all it names is there: a tag that already names this
+  // image needs nothing sent (a re-push of an unchanged image is one question)
+  if (tag && (await headManifest(client, ref, tag)).digest === root.digest) {
+    return { digest: root.digest, tag, blobsUploaded: 0, blobsPresent: blobs.length, bytesUploaded: 0 };
+  }
   const sent = await inParallel(blobs, BLOB_CONCURRENCY, (blob) => pushBlob(client, ref, blob.digest, () => layout.blob(blob), options));
   const uploaded = sent.filter((n) => n > 0).length;
   const bytes = sent.reduce((a, b) => a + b, 0);

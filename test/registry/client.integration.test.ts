@@ -33,11 +33,16 @@ test("push: skopeo reads what bronze pushed; a re-push uploads 0 bytes; bronze p
   assert.equal(again.exitCode, 0, String(again.all));
   assert.match(String(again.stdout), /0 blob\(s\) uploaded, 2 already there or mounted, 0 bytes sent/);
 
-  // an interrupted push leaves some blobs behind: drop the config blob, and the re-run sends only that
+  // an interrupted push leaves some blobs behind and no tag (the tag goes last): drop the index (and
+  // with it the tag) and the config blob, and the re-run sends only that blob
   const manifest = JSON.parse((await execa("skopeo", ["inspect", "--raw", "--tls-verify=false", "--override-arch", "amd64", `docker://${ref}`])).stdout) as { manifests?: { digest: string }[] };
   const image = JSON.parse((await execa("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${registry.address}/bronze/installer@${manifest.manifests?.[0]?.digest ?? ""}`])).stdout) as { config: { digest: string; size: number } };
-  const deleted = await fetch(`http://${registry.address}/v2/bronze/installer/blobs/${image.config.digest}`, { method: "DELETE" });
-  assert.equal(deleted.status, 202);
+  for (const path of [`manifests/${indexDigest}`, `blobs/${image.config.digest}`]) {
+    const deleted = await fetch(`http://${registry.address}/v2/bronze/installer/${path}`, { method: "DELETE" });
+    assert.equal(deleted.status, 202, path);
+  }
+  const untagged = await execa("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], { reject: false });
+  assert.notEqual(untagged.exitCode, 0, "the tag went with the index");
   const resumed = await bronze(["push", join(OUT, "installer"), ref, "--plain-http"]);
   assert.equal(resumed.exitCode, 0, String(resumed.all));
   assert.match(String(resumed.stdout), new RegExp(`1 blob\\(s\\) uploaded, 1 already there or mounted, ${image.config.size} bytes sent`));

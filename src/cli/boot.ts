@@ -1,0 +1,50 @@
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { boot, BOOT_DEFAULTS, type BootTarget } from "../boot/qemu.ts";
+import { InputError } from "../core/errors.ts";
+import { FILES } from "../core/outputs.ts";
+
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("give a number of seconds above 0");
+  return n;
+}
+
+async function resolveBootTarget(artifact: string): Promise<BootTarget> {
+  const info = await stat(artifact).catch(() => {
+    throw new InputError(`${artifact}: no such file or directory; give a UKI (.efi) or a build output directory such as _out/minimal`);
+  });
+  if (info.isFile() && (await (await import("../disk/disk-file.ts")).isGptDisk(artifact))) return { kind: "disk", disk: artifact };
+  const uki = info.isDirectory() ? join(artifact, FILES.uki) : artifact;
+  await stat(uki).catch(() => {
+    throw new InputError(`${artifact}: holds no ${FILES.uki}; run 'bronze build' first`);
+  });
+  return { kind: "uki", uki };
+}
+
+/** `bronze boot`: a UKI, an output directory or a disk in QEMU, until init says it is ready. */
+export function registerBootCommand(program: Command): void {
+  program
+    .command("boot")
+    .description("boot a UKI in QEMU (OVMF, serial console) and wait for init's ready line")
+    .argument("<artifact>", "a UKI file, a build output directory such as _out/minimal, or a raw disk image (bronze image disk; booted as the machine's disk, so it is written to)")
+    .option("--timeout <seconds>", "give up after this long", positiveSeconds, BOOT_DEFAULTS.timeoutMs / 1000)
+    .addOption(new Option("--accel <accel>", "QEMU accelerator (KVM only where it works)").choices(["tcg", "kvm"]).default("tcg"))
+    .option("-q, --quiet", "do not echo the console")
+    .option("--secure-boot", "UEFI Secure Boot enforcing, with Debian's snakeoil test key enrolled (sign with /usr/share/ovmf/PkKek-1-snakeoil.key, passphrase snakeoil)")
+    .option("--secure-boot-keys <dir>", "Secure Boot enforcing with the PK, KEK and db of a `bronze keys generate` directory enrolled instead")
+    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string }) => {
+      const target = await resolveBootTarget(artifact);
+      const result = await boot(target, {
+        ...BOOT_DEFAULTS,
+        timeoutMs: opts.timeout * 1000,
+        accel: opts.accel,
+        secureBoot: Boolean(opts.secureBoot ?? opts.secureBootKeys),
+        secureBootKeys: opts.secureBootKeys,
+        onLine: opts.quiet ? undefined : (line) => console.log(`| ${line}`),
+      });
+      const fields = Object.entries(result.ready).map(([k, v]) => `${k}=${v}`).join(" ");
+      console.log(`bronze: boot ok in ${(result.readyAfterMs / 1000).toFixed(1)} s: ${fields}`);
+    });
+}
