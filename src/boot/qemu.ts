@@ -13,6 +13,8 @@ export type BootTarget =
   | { kind: "uki"; uki: string }
   /** a raw GPT disk whose ESP the firmware boots (written to: it is the machine's disk) */
   | { kind: "disk"; disk: string }
+  /** an ISO the firmware boots as a CD-ROM (El Torito) */
+  | { kind: "cdrom"; iso: string }
   | { kind: "kernel"; kernel: string; initramfs: string; cmdline: string };
 
 export interface BootOptions {
@@ -75,8 +77,15 @@ function qemuArgs(target: BootTarget, options: BootOptions, scratch: string): st
     ...(options.secureBoot ? ["-global", "driver=cfi.pflash01,property=secure,value=on"] : []),
     "-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${options.secureBoot ? firmware.secureBootCode : firmware.code}`,
     "-drive", `if=pflash,format=raw,unit=1,file=${join(scratch, "vars.fd")}`,
-    ...(target.kind === "disk" ? ["-drive", `format=raw,file=${target.disk},if=virtio`] : ["-drive", `format=raw,file=fat:${join(scratch, "esp")},if=virtio,readonly=on`]),
+    "-drive", bootDrive(target, scratch),
   ];
+}
+
+/** The drive the firmware boots from: the disk, the CD-ROM, or a FAT directory holding the UKI. */
+function bootDrive(target: Exclude<BootTarget, { kind: "kernel" }>, scratch: string): string {
+  if (target.kind === "disk") return `format=raw,file=${target.disk},if=virtio`;
+  if (target.kind === "cdrom") return `format=raw,file=${target.iso},if=ide,media=cdrom,readonly=on`;
+  return `format=raw,file=fat:${join(scratch, "esp")},if=virtio,readonly=on`;
 }
 
 function parseFields(text: string): Record<string, string> {

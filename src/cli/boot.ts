@@ -11,11 +11,17 @@ function positiveSeconds(value: string): number {
   return n;
 }
 
-async function resolveBootTarget(artifact: string): Promise<BootTarget> {
+async function resolveBootTarget(artifact: string, asDisk: boolean): Promise<BootTarget> {
   const info = await stat(artifact).catch(() => {
     throw new InputError(`${artifact}: no such file or directory; give a UKI (.efi) or a build output directory such as _out/minimal`);
   });
-  if (info.isFile() && (await (await import("../disk/disk-file.ts")).isGptDisk(artifact))) return { kind: "disk", disk: artifact };
+  if (info.isFile()) {
+    const { isGptDisk, isIsoImage } = await import("../disk/disk-file.ts");
+    // a hybrid ISO is a GPT disk too: booted as what it was made as
+    if (!asDisk && (await isIsoImage(artifact))) return { kind: "cdrom", iso: artifact };
+    if (await isGptDisk(artifact)) return { kind: "disk", disk: artifact };
+  }
+  if (asDisk) throw new InputError(`--as-disk: ${artifact} is not a GPT disk image; give a raw disk (bronze image disk) or an ISO (bronze image iso)`);
   const uki = info.isDirectory() ? join(artifact, FILES.uki) : artifact;
   await stat(uki).catch(() => {
     throw new InputError(`${artifact}: holds no ${FILES.uki}; run 'bronze build' first`);
@@ -23,19 +29,20 @@ async function resolveBootTarget(artifact: string): Promise<BootTarget> {
   return { kind: "uki", uki };
 }
 
-/** `bronze boot`: a UKI, an output directory or a disk in QEMU, until init says it is ready. */
+/** `bronze boot`: a UKI, an output directory, an ISO or a disk in QEMU, until init says it is ready. */
 export function registerBootCommand(program: Command): void {
   program
     .command("boot")
-    .description("boot a UKI in QEMU (OVMF, serial console) and wait for init's ready line")
-    .argument("<artifact>", "a UKI file, a build output directory such as _out/minimal, or a raw disk image (bronze image disk; booted as the machine's disk, so it is written to)")
+    .description("boot a UKI, an ISO or a disk in QEMU (OVMF, serial console) and wait for init's ready line")
+    .argument("<artifact>", "a UKI file, a build output directory such as _out/minimal, an ISO (bronze image iso; booted as a CD-ROM) or a raw disk image (bronze image disk; booted as the machine's disk, so it is written to)")
     .option("--timeout <seconds>", "give up after this long", positiveSeconds, BOOT_DEFAULTS.timeoutMs / 1000)
     .addOption(new Option("--accel <accel>", "QEMU accelerator (KVM only where it works)").choices(["tcg", "kvm"]).default("tcg"))
     .option("-q, --quiet", "do not echo the console")
     .option("--secure-boot", "UEFI Secure Boot enforcing, with Debian's snakeoil test key enrolled (sign with /usr/share/ovmf/PkKek-1-snakeoil.key, passphrase snakeoil)")
     .option("--secure-boot-keys <dir>", "Secure Boot enforcing with the PK, KEK and db of a `bronze keys generate` directory enrolled instead")
-    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string }) => {
-      const target = await resolveBootTarget(artifact);
+    .option("--as-disk", "boot an ISO as the machine's disk, as when written to a USB stick (it is written to)")
+    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string; asDisk?: boolean }) => {
+      const target = await resolveBootTarget(artifact, Boolean(opts.asDisk));
       const result = await boot(target, {
         ...BOOT_DEFAULTS,
         timeoutMs: opts.timeout * 1000,

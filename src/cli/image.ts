@@ -1,9 +1,10 @@
+import { stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { DEFAULT_DISK_SIZE } from "../disk/sizes.ts";
 import { sizeOption } from "./size-option.ts";
 
 // implementations are imported when a command runs: the CLI starts fast
-/** `bronze image disk`: bootable disk images from an installer. */
+/** `bronze image disk` and `bronze image iso`: bootable media from an installer. */
 export function registerImageCommands(program: Command): void {
   const image = program.command("image").description("images made from an installer image");
   image
@@ -13,11 +14,24 @@ export function registerImageCommands(program: Command): void {
     .requiredOption("--out <file>", "the raw disk image to write")
     .option("--size <size>", "disk size (e.g. 2G); the /var partition takes what the ESP leaves", sizeOption, DEFAULT_DISK_SIZE)
     .action(async (opts: { from: string; out: string; size: number }) => {
-      const { buildDisk, ukiFileName } = await import("../disk/image.ts");
+      const { buildDisk } = await import("../disk/image.ts");
+      const { ukiFileName } = await import("../disk/boot-files.ts");
       const disk = await buildDisk({ from: opts.from, out: opts.out, sizeBytes: opts.size });
       console.log(`disk ${disk.out}: ${disk.sizeBytes} bytes, GPT ${disk.diskGuid}, ${disk.content.profile} ${disk.content.version}${disk.content.signed ? " (Secure Boot signed)" : ""}`);
       for (const p of disk.partitions) console.log(`  ${p.label.padEnd(4)} ${p.guid} at ${p.offset}, ${p.size} bytes`);
       console.log(`  ESP: EFI/BOOT/${disk.content.arch.efiBootFile} (systemd-boot), EFI/Linux/${ukiFileName(disk.content.version)}`);
+    });
+
+  image
+    .command("iso")
+    .description("write a UEFI-bootable hybrid ISO: its El Torito boot image is an ESP with systemd-boot and the UKI (the Secure Boot signed ones when the installer has them), also GPT partition 2, so it boots from a CD-ROM and from a USB stick")
+    .requiredOption("--from <installer>", "installer image: an OCI layout directory or tar (e.g. _out/default/installer)")
+    .requiredOption("--out <file>", "the ISO to write")
+    .action(async (opts: { from: string; out: string }) => {
+      const { buildIso } = await import("../disk/iso.ts");
+      const iso = await buildIso(opts);
+      const { size } = await stat(iso.out);
+      console.log(`iso ${iso.out}: ${size} bytes, volume ${iso.volumeId}, ${iso.content.profile} ${iso.content.version}${iso.content.signed ? " (Secure Boot signed)" : ""}; ESP ${iso.espBytes} bytes (El Torito EFI image and GPT partition 2)`);
     });
 
   program

@@ -83,14 +83,14 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 }
 
 /**
- * Writes a directory of files whole or not at all: under a temporary name beside it, synced, then moved
- * over what is there.
+ * Makes a file or a directory whole or not at all (for what a tool writes, or a tree of files): `make`
+ * writes it at a temporary name beside `path`; it is synced, then moved over what is there.
  */
-export async function writeDirAtomic(dir: string, fill: (tmp: string) => Promise<void>): Promise<void> {
-  const tmp = tempBeside(dir);
+export async function makeAtomic(path: string, make: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = tempBeside(path);
   try {
-    await fill(tmp);
-    await moveIntoPlace(tmp, dir);
+    await make(tmp);
+    await moveIntoPlace(tmp, path);
   } catch (error) {
     await rm(tmp, { recursive: true, force: true });
     throw error;

@@ -18,6 +18,7 @@ export const FILES = {
   hardening: "hardening.json",
   report: "report.html",
   disk: "disk.raw",
+  iso: "image.iso",
 } as const;
 
 /** Each output kind and the published files that are its; every other file (manifest, SBOMs, rootfs, reports) is always published. */
@@ -26,9 +27,15 @@ const OUTPUT_FILES = {
   "kernel-initramfs": [FILES.kernel, FILES.initramfs],
   installer: [FILES.installerTar, FILES.signedBootloader, `${FILES.installerLayout}/`],
   disk: [FILES.disk],
+  iso: [FILES.iso],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Output = keyof typeof OUTPUT_FILES;
+
+/** The outputs written from the installer image's boot files, as `bronze image` writes them: they need `installer`. */
+export const BOOT_MEDIA = ["disk", "iso"] as const satisfies readonly Output[];
+export type BootMedium = (typeof BOOT_MEDIA)[number];
+export const isBootMedium = (output: Output): output is BootMedium => (BOOT_MEDIA as readonly Output[]).includes(output);
 export const OUTPUTS = Object.keys(OUTPUT_FILES) as Output[];
 export const DEFAULT_OUTPUTS: readonly Output[] = ["uki", "kernel-initramfs", "installer"];
 

@@ -65,6 +65,8 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   command("sign-efi-sig-list", "efitools", "tests: the reference for Secure Boot signature lists and .auth updates"),
   command("mkfs.vfat", "dosfstools", "disk images: formats the ESP (bronze image disk)"),
   command("mcopy", "mtools", "disk images: fills the ESP without mounting it"),
+  command("xorriso", "xorriso", "ISO images (bronze image iso)"),
+  command("isoinfo", "genisoimage", "tests: reads back ISO images"),
   command("sfdisk", "fdisk", "tests: reads back the GPT of disk images"),
   command("sgdisk", "gdisk", "tests: verifies the GPT of disk images"),
   command("chromium", "chromium", "tests: renders report.html headless and screenshots it"),

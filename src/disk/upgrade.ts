@@ -5,7 +5,7 @@ import { InputError } from "../core/errors.ts";
 import { probe, run } from "../core/exec.ts";
 import { readGpt } from "./disk-file.ts";
 import { GptError, PARTITION_TYPES } from "./gpt.ts";
-import { readInstaller, ukiFileName } from "./image.ts";
+import { readInstaller, ukiFileName } from "./boot-files.ts";
 
 /**
  * `bronze upgrade`: A/B with systemd-boot's boot counting. The new UKI goes beside the current

@@ -23,7 +23,10 @@ export async function openLayout(source: string): Promise<LayoutReader> {
   } else {
     // loaded for a tar only: a layout directory is read without the tar reader
     const { readTar } = await import("./tar-read.ts");
-    const files = new Map((await readTar(await readFile(source))).filter((e) => e.type === "file").map((e) => [e.path, e.data ?? Buffer.alloc(0)]));
+    const entries = await readTar(await readFile(source)).catch((error: unknown) => {
+      throw new InputError(`${source}: not a tar (${(error as Error).message}); give an OCI image layout directory or a tar of one`);
+    });
+    const files = new Map(entries.filter((e) => e.type === "file").map((e) => [e.path, e.data ?? Buffer.alloc(0)]));
     read = (path) => Promise.resolve(files.get(path));
   }
   const indexBytes = await read("index.json");

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { canonicalBytes, type Blob } from "./image.ts";
 import { parentDirectories, writeTar, type TarEntry } from "./tar.ts";
-import { writeDirAtomic } from "../core/atomic.ts";
+import { makeAtomic } from "../core/atomic.ts";
 
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
 
@@ -34,7 +34,7 @@ export function layoutTar(files: readonly { path: string; data: Buffer }[], epoc
 
 /** Writes the layout directory whole or not at all (core/atomic). */
 export async function writeLayoutDir(dir: string, files: readonly { path: string; data: Buffer }[]): Promise<void> {
-  await writeDirAtomic(dir, async (tmp) => {
+  await makeAtomic(dir, async (tmp) => {
     for (const file of files) {
       await mkdir(dirname(join(tmp, file.path)), { recursive: true });
       await writeFile(join(tmp, file.path), file.data);

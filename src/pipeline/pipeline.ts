@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import type { InstallerContent } from "../disk/image.ts";
+import type { InstallerContent } from "../disk/boot-files.ts";
 import { join } from "node:path";
 import { type KernelArtifact } from "../kernel/build.ts";
 import { type PackageArtifact } from "../pkgs/build.ts";
@@ -22,7 +22,7 @@ import { componentSizes, reportFile } from "./report.ts";
 import { enforceSizeBudget, extensionSbomFiles, manifestRecord } from "./record.ts";
 import { must, runStepGraph, type StepOptions, type StepResults } from "./steps.ts";
 import { describeData, describeFiles, manifestBytes, publish, stagingDir, type CopiedFile, type PublishedFile } from "./publish.ts";
-import { FILES, isPublished } from "../core/outputs.ts";
+import { FILES, isBootMedium, isPublished, type BootMedium } from "../core/outputs.ts";
 
 export interface BuildResult {
   profile: Profile;
@@ -59,8 +59,16 @@ async function bootImages(profile: Profile, steps: StepResults, signer: SecureBo
   return { ukiData, bootloaderData, signedImages };
 }
 
-/** The `disk` output: a raw GPT disk of the installer's boot files (as `bronze image disk` makes it), beside the output directory. */
-async function diskOutput(plan: BuildPlan, epoch: number, boot: BootImages, outDir: string): Promise<string> {
+/** The boot media a profile can ask for, each written from the installer's boot files as `bronze image` writes it. */
+const MEDIA_WRITERS: Record<BootMedium, (content: InstallerContent, out: string) => Promise<unknown>> = {
+  disk: async (content, out) => (await import("../disk/image.ts")).writeDisk(content, out, DEFAULT_DISK_SIZE),
+  iso: async (content, out) => (await import("../disk/iso.ts")).writeIso(content, out),
+};
+
+/** The boot media outputs of the profile, written beside the output directory for publish to move in. */
+async function bootMediaOutputs(plan: BuildPlan, epoch: number, boot: BootImages, outDir: string): Promise<{ name: string; from: string }[]> {
+  const media = plan.profile.outputs.filter(isBootMedium);
+  if (media.length === 0) return [];
   // what readInstaller would take from the installer: the signed boot files when there are any
   const signedData = (name: string) => boot.signedImages.find((f) => f.name === name)?.data;
   const content: InstallerContent = {
@@ -72,11 +80,14 @@ async function diskOutput(plan: BuildPlan, epoch: number, boot: BootImages, outD
     bootloader: signedData(FILES.signedBootloader) ?? boot.bootloaderData,
     signed: boot.signedImages.length > 0,
   };
-  const work = await stagingDir(outDir, "disk");
-  const { writeDisk } = await import("../disk/image.ts");
-  return (await writeDisk(content, join(work, FILES.disk), DEFAULT_DISK_SIZE)).out;
+  const written = [];
+  for (const kind of media) {
+    const from = join(await stagingDir(outDir, kind), FILES[kind]);
+    await MEDIA_WRITERS[kind](content, from);
+    written.push({ name: FILES[kind], from });
+  }
+  return written;
 }
-
 
 /** Choices of one build that are not part of the profile. */
 export interface BuildOptions extends StepOptions {
@@ -144,7 +155,7 @@ export async function buildProfile(profile: Profile, ctx: PipelineContext, versi
   // 3. signing: Secure Boot copies of the UKI and systemd-boot
   const boot = await bootImages(profile, steps, options.secureBootSigner);
   const { ukiData, bootloaderData, signedImages } = boot;
-  // 4. the outputs: boot files, record, installer, size budget, report, disk; then publishing
+  // 4. the outputs: boot files, record, installer, size budget, report, boot media; then publishing
   const { kernel, rootfs, hardening: hardeningReport } = steps;
   const outDir = join(ctx.projectRoot, "_out", profile.name);
   const sbomNames = sbomFileNames(profile.baseImage);
@@ -177,12 +188,12 @@ export async function buildProfile(profile: Profile, ctx: PipelineContext, versi
   const artifactSizes = [...bootDescribed, installerTar, ...describeData(contents)].filter(published).map(({ name, size }) => ({ name, size }));
   if (!options.acceptSizeGrowth) await enforceSizeBudget(profile, outDir, { artifacts: Object.fromEntries(artifactSizes.map((a) => [a.name, a.size])), components: record.sizes.components });
   const report = await reportFile(plan, steps, { artifactSizes, ukiData, weights, rules: record.hardening.rules });
-  const disk = profile.outputs.includes("disk") ? await diskOutput(plan, ctx.epoch, boot, outDir) : undefined;
+  const media = await bootMediaOutputs(plan, ctx.epoch, boot, outDir);
   const files = await publish(outDir, {
     // described above: their digests are not taken again
     copies: [...bootDescribed, { ...installerTar, from: installer.tar }, ...installer.layout.map((f) => ({ name: `installer/${f.path}`, from: f.from }))].filter(published),
     contents: [...contents, report].filter(published),
-    moves: disk ? [{ name: FILES.disk, from: disk }] : [],
+    moves: media,
     manifest: {
       ...record,
       installer: {

@@ -1,4 +1,4 @@
-import { DEFAULT_OUTPUTS, OUTPUTS, type Output } from "../core/outputs.ts";
+import { DEFAULT_OUTPUTS, isBootMedium, OUTPUTS, type Output } from "../core/outputs.ts";
 import { ARCH_NAMES } from "../core/arch.ts";
 import { access, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -178,7 +178,8 @@ function readOutputs(yaml: YamlFile, f: FieldReader, top: Record<string, unknown
     if (!(OUTPUTS as readonly string[]).includes(output)) throw yaml.error(["outputs", i], `unknown output '${output}'; use any of ${OUTPUTS.join(", ")}`);
     return output as Output;
   });
-  if (outputs.includes("disk") && !outputs.includes("installer")) throw yaml.error(["outputs"], "the disk image is made from the installer image: add 'installer' to outputs");
+  const medium = outputs.find(isBootMedium);
+  if (medium && !outputs.includes("installer")) throw yaml.error(["outputs"], `the ${medium} image is made from the installer image: add 'installer' to outputs`);
   if (outputs.length === 0) throw yaml.error(["outputs"], `name at least one output: ${OUTPUTS.join(", ")}`);
   return [...new Set(outputs)];
 }

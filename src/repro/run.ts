@@ -7,7 +7,7 @@ import { probe, run } from "../core/exec.ts";
 import { Store, type StoreEntry } from "../core/store.ts";
 import { hasCommand } from "../core/tools.ts";
 import { compareFiles, compareTrees, kernelEntryRule, type FileVerdict } from "./trees.ts";
-import { FILES } from "../core/outputs.ts";
+import { BOOT_MEDIA, FILES } from "../core/outputs.ts";
 import { moveIntoPlace } from "../core/atomic.ts";
 
 /** One build of the pair: where it ran and what differed about its surroundings. */
@@ -149,7 +149,7 @@ async function cacheAroundFirstKernel(fromA: readonly StoreEntry[], fromB: reado
  * umask, time zone and locale, each with a fresh cache and its own ephemeral module-signing key, and compares:
  * packages byte for byte, kernel and modules with signatures stripped and the certificate masked.
  * Then the second copy builds the image again around the first build's kernel (the one input a key makes
- * different): every artifact, the installer's digest and a disk image made from it must be byte-identical.
+ * different): every artifact, the installer's digest and each boot medium made from it must be byte-identical.
  */
 export async function checkReproducible(options: ReproOptions): Promise<ReproResult> {
   const { projectRoot, log } = options;
@@ -204,10 +204,15 @@ export async function checkReproducible(options: ReproOptions): Promise<ReproRes
   const published = await compareTrees(outA, outC);
   groups.push({ title: "published artifacts: build A vs build C (C: B's checkout and packages, A's kernel)", files: published.filter((f) => !NOT_REPRODUCIBLE.has(f.path)), listIdentical: true });
 
-  const disks: [string, string] = [join(work, "disk-A.raw"), join(work, "disk-C.raw")];
-  await bronzeIn(a, ["image", "disk", "--from", join(outA, "installer"), "--out", disks[0]], join(logs, "disk-A.log"));
-  await bronzeIn(b, ["image", "disk", "--from", join(outC, "installer"), "--out", disks[1]], join(logs, "disk-C.log"));
-  groups.push({ title: "disk images made from each installer: build A vs build C", files: [{ path: FILES.disk, verdict: await compareFiles(...disks), files: disks }], listIdentical: true });
+  // each boot medium as `bronze image <medium>` writes it, in each place (its time zone, locale, user)
+  const media: FileVerdict[] = [];
+  for (const medium of BOOT_MEDIA) {
+    const made: [string, string] = [join(work, `A-${FILES[medium]}`), join(work, `C-${FILES[medium]}`)];
+    await bronzeIn(a, ["image", medium, "--from", join(outA, "installer"), "--out", made[0]], join(logs, `${medium}-A.log`));
+    await bronzeIn(b, ["image", medium, "--from", join(outC, "installer"), "--out", made[1]], join(logs, `${medium}-C.log`));
+    media.push({ path: FILES[medium], verdict: await compareFiles(...made), files: made });
+  }
+  groups.push({ title: "boot media made from each installer: build A vs build C", files: media, listIdentical: true });
 
   const different = groups.flatMap((g) => g.files).filter((f) => f.verdict.status === "different");
   await explainWithDiffoscope(different, join(work, "diffoscope"), log);

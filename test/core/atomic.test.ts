@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { moveIntoPlace, writeAtomic, writeDirAtomic, writeFileAtomic } from "../../src/core/atomic.ts";
+import { moveIntoPlace, writeAtomic, makeAtomic, writeFileAtomic } from "../../src/core/atomic.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 test("writeFileAtomic replaces a file whole and leaves no temporary name behind", async () => {
@@ -27,19 +27,25 @@ test("a write that fails half-way leaves the old file as it was and no temporary
   assert.deepEqual(await readdir(dir), ["disk.raw"]);
 });
 
-test("writeDirAtomic replaces a directory with the one filled, or keeps the old one when filling fails", async () => {
+test("makeAtomic replaces a directory with the one made, or keeps the old one when making it fails; a file the same", async () => {
   const dir = await tempDir();
   const layout = join(dir, "layout");
   await mkdir(layout);
   await writeFile(join(layout, "stale"), "x");
-  await writeDirAtomic(layout, async (tmp) => {
+  await makeAtomic(layout, async (tmp) => {
     await mkdir(join(tmp, "blobs"), { recursive: true });
     await writeFile(join(tmp, "index.json"), "{}");
   });
   assert.deepEqual((await readdir(layout)).sort(), ["blobs", "index.json"]);
-  await assert.rejects(writeDirAtomic(layout, () => Promise.reject(new Error("no space"))), /no space/);
+  await assert.rejects(makeAtomic(layout, () => Promise.reject(new Error("no space"))), /no space/);
   assert.deepEqual((await readdir(layout)).sort(), ["blobs", "index.json"]);
   assert.deepEqual(await readdir(dir), ["layout"]);
+  const iso = join(dir, "image.iso");
+  await makeAtomic(iso, (tmp) => writeFile(tmp, "made by a tool"));
+  assert.equal(await readFile(iso, "utf8"), "made by a tool");
+  await assert.rejects(makeAtomic(iso, async (tmp) => { await writeFile(tmp, "half"); throw new Error("tool failed"); }), /tool failed/);
+  assert.equal(await readFile(iso, "utf8"), "made by a tool");
+  assert.deepEqual((await readdir(dir)).sort(), ["image.iso", "layout"]);
 });
 
 test("moveIntoPlace: replace what is there, keep it (the other copy is dropped), or fail and touch neither", async () => {

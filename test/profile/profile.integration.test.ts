@@ -16,7 +16,7 @@ after(() => rm(OUT, { recursive: true, force: true }));
 test("a profile on the minimal base with its own kernel arguments and outputs; a change of arguments rebuilds only the UKI; the disk boots with them", { timeout: 20 * 60_000 }, async () => {
   const dir = await tempDir();
   const file = join(dir, "edge.yaml");
-  const write = (args: string) => writeFile(file, `name: edge\ndescription: minimal with a marker argument\nbase: minimal\nkernelArgs: [${args}]\noutputs: [uki, installer, disk]\n`);
+  const write = (args: string) => writeFile(file, `name: edge\ndescription: minimal with a marker argument\nbase: minimal\nkernelArgs: [${args}]\noutputs: [uki, installer, disk, iso]\n`);
   await write("bronze.edge=0");
   // the base first (built here on a fresh machine, else from the cache), then the custom profile on it
   const base = await startBuild("minimal");
@@ -36,10 +36,10 @@ test("a profile on the minimal base with its own kernel arguments and outputs; a
   const manifest = JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as { profileId: string; base: string; outputs: string[]; cmdline: string; artifacts: { name: string }[] };
   assert.equal(manifest.profileId, profile.id);
   assert.equal(manifest.base, "minimal");
-  assert.deepEqual(manifest.outputs, ["uki", "installer", "disk"]);
+  assert.deepEqual(manifest.outputs, ["uki", "installer", "disk", "iso"]);
   assert.ok(manifest.cmdline.endsWith(` ${marker}`), manifest.cmdline);
   const names = manifest.artifacts.map((a) => a.name);
-  for (const name of ["uki.efi", "installer.oci.tar", "disk.raw", "rootfs.sqsh"]) assert.ok(names.includes(name), `${name} in ${names.join(", ")}`);
+  for (const name of ["uki.efi", "installer.oci.tar", "disk.raw", "image.iso", "rootfs.sqsh"]) assert.ok(names.includes(name), `${name} in ${names.join(", ")}`);
   for (const name of ["vmlinuz", "initramfs.cpio.zst"]) {
     assert.ok(!names.includes(name), `${name} is not an output of this profile`);
     await assert.rejects(access(join(OUT, name)));
@@ -51,6 +51,7 @@ test("a profile on the minimal base with its own kernel arguments and outputs; a
   const table = JSON.parse((await execa("sfdisk", ["--json", join(OUT, "disk.raw")])).stdout) as { partitiontable: { label: string; partitions: { name: string }[] } };
   assert.equal(table.partitiontable.label, "gpt");
   assert.deepEqual(table.partitiontable.partitions.map((p) => p.name), ["ESP", "var"]);
+  assert.match((await execa("isoinfo", ["-d", "-i", join(OUT, "image.iso")])).stdout, /Volume id: BRONZE_EDGE_/);
   const disk = join(dir, "disk.raw");
   await execa("cp", ["--sparse=always", join(OUT, "disk.raw"), disk]);
   const result = await boot({ kind: "disk", disk }, { ...BOOT_DEFAULTS, timeoutMs: 240_000 });

@@ -46,7 +46,8 @@ test("the profile ID is the image definition's: the same wherever the file is, d
 test("bad custom profiles name the file, the line and the fix", async () => {
   const dir = await profiles({
     "args.yaml": "name: args\nbase: minimal\nkernelArgs:\n  - quiet\n  - two words\n",
-    "outputs.yaml": "name: outputs\nbase: minimal\noutputs: [uki, iso]\n",
+    "outputs.yaml": "name: outputs\nbase: minimal\noutputs: [uki, floppy]\n",
+    "iso.yaml": "name: iso\nbase: minimal\noutputs: [uki, iso]\n",
     "disk.yaml": "name: disk\nbase: minimal\noutputs: [uki, disk]\n",
     "override.yaml": "name: override\nbase: minimal\npackages: [musl]\n",
     "nobase.yaml": "name: nobase\nbase: nowhere\n",
@@ -55,7 +56,8 @@ test("bad custom profiles name the file, the line and the fix", async () => {
   });
   const refused = async (file: string, pattern: RegExp) => assert.rejects(loadProfile(join(dir, file)), (e: Error) => (assert.match(e.message, pattern), true));
   await refused("args.yaml", /args\.yaml:5.*'two words' is not one kernel argument/);
-  await refused("outputs.yaml", /outputs\.yaml:3.*unknown output 'iso'; use any of uki, kernel-initramfs, installer, disk/);
+  await refused("outputs.yaml", /outputs\.yaml:3.*unknown output 'floppy'; use any of uki, kernel-initramfs, installer, disk, iso/);
+  await refused("iso.yaml", /iso\.yaml:3.*the iso image is made from the installer image: add 'installer'/);
   await refused("disk.yaml", /disk\.yaml:3.*made from the installer image: add 'installer'/);
   await refused("override.yaml", /override\.yaml:3.*'packages' comes from the base profile/);
   await refused("nobase.yaml", /nobase\.yaml:2.*base profile 'nowhere' not found/);

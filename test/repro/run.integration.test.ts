@@ -41,6 +41,8 @@ test("the minimal profile is reproducible: a second build elsewhere, by someone 
   }
   assert.match(published, /^ {2}identical {3}minimal\.spdx\.json$/m);
   assert.match(published, /^ {2}identical {3}minimal\.cdx\.json$/m);
-  assert.match(group(output, "disk images made from each installer")[1]!, /identical {3}disk\.raw/);
+  const media = group(output, "boot media made from each installer").join("\n");
+  assert.match(media, /^ {2}identical {3}disk\.raw$/m, media);
+  assert.match(media, /^ {2}identical {3}image\.iso$/m, media);
   assert.match(output, /installer index digest: (sha256:[0-9a-f]{64}) \(A\), \1 \(C\), identical/);
 });

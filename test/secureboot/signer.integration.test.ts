@@ -76,7 +76,7 @@ test("with Secure Boot enforcing, the unsigned UKI, one signed by a key not enro
   assert.match(await refused(join(dir, "altered.efi")), /Access Denied|Security Violation/);
 });
 
-test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the same bytes as secureboot sign, never the key in any output); with keys from `bronze keys generate` enrolled, the disk made from that installer boots with Secure Boot enforcing and a snakeoil-signed UKI is refused", async () => {
+test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the same bytes as secureboot sign, never the key in any output); with keys from `bronze keys generate` enrolled, the disk and the ISO made from that installer boot with Secure Boot enforcing and a snakeoil-signed UKI is refused", async () => {
   const started = Date.now() - 1000;
   const keys = join(dir, "keys");
   const generated = await bronze(["keys", "generate", keys]);
@@ -119,6 +119,17 @@ test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the sa
   assert.match(String(booted.stdout), /secureboot: Secure boot enabled/);
   assert.match(String(booted.stdout), /bronze: boot ok in [\d.]+ s: root=ro/);
   assert.match(await refused(await sign(join(dir, "snakeoil.efi")), keys), /Access Denied|Security Violation/);
+
+  // the ISO of the same installer holds the signed boot files and boots as a CD-ROM with the keys enrolled
+  const iso = join(dir, "signed.iso");
+  const madeIso = await bronze(["image", "iso", "--from", join(out, "installer"), "--out", iso]);
+  assert.equal(madeIso.exitCode, 0, String(madeIso.all));
+  assert.match(String(madeIso.stdout), /\(Secure Boot signed\)/);
+  const isoBooted = await bronze(["boot", iso, "--secure-boot-keys", keys]);
+  assert.equal(isoBooted.exitCode, 0, String(isoBooted.all));
+  assert.match(String(isoBooted.stdout), /DVD-ROM/);
+  assert.match(String(isoBooted.stdout), /secureboot: Secure boot enabled/);
+  assert.match(String(isoBooted.stdout), /bronze: boot ok in [\d.]+ s: root=ro/);
 });
 
 test("secureboot sign refuses what it cannot sign with the fix, exit code 2", async () => {

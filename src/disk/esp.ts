@@ -1,0 +1,60 @@
+import { mkdir, utimes, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { run } from "../core/exec.ts";
+import { ukiFileName, type InstallerContent } from "./boot-files.ts";
+import { SECTOR } from "./gpt.ts";
+
+/** loader.conf: boot the default entry at once, no command line editing. */
+const LOADER_CONF = "timeout 0\neditor no\n";
+
+export interface EspFile {
+  path: string;
+  data: Buffer | string;
+}
+
+/** What a bronze ESP holds: systemd-boot at the removable-media path and at its own, the UKI, loader.conf. */
+export function espFiles(content: InstallerContent): EspFile[] {
+  return [
+    { path: `EFI/BOOT/${content.arch.efiBootFile}`, data: content.bootloader },
+    { path: `EFI/systemd/${content.arch.bootloaderName}`, data: content.bootloader },
+    { path: `EFI/Linux/${ukiFileName(content.version)}`, data: content.uki },
+    { path: "loader/loader.conf", data: LOADER_CONF },
+  ];
+}
+
+const MiB = 1 << 20;
+
+/** The smallest whole-MiB FAT image these files fit in: their clusters (one sector each) and a MiB for tables and directories. */
+export function fatSizeFor(files: readonly EspFile[]): number {
+  const clusters = files.reduce((sum, f) => sum + Math.ceil(Buffer.byteLength(f.data) / SECTOR), 0);
+  return Math.ceil((clusters * SECTOR + MiB) / MiB) * MiB;
+}
+
+export interface FatOptions {
+  sizeBytes: number;
+  label: string;
+  /** the volume serial, 8 hex digits */
+  serial: string;
+  epoch: number;
+  /** FAT32 (a disk's ESP); else mkfs.vfat's choice for the size */
+  fat32: boolean;
+}
+
+/** Writes a FAT image of `files` to `out` (mkfs.vfat, mtools; no mount): same files, options and epoch, same bytes. */
+export async function writeFat(files: readonly EspFile[], out: string, options: FatOptions, work: string): Promise<void> {
+  const tree = join(work, "fat-tree");
+  for (const { path, data } of files) {
+    await mkdir(dirname(join(tree, path)), { recursive: true });
+    await writeFile(join(tree, path), data);
+  }
+  // every file and directory at the epoch: mcopy -m keeps these times
+  const paths = files.map((f) => f.path);
+  const directories = new Set(paths.flatMap((path) => path.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
+  for (const path of [...paths, ...directories]) await utimes(join(tree, path), options.epoch, options.epoch);
+  // FAT keeps local times: in UTC, the same epoch makes the same bytes whatever the caller's time zone
+  const env = { SOURCE_DATE_EPOCH: String(options.epoch), MTOOLS_SKIP_CHECK: "1", TZ: "UTC" };
+  const fatType = options.fat32 ? ["-F", "32"] : [];
+  await run("mkfs.vfat", ["-C", ...fatType, "-S", String(SECTOR), "-s", "1", "-n", options.label, "-i", options.serial, "--invariant", out, String(options.sizeBytes / 1024)], { env });
+  const tops = [...new Set(paths.map((p) => p.split("/")[0] as string))].sort();
+  await run("mcopy", ["-i", out, "-s", "-m", "-Q", ...tops.map((t) => join(tree, t)), "::/"], { env });
+}
