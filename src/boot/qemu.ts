@@ -12,7 +12,7 @@ const { firmware } = DEFAULT_ARCH;
 export type BootTarget =
   | { kind: "uki"; uki: string }
   /** a raw GPT disk whose ESP the firmware boots (written to: it is the machine's disk) */
-  | { kind: "disk"; disk: string }
+  | { kind: "disk"; disk: string; format?: "raw" | "qcow2" }
   /** an ISO the firmware boots as a CD-ROM (El Torito) */
   | { kind: "cdrom"; iso: string }
   | { kind: "kernel"; kernel: string; initramfs: string; cmdline: string };
@@ -83,7 +83,7 @@ function qemuArgs(target: BootTarget, options: BootOptions, scratch: string): st
 
 /** The drive the firmware boots from: the disk, the CD-ROM, or a FAT directory holding the UKI. */
 function bootDrive(target: Exclude<BootTarget, { kind: "kernel" }>, scratch: string): string {
-  if (target.kind === "disk") return `format=raw,file=${target.disk},if=virtio`;
+  if (target.kind === "disk") return `format=${target.format ?? "raw"},file=${target.disk},if=virtio`;
   if (target.kind === "cdrom") return `format=raw,file=${target.iso},if=ide,media=cdrom,readonly=on`;
   return `format=raw,file=fat:${join(scratch, "esp")},if=virtio,readonly=on`;
 }

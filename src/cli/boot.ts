@@ -16,9 +16,10 @@ async function resolveBootTarget(artifact: string, asDisk: boolean): Promise<Boo
     throw new InputError(`${artifact}: no such file or directory; give a UKI (.efi) or a build output directory such as _out/minimal`);
   });
   if (info.isFile()) {
-    const { isGptDisk, isIsoImage } = await import("../disk/disk-file.ts");
+    const { isGptDisk, isIsoImage, isQcow2 } = await import("../disk/disk-file.ts");
     // a hybrid ISO is a GPT disk too: booted as what it was made as
     if (!asDisk && (await isIsoImage(artifact))) return { kind: "cdrom", iso: artifact };
+    if (await isQcow2(artifact)) return { kind: "disk", disk: artifact, format: "qcow2" };
     if (await isGptDisk(artifact)) return { kind: "disk", disk: artifact };
   }
   if (asDisk) throw new InputError(`--as-disk: ${artifact} is not a GPT disk image; give a raw disk (bronze image disk) or an ISO (bronze image iso)`);
@@ -34,7 +35,7 @@ export function registerBootCommand(program: Command): void {
   program
     .command("boot")
     .description("boot a UKI, an ISO or a disk in QEMU (OVMF, serial console) and wait for init's ready line")
-    .argument("<artifact>", "a UKI file, a build output directory such as _out/minimal, an ISO (bronze image iso; booted as a CD-ROM) or a raw disk image (bronze image disk; booted as the machine's disk, so it is written to)")
+    .argument("<artifact>", "a UKI file, a build output directory such as _out/minimal, an ISO (bronze image iso; booted as a CD-ROM) or a raw or qcow2 disk image (bronze image disk; booted as the machine's disk, so it is written to)")
     .option("--timeout <seconds>", "give up after this long", positiveSeconds, BOOT_DEFAULTS.timeoutMs / 1000)
     .addOption(new Option("--accel <accel>", "QEMU accelerator (KVM only where it works)").choices(["tcg", "kvm"]).default("tcg"))
     .option("-q, --quiet", "do not echo the console")

@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
+import { DISK_FORMATS, type DiskFormat } from "../core/outputs.ts";
 import { DEFAULT_DISK_SIZE } from "../disk/sizes.ts";
 import { sizeOption } from "./size-option.ts";
 
@@ -11,13 +12,19 @@ export function registerImageCommands(program: Command): void {
     .command("disk")
     .description("write a bootable raw GPT disk: an ESP with systemd-boot and the UKI (the Secure Boot signed ones when the installer has them), and a /var partition")
     .requiredOption("--from <installer>", "installer image: an OCI layout directory or tar (e.g. _out/default/installer)")
-    .requiredOption("--out <file>", "the raw disk image to write")
+    .requiredOption("--out <file>", "the disk image to write")
     .option("--size <size>", "disk size (e.g. 2G); the /var partition takes what the ESP leaves", sizeOption, DEFAULT_DISK_SIZE)
-    .action(async (opts: { from: string; out: string; size: number }) => {
-      const { buildDisk } = await import("../disk/image.ts");
+    .addOption(
+      new Option("--format <format>", "raw; raw.zst or raw.xz (compressed); qcow2 (QEMU, OpenStack); vhd (Azure: fixed, whole MiB); gcp (disk.raw in a GNU tar, gzipped)")
+        .choices(Object.keys(DISK_FORMATS))
+        .default("raw"),
+    )
+    .action(async (opts: { from: string; out: string; size: number; format: DiskFormat }) => {
+      const { buildDisk } = await import("../disk/media.ts");
       const { ukiFileName } = await import("../disk/boot-files.ts");
-      const disk = await buildDisk({ from: opts.from, out: opts.out, sizeBytes: opts.size });
-      console.log(`disk ${disk.out}: ${disk.sizeBytes} bytes, GPT ${disk.diskGuid}, ${disk.content.profile} ${disk.content.version}${disk.content.signed ? " (Secure Boot signed)" : ""}`);
+      const disk = await buildDisk({ from: opts.from, out: opts.out, sizeBytes: opts.size, format: opts.format });
+      const written = (await stat(disk.out)).size;
+      console.log(`disk ${disk.out}: ${disk.format}, ${written} bytes (a disk of ${disk.sizeBytes}), GPT ${disk.diskGuid}, ${disk.content.profile} ${disk.content.version}${disk.content.signed ? " (Secure Boot signed)" : ""}`);
       for (const p of disk.partitions) console.log(`  ${p.label.padEnd(4)} ${p.guid} at ${p.offset}, ${p.size} bytes`);
       console.log(`  ESP: EFI/BOOT/${disk.content.arch.efiBootFile} (systemd-boot), EFI/Linux/${ukiFileName(disk.content.version)}`);
     });

@@ -16,6 +16,8 @@ export interface RunOptions {
   /** append stdout and stderr here instead of returning them */
   logFile?: string;
   input?: string | Uint8Array;
+  /** write stdout to this file (for tools that only write to stdout); stderr is still returned on failure */
+  stdoutFile?: string;
 }
 
 const TAIL_LINES = 40;
@@ -80,7 +82,7 @@ export async function run(command: string, args: readonly string[], options: Run
     all: true,
     stdin: options.input === undefined ? "ignore" : "pipe",
     input: options.input,
-    stdout: logFile ? { file: logFile, append: true } : "pipe",
+    stdout: options.stdoutFile ? { file: options.stdoutFile } : logFile ? { file: logFile, append: true } : "pipe",
     stderr: logFile ? { file: logFile, append: true } : "pipe",
     encoding: "utf8",
     maxBuffer: 64 * 1024 * 1024,

@@ -18,6 +18,11 @@ export const FILES = {
   hardening: "hardening.json",
   report: "report.html",
   disk: "disk.raw",
+  diskZst: "disk.raw.zst",
+  diskXz: "disk.raw.xz",
+  qcow2: "disk.qcow2",
+  vhd: "disk.vhd",
+  gcp: "disk.raw.tar.gz",
   iso: "image.iso",
 } as const;
 
@@ -27,15 +32,36 @@ const OUTPUT_FILES = {
   "kernel-initramfs": [FILES.kernel, FILES.initramfs],
   installer: [FILES.installerTar, FILES.signedBootloader, `${FILES.installerLayout}/`],
   disk: [FILES.disk],
+  "raw.zst": [FILES.diskZst],
+  "raw.xz": [FILES.diskXz],
+  qcow2: [FILES.qcow2],
+  vhd: [FILES.vhd],
+  gcp: [FILES.gcp],
   iso: [FILES.iso],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Output = keyof typeof OUTPUT_FILES;
 
+/**
+ * The formats a disk image is written in (`bronze image disk --format`), each with the output that asks
+ * for it: raw is `disk`; the others are made from the raw disk (compressed, or for a hypervisor or cloud).
+ */
+export const DISK_FORMATS = { raw: "disk", "raw.zst": "raw.zst", "raw.xz": "raw.xz", qcow2: "qcow2", vhd: "vhd", gcp: "gcp" } as const satisfies Record<string, Output>;
+export type DiskFormat = keyof typeof DISK_FORMATS;
+export type DiskOutput = (typeof DISK_FORMATS)[DiskFormat];
+
 /** The outputs written from the installer image's boot files, as `bronze image` writes them: they need `installer`. */
-export const BOOT_MEDIA = ["disk", "iso"] as const satisfies readonly Output[];
+export const BOOT_MEDIA = [...Object.values(DISK_FORMATS), "iso"] as const satisfies readonly Output[];
 export type BootMedium = (typeof BOOT_MEDIA)[number];
 export const isBootMedium = (output: Output): output is BootMedium => (BOOT_MEDIA as readonly Output[]).includes(output);
+
+/** The disk format a boot medium output is, if it is a disk image (the ISO is not). */
+export function diskFormatOf(medium: BootMedium): DiskFormat | undefined {
+  return (Object.keys(DISK_FORMATS) as DiskFormat[]).find((format) => DISK_FORMATS[format] === medium);
+}
+
+/** The one file a boot medium output publishes. */
+export const mediumFile = (medium: BootMedium): string => OUTPUT_FILES[medium][0];
 export const OUTPUTS = Object.keys(OUTPUT_FILES) as Output[];
 export const DEFAULT_OUTPUTS: readonly Output[] = ["uki", "kernel-initramfs", "installer"];
 

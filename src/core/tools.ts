@@ -66,6 +66,7 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   command("mkfs.vfat", "dosfstools", "disk images: formats the ESP (bronze image disk)"),
   command("mcopy", "mtools", "disk images: fills the ESP without mounting it"),
   command("xorriso", "xorriso", "ISO images (bronze image iso)"),
+  command("qemu-img", "qemu-utils", "disk formats: qcow2 (bronze image disk --format)"),
   command("isoinfo", "genisoimage", "tests: reads back ISO images"),
   command("sfdisk", "fdisk", "tests: reads back the GPT of disk images"),
   command("sgdisk", "gdisk", "tests: verifies the GPT of disk images"),

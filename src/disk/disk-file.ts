@@ -41,3 +41,15 @@ export async function isIsoImage(path: string): Promise<boolean> {
     await handle.close();
   }
 }
+
+/** Whether a file is a qcow2 image ("QFI" 0xfb at its start). */
+export async function isQcow2(path: string): Promise<boolean> {
+  const handle = await open(path, "r");
+  try {
+    const magic = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(magic, 0, magic.length, 0);
+    return bytesRead === magic.length && magic.equals(Buffer.from([0x51, 0x46, 0x49, 0xfb]));
+  } finally {
+    await handle.close();
+  }
+}

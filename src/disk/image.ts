@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { writeAtomic } from "../core/atomic.ts";
 import { InputError } from "../core/errors.ts";
 import { derivedGuid } from "../core/guid.ts";
-import { readInstaller, type InstallerContent } from "./boot-files.ts";
+import type { InstallerContent } from "./boot-files.ts";
 import { espFiles, writeFat } from "./esp.ts";
 import { gptLayout, PARTITION_TYPES, SECTOR, type PlacedPartition } from "./gpt.ts";
 import { ESP_SIZE, MIN_DISK_SIZE } from "./sizes.ts";
@@ -21,12 +21,6 @@ export interface DiskResult {
   diskGuid: string;
   partitions: PlacedPartition[];
   content: InstallerContent;
-}
-
-/** Writes the disk image to `out` (through a temporary file): sparse, with the /var partition left empty for init to format. */
-export async function buildDisk(options: { from: string; out: string; sizeBytes: number }): Promise<DiskResult> {
-  checkDiskSize(options.sizeBytes);
-  return writeDisk(await readInstaller(options.from), options.out, options.sizeBytes);
 }
 
 function checkDiskSize(sizeBytes: number): void {

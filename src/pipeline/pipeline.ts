@@ -22,7 +22,7 @@ import { componentSizes, reportFile } from "./report.ts";
 import { enforceSizeBudget, extensionSbomFiles, manifestRecord } from "./record.ts";
 import { must, runStepGraph, type StepOptions, type StepResults } from "./steps.ts";
 import { describeData, describeFiles, manifestBytes, publish, stagingDir, type CopiedFile, type PublishedFile } from "./publish.ts";
-import { FILES, isBootMedium, isPublished, type BootMedium } from "../core/outputs.ts";
+import { FILES, isBootMedium, isPublished, mediumFile } from "../core/outputs.ts";
 
 export interface BuildResult {
   profile: Profile;
@@ -59,12 +59,6 @@ async function bootImages(profile: Profile, steps: StepResults, signer: SecureBo
   return { ukiData, bootloaderData, signedImages };
 }
 
-/** The boot media a profile can ask for, each written from the installer's boot files as `bronze image` writes it. */
-const MEDIA_WRITERS: Record<BootMedium, (content: InstallerContent, out: string) => Promise<unknown>> = {
-  disk: async (content, out) => (await import("../disk/image.ts")).writeDisk(content, out, DEFAULT_DISK_SIZE),
-  iso: async (content, out) => (await import("../disk/iso.ts")).writeIso(content, out),
-};
-
 /** The boot media outputs of the profile, written beside the output directory for publish to move in. */
 async function bootMediaOutputs(plan: BuildPlan, epoch: number, boot: BootImages, outDir: string): Promise<{ name: string; from: string }[]> {
   const media = plan.profile.outputs.filter(isBootMedium);
@@ -80,13 +74,9 @@ async function bootMediaOutputs(plan: BuildPlan, epoch: number, boot: BootImages
     bootloader: signedData(FILES.signedBootloader) ?? boot.bootloaderData,
     signed: boot.signedImages.length > 0,
   };
-  const written = [];
-  for (const kind of media) {
-    const from = join(await stagingDir(outDir, kind), FILES[kind]);
-    await MEDIA_WRITERS[kind](content, from);
-    written.push({ name: FILES[kind], from });
-  }
-  return written;
+  const { writeBootMedia } = await import("../disk/media.ts");
+  const { written } = await writeBootMedia(content, media, async (medium) => join(await stagingDir(outDir, medium), mediumFile(medium)), DEFAULT_DISK_SIZE);
+  return [...written].map(([medium, from]) => ({ name: mediumFile(medium), from }));
 }
 
 /** Choices of one build that are not part of the profile. */

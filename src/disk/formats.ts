@@ -1,0 +1,126 @@
+import { mkdtemp, open, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeAtomic } from "../core/atomic.ts";
+import { InputError } from "../core/errors.ts";
+import { run } from "../core/exec.ts";
+import { guidBytes } from "../core/guid.ts";
+import type { DiskFormat } from "../core/outputs.ts";
+
+/**
+ * A raw disk written in the other formats: compressed (zstd, xz), qcow2 (QEMU, OpenStack, nocloud),
+ * a fixed VHD (Azure; our own footer writer, as qemu-img stamps the time) and GCP's `disk.raw` in a
+ * GNU tar, gzipped. Each is the same bytes for the same raw disk and epoch.
+ */
+
+const MiB = 1 << 20;
+/** VHD time stamps count from 2000-01-01T00:00:00Z. */
+const VHD_EPOCH = 946_684_800;
+const VHD_FOOTER = 512;
+
+/** The CHS geometry a VHD footer records, by the algorithm of Microsoft's VHD specification. */
+export function vhdGeometry(sizeBytes: number): { cylinders: number; heads: number; sectors: number } {
+  const total = Math.min(Math.floor(sizeBytes / 512), 65535 * 16 * 255);
+  let sectors: number;
+  let heads: number;
+  let cylinderTimesHeads: number;
+  if (total >= 65535 * 16 * 63) {
+    sectors = 255;
+    heads = 16;
+    cylinderTimesHeads = Math.floor(total / sectors);
+  } else {
+    sectors = 17;
+    cylinderTimesHeads = Math.floor(total / sectors);
+    heads = Math.max(4, Math.floor((cylinderTimesHeads + 1023) / 1024));
+    if (cylinderTimesHeads >= heads * 1024 || heads > 16) {
+      sectors = 31;
+      heads = 16;
+      cylinderTimesHeads = Math.floor(total / sectors);
+    }
+    if (cylinderTimesHeads >= heads * 1024) {
+      sectors = 63;
+      heads = 16;
+      cylinderTimesHeads = Math.floor(total / sectors);
+    }
+  }
+  return { cylinders: Math.floor(cylinderTimesHeads / heads), heads, sectors };
+}
+
+/** The footer that makes a raw disk of `sizeBytes` a fixed VHD: pure. */
+export function vhdFooter(sizeBytes: number, epoch: number, uniqueId: string): Buffer {
+  const f = Buffer.alloc(VHD_FOOTER);
+  f.write("conectix", 0, "latin1");
+  f.writeUInt32BE(2, 8); // features: reserved bit, always set
+  f.writeUInt32BE(0x00010000, 12); // format version 1.0
+  f.writeBigUInt64BE(0xffffffffffffffffn, 16); // data offset: none, a fixed disk
+  f.writeUInt32BE(Math.max(0, epoch - VHD_EPOCH), 24);
+  f.write("brnz", 28, "latin1"); // creator application
+  f.writeUInt32BE(0x00010000, 32);
+  f.write("Wi2k", 36, "latin1"); // creator host OS, as Hyper-V and qemu-img write it
+  f.writeBigUInt64BE(BigInt(sizeBytes), 40); // original size
+  f.writeBigUInt64BE(BigInt(sizeBytes), 48); // current size
+  // a size the geometry cannot express exactly gets the largest geometry, which tells readers (qemu, as
+  // qemu-img's force_size writes it) to take the current size: never a disk cut short of its backup GPT
+  const chs = vhdGeometry(sizeBytes);
+  const exact = chs.cylinders * chs.heads * chs.sectors * 512 === sizeBytes;
+  const { cylinders, heads, sectors } = exact ? chs : { cylinders: 65535, heads: 16, sectors: 255 };
+  f.writeUInt16BE(cylinders, 56);
+  f.writeUInt8(heads, 58);
+  f.writeUInt8(sectors, 59);
+  f.writeUInt32BE(2, 60); // disk type: fixed
+  guidBytes(uniqueId).copy(f, 68);
+  let sum = 0;
+  for (const byte of f) sum += byte;
+  f.writeUInt32BE(~sum >>> 0, 64);
+  return f;
+}
+
+export interface ConvertInput {
+  /** the raw disk (sparse) */
+  raw: string;
+  sizeBytes: number;
+  epoch: number;
+  /** a GUID derived from the profile: the VHD's unique ID */
+  diskGuid: string;
+}
+
+/** Copies a sparse file keeping its holes (a raw disk is mostly holes). */
+const sparseCopy = (from: string, to: string) => run("cp", ["--sparse=always", from, to]);
+
+const WRITERS: Record<Exclude<DiskFormat, "raw">, (input: ConvertInput, out: string) => Promise<void>> = {
+  // multi-threaded modes whose output does not depend on the number of threads
+  "raw.zst": async ({ raw }, out) => void (await run("zstd", ["-19", "-T0", "-q", "-f", raw, "-o", out])),
+  "raw.xz": async ({ raw }, out) => {
+    await run("xz", ["-6", "-T2", "-k", "-f", "-c", raw], { stdoutFile: out });
+  },
+  qcow2: async ({ raw }, out) => void (await run("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, out])),
+  vhd: async ({ raw, sizeBytes, epoch, diskGuid }, out) => {
+    if (sizeBytes % MiB !== 0) throw new InputError(`a VHD (Azure) disk is a whole number of MiB; ${sizeBytes} bytes is not: give --size in MiB`);
+    await sparseCopy(raw, out);
+    const handle = await open(out, "r+");
+    try {
+      await handle.write(vhdFooter(sizeBytes, epoch, diskGuid), 0, VHD_FOOTER, sizeBytes);
+    } finally {
+      await handle.close();
+    }
+  },
+  // Compute Engine imports disk.raw from a GNU-format tar (sparse), gzipped
+  gcp: async ({ raw, epoch }, out) => {
+    const work = await mkdtemp(join(tmpdir(), "bronze-gcp-"));
+    try {
+      await sparseCopy(raw, join(work, "disk.raw"));
+      await utimes(join(work, "disk.raw"), epoch, epoch);
+      const tar = join(work, "disk.tar");
+      await run("tar", ["--format=oldgnu", "--sparse", "--mtime", `@${epoch}`, "--owner=0", "--group=0", "--numeric-owner", "-C", work, "-cf", tar, "disk.raw"]);
+      // Node's gzip header has no name and no time: the same tar, the same bytes
+      await writeFile(out, process.getBuiltinModule("node:zlib").gzipSync(await readFile(tar), { level: 9 }));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  },
+};
+
+/** Writes the raw disk in `format` to `out` (atomically). */
+export async function convertDisk(input: ConvertInput, format: Exclude<DiskFormat, "raw">, out: string): Promise<void> {
+  await makeAtomic(out, (tmp) => WRITERS[format](input, tmp));
+}

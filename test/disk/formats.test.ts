@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { vhdFooter, vhdGeometry } from "../../src/disk/formats.ts";
+
+const GUID = "6bcd8a9d-f749-5614-808d-0b2f113f82af";
+
+// qemu-img create -f vpc, for the same sizes, records one cylinder more: it rounds the size up to the geometry
+test("VHD geometry follows the specification's table (qemu-img's, less the cylinder it rounds up)", () => {
+  assert.deepEqual(vhdGeometry(1 << 30), { cylinders: 2080, heads: 16, sectors: 63 });
+  assert.deepEqual(vhdGeometry(256 << 20), { cylinders: 520, heads: 16, sectors: 63 });
+  assert.deepEqual(vhdGeometry(20 << 20), { cylinders: 602, heads: 4, sectors: 17 });
+  assert.deepEqual(vhdGeometry(200 * 2 ** 30), { cylinders: 65535, heads: 16, sectors: 255 });
+});
+
+test("a fixed VHD footer: cookie, fixed type, sizes, the epoch since 2000, a checksum over the rest; a size CHS cannot express gets the largest geometry", () => {
+  const epoch = 1_796_156_853;
+  const f = vhdFooter(1 << 30, epoch, GUID);
+  assert.equal(f.length, 512);
+  assert.equal(f.subarray(0, 8).toString("latin1"), "conectix");
+  assert.equal(f.readUInt32BE(60), 2, "fixed disk");
+  assert.equal(f.readBigUInt64BE(16), 0xffffffffffffffffn, "no dynamic header");
+  assert.equal(f.readBigUInt64BE(48), BigInt(1 << 30));
+  assert.equal(f.readUInt32BE(24), epoch - Date.UTC(2000, 0, 1) / 1000);
+  // 1 GiB is not a whole number of 2080 x 16 x 63 sectors
+  assert.deepEqual([f.readUInt16BE(56), f.readUInt8(58), f.readUInt8(59)], [65535, 16, 255]);
+  const exact = vhdFooter(2080 * 16 * 63 * 512, epoch, GUID);
+  assert.deepEqual([exact.readUInt16BE(56), exact.readUInt8(58), exact.readUInt8(59)], [2080, 16, 63]);
+  const unchecked = Buffer.from(f);
+  unchecked.writeUInt32BE(0, 64);
+  const sum = unchecked.reduce((a, b) => a + b, 0);
+  assert.equal(f.readUInt32BE(64), ~sum >>> 0);
+  assert.deepEqual(vhdFooter(1 << 30, epoch, GUID), f, "pure");
+  assert.notDeepEqual(vhdFooter(1 << 30, epoch + 1, GUID), f);
+});
