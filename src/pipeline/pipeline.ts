@@ -105,17 +105,19 @@ async function installerStep(
   // the installer carries what boots and the manifest that describes it
   const described = new Map(files.bootDescribed.map((d) => [d.name, d]));
   const fromCache = (name: string, from: string) => ({ name, from, sha256: must(described.get(name), name).sha256 });
+  // a signed installer carries what boots with Secure Boot in place of the unsigned UKI and systemd-boot:
+  // signing adds signatures, not a second copy of each
+  const signed = files.signedImages.length > 0;
+  const bootFiles = signed ? [...files.signedImages] : [fromCache(FILES.uki, steps.uki.image), { name: FILES.bootloader, data: files.bootloaderData }];
   return buildInstaller(
     {
       arches: [
         {
           arch: plan.profile.arch,
           files: [
-            fromCache(FILES.uki, steps.uki.image),
+            ...bootFiles,
             fromCache(FILES.kernel, steps.kernel.image),
             fromCache(FILES.initramfs, steps.initramfs.image),
-            { name: FILES.bootloader, data: files.bootloaderData },
-            ...files.signedImages,
             fromCache(sbomNames.spdx, steps.rootfs.spdx),
             fromCache(sbomNames.cyclonedx, steps.rootfs.cyclonedx),
             { name: FILES.hardening, data: files.hardeningJson },

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -81,12 +81,18 @@ test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the sa
   const keys = join(dir, "keys");
   const generated = await bronze(["keys", "generate", keys]);
   assert.equal(generated.exitCode, 0, String(generated.all));
+  const out = join(PROJECT_ROOT, "_out", "minimal");
+  const unsigned = await bronze(["build", "--profile", "minimal"]);
+  assert.equal(unsigned.exitCode, 0, String(unsigned.all));
+  const unsignedSize = (await stat(join(out, "installer.oci.tar"))).size;
+  // within the size budget: signing replaces the UKI and systemd-boot in the installer, it does not add copies
   const built = await bronze(["build", "--profile", "minimal", "--secure-boot-key", join(keys, "db.key"), "--secure-boot-cert", join(keys, "db.crt")]);
   assert.equal(built.exitCode, 0, String(built.all));
+  const signedSize = (await stat(join(out, "installer.oci.tar"))).size;
+  assert.ok(Math.abs(signedSize - unsignedSize) / unsignedSize < 0.01, `installer ${unsignedSize} -> ${signedSize} bytes`);
   // signing is no cached step (the key stays in memory): only the installer that holds the signed files is made
   const ran = /build step\(s\) ran: (.*)/.exec(String(built.stdout))?.[1]?.split(", ") ?? [];
   assert.deepEqual(ran.filter((step) => step !== "installer"), [], String(built.stdout));
-  const out = join(PROJECT_ROOT, "_out", "minimal");
   const manifest = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as { secureBoot: { signed: string[]; certificateSha256: string }; artifacts: { name: string }[] };
   assert.deepEqual(manifest.secureBoot.signed, ["uki.signed.efi", "systemd-boot.signed.efi"]);
   for (const name of manifest.secureBoot.signed) {
@@ -106,6 +112,7 @@ test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the sa
     if (head[0] === 0x1f && head[1] === 0x8b) await execa("tar", ["-xzf", join(blobs, blob), "-C", unpacked]);
   }
   assert.deepEqual(await readFile(join(unpacked, "usr/install/amd64/uki.signed.efi")), await readFile(join(out, "uki.signed.efi")));
+  for (const name of ["uki.efi", "systemd-boot.efi"]) await assert.rejects(stat(join(unpacked, "usr/install/amd64", name)), { code: "ENOENT" }, `${name}: a signed installer ships the signed one only`);
   const needles = keyNeedles(await readFile(join(keys, "db.key"), "utf8"));
   assert.deepEqual(await findKeyCopies([out, unpacked, join(PROJECT_ROOT, ".cache", "bronze")], needles, started), [], "no copy of the signing key");
 
