@@ -15,6 +15,11 @@ export type BootTarget =
   | { kind: "disk"; disk: string; format?: "raw" | "qcow2" }
   /** an ISO the firmware boots as a CD-ROM (El Torito) */
   | { kind: "cdrom"; iso: string }
+  /**
+   * network boot from a directory served by QEMU's TFTP (user networking): the firmware's own PXE loads
+   * `bootfile` (a UKI), or the NIC's iPXE ROM runs it (an iPXE script)
+   */
+  | { kind: "network"; root: string; bootfile: string; via: "uefi" | "ipxe" }
   | { kind: "kernel"; kernel: string; initramfs: string; cmdline: string };
 
 export interface BootOptions {
@@ -77,12 +82,19 @@ function qemuArgs(target: BootTarget, options: BootOptions, scratch: string): st
     ...(options.secureBoot ? ["-global", "driver=cfi.pflash01,property=secure,value=on"] : []),
     "-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${options.secureBoot ? firmware.secureBootCode : firmware.code}`,
     "-drive", `if=pflash,format=raw,unit=1,file=${join(scratch, "vars.fd")}`,
-    "-drive", bootDrive(target, scratch),
+    ...(target.kind === "network" ? networkBoot(target) : ["-drive", bootDrive(target, scratch)]),
   ];
 }
 
+/** A NIC on QEMU's user network, whose TFTP server serves the boot directory; no drive at all. */
+function networkBoot(target: Extract<BootTarget, { kind: "network" }>): string[] {
+  // without an option ROM the NIC is driven by OVMF's VirtioNetDxe, whose PXE boots the UKI itself
+  const rom = target.via === "uefi" ? ",romfile=" : "";
+  return ["-netdev", `user,id=net0,tftp=${target.root},bootfile=${target.bootfile}`, "-device", `virtio-net-pci,netdev=net0${rom}`];
+}
+
 /** The drive the firmware boots from: the disk, the CD-ROM, or a FAT directory holding the UKI. */
-function bootDrive(target: Exclude<BootTarget, { kind: "kernel" }>, scratch: string): string {
+function bootDrive(target: Exclude<BootTarget, { kind: "kernel" | "network" }>, scratch: string): string {
   if (target.kind === "disk") return `format=${target.format ?? "raw"},file=${target.disk},if=virtio`;
   if (target.kind === "cdrom") return `format=raw,file=${target.iso},if=ide,media=cdrom,readonly=on`;
   return `format=raw,file=fat:${join(scratch, "esp")},if=virtio,readonly=on`;

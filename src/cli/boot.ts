@@ -11,10 +11,16 @@ function positiveSeconds(value: string): number {
   return n;
 }
 
-async function resolveBootTarget(artifact: string, asDisk: boolean): Promise<BootTarget> {
+async function resolveBootTarget(artifact: string, asDisk: boolean, ipxe: boolean): Promise<BootTarget> {
   const info = await stat(artifact).catch(() => {
     throw new InputError(`${artifact}: no such file or directory; give a UKI (.efi) or a build output directory such as _out/minimal`);
   });
+  if (info.isDirectory()) {
+    const { PXE_BOOTFILES } = await import("../disk/pxe.ts");
+    const isPxe = await stat(join(artifact, PXE_BOOTFILES.ipxe)).then(() => true, () => false);
+    if (isPxe) return { kind: "network", root: artifact, ...(ipxe ? { bootfile: PXE_BOOTFILES.ipxe, via: "ipxe" } : { bootfile: PXE_BOOTFILES.uefi, via: "uefi" }) };
+  }
+  if (ipxe) throw new InputError(`--ipxe: ${artifact} holds no boot.ipxe; give a directory written by bronze image pxe (or _out/<profile>/pxe)`);
   if (info.isFile()) {
     const { isGptDisk, isIsoImage, isQcow2 } = await import("../disk/disk-file.ts");
     // a hybrid ISO is a GPT disk too: booted as what it was made as
@@ -35,15 +41,16 @@ export function registerBootCommand(program: Command): void {
   program
     .command("boot")
     .description("boot a UKI, an ISO or a disk in QEMU (OVMF, serial console) and wait for init's ready line")
-    .argument("<artifact>", "a UKI file, a build output directory such as _out/minimal, an ISO (bronze image iso; booted as a CD-ROM) or a raw or qcow2 disk image (bronze image disk; booted as the machine's disk, so it is written to)")
+    .argument("<artifact>", "a UKI file, a build output directory such as _out/minimal, an ISO (bronze image iso; booted as a CD-ROM), a network boot directory (bronze image pxe; served by TFTP) or a raw or qcow2 disk image (bronze image disk; booted as the machine's disk, so it is written to)")
     .option("--timeout <seconds>", "give up after this long", positiveSeconds, BOOT_DEFAULTS.timeoutMs / 1000)
     .addOption(new Option("--accel <accel>", "QEMU accelerator (KVM only where it works)").choices(["tcg", "kvm"]).default("tcg"))
     .option("-q, --quiet", "do not echo the console")
     .option("--secure-boot", "UEFI Secure Boot enforcing, with Debian's snakeoil test key enrolled (sign with /usr/share/ovmf/PkKek-1-snakeoil.key, passphrase snakeoil)")
     .option("--secure-boot-keys <dir>", "Secure Boot enforcing with the PK, KEK and db of a `bronze keys generate` directory enrolled instead")
     .option("--as-disk", "boot an ISO as the machine's disk, as when written to a USB stick (it is written to)")
-    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string; asDisk?: boolean }) => {
-      const target = await resolveBootTarget(artifact, Boolean(opts.asDisk));
+    .option("--ipxe", "network boot of a pxe directory through the NIC's iPXE and boot.ipxe (else the firmware's PXE loads uki.efi)")
+    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string; asDisk?: boolean; ipxe?: boolean }) => {
+      const target = await resolveBootTarget(artifact, Boolean(opts.asDisk), Boolean(opts.ipxe));
       const result = await boot(target, {
         ...BOOT_DEFAULTS,
         timeoutMs: opts.timeout * 1000,

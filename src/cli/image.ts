@@ -41,6 +41,17 @@ export function registerImageCommands(program: Command): void {
       console.log(`iso ${iso.out}: ${size} bytes, volume ${iso.volumeId}, ${iso.content.profile} ${iso.content.version}${iso.content.signed ? " (Secure Boot signed)" : ""}; ESP ${iso.espBytes} bytes (El Torito EFI image and GPT partition 2)`);
     });
 
+  image
+    .command("pxe")
+    .description("write a network boot directory to serve over TFTP or HTTP: uki.efi for UEFI firmware (signed when the installer is), and vmlinuz, initramfs.cpio.zst, cmdline and boot.ipxe for iPXE")
+    .requiredOption("--from <installer>", "installer image: an OCI layout directory or tar (e.g. _out/default/installer)")
+    .requiredOption("--out <dir>", "the directory to write (replaced whole)")
+    .action(async (opts: { from: string; out: string }) => {
+      const { buildPxe, PXE_BOOTFILES } = await import("../disk/pxe.ts");
+      const content = await buildPxe(opts);
+      console.log(`pxe ${opts.out}: ${content.profile} ${content.version}${content.signed ? " (Secure Boot signed UKI)" : ""}; bootfile ${PXE_BOOTFILES.uefi} (UEFI) or ${PXE_BOOTFILES.ipxe} (iPXE)`);
+    });
+
   program
     .command("upgrade")
     .description("A/B upgrade of a disk made by `bronze image disk`: the installer's UKI becomes the default with boot counting; the current one stays as fallback")

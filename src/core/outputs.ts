@@ -24,6 +24,7 @@ export const FILES = {
   vhd: "disk.vhd",
   gcp: "disk.raw.tar.gz",
   iso: "image.iso",
+  pxe: "pxe",
 } as const;
 
 /** Each output kind and the published files that are its; every other file (manifest, SBOMs, rootfs, reports) is always published. */
@@ -38,6 +39,7 @@ const OUTPUT_FILES = {
   vhd: [FILES.vhd],
   gcp: [FILES.gcp],
   iso: [FILES.iso],
+  pxe: [`${FILES.pxe}/`],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Output = keyof typeof OUTPUT_FILES;
@@ -51,7 +53,7 @@ export type DiskFormat = keyof typeof DISK_FORMATS;
 export type DiskOutput = (typeof DISK_FORMATS)[DiskFormat];
 
 /** The outputs written from the installer image's boot files, as `bronze image` writes them: they need `installer`. */
-export const BOOT_MEDIA = [...Object.values(DISK_FORMATS), "iso"] as const satisfies readonly Output[];
+export const BOOT_MEDIA = [...Object.values(DISK_FORMATS), "iso", "pxe"] as const satisfies readonly Output[];
 export type BootMedium = (typeof BOOT_MEDIA)[number];
 export const isBootMedium = (output: Output): output is BootMedium => (BOOT_MEDIA as readonly Output[]).includes(output);
 
@@ -60,8 +62,8 @@ export function diskFormatOf(medium: BootMedium): DiskFormat | undefined {
   return (Object.keys(DISK_FORMATS) as DiskFormat[]).find((format) => DISK_FORMATS[format] === medium);
 }
 
-/** The one file a boot medium output publishes. */
-export const mediumFile = (medium: BootMedium): string => OUTPUT_FILES[medium][0];
+/** The one file (or directory: pxe) a boot medium output publishes. */
+export const mediumFile = (medium: BootMedium): string => OUTPUT_FILES[medium][0].replace(/\/$/, "");
 export const OUTPUTS = Object.keys(OUTPUT_FILES) as Output[];
 export const DEFAULT_OUTPUTS: readonly Output[] = ["uki", "kernel-initramfs", "installer"];
 

@@ -67,6 +67,7 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   command("mcopy", "mtools", "disk images: fills the ESP without mounting it"),
   command("xorriso", "xorriso", "ISO images (bronze image iso)"),
   command("qemu-img", "qemu-utils", "disk formats: qcow2 (bronze image disk --format)"),
+  file("iPXE ROM for virtio-net", "/usr/lib/ipxe/qemu/efi-virtio.rom", "ipxe-qemu", "tests: network boot through boot.ipxe (bronze boot --ipxe)"),
   command("isoinfo", "genisoimage", "tests: reads back ISO images"),
   command("sfdisk", "fdisk", "tests: reads back the GPT of disk images"),
   command("sgdisk", "gdisk", "tests: verifies the GPT of disk images"),

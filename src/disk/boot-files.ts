@@ -14,6 +14,10 @@ export interface InstallerContent {
   epoch: number;
   uki: Buffer;
   bootloader: Buffer;
+  /** the kernel, initramfs and command line the UKI holds, for network boot without it */
+  kernel: Buffer;
+  initramfs: Buffer;
+  cmdline: string;
   /** whether the Secure Boot signed UKI and systemd-boot were taken */
   signed: boolean;
 }
@@ -33,8 +37,10 @@ export async function readInstaller(source: string, arch: Arch = DEFAULT_ARCH): 
     if (!data) throw new InputError(`${source}: no usr/install/${architecture}/${name}; give an installer image written by bronze build`);
     return data;
   };
-  const manifest = JSON.parse(need(FILES.manifest).toString()) as { version?: string; profile?: string; sourceDateEpoch?: number };
-  if (!manifest.version || !manifest.profile || manifest.sourceDateEpoch === undefined) throw new InputError(`${source}: its manifest.json lacks version, profile or sourceDateEpoch`);
+  const manifest = JSON.parse(need(FILES.manifest).toString()) as { version?: string; profile?: string; sourceDateEpoch?: number; cmdline?: string };
+  if (!manifest.version || !manifest.profile || manifest.sourceDateEpoch === undefined || manifest.cmdline === undefined) {
+    throw new InputError(`${source}: its manifest.json lacks version, profile, sourceDateEpoch or cmdline`);
+  }
   const signed = files.has(FILES.signedUki) && files.has(FILES.signedBootloader);
   return {
     arch,
@@ -43,6 +49,9 @@ export async function readInstaller(source: string, arch: Arch = DEFAULT_ARCH): 
     epoch: manifest.sourceDateEpoch,
     uki: need(signed ? FILES.signedUki : FILES.uki),
     bootloader: need(signed ? FILES.signedBootloader : FILES.bootloader),
+    kernel: need(FILES.kernel),
+    initramfs: need(FILES.initramfs),
+    cmdline: manifest.cmdline,
     signed,
   };
 }

@@ -6,10 +6,12 @@ import { readInstaller, type InstallerContent } from "./boot-files.ts";
 import { convertDisk } from "./formats.ts";
 import { writeDisk, type DiskResult } from "./image.ts";
 import { writeIso } from "./iso.ts";
+import { writePxe } from "./pxe.ts";
 
 /**
  * Writes boot media of an installer's boot files, each at the path `target` gives it (in BOOT_MEDIA's
- * order): the raw disk once for all disk formats (kept only when `disk` is asked for), the ISO apart.
+ * order): the raw disk once for all disk formats (kept only when `disk` is asked for), the ISO and the
+ * network boot directory apart.
  */
 export async function writeBootMedia(
   content: InstallerContent,
@@ -34,10 +36,11 @@ export async function writeBootMedia(
         written.set(medium, out);
       }
     }
-    if (asked.includes("iso")) {
-      const out = await target("iso");
-      await writeIso(content, out);
-      written.set("iso", out);
+    for (const [medium, write] of [["iso", writeIso], ["pxe", writePxe]] as const) {
+      if (!asked.includes(medium)) continue;
+      const out = await target(medium);
+      await write(content, out);
+      written.set(medium, out);
     }
     return { written, disk };
   } finally {

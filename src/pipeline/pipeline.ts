@@ -60,7 +60,7 @@ async function bootImages(profile: Profile, steps: StepResults, signer: SecureBo
 }
 
 /** The boot media outputs of the profile, written beside the output directory for publish to move in. */
-async function bootMediaOutputs(plan: BuildPlan, epoch: number, boot: BootImages, outDir: string): Promise<{ name: string; from: string }[]> {
+async function bootMediaOutputs(plan: BuildPlan, steps: StepResults, epoch: number, boot: BootImages, outDir: string): Promise<{ name: string; from: string }[]> {
   const media = plan.profile.outputs.filter(isBootMedium);
   if (media.length === 0) return [];
   // what readInstaller would take from the installer: the signed boot files when there are any
@@ -72,6 +72,9 @@ async function bootMediaOutputs(plan: BuildPlan, epoch: number, boot: BootImages
     epoch,
     uki: signedData(FILES.signedUki) ?? boot.ukiData,
     bootloader: signedData(FILES.signedBootloader) ?? boot.bootloaderData,
+    kernel: await readFile(steps.kernel.image),
+    initramfs: await readFile(steps.initramfs.image),
+    cmdline: plan.profile.cmdline,
     signed: boot.signedImages.length > 0,
   };
   const { writeBootMedia } = await import("../disk/media.ts");
@@ -180,7 +183,7 @@ export async function buildProfile(profile: Profile, ctx: PipelineContext, versi
   const artifactSizes = [...bootDescribed, installerTar, ...describeData(contents)].filter(published).map(({ name, size }) => ({ name, size }));
   if (!options.acceptSizeGrowth) await enforceSizeBudget(profile, outDir, { artifacts: Object.fromEntries(artifactSizes.map((a) => [a.name, a.size])), components: record.sizes.components });
   const report = await reportFile(plan, steps, { artifactSizes, ukiData, weights, rules: record.hardening.rules });
-  const media = await bootMediaOutputs(plan, ctx.epoch, boot, outDir);
+  const media = await bootMediaOutputs(plan, steps, ctx.epoch, boot, outDir);
   const files = await publish(outDir, {
     // described above: their digests are not taken again
     copies: [...bootDescribed, { ...installerTar, from: installer.tar }, ...installer.layout.map((f) => ({ name: `installer/${f.path}`, from: f.from }))].filter(published),

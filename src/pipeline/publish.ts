@@ -26,7 +26,7 @@ export interface OutputSet {
   copies: readonly CopiedFile[];
   /** written as they are; names may contain '/' (e.g. an OCI layout directory); `unlisted` ones stay out of the manifest */
   contents: readonly { name: string; data: Buffer; unlisted?: boolean }[];
-  /** large files made beside the output directory for it (in a stagingDir), renamed into place */
+  /** large files (or directories of them: pxe/) made beside the output directory for it (in a stagingDir), renamed into place */
   moves?: readonly { name: string; from: string }[];
   /** the build manifest, without its list of artifacts, which publish adds */
   manifest: Record<string, unknown>;
@@ -79,6 +79,18 @@ async function alreadyPublished(outDir: string, manifest: Buffer, files: Readonl
   return true;
 }
 
+/** The files of what is moved in: a file as it is, a directory (pxe/) as the files below it. */
+async function filesOf(moves: readonly { name: string; from: string }[]): Promise<{ name: string; from: string }[]> {
+  const files = await Promise.all(
+    moves.map(async (move) => {
+      if (!(await stat(move.from)).isDirectory()) return [move];
+      const below = (await readdir(move.from, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+      return below.map((e) => ({ name: join(move.name, relative(move.from, join(e.parentPath, e.name))), from: join(e.parentPath, e.name) }));
+    }),
+  );
+  return files.flat();
+}
+
 /**
  * Writes the outputs into `outDir` (e.g. _out/minimal) with a manifest.json; the directory is assembled
  * under a temporary name and renamed into place. When it already holds the same outputs, nothing is
@@ -87,15 +99,16 @@ async function alreadyPublished(outDir: string, manifest: Buffer, files: Readonl
 export async function publish(outDir: string, outputs: OutputSet): Promise<PublishedFile[]> {
   await removeOrphans(dirname(outDir));
   const moves = outputs.moves ?? [];
+  const moved = await filesOf(moves);
   const unlisted = new Set(outputs.contents.filter((c) => c.unlisted).map((c) => c.name));
   const topLevel = (f: { name: string }) => !f.name.includes("/");
-  const described = [...(await describeFiles([...outputs.copies, ...moves].filter(topLevel))), ...describeData(outputs.contents.filter(topLevel))].map(
+  const described = [...(await describeFiles([...outputs.copies, ...moved].filter(topLevel))), ...describeData(outputs.contents.filter(topLevel))].map(
     ({ name, size, sha256 }) => ({ name, size, sha256 }),
   );
   const manifest = manifestBytes(outputs.manifest, described.filter((d) => !unlisted.has(d.name)));
   // every file the directory must hold (the unlisted ones aside), with its size
   const sizes = new Map(described.filter((d) => !unlisted.has(d.name)).map((d) => [d.name, d.size]));
-  for (const { name, from } of outputs.copies.filter((f) => !topLevel(f))) sizes.set(name, (await stat(from)).size);
+  for (const { name, from } of [...outputs.copies, ...moved].filter((f) => !topLevel(f))) sizes.set(name, (await stat(from)).size);
   for (const { name, data } of outputs.contents.filter((f) => !topLevel(f))) sizes.set(name, data.length);
   const result = described.map((d) => ({ ...d, path: join(outDir, d.name) }));
   const removeMoved = async () => {

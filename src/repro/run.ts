@@ -214,7 +214,9 @@ export async function checkReproducible(options: ReproOptions): Promise<ReproRes
     const made: [string, string] = [join(work, `A-${file}`), join(work, `C-${file}`)];
     await bronzeIn(a, [...command, "--from", join(outA, "installer"), "--out", made[0]], join(logs, `${medium}-A.log`));
     await bronzeIn(b, [...command, "--from", join(outC, "installer"), "--out", made[1]], join(logs, `${medium}-C.log`));
-    media.push({ path: file, verdict: await compareFiles(...made), files: made });
+    // the network boot directory file by file
+    if (medium === "pxe") media.push(...(await compareTrees(...made)).map((f) => ({ ...f, path: `${file}/${f.path}` })));
+    else media.push({ path: file, verdict: await compareFiles(...made), files: made });
   }
   groups.push({ title: "boot media made from each installer: build A vs build C", files: media, listIdentical: true });
 

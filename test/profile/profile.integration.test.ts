@@ -16,7 +16,7 @@ after(() => rm(OUT, { recursive: true, force: true }));
 test("a profile on the minimal base with its own kernel arguments and outputs; a change of arguments rebuilds only the UKI; the disk boots with them", { timeout: 20 * 60_000 }, async () => {
   const dir = await tempDir();
   const file = join(dir, "edge.yaml");
-  const write = (args: string) => writeFile(file, `name: edge\ndescription: minimal with a marker argument\nbase: minimal\nkernelArgs: [${args}]\noutputs: [uki, installer, disk, iso]\n`);
+  const write = (args: string) => writeFile(file, `name: edge\ndescription: minimal with a marker argument\nbase: minimal\nkernelArgs: [${args}]\noutputs: [uki, installer, disk, iso, pxe]\n`);
   await write("bronze.edge=0");
   // the base first (built here on a fresh machine, else from the cache), then the custom profile on it
   const base = await startBuild("minimal");
@@ -36,7 +36,7 @@ test("a profile on the minimal base with its own kernel arguments and outputs; a
   const manifest = JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as { profileId: string; base: string; outputs: string[]; cmdline: string; artifacts: { name: string }[] };
   assert.equal(manifest.profileId, profile.id);
   assert.equal(manifest.base, "minimal");
-  assert.deepEqual(manifest.outputs, ["uki", "installer", "disk", "iso"]);
+  assert.deepEqual(manifest.outputs, ["uki", "installer", "disk", "iso", "pxe"]);
   assert.ok(manifest.cmdline.endsWith(` ${marker}`), manifest.cmdline);
   const names = manifest.artifacts.map((a) => a.name);
   for (const name of ["uki.efi", "installer.oci.tar", "disk.raw", "image.iso", "rootfs.sqsh"]) assert.ok(names.includes(name), `${name} in ${names.join(", ")}`);
@@ -52,6 +52,8 @@ test("a profile on the minimal base with its own kernel arguments and outputs; a
   assert.equal(table.partitiontable.label, "gpt");
   assert.deepEqual(table.partitiontable.partitions.map((p) => p.name), ["ESP", "var"]);
   assert.match((await execa("isoinfo", ["-d", "-i", join(OUT, "image.iso")])).stdout, /Volume id: BRONZE_EDGE_/);
+  assert.match(await readFile(join(OUT, "pxe", "boot.ipxe"), "utf8"), new RegExp(`^kernel vmlinuz initrd=initramfs\\.cpio\\.zst .* ${marker}$`, "m"));
+  assert.deepEqual(await readFile(join(OUT, "pxe", "uki.efi")), await readFile(join(OUT, "uki.efi")));
   const disk = join(dir, "disk.raw");
   await execa("cp", ["--sparse=always", join(OUT, "disk.raw"), disk]);
   const result = await boot({ kind: "disk", disk }, { ...BOOT_DEFAULTS, timeoutMs: 240_000 });
