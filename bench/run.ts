@@ -19,7 +19,7 @@ import { sourceDateEpoch } from "../src/core/epoch.ts";
 import { DEFAULT_ARCH } from "../src/core/arch.ts";
 import { writeCpio } from "../src/initramfs/cpio.ts";
 import { loadProfile, profilePath } from "../src/profile/profile.ts";
-import { buildRootfs, MKSQUASHFS_FLAGS } from "../src/rootfs/build.ts";
+import { buildRootfs, squashfsArgs } from "../src/rootfs/build.ts";
 import { osRelease } from "../src/rootfs/os-release.ts";
 import { assembleUki } from "../src/uki/uki.ts";
 import { launchRegistry } from "../test/helpers/registry-process.ts";
@@ -31,60 +31,10 @@ import { openLayout } from "../src/oci/layout-read.ts";
 import { ecKeyPair, extensionManifest } from "../test/helpers/extension.ts";
 import { randomBytes } from "node:crypto";
 import { fileIdentities } from "../test/helpers/identities.ts";
+import { pair, RUNS, stats, timed, type Figure, type Stats } from "./harness.ts";
+import { bootFloorFigures, mediaFigures } from "./media.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-
-interface Stats {
-  median: number;
-  min: number;
-  max: number;
-}
-interface Figure {
-  name: string;
-  unit: string;
-  value?: Stats;
-  /** candidate / baseline, pair by pair */
-  ratio?: Stats;
-  baseline?: Stats;
-  goal?: string;
-  note?: string;
-}
-
-function stats(samples: readonly number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-  return { median, min: sorted[0] ?? 0, max: sorted.at(-1) ?? 0 };
-}
-
-async function timed(work: () => Promise<unknown>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await work();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-/**
- * Runs baseline and candidate back to back RUNS times (after one warm-up each).
- * With `selfTimed`, each returns its own duration in ms, so that set-up it does is not counted.
- */
-async function pair(name: string, goal: string, baseline: () => Promise<unknown>, candidate: () => Promise<unknown>, selfTimed = false): Promise<Figure> {
-  await baseline();
-  await candidate();
-  const base: number[] = [];
-  const cand: number[] = [];
-  const ratios: number[] = [];
-  const measure = async (work: () => Promise<unknown>) => (selfTimed ? Number(await work()) : timed(work));
-  for (let i = 0; i < RUNS; i++) {
-    const b = await measure(baseline);
-    const c = await measure(candidate);
-    base.push(b);
-    cand.push(c);
-    ratios.push(c / b);
-  }
-  return { name, unit: "ms", value: stats(cand), baseline: stats(base), ratio: stats(ratios), goal };
-}
-
 async function withImage<T>(profile: string, use: (outDir: string) => Promise<T>): Promise<T | undefined> {
   const outDir = join(ROOT, "_out", profile);
   const present = await readFile(join(outDir, "manifest.json")).then(() => true, () => false);
@@ -157,7 +107,7 @@ async function squashfsPair(scratch: string): Promise<Figure> {
   return pair(
     "rootfs stage (merge + mksquashfs, fresh cache) vs bare mksquashfs of the same tree",
     "<= 1.05",
-    () => execa("mksquashfs", [tree, join(scratch, "bare.sqsh"), ...MKSQUASHFS_FLAGS]),
+    () => execa("mksquashfs", squashfsArgs(tree, join(scratch, "bare.sqsh"), ctx.epoch)),
     async () => {
       const fresh = createContext(ROOT, ctx.epoch, join(scratch, `cache-${run++}`));
       await buildRootfs(packages, built.kernel, release, fresh, built.sbom);
@@ -543,7 +493,8 @@ const GROUPS: Record<string, Group> = {
   uki: async () => [await ukiPair(scratch, join(ROOT, "_out/minimal")), await withImage("default", (out) => ukiPair(scratch, out))],
   rootfs: async () => [await squashfsPair(scratch)],
   noop: async () => [...(await bothProfiles(noopRebuild)), ...(await bothProfiles(noopCli))],
-  boot: () => bothProfiles(bootFigure),
+  boot: async () => [...(await bothProfiles(bootFigure)), ...((await withImage("default", (out) => bootFloorFigures(scratch, out))) ?? [])],
+  media: async () => (await withImage("default", (out) => mediaFigures(scratch, out))) ?? [],
   push: async () => pushFigures(scratch, join(ROOT, "_out", (await withImage("default", () => Promise.resolve(true))) ? "default" : "minimal")),
   kernel: async () => (process.env.BENCH_KERNEL !== "0" ? [await kernelPair(scratch)] : []),
   seal: () => kernelSealFigures(scratch),

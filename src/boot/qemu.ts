@@ -41,6 +41,8 @@ export interface BootOptions {
   allowReboot?: boolean;
   /** with secureBoot: enrol this `bronze keys generate` directory (PK, KEK, db) in an empty store instead */
   secureBootKeys?: string;
+  /** with secureBoot: no keys at all (setup mode), for an image that enrols its own */
+  secureBootSetupMode?: boolean;
 }
 
 export interface BootResult {
@@ -122,7 +124,7 @@ async function prepareScratch(target: BootTarget, options: BootOptions, scratch:
     const { setVariables } = await import("../secureboot/ovmf-store.ts");
     await writeFile(join(scratch, "vars.fd"), setVariables(await readFile(firmware.vars), await enrollmentVariables(options.secureBootKeys)));
   } else {
-    await copyFile(options.secureBoot ? firmware.snakeoilVars : firmware.vars, join(scratch, "vars.fd"));
+    await copyFile(options.secureBoot && !options.secureBootSetupMode ? firmware.snakeoilVars : firmware.vars, join(scratch, "vars.fd"));
   }
 }
 

@@ -47,16 +47,20 @@ export function registerBootCommand(program: Command): void {
     .option("-q, --quiet", "do not echo the console")
     .option("--secure-boot", "UEFI Secure Boot enforcing, with Debian's snakeoil test key enrolled (sign with /usr/share/ovmf/PkKek-1-snakeoil.key, passphrase snakeoil)")
     .option("--secure-boot-keys <dir>", "Secure Boot enforcing with the PK, KEK and db of a `bronze keys generate` directory enrolled instead")
+    .option("--secure-boot-setup-mode", "Secure Boot firmware with no keys (setup mode), for an image that enrols its own (bronze image iso --enroll-keys); reboots are allowed")
     .option("--as-disk", "boot an ISO as the machine's disk, as when written to a USB stick (it is written to)")
     .option("--ipxe", "network boot of a pxe directory through the NIC's iPXE and boot.ipxe (else the firmware's PXE loads uki.efi)")
-    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string; asDisk?: boolean; ipxe?: boolean }) => {
+    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string; secureBootSetupMode?: boolean; asDisk?: boolean; ipxe?: boolean }) => {
       const target = await resolveBootTarget(artifact, Boolean(opts.asDisk), Boolean(opts.ipxe));
       const result = await boot(target, {
         ...BOOT_DEFAULTS,
         timeoutMs: opts.timeout * 1000,
         accel: opts.accel,
-        secureBoot: Boolean(opts.secureBoot ?? opts.secureBootKeys),
+        secureBoot: Boolean(opts.secureBoot ?? opts.secureBootKeys ?? opts.secureBootSetupMode),
         secureBootKeys: opts.secureBootKeys,
+        secureBootSetupMode: opts.secureBootSetupMode,
+        // enrolling keys ends in a reset
+        allowReboot: opts.secureBootSetupMode,
         onLine: opts.quiet ? undefined : (line) => console.log(`| ${line}`),
       });
       const fields = Object.entries(result.ready).map(([k, v]) => `${k}=${v}`).join(" ");

@@ -34,11 +34,12 @@ export function registerImageCommands(program: Command): void {
     .description("write a UEFI-bootable hybrid ISO: its El Torito boot image is an ESP with systemd-boot and the UKI (the Secure Boot signed ones when the installer has them), also GPT partition 2, so it boots from a CD-ROM and from a USB stick")
     .requiredOption("--from <installer>", "installer image: an OCI layout directory or tar (e.g. _out/default/installer)")
     .requiredOption("--out <file>", "the ISO to write")
-    .action(async (opts: { from: string; out: string }) => {
+    .option("--enroll-keys <dir>", "a `bronze keys generate` directory: its PK, KEK and db updates go into loader/keys/auto/, for systemd-boot to enrol on a machine in setup mode (the installer must be signed with its db key)")
+    .action(async (opts: { from: string; out: string; enrollKeys?: string }) => {
       const { buildIso } = await import("../disk/iso.ts");
       const iso = await buildIso(opts);
       const { size } = await stat(iso.out);
-      console.log(`iso ${iso.out}: ${size} bytes, volume ${iso.volumeId}, ${iso.content.profile} ${iso.content.version}${iso.content.signed ? " (Secure Boot signed)" : ""}; ESP ${iso.espBytes} bytes (El Torito EFI image and GPT partition 2)`);
+      console.log(`iso ${iso.out}: ${size} bytes, volume ${iso.volumeId}, ${iso.content.profile} ${iso.content.version}${iso.content.signed ? " (Secure Boot signed)" : ""}; ESP ${iso.espBytes} bytes (El Torito EFI image and GPT partition 2)${opts.enrollKeys ? "; enrols PK, KEK and db in setup mode" : ""}`);
     });
 
   image

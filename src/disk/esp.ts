@@ -12,13 +12,25 @@ export interface EspFile {
   data: Buffer | string;
 }
 
-/** What a bronze ESP holds: systemd-boot at the removable-media path and at its own, the UKI, loader.conf. */
-export function espFiles(content: InstallerContent): EspFile[] {
+/** A signed Secure Boot variable update (PK.auth, KEK.auth, db.auth): public data, signed by the key above it. */
+export interface KeyUpdate {
+  role: string;
+  data: Buffer;
+}
+
+/**
+ * What a bronze ESP holds: systemd-boot at the removable-media path and at its own, the UKI, loader.conf;
+ * with key updates, those too in loader/keys/auto/, which systemd-boot enrols on a machine in setup mode.
+ */
+export function espFiles(content: InstallerContent, enrol: readonly KeyUpdate[] = []): EspFile[] {
+  // force: enrol without the menu (systemd-boot still counts down on a physical machine, not in a VM)
+  const loaderConf = enrol.length ? `${LOADER_CONF}secure-boot-enroll force\n` : LOADER_CONF;
   return [
     { path: `EFI/BOOT/${content.arch.efiBootFile}`, data: content.bootloader },
     { path: `EFI/systemd/${content.arch.bootloaderName}`, data: content.bootloader },
     { path: `EFI/Linux/${ukiFileName(content.version)}`, data: content.uki },
-    { path: "loader/loader.conf", data: LOADER_CONF },
+    { path: "loader/loader.conf", data: loaderConf },
+    ...enrol.map((u) => ({ path: `loader/keys/auto/${u.role}.auth`, data: u.data })),
   ];
 }
 

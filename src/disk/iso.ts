@@ -3,9 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeAtomic } from "../core/atomic.ts";
 import { run } from "../core/exec.ts";
+import { InputError } from "../core/errors.ts";
 import { derivedGuid } from "../core/guid.ts";
 import { readInstaller, type InstallerContent } from "./boot-files.ts";
-import { espFiles, fatSizeFor, writeFat } from "./esp.ts";
+import { espFiles, fatSizeFor, writeFat, type KeyUpdate } from "./esp.ts";
 
 /**
  * `bronze image iso`: a UEFI-bootable ISO 9660 image. Its El Torito boot image is a FAT ESP (systemd-boot,
@@ -52,12 +53,15 @@ export function xorrisoArgs(input: XorrisoInput): string[] {
   ];
 }
 
-/** Writes the ISO of an installer's boot files to `out` (atomically). */
-export async function writeIso(content: InstallerContent, out: string): Promise<IsoResult> {
+/** Writes the ISO of an installer's boot files to `out` (atomically); with key updates, an ISO that enrols them. */
+export async function writeIso(content: InstallerContent, out: string, enrol: readonly KeyUpdate[] = []): Promise<IsoResult> {
+  if (enrol.length && !content.signed) {
+    throw new InputError("--enroll-keys: the installer is not Secure Boot signed, so the firmware would refuse it once the keys are enrolled; build it with --secure-boot-key and --secure-boot-cert");
+  }
   const volumeId = isoVolumeId(content.profile, content.version);
   const work = await mkdtemp(join(tmpdir(), "bronze-iso-"));
   try {
-    const files = espFiles(content);
+    const files = espFiles(content, enrol);
     const espImage = join(work, "esp.img");
     const espBytes = fatSizeFor(files);
     const serial = derivedGuid(Buffer.from(`bronze\0${content.profile}\0iso-esp`)).slice(0, 8);
@@ -74,7 +78,9 @@ export async function writeIso(content: InstallerContent, out: string): Promise<
   }
 }
 
-/** `bronze image iso --from INSTALLER --out FILE`. */
-export async function buildIso(options: { from: string; out: string }): Promise<IsoResult> {
-  return writeIso(await readInstaller(options.from), options.out);
+/** `bronze image iso --from INSTALLER --out FILE [--enroll-keys DIR]`. */
+export async function buildIso(options: { from: string; out: string; enrollKeys?: string }): Promise<IsoResult> {
+  const content = await readInstaller(options.from);
+  const enrol = options.enrollKeys ? (await (await import("../secureboot/keys.ts")).enrolmentUpdates(options.enrollKeys)).map(({ role, data }) => ({ role, data })) : [];
+  return writeIso(content, options.out, enrol);
 }

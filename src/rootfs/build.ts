@@ -86,6 +86,14 @@ const USR_LINKS = [
 /** Compression settings: Talos's, for a small image that the kernel reads fast. */
 export const MKSQUASHFS_FLAGS = ["-all-root", "-noappend", "-comp", "zstd", "-Xcompression-level", "18", "-no-progress", "-quiet"];
 
+/**
+ * mksquashfs's arguments for `tree`: every timestamp is the epoch, not the files' (a package's files carry
+ * the time it was built, and a cached package may have been built under another commit's epoch).
+ */
+export function squashfsArgs(tree: string, out: string, epoch: number): string[] {
+  return [tree, out, ...MKSQUASHFS_FLAGS, "-all-time", String(epoch), "-mkfs-time", String(epoch)];
+}
+
 /** What goes into the root filesystem image. */
 interface RootfsContent {
   packages: readonly PackageArtifact[];
@@ -122,7 +130,7 @@ async function packRootfs(tree: string, outDir: string, content: RootfsContent):
   await writeNew(join(SBOM_DIR, names.cyclonedx), cycloneDxDocument(input));
   await copyFile(join(tree, SBOM_DIR, names.spdx), join(outDir, names.spdx));
   await copyFile(join(tree, SBOM_DIR, names.cyclonedx), join(outDir, names.cyclonedx));
-  await run("mksquashfs", [tree, join(outDir, FILES.rootfs), ...MKSQUASHFS_FLAGS], {
+  await run("mksquashfs", squashfsArgs(tree, join(outDir, FILES.rootfs), content.epoch), {
     env: { SOURCE_DATE_EPOCH: String(content.epoch) },
     logFile: content.logFile,
   });

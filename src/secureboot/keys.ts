@@ -90,21 +90,25 @@ export async function generateKeys(dir: string, options: KeyGenerationOptions): 
  * The variables that enrol a generated key set in a firmware variable store: PK, KEK and db as
  * their signed updates carry them (time stamp and signature list), and Secure Boot enabled.
  */
-export async function enrollmentVariables(dir: string): Promise<StoreVariable[]> {
-  const variables: StoreVariable[] = [];
+/** The signed updates (PK.auth, KEK.auth, db.auth) of a `bronze keys generate` directory, each checked: public data, no key. */
+export async function enrolmentUpdates(dir: string): Promise<{ role: SecureBootVariable; data: Buffer; update: ReturnType<typeof parseAuthenticatedUpdate> }[]> {
+  const updates = [];
   for (const role of KEY_ROLES) {
     const file = join(dir, `${role}.auth`);
-    const content = await readFile(file).catch(() => {
+    const data = await readFile(file).catch(() => {
       throw new InputError(`${file}: missing; give a directory made by \`bronze keys generate\``);
     });
-    let update;
     try {
-      update = parseAuthenticatedUpdate(content);
+      updates.push({ role, data, update: parseAuthenticatedUpdate(data) });
     } catch (e) {
       throw new InputError(`${file}: ${(e as Error).message}`);
     }
-    variables.push({ name: role, vendor: vendorOf(role), attributes: SECURE_BOOT_VARIABLE_ATTRIBUTES, time: update.time, data: update.data });
   }
+  return updates;
+}
+
+export async function enrollmentVariables(dir: string): Promise<StoreVariable[]> {
+  const variables: StoreVariable[] = (await enrolmentUpdates(dir)).map(({ role, update }) => ({ name: role, vendor: vendorOf(role), attributes: SECURE_BOOT_VARIABLE_ATTRIBUTES, time: update.time, data: update.data }));
   variables.push({ ...SECURE_BOOT_ENABLE, attributes: 0x3, data: Buffer.from([1]) });
   return variables;
 }

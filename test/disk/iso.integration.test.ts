@@ -82,10 +82,16 @@ test("the ISO boots to init's ready line as a CD-ROM, and written to a disk (a U
   assert.match(String(asDisk.stdout), /bronze: boot ok in [\d.]+ s: root=ro/);
 });
 
-test("image iso refuses what is not an installer, and boot --as-disk a file that is no disk, exit code 2 with the fix", async () => {
+test("image iso refuses what is not an installer, and keys to enrol for an unsigned one; boot --as-disk a file that is no disk; exit code 2 with the fix", async () => {
   const notInstaller = await bronze(["image", "iso", "--from", join(OUT, "uki.efi"), "--out", join(dir, "never.iso")]);
   assert.equal(notInstaller.exitCode, 2, String(notInstaller.all));
   assert.match(String(notInstaller.stderr), /uki\.efi: not a tar \(.*\); give an OCI image layout directory or a tar of one/);
+  await assert.rejects(readFile(join(dir, "never.iso")), { code: "ENOENT" });
+  const keys = join(dir, "keys");
+  assert.equal((await bronze(["keys", "generate", keys])).exitCode, 0);
+  const unsigned = await bronze(["image", "iso", "--from", join(OUT, "installer"), "--out", join(dir, "never.iso"), "--enroll-keys", keys]);
+  assert.equal(unsigned.exitCode, 2, String(unsigned.all));
+  assert.match(String(unsigned.stderr), /--enroll-keys: the installer is not Secure Boot signed, .*; build it with --secure-boot-key and --secure-boot-cert/);
   await assert.rejects(readFile(join(dir, "never.iso")), { code: "ENOENT" });
   const noDisk = await bronze(["boot", join(OUT, "uki.efi"), "--as-disk"]);
   assert.equal(noDisk.exitCode, 2, String(noDisk.all));

@@ -76,7 +76,7 @@ test("with Secure Boot enforcing, the unsigned UKI, one signed by a key not enro
   assert.match(await refused(join(dir, "altered.efi")), /Access Denied|Security Violation/);
 });
 
-test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the same bytes as secureboot sign, never the key in any output); with keys from `bronze keys generate` enrolled, the disk and the ISO made from that installer boot with Secure Boot enforcing and a snakeoil-signed UKI is refused", async () => {
+test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the same bytes as secureboot sign, never the key in any output); with keys from `bronze keys generate` enrolled, the disk and the ISO made from that installer boot with Secure Boot enforcing, an ISO that enrols the keys itself boots enforcing from setup mode, and a snakeoil-signed UKI is refused", async () => {
   const started = Date.now() - 1000;
   const keys = join(dir, "keys");
   const generated = await bronze(["keys", "generate", keys]);
@@ -137,6 +137,30 @@ test("bronze build with --secure-boot-key signs the UKI and systemd-boot (the sa
   assert.match(String(isoBooted.stdout), /DVD-ROM/);
   assert.match(String(isoBooted.stdout), /secureboot: Secure boot enabled/);
   assert.match(String(isoBooted.stdout), /bronze: boot ok in [\d.]+ s: root=ro/);
+
+  // an ISO that enrols the keys itself: on firmware in setup mode systemd-boot enrols them from
+  // loader/keys/auto/, resets, and the signed image then boots with Secure Boot enforcing
+  const enrollingDir = join(dir, "enrolling");
+  await mkdir(enrollingDir);
+  const enrolling = join(enrollingDir, "enrolling.iso");
+  const madeEnrolling = await bronze(["image", "iso", "--from", join(out, "installer"), "--out", enrolling, "--enroll-keys", keys]);
+  assert.equal(madeEnrolling.exitCode, 0, String(madeEnrolling.all));
+  const espStart = /First sector: (\d+)/.exec((await execa("sgdisk", ["-i", "2", enrolling])).stdout)?.[1];
+  const esp = `${enrolling}@@${Number(espStart) * 512}`;
+  const listed = (await execa("mdir", ["-i", esp, "-b", "::/loader/keys/auto"], { env: { MTOOLS_SKIP_CHECK: "1" } })).stdout;
+  assert.deepEqual(listed.split("\n").filter(Boolean).map((l) => l.split("/").at(-1)).sort(), ["db.auth", "KEK.auth", "PK.auth"].sort());
+  for (const role of ["PK", "KEK", "db"]) {
+    const copied = join(dir, `${role}-from-iso.auth`);
+    await execa("mcopy", ["-i", esp, `::/loader/keys/auto/${role}.auth`, copied], { env: { MTOOLS_SKIP_CHECK: "1" } });
+    assert.deepEqual(await readFile(copied), await readFile(join(keys, `${role}.auth`)), `${role}.auth`);
+  }
+  assert.deepEqual(await findKeyCopies([enrollingDir], needles, started), [], "no key in the enrolling ISO");
+  const enrolled = await bronze(["boot", enrolling, "--secure-boot-setup-mode"]);
+  assert.equal(enrolled.exitCode, 0, String(enrolled.all));
+  const log = String(enrolled.stdout);
+  assert.match(log, /Enrolling secure boot keys from directory: \\loader\\keys\\auto/);
+  assert.ok(log.indexOf("Enrolling secure boot keys") < log.indexOf("secureboot: Secure boot enabled"), "enrolled, then booted enforcing");
+  assert.match(log, /bronze: boot ok in [\d.]+ s: root=ro/);
 });
 
 test("secureboot sign refuses what it cannot sign with the fix, exit code 2", async () => {
