@@ -39,6 +39,8 @@ const BARE: Record<Exclude<DiskFormat, "raw">, (raw: string, out: string) => Pro
   qcow2: (raw, out) => execa("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, out]),
   // Talos's way; its footer carries the clock's time
   vhd: (raw, out) => execa("qemu-img", ["convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size", raw, out]),
+  // qemu-img's stream-optimized VMDK, the OVA's bulk (bronze adds the descriptor and the tar)
+  ova: (raw, out) => execa("qemu-img", ["convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized,adapter_type=lsilogic", raw, out]),
   gcp: (raw, out) => execa("sh", ["-c", 'cd "$(dirname "$1")" && tar --format=oldgnu -S -cf - "$(basename "$1")" | gzip -9 -n > "$2"', "sh", raw, out]),
 };
 

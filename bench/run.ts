@@ -107,7 +107,7 @@ async function squashfsPair(scratch: string): Promise<Figure> {
   return pair(
     "rootfs stage (merge + mksquashfs, fresh cache) vs bare mksquashfs of the same tree",
     "<= 1.05",
-    () => execa("mksquashfs", squashfsArgs(tree, join(scratch, "bare.sqsh"), ctx.epoch)),
+    () => execa("mksquashfs", squashfsArgs(tree, join(scratch, "bare.sqsh"), ctx.epoch), { env: { SOURCE_DATE_EPOCH: undefined } }),
     async () => {
       const fresh = createContext(ROOT, ctx.epoch, join(scratch, `cache-${run++}`));
       await buildRootfs(packages, built.kernel, release, fresh, built.sbom);

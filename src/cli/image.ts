@@ -15,7 +15,7 @@ export function registerImageCommands(program: Command): void {
     .requiredOption("--out <file>", "the disk image to write")
     .option("--size <size>", "disk size (e.g. 2G); the /var partition takes what the ESP leaves", sizeOption, DEFAULT_DISK_SIZE)
     .addOption(
-      new Option("--format <format>", "raw; raw.zst or raw.xz (compressed); qcow2 (QEMU, OpenStack); vhd (Azure: fixed, whole MiB); gcp (disk.raw in a GNU tar, gzipped)")
+      new Option("--format <format>", "raw; raw.zst or raw.xz (compressed); qcow2 (QEMU, OpenStack); vhd (Azure: fixed, whole MiB); gcp (disk.raw in a GNU tar, gzipped); ova (VMware: OVF descriptor and stream-optimized VMDK)")
         .choices(Object.keys(DISK_FORMATS))
         .default("raw"),
     )

@@ -10,7 +10,8 @@ async function lazyExeca(): Promise<typeof execa> {
 
 export interface RunOptions {
   cwd?: string;
-  env?: Record<string, string>;
+  /** added to the environment; a variable given as undefined is removed from it */
+  env?: Record<string, string | undefined>;
   /** replace the environment instead of extending it */
   cleanEnv?: boolean;
   /** append stdout and stderr here instead of returning them */

@@ -23,6 +23,7 @@ export const FILES = {
   qcow2: "disk.qcow2",
   vhd: "disk.vhd",
   gcp: "disk.raw.tar.gz",
+  ova: "disk.ova",
   iso: "image.iso",
   pxe: "pxe",
 } as const;
@@ -38,6 +39,7 @@ const OUTPUT_FILES = {
   qcow2: [FILES.qcow2],
   vhd: [FILES.vhd],
   gcp: [FILES.gcp],
+  ova: [FILES.ova],
   iso: [FILES.iso],
   pxe: [`${FILES.pxe}/`],
 } as const satisfies Record<string, readonly string[]>;
@@ -48,7 +50,7 @@ export type Output = keyof typeof OUTPUT_FILES;
  * The formats a disk image is written in (`bronze image disk --format`), each with the output that asks
  * for it: raw is `disk`; the others are made from the raw disk (compressed, or for a hypervisor or cloud).
  */
-export const DISK_FORMATS = { raw: "disk", "raw.zst": "raw.zst", "raw.xz": "raw.xz", qcow2: "qcow2", vhd: "vhd", gcp: "gcp" } as const satisfies Record<string, Output>;
+export const DISK_FORMATS = { raw: "disk", "raw.zst": "raw.zst", "raw.xz": "raw.xz", qcow2: "qcow2", vhd: "vhd", gcp: "gcp", ova: "ova" } as const satisfies Record<string, Output>;
 export type DiskFormat = keyof typeof DISK_FORMATS;
 export type DiskOutput = (typeof DISK_FORMATS)[DiskFormat];
 

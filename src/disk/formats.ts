@@ -6,6 +6,7 @@ import { InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { guidBytes } from "../core/guid.ts";
 import type { DiskFormat } from "../core/outputs.ts";
+import { writeTar } from "../oci/tar.ts";
 
 /**
  * A raw disk written in the other formats: compressed (zstd, xz), qcow2 (QEMU, OpenStack, nocloud),
@@ -104,6 +105,22 @@ const WRITERS: Record<Exclude<DiskFormat, "raw">, (input: ConvertInput, out: str
       await handle.close();
     }
   },
+  // VMware: the OVF descriptor first, then the stream-optimized disk, in a ustar archive
+  ova: async ({ raw, sizeBytes, epoch, diskGuid }, out) => {
+    const work = await mkdtemp(join(tmpdir(), "bronze-ova-"));
+    try {
+      // the descriptor inside the VMDK names its file: it is made under the name it has in the OVA
+      const vmdk = await streamOptimizedVmdk(raw, join(work, OVA_DISK), diskGuid);
+      const ovf = ovfDescriptor({ name: "bronze", diskFile: OVA_DISK, diskFileSize: vmdk.length, capacityBytes: sizeBytes });
+      const entries = [
+        { path: OVA_DESCRIPTOR, type: "file" as const, mode: 0o644, data: Buffer.from(ovf) },
+        { path: OVA_DISK, type: "file" as const, mode: 0o644, data: vmdk },
+      ];
+      await writeFile(out, writeTar(entries, epoch));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  },
   // Compute Engine imports disk.raw from a GNU-format tar (sparse), gzipped
   gcp: async ({ raw, epoch }, out) => {
     const work = await mkdtemp(join(tmpdir(), "bronze-gcp-"));
@@ -119,6 +136,71 @@ const WRITERS: Record<Exclude<DiskFormat, "raw">, (input: ConvertInput, out: str
     }
   },
 };
+
+/** The VMDK's name inside the OVA; it sorts after the descriptor, which VMware reads first. */
+const OVA_DISK = "disk1.vmdk";
+const OVA_DESCRIPTOR = "bronze.ovf";
+
+/** The OVF descriptor of a VM of the disk: UEFI firmware (the image boots no other way), LSI Logic SCSI, one NIC. Pure. */
+export function ovfDescriptor(input: { name: string; diskFile: string; diskFileSize: number; capacityBytes: number }): string {
+  const { name, diskFile, diskFileSize, capacityBytes } = input;
+  const item = (fields: Record<string, string | number>) =>
+    `      <Item>\n${Object.entries(fields).map(([k, v]) => `        <rasd:${k}>${v}</rasd:${k}>`).join("\n")}\n      </Item>`;
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf">
+  <References>
+    <File ovf:href="${diskFile}" ovf:id="file1" ovf:size="${diskFileSize}"/>
+  </References>
+  <DiskSection>
+    <Info>Virtual disks</Info>
+    <Disk ovf:capacity="${capacityBytes}" ovf:capacityAllocationUnits="byte" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
+  </DiskSection>
+  <NetworkSection>
+    <Info>Logical networks</Info>
+    <Network ovf:name="VM Network">
+      <Description>The VM Network network</Description>
+    </Network>
+  </NetworkSection>
+  <VirtualSystem ovf:id="${name}">
+    <Info>A bronze virtual machine</Info>
+    <Name>${name}</Name>
+    <OperatingSystemSection ovf:id="101" vmw:osType="other5xLinux64Guest">
+      <Info>The guest operating system</Info>
+    </OperatingSystemSection>
+    <VirtualHardwareSection>
+      <Info>Virtual hardware requirements</Info>
+      <System>
+        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>
+        <vssd:InstanceID>0</vssd:InstanceID>
+        <vssd:VirtualSystemIdentifier>${name}</vssd:VirtualSystemIdentifier>
+        <vssd:VirtualSystemType>vmx-13</vssd:VirtualSystemType>
+      </System>
+${[
+  item({ AllocationUnits: "hertz * 10^6", Description: "Number of virtual CPUs", ElementName: "2 virtual CPUs", InstanceID: 1, ResourceType: 3, VirtualQuantity: 2 }),
+  item({ AllocationUnits: "byte * 2^20", Description: "Memory size", ElementName: "2048 MB of memory", InstanceID: 2, ResourceType: 4, VirtualQuantity: 2048 }),
+  item({ Address: 0, Description: "SCSI controller", ElementName: "SCSI controller 0", InstanceID: 3, ResourceSubType: "lsilogic", ResourceType: 6 }),
+  item({ AddressOnParent: 0, ElementName: "Hard disk 0", HostResource: "ovf:/disk/vmdisk1", InstanceID: 4, Parent: 3, ResourceType: 17 }),
+  item({ AddressOnParent: 0, AutomaticAllocation: "true", Connection: "VM Network", ElementName: "Network adapter 0", InstanceID: 5, ResourceSubType: "VmxNet3", ResourceType: 10 }),
+].join("\n")}
+      <vmw:Config ovf:required="false" vmw:key="firmware" vmw:value="efi"/>
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+`;
+}
+
+/** qemu-img's stream-optimized VMDK with its random CID replaced by one derived from the disk: the same disk, the same bytes. */
+async function streamOptimizedVmdk(raw: string, out: string, diskGuid: string): Promise<Buffer> {
+  await run("qemu-img", ["convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized,adapter_type=lsilogic", raw, out]);
+  const vmdk = await readFile(out);
+  // the embedded descriptor (sector 1 on): "CID=" and 8 hex digits, replaced in place (same length)
+  const descriptorEnd = Math.min(vmdk.length, 4096);
+  const text = vmdk.subarray(0, descriptorEnd).toString("latin1");
+  const at = text.indexOf("\nCID=");
+  if (at < 0 || !/^[0-9a-f]{8}\n/.test(text.slice(at + 5, at + 14))) throw new Error("qemu-img wrote a VMDK without the descriptor bronze expects (no CID line)");
+  vmdk.write(diskGuid.replace(/-/g, "").slice(0, 8), at + 5, "latin1");
+  return vmdk;
+}
 
 /** Writes the raw disk in `format` to `out` (atomically). */
 export async function convertDisk(input: ConvertInput, format: Exclude<DiskFormat, "raw">, out: string): Promise<void> {

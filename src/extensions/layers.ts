@@ -10,7 +10,7 @@ import type { KernelArtifact } from "../kernel/build.ts";
 import { entriesDigest, readTree } from "../oci/dir-read.ts";
 import { writeEntries } from "../oci/dir-write.ts";
 import type { ReadEntry } from "../oci/tar-read.ts";
-import { squashfsArgs } from "../rootfs/build.ts";
+import { makeSquashfs } from "../rootfs/build.ts";
 import type { ResolvedExtension } from "./assemble.ts";
 import type { ExtensionContent } from "./policy.ts";
 import { isServiceDefinition, parseServiceDefinition, renderServiceFile, SERVICE_FORMAT, SERVICES_DIR } from "./services.ts";
@@ -48,7 +48,7 @@ async function squashLayer(name: string, step: string, what: Record<string, unkn
     await rm(tree, { recursive: true, force: true });
     try {
       await writeEntries(await entries(), tree, step);
-      await run("mksquashfs", squashfsArgs(tree, join(outDir, "layer.sqsh"), ctx.epoch), { env: { SOURCE_DATE_EPOCH: String(ctx.epoch) }, logFile: join(ctx.logDir, "layers.log") });
+      await makeSquashfs(tree, join(outDir, "layer.sqsh"), ctx.epoch, join(ctx.logDir, "layers.log"));
     } finally {
       await rm(tree, { recursive: true, force: true });
     }

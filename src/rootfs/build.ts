@@ -94,6 +94,12 @@ export function squashfsArgs(tree: string, out: string, epoch: number): string[]
   return [tree, out, ...MKSQUASHFS_FLAGS, "-all-time", String(epoch), "-mkfs-time", String(epoch)];
 }
 
+/** Packs `tree` into the SquashFS image `out`, every timestamp the epoch. */
+export async function makeSquashfs(tree: string, out: string, epoch: number, logFile: string): Promise<void> {
+  // mksquashfs refuses SOURCE_DATE_EPOCH beside its time options (bronze repro and CI set it)
+  await run("mksquashfs", squashfsArgs(tree, out, epoch), { env: { SOURCE_DATE_EPOCH: undefined }, logFile });
+}
+
 /** What goes into the root filesystem image. */
 interface RootfsContent {
   packages: readonly PackageArtifact[];
@@ -130,10 +136,7 @@ async function packRootfs(tree: string, outDir: string, content: RootfsContent):
   await writeNew(join(SBOM_DIR, names.cyclonedx), cycloneDxDocument(input));
   await copyFile(join(tree, SBOM_DIR, names.spdx), join(outDir, names.spdx));
   await copyFile(join(tree, SBOM_DIR, names.cyclonedx), join(outDir, names.cyclonedx));
-  await run("mksquashfs", squashfsArgs(tree, join(outDir, FILES.rootfs), content.epoch), {
-    env: { SOURCE_DATE_EPOCH: String(content.epoch) },
-    logFile: content.logFile,
-  });
+  await makeSquashfs(tree, join(outDir, FILES.rootfs), content.epoch, content.logFile);
   return installedBytes;
 }
 

@@ -4,12 +4,12 @@ import { ARCHES, ARCH_NAMES, archNamed, DEFAULT_ARCH } from "../../src/core/arch
 import { BOOT_MEDIA, diskFormatOf, FILES, isBootMedium, isPublished, mediumFile, OUTPUTS } from "../../src/core/outputs.ts";
 
 test("each output kind publishes its own files; the manifest, SBOMs and rootfs always", () => {
-  assert.deepEqual(OUTPUTS, ["uki", "kernel-initramfs", "installer", "disk", "raw.zst", "raw.xz", "qcow2", "vhd", "gcp", "iso", "pxe"]);
+  assert.deepEqual(OUTPUTS, ["uki", "kernel-initramfs", "installer", "disk", "raw.zst", "raw.xz", "qcow2", "vhd", "gcp", "ova", "iso", "pxe"]);
   assert.deepEqual(OUTPUTS.filter(isBootMedium), [...BOOT_MEDIA]);
-  assert.deepEqual(BOOT_MEDIA, ["disk", "raw.zst", "raw.xz", "qcow2", "vhd", "gcp", "iso", "pxe"]);
-  assert.deepEqual(BOOT_MEDIA.map(diskFormatOf), ["raw", "raw.zst", "raw.xz", "qcow2", "vhd", "gcp", undefined, undefined]);
-  assert.deepEqual(BOOT_MEDIA.map(mediumFile), [FILES.disk, FILES.diskZst, FILES.diskXz, FILES.qcow2, FILES.vhd, FILES.gcp, FILES.iso, FILES.pxe]);
-  const names = [FILES.uki, FILES.signedUki, FILES.kernel, FILES.initramfs, FILES.installerTar, `${FILES.installerLayout}/index.json`, FILES.disk, FILES.diskZst, FILES.diskXz, FILES.qcow2, FILES.vhd, FILES.gcp, FILES.iso, `${FILES.pxe}/boot.ipxe`, FILES.manifest, FILES.rootfs, "minimal.spdx.json"];
+  assert.deepEqual(BOOT_MEDIA, ["disk", "raw.zst", "raw.xz", "qcow2", "vhd", "gcp", "ova", "iso", "pxe"]);
+  assert.deepEqual(BOOT_MEDIA.map(diskFormatOf), ["raw", "raw.zst", "raw.xz", "qcow2", "vhd", "gcp", "ova", undefined, undefined]);
+  assert.deepEqual(BOOT_MEDIA.map(mediumFile), [FILES.disk, FILES.diskZst, FILES.diskXz, FILES.qcow2, FILES.vhd, FILES.gcp, FILES.ova, FILES.iso, FILES.pxe]);
+  const names = [FILES.uki, FILES.signedUki, FILES.kernel, FILES.initramfs, FILES.installerTar, `${FILES.installerLayout}/index.json`, FILES.disk, FILES.diskZst, FILES.diskXz, FILES.qcow2, FILES.vhd, FILES.gcp, FILES.ova, FILES.iso, `${FILES.pxe}/boot.ipxe`, FILES.manifest, FILES.rootfs, "minimal.spdx.json"];
   const published = (outputs: Parameters<typeof isPublished>[0]) => names.filter((n) => isPublished(outputs, n));
   assert.deepEqual(published(["uki"]), [FILES.uki, FILES.signedUki, FILES.manifest, FILES.rootfs, "minimal.spdx.json"]);
   assert.deepEqual(published(["installer", "disk"]), [FILES.installerTar, `${FILES.installerLayout}/index.json`, FILES.disk, FILES.manifest, FILES.rootfs, "minimal.spdx.json"]);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -96,4 +96,30 @@ test("raw.zst, raw.xz and gcp: zstd, xz and tar read them back to the raw disk; 
   // the GNU header magic (old GNU format: sparse files as Compute Engine reads them)
   assert.equal(gunzipSync(await readFile(gcp)).subarray(257, 265).toString("latin1"), "ustar  \0");
   assert.deepEqual(await readFile(await disk("gcp", "again.tar.gz", { TZ: "Europe/Berlin" })), await readFile(gcp), "gcp: reproducible");
+});
+
+test("ova: the OVF descriptor first, then a stream-optimized VMDK that qemu-img checks clean and reads as the disk; the descriptor parses and names the disk's file, size and capacity; the same bytes again", async () => {
+  const ova = await disk("ova", "disk.ova");
+  const listing = (await execa("tar", ["-tf", ova])).stdout.split("\n");
+  assert.deepEqual(listing, ["bronze.ovf", "disk1.vmdk"]);
+  const unpacked = join(dir, "ova");
+  await execa("mkdir", [unpacked]);
+  await execa("tar", ["-xf", ova, "-C", unpacked]);
+  const vmdk = join(unpacked, "disk1.vmdk");
+  const info = JSON.parse((await execa("qemu-img", ["info", "--output=json", vmdk])).stdout) as { format: string; "virtual-size": number; "format-specific": { data: { "create-type": string } } };
+  assert.deepEqual([info.format, info["virtual-size"], info["format-specific"].data["create-type"]], ["vmdk", 256 << 20, "streamOptimized"]);
+  assert.match((await execa("qemu-img", ["check", vmdk])).stdout, /No errors were found on the image/);
+  await sameContent([`driver=vmdk,file.filename=${vmdk}`], "ova's vmdk");
+  // an XML parser bronze did not write: Python's
+  const parsed = await execa("python3", ["-c", [
+    "import sys, xml.etree.ElementTree as ET",
+    "o = '{http://schemas.dmtf.org/ovf/envelope/1}'",
+    "r = ET.parse(sys.argv[1]).getroot()",
+    "f = r.find(o + 'References/' + o + 'File'); d = r.find(o + 'DiskSection/' + o + 'Disk')",
+    "print(f.get(o + 'href'), f.get(o + 'size'), d.get(o + 'capacity'), d.get(o + 'format').split('#')[1])",
+  ].join("\n"), join(unpacked, "bronze.ovf")]);
+  const { size } = await stat(vmdk);
+  assert.equal(parsed.stdout, `disk1.vmdk ${size} ${256 << 20} streamOptimized`);
+  assert.match(await readFile(join(unpacked, "bronze.ovf"), "utf8"), /vmw:key="firmware" vmw:value="efi"/);
+  assert.deepEqual(await readFile(await disk("ova", "again.ova", { TZ: "Australia/Eucla" })), await readFile(ova), "ova: reproducible (qemu-img's random CID replaced)");
 });

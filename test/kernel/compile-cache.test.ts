@@ -46,9 +46,10 @@ test("pruning removes the least recently used trees beyond the bound, never the 
   const cache = new CompileCache(await tempDir(), 25);
   await compiled(cache, "old", "f", "a\n");
   await compiled(cache, "used", "f", "b\n");
-  const past = new Date(Date.now() - 60_000);
-  await utimes(join(cache.treesDir, "old", "record.json"), past, past);
-  await utimes(join(cache.treesDir, "used", "record.json"), past, past);
+  // "used" last used before "old": only the lookup below can make it the more recent
+  const past = (ms: number) => new Date(Date.now() - ms);
+  await utimes(join(cache.treesDir, "old", "record.json"), past(60_000), past(60_000));
+  await utimes(join(cache.treesDir, "used", "record.json"), past(120_000), past(120_000));
   await cache.lookup("used");
   await compiled(cache, "new", "f", "c\n");
   assert.deepEqual((await cache.entries()).map((e) => e.key), ["new", "used"]);

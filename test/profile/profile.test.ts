@@ -56,7 +56,7 @@ test("bad custom profiles name the file, the line and the fix", async () => {
   });
   const refused = async (file: string, pattern: RegExp) => assert.rejects(loadProfile(join(dir, file)), (e: Error) => (assert.match(e.message, pattern), true));
   await refused("args.yaml", /args\.yaml:5.*'two words' is not one kernel argument/);
-  await refused("outputs.yaml", /outputs\.yaml:3.*unknown output 'floppy'; use any of uki, kernel-initramfs, installer, disk, raw\.zst, raw\.xz, qcow2, vhd, gcp, iso, pxe/);
+  await refused("outputs.yaml", /outputs\.yaml:3.*unknown output 'floppy'; use any of uki, kernel-initramfs, installer, disk, raw\.zst, raw\.xz, qcow2, vhd, gcp, ova, iso, pxe/);
   await refused("iso.yaml", /iso\.yaml:3.*the iso image is made from the installer image: add 'installer'/);
   await refused("disk.yaml", /disk\.yaml:3.*made from the installer image: add 'installer'/);
   await refused("override.yaml", /override\.yaml:3.*'packages' comes from the base profile/);

@@ -43,7 +43,7 @@ test("the minimal profile is reproducible: a second build elsewhere, by someone 
   assert.match(published, /^ {2}identical {3}minimal\.cdx\.json$/m);
   const media = group(output, "boot media made from each installer").join("\n");
   assert.match(media, /^ {2}identical {3}disk\.raw$/m, media);
-  for (const file of ["image.iso", "disk.raw.zst", "disk.raw.xz", "disk.qcow2", "disk.vhd", "disk.raw.tar.gz", "pxe/boot.ipxe", "pxe/uki.efi", "pxe/vmlinuz"]) {
+  for (const file of ["image.iso", "disk.raw.zst", "disk.raw.xz", "disk.qcow2", "disk.vhd", "disk.raw.tar.gz", "disk.ova", "pxe/boot.ipxe", "pxe/uki.efi", "pxe/vmlinuz"]) {
     assert.match(media, new RegExp(`^ {2}identical {3}${file.replaceAll(".", "\\.")}$`, "m"), media);
   }
   assert.match(output, /installer index digest: (sha256:[0-9a-f]{64}) \(A\), \1 \(C\), identical/);

@@ -3,7 +3,7 @@ import { mkdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
-import { squashfsArgs } from "../../src/rootfs/build.ts";
+import { makeSquashfs } from "../../src/rootfs/build.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 test("every timestamp in the squashfs is the epoch, whatever the files' own (a cached package built under another commit)", async () => {
@@ -14,10 +14,13 @@ test("every timestamp in the squashfs is the epoch, whatever the files' own (a c
   await utimes(join(tree, "usr", "bin", "tool"), 1_000_000_000, 1_000_000_000);
   const epoch = 1_796_156_853;
   const images = [join(dir, "a.sqsh"), join(dir, "b.sqsh")];
-  await execa("mksquashfs", squashfsArgs(tree, images[0] as string, epoch));
+  // with SOURCE_DATE_EPOCH set, as bronze repro and CI set it
+  process.env.SOURCE_DATE_EPOCH = String(epoch - 1000);
+  await makeSquashfs(tree, images[0] as string, epoch, join(dir, "log"));
   // the same tree with other file times: the same image
   await utimes(join(tree, "usr", "bin", "tool"), 1_500_000_000, 1_500_000_000);
-  await execa("mksquashfs", squashfsArgs(tree, images[1] as string, epoch));
+  await makeSquashfs(tree, images[1] as string, epoch, join(dir, "log"));
+  delete process.env.SOURCE_DATE_EPOCH;
   const [a, b] = await Promise.all(images.map((i) => execa("sha256sum", [i]).then((r) => r.stdout.split(" ")[0])));
   assert.equal(a, b);
   const listing = (await execa("unsquashfs", ["-lls", images[0] as string], { env: { TZ: "UTC" } })).stdout;
