@@ -49,7 +49,7 @@ export function registerBootCommand(program: Command): void {
     .option("--secure-boot-keys <dir>", "Secure Boot enforcing with the PK, KEK and db of a `bronze keys generate` directory enrolled instead")
     .option("--secure-boot-setup-mode", "Secure Boot firmware with no keys (setup mode), for an image that enrols its own (bronze image iso --enroll-keys); reboots are allowed")
     .option("--as-disk", "boot an ISO as the machine's disk, as when written to a USB stick (it is written to)")
-    .option("--ipxe", "network boot of a pxe directory through the NIC's iPXE and boot.ipxe (else the firmware's PXE loads uki.efi)")
+    .option("--ipxe", `network boot of a pxe directory through the NIC's iPXE and boot.ipxe (else the firmware's PXE loads ${FILES.uki})`)
     .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string; secureBootSetupMode?: boolean; asDisk?: boolean; ipxe?: boolean }) => {
       const target = await resolveBootTarget(artifact, Boolean(opts.asDisk), Boolean(opts.ipxe));
       const result = await boot(target, {

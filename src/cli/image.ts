@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import { Option, type Command } from "commander";
-import { DISK_FORMATS, type DiskFormat } from "../core/outputs.ts";
+import { DISK_FORMATS, FILES, type DiskFormat } from "../core/outputs.ts";
 import { DEFAULT_DISK_SIZE } from "../disk/sizes.ts";
 import { sizeOption } from "./size-option.ts";
 
@@ -44,7 +44,7 @@ export function registerImageCommands(program: Command): void {
 
   image
     .command("pxe")
-    .description("write a network boot directory to serve over TFTP or HTTP: uki.efi for UEFI firmware (signed when the installer is), and vmlinuz, initramfs.cpio.zst, cmdline and boot.ipxe for iPXE")
+    .description(`write a network boot directory to serve over TFTP or HTTP: ${FILES.uki} for UEFI firmware (signed when the installer is), and ${FILES.kernel}, ${FILES.initramfs}, cmdline and boot.ipxe for iPXE`)
     .requiredOption("--from <installer>", "installer image: an OCI layout directory or tar (e.g. _out/default/installer)")
     .requiredOption("--out <dir>", "the directory to write (replaced whole)")
     .action(async (opts: { from: string; out: string }) => {

@@ -144,6 +144,25 @@ async function cacheAroundFirstKernel(fromA: readonly StoreEntry[], fromB: reado
   for (const entry of [...fromB.filter(isPackage), ...fromA.filter((e) => kernelsOfB.has(e.key))]) await store.adopt(entry);
 }
 
+/** Each boot medium as `bronze image <medium>` writes it from each build's installer, in each place (its time zone, locale, user). */
+async function compareBootMedia(places: [BuildPlace, BuildPlace], outs: [string, string], work: string, logs: string): Promise<FileVerdict[]> {
+  const media: FileVerdict[] = [];
+  for (const medium of BOOT_MEDIA) {
+    const file = mediumFile(medium);
+    const format = diskFormatOf(medium);
+    // disks of 256 MiB: the conversions are cheaper, and the size of /var's empty space changes nothing compared
+    const command = format ? ["image", "disk", "--format", format, "--size", "256M"] : ["image", medium];
+    const made: [string, string] = [join(work, `A-${file}`), join(work, `C-${file}`)];
+    for (const [i, name] of (["A", "C"] as const).entries()) {
+      await bronzeIn(places[i] as BuildPlace, [...command, "--from", join(outs[i] as string, "installer"), "--out", made[i] as string], join(logs, `${medium}-${name}.log`));
+    }
+    // the network boot directory file by file
+    if (medium === "pxe") media.push(...(await compareTrees(...made)).map((f) => ({ ...f, path: `${file}/${f.path}` })));
+    else media.push({ path: file, verdict: await compareFiles(...made), files: made });
+  }
+  return media;
+}
+
 /**
  * Builds a profile twice from two copies of the checkout that differ in path, time, TMPDIR, user, host name,
  * umask, time zone and locale, each with a fresh cache and its own ephemeral module-signing key, and compares:
@@ -181,44 +200,35 @@ export async function checkReproducible(options: ReproOptions): Promise<ReproRes
   log(`work directory ${work}`);
   for (const place of [a, b]) await copyCheckout(projectRoot, files, place.tree);
   const keys = join(work, "secure-boot-keys");
-  await bronzeIn(a, ["keys", "generate", keys, "--common-name", "bronze repro db"], join(logs, "keys.log"));
-  const build = async (place: BuildPlace, name: string, cacheDir: string) => {
-    const started = Date.now();
-    log(`build ${name}: ${place.tree} (host ${place.hostName}, umask ${place.umask}, TZ ${place.env.TZ}, cache ${cacheDir})`);
-    const args = ["build", "--profile", profileArg, "--cache-dir", cacheDir, "--accept-size-growth"];
-    await bronzeIn(place, [...args, "--secure-boot-key", join(keys, "db.key"), "--secure-boot-cert", join(keys, "db.crt")], join(logs, `build-${name}.log`));
-    log(`build ${name}: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  };
-  await build(a, "A", a.cacheDir);
-  await build(b, "B", b.cacheDir);
-  const [fromA, fromB] = await Promise.all([new Store(a.cacheDir).entries(), new Store(b.cacheDir).entries()]);
-  const groups = await compareSourceBuilds(fromA, fromB);
+  // the three builds, signed with throwaway Secure Boot keys that go with them: no key outlives the builds,
+  // whether the work directory is kept or not
+  const buildAll = async () => {
+    await bronzeIn(a, ["keys", "generate", keys, "--common-name", "bronze repro db"], join(logs, "keys.log"));
+    const build = async (place: BuildPlace, name: string, cacheDir: string) => {
+      const started = Date.now();
+      log(`build ${name}: ${place.tree} (host ${place.hostName}, umask ${place.umask}, TZ ${place.env.TZ}, cache ${cacheDir})`);
+      const args = ["build", "--profile", profileArg, "--cache-dir", cacheDir, "--accept-size-growth"];
+      await bronzeIn(place, [...args, "--secure-boot-key", join(keys, "db.key"), "--secure-boot-cert", join(keys, "db.crt")], join(logs, `build-${name}.log`));
+      log(`build ${name}: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    };
+    await build(a, "A", a.cacheDir);
+    await build(b, "B", b.cacheDir);
+    const [fromA, fromB] = await Promise.all([new Store(a.cacheDir).entries(), new Store(b.cacheDir).entries()]);
+    const groups = await compareSourceBuilds(fromA, fromB);
 
-  // build C: the second checkout again, with B's packages and A's kernel; everything downstream is rebuilt
-  const cacheC = join(work, "cache-c");
-  await cacheAroundFirstKernel(fromA, fromB, cacheC);
-  const outOf = (place: BuildPlace) => join(place.tree, "_out", options.profileName);
-  await moveIntoPlace(outOf(b), join(work, "out-b"), { sync: false });
-  await build(b, "C", cacheC);
-  const [outA, outC] = [outOf(a), outOf(b)];
+    // build C: the second checkout again, with B's packages and A's kernel; everything downstream is rebuilt
+    const cacheC = join(work, "cache-c");
+    await cacheAroundFirstKernel(fromA, fromB, cacheC);
+    const outOf = (place: BuildPlace) => join(place.tree, "_out", options.profileName);
+    await moveIntoPlace(outOf(b), join(work, "out-b"), { sync: false });
+    await build(b, "C", cacheC);
+    return { groups, outA: outOf(a), outC: outOf(b) };
+  };
+  const { groups, outA, outC } = await buildAll().finally(() => rm(keys, { recursive: true, force: true }));
   const published = await compareTrees(outA, outC);
   groups.push({ title: "published artifacts: build A vs build C (C: B's checkout and packages, A's kernel)", files: published.filter((f) => !NOT_REPRODUCIBLE.has(f.path)), listIdentical: true });
 
-  // each boot medium as `bronze image <medium>` writes it, in each place (its time zone, locale, user)
-  const media: FileVerdict[] = [];
-  for (const medium of BOOT_MEDIA) {
-    const file = mediumFile(medium);
-    const format = diskFormatOf(medium);
-    // disks of 256 MiB: the conversions are cheaper, and the size of /var's empty space changes nothing compared
-    const command = format ? ["image", "disk", "--format", format, "--size", "256M"] : ["image", medium];
-    const made: [string, string] = [join(work, `A-${file}`), join(work, `C-${file}`)];
-    await bronzeIn(a, [...command, "--from", join(outA, "installer"), "--out", made[0]], join(logs, `${medium}-A.log`));
-    await bronzeIn(b, [...command, "--from", join(outC, "installer"), "--out", made[1]], join(logs, `${medium}-C.log`));
-    // the network boot directory file by file
-    if (medium === "pxe") media.push(...(await compareTrees(...made)).map((f) => ({ ...f, path: `${file}/${f.path}` })));
-    else media.push({ path: file, verdict: await compareFiles(...made), files: made });
-  }
-  groups.push({ title: "boot media made from each installer: build A vs build C", files: media, listIdentical: true });
+  groups.push({ title: "boot media made from each installer: build A vs build C", files: await compareBootMedia([a, b], [outA, outC], work, logs), listIdentical: true });
 
   const different = groups.flatMap((g) => g.files).filter((f) => f.verdict.status === "different");
   await explainWithDiffoscope(different, join(work, "diffoscope"), log);
