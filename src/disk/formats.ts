@@ -189,17 +189,27 @@ ${[
 `;
 }
 
-/** qemu-img's stream-optimized VMDK with its random CID replaced by one derived from the disk: the same disk, the same bytes. */
+/**
+ * A VMDK with the random CID of its embedded descriptor replaced by digits of `seed` (hex), as many as it had:
+ * qemu-img prints the CID without leading zeros, and the same length keeps every offset. Pure.
+ */
+export function withDerivedCid(vmdk: Buffer, seed: string): Buffer {
+  const head = vmdk.subarray(0, Math.min(vmdk.length, 4096)).toString("latin1");
+  const match = /\nCID=([0-9a-f]{1,8})\n/.exec(head);
+  if (!match) throw new Error("qemu-img wrote a VMDK without the descriptor bronze expects (no CID line)");
+  const digits = (match[1] as string).length;
+  const hex = seed.replace(/[^0-9a-f]/g, "");
+  // a leading zero would read back as a shorter CID
+  const cid = (hex.startsWith("0") ? `1${hex}` : hex).slice(0, digits);
+  const out = Buffer.from(vmdk);
+  out.write(cid, match.index + "\nCID=".length, "latin1");
+  return out;
+}
+
+/** qemu-img's stream-optimized VMDK, its CID derived from the disk: the same disk, the same bytes. */
 async function streamOptimizedVmdk(raw: string, out: string, diskGuid: string): Promise<Buffer> {
   await run("qemu-img", ["convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized,adapter_type=lsilogic", raw, out]);
-  const vmdk = await readFile(out);
-  // the embedded descriptor (sector 1 on): "CID=" and 8 hex digits, replaced in place (same length)
-  const descriptorEnd = Math.min(vmdk.length, 4096);
-  const text = vmdk.subarray(0, descriptorEnd).toString("latin1");
-  const at = text.indexOf("\nCID=");
-  if (at < 0 || !/^[0-9a-f]{8}\n/.test(text.slice(at + 5, at + 14))) throw new Error("qemu-img wrote a VMDK without the descriptor bronze expects (no CID line)");
-  vmdk.write(diskGuid.replace(/-/g, "").slice(0, 8), at + 5, "latin1");
-  return vmdk;
+  return withDerivedCid(await readFile(out), diskGuid);
 }
 
 /** Writes the raw disk in `format` to `out` (atomically). */

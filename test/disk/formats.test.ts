@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { vhdFooter, vhdGeometry } from "../../src/disk/formats.ts";
+import { vhdFooter, vhdGeometry, withDerivedCid } from "../../src/disk/formats.ts";
 
 const GUID = "6bcd8a9d-f749-5614-808d-0b2f113f82af";
 
@@ -31,4 +31,15 @@ test("a fixed VHD footer: cookie, fixed type, sizes, the epoch since 2000, a che
   assert.equal(f.readUInt32BE(64), ~sum >>> 0);
   assert.deepEqual(vhdFooter(1 << 30, epoch, GUID), f, "pure");
   assert.notDeepEqual(vhdFooter(1 << 30, epoch + 1, GUID), f);
+});
+
+test("a VMDK's CID is replaced in place by as many digits of the seed as qemu-img printed (it drops leading zeros)", () => {
+  const descriptor = (cid: string) => Buffer.from(`KDMV${"\0".repeat(508)}# Disk DescriptorFile\nversion=1\nCID=${cid}\nparentCID=ffffffff\n`, "latin1");
+  for (const cid of ["718277ef", "5a3c1", "7"]) {
+    const out = withDerivedCid(descriptor(cid), GUID);
+    assert.equal(out.length, descriptor(cid).length);
+    assert.match(out.toString("latin1"), new RegExp(`\\nCID=${GUID.replace(/-/g, "").slice(0, cid.length)}\\nparentCID=ffffffff\\n`));
+  }
+  assert.match(withDerivedCid(descriptor("abc"), "0123-4567").toString("latin1"), /\nCID=101\n/, "no leading zero");
+  assert.throws(() => withDerivedCid(Buffer.from("no descriptor"), GUID), /no CID line/);
 });
