@@ -86,7 +86,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
  * Makes a file or a directory whole or not at all (for what a tool writes, or a tree of files): `make`
  * writes it at a temporary name beside `path`; it is synced, then moved over what is there.
  */
-export async function makeAtomic(path: string, make: (tmp: string) => Promise<void>): Promise<void> {
+export async function makeAtomic(path: string, make: (tmp: string) => Promise<unknown>): Promise<void> {
   const tmp = tempBeside(path);
   try {
     await make(tmp);

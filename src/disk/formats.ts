@@ -6,6 +6,7 @@ import { InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { guidBytes } from "../core/guid.ts";
 import type { DiskFormat } from "../core/outputs.ts";
+import { gzip } from "../oci/image.ts";
 import { writeTar } from "../oci/tar.ts";
 
 /**
@@ -88,13 +89,11 @@ export interface ConvertInput {
 /** Copies a sparse file keeping its holes (a raw disk is mostly holes). */
 const sparseCopy = (from: string, to: string) => run("cp", ["--sparse=always", from, to]);
 
-const WRITERS: Record<Exclude<DiskFormat, "raw">, (input: ConvertInput, out: string) => Promise<void>> = {
+const WRITERS: Record<Exclude<DiskFormat, "raw">, (input: ConvertInput, out: string) => Promise<unknown>> = {
   // multi-threaded modes whose output does not depend on the number of threads
-  "raw.zst": async ({ raw }, out) => void (await run("zstd", ["-19", "-T0", "-q", "-f", raw, "-o", out])),
-  "raw.xz": async ({ raw }, out) => {
-    await run("xz", ["-6", "-T2", "-k", "-f", "-c", raw], { stdoutFile: out });
-  },
-  qcow2: async ({ raw }, out) => void (await run("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, out])),
+  "raw.zst": ({ raw }, out) => run("zstd", ["-19", "-T0", "-q", "-f", raw, "-o", out]),
+  "raw.xz": ({ raw }, out) => run("xz", ["-6", "-T2", "-k", "-f", "-c", raw], { stdoutFile: out }),
+  qcow2: ({ raw }, out) => run("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, out]),
   vhd: async ({ raw, sizeBytes, epoch, diskGuid }, out) => {
     if (sizeBytes % MiB !== 0) throw new InputError(`a VHD (Azure) disk is a whole number of MiB; ${sizeBytes} bytes is not: give --size in MiB`);
     await sparseCopy(raw, out);
@@ -129,8 +128,7 @@ const WRITERS: Record<Exclude<DiskFormat, "raw">, (input: ConvertInput, out: str
       await utimes(join(work, "disk.raw"), epoch, epoch);
       const tar = join(work, "disk.tar");
       await run("tar", ["--format=oldgnu", "--sparse", "--mtime", `@${epoch}`, "--owner=0", "--group=0", "--numeric-owner", "-C", work, "-cf", tar, "disk.raw"]);
-      // Node's gzip header has no name and no time: the same tar, the same bytes
-      await writeFile(out, process.getBuiltinModule("node:zlib").gzipSync(await readFile(tar), { level: 9 }));
+      await writeFile(out, gzip(await readFile(tar)));
     } finally {
       await rm(work, { recursive: true, force: true });
     }

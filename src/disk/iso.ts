@@ -71,7 +71,7 @@ export async function writeIso(content: InstallerContent, out: string, enrol: re
     await utimes(root, content.epoch, content.epoch);
     // SOURCE_DATE_EPOCH: xorriso takes every date, the volume UUID and the GPT GUIDs from it
     const env = { SOURCE_DATE_EPOCH: String(content.epoch), TZ: "UTC" };
-    await makeAtomic(out, (tmp) => run("xorriso", xorrisoArgs({ espImage, root, volumeId, out: tmp }), { env }).then(() => undefined));
+    await makeAtomic(out, (tmp) => run("xorriso", xorrisoArgs({ espImage, root, volumeId, out: tmp }), { env }));
     return { out, volumeId, espBytes, content };
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 
-// zlib is loaded only by what writes a layer: a push or a pull starts without it
-const gzip = (data: Buffer) => process.getBuiltinModule("node:zlib").gzipSync(data, { level: 9 });
+/** gzip at level 9, with no name or time in its header: the same data, the same bytes. zlib loads on first use (a push starts without it). */
+export const gzip = (data: Buffer): Buffer => process.getBuiltinModule("node:zlib").gzipSync(data, { level: 9 });
 
 export const MEDIA_TYPES = {
   index: "application/vnd.oci.image.index.v1+json",
