@@ -9,7 +9,8 @@ packages="build-essential bc bison flex libelf-dev libssl-dev openssl kmod cpio
   linux-source-6.1=$(sed -n 's/^ *debianVersion: *//p' "$root/kernel/source.yaml")
   squashfs-tools zstd xz-utils bubblewrap binutils systemd-boot-efi sbsigntool
   qemu-system-x86 ovmf git linux-config-6.1 docker-registry skopeo umoci apache2-utils
-  dosfstools mtools gcc-12-plugin-dev efitools fdisk gdisk chromium xorriso genisoimage qemu-utils ipxe-qemu"
+  dosfstools mtools gcc-12-plugin-dev efitools fdisk gdisk chromium xorriso genisoimage qemu-utils ipxe-qemu
+  swtpm swtpm-tools libtss2-tcti-swtpm0"
 
 missing=""
 for spec in $packages; do

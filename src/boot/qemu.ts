@@ -1,9 +1,9 @@
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BronzeError } from "../core/errors.ts";
 import { DEFAULT_ARCH } from "../core/arch.ts";
-import { start } from "../core/exec.ts";
+import { start, type Started } from "../core/exec.ts";
 
 /** Boot tests run the images of the one architecture bronze builds, under QEMU's emulation of it. */
 const { firmware } = DEFAULT_ARCH;
@@ -43,6 +43,8 @@ export interface BootOptions {
   secureBootKeys?: string;
   /** with secureBoot: no keys at all (setup mode), for an image that enrols its own */
   secureBootSetupMode?: boolean;
+  /** a TPM 2.0 (swtpm, fresh state each boot) that the firmware, systemd-stub and init measure into */
+  tpm?: boolean;
 }
 
 export interface BootResult {
@@ -85,7 +87,37 @@ function qemuArgs(target: BootTarget, options: BootOptions, scratch: string): st
     "-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${options.secureBoot ? firmware.secureBootCode : firmware.code}`,
     "-drive", `if=pflash,format=raw,unit=1,file=${join(scratch, "vars.fd")}`,
     ...(target.kind === "network" ? networkBoot(target) : ["-drive", bootDrive(target, scratch)]),
+    ...(options.tpm ? tpmDevice(scratch) : []),
   ];
+}
+
+const tpmSocket = (scratch: string): string => join(scratch, "swtpm.sock");
+
+/** QEMU's TPM TIS device, backed by the swtpm listening on the scratch directory's socket. */
+function tpmDevice(scratch: string): string[] {
+  return ["-chardev", `socket,id=tpm,path=${tpmSocket(scratch)}`, "-tpmdev", "emulator,id=tpm,chardev=tpm", "-device", "tpm-tis,tpmdev=tpm"];
+}
+
+/** A TPM 2.0 emulator with empty state; it ends when QEMU hangs up. */
+async function startTpm(scratch: string): Promise<Started> {
+  const state = join(scratch, "tpm");
+  await mkdir(state);
+  const output: string[] = [];
+  const swtpm = await start("swtpm", ["socket", "--tpm2", "--tpmstate", `dir=${state}`, "--ctrl", `type=unixio,path=${tpmSocket(scratch)}`, "--terminate"], (chunk) => output.push(chunk));
+  let gone = false;
+  void swtpm.ended.then(() => (gone = true));
+  for (let waited = 0; !(await exists(tpmSocket(scratch))); waited += 20) {
+    if (gone || waited > 5000) throw new BronzeError(`swtpm did not start: ${output.join("").trim() || "no socket within 5 s"}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return swtpm;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** A NIC on QEMU's user network, whose TFTP server serves the boot directory; no drive at all. */
@@ -184,6 +216,7 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
   const scratch = await mkdtemp(join(tmpdir(), "bronze-boot-"));
   try {
     await prepareScratch(target, options, scratch);
+    const tpm = options.tpm ? await startTpm(scratch) : undefined;
     const watch = watchConsole(options, Date.now());
     const qemu = await start(DEFAULT_ARCH.qemu, qemuArgs(target, options, scratch), watch.read);
     let exited = false;
@@ -195,6 +228,8 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
     const exitedByItself = exited;
     if (!exitedByItself) qemu.kill("SIGKILL");
     const result = await qemu.ended;
+    tpm?.kill("SIGTERM");
+    await tpm?.ended;
     const poweredOff = exitedByItself && result.exitCode === 0;
     const { ready, lines } = watch;
     let failure = watch.failure;

@@ -49,8 +49,9 @@ export function registerBootCommand(program: Command): void {
     .option("--secure-boot-keys <dir>", "Secure Boot enforcing with the PK, KEK and db of a `bronze keys generate` directory enrolled instead")
     .option("--secure-boot-setup-mode", "Secure Boot firmware with no keys (setup mode), for an image that enrols its own (bronze image iso --enroll-keys); reboots are allowed")
     .option("--as-disk", "boot an ISO as the machine's disk, as when written to a USB stick (it is written to)")
+    .option("--tpm", "a TPM 2.0 (swtpm) that the firmware, systemd-stub and init measure into; the ready line then gives PCR 11")
     .option("--ipxe", `network boot of a pxe directory through the NIC's iPXE and boot.ipxe (else the firmware's PXE loads ${FILES.uki})`)
-    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string; secureBootSetupMode?: boolean; asDisk?: boolean; ipxe?: boolean }) => {
+    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string; secureBootSetupMode?: boolean; asDisk?: boolean; ipxe?: boolean; tpm?: boolean }) => {
       const target = await resolveBootTarget(artifact, Boolean(opts.asDisk), Boolean(opts.ipxe));
       const result = await boot(target, {
         ...BOOT_DEFAULTS,
@@ -61,6 +62,7 @@ export function registerBootCommand(program: Command): void {
         secureBootSetupMode: opts.secureBootSetupMode,
         // enrolling keys ends in a reset
         allowReboot: opts.secureBootSetupMode,
+        tpm: opts.tpm,
         onLine: opts.quiet ? undefined : (line) => console.log(`| ${line}`),
       });
       const fields = Object.entries(result.ready).map(([k, v]) => `${k}=${v}`).join(" ");

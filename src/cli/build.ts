@@ -9,6 +9,7 @@ import { projectVersion } from "../core/version.ts";
 import type { SuppliedKey } from "../kernel/supplied-key.ts";
 import { parseReference } from "../registry/reference.ts";
 import type { SecureBootSigner } from "../secureboot/signer.ts";
+import type { PcrSigner } from "../uki/pcr.ts";
 import { connect, connectionOptions, type ConnectionOptions } from "./oci.ts";
 import { FILES } from "../core/outputs.ts";
 import type { CliEnv } from "./commands.ts";
@@ -62,6 +63,8 @@ interface BuildCommandOptions {
   secureBootKey?: string;
   secureBootCert?: string;
   secureBootKeyPassphraseFile?: string;
+  pcrSigningKey?: string;
+  pcrSigningKeyPassphraseFile?: string;
   acceptSizeGrowth?: boolean;
   jobs?: number;
   cacheFrom?: string;
@@ -93,14 +96,23 @@ async function secureBootOption(opts: BuildCommandOptions): Promise<SecureBootSi
   );
 }
 
+async function pcrSignerOption(opts: BuildCommandOptions): Promise<PcrSigner | undefined> {
+  if (!opts.pcrSigningKey) {
+    if (opts.pcrSigningKeyPassphraseFile) throw new InputError("--pcr-signing-key-passphrase-file needs --pcr-signing-key: give the key it unlocks");
+    return undefined;
+  }
+  const { loadPcrSigner } = await import("../secureboot/signer.ts");
+  return loadPcrSigner({ key: opts.pcrSigningKey, passphraseFile: opts.pcrSigningKeyPassphraseFile });
+}
+
 /**
  * Whether a build of these options may be answered from its stamp next time: not with keys (a signature
  * is made each time, and a key file is no input the stamp follows) nor with a shared cache (the build
  * also fills it) nor when told to accept growth.
  */
 function stampable(opts: BuildCommandOptions): boolean {
-  const { moduleSigningKey, moduleSigningCert, secureBootKey, secureBootCert, secureBootKeyPassphraseFile } = opts;
-  const keys = [moduleSigningKey, moduleSigningCert, secureBootKey, secureBootCert, secureBootKeyPassphraseFile];
+  const { moduleSigningKey, moduleSigningCert, secureBootKey, secureBootCert, secureBootKeyPassphraseFile, pcrSigningKey, pcrSigningKeyPassphraseFile } = opts;
+  const keys = [moduleSigningKey, moduleSigningCert, secureBootKey, secureBootCert, secureBootKeyPassphraseFile, pcrSigningKey, pcrSigningKeyPassphraseFile];
   return keys.every((k) => k === undefined) && !opts.acceptSizeGrowth && !opts.cacheFrom && !opts.cacheTo;
 }
 
@@ -117,6 +129,8 @@ export function registerBuildCommand(program: Command, { projectRoot, commandLin
     .option("--secure-boot-key <key>", "also write uki.signed.efi and systemd-boot.signed.efi, Authenticode-signed with this RSA key (PEM); needs --secure-boot-cert")
     .option("--secure-boot-cert <cert>", "the certificate (PEM or DER) of --secure-boot-key, as enrolled in the firmware's db")
     .option("--secure-boot-key-passphrase-file <file>", "passphrase of an encrypted --secure-boot-key")
+    .option("--pcr-signing-key <key>", "measured boot: sign the UKI's predicted PCR 11 for each boot phase with this RSA key (PEM), as systemd-measure does (.pcrsig, its public key as .pcrpkey)")
+    .option("--pcr-signing-key-passphrase-file <file>", "passphrase of an encrypted --pcr-signing-key")
     .option("--accept-size-growth", "publish even if an artifact grew past the profile's sizeBudget (the new sizes become the reference)")
     .option("-j, --jobs <n>", "build steps (packages, kernel) run at once; each compiles with one job per core (default: the number of cores)", positiveInteger)
     .option("--cache-from <repository>", "shared cache: take missing steps from this registry repository (HOST[:PORT]/REPOSITORY), by input hash")
@@ -125,16 +139,18 @@ export function registerBuildCommand(program: Command, { projectRoot, commandLin
       const startedAt = Date.now();
       const moduleSigningKey = await suppliedKeyOption(opts.moduleSigningKey, opts.moduleSigningCert);
       const secureBootSigner = await secureBootOption(opts);
+      const pcrSigner = await pcrSignerOption(opts);
       const { loadProfile, profilePath } = await import("../profile/profile.ts");
       const { createContext } = await import("../pipeline/context.ts");
       const profile = await loadProfile(profilePath(projectRoot, opts.profile));
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot), opts.cacheDir, opts.compileCache);
       ctx.store.remote = await sharedCache(opts);
       const { buildProfile } = await import("../pipeline/pipeline.ts");
-      const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey, secureBootSigner, acceptSizeGrowth: Boolean(opts.acceptSizeGrowth), jobs: opts.jobs, connect: (ref) => connect(ref, opts) });
+      const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey, secureBootSigner, pcrSigner, acceptSizeGrowth: Boolean(opts.acceptSizeGrowth), jobs: opts.jobs, connect: (ref) => connect(ref, opts) });
       console.log(`\nbronze: built profile '${profile.name}' in ${(result.durationMs / 1000).toFixed(1)} s; ${result.ran.length} build step(s) ran${result.ran.length ? `: ${result.ran.join(", ")}` : " (everything from cache)"}`);
       const summary = [`kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`];
       if (moduleSigningKey) summary.push(`modules signed with ${moduleSigningKey.keyPath}: not ephemeral; keep it safe`);
+      if (pcrSigner) summary.push(`measured boot: ${FILES.uki} signs its PCR 11 for each boot phase (.pcrsig) with the key whose public half it carries (.pcrpkey)`);
       if (secureBootSigner) summary.push(`Secure Boot: uki.signed.efi and systemd-boot.signed.efi signed for the db certificate sha256 ${secureBootSigner.certificateSha256}`);
       const h = result.hardening.summary;
       summary.push(

@@ -20,7 +20,7 @@ import type { Reference } from "../registry/reference.ts";
 import type { ReportInput } from "../report/html.ts";
 import { buildRootfs, imagePaths, type RootfsArtifact, type RootfsSbom } from "../rootfs/build.ts";
 import { imageSbom } from "../sbom/components.ts";
-import { buildUki, type UkiArtifact } from "../uki/build.ts";
+import { buildUki, type UkiArtifact, type UkiInputs } from "../uki/build.ts";
 import { JobBudget, runGraph, type GraphEvents, type GraphNode, type NodeOutcome } from "./graph.ts";
 import type { BuildPlan } from "./plan.ts";
 
@@ -51,6 +51,8 @@ export interface StepOptions {
   jobs?: number;
   /** how to reach a registry, for extensions named by registry reference */
   connect?: (ref: Reference) => Promise<RegistryClient>;
+  /** measured boot: sign the UKI's predicted PCR 11 (.pcrsig) */
+  pcrSigner?: UkiInputs["pcrSigner"];
 }
 
 /** What each node of the step graph gives the nodes that name it as a dependency. */
@@ -237,7 +239,7 @@ function stepNodes(plan: BuildPlan, node: NodeFactory, options: StepOptions): St
       }),
     ),
     node("uki", "UKI", ["kernel", "initramfs", "hardening"], true, (ctx, input) =>
-      buildUki({ stubPath: archNamed(profile.arch).stub, kernel: input.of("kernel"), initramfs: input.of("initramfs"), osRelease: plan.release, cmdline: profile.cmdline }, ctx),
+      buildUki({ stubPath: archNamed(profile.arch).stub, kernel: input.of("kernel"), initramfs: input.of("initramfs"), osRelease: plan.release, cmdline: profile.cmdline, pcrSigner: options.pcrSigner }, ctx),
     ),
   ];
 }

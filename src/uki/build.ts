@@ -5,6 +5,7 @@ import { recipeDigest, sha256 } from "../core/hash.ts";
 import type { InitramfsArtifact } from "../initramfs/build.ts";
 import type { KernelArtifact } from "../kernel/build.ts";
 import { assembleUki } from "./uki.ts";
+import type { PcrSigner } from "./pcr.ts";
 import { cachedStep } from "../core/step.ts";
 import { FILES } from "../core/outputs.ts";
 
@@ -21,19 +22,23 @@ export interface UkiInputs {
   initramfs: InitramfsArtifact;
   osRelease: string;
   cmdline: string;
+  /** measured boot: the key that signs PCR 11's predictions (the entry keeps only its public half's digest) */
+  pcrSigner?: PcrSigner;
 }
 
-/** The unified kernel image: systemd-stub + .osrel .cmdline .uname .linux .initrd. */
+/** The unified kernel image: systemd-stub + .osrel .cmdline .uname .linux .initrd (+ .pcrpkey .pcrsig when PCR 11 is signed). */
 export async function buildUki(input: UkiInputs, ctx: BuildContext): Promise<UkiArtifact> {
   const stub = await readFile(input.stubPath);
   const inputs = {
     step: "uki",
-    recipe: await recipeDigest(import.meta.url, new URL("./uki.ts", import.meta.url).href, new URL("./pe.ts", import.meta.url).href),
+    recipe: await recipeDigest(import.meta.url, ...["./uki.ts", "./pe.ts", "./pcr.ts"].map((m) => new URL(m, import.meta.url).href)),
     stub: sha256(stub),
     kernel: input.kernel.identity,
     initramfs: input.initramfs.key,
     osRelease: input.osRelease,
     cmdline: input.cmdline,
+    // PKCS#1 v1.5 signatures are deterministic: the public key decides the bytes
+    ...(input.pcrSigner ? { pcrPublicKey: sha256(input.pcrSigner.publicKey.export({ type: "spki", format: "der" })) } : {}),
   };
   const produce = async (outDir: string) => {
     const uki = assembleUki({
@@ -43,6 +48,7 @@ export async function buildUki(input: UkiInputs, ctx: BuildContext): Promise<Uki
       osRelease: input.osRelease,
       cmdline: input.cmdline,
       uname: input.kernel.release,
+      pcrSigner: input.pcrSigner,
     });
     await writeFile(join(outDir, FILES.uki), uki);
   };

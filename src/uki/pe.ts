@@ -197,6 +197,15 @@ export function sectionData(image: Uint8Array, section: PeSection): Uint8Array {
   return image.subarray(section.pointerToRawData, section.pointerToRawData + length);
 }
 
+/** A section as the loader maps it: VirtualSize bytes, zeros after its file data. */
+export function sectionAsLoaded(image: Uint8Array, section: PeSection): Uint8Array {
+  const data = sectionData(image, section);
+  if (section.virtualSize <= data.length) return data;
+  const loaded = new Uint8Array(section.virtualSize);
+  loaded.set(data);
+  return loaded;
+}
+
 /** The bytes of the section called `name`, or undefined when there is none. */
 export function readSection(image: Uint8Array, name: string): Uint8Array | undefined {
   const section = parsePe(image).sections.find((s) => s.name === name);

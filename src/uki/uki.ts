@@ -1,5 +1,6 @@
 import { appendSections, parsePe, PeFormatError, sectionData } from "./pe.ts";
 import type { PeInfo } from "./pe.ts";
+import { pcrPublicKeyPem, pcrSignature, predictPcr11, type PcrSigner } from "./pcr.ts";
 
 export interface UkiInput {
   /** systemd-stub (linuxx64.efi.stub), unsigned */
@@ -11,6 +12,8 @@ export interface UkiInput {
   cmdline: string;
   /** the kernel release (uname -r) */
   uname: string;
+  /** measured boot: sign the predicted PCR 11 of each boot phase (.pcrsig, with the public key as .pcrpkey) */
+  pcrSigner?: PcrSigner;
 }
 
 export interface UkiSection {
@@ -36,12 +39,13 @@ function parseKernel(linux: Uint8Array, stub: Uint8Array): PeInfo {
 const text = (s: string): Uint8Array => Buffer.from(s, "utf8");
 
 /**
- * A Unified Kernel Image: the stub plus .osrel .cmdline .uname .linux .initrd,
- * in ukify's order; the stub's own .sbat stays as it is.
+ * A Unified Kernel Image: the stub plus .osrel .cmdline .uname .linux .initrd (and .pcrpkey .pcrsig when
+ * PCR 11 is signed), in ukify's order; the stub's own .sbat stays as it is.
  */
 export function assembleUki(input: UkiInput): Uint8Array {
   const kernel = parseKernel(input.linux, input.stub);
-  return appendSections(input.stub, [
+  const { pcrSigner } = input;
+  const uki = appendSections(input.stub, [
     { name: ".osrel", data: text(input.osRelease) },
     // older stubs read .cmdline as a C string
     { name: ".cmdline", data: text(`${input.cmdline}\0`) },
@@ -49,7 +53,10 @@ export function assembleUki(input: UkiInput): Uint8Array {
     // the stub loads the kernel from memory: it needs the room the kernel's own header asks for
     { name: ".linux", data: input.linux, virtualSize: Math.max(kernel.sizeOfImage, input.linux.length), code: true },
     { name: ".initrd", data: input.initrd },
+    ...(pcrSigner ? [{ name: ".pcrpkey", data: text(pcrPublicKeyPem(pcrSigner)) }] : []),
   ]);
+  // what .pcrsig signs is measured from every other section, so it comes last
+  return pcrSigner ? appendSections(uki, [{ name: ".pcrsig", data: text(pcrSignature(predictPcr11(uki), pcrSigner)) }]) : uki;
 }
 
 /** Every section of a UKI with its contents as loaded, in header order. */

@@ -38,7 +38,8 @@ function probe(url: string, ca?: Buffer): Promise<number> {
   });
 }
 
-async function freePort(): Promise<number> {
+/** A loopback TCP port nothing listens on now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

@@ -20,12 +20,13 @@
  * read-only, /var is writable), counts boots in /var/lib/bronze/boot-count,
  * marks the boot good for systemd-boot's boot counting (drops the +LEFT-DONE
  * counter from the name of the UKI it came from), starts the services defined
- * in /usr/lib/bronze/services, prints one machine-readable status line, and
+ * in /usr/lib/bronze/services, prints one machine-readable status line (with
+ * PCR 11 when there is a TPM: each stage measures its boot phases), and
  * then supervises the services (restarting them as their policy says) and
  * reaps orphans forever, or powers off when the command line has
  * bronze.poweroff=1 (used by tests).
  *
- * The parts: stage1.c, modules.c, sysctl.c, boot.c and services.c by concern, common.c for what they share
+ * The parts: stage1.c, modules.c, sysctl.c, boot.c, measure.c and services.c by concern, common.c for what they share
  * (init.h), parse.c for the parsers (pure; built for the host too, by test/pkgs/init.test.ts), and
  * service-format.h for what init and bronze's build agree on.
  */
@@ -64,6 +65,7 @@ static int var_is_writable(void)
 
 static void __attribute__((noreturn)) stage2(void)
 {
+	measure_phase("sysinit");
 	load_modules(cmdline_value("bronze.modules"));
 	apply_sysctl();
 	struct statfs var_fs;
@@ -75,8 +77,10 @@ static void __attribute__((noreturn)) stage2(void)
 	if (root_ro && var_rw)
 		bless_boot();
 	int started = start_services();
-	printf(READY_LINE " root=%s var=%s varfs=%s boots=%lu version=%s services=%d\n", root_ro ? "ro" : "rw",
-	    var_rw ? "rw" : "ro", var_type, boots, image_version(), started);
+	measure_phase("ready");
+	const char *pcr = pcr11();
+	printf(READY_LINE " root=%s var=%s varfs=%s boots=%lu version=%s services=%d%s%s\n", root_ro ? "ro" : "rw",
+	    var_rw ? "rw" : "ro", var_type, boots, image_version(), started, pcr ? " pcr11=" : "", pcr ? pcr : "");
 	fflush(stdout);
 	if (cmdline_has("bronze.poweroff=1")) {
 		say("powering off");

@@ -3,6 +3,7 @@
 #define BRONZE_INIT_H
 
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +55,10 @@ void apply_sysctl(void);
 void bless_boot(void);
 const char *image_version(void);
 unsigned long count_boot(void);
+
+/* measure.c: the boot phases measured into PCR 11 (none without a TPM), and PCR 11's sha256 value (NULL then) */
+void measure_phase(const char *word);
+const char *pcr11(void);
 
 /* services.c: the services and their supervision */
 int start_services(void);

@@ -242,6 +242,7 @@ void __attribute__((noreturn)) stage1(void)
 	use_console();
 	mount_or_die("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	mount_or_die("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	measure_phase("enter-initrd");
 
 	mount_root();
 
@@ -253,6 +254,7 @@ void __attribute__((noreturn)) stage1(void)
 		mount_or_die("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, mode);
 	}
 	mount_var();
+	measure_phase("leave-initrd");
 	mount_or_die("/dev", NEW_ROOT "/dev", NULL, MS_MOVE, NULL);
 	mount_or_die("/proc", NEW_ROOT "/proc", NULL, MS_MOVE, NULL);
 	mount_or_die("/sys", NEW_ROOT "/sys", NULL, MS_MOVE, NULL);
