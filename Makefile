@@ -39,11 +39,9 @@ typecheck: deps
 lint: deps
 	$(NODE) node_modules/eslint/bin/eslint.js --max-warnings 0 .
 
-# with integration tests: test/global-setup.ts first builds the minimal image they share
+# in lanes (scripts/test.ts): with integration tests, the minimal image they share is built first
 test: check
-	$(NODE) --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
-	  $(if $(filter %.integration.test.ts,$(TEST_FILES)),--test-global-setup=test/global-setup.ts) \
-	  $(if $(TEST_JUNIT),--test-reporter=junit --test-reporter-destination=$(TEST_JUNIT)) $(TEST_FILES)
+	TEST_JUNIT=$(TEST_JUNIT) $(NODE) scripts/test.ts $(TEST_FILES)
 
 # the unit tests alone: a minute, nothing built
 unit:

@@ -1,0 +1,106 @@
+// make test: every test file, in lanes that keep both cores busy without letting two tests meet where they
+// would disturb each other. Run files alone with `node --test FILE`; this is the whole suite's schedule:
+//
+//   1. the minimal image the integration tests share is built (its kernel compile takes both cores),
+//      while the unit tests run beside it;
+//   2. the reproducibility test (its own kernel compile from source, both cores, for ~8 minutes) runs
+//      beside the integration tests that neither make kernel keys nor search for keys or key directories
+//      (a key made by the other lane would be theirs to find) and build no kernel;
+//   3. the other integration tests run after both, one file at a time.
+//
+// Each lane is one `node --test` run, one file at a time; the lane that runs beside another prints its
+// output when it ends, so that lines of the two never mix. Exit code 1 when any lane fails.
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { start } from "../src/core/exec.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const REPRO = "test/repro/run.integration.test.ts";
+/** integration tests that may run beside the reproducibility test: no keys made or searched, no kernel built */
+const BESIDE_REPRO = new Set([
+  "test/disk/formats.integration.test.ts",
+  "test/disk/image.integration.test.ts",
+  "test/disk/iso.integration.test.ts",
+  "test/disk/pxe.integration.test.ts",
+  "test/disk/upgrade.integration.test.ts",
+  "test/extensions/assemble.integration.test.ts",
+  "test/kernel/config.integration.test.ts",
+  "test/kernel/module-sig.integration.test.ts",
+  "test/pipeline/size-budget.integration.test.ts",
+  "test/profile/profile.integration.test.ts",
+  "test/registry/client.integration.test.ts",
+  "test/registry/copy.integration.test.ts",
+  "test/report/html.integration.test.ts",
+]);
+
+interface Lane {
+  name: string;
+  files: string[];
+  /** print its output as it comes (else when it ends) */
+  live: boolean;
+}
+
+interface LaneResult {
+  name: string;
+  ok: boolean;
+  seconds: number;
+}
+
+const junit = process.env.TEST_JUNIT || undefined;
+const junitOf = (lane: string) => `${junit}.${lane}`;
+
+/** Runs a command, printing its output live or when it ends; whether it succeeded. */
+async function runLane(name: string, command: string, args: string[], live: boolean): Promise<LaneResult> {
+  const started = Date.now();
+  const held: string[] = [];
+  const child = await start(command, args, (chunk) => (live ? process.stdout.write(chunk) : held.push(chunk)));
+  const { exitCode } = await child.ended;
+  const seconds = (Date.now() - started) / 1000;
+  if (!live) process.stdout.write(`\n--- ${name} (ran beside the lane above) ---\n${held.join("")}`);
+  console.log(`# lane ${name}: ${exitCode === 0 ? "passed" : `FAILED (exit ${exitCode})`} in ${seconds.toFixed(0)} s`);
+  return { name, ok: exitCode === 0, seconds };
+}
+
+function testLane(lane: Lane): Promise<LaneResult> {
+  if (lane.files.length === 0) return Promise.resolve({ name: lane.name, ok: true, seconds: 0 });
+  const reporters = ["--test-reporter=spec", "--test-reporter-destination=stdout"];
+  if (junit) reporters.push("--test-reporter=junit", `--test-reporter-destination=${junitOf(lane.name)}`);
+  return runLane(lane.name, process.execPath, ["--test", "--test-concurrency=1", ...reporters, ...lane.files], lane.live);
+}
+
+/** The lanes' JUnit reports as one, in TEST_JUNIT. */
+async function mergeJunit(lanes: readonly string[]): Promise<void> {
+  if (!junit) return;
+  const suites: string[] = [];
+  for (const lane of lanes) {
+    const text = await readFile(junitOf(lane), "utf8").catch(() => "");
+    suites.push(text.replace(/^<\?xml[^>]*>\s*/, "").replace(/^<testsuites>\s*/, "").replace(/\s*<\/testsuites>\s*$/, ""));
+    await rm(junitOf(lane), { force: true });
+  }
+  await writeFile(junit, `<?xml version="1.0" encoding="utf-8"?>\n<testsuites>\n${suites.filter(Boolean).join("\n")}\n</testsuites>\n`);
+}
+
+async function main(files: string[]): Promise<boolean> {
+  const integration = files.filter((f) => f.endsWith(".integration.test.ts"));
+  const unit: Lane = { name: "unit", files: files.filter((f) => !integration.includes(f)), live: true };
+  const beside: Lane = { name: "beside-repro", files: integration.filter((f) => BESIDE_REPRO.has(f)), live: true };
+  const repro: Lane = { name: "repro", files: integration.filter((f) => f === REPRO), live: false };
+  const after: Lane = { name: "integration", files: integration.filter((f) => f !== REPRO && !BESIDE_REPRO.has(f)), live: true };
+  const results: LaneResult[] = [];
+  if (integration.length > 0) {
+    const shared = runLane("shared minimal image (bronze build --profile minimal)", join(ROOT, "bin", "bronze"), ["build", "--profile", "minimal"], false);
+    results.push(...(await Promise.all([testLane(unit), shared])));
+    if (results.every((r) => r.ok)) {
+      results.push(...(await Promise.all([testLane(beside), testLane(repro)])));
+      results.push(await testLane(after));
+    }
+  } else {
+    results.push(await testLane(unit));
+  }
+  await mergeJunit([unit, beside, repro, after].map((l) => l.name));
+  console.log(`\n# lanes: ${results.map((r) => `${r.name} ${r.ok ? "ok" : "FAILED"} ${r.seconds.toFixed(0)} s`).join(", ")}`);
+  return results.every((r) => r.ok);
+}
+
+process.chdir(ROOT);
+process.exitCode = (await main(process.argv.slice(2))) ? 0 : 1;
