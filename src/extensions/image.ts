@@ -67,6 +67,14 @@ export function extensionImage(content: ExtensionContent, entries: readonly Read
 export async function loadExtension(source: string | LayoutReader, ref?: string): Promise<ExtensionContent & { manifestDigest: string }> {
   const layout = typeof source === "string" ? await openLayout(source) : source;
   const image = await readImage(layout, { ref });
-  const entries = (await Promise.all(image.layers.map((l) => readTar(l)))).flat();
+  const entries = (
+    await Promise.all(
+      image.layers.map((layer, i) =>
+        readTar(layer).catch((e: unknown) => {
+          throw new InputError(`${layout.source}: layer ${i} of image ${image.manifestDigest} is not a tar (${(e as Error).message})`);
+        }),
+      ),
+    )
+  ).flat();
   return { ...extensionContent(layout.source, entries), manifestDigest: image.manifestDigest };
 }

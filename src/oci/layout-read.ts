@@ -5,6 +5,7 @@ import { gunzipSync } from "node:zlib";
 import { InputError } from "../core/errors.ts";
 import { digestOf, MEDIA_TYPES, type Descriptor } from "./image.ts";
 import { REF_NAME_ANNOTATION } from "./layout.ts";
+import { descriptorAt, descriptorsAt, parseObject } from "./descriptor.ts";
 
 /** An OCI image layout, a directory or a tar of one; every blob is checked against its digest. */
 export interface LayoutReader {
@@ -31,10 +32,10 @@ export async function openLayout(source: string): Promise<LayoutReader> {
   }
   const indexBytes = await read("index.json");
   if (!indexBytes || !(await read("oci-layout"))) throw new InputError(`${source}: not an OCI image layout (no oci-layout and index.json)`);
-  const index = JSON.parse(indexBytes.toString()) as { manifests?: Descriptor[] };
+  const index = parseObject(`${source}: index.json`, indexBytes);
   return {
     source,
-    index: { manifests: index.manifests ?? [] },
+    index: { manifests: index.manifests === undefined ? [] : descriptorsAt(`${source}: index.json`, index, "manifests") },
     blob: async (descriptor) => {
       const [algorithm, hex] = descriptor.digest.split(":");
       const data = algorithm && hex ? await read(`blobs/${algorithm}/${hex}`) : undefined;
@@ -45,6 +46,15 @@ export async function openLayout(source: string): Promise<LayoutReader> {
       return data;
     },
   };
+}
+
+function uncompressed(layout: LayoutReader, layer: Descriptor, data: Buffer): Buffer {
+  if (!layer.mediaType.endsWith("+gzip")) return data;
+  try {
+    return gunzipSync(data);
+  } catch (e) {
+    throw new InputError(`${layout.source}: layer ${layer.digest} is not the gzip data its media type says (${(e as Error).message})`);
+  }
 }
 
 /** One descriptor per image: a layout may tag the same image more than once. */
@@ -71,19 +81,16 @@ export async function readImage(layout: LayoutReader, options: { ref?: string; a
     throw new InputError(`${layout.source}: ${ref ? `no image tagged '${ref}'` : "holds more than one image; name one"} (tags: ${tags.join(", ") || "none"})`);
   }
   let descriptor = candidates[0] as Descriptor;
+  const json = async (d: Descriptor) => parseObject(`${layout.source}: blob ${d.digest}`, await layout.blob(d));
   if (descriptor.mediaType === MEDIA_TYPES.index) {
-    const index = JSON.parse((await layout.blob(descriptor)).toString()) as { manifests: Descriptor[] };
-    const match = index.manifests.find((m) => m.platform?.architecture === architecture) ?? (index.manifests.length === 1 ? index.manifests[0] : undefined);
+    const manifests = descriptorsAt(`${layout.source}: index ${descriptor.digest}`, await json(descriptor), "manifests");
+    const match = manifests.find((m) => m.platform?.architecture === architecture) ?? (manifests.length === 1 ? manifests[0] : undefined);
     if (!match) throw new InputError(`${layout.source}: no image for architecture ${architecture}`);
     descriptor = match;
   }
-  const manifest = JSON.parse((await layout.blob(descriptor)).toString()) as { config: Descriptor; layers: Descriptor[] };
-  const config = JSON.parse((await layout.blob(manifest.config)).toString()) as Record<string, unknown>;
-  const layers = await Promise.all(
-    manifest.layers.map(async (l) => {
-      const data = await layout.blob(l);
-      return l.mediaType.endsWith("+gzip") ? gunzipSync(data) : data;
-    }),
-  );
+  const manifest = await json(descriptor);
+  const where = `${layout.source}: manifest ${descriptor.digest}`;
+  const config = await json(descriptorAt(where, "config", manifest.config));
+  const layers = await Promise.all(descriptorsAt(where, manifest, "layers").map(async (l) => uncompressed(layout, l, await layout.blob(l))));
   return { manifestDigest: descriptor.digest, config, layers };
 }

@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { test } from "node:test";
+import { BronzeError } from "../../src/core/errors.ts";
+import { buildExtensionImage, loadExtension } from "../../src/extensions/image.ts";
+import { buildImage, buildIndex } from "../../src/oci/image.ts";
+import { layoutFiles, layoutTar } from "../../src/oci/layout.ts";
+import { extensionManifest } from "../helpers/extension.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+// Fuzzing the readers of what comes from outside (an extension's OCI layout, its index, its layer tar,
+// its manifest): every mutated input is read back correctly or refused with a BronzeError that names the
+// input, never an internal error. Seeded: a failure names its case, and the same seed repeats it.
+const EPOCH = 1_700_000_000;
+const CASES = 150;
+const dir = await tempDir();
+
+/** mulberry32: a small seeded generator, so that every run tries the same cases */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Mutation = (bytes: Buffer, next: () => number) => { bytes: Buffer; what: string };
+const int = (next: () => number, below: number) => Math.floor(next() * below);
+
+/** The ways a transfer or a hand breaks bytes: cut short, bits flipped, a run overwritten, a block zeroed. */
+const MUTATIONS: Mutation[] = [
+  (b, next) => {
+    const at = int(next, b.length);
+    return { bytes: b.subarray(0, at), what: `truncated at ${at}` };
+  },
+  (b, next) => {
+    const out = Buffer.from(b);
+    const flips = 1 + int(next, 8);
+    for (let i = 0; i < flips; i++) out[int(next, out.length)]! ^= 1 << int(next, 8);
+    return { bytes: out, what: `${flips} bit(s) flipped` };
+  },
+  (b, next) => {
+    const out = Buffer.from(b);
+    const at = int(next, out.length);
+    const length = 1 + int(next, 64);
+    for (let i = at; i < Math.min(out.length, at + length); i++) out[i] = int(next, 256);
+    return { bytes: out, what: `${length} byte(s) overwritten at ${at}` };
+  },
+  (b, next) => {
+    const out = Buffer.from(b);
+    const block = int(next, Math.ceil(out.length / 512));
+    out.fill(0, block * 512, block * 512 + 512);
+    return { bytes: out, what: `block ${block} zeroed` };
+  },
+];
+
+/** JSON that parses but is not what the reader expects: a field of another type, missing or null. */
+function confusedJson(text: string, next: () => number): { bytes: Buffer; what: string } {
+  const value = JSON.parse(text) as Record<string, unknown>;
+  const paths: (string | number)[][] = [];
+  const walk = (v: unknown, path: (string | number)[]) => {
+    paths.push(path);
+    if (v && typeof v === "object") for (const [k, child] of Object.entries(v)) walk(child, [...path, Array.isArray(v) ? Number(k) : k]);
+  };
+  walk(value, []);
+  const path = paths[1 + int(next, paths.length - 1)]!;
+  const replacements: unknown[] = [null, 7, "x", [], {}, true];
+  const replacement = replacements[int(next, replacements.length)];
+  let parent: Record<string | number, unknown> = value;
+  for (const key of path.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>;
+  parent[path.at(-1)!] = replacement;
+  return { bytes: Buffer.from(JSON.stringify(value)), what: `${path.join(".")} = ${JSON.stringify(replacement)}` };
+}
+
+async function extension() {
+  const source = join(dir, "source");
+  await mkdir(join(source, "rootfs/usr/local/bin"), { recursive: true });
+  await writeFile(join(source, "manifest.yaml"), extensionManifest());
+  await writeFile(join(source, "rootfs/usr/local/bin/hello"), "#!/bin/sh\necho hello\n");
+  await chmod(join(source, "rootfs/usr/local/bin/hello"), 0o755);
+  return buildExtensionImage(source, { epoch: EPOCH, osVersion: "0.1.0" });
+}
+
+const base = await extension();
+/** the uncompressed layer tar of the base image, as its layout holds it */
+const baseLayer = (() => {
+  const blob = (digest: string) => base.files.find((f) => f.path === `blobs/${digest.replace(":", "/")}`)!.data;
+  const manifestDigest = (JSON.parse(base.index.data.toString()) as { manifests: { digest: string }[] }).manifests[0]!.digest;
+  const manifest = JSON.parse(blob(manifestDigest).toString()) as { layers: { digest: string }[] };
+  return gunzipSync(blob(manifest.layers[0]!.digest));
+})();
+
+/** Reads one mutated layout tar: a correct extension or a clean refusal naming the file. */
+async function readsCleanly(bytes: Buffer, name: string, what: string): Promise<"read" | "refused"> {
+  const file = join(dir, `${name}.oci.tar`);
+  await writeFile(file, bytes);
+  try {
+    const ext = await loadExtension(file);
+    assert.equal(ext.manifest.name, "hello", `${name} (${what}) read as another extension`);
+    return "read";
+  } catch (error) {
+    if (!(error instanceof BronzeError)) assert.fail(`${name} (${what}): an internal error instead of a refusal: ${(error as Error).stack ?? String(error)}`);
+    assert.ok(error.message.includes(file), `${name} (${what}): the refusal does not name the file: ${error.message}`);
+    return "refused";
+  }
+}
+
+async function fuzz(name: string, seed: number, mutate: (next: () => number) => { bytes: Buffer; what: string }): Promise<Record<string, number>> {
+  const next = random(seed);
+  const seen: Record<string, number> = { read: 0, refused: 0 };
+  for (let i = 0; i < CASES; i++) {
+    const { bytes, what } = mutate(next);
+    const verdict = await readsCleanly(bytes, `${name}-${seed}-${i}`, what);
+    seen[verdict] = (seen[verdict] ?? 0) + 1;
+  }
+  return seen;
+}
+
+/** A layout built with correct digests around changed content: what a publisher (or its key's thief) can ship. */
+function layoutAround(change: { layerTar?: Buffer; index?: (index: Buffer) => Buffer }): Buffer {
+  const image = buildImage({ platform: { architecture: "amd64", os: "linux" }, layerTar: change.layerTar ?? baseLayer, created: "2023-11-14T22:13:20Z", annotations: {} });
+  const files = layoutFiles(buildIndex([image], {}), [image.manifest, ...image.blobs], "1.0.0");
+  const { index } = change;
+  return layoutTar(index ? files.map((f) => (f.path === "index.json" ? { ...f, data: index(f.data) } : f)) : files, EPOCH);
+}
+
+test("a layout tar damaged anywhere (cut short, bits flipped, bytes overwritten, a block zeroed) is read correctly or refused cleanly", async () => {
+  const seen = await fuzz("outer", 1, (next) => MUTATIONS[int(next, MUTATIONS.length)]!(base.tar, next));
+  assert.ok(seen.refused! > CASES / 2, `most damage is noticed: ${JSON.stringify(seen)}`);
+});
+
+test("an index.json that is broken or of the wrong shape is refused cleanly, naming the file", async () => {
+  const seen = await fuzz("index", 2, (next) => {
+    let what = "";
+    const bytes = layoutAround({
+      index: (index) => {
+        const mutated = next() < 0.5 ? confusedJson(index.toString(), next) : MUTATIONS[int(next, 3)]!(index, next);
+        what = mutated.what;
+        return mutated.bytes;
+      },
+    });
+    return { bytes, what: `index.json: ${what}` };
+  });
+  assert.ok(seen.refused! > 0, JSON.stringify(seen));
+});
+
+test("a layer tar damaged under correct digests (a signed but broken image) is read correctly or refused cleanly", async () => {
+  const seen = await fuzz("layer", 3, (next) => {
+    const { bytes, what } = MUTATIONS[int(next, MUTATIONS.length)]!(baseLayer, next);
+    return { bytes: layoutAround({ layerTar: bytes }), what: `layer: ${what}` };
+  });
+  assert.ok(seen.refused! > 0, JSON.stringify(seen));
+});
