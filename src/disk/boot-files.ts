@@ -1,8 +1,8 @@
 import { DEFAULT_ARCH, type Arch } from "../core/arch.ts";
 import { InputError } from "../core/errors.ts";
 import { FILES } from "../core/outputs.ts";
-import { openLayout, readImage } from "../oci/layout-read.ts";
-import { readTar } from "../oci/tar-read.ts";
+import { parseObject } from "../oci/descriptor.ts";
+import { layerEntries, openLayout, readImage } from "../oci/layout-read.ts";
 
 // What every boot medium (raw disk, ISO) is made of: the boot files an installer image carries.
 
@@ -25,33 +25,33 @@ export interface InstallerContent {
 /** The boot files of an installer image (layout directory or tar), preferring the Secure Boot signed ones. */
 export async function readInstaller(source: string, arch: Arch = DEFAULT_ARCH): Promise<InstallerContent> {
   const architecture = arch.oci;
-  const image = await readImage(await openLayout(source), { architecture });
+  const layout = await openLayout(source);
+  const image = await readImage(layout, { architecture });
   const files = new Map<string, Buffer>();
-  for (const layer of image.layers) {
-    for (const entry of await readTar(layer)) {
-      if (entry.type === "file" && entry.path.startsWith(`usr/install/${architecture}/`)) files.set(entry.path.slice(`usr/install/${architecture}/`.length), entry.data ?? Buffer.alloc(0));
-    }
+  for (const entry of await layerEntries(layout, image)) {
+    if (entry.type === "file" && entry.path.startsWith(`usr/install/${architecture}/`)) files.set(entry.path.slice(`usr/install/${architecture}/`.length), entry.data ?? Buffer.alloc(0));
   }
   const need = (name: string) => {
     const data = files.get(name);
     if (!data) throw new InputError(`${source}: no usr/install/${architecture}/${name}; give an installer image written by bronze build`);
     return data;
   };
-  const manifest = JSON.parse(need(FILES.manifest).toString()) as { version?: string; profile?: string; sourceDateEpoch?: number; cmdline?: string };
-  if (!manifest.version || !manifest.profile || manifest.sourceDateEpoch === undefined || manifest.cmdline === undefined) {
-    throw new InputError(`${source}: its manifest.json lacks version, profile, sourceDateEpoch or cmdline`);
+  const manifest = parseObject(`${source}: usr/install/${architecture}/${FILES.manifest}`, need(FILES.manifest));
+  const { version, profile, sourceDateEpoch, cmdline } = manifest;
+  if (typeof version !== "string" || !version || typeof profile !== "string" || !profile || typeof sourceDateEpoch !== "number" || typeof cmdline !== "string") {
+    throw new InputError(`${source}: its ${FILES.manifest} lacks version, profile, sourceDateEpoch or cmdline (strings, and a number for sourceDateEpoch)`);
   }
   const signed = files.has(FILES.signedUki) && files.has(FILES.signedBootloader);
   return {
     arch,
-    version: manifest.version,
-    profile: manifest.profile,
-    epoch: manifest.sourceDateEpoch,
+    version,
+    profile,
+    epoch: sourceDateEpoch,
     uki: need(signed ? FILES.signedUki : FILES.uki),
     bootloader: need(signed ? FILES.signedBootloader : FILES.bootloader),
     kernel: need(FILES.kernel),
     initramfs: need(FILES.initramfs),
-    cmdline: manifest.cmdline,
+    cmdline,
     signed,
   };
 }

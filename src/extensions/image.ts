@@ -2,9 +2,8 @@ import { DEFAULT_ARCH } from "../core/arch.ts";
 import { InputError } from "../core/errors.ts";
 import { buildImage, buildIndex, type Blob } from "../oci/image.ts";
 import { layoutFiles, layoutTar } from "../oci/layout.ts";
-import { openLayout, readImage, type LayoutReader } from "../oci/layout-read.ts";
+import { layerEntries, openLayout, readImage, type LayoutReader } from "../oci/layout-read.ts";
 import type { ReadEntry } from "../oci/tar-read.ts";
-import { readTar } from "../oci/tar-read.ts";
 import { readTree } from "../oci/dir-read.ts";
 import { toTarEntry, writeTar } from "../oci/tar.ts";
 import { parseExtensionManifest } from "./manifest.ts";
@@ -67,14 +66,6 @@ export function extensionImage(content: ExtensionContent, entries: readonly Read
 export async function loadExtension(source: string | LayoutReader, ref?: string): Promise<ExtensionContent & { manifestDigest: string }> {
   const layout = typeof source === "string" ? await openLayout(source) : source;
   const image = await readImage(layout, { ref });
-  const entries = (
-    await Promise.all(
-      image.layers.map((layer, i) =>
-        readTar(layer).catch((e: unknown) => {
-          throw new InputError(`${layout.source}: layer ${i} of image ${image.manifestDigest} is not a tar (${(e as Error).message})`);
-        }),
-      ),
-    )
-  ).flat();
+  const entries = await layerEntries(layout, image);
   return { ...extensionContent(layout.source, entries), manifestDigest: image.manifestDigest };
 }

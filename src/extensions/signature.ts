@@ -5,6 +5,7 @@ import { BronzeError, InputError } from "../core/errors.ts";
 import { canonicalBytes, makeBlob, MEDIA_TYPES, type Blob, type Descriptor } from "../oci/image.ts";
 import { layoutTar, REF_NAME_ANNOTATION, writeLayoutDir } from "../oci/layout.ts";
 import { openLayout, type LayoutReader } from "../oci/layout-read.ts";
+import { descriptorsAt, parseObject } from "../oci/descriptor.ts";
 import { readTar } from "../oci/tar-read.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
 
@@ -110,9 +111,10 @@ export function imageDigest(layout: LayoutReader): string {
 }
 
 async function signatureLayers(layout: LayoutReader, signature: Descriptor): Promise<{ payload: Blob; signature: string }[]> {
-  const manifest = JSON.parse((await layout.blob(signature)).toString()) as { layers?: Descriptor[] };
+  const where = `${layout.source}: signature manifest ${signature.digest}`;
+  const manifest = parseObject(where, await layout.blob(signature));
   return Promise.all(
-    (manifest.layers ?? [])
+    (manifest.layers === undefined ? [] : descriptorsAt(where, manifest, "layers"))
       .filter((l) => l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE)
       .map(async (l) => ({ payload: { descriptor: { mediaType: l.mediaType, digest: l.digest, size: l.size }, data: await layout.blob(l) }, signature: l.annotations?.[SIGNATURE_ANNOTATION] ?? "" })),
   );
@@ -164,9 +166,9 @@ export async function verifyLayout(source: string | LayoutReader, trusted: reado
   for (const layer of layers) {
     let payload: { critical?: { type?: string; image?: { "docker-manifest-digest"?: string } } };
     try {
-      payload = JSON.parse(layer.payload.data.toString()) as typeof payload;
+      payload = parseObject(`payload ${layer.payload.descriptor.digest}`, layer.payload.data) as typeof payload;
     } catch {
-      problems.push(`payload ${layer.payload.descriptor.digest} is not JSON`);
+      problems.push(`payload ${layer.payload.descriptor.digest} is not a JSON object`);
       continue;
     }
     if (payload.critical?.type !== SIGNATURE_TYPE) {

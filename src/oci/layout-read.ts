@@ -6,6 +6,7 @@ import { InputError } from "../core/errors.ts";
 import { digestOf, MEDIA_TYPES, type Descriptor } from "./image.ts";
 import { REF_NAME_ANNOTATION } from "./layout.ts";
 import { descriptorAt, descriptorsAt, parseObject } from "./descriptor.ts";
+import type { ReadEntry } from "./tar-read.ts";
 
 /** An OCI image layout, a directory or a tar of one; every blob is checked against its digest. */
 export interface LayoutReader {
@@ -55,6 +56,17 @@ function uncompressed(layout: LayoutReader, layer: Descriptor, data: Buffer): Bu
   } catch (e) {
     throw new InputError(`${layout.source}: layer ${layer.digest} is not the gzip data its media type says (${(e as Error).message})`);
   }
+}
+
+/** The entries of each layer's tar, all layers in order; a layer that is no tar is named. */
+export async function layerEntries(layout: LayoutReader, image: ReadImage): Promise<ReadEntry[]> {
+  const { readTar } = await import("./tar-read.ts");
+  const layers = image.layers.map((layer, i) =>
+    readTar(layer).catch((e: unknown) => {
+      throw new InputError(`${layout.source}: layer ${i} of image ${image.manifestDigest} is not a tar (${(e as Error).message})`);
+    }),
+  );
+  return (await Promise.all(layers)).flat();
 }
 
 /** One descriptor per image: a layout may tag the same image more than once. */

@@ -1,5 +1,6 @@
 import { BronzeError } from "../core/errors.ts";
 import { digestOf } from "../oci/image.ts";
+import { parseObject } from "../oci/descriptor.ts";
 import { basicAuthorization, parseChallenge } from "./auth.ts";
 import type { Reference } from "./reference.ts";
 import { RegistryError, sendWithRetries, type HttpResponse, type TransportOptions } from "./transport.ts";
@@ -67,9 +68,9 @@ export class RegistryClient {
     const response = await sendWithRetries(this.options, "GET", realm, credentials ? { Authorization: basicAuthorization(credentials) } : {}, undefined, this.log);
     if (response.status === 401 || response.status === 403) throw this.denied();
     if (response.status !== 200) throw new BronzeError(`${realm.host}: token request failed (HTTP ${response.status})`);
-    const token = JSON.parse(response.body.toString()) as { token?: string; access_token?: string };
+    const token = parseObject(`${realm.host}: token response`, response.body);
     const value = token.token ?? token.access_token;
-    if (!value) throw new BronzeError(`${realm.host}: token response holds no token`);
+    if (typeof value !== "string" || !value) throw new BronzeError(`${realm.host}: token response holds no token`);
     return `Bearer ${value}`;
   }
 

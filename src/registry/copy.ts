@@ -2,6 +2,7 @@ import { BronzeError, InputError } from "../core/errors.ts";
 import { MEDIA_TYPES, type Blob, type Descriptor } from "../oci/image.ts";
 import { layoutFiles, layoutTar, REF_NAME_ANNOTATION, writeLayoutDir } from "../oci/layout.ts";
 import { distinctImages, openLayout, type LayoutReader } from "../oci/layout-read.ts";
+import { descriptorAt, descriptorsAt, parseObject } from "../oci/descriptor.ts";
 import { getBlob, getManifest, hasBlob, hasManifest, headManifest, pushBlob, putManifest, type RegistryClient } from "./client.ts";
 import type { Reference } from "./reference.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
@@ -14,11 +15,13 @@ async function walk(root: Descriptor, fetch: (d: Descriptor) => Promise<Buffer>)
   const blobs = new Map<string, Descriptor>();
   const visit = async (descriptor: Descriptor): Promise<void> => {
     const data = await fetch(descriptor);
-    const parsed = JSON.parse(data.toString()) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+    const where = `manifest ${descriptor.digest}`;
+    const parsed = parseObject(where, data);
     if (isIndex(descriptor.mediaType)) {
-      for (const child of parsed.manifests ?? []) await visit(child);
+      for (const child of descriptorsAt(where, parsed, "manifests")) await visit(child);
     } else {
-      for (const blob of [parsed.config, ...(parsed.layers ?? [])]) if (blob) blobs.set(blob.digest, blob);
+      const config = parsed.config === undefined ? [] : [descriptorAt(where, "config", parsed.config)];
+      for (const blob of [...config, ...(parsed.layers === undefined ? [] : descriptorsAt(where, parsed, "layers"))]) blobs.set(blob.digest, blob);
     }
     manifests.push({ descriptor, data });
   };

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
-import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { generateKeyPairSync } from "node:crypto";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { test } from "node:test";
 import { BronzeError } from "../../src/core/errors.ts";
 import { buildExtensionImage, loadExtension } from "../../src/extensions/image.ts";
+import { signLayout, verifyLayout } from "../../src/extensions/signature.ts";
 import { buildImage, buildIndex } from "../../src/oci/image.ts";
 import { layoutFiles, layoutTar } from "../../src/oci/layout.ts";
 import { extensionManifest } from "../helpers/extension.ts";
@@ -95,27 +97,33 @@ const baseLayer = (() => {
   return gunzipSync(blob(manifest.layers[0]!.digest));
 })();
 
-/** Reads one mutated layout tar: a correct extension or a clean refusal naming the file. */
-async function readsCleanly(bytes: Buffer, name: string, what: string): Promise<"read" | "refused"> {
+type Reader = (file: string) => Promise<void>;
+
+/** the extension read back: it must be the one that was written */
+const readExtension: Reader = async (file) => {
+  assert.equal((await loadExtension(file)).manifest.name, "hello", `${file} read as another extension`);
+};
+
+/** Reads one mutated layout tar: a correct result or a clean refusal naming the file. */
+async function readsCleanly(read: Reader, bytes: Buffer, name: string, what: string): Promise<"read" | "refused"> {
   const file = join(dir, `${name}.oci.tar`);
   await writeFile(file, bytes);
   try {
-    const ext = await loadExtension(file);
-    assert.equal(ext.manifest.name, "hello", `${name} (${what}) read as another extension`);
+    await read(file);
     return "read";
   } catch (error) {
     if (!(error instanceof BronzeError)) assert.fail(`${name} (${what}): an internal error instead of a refusal: ${(error as Error).stack ?? String(error)}`);
-    assert.ok(error.message.includes(file), `${name} (${what}): the refusal does not name the file: ${error.message}`);
+    assert.ok(error.message.includes(file) || error.message.includes("extension 'hello'"), `${name} (${what}): the refusal does not name the input: ${error.message}`);
     return "refused";
   }
 }
 
-async function fuzz(name: string, seed: number, mutate: (next: () => number) => { bytes: Buffer; what: string }): Promise<Record<string, number>> {
+async function fuzz(name: string, seed: number, mutate: (next: () => number) => { bytes: Buffer; what: string }, read = readExtension): Promise<Record<string, number>> {
   const next = random(seed);
   const seen: Record<string, number> = { read: 0, refused: 0 };
   for (let i = 0; i < CASES; i++) {
     const { bytes, what } = mutate(next);
-    const verdict = await readsCleanly(bytes, `${name}-${seed}-${i}`, what);
+    const verdict = await readsCleanly(read, bytes, `${name}-${seed}-${i}`, what);
     seen[verdict] = (seen[verdict] ?? 0) + 1;
   }
   return seen;
@@ -155,4 +163,17 @@ test("a layer tar damaged under correct digests (a signed but broken image) is r
     return { bytes: layoutAround({ layerTar: bytes }), what: `layer: ${what}` };
   });
   assert.ok(seen.refused! > 0, JSON.stringify(seen));
+});
+
+test("a signed layout damaged anywhere verifies or is refused cleanly, naming the extension", async () => {
+  const signed = join(dir, "signed.oci.tar");
+  await writeFile(signed, base.tar);
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  await signLayout(signed, privateKey, "example.test/hello:1.0.0", EPOCH);
+  const bytes = await readFile(signed);
+  const verifies: Reader = async (file) => {
+    await verifyLayout(file, [publicKey], "hello");
+  };
+  const seen = await fuzz("signed", 4, (next) => MUTATIONS[int(next, MUTATIONS.length)]!(bytes, next), verifies);
+  assert.ok(seen.refused! > CASES / 2, JSON.stringify(seen));
 });
