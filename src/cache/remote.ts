@@ -7,7 +7,8 @@ import { readTree } from "../oci/dir-read.ts";
 import { writeEntries } from "../oci/dir-write.ts";
 import { toTarEntry } from "../oci/tar.ts";
 import { readTar } from "../oci/tar-read.ts";
-import { getBlob, getManifest, hasManifest, pushBlob, putManifest, type RegistryClient } from "../registry/client.ts";
+import { getBlob, getManifest, hasManifest, putManifest, type RegistryClient } from "../registry/client.ts";
+import { pushBlob } from "../registry/upload.ts";
 import type { Reference } from "../registry/reference.ts";
 import { cacheArtifact, readCacheManifest } from "./artifact.ts";
 

@@ -37,7 +37,7 @@ export async function connect(ref: Reference, opts: ConnectionOptions): Promise<
     : undefined;
   return new RegistryClient(
     ref.registry,
-    { scheme: opts.plainHttp ? "http" : "https", ca, credentials, attempts: 5, backoffMs: 200 },
+    { scheme: opts.plainHttp ? "http" : "https", ca, credentials, attempts: 8, backoffMs: 200 },
     (line) => console.error(`bronze: ${line}`),
   );
 }

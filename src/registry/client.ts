@@ -82,50 +82,13 @@ export class RegistryClient {
   }
 }
 
-const scopeOf = (ref: Reference, actions: string) => `repository:${ref.repository}:${actions}`;
+export const scopeOf = (ref: Reference, actions: string) => `repository:${ref.repository}:${actions}`;
 
 export async function hasBlob(client: RegistryClient, ref: Reference, digest: string): Promise<boolean> {
   const response = await client.request("HEAD", `/v2/${ref.repository}/blobs/${digest}`, scopeOf(ref, "pull"));
   if (response.status === 200) return true;
   if (response.status === 404) return false;
   throw client.fail(`HEAD blob ${digest}`, response);
-}
-
-/**
- * Uploads a blob unless the registry has it (or can mount it from `mountFrom`); returns the bytes
- * sent. The content is loaded only when it has to be sent.
- */
-export async function pushBlob(client: RegistryClient, ref: Reference, digest: string, load: () => Promise<Buffer>, options: { chunkSize: number; mountFrom?: string }): Promise<number> {
-  if (await hasBlob(client, ref, digest)) return 0;
-  const data = await load();
-  const scope = scopeOf(ref, "pull,push");
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const query = options.mountFrom ? `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(options.mountFrom)}` : "";
-      const start = await client.request("POST", `/v2/${ref.repository}/blobs/uploads/${query}`, scope, { "Content-Length": "0" });
-      if (start.status === 201) return 0; // mounted from the other repository
-      if (start.status !== 202) throw client.fail(`start upload of ${digest}`, start);
-      let location = new URL(String(start.headers.location), client.url("/"));
-      let sent = 0;
-      if (data.length > options.chunkSize) {
-        for (let offset = 0; offset < data.length; offset += options.chunkSize) {
-          const chunk = data.subarray(offset, offset + options.chunkSize);
-          const patch = await client.request("PATCH", location, scope, { "Content-Type": "application/octet-stream", "Content-Range": `${offset}-${offset + chunk.length - 1}` }, chunk, false);
-          if (patch.status !== 202) throw client.fail(`upload chunk of ${digest}`, patch);
-          sent += chunk.length;
-          location = new URL(String(patch.headers.location), client.url("/"));
-        }
-      }
-      location.searchParams.set("digest", digest);
-      const body = sent ? undefined : data;
-      const put = await client.request("PUT", location, scope, { "Content-Type": "application/octet-stream" }, body ?? Buffer.alloc(0), false);
-      if (put.status !== 201) throw client.fail(`finish upload of ${digest}`, put);
-      return sent + (body?.length ?? 0);
-    } catch (e) {
-      // a dropped connection mid-upload leaves the session unknown: start this blob again
-      if (attempt >= 3 || !(e instanceof RegistryError) || !e.dropped) throw e;
-    }
-  }
 }
 
 export async function putManifest(client: RegistryClient, ref: Reference, reference: string, mediaType: string, data: Buffer): Promise<void> {

@@ -3,7 +3,8 @@ import { MEDIA_TYPES, type Blob, type Descriptor } from "../oci/image.ts";
 import { layoutFiles, layoutTar, REF_NAME_ANNOTATION, writeLayoutDir } from "../oci/layout.ts";
 import { distinctImages, openLayout, type LayoutReader } from "../oci/layout-read.ts";
 import { descriptorAt, descriptorsAt, parseObject } from "../oci/descriptor.ts";
-import { getBlob, getManifest, hasBlob, hasManifest, headManifest, pushBlob, putManifest, type RegistryClient } from "./client.ts";
+import { getBlob, getManifest, hasBlob, hasManifest, headManifest, putManifest, type RegistryClient } from "./client.ts";
+import { pushBlob } from "./upload.ts";
 import type { Reference } from "./reference.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
 

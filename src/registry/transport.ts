@@ -26,8 +26,13 @@ export interface TransportOptions {
   attempts: number;
   /** first backoff delay; doubled each retry */
   backoffMs: number;
+  /** how long a connection may stay silent before it counts as dropped (default 30 s) */
+  idleTimeoutMs?: number;
 }
 
+const IDLE_TIMEOUT_MS = 30_000;
+/** no wait between attempts longer than this, however many were made */
+const MAX_BACKOFF_MS = 5_000;
 const RETRYABLE_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED", "EAI_AGAIN"]);
 
 /** A registry exchange that failed: the system's error code when the connection failed, the HTTP status when an answer said no. */
@@ -53,7 +58,7 @@ function exchange(options: TransportOptions, method: string, url: URL, headers: 
     const send = requestFor(url);
     const req = send(
       url,
-      { method, headers: { ...headers, ...(body ? { "Content-Length": String(body.length) } : {}) }, ...(options.ca ? { ca: options.ca } : {}), timeout: 120_000 },
+      { method, headers: { ...headers, ...(body ? { "Content-Length": String(body.length) } : {}) }, ...(options.ca ? { ca: options.ca } : {}), timeout: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -80,7 +85,7 @@ export async function sendWithRetries(
 ): Promise<HttpResponse> {
   for (let attempt = 1; ; attempt++) {
     let why: string;
-    let wait = options.backoffMs * 2 ** (attempt - 1);
+    let wait = Math.min(options.backoffMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
     try {
       const response = await exchange(options, method, url, headers, body);
       if (response.status < 500 && response.status !== 429) return response;

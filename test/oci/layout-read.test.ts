@@ -11,6 +11,7 @@ import { buildImage, buildIndex } from "../../src/oci/image.ts";
 import { layoutFiles, layoutTar } from "../../src/oci/layout.ts";
 import { extensionManifest } from "../helpers/extension.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { seededRandom } from "../helpers/random.ts";
 
 // Fuzzing the readers of what comes from outside (an extension's OCI layout, its index, its layer tar,
 // its manifest): every mutated input is read back correctly or refused with a BronzeError that names the
@@ -18,18 +19,6 @@ import { tempDir } from "../helpers/tmp.ts";
 const EPOCH = 1_700_000_000;
 const CASES = 150;
 const dir = await tempDir();
-
-/** mulberry32: a small seeded generator, so that every run tries the same cases */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Mutation = (bytes: Buffer, next: () => number) => { bytes: Buffer; what: string };
 const int = (next: () => number, below: number) => Math.floor(next() * below);
@@ -119,7 +108,7 @@ async function readsCleanly(read: Reader, bytes: Buffer, name: string, what: str
 }
 
 async function fuzz(name: string, seed: number, mutate: (next: () => number) => { bytes: Buffer; what: string }, read = readExtension): Promise<Record<string, number>> {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const seen: Record<string, number> = { read: 0, refused: 0 };
   for (let i = 0; i < CASES; i++) {
     const { bytes, what } = mutate(next);
