@@ -1,23 +1,25 @@
 // make test: every test file, in lanes that keep both cores busy without letting two tests meet where they
-// would disturb each other. Run files alone with `node --test FILE`; this is the whole suite's schedule:
+// would disturb each other, and never two kernel builds at once. Run files alone with `node --test FILE`;
+// this is the whole suite's schedule:
 //
-//   1. the minimal image the integration tests share is built (its kernel compile takes both cores),
-//      while the unit tests run beside it;
+//   1. the minimal image the integration tests share is built (its kernel compile takes both cores);
 //   2. the reproducibility test (its own kernel compile from source, both cores, for ~8 minutes) runs
-//      beside the integration tests that neither make kernel keys nor search for keys or key directories
-//      (a key made by the other lane would be theirs to find) and build no kernel;
-//   3. the other integration tests run after both, one file at a time.
+//      beside the unit tests and the integration tests that build no kernel and do not look for keys
+//      on the kernel-key tmpfs; it keeps its keys and temporary files apart (BRONZE_KEY_DIR, TMPDIR),
+//      so that the key scans of the other lane cannot find them;
+//   3. the other integration tests (they build kernels, and watch the key tmpfs) run after both.
 //
 // Each lane is one `node --test` run, one file at a time; the lane that runs beside another prints its
 // output when it ends, so that lines of the two never mix. Exit code 1 when any lane fails.
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { start } from "../src/core/exec.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const REPRO = "test/repro/run.integration.test.ts";
-/** integration tests that may run beside the reproducibility test: no keys made or searched, no kernel built */
+/** integration tests that may run beside the reproducibility test: no kernel built, no look at the key tmpfs */
 const BESIDE_REPRO = new Set([
+  "test/cache/remote.integration.test.ts",
   "test/disk/formats.integration.test.ts",
   "test/disk/image.integration.test.ts",
   "test/disk/iso.integration.test.ts",
@@ -26,18 +28,26 @@ const BESIDE_REPRO = new Set([
   "test/extensions/assemble.integration.test.ts",
   "test/kernel/config.integration.test.ts",
   "test/kernel/module-sig.integration.test.ts",
+  "test/pipeline/pipeline.integration.test.ts",
   "test/pipeline/size-budget.integration.test.ts",
   "test/profile/profile.integration.test.ts",
   "test/registry/client.integration.test.ts",
   "test/registry/copy.integration.test.ts",
+  "test/registry/upload.integration.test.ts",
   "test/report/html.integration.test.ts",
+  "test/secureboot/signer.integration.test.ts",
+  "test/uki/measured-boot.integration.test.ts",
 ]);
+
+/** where the reproducibility test's builds keep their ephemeral keys and temporary files, apart */
+const REPRO_APART = { BRONZE_KEY_DIR: `/dev/shm/bronze-lane-repro-${process.pid}`, TMPDIR: `/var/tmp/bronze-lane-repro-${process.pid}` };
 
 interface Lane {
   name: string;
   files: string[];
   /** print its output as it comes (else when it ends) */
   live: boolean;
+  env?: Record<string, string>;
 }
 
 interface LaneResult {
@@ -50,10 +60,10 @@ const junit = process.env.TEST_JUNIT || undefined;
 const junitOf = (lane: string) => `${junit}.${lane}`;
 
 /** Runs a command, printing its output live or when it ends; whether it succeeded. */
-async function runLane(name: string, command: string, args: string[], live: boolean): Promise<LaneResult> {
+async function runLane(name: string, command: string, args: string[], live: boolean, env?: Record<string, string>): Promise<LaneResult> {
   const started = Date.now();
   const held: string[] = [];
-  const child = await start(command, args, (chunk) => (live ? process.stdout.write(chunk) : held.push(chunk)));
+  const child = await start(command, args, (chunk) => (live ? process.stdout.write(chunk) : held.push(chunk)), env);
   const { exitCode } = await child.ended;
   const seconds = (Date.now() - started) / 1000;
   if (!live) process.stdout.write(`\n--- ${name} (ran beside the lane above) ---\n${held.join("")}`);
@@ -65,7 +75,7 @@ function testLane(lane: Lane): Promise<LaneResult> {
   if (lane.files.length === 0) return Promise.resolve({ name: lane.name, ok: true, seconds: 0 });
   const reporters = ["--test-reporter=spec", "--test-reporter-destination=stdout"];
   if (junit) reporters.push("--test-reporter=junit", `--test-reporter-destination=${junitOf(lane.name)}`);
-  return runLane(lane.name, process.execPath, ["--test", "--test-concurrency=1", ...reporters, ...lane.files], lane.live);
+  return runLane(lane.name, process.execPath, ["--test", "--test-concurrency=1", ...reporters, ...lane.files], lane.live, lane.env);
 }
 
 /** The lanes' JUnit reports as one, in TEST_JUNIT. */
@@ -82,22 +92,26 @@ async function mergeJunit(lanes: readonly string[]): Promise<void> {
 
 async function main(files: string[]): Promise<boolean> {
   const integration = files.filter((f) => f.endsWith(".integration.test.ts"));
-  const unit: Lane = { name: "unit", files: files.filter((f) => !integration.includes(f)), live: true };
-  const beside: Lane = { name: "beside-repro", files: integration.filter((f) => BESIDE_REPRO.has(f)), live: true };
-  const repro: Lane = { name: "repro", files: integration.filter((f) => f === REPRO), live: false };
+  const unit = files.filter((f) => !integration.includes(f));
+  const beside: Lane = { name: "beside-repro", files: [...unit, ...integration.filter((f) => BESIDE_REPRO.has(f))], live: true };
+  const repro: Lane = { name: "repro", files: integration.filter((f) => f === REPRO), live: false, env: REPRO_APART };
   const after: Lane = { name: "integration", files: integration.filter((f) => f !== REPRO && !BESIDE_REPRO.has(f)), live: true };
   const results: LaneResult[] = [];
   if (integration.length > 0) {
-    const shared = runLane("shared minimal image (bronze build --profile minimal)", join(ROOT, "bin", "bronze"), ["build", "--profile", "minimal"], false);
-    results.push(...(await Promise.all([testLane(unit), shared])));
+    results.push(await runLane("shared minimal image (bronze build --profile minimal)", join(ROOT, "bin", "bronze"), ["build", "--profile", "minimal"], true));
     if (results.every((r) => r.ok)) {
-      results.push(...(await Promise.all([testLane(beside), testLane(repro)])));
+      await Promise.all(Object.values(REPRO_APART).map((dir) => mkdir(dir, { recursive: true })));
+      try {
+        results.push(...(await Promise.all([testLane(beside), testLane(repro)])));
+      } finally {
+        await Promise.all(Object.values(REPRO_APART).map((dir) => rm(dir, { recursive: true, force: true })));
+      }
       results.push(await testLane(after));
     }
   } else {
-    results.push(await testLane(unit));
+    results.push(await testLane({ ...beside, name: "unit" }));
   }
-  await mergeJunit([unit, beside, repro, after].map((l) => l.name));
+  await mergeJunit(["unit", beside.name, repro.name, after.name]);
   console.log(`\n# lanes: ${results.map((r) => `${r.name} ${r.ok ? "ok" : "FAILED"} ${r.seconds.toFixed(0)} s`).join(", ")}`);
   return results.every((r) => r.ok);
 }

@@ -58,9 +58,9 @@ export interface Started {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Starts a command whose stdout and stderr go, chunk by chunk as they come, to `onOutput`. */
-export async function start(command: string, args: readonly string[], onOutput: (chunk: string) => void): Promise<Started> {
-  const child = (await lazyExeca())(command, args, { reject: false, stdin: "ignore", buffer: false, encoding: "utf8" });
+/** Starts a command whose stdout and stderr go, chunk by chunk as they come, to `onOutput`; `env` adds to the environment. */
+export async function start(command: string, args: readonly string[], onOutput: (chunk: string) => void, env?: Record<string, string>): Promise<Started> {
+  const child = (await lazyExeca())(command, args, { reject: false, stdin: "ignore", buffer: false, encoding: "utf8", env });
   const forward = (chunk: Buffer | string) => onOutput(chunk.toString());
   child.stdout?.on("data", forward);
   child.stderr?.on("data", forward);

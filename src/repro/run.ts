@@ -86,7 +86,8 @@ async function bronzeIn(place: BuildPlace, args: readonly string[], logFile: str
 
 /** The environment a build sees: only what a build may legitimately read, plus what makes this place different. */
 function placeEnv(base: NodeJS.ProcessEnv, extra: Record<string, string>): Record<string, string> {
-  const keep = ["PATH", "TERM"];
+  // where ephemeral keys go (a tmpfs) changes no output, and lets a caller keep its builds' keys apart
+  const keep = ["PATH", "TERM", "BRONZE_KEY_DIR"];
   const env: Record<string, string> = { CI: "true" };
   for (const name of keep) if (base[name] !== undefined) env[name] = base[name]!;
   return { ...env, ...extra };
