@@ -95,7 +95,7 @@ const tpmSocket = (scratch: string): string => join(scratch, "swtpm.sock");
 
 /** QEMU's TPM TIS device, backed by the swtpm listening on the scratch directory's socket. */
 function tpmDevice(scratch: string): string[] {
-  return ["-chardev", `socket,id=tpm,path=${tpmSocket(scratch)}`, "-tpmdev", "emulator,id=tpm,chardev=tpm", "-device", "tpm-tis,tpmdev=tpm"];
+  return ["-chardev", `socket,id=tpm,path=${tpmSocket(scratch)}`, "-tpmdev", "emulator,id=tpm,chardev=tpm", "-device", `${DEFAULT_ARCH.qemuTpmDevice},tpmdev=tpm`];
 }
 
 /** A TPM 2.0 emulator with empty state; it ends when QEMU hangs up. */
@@ -214,9 +214,10 @@ function watchConsole(options: BootOptions, started: number): ConsoleWatch {
  */
 export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAULTS): Promise<BootResult> {
   const scratch = await mkdtemp(join(tmpdir(), "bronze-boot-"));
+  let tpm: Started | undefined;
   try {
     await prepareScratch(target, options, scratch);
-    const tpm = options.tpm ? await startTpm(scratch) : undefined;
+    if (options.tpm) tpm = await startTpm(scratch);
     const watch = watchConsole(options, Date.now());
     const qemu = await start(DEFAULT_ARCH.qemu, qemuArgs(target, options, scratch), watch.read);
     let exited = false;
@@ -228,8 +229,6 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
     const exitedByItself = exited;
     if (!exitedByItself) qemu.kill("SIGKILL");
     const result = await qemu.ended;
-    tpm?.kill("SIGTERM");
-    await tpm?.ended;
     const poweredOff = exitedByItself && result.exitCode === 0;
     const { ready, lines } = watch;
     let failure = watch.failure;
@@ -240,6 +239,9 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
     }
     return { ready, readyAfterMs: watch.readyAfterMs, console: lines, poweredOff, kernelStarts: lines.filter((l) => KERNEL_BANNER.test(l)).length };
   } finally {
+    // it ends with QEMU's connection, but not when QEMU never made one
+    tpm?.kill("SIGTERM");
+    await tpm?.ended;
     await rm(scratch, { recursive: true, force: true });
   }
 }

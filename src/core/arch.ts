@@ -25,6 +25,8 @@ export interface Arch {
   bootloaderName: string;
   /** QEMU and its UEFI firmware (Debian's ovmf), for boot tests */
   qemu: string;
+  /** QEMU's TPM 2.0 device on this machine type, backed by swtpm (bronze boot --tpm) */
+  qemuTpmDevice: string;
   firmware: { code: string; vars: string; secureBootCode: string; snakeoilVars: string };
 }
 
@@ -40,6 +42,7 @@ const X86_64: Arch = {
   bootloader: "/usr/lib/systemd/boot/efi/systemd-bootx64.efi",
   bootloaderName: "systemd-bootx64.efi",
   qemu: "qemu-system-x86_64",
+  qemuTpmDevice: "tpm-tis",
   firmware: {
     code: "/usr/share/OVMF/OVMF_CODE_4M.fd",
     vars: "/usr/share/OVMF/OVMF_VARS_4M.fd",
