@@ -1,5 +1,5 @@
 import { zstdCompressSync } from "node:zlib";
-import { canonicalBytes, makeBlob, MEDIA_TYPES, type Blob } from "../oci/image.ts";
+import { makeBlob, manifestBlob, type Blob } from "../oci/image.ts";
 import { writeTar, type TarEntry } from "../oci/tar.ts";
 
 /** A cache entry as an OCI artifact: the record as config, the output tree as one layer. */
@@ -25,17 +25,7 @@ export interface CacheArtifact {
 export function cacheArtifact(key: string, step: string, recordJson: Buffer, tree: readonly TarEntry[]): CacheArtifact {
   const record = makeBlob(CACHE_MEDIA_TYPES.record, recordJson);
   const treeBlob = makeBlob(CACHE_MEDIA_TYPES.tree, zstdCompressSync(writeTar(tree, 0)));
-  const manifest = makeBlob(
-    MEDIA_TYPES.manifest,
-    canonicalBytes({
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPES.manifest,
-      artifactType: CACHE_MEDIA_TYPES.artifact,
-      config: record.descriptor,
-      layers: [treeBlob.descriptor],
-      annotations: { [STEP_ANNOTATION]: step, [KEY_ANNOTATION]: key },
-    }),
-  );
+  const manifest = manifestBlob(record.descriptor, [treeBlob.descriptor], { artifactType: CACHE_MEDIA_TYPES.artifact, annotations: { [STEP_ANNOTATION]: step, [KEY_ANNOTATION]: key } });
   return { manifest, record, tree: treeBlob };
 }
 

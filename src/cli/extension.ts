@@ -70,7 +70,8 @@ function registerSignatureCommands(extension: Command, projectRoot: string): voi
     .requiredOption("--key <file>", "unencrypted ECDSA P-256 private key (PEM)")
     .option("--reference <repository>", "the repository the image is published as (recorded in the payload)", "")
     .action(async (source: string, opts: { key: string; reference: string }) => {
-      const { loadSigningKey, signLayout } = await import("../extensions/signature.ts");
+      const { signLayout } = await import("../extensions/signature.ts");
+      const { loadSigningKey } = await import("../oci/cosign.ts");
       const key = await loadSigningKey(opts.key);
       const signed = await signLayout(source, key, opts.reference, await sourceDateEpoch(projectRoot));
       console.log(`signed ${signed.digest}; signature stored in ${source} as tag ${signed.tag} (push it beside the image for cosign to find)`);
@@ -82,7 +83,8 @@ function registerSignatureCommands(extension: Command, projectRoot: string): voi
     .argument("<source>", "OCI layout directory or tar")
     .requiredOption("--key <file...>", "trusted ECDSA P-256 public key(s) (PEM, as cosign.pub)")
     .action(async (source: string, opts: { key: string[] }) => {
-      const { loadTrustedKey, verifyLayout } = await import("../extensions/signature.ts");
+      const { verifyLayout } = await import("../extensions/signature.ts");
+      const { loadTrustedKey } = await import("../oci/cosign.ts");
       const { loadExtension } = await import("../extensions/image.ts");
       const keys = await Promise.all(opts.key.map((k) => loadTrustedKey(k)));
       const content = await loadExtension(source);

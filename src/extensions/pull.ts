@@ -6,7 +6,7 @@ import { hasManifest, type RegistryClient } from "../registry/client.ts";
 import { pullImage } from "../registry/copy.ts";
 import { parseReference, type Reference } from "../registry/reference.ts";
 import { pulledExtensionDir } from "./pulled.ts";
-import { signatureTag } from "./signature.ts";
+import { signatureTag } from "../oci/cosign.ts";
 
 /**
  * An extension of a registry, pulled once by its digest with its cosign signature (the tag

@@ -37,6 +37,11 @@ export function makeBlob(mediaType: string, data: Buffer, extra: Partial<Pick<De
   return { descriptor: { mediaType, digest: digestOf(data), size: data.length, ...extra }, data };
 }
 
+/** An image manifest (OCI 1.1) of a config and layers; `fields` adds artifactType or annotations. */
+export function manifestBlob(config: Descriptor, layers: readonly Descriptor[], fields: { artifactType?: string; annotations?: Record<string, string> } = {}, extra: Partial<Pick<Descriptor, "platform">> = {}): Blob {
+  return makeBlob(MEDIA_TYPES.manifest, canonicalBytes({ schemaVersion: 2, mediaType: MEDIA_TYPES.manifest, ...fields, config, layers }), extra);
+}
+
 /** JSON with keys in a fixed order (sorted), so that equal content has equal bytes. */
 export function canonicalBytes(value: unknown): Buffer {
   const sort = (v: unknown): unknown => {
@@ -83,17 +88,7 @@ export function buildImage(input: ImageInput): Image {
       history: [{ created: input.created, created_by: "bronze build" }],
     }),
   );
-  const manifest = makeBlob(
-    MEDIA_TYPES.manifest,
-    canonicalBytes({
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPES.manifest,
-      config: config.descriptor,
-      layers: [layer.descriptor],
-      annotations: input.annotations,
-    }),
-    { platform: input.platform },
-  );
+  const manifest = manifestBlob(config.descriptor, [layer.descriptor], { annotations: input.annotations }, { platform: input.platform });
   return { manifest, blobs: [config, layer] };
 }
 

@@ -4,7 +4,7 @@ import type { PipelineContext } from "./context.ts";
 import { InputError } from "../core/errors.ts";
 import { displayPath } from "../core/paths.ts";
 import { loadTreeExtension, type TreeExtension } from "../extensions/assemble.ts";
-import { loadTrustedKey } from "../extensions/signature.ts";
+import { loadTrustedKey } from "../oci/cosign.ts";
 import { hardeningArch, type HardeningPolicy } from "../harden/build-gate.ts";
 import { loadExceptions } from "../harden/gate.ts";
 import { loadKernelSource, type KernelSource } from "../kernel/source.ts";

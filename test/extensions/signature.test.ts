@@ -127,7 +127,7 @@ test("signing works on a layout tar too; wrong kinds of keys are refused with th
   await execa("openssl", ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", rsa]);
   const refusedRsa = await bronze(["extension", "sign", layout, "--key", rsa]);
   assert.equal(refusedRsa.exitCode, 2);
-  assert.match(String(refusedRsa.stderr), /rsa\.key: is a rsa key; extension signatures use ECDSA P-256/);
+  assert.match(String(refusedRsa.stderr), /rsa\.key: is a rsa key; bronze's signatures are ECDSA P-256/);
   const encrypted = join(dir, "cosign.key");
   await writeFile(encrypted, `${pemBegin("ENCRYPTED SIGSTORE PRIVATE KEY")}\nAAAA\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n`);
   const refusedEncrypted = await bronze(["extension", "sign", layout, "--key", encrypted]);
