@@ -7,7 +7,10 @@ import { readTree } from "../oci/dir-read.ts";
 import { writeEntries } from "../oci/dir-write.ts";
 import { toTarEntry } from "../oci/tar.ts";
 import { readTar } from "../oci/tar-read.ts";
-import { getBlob, getManifest, hasManifest, putManifest, type RegistryClient } from "../registry/client.ts";
+import type { KeyObject } from "node:crypto";
+import { checkSignatures, SIGNATURE_ANNOTATION, signatureManifest, signatureTag, signPayload, SIMPLE_SIGNING_MEDIA_TYPE } from "../oci/cosign.ts";
+import { descriptorsAt, parseObject } from "../oci/descriptor.ts";
+import { getBlob, getManifest, hasManifest, headManifest, putManifest, type RegistryClient } from "../registry/client.ts";
 import { pushBlob } from "../registry/upload.ts";
 import type { Reference } from "../registry/reference.ts";
 import { cacheArtifact, readCacheManifest } from "./artifact.ts";
@@ -17,16 +20,26 @@ export async function writeTree(archive: Buffer, into: string, what: string): Pr
   await writeEntries(await readTar(archive), into, what);
 }
 
+/** How a shared cache's entries are signed (at --cache-to) and which signers are trusted (at --cache-from). */
+export interface CacheSigning {
+  /** signs every entry this build sends, as cosign signs an image (a sha256-<hex>.sig tag beside it) */
+  key?: KeyObject;
+  /** when given, an entry without a valid signature by one of these is a miss, never used */
+  trusted?: readonly KeyObject[];
+}
+
 /** A repository of a registry holding cache entries, each tagged by its input key. */
 export class RegistryCache {
   readonly client: RegistryClient;
   readonly ref: Reference;
   private readonly log: (line: string) => void;
+  private readonly signing: CacheSigning;
 
-  constructor(client: RegistryClient, ref: Reference, log: (line: string) => void) {
+  constructor(client: RegistryClient, ref: Reference, log: (line: string) => void, signing: CacheSigning = {}) {
     this.client = client;
     this.ref = ref;
     this.log = log;
+    this.signing = signing;
   }
 
   get name(): string {
@@ -48,6 +61,11 @@ export class RegistryCache {
     } catch (e) {
       throw new BronzeError(`${what}: ${(e as Error).message}; remove the tag or use another --cache-from`);
     }
+    const distrust = this.signing.trusted && (await this.distrust(manifest.digest));
+    if (distrust) {
+      this.log(`cache: entry ${key.slice(0, 12)} in ${this.name} is not used: ${distrust}; built here instead`);
+      return false;
+    }
     const recordData = await getBlob(this.client, this.ref, layout.record.digest, layout.record.size);
     const record = JSON.parse(recordData.toString("utf8")) as EntryRecord;
     if (record.key !== key) throw new BronzeError(`${what}: its record is for key ${record.key}`);
@@ -59,18 +77,58 @@ export class RegistryCache {
     return true;
   }
 
-  /** Pushes the entry in `entryDir` unless the registry has it; the tag (the key) goes last. */
+  /** Why the entry whose manifest has `digest` is not trusted (a signature that cannot be read included) (no signature, or none by a trusted key); undefined when it is. */
+  private async distrust(digest: string): Promise<string | undefined> {
+    try {
+      return await this.signatureProblem(digest);
+    } catch (e) {
+      if (e instanceof BronzeError) return e.message;
+      throw e;
+    }
+  }
+
+  private async signatureProblem(digest: string): Promise<string | undefined> {
+    const tag = signatureTag(digest);
+    if (!(await hasManifest(this.client, this.ref, tag))) return `it is not signed (no ${tag})`;
+    const where = `signature ${tag} in ${this.name}`;
+    const manifest = parseObject(where, (await getManifest(this.client, this.ref, tag)).data);
+    const layers = await Promise.all(
+      descriptorsAt(where, manifest, "layers")
+        .filter((l) => l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE)
+        .map(async (l) => ({ payload: { descriptor: l, data: await getBlob(this.client, this.ref, l.digest, l.size) }, signature: l.annotations?.[SIGNATURE_ANNOTATION] ?? "" })),
+    );
+    const checked = checkSignatures(layers, digest, this.signing.trusted ?? []);
+    return "problems" in checked ? `no signature by a trusted key (${checked.problems.join("; ")})` : undefined;
+  }
+
+  /** Sends one blob unless the registry has it; the bytes sent. */
+  private sendBlob(blob: { descriptor: { digest: string }; data: Buffer }): Promise<number> {
+    return pushBlob(this.client, this.ref, blob.descriptor.digest, async () => blob.data, { chunkSize: 8 * 1024 * 1024 });
+  }
+
+  /**
+   * Pushes the entry in `entryDir` unless the registry has it; with a signing key its signature first, so
+   * that no tag of this build's is ever there without it; the tag (the key) goes last.
+   */
   async push(key: string, entryDir: string): Promise<void> {
-    if (await this.has(key)) return;
     const recordJson = await readFile(join(entryDir, "record.json"));
     const record = JSON.parse(recordJson.toString("utf8")) as EntryRecord;
     const artifact = cacheArtifact(key, record.step, recordJson, (await readTree(join(entryDir, "out"))).map(toTarEntry));
+    const digest = artifact.manifest.descriptor.digest;
+    const there = await headManifest(this.client, this.ref, key);
+    // an entry there but unsigned is signed only when it is this very entry: no one else's is vouched for
+    if (there.present && (!this.signing.key || there.digest !== digest || (await hasManifest(this.client, this.ref, signatureTag(digest))))) return;
     let sent = 0;
-    for (const blob of [artifact.record, artifact.tree]) {
-      sent += await pushBlob(this.client, this.ref, blob.descriptor.digest, async () => blob.data, { chunkSize: 8 * 1024 * 1024 });
+    if (this.signing.key) {
+      const signature = signatureManifest([signPayload(this.signing.key, this.name, digest)]);
+      for (const blob of signature.blobs) sent += await this.sendBlob(blob);
+      await putManifest(this.client, this.ref, signatureTag(digest), signature.manifest.descriptor.mediaType, signature.manifest.data);
     }
-    await putManifest(this.client, this.ref, key, artifact.manifest.descriptor.mediaType, artifact.manifest.data);
-    this.log(`cache: ${record.step} (${key.slice(0, 12)}) pushed to ${this.name}, ${sent} bytes sent`);
+    if (!there.present) {
+      for (const blob of [artifact.record, artifact.tree]) sent += await this.sendBlob(blob);
+      await putManifest(this.client, this.ref, key, artifact.manifest.descriptor.mediaType, artifact.manifest.data);
+    }
+    this.log(`cache: ${record.step} (${key.slice(0, 12)}) ${there.present ? "signed in" : "pushed to"} ${this.name}${this.signing.key ? " (signed)" : ""}, ${sent} bytes sent`);
   }
 }
 

@@ -69,17 +69,29 @@ interface BuildCommandOptions {
   jobs?: number;
   cacheFrom?: string;
   cacheTo?: string;
+  cacheSignKey?: string;
+  cacheTrustedKey: string[];
 }
 
 /** --cache-from / --cache-to: repositories (no tag: each entry is tagged by its input hash). */
 async function sharedCache(opts: BuildCommandOptions & ConnectionOptions): Promise<RemoteStore | undefined> {
+  if (opts.cacheSignKey && !opts.cacheTo) throw new InputError("--cache-sign-key needs --cache-to: it signs the entries sent there");
+  if (opts.cacheTrustedKey.length && !opts.cacheFrom) throw new InputError("--cache-trusted-key needs --cache-from: it checks the entries taken from there");
   if (!opts.cacheFrom && !opts.cacheTo) return undefined;
   const { RegistryCache, remoteStore } = await import("../cache/remote.ts");
+  const { loadSigningKey, loadTrustedKey } = await import("../oci/cosign.ts");
+  const signing = {
+    key: opts.cacheSignKey ? await loadSigningKey(opts.cacheSignKey, "--cache-sign-key") : undefined,
+    trusted: opts.cacheTrustedKey.length ? await Promise.all(opts.cacheTrustedKey.map((k) => loadTrustedKey(k))) : undefined,
+  };
+  if (opts.cacheFrom && !signing.trusted) {
+    console.error("bronze: WARNING: entries from --cache-from are used without checking who made them; give --cache-trusted-key with the public key your CI signs them with (--cache-sign-key)");
+  }
   const open = async (text: string | undefined, option: string) => {
     if (!text) return undefined;
     const ref = parseReference(text);
     if (ref.tag || ref.digest) throw new InputError(`${option} ${text}: give a repository without a tag or digest; entries are tagged by their input hash`);
-    return new RegistryCache(await connect(ref, opts), ref, (line) => console.log(`bronze: ${line}`));
+    return new RegistryCache(await connect(ref, opts), ref, (line) => console.log(`bronze: ${line}`), signing);
   };
   return remoteStore(await open(opts.cacheFrom, "--cache-from"), await open(opts.cacheTo, "--cache-to"));
 }
@@ -135,6 +147,8 @@ export function registerBuildCommand(program: Command, { projectRoot, commandLin
     .option("-j, --jobs <n>", "build steps (packages, kernel) run at once; each compiles with one job per core (default: the number of cores)", positiveInteger)
     .option("--cache-from <repository>", "shared cache: take missing steps from this registry repository (HOST[:PORT]/REPOSITORY), by input hash")
     .option("--cache-to <repository>", "shared cache: send every step of this build to this registry repository, tagged by input hash")
+    .option("--cache-sign-key <key>", "shared cache: sign every entry sent to --cache-to with this ECDSA P-256 key (PEM), as cosign signs images")
+    .option("--cache-trusted-key <key>", "shared cache: take from --cache-from only entries signed by this public key (PEM; repeat for more); others are built here", (value: string, all: string[]) => [...all, value], [] as string[])
   ).action(async (opts: BuildCommandOptions & ConnectionOptions) => {
       const startedAt = Date.now();
       const moduleSigningKey = await suppliedKeyOption(opts.moduleSigningKey, opts.moduleSigningCert);
