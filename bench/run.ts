@@ -23,6 +23,7 @@ import { buildRootfs, squashfsArgs } from "../src/rootfs/build.ts";
 import { osRelease } from "../src/rootfs/os-release.ts";
 import { assembleUki } from "../src/uki/uki.ts";
 import { launchRegistry } from "../test/helpers/registry-process.ts";
+import { startFaultProxy } from "../test/helpers/fault-proxy.ts";
 import { RegistryClient } from "../src/registry/client.ts";
 import { pushLayout } from "../src/registry/copy.ts";
 import { parseReference } from "../src/registry/reference.ts";
@@ -279,6 +280,23 @@ async function sharedCacheFigure(scratch: string): Promise<Figure> {
   }
 }
 
+/** A push to a new repository through a proxy that breaks 12 % of the requests, against the same push without it. */
+async function faultyPush(registry: string, push: (address: string, repository: string) => Promise<unknown>): Promise<Figure> {
+  const proxy = await startFaultProxy(registry, 0.12, 12);
+  let n = 0;
+  try {
+    const figure = await pair(
+      "push of the installer to a new repository through a proxy breaking 12 % of the requests vs the same push without faults",
+      "report",
+      () => push(registry, `bench/clean-${n++}`),
+      () => push(proxy.address, `bench/faults-${n++}`),
+    );
+    return { ...figure, note: `faults injected: ${JSON.stringify(proxy.faults)} in ${proxy.requests} requests` };
+  } finally {
+    proxy.stop();
+  }
+}
+
 /**
  * bronze push against skopeo copy of the same installer layout: cold (a fresh
  * registry for each push, so neither tool knows any blob) and warm (every blob present).
@@ -348,7 +366,8 @@ async function pushFigures(scratch: string, outDir: string): Promise<Figure[]> {
       () => bronzeInProcess(targets.bronze),
     );
     const sent = Number(/(\d+) bytes sent/.exec(await bronzePush(targets.bronze))?.[1] ?? NaN);
-    return [cold, coldInProcess, warm, warmInProcess, { name: "bytes uploaded by bronze on a re-push of an unchanged image", unit: "bytes", value: { median: sent, min: sent, max: sent }, goal: "0" }];
+    const faults = await faultyPush(targets.bronze, (address, repository) => execa(join(ROOT, "bin", "bronze"), ["push", layout, `${address}/${repository}:${installer.tag}`, "--plain-http"]));
+    return [cold, coldInProcess, warm, warmInProcess, faults, { name: "bytes uploaded by bronze on a re-push of an unchanged image", unit: "bytes", value: { median: sent, min: sent, max: sent }, goal: "0" }];
   } finally {
     for (const r of registries) r.stop();
   }

@@ -1,6 +1,5 @@
 import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { after } from "node:test";
 import { seededRandom } from "./random.ts";
 
 /** What a flaky registry (or the network before it) does to a request instead of answering it. */
@@ -12,6 +11,7 @@ export interface FaultProxy {
   address: string;
   requests: number;
   faults: Record<FaultKind, number>;
+  stop: () => void;
 }
 
 function forward(target: { host: string; port: number }, req: IncomingMessage, onAnswer: (upstream: IncomingMessage) => void, onError: () => void): void {
@@ -23,13 +23,13 @@ function forward(target: { host: string; port: number }, req: IncomingMessage, o
 /**
  * An HTTP proxy in front of a registry that turns `rate` of the requests into a fault: a 502 or 503, a
  * 429, a reset connection, an answer 1.5 s late, or the request done by the registry and its answer
- * replaced by a 502 (the nastiest: a finished upload the client was told failed). Stopped when the file ends.
+ * replaced by a 502 (the nastiest: a finished upload the client was told failed). No test hooks: benchmarks use it too.
  */
 export async function startFaultProxy(registry: string, rate: number, seed: number): Promise<FaultProxy> {
   const [host, port] = registry.split(":") as [string, string];
   const target = { host, port: Number(port) };
   const next = seededRandom(seed);
-  const proxy: FaultProxy = { address: "", requests: 0, faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number> };
+  const proxy: FaultProxy = { address: "", requests: 0, faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>, stop: () => undefined };
   const pass = (req: IncomingMessage, res: ServerResponse) =>
     forward(target, req, (upstream) => {
       res.writeHead(upstream.statusCode ?? 502, upstream.headers);
@@ -53,9 +53,9 @@ export async function startFaultProxy(registry: string, rate: number, seed: numb
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   proxy.address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  after(() => {
+  proxy.stop = () => {
     server.closeAllConnections();
     server.close();
-  });
+  };
   return proxy;
 }

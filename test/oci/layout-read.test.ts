@@ -126,12 +126,13 @@ function layoutAround(change: { layerTar?: Buffer; index?: (index: Buffer) => Bu
   return layoutTar(index ? files.map((f) => (f.path === "index.json" ? { ...f, data: index(f.data) } : f)) : files, EPOCH);
 }
 
-test("a layout tar damaged anywhere (cut short, bits flipped, bytes overwritten, a block zeroed) is read correctly or refused cleanly", async () => {
+test("a layout tar damaged anywhere (cut short, bits flipped, bytes overwritten, a block zeroed) is read correctly or refused cleanly", async (t) => {
   const seen = await fuzz("outer", 1, (next) => MUTATIONS[int(next, MUTATIONS.length)]!(base.tar, next));
+  t.diagnostic(JSON.stringify(seen));
   assert.ok(seen.refused! > CASES / 2, `most damage is noticed: ${JSON.stringify(seen)}`);
 });
 
-test("an index.json that is broken or of the wrong shape is refused cleanly, naming the file", async () => {
+test("an index.json that is broken or of the wrong shape is refused cleanly, naming the file", async (t) => {
   const seen = await fuzz("index", 2, (next) => {
     let what = "";
     const bytes = layoutAround({
@@ -143,18 +144,20 @@ test("an index.json that is broken or of the wrong shape is refused cleanly, nam
     });
     return { bytes, what: `index.json: ${what}` };
   });
+  t.diagnostic(JSON.stringify(seen));
   assert.ok(seen.refused! > 0, JSON.stringify(seen));
 });
 
-test("a layer tar damaged under correct digests (a signed but broken image) is read correctly or refused cleanly", async () => {
+test("a layer tar damaged under correct digests (a signed but broken image) is read correctly or refused cleanly", async (t) => {
   const seen = await fuzz("layer", 3, (next) => {
     const { bytes, what } = MUTATIONS[int(next, MUTATIONS.length)]!(baseLayer, next);
     return { bytes: layoutAround({ layerTar: bytes }), what: `layer: ${what}` };
   });
+  t.diagnostic(JSON.stringify(seen));
   assert.ok(seen.refused! > 0, JSON.stringify(seen));
 });
 
-test("a signed layout damaged anywhere verifies or is refused cleanly, naming the extension", async () => {
+test("a signed layout damaged anywhere verifies or is refused cleanly, naming the extension", async (t) => {
   const signed = join(dir, "signed.oci.tar");
   await writeFile(signed, base.tar);
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
@@ -164,5 +167,6 @@ test("a signed layout damaged anywhere verifies or is refused cleanly, naming th
     await verifyLayout(file, [publicKey], "hello");
   };
   const seen = await fuzz("signed", 4, (next) => MUTATIONS[int(next, MUTATIONS.length)]!(bytes, next), verifies);
+  t.diagnostic(JSON.stringify(seen));
   assert.ok(seen.refused! > CASES / 2, JSON.stringify(seen));
 });

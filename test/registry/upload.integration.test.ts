@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { before, test } from "node:test";
+import { after, before, test } from "node:test";
 import { execa } from "execa";
 import { builtImage } from "../helpers/build.ts";
 import { bronze } from "../helpers/cli.ts";
@@ -19,6 +19,7 @@ before(async () => {
 async function pushThroughFaults(rate: number, pushes: number, seed: number) {
   const registry = await startRegistry();
   const proxy = await startFaultProxy(registry.address, rate, seed);
+  after(proxy.stop);
   const dir = await tempDir();
   const failures: string[] = [];
   for (let i = 0; i < pushes; i++) {
@@ -36,15 +37,17 @@ async function pushThroughFaults(rate: number, pushes: number, seed: number) {
   return { failures, proxy };
 }
 
-test("at 12 % faults, 8 of 8 pushes of the installer complete, each whole in the registry", { timeout: 10 * 60_000 }, async () => {
+test("at 12 % faults, 8 of 8 pushes of the installer complete, each whole in the registry", { timeout: 10 * 60_000 }, async (t) => {
   const { failures, proxy } = await pushThroughFaults(0.12, 8, 12);
+  t.diagnostic(`faults injected: ${JSON.stringify(proxy.faults)} in ${proxy.requests} requests`);
   assert.deepEqual(failures, []);
   const injected = Object.values(proxy.faults).reduce((a, b) => a + b, 0);
   assert.ok(injected > 0, `faults were injected: ${JSON.stringify(proxy.faults)} in ${proxy.requests} requests`);
 });
 
-test("at 30 % faults, 4 of 4 pushes complete, each whole in the registry", { timeout: 10 * 60_000 }, async () => {
+test("at 30 % faults, 4 of 4 pushes complete, each whole in the registry", { timeout: 10 * 60_000 }, async (t) => {
   const { failures, proxy } = await pushThroughFaults(0.3, 4, 30);
+  t.diagnostic(`faults injected: ${JSON.stringify(proxy.faults)} in ${proxy.requests} requests`);
   assert.deepEqual(failures, []);
   assert.ok(proxy.faults["answer lost"] > 0 && proxy.faults.reset > 0, `every kind of fault happened: ${JSON.stringify(proxy.faults)} in ${proxy.requests} requests`);
 });
