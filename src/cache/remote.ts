@@ -77,7 +77,7 @@ export class RegistryCache {
     return true;
   }
 
-  /** Why the entry whose manifest has `digest` is not trusted (a signature that cannot be read included) (no signature, or none by a trusted key); undefined when it is. */
+  /** Why the entry whose manifest has `digest` is not trusted (no signature, none by a trusted key, one that cannot be read); undefined when it is. */
   private async distrust(digest: string): Promise<string | undefined> {
     try {
       return await this.signatureProblem(digest);
@@ -111,13 +111,18 @@ export class RegistryCache {
    * that no tag of this build's is ever there without it; the tag (the key) goes last.
    */
   async push(key: string, entryDir: string): Promise<void> {
+    // one question when the entry is there (and signed, when this build signs): nothing is read or packed
+    const there = await headManifest(this.client, this.ref, key);
+    if (there.present && (!this.signing.key || (there.digest && (await hasManifest(this.client, this.ref, signatureTag(there.digest)))))) return;
     const recordJson = await readFile(join(entryDir, "record.json"));
     const record = JSON.parse(recordJson.toString("utf8")) as EntryRecord;
     const artifact = cacheArtifact(key, record.step, recordJson, (await readTree(join(entryDir, "out"))).map(toTarEntry));
     const digest = artifact.manifest.descriptor.digest;
-    const there = await headManifest(this.client, this.ref, key);
     // an entry there but unsigned is signed only when it is this very entry: no one else's is vouched for
-    if (there.present && (!this.signing.key || there.digest !== digest || (await hasManifest(this.client, this.ref, signatureTag(digest))))) return;
+    if (there.present && there.digest !== digest) {
+      this.log(`cache: ${record.step} (${key.slice(0, 12)}) in ${this.name} is another entry than this build's (${there.digest ?? "no digest"}): not signed`);
+      return;
+    }
     let sent = 0;
     if (this.signing.key) {
       const signature = signatureManifest([signPayload(this.signing.key, this.name, digest)]);
