@@ -188,20 +188,25 @@ ${[
 }
 
 /**
- * A VMDK with the random CID of its embedded descriptor replaced by digits of `seed` (hex), as many as it had:
- * qemu-img prints the CID without leading zeros, and the same length keeps every offset. Pure.
+ * A VMDK with the random CID of its embedded descriptor replaced by eight hex digits of `seed`. qemu-img prints
+ * its CID without leading zeros, so the line's length varies from run to run; the zeros that pad the descriptor
+ * take up the difference, so every offset stays and the same disk gives the same bytes. Pure.
  */
 export function withDerivedCid(vmdk: Buffer, seed: string): Buffer {
   const head = vmdk.subarray(0, Math.min(vmdk.length, 4096)).toString("latin1");
   const match = /\nCID=([0-9a-f]{1,8})\n/.exec(head);
   if (!match) throw new Error("qemu-img wrote a VMDK without the descriptor bronze expects (no CID line)");
-  const digits = (match[1] as string).length;
+  const start = match.index + "\nCID=".length;
+  const end = start + (match[1] as string).length;
   const hex = seed.replace(/[^0-9a-f]/g, "");
   // a leading zero would read back as a shorter CID
-  const cid = (hex.startsWith("0") ? `1${hex}` : hex).slice(0, digits);
-  const out = Buffer.from(vmdk);
-  out.write(cid, match.index + "\nCID=".length, "latin1");
-  return out;
+  const cid = (hex.startsWith("0") ? `1${hex}` : hex).slice(0, 8);
+  const textEnd = vmdk.indexOf(0, end);
+  const grow = cid.length - (end - start);
+  if (textEnd < 0 || !vmdk.subarray(textEnd, textEnd + grow).every((b) => b === 0) || textEnd + grow > vmdk.length) {
+    throw new Error("qemu-img wrote a VMDK descriptor without the padding a longer CID needs");
+  }
+  return Buffer.concat([vmdk.subarray(0, start), Buffer.from(cid, "latin1"), vmdk.subarray(end, textEnd), vmdk.subarray(textEnd + grow)]);
 }
 
 /** qemu-img's stream-optimized VMDK, its CID derived from the disk: the same disk, the same bytes. */

@@ -33,13 +33,18 @@ test("a fixed VHD footer: cookie, fixed type, sizes, the epoch since 2000, a che
   assert.notDeepEqual(vhdFooter(1 << 30, epoch + 1, GUID), f);
 });
 
-test("a VMDK's CID is replaced in place by as many digits of the seed as qemu-img printed (it drops leading zeros)", () => {
-  const descriptor = (cid: string) => Buffer.from(`KDMV${"\0".repeat(508)}# Disk DescriptorFile\nversion=1\nCID=${cid}\nparentCID=ffffffff\n`, "latin1");
-  for (const cid of ["718277ef", "5a3c1", "7"]) {
-    const out = withDerivedCid(descriptor(cid), GUID);
-    assert.equal(out.length, descriptor(cid).length);
-    assert.match(out.toString("latin1"), new RegExp(`\\nCID=${GUID.replace(/-/g, "").slice(0, cid.length)}\\nparentCID=ffffffff\\n`));
-  }
-  assert.match(withDerivedCid(descriptor("abc"), "0123-4567").toString("latin1"), /\nCID=101\n/, "no leading zero");
+test("a VMDK's CID becomes eight digits of the seed whatever qemu-img printed (it drops leading zeros): the same bytes, the same offsets", () => {
+  // as qemu-img lays it out: the descriptor's text, then zeros to the end of its fixed region, then the grains
+  const descriptor = (cid: string) => {
+    const text = `# Disk DescriptorFile\nversion=1\nCID=${cid}\nparentCID=ffffffff\n`;
+    return Buffer.from(`KDMV${"\0".repeat(508)}${text}${"\0".repeat(1024 - text.length)}grain`, "latin1");
+  };
+  const outs = ["718277ef", "5a3c1", "7"].map((cid) => withDerivedCid(descriptor(cid), GUID));
+  for (const [i, cid] of ["718277ef", "5a3c1", "7"].entries()) assert.equal(outs[i]!.length, descriptor(cid).length, "no offset moves");
+  assert.deepEqual(outs[1], outs[0], "a shorter random CID gives the same bytes");
+  assert.deepEqual(outs[2], outs[0]);
+  assert.match(outs[0]!.toString("latin1"), new RegExp(`\\nCID=${GUID.replace(/-/g, "").slice(0, 8)}\\nparentCID=ffffffff\\n\\0+grain$`));
+  assert.match(withDerivedCid(descriptor("abc"), "0123-4567").toString("latin1"), /\nCID=10123456\n/, "no leading zero");
+  assert.throws(() => withDerivedCid(Buffer.from("KDMV\nCID=7\nparentCID=ffffffff\n", "latin1"), GUID), /padding/);
   assert.throws(() => withDerivedCid(Buffer.from("no descriptor"), GUID), /no CID line/);
 });
