@@ -72,7 +72,10 @@ function exchange(options: TransportOptions, method: string, url: URL, headers: 
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The wait before try `n + 1` (n ≥ 1): `baseMs` doubled each time, never more than MAX_BACKOFF_MS. */
+export const backoffMs = (baseMs: number, n: number): number => Math.min(baseMs * 2 ** (n - 1), MAX_BACKOFF_MS);
 
 /** Sends with retries: 5xx and 429 (honouring Retry-After) and dropped connections, with exponential backoff. */
 export async function sendWithRetries(
@@ -85,7 +88,7 @@ export async function sendWithRetries(
 ): Promise<HttpResponse> {
   for (let attempt = 1; ; attempt++) {
     let why: string;
-    let wait = Math.min(options.backoffMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+    let wait = backoffMs(options.backoffMs, attempt);
     try {
       const response = await exchange(options, method, url, headers, body);
       if (response.status < 500 && response.status !== 429) return response;

@@ -8,16 +8,13 @@
 import { BronzeError } from "../core/errors.ts";
 import { hasBlob, scopeOf, type RegistryClient } from "./client.ts";
 import type { Reference } from "./reference.ts";
-import { RegistryError, type HttpResponse } from "./transport.ts";
+import { backoffMs, RegistryError, sleep, type HttpResponse } from "./transport.ts";
 
 /** sessions one blob may take, and faults one session may survive */
 const SESSIONS = 8;
 const FAULTS_PER_SESSION = 6;
 const BACKOFF_MS = 100;
-const BACKOFF_MAX_MS = 5_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const backoff = (fault: number) => Math.min(BACKOFF_MS * 2 ** fault, BACKOFF_MAX_MS);
+const backoff = (fault: number) => backoffMs(BACKOFF_MS, fault + 1);
 
 /** A registry answer that says "try again" (or no answer at all). */
 function isFault(outcome: HttpResponse | RegistryError): boolean {
