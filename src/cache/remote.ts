@@ -8,8 +8,7 @@ import { writeEntries } from "../oci/dir-write.ts";
 import { toTarEntry } from "../oci/tar.ts";
 import { readTar } from "../oci/tar-read.ts";
 import type { KeyObject } from "node:crypto";
-import { checkSignatures, SIGNATURE_ANNOTATION, signatureManifest, signatureTag, signPayload, SIMPLE_SIGNING_MEDIA_TYPE } from "../oci/cosign.ts";
-import { descriptorsAt, parseObject } from "../oci/descriptor.ts";
+import { checkSignatures, readSignatureLayers, signatureManifest, signatureTag, signPayload } from "../oci/cosign.ts";
 import { getBlob, getManifest, hasManifest, headManifest, putManifest, type RegistryClient } from "../registry/client.ts";
 import { pushBlob } from "../registry/upload.ts";
 import type { Reference } from "../registry/reference.ts";
@@ -90,13 +89,8 @@ export class RegistryCache {
   private async signatureProblem(digest: string): Promise<string | undefined> {
     const tag = signatureTag(digest);
     if (!(await hasManifest(this.client, this.ref, tag))) return `it is not signed (no ${tag})`;
-    const where = `signature ${tag} in ${this.name}`;
-    const manifest = parseObject(where, (await getManifest(this.client, this.ref, tag)).data);
-    const layers = await Promise.all(
-      descriptorsAt(where, manifest, "layers")
-        .filter((l) => l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE)
-        .map(async (l) => ({ payload: { descriptor: l, data: await getBlob(this.client, this.ref, l.digest, l.size) }, signature: l.annotations?.[SIGNATURE_ANNOTATION] ?? "" })),
-    );
+    const manifest = await getManifest(this.client, this.ref, tag);
+    const layers = await readSignatureLayers(`signature ${tag} in ${this.name}`, manifest.data, (d) => getBlob(this.client, this.ref, d.digest, d.size));
     const checked = checkSignatures(layers, digest, this.signing.trusted ?? []);
     return "problems" in checked ? `no signature by a trusted key (${checked.problems.join("; ")})` : undefined;
   }

@@ -3,11 +3,10 @@ import type { KeyObject } from "node:crypto";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { BronzeError, InputError } from "../core/errors.ts";
-import { checkSignatures, SIGNATURE_ANNOTATION, signatureManifest, signatureTag, signPayload, SIMPLE_SIGNING_MEDIA_TYPE, type SignatureLayer } from "../oci/cosign.ts";
+import { checkSignatures, readSignatureLayers, signatureManifest, signatureTag, signPayload, type SignatureLayer } from "../oci/cosign.ts";
 import { canonicalBytes, MEDIA_TYPES, type Descriptor } from "../oci/image.ts";
 import { layoutTar, REF_NAME_ANNOTATION, writeLayoutDir } from "../oci/layout.ts";
 import { openLayout, type LayoutReader } from "../oci/layout-read.ts";
-import { descriptorsAt, parseObject } from "../oci/descriptor.ts";
 import { readTar } from "../oci/tar-read.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
 
@@ -38,14 +37,8 @@ export function imageDigest(layout: LayoutReader): string {
   return rootAndSignature(layout).root.digest;
 }
 
-async function signatureLayers(layout: LayoutReader, signature: Descriptor): Promise<SignatureLayer[]> {
-  const where = `${layout.source}: signature manifest ${signature.digest}`;
-  const manifest = parseObject(where, await layout.blob(signature));
-  return Promise.all(
-    (manifest.layers === undefined ? [] : descriptorsAt(where, manifest, "layers"))
-      .filter((l) => l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE)
-      .map(async (l) => ({ payload: { descriptor: { mediaType: l.mediaType, digest: l.digest, size: l.size }, data: await layout.blob(l) }, signature: l.annotations?.[SIGNATURE_ANNOTATION] ?? "" })),
-  );
+function signatureLayers(layout: LayoutReader, signature: Descriptor): Promise<SignatureLayer[]> {
+  return layout.blob(signature).then((bytes) => readSignatureLayers(`${layout.source}: signature manifest ${signature.digest}`, bytes, (d) => layout.blob(d)));
 }
 
 /**

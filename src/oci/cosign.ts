@@ -7,8 +7,8 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { InputError } from "../core/errors.ts";
-import { parseObject } from "./descriptor.ts";
-import { canonicalBytes, makeBlob, manifestBlob, MEDIA_TYPES, type Blob } from "./image.ts";
+import { descriptorsAt, parseObject } from "./descriptor.ts";
+import { canonicalBytes, makeBlob, manifestBlob, MEDIA_TYPES, type Blob, type Descriptor } from "./image.ts";
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json";
 export const SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature";
@@ -84,6 +84,20 @@ export function signatureManifest(layers: readonly SignatureLayer[]): { manifest
     layers.map((l) => ({ ...l.payload.descriptor, annotations: { [SIGNATURE_ANNOTATION]: l.signature } })),
   );
   return { manifest, blobs: [config, ...layers.map((l) => l.payload)] };
+}
+
+/**
+ * The signatures a signature manifest holds (its simple-signing layers, each payload fetched through `blob`,
+ * from a layout or a registry); `where` names the manifest in errors.
+ */
+export async function readSignatureLayers(where: string, manifestBytes: Buffer, blob: (d: Descriptor) => Promise<Buffer>): Promise<SignatureLayer[]> {
+  const manifest = parseObject(where, manifestBytes);
+  const layers = manifest.layers === undefined ? [] : descriptorsAt(where, manifest, "layers");
+  return Promise.all(
+    layers
+      .filter((l) => l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE)
+      .map(async (l) => ({ payload: { descriptor: { mediaType: l.mediaType, digest: l.digest, size: l.size }, data: await blob(l) }, signature: l.annotations?.[SIGNATURE_ANNOTATION] ?? "" })),
+  );
 }
 
 /** Whether one of the layers is a signature by a trusted key of a payload naming exactly `digest`; else what each is. */
