@@ -21,6 +21,8 @@ export interface Descriptor {
   size: number;
   platform?: Platform;
   annotations?: Record<string, string>;
+  /** what a referrer is (OCI 1.1), in an index of referrers */
+  artifactType?: string;
 }
 
 /** Content and the descriptor that names it. */
@@ -37,8 +39,8 @@ export function makeBlob(mediaType: string, data: Buffer, extra: Partial<Pick<De
   return { descriptor: { mediaType, digest: digestOf(data), size: data.length, ...extra }, data };
 }
 
-/** An image manifest (OCI 1.1) of a config and layers; `fields` adds artifactType or annotations. */
-export function manifestBlob(config: Descriptor, layers: readonly Descriptor[], fields: { artifactType?: string; annotations?: Record<string, string> } = {}, extra: Partial<Pick<Descriptor, "platform">> = {}): Blob {
+/** An image manifest (OCI 1.1) of a config and layers; `fields` adds artifactType, annotations or a subject. */
+export function manifestBlob(config: Descriptor, layers: readonly Descriptor[], fields: { artifactType?: string; annotations?: Record<string, string>; subject?: Descriptor } = {}, extra: Partial<Pick<Descriptor, "platform">> = {}): Blob {
   return makeBlob(MEDIA_TYPES.manifest, canonicalBytes({ schemaVersion: 2, mediaType: MEDIA_TYPES.manifest, ...fields, config, layers }), extra);
 }
 
