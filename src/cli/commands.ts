@@ -25,6 +25,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { names: ["image", "upgrade"], load: async () => (await import("./image.ts")).registerImageCommands },
   { names: ["extension"], load: async () => (await import("./extension.ts")).registerExtensionCommands },
   { names: ["push", "pull"], load: async () => (await import("./oci.ts")).registerOciCommands },
+  { names: ["sign", "verify"], load: async () => (await import("./sign.ts")).registerSignCommands },
   { names: ["repro"], load: async () => (await import("./repro.ts")).registerReproCommand },
   { names: ["cache"], load: async () => (await import("./cache.ts")).registerCacheCommands },
   { names: ["profile"], load: async () => (await import("./profile.ts")).registerProfileCommands },

@@ -9,6 +9,8 @@ import { sizeOption } from "./size-option.ts";
 import { isLoopback, parseReference, type Reference } from "../registry/reference.ts";
 import type { Credentials } from "../registry/transport.ts";
 import type { CliEnv } from "./commands.ts";
+import type { Descriptor } from "../oci/image.ts";
+import type { LayoutReader } from "../oci/layout-read.ts";
 
 export interface ConnectionOptions {
   username?: string;
@@ -63,13 +65,26 @@ export function registerOciCommands(program: Command, { projectRoot }: CliEnv): 
       .argument("<source>", "OCI layout directory or tar, e.g. _out/default/installer")
       .argument("<ref>", "HOST[:PORT]/REPOSITORY[:TAG]")
       .option("--chunk-size <bytes>", "blobs larger than this go up in chunks", sizeOption, 8 * 1024 * 1024)
-      .option("--mount-from <repository>", "ask the registry to mount blobs from this repository instead of uploading them"),
-  ).action(async (source: string, refText: string, opts: ConnectionOptions & { chunkSize: number; mountFrom?: string }) => {
+      .option("--mount-from <repository>", "ask the registry to mount blobs from this repository instead of uploading them")
+      .option("--sign-key <file>", "sign the image (as `bronze sign`) and attest a bronze installer (SLSA provenance for the index, SPDX and CycloneDX SBOMs for each platform image) once it is there by digest and before it is tagged; what this key signed already is not added again"),
+  ).action(async (source: string, refText: string, opts: ConnectionOptions & { chunkSize: number; mountFrom?: string; signKey?: string }) => {
     const ref = parseReference(refText);
+    const key = opts.signKey ? await (await import("../oci/cosign.ts")).loadSigningKey(opts.signKey, "--sign-key") : undefined;
     const client = await connect(ref, opts);
     const { pushLayout } = await import("../registry/copy.ts");
-    const result = await pushLayout(client, source, ref, { chunkSize: opts.chunkSize, mountFrom: opts.mountFrom });
-    console.log(`pushed ${ref.registry}/${ref.repository}:${result.tag}@${result.digest}: ${result.blobsUploaded} blob(s) uploaded, ${result.blobsPresent} already there or mounted, ${result.bytesUploaded} bytes sent`);
+    let signed = "";
+    const beforeTag = key
+      ? async (root: Descriptor, layout: LayoutReader) => {
+          const { ensureSigned } = await import("../registry/signatures.ts");
+          const { installerAttestations } = await import("../attest/installer.ts");
+          const claims = await installerAttestations(layout, root, `${ref.registry}/${ref.repository}`);
+          const stored = await ensureSigned(client, ref, root, key, claims);
+          const what = `signature and ${claims.length} attestation(s)`;
+          signed = stored ? `; ${what}: ${stored} signed and stored` : `; ${what} already there`;
+        }
+      : undefined;
+    const result = await pushLayout(client, source, ref, { chunkSize: opts.chunkSize, mountFrom: opts.mountFrom, beforeTag });
+    console.log(`pushed ${ref.registry}/${ref.repository}:${result.tag}@${result.digest}: ${result.blobsUploaded} blob(s) uploaded, ${result.blobsPresent} already there or mounted, ${result.bytesUploaded} bytes sent${signed}`);
   });
 
   connectionOptions(

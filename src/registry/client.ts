@@ -91,9 +91,11 @@ export async function hasBlob(client: RegistryClient, ref: Reference, digest: st
   throw client.fail(`HEAD blob ${digest}`, response);
 }
 
-export async function putManifest(client: RegistryClient, ref: Reference, reference: string, mediaType: string, data: Buffer): Promise<void> {
+/** Stores a manifest under a tag or its digest; the answer's headers say whether the registry tracks its subject. */
+export async function putManifest(client: RegistryClient, ref: Reference, reference: string, mediaType: string, data: Buffer): Promise<HttpResponse> {
   const response = await client.request("PUT", `/v2/${ref.repository}/manifests/${reference}`, scopeOf(ref, "pull,push"), { "Content-Type": mediaType }, data);
   if (response.status !== 201) throw client.fail(`PUT manifest ${reference}`, response);
+  return response;
 }
 
 /** Whether the registry holds a manifest under `reference` (a tag or digest), and the digest it names when it says. */

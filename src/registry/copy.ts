@@ -61,8 +61,16 @@ async function inParallel<T, R>(items: readonly T[], limit: number, work: (item:
   return results;
 }
 
-/** Pushes an OCI layout (directory or tar): blobs the registry lacks, manifests by digest, then the tag, last. */
-export async function pushLayout(client: RegistryClient, source: string, ref: Reference, options: { chunkSize: number; mountFrom?: string }): Promise<PushResult> {
+/**
+ * Pushes an OCI layout (directory or tar): blobs the registry lacks, manifests by digest, then `beforeTag`
+ * (signing: the image is there by digest, not yet by name), then the tag, last.
+ */
+export async function pushLayout(
+  client: RegistryClient,
+  source: string,
+  ref: Reference,
+  options: { chunkSize: number; mountFrom?: string; beforeTag?: (root: Descriptor, layout: LayoutReader) => Promise<void> },
+): Promise<PushResult> {
   const layout = await openLayout(source);
   const root = rootOf(layout, ref.tag);
   const tag = ref.tag ?? root.annotations?.[REF_NAME_ANNOTATION];
@@ -71,6 +79,7 @@ export async function pushLayout(client: RegistryClient, source: string, ref: Re
   // a registry takes a manifest only once all it names is there: a tag that already names this
   // image needs nothing sent (a re-push of an unchanged image is one question)
   if (tag && (await headManifest(client, ref, tag)).digest === root.digest) {
+    await options.beforeTag?.(root, layout);
     return { digest: root.digest, tag, blobsUploaded: 0, blobsPresent: blobs.length, bytesUploaded: 0 };
   }
   const sent = await inParallel(blobs, BLOB_CONCURRENCY, (blob) => pushBlob(client, ref, blob.digest, () => layout.blob(blob), options));
@@ -93,6 +102,7 @@ export async function pushLayout(client: RegistryClient, source: string, ref: Re
       if (!(await hasManifest(client, ref, m.descriptor.digest))) throw new BronzeError(`${client.registry}: manifest ${m.descriptor.digest} is missing; not tagging`);
     }),
   ]);
+  await options.beforeTag?.(root, layout);
   const rootBlob = manifests.at(-1) as Blob;
   if (tag) await putManifest(client, ref, tag, root.mediaType, rootBlob.data);
   return { digest: root.digest, tag: tag ?? "", blobsUploaded: uploaded, blobsPresent: blobs.length - uploaded, bytesUploaded: bytes };
