@@ -2,7 +2,7 @@ import { DEFAULT_ARCH, type Arch } from "../core/arch.ts";
 import { InputError } from "../core/errors.ts";
 import { FILES } from "../core/outputs.ts";
 import { parseObject } from "../oci/descriptor.ts";
-import { layerEntries, openLayout, readImage } from "../oci/layout-read.ts";
+import { layerEntries, openLayout, readImage, type LayoutReader } from "../oci/layout-read.ts";
 
 // What every boot medium (raw disk, ISO) is made of: the boot files an installer image carries.
 
@@ -22,10 +22,14 @@ export interface InstallerContent {
   signed: boolean;
 }
 
-/** The boot files of an installer image (layout directory or tar), preferring the Secure Boot signed ones. */
-export async function readInstaller(source: string, arch: Arch = DEFAULT_ARCH): Promise<InstallerContent> {
+/** An installer image: a layout directory or tar, or one opened already (pulled and verified from a registry). */
+export type InstallerSource = string | LayoutReader;
+
+/** The boot files of an installer image, preferring the Secure Boot signed ones. */
+export async function readInstaller(from: InstallerSource, arch: Arch = DEFAULT_ARCH): Promise<InstallerContent> {
   const architecture = arch.oci;
-  const layout = await openLayout(source);
+  const layout = typeof from === "string" ? await openLayout(from) : from;
+  const source = layout.source;
   const image = await readImage(layout, { architecture });
   const files = new Map<string, Buffer>();
   for (const entry of await layerEntries(layout, image)) {

@@ -5,7 +5,7 @@ import { makeAtomic } from "../core/atomic.ts";
 import { run } from "../core/exec.ts";
 import { InputError } from "../core/errors.ts";
 import { derivedGuid } from "../core/guid.ts";
-import { readInstaller, type InstallerContent } from "./boot-files.ts";
+import { readInstaller, type InstallerContent, type InstallerSource } from "./boot-files.ts";
 import { espFiles, fatSizeFor, writeFat, type KeyUpdate } from "./esp.ts";
 
 /**
@@ -79,7 +79,7 @@ export async function writeIso(content: InstallerContent, out: string, enrol: re
 }
 
 /** `bronze image iso --from INSTALLER --out FILE [--enroll-keys DIR]`. */
-export async function buildIso(options: { from: string; out: string; enrollKeys?: string }): Promise<IsoResult> {
+export async function buildIso(options: { from: InstallerSource; out: string; enrollKeys?: string }): Promise<IsoResult> {
   const content = await readInstaller(options.from);
   const enrol = options.enrollKeys ? (await (await import("../secureboot/keys.ts")).enrolmentUpdates(options.enrollKeys)).map(({ role, data }) => ({ role, data })) : [];
   return writeIso(content, options.out, enrol);

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BOOT_MEDIA, DISK_FORMATS, diskFormatOf, type BootMedium, type DiskFormat } from "../core/outputs.ts";
-import { readInstaller, type InstallerContent } from "./boot-files.ts";
+import { readInstaller, type InstallerContent, type InstallerSource } from "./boot-files.ts";
 import { convertDisk } from "./formats.ts";
 import { writeDisk, type DiskResult } from "./image.ts";
 import { writeIso } from "./iso.ts";
@@ -49,7 +49,7 @@ export async function writeBootMedia(
 }
 
 /** `bronze image disk`: the disk of an installer image in `format`, written to `out` (through a temporary file). */
-export async function buildDisk(options: { from: string; out: string; sizeBytes: number; format: DiskFormat }): Promise<DiskResult & { format: DiskFormat }> {
+export async function buildDisk(options: { from: InstallerSource; out: string; sizeBytes: number; format: DiskFormat }): Promise<DiskResult & { format: DiskFormat }> {
   const content = await readInstaller(options.from);
   const { disk } = await writeBootMedia(content, [DISK_FORMATS[options.format]], () => Promise.resolve(options.out), options.sizeBytes);
   return { ...(disk as DiskResult), out: options.out, format: options.format };

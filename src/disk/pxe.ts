@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeAtomic } from "../core/atomic.ts";
 import { FILES } from "../core/outputs.ts";
-import { readInstaller, type InstallerContent } from "./boot-files.ts";
+import { readInstaller, type InstallerContent, type InstallerSource } from "./boot-files.ts";
 
 /**
  * Network boot: a directory to serve over TFTP or HTTP. UEFI firmware boots `uki.efi` itself (the signed
@@ -48,7 +48,7 @@ export async function writePxe(content: InstallerContent, out: string): Promise<
 }
 
 /** `bronze image pxe --from INSTALLER --out DIR`. */
-export async function buildPxe(options: { from: string; out: string }): Promise<InstallerContent> {
+export async function buildPxe(options: { from: InstallerSource; out: string }): Promise<InstallerContent> {
   const content = await readInstaller(options.from);
   await writePxe(content, options.out);
   return content;

@@ -5,7 +5,7 @@ import { InputError } from "../core/errors.ts";
 import { probe, run } from "../core/exec.ts";
 import { readGpt } from "./disk-file.ts";
 import { GptError, PARTITION_TYPES } from "./gpt.ts";
-import { readInstaller, ukiFileName } from "./boot-files.ts";
+import { readInstaller, ukiFileName, type InstallerSource } from "./boot-files.ts";
 
 /**
  * `bronze upgrade`: A/B with systemd-boot's boot counting. The new UKI goes beside the current
@@ -93,7 +93,7 @@ async function espOffset(disk: string): Promise<number> {
 }
 
 /** Installs the installer's UKI on the disk's ESP as the next version to try; keeps the current one as fallback. */
-export async function upgradeDisk(options: { disk: string; from: string; tries: number }): Promise<UpgradeResult> {
+export async function upgradeDisk(options: { disk: string; from: InstallerSource; tries: number }): Promise<UpgradeResult> {
   if (!Number.isInteger(options.tries) || options.tries < 1 || options.tries > 9) throw new InputError(`--tries ${options.tries}: give 1 to 9`);
   const image = `${options.disk}@@${await espOffset(options.disk)}`;
   const content = await readInstaller(options.from);

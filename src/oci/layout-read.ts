@@ -15,6 +15,20 @@ export interface LayoutReader {
   blob: (descriptor: Descriptor) => Promise<Buffer>;
 }
 
+/** An image held in memory (pulled from a registry, every digest checked) read as a layout of it alone. */
+export function memoryLayout(source: string, root: Descriptor, blobs: readonly { descriptor: Descriptor; data: Buffer }[]): LayoutReader {
+  const byDigest = new Map(blobs.map((b) => [b.descriptor.digest, b.data]));
+  return {
+    source,
+    index: { manifests: [root] },
+    blob: (descriptor) => {
+      const data = byDigest.get(descriptor.digest);
+      if (!data) return Promise.reject(new InputError(`${source}: blob ${descriptor.digest} is not part of the image`));
+      return Promise.resolve(data);
+    },
+  };
+}
+
 export async function openLayout(source: string): Promise<LayoutReader> {
   const info = await stat(source).catch(() => {
     throw new InputError(`${source}: no such file or directory; give an OCI image layout directory or a tar of one`);
