@@ -33,6 +33,7 @@ const BESIDE_REPRO = new Set([
   "test/profile/profile.integration.test.ts",
   "test/registry/client.integration.test.ts",
   "test/registry/copy.integration.test.ts",
+  "test/registry/signatures.integration.test.ts",
   "test/registry/upload.integration.test.ts",
   "test/report/html.integration.test.ts",
   "test/secureboot/signer.integration.test.ts",

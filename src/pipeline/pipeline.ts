@@ -19,7 +19,7 @@ import { sha256File } from "../core/hash.ts";
 import { DEFAULT_DISK_SIZE } from "../disk/sizes.ts";
 import { planBuild, type BuildPlan } from "./plan.ts";
 import { componentSizes, reportFile } from "./report.ts";
-import { enforceSizeBudget, extensionSbomFiles, manifestRecord } from "./record.ts";
+import { enforceSizeBudget, extensionSbomFiles, manifestRecord, toolchainRecord } from "./record.ts";
 import { must, runStepGraph, type StepOptions, type StepResults } from "./steps.ts";
 import { describeData, describeFiles, manifestBytes, publish, stagingDir, type CopiedFile, type PublishedFile } from "./publish.ts";
 import { FILES, isBootMedium, isPublished, mediumFile } from "../core/outputs.ts";
@@ -102,6 +102,7 @@ async function installerStep(
     hardeningJson: Buffer;
     extensionSboms: readonly { name: string; data: Buffer }[];
     record: Record<string, unknown>;
+    revision: string | undefined;
   },
 ): Promise<InstallerArtifact> {
   const sbomNames = sbomFileNames(plan.profile.baseImage);
@@ -131,7 +132,7 @@ async function installerStep(
       ],
       epoch: ctx.epoch,
       version: plan.version,
-      revision: await sourceRevision(ctx.projectRoot),
+      revision: files.revision,
       source: process.env.BRONZE_SOURCE_URL,
       refName: plan.version,
       profile: { name: plan.profile.name, id: plan.profile.id },
@@ -168,11 +169,13 @@ export async function buildProfile(profile: Profile, ctx: PipelineContext, versi
   const weights = await componentSizes(steps.rootPackages.map((p) => p.artifact), kernel, steps.rootfs);
   // each layer hashed once: the extensions and the layers list both name it
   const layerRecords = await Promise.all(steps.layers.map(async (l) => ({ name: l.name, sha256: await sha256File(l.image), size: await treeBytes(l.image) })));
-  const record = manifestRecord(plan, steps, ctx, { weights, layerRecords, signedImages, signer: options.secureBootSigner });
+  const revision = await sourceRevision(ctx.projectRoot);
+  const toolchain = await toolchainRecord(archNamed(profile.arch).stub);
+  const record = manifestRecord(plan, steps, ctx, { weights, layerRecords, signedImages, signer: options.secureBootSigner, toolchain, revision });
   const hardeningJson = Buffer.from(`${JSON.stringify(hardeningReport, null, 2)}\n`);
   // the base's SBOM is in its rootfs; what the extensions add has its own, published and in the installer
   const extensionSboms = steps.extensions ? extensionSbomFiles(profile, version, ctx, steps.extensions) : [];
-  const installer = await installerStep(plan, steps, ctx, { bootDescribed, bootloaderData, signedImages, hardeningJson, extensionSboms, record });
+  const installer = await installerStep(plan, steps, ctx, { bootDescribed, bootloaderData, signedImages, hardeningJson, extensionSboms, record, revision });
   // this tree's extensions as OCI images, to sign and publish for images on the same base build
   const treeImages = await Promise.all(
     (steps.extensions ?? []).filter((e) => e.origin.kind === "build").map(async (e) => ({ name: `extensions/${e.content.manifest.name}.oci.tar`, data: await treeExtensionImage(e, ctx.epoch) })),

@@ -12,6 +12,7 @@ import type { SecureBootSigner } from "../secureboot/signer.ts";
 import { BronzeError } from "../core/errors.ts";
 import { FILES } from "../core/outputs.ts";
 import { displayPath } from "../core/paths.ts";
+import { toolVersions, type ToolSpec } from "../core/tools.ts";
 import type { PipelineContext } from "./context.ts";
 import type { BuildPlan } from "./plan.ts";
 import type { ComponentSizes } from "./report.ts";
@@ -32,6 +33,14 @@ export function extensionSbomFiles(profile: Profile, version: string, ctx: Pipel
 }
 
 
+const RECORDED_TOOLS: readonly ToolSpec[] = ["gcc", "ld", ["mksquashfs", "-version"], "zstd"];
+
+/** The versions of what made the image (for its provenance): compilers, packers, the UKI's stub, Node. */
+export async function toolchainRecord(stub: string): Promise<Record<string, string>> {
+  const stubVersion = (await readFile(stub)).toString("latin1").match(/LoaderInfo: (systemd-stub [^ #]+)/)?.[1] ?? "systemd-stub (version not found)";
+  return { ...(await toolVersions(RECORDED_TOOLS)), "systemd-stub": stubVersion, node: process.version };
+}
+
 /** The sizes recorded by the previous build of this profile, if there is one to compare with. */
 async function previousSizes(outDir: string): Promise<SizeRecord | undefined> {
   const text = await readFile(join(outDir, FILES.manifest), "utf8").catch(() => undefined);
@@ -46,7 +55,14 @@ export function manifestRecord(
   plan: BuildPlan,
   steps: StepResults,
   ctx: PipelineContext,
-  parts: { weights: ComponentSizes; layerRecords: { name: string; sha256: string; size: number }[]; signedImages: readonly { name: string }[]; signer?: SecureBootSigner },
+  parts: {
+    weights: ComponentSizes;
+    layerRecords: { name: string; sha256: string; size: number }[];
+    signedImages: readonly { name: string }[];
+    signer?: SecureBootSigner;
+    toolchain: Record<string, string>;
+    revision?: string;
+  },
 ) {
   return {
     profile: plan.profile.name,
@@ -56,8 +72,11 @@ export function manifestRecord(
     version: plan.version,
     sourceDateEpoch: ctx.epoch,
     cmdline: plan.profile.cmdline,
+    ...(parts.revision ? { revision: parts.revision } : {}),
+    toolchain: parts.toolchain,
     kernel: {
       version: plan.kernelSource.version,
+      key: steps.kernel.key,
       release: steps.kernel.release,
       sourceSha256: plan.kernelSource.pin.sha256,
       moduleCount: steps.kernel.moduleCount,

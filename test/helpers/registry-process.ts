@@ -11,6 +11,8 @@ export interface LocalRegistry {
   address: string;
   /** with TLS: the test CA that signed the registry's certificate */
   caFile?: string;
+  /** the registry's filesystem storage, for tests that alter what it serves */
+  storage: string;
 }
 
 export interface RegistryOptions {
@@ -78,7 +80,7 @@ export async function launchRegistry(dir: string, options: RegistryOptions = {})
   while (Date.now() < deadline) {
     const status = await probe(`${tls ? "https" : "http"}://${address}/v2/`, tls ? await readFile(tls.ca) : undefined);
     // 401 is an answer too: the registry is up and asks for credentials
-    if (status === 200 || status === 401) return { address, stop, ...(tls ? { caFile: tls.ca } : {}) };
+    if (status === 200 || status === 401) return { address, stop, storage: join(dir, "data"), ...(tls ? { caFile: tls.ca } : {}) };
     if (exited) break;
     await new Promise((r) => setTimeout(r, 100));
   }

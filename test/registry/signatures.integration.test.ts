@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import { createPublicKey } from "node:crypto";
+import { open, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { before, test } from "node:test";
+import { execa } from "execa";
+import { BUNDLE_MEDIA_TYPE } from "../../src/oci/sigstore.ts";
+import { bronze } from "../helpers/cli.ts";
+import { builtImage } from "../helpers/build.ts";
+import { startRegistry } from "../helpers/registry.ts";
+import { independentVerify } from "../helpers/sigstore.ts";
+import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
+
+// bronze sign and verify against Debian's docker-registry, which has no referrers API: the signature is
+// found through the sha256-<hex> tag, read back with skopeo and checked with sigstore-js
+const OUT = join(PROJECT_ROOT, "_out", "minimal");
+before(() => builtImage("minimal"), { timeout: 30 * 60_000 });
+
+async function keyPair(dir: string, name: string): Promise<{ key: string; pub: string }> {
+  const key = join(dir, `${name}.key`);
+  const pub = join(dir, `${name}.pub`);
+  await execa("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key]);
+  await execa("openssl", ["pkey", "-in", key, "-pubout", "-out", pub]);
+  return { key, pub };
+}
+
+const inspect = async (ref: string) => JSON.parse((await execa("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`])).stdout) as Record<string, unknown>;
+
+const refusal = (result: { exitCode?: number; all?: unknown }, code: number, pattern: RegExp) => {
+  assert.equal(result.exitCode, code, String(result.all));
+  assert.match(String(result.all), pattern);
+};
+
+test("sign, verify with bronze and sigstore-js; image disk and upgrade take a registry installer only verified; another key, no signature and a tampered layer are refused, naming the digest and the keys", async () => {
+  const dir = await tempDir();
+  const [signer, stranger] = [await keyPair(dir, "signer"), await keyPair(dir, "stranger")];
+  const { tag, indexDigest } = (JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as { installer: { tag: string; indexDigest: string } }).installer;
+  const registry = await startRegistry();
+  const repo = `${registry.address}/bronze/installer`;
+  const ref = `${repo}:${tag}`;
+  const fallbackTag = `${repo}:${indexDigest.replace(":", "-")}`;
+  assert.equal((await bronze(["push", join(OUT, "installer"), ref, "--plain-http"])).exitCode, 0);
+
+  const signed = await bronze(["sign", ref, "--key", signer.key, "--plain-http"]);
+  assert.equal(signed.exitCode, 0, String(signed.all));
+  assert.match(String(signed.stdout), new RegExp(`^signed ${repo}@${indexDigest}: bundle sha256:`));
+
+  // what another client finds: the referrers index under the fallback tag, its manifest, the bundle
+  const listed = (await inspect(fallbackTag)) as { manifests: { digest: string; artifactType: string }[] };
+  assert.equal(listed.manifests.length, 1);
+  assert.equal(listed.manifests[0]?.artifactType, BUNDLE_MEDIA_TYPE);
+  const referrer = (await inspect(`${repo}@${listed.manifests[0]?.digest ?? ""}`)) as { subject: { digest: string }; layers: { digest: string }[] };
+  assert.equal(referrer.subject.digest, indexDigest);
+  const bundle = Buffer.from(await (await fetch(`http://${registry.address}/v2/bronze/installer/blobs/${referrer.layers[0]?.digest ?? ""}`)).arrayBuffer());
+  independentVerify(bundle, createPublicKey(await readFile(signer.pub)));
+  const statement = JSON.parse(Buffer.from((JSON.parse(bundle.toString()) as { dsseEnvelope: { payload: string } }).dsseEnvelope.payload, "base64").toString()) as { subject: { digest: { sha256: string } }[] };
+  assert.equal(`sha256:${statement.subject[0]?.digest.sha256 ?? ""}`, indexDigest);
+
+  const verified = await bronze(["verify", ref, "--key", stranger.pub, signer.pub, "--plain-http"]);
+  assert.equal(verified.exitCode, 0, String(verified.all));
+  assert.match(String(verified.stdout), new RegExp(`^verified ${repo}@${indexDigest}: signed by ${signer.pub}; \\d+ manifests and blobs match`));
+  const notTrusted = new RegExp(`${indexDigest}: not verified: .*does not verify with any trusted key.*; keys tried: ${stranger.pub}`);
+  refusal(await bronze(["verify", ref, "--key", stranger.pub, "--plain-http"]), 1, notTrusted);
+
+  // consumers: a verified installer from the registry makes the same disk as the local layout
+  const disk = join(dir, "disk.raw");
+  const fromRegistry = await bronze(["image", "disk", "--from", ref, "--key", signer.pub, "--out", disk, "--plain-http"]);
+  assert.equal(fromRegistry.exitCode, 0, String(fromRegistry.all));
+  assert.match(String(fromRegistry.stderr), new RegExp(`${ref}@${indexDigest}: signed by ${signer.pub}`));
+  assert.equal((await bronze(["image", "disk", "--from", join(OUT, "installer"), "--out", join(dir, "local.raw")])).exitCode, 0);
+  assert.ok((await readFile(disk)).equals(await readFile(join(dir, "local.raw"))), "the same disk from the registry and from the layout");
+  refusal(await bronze(["upgrade", "--disk", disk, "--image", ref, "--key", stranger.pub, "--plain-http"]), 1, notTrusted);
+  refusal(await bronze(["image", "disk", "--from", ref, "--out", join(dir, "x.raw"), "--plain-http"]), 2, /is in a registry: give --key PUBLIC.pem .* or --allow-unsigned/);
+
+  const unsignedRef = `${registry.address}/other/installer:${tag}`;
+  assert.equal((await bronze(["push", join(OUT, "installer"), unsignedRef, "--plain-http"])).exitCode, 0);
+  const noSignature = new RegExp(`other/installer@${indexDigest}: not verified: no signature refers to it.*keys tried: ${signer.pub}`);
+  refusal(await bronze(["verify", unsignedRef, "--key", signer.pub, "--plain-http"]), 1, noSignature);
+  refusal(await bronze(["image", "disk", "--from", unsignedRef, "--key", signer.pub, "--out", join(dir, "x.raw"), "--plain-http"]), 1, noSignature);
+  refusal(await bronze(["upgrade", "--disk", disk, "--image", unsignedRef, "--key", signer.pub, "--plain-http"]), 1, noSignature);
+  const unchecked = await bronze(["image", "disk", "--from", unsignedRef, "--allow-unsigned", "--out", join(dir, "unchecked.raw"), "--plain-http"]);
+  assert.equal(unchecked.exitCode, 0, String(unchecked.all));
+  assert.match(String(unchecked.stderr), /NOT verified \(--allow-unsigned\)/);
+
+  // a second signature joins the first in the fallback index
+  assert.equal((await bronze(["sign", `${repo}@${indexDigest}`, "--key", stranger.key, "--plain-http"])).exitCode, 0);
+  assert.equal(((await inspect(fallbackTag)) as { manifests: unknown[] }).manifests.length, 2);
+  assert.equal((await bronze(["verify", ref, "--key", stranger.pub, "--plain-http"])).exitCode, 0);
+
+  // a signed push signs before it tags, and once
+  const pushedRef = `${registry.address}/signed/installer:${tag}`;
+  const pushed = await bronze(["push", join(OUT, "installer"), pushedRef, "--sign-key", signer.key, "--plain-http"]);
+  assert.match(String(pushed.stdout), /bytes sent; signature and 3 attestation\(s\): 4 signed and stored$/m, String(pushed.all));
+  const again = await bronze(["push", join(OUT, "installer"), pushedRef, "--sign-key", signer.key, "--plain-http"]);
+  assert.match(String(again.stdout), /bytes sent; signature and 3 attestation\(s\) already there$/m, String(again.all));
+  // the signature and the provenance refer to the index
+  assert.equal(((await inspect(`${registry.address}/signed/installer:${indexDigest.replace(":", "-")}`)) as { manifests: unknown[] }).manifests.length, 2);
+  const attested = await bronze(["verify", pushedRef, "--key", signer.pub, "--attestations", "--plain-http"]);
+  assert.equal(attested.exitCode, 0, String(attested.all));
+  const record = JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as {
+    revision: string;
+    toolchain: Record<string, string>;
+    kernel: { version: string; sourceSha256: string; key: string };
+    packages: { name: string; version: string; key: string; sources: { what: string; digest: string }[] }[];
+    installer: { manifests: { digest: string }[] };
+  };
+  const printed = String(attested.stdout);
+  for (const platform of record.installer.manifests) {
+    for (const format of ["https://spdx.dev/Document", "https://cyclonedx.org/bom"]) assert.ok(printed.includes(`sbom ${format} of ${platform.digest}: signed by ${signer.pub}`), `${format} of ${platform.digest}`);
+  }
+  // the provenance's materials are the build's: its commit, the kernel, every package's key and sources
+  const materials = printed.split("\n").filter((l) => l.startsWith("  ")).map((l) => l.trim());
+  const expected = [
+    `bronze source tree (git) gitCommit:${record.revision}`,
+    `kernel ${record.kernel.version} source sha256:${record.kernel.sourceSha256}`,
+    `kernel ${record.kernel.version} input key sha256:${record.kernel.key}`,
+    ...record.packages.flatMap((p) => [`package ${p.name} ${p.version} input key sha256:${p.key}`, ...p.sources.map((src) => `package ${p.name} ${p.version} source ${src.what} sha256:${src.digest}`)]),
+  ];
+  assert.deepEqual(materials.sort(), expected.sort(), "the materials are exactly what the build record names");
+  assert.ok(Object.keys(record.toolchain).includes("systemd-stub") && record.toolchain.node === process.version);
+  refusal(await bronze(["verify", ref, "--key", signer.pub, "--attestations", "--plain-http"]), 1, new RegExp(`no https://slsa.dev/provenance/v1 attestation of ${indexDigest} verifies`));
+
+  // a layer altered in the registry's storage: the signature still names the digest, the content does not match it
+  const index = (await inspect(ref)) as { manifests: { digest: string }[] };
+  const image = (await inspect(`${repo}@${index.manifests[0]?.digest ?? ""}`)) as { layers: { digest: string }[] };
+  const layer = image.layers[0]?.digest.slice(7) ?? "";
+  const file = await open(join(registry.storage, "docker/registry/v2/blobs/sha256", layer.slice(0, 2), layer, "data"), "r+");
+  const byte = Buffer.alloc(1);
+  await file.read(byte, 0, 1, 1000);
+  await file.write(Buffer.from([(byte[0] ?? 0) ^ 0xff]), 0, 1, 1000);
+  await file.close();
+  const tampered = new RegExp(`${indexDigest}: signed by ${signer.pub}, but its content does not match its digests: .*blob sha256:${layer} arrived with other content`);
+  refusal(await bronze(["verify", ref, "--key", signer.pub, "--plain-http"]), 1, tampered);
+  refusal(await bronze(["image", "disk", "--from", ref, "--key", signer.pub, "--out", join(dir, "x.raw"), "--plain-http"]), 1, tampered);
+  refusal(await bronze(["upgrade", "--disk", disk, "--image", ref, "--key", signer.pub, "--plain-http"]), 1, tampered);
+});
