@@ -75,10 +75,12 @@ export function registerOciCommands(program: Command, { projectRoot }: CliEnv): 
     let signed = "";
     const beforeTag = key
       ? async (root: Descriptor, layout: LayoutReader) => {
-          const { ensureSigned } = await import("../registry/signatures.ts");
+          const { ensureSigned } = await import("../attest/statements.ts");
+          const { registryStore } = await import("../registry/signatures.ts");
           const { installerAttestations } = await import("../attest/installer.ts");
-          const claims = await installerAttestations(layout, root, `${ref.registry}/${ref.repository}`);
-          const stored = await ensureSigned(client, ref, root, key, claims);
+          const store = registryStore(client, ref);
+          const claims = await installerAttestations(layout, root, store.name);
+          const stored = await ensureSigned(store, root, key, claims);
           const what = `signature and ${claims.length} attestation(s)`;
           signed = stored ? `; ${what}: ${stored} signed and stored` : `; ${what} already there`;
         }
