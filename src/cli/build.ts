@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
@@ -71,6 +72,7 @@ interface BuildCommandOptions {
   cacheTo?: string;
   cacheSignKey?: string;
   cacheTrustedKey: string[];
+  signKey?: string;
 }
 
 /** --cache-from / --cache-to: repositories (no tag: each entry is tagged by its input hash). */
@@ -125,7 +127,7 @@ async function pcrSignerOption(opts: BuildCommandOptions): Promise<PcrSigner | u
 function stampable(opts: BuildCommandOptions): boolean {
   const { moduleSigningKey, moduleSigningCert, secureBootKey, secureBootCert, secureBootKeyPassphraseFile, pcrSigningKey, pcrSigningKeyPassphraseFile } = opts;
   const keys = [moduleSigningKey, moduleSigningCert, secureBootKey, secureBootCert, secureBootKeyPassphraseFile, pcrSigningKey, pcrSigningKeyPassphraseFile];
-  return keys.every((k) => k === undefined) && !opts.acceptSizeGrowth && !opts.cacheFrom && !opts.cacheTo;
+  return keys.every((k) => k === undefined) && !opts.signKey && !opts.acceptSizeGrowth && !opts.cacheFrom && !opts.cacheTo;
 }
 
 /** `bronze build`: a profile's image into _out/<profile>/; `commandLine` names the build's stamp (pipeline/stamp.ts). */
@@ -149,8 +151,10 @@ export function registerBuildCommand(program: Command, { projectRoot, commandLin
     .option("--cache-to <repository>", "shared cache: send every step of this build to this registry repository, tagged by input hash")
     .option("--cache-sign-key <key>", "shared cache: sign every entry sent to --cache-to with this ECDSA P-256 key (PEM), as cosign signs images")
     .option("--cache-trusted-key <key>", "shared cache: take from --cache-from only entries signed by this public key (PEM; repeat for more); others are built here", (value: string, all: string[]) => [...all, value], [] as string[])
+    .option("--sign-key <key>", "sign the installer (layout and tar) with this ECDSA P-256 key (PEM) and attest it: SLSA provenance, SPDX and CycloneDX SBOMs, as referrers that `bronze push` carries up before the tag")
   ).action(async (opts: BuildCommandOptions & ConnectionOptions) => {
       const startedAt = Date.now();
+      const installerKey = opts.signKey ? await (await import("../oci/cosign.ts")).loadSigningKey(opts.signKey, "--sign-key") : undefined;
       const moduleSigningKey = await suppliedKeyOption(opts.moduleSigningKey, opts.moduleSigningCert);
       const secureBootSigner = await secureBootOption(opts);
       const pcrSigner = await pcrSignerOption(opts);
@@ -172,6 +176,15 @@ export function registerBuildCommand(program: Command, { projectRoot, commandLin
           `(${h.suppressed} by reviewed exceptions, ${h.ungatedFail} in groups not gated); every verdict in ${join(result.outDir, FILES.hardening)}`,
       );
       for (const file of result.files) summary.push(`  ${file.path.padEnd(48)} ${humanSize(file.size).padStart(10)}`);
+      if (installerKey) {
+        const { signLayout } = await import("../attest/layout.ts");
+        for (const name of ["installer", FILES.installerTar]) {
+          const path = join(result.outDir, name);
+          if (!(await stat(path).catch(() => undefined))) continue;
+          const signed = await signLayout(path, installerKey, ctx.epoch, true);
+          summary.push(`${name}@${signed.digest}: signed and attested (${signed.stored} of ${signed.claims} statements added)`);
+        }
+      }
       for (const line of summary) console.log(line);
       if (stampable(opts)) await stampBuild(commandLine, startedAt, { projectRoot, profile, entries: [...ctx.store.used], outDir: result.outDir, cacheDir: ctx.cacheDir }, summary);
     });

@@ -14,7 +14,7 @@ export interface InstallerOptions extends ConnectionOptions {
 export function installerOptions(command: Command): Command {
   return connectionOptions(
     command
-      .option("--key <file...>", "for an installer in a registry: the public key(s) (PEM) one of which must have signed it (`bronze sign`, `bronze push --sign-key`)")
+      .option("--key <file...>", "take the installer only signed by one of these public keys (PEM): `bronze sign`, `bronze push --sign-key`, `bronze build --sign-key`; an installer in a registry needs this or --allow-unsigned")
       .option("--allow-unsigned", "take an installer from a registry without checking its signature (its digests are still checked)"),
   );
 }
@@ -29,25 +29,28 @@ export async function openInstaller(flag: string, spec: string, opts: InstallerO
     () => true,
     () => false,
   );
+  if (opts.key && opts.allowUnsigned) throw new InputError("--key and --allow-unsigned exclude each other: verify with the keys, or take the installer unchecked");
+  const { trustedKeys } = await import("../attest/statements.ts");
   if (local) {
-    if (opts.key || opts.allowUnsigned) throw new InputError(`${flag} ${spec} is a local layout: --key and --allow-unsigned are for installers in a registry (HOST/REPO:TAG)`);
-    return spec;
+    // a layout of one's own is taken as it is; with --key, only signed (bronze sign, bronze build --sign-key)
+    if (!opts.key) return spec;
+    const { verifyLayout } = await import("../attest/layout.ts");
+    const verified = await verifyLayout(spec, await trustedKeys(opts.key));
+    log(`${spec}@${verified.digest}: signed by ${verified.signer.name}; every digest checked`);
+    return verified.opened.layout;
   }
   if (!spec.includes("/") || spec.startsWith("/") || spec.startsWith(".")) {
     throw new InputError(`${flag} ${spec}: no such file or directory; give an OCI layout (directory or tar) or a registry reference HOST[:PORT]/REPO:TAG`);
   }
   const ref = parseReference(spec);
-  if (opts.key && opts.allowUnsigned) throw new InputError("--key and --allow-unsigned exclude each other: verify with the keys, or take the installer unchecked");
   if (!opts.key && !opts.allowUnsigned) {
     throw new InputError(`${flag} ${spec} is in a registry: give --key PUBLIC.pem (the key that signed it) to verify it, or --allow-unsigned to take it unchecked`);
   }
   const client = await connect(ref, opts);
   const { memoryLayout } = await import("../oci/layout-read.ts");
   if (opts.key) {
-    const { loadTrustedKey } = await import("../oci/cosign.ts");
     const { verifyImage } = await import("../registry/signatures.ts");
-    const trusted = await Promise.all(opts.key.map(async (name) => ({ name, key: await loadTrustedKey(name) })));
-    const verified = await verifyImage(client, ref, trusted);
+    const verified = await verifyImage(client, ref, await trustedKeys(opts.key));
     log(`${spec}@${verified.digest}: signed by ${verified.signer.name}; every digest checked`);
     return memoryLayout(`${spec}@${verified.digest}`, verified.image.root.descriptor, verified.image.blobs);
   }

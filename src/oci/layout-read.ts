@@ -99,8 +99,9 @@ export interface ReadImage {
 export async function readImage(layout: LayoutReader, options: { ref?: string; architecture?: string } = {}): Promise<ReadImage> {
   const { ref, architecture = DEFAULT_ARCH.oci } = options;
   // without a tag: the one image, not counting cosign signatures (tagged sha256-<hex>.sig) stored beside it
+  // nor referrers (signatures and attestations, listed with their artifactType)
   const candidates = distinctImages(
-    ref ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref) : layout.index.manifests.filter((m) => !m.annotations?.[REF_NAME_ANNOTATION]?.endsWith(".sig")),
+    ref ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref) : layout.index.manifests.filter((m) => !m.artifactType && !m.annotations?.[REF_NAME_ANNOTATION]?.endsWith(".sig")),
   );
   if (candidates.length !== 1) {
     const tags = layout.index.manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION]).filter(Boolean);

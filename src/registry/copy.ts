@@ -1,38 +1,19 @@
 import { BronzeError, InputError } from "../core/errors.ts";
-import { MEDIA_TYPES, type Blob, type Descriptor } from "../oci/image.ts";
+import { type Blob, type Descriptor } from "../oci/image.ts";
 import { layoutFiles, layoutTar, REF_NAME_ANNOTATION, writeLayoutDir } from "../oci/layout.ts";
 import { distinctImages, openLayout, type LayoutReader } from "../oci/layout-read.ts";
-import { descriptorAt, descriptorsAt, parseObject } from "../oci/descriptor.ts";
+import { walkImage } from "../oci/image-walk.ts";
 import { getBlob, getManifest, hasBlob, hasManifest, headManifest, putManifest, type RegistryClient } from "./client.ts";
 import { pushBlob } from "./upload.ts";
+import { attachReferrer } from "./referrers.ts";
+import { layoutReferrers } from "../oci/layout-referrers.ts";
 import type { Reference } from "./reference.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
 
-const isIndex = (mediaType: string) => mediaType === MEDIA_TYPES.index || mediaType === "application/vnd.docker.distribution.manifest.list.v2+json";
-
-/** Every manifest (children first) and blob under a root descriptor, read through `fetch`. */
-async function walk(root: Descriptor, fetch: (d: Descriptor) => Promise<Buffer>): Promise<{ manifests: Blob[]; blobs: Descriptor[] }> {
-  const manifests: Blob[] = [];
-  const blobs = new Map<string, Descriptor>();
-  const visit = async (descriptor: Descriptor): Promise<void> => {
-    const data = await fetch(descriptor);
-    const where = `manifest ${descriptor.digest}`;
-    const parsed = parseObject(where, data);
-    if (isIndex(descriptor.mediaType)) {
-      for (const child of descriptorsAt(where, parsed, "manifests")) await visit(child);
-    } else {
-      const config = parsed.config === undefined ? [] : [descriptorAt(where, "config", parsed.config)];
-      for (const blob of [...config, ...(parsed.layers === undefined ? [] : descriptorsAt(where, parsed, "layers"))]) blobs.set(blob.digest, blob);
-    }
-    manifests.push({ descriptor, data });
-  };
-  await visit(root);
-  return { manifests, blobs: [...blobs.values()] };
-}
-
 function rootOf(layout: LayoutReader, tag: string | undefined): Descriptor {
   const named = tag ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === tag) : [];
-  const candidates = distinctImages(named.length ? named : layout.index.manifests);
+  // referrers (signatures, attestations) go up with the image they refer to, not as images of their own
+  const candidates = distinctImages((named.length ? named : layout.index.manifests).filter((d) => !d.artifactType));
   if (candidates.length !== 1) {
     throw new InputError(`${layout.source}: holds ${candidates.length} images; tag the one to push in the layout, or name it with the reference's tag`);
   }
@@ -75,11 +56,19 @@ export async function pushLayout(
   const root = rootOf(layout, ref.tag);
   const tag = ref.tag ?? root.annotations?.[REF_NAME_ANNOTATION];
   if (!tag && !ref.digest) throw new InputError(`no tag: give one in the reference (HOST/REPO:TAG) or tag the image in ${source}`);
-  const { manifests, blobs } = await walk(root, (d) => layout.blob(d));
+  const { manifests, blobs } = await walkImage(root, (d) => layout.blob(d));
   // a registry takes a manifest only once all it names is there: a tag that already names this
   // image needs nothing sent (a re-push of an unchanged image is one question)
-  if (tag && (await headManifest(client, ref, tag)).digest === root.digest) {
+  // what the layout holds about the image (signatures, attestations) goes up before the tag too
+  const beforeTag = async () => {
+    const about = new Set(manifests.map((m) => m.descriptor.digest));
+    for (const { subject, referrer } of await layoutReferrers(layout)) {
+      if (about.has(subject)) await attachReferrer(client, ref, subject, referrer);
+    }
     await options.beforeTag?.(root, layout);
+  };
+  if (tag && (await headManifest(client, ref, tag)).digest === root.digest) {
+    await beforeTag();
     return { digest: root.digest, tag, blobsUploaded: 0, blobsPresent: blobs.length, bytesUploaded: 0 };
   }
   const sent = await inParallel(blobs, BLOB_CONCURRENCY, (blob) => pushBlob(client, ref, blob.digest, () => layout.blob(blob), options));
@@ -102,7 +91,7 @@ export async function pushLayout(
       if (!(await hasManifest(client, ref, m.descriptor.digest))) throw new BronzeError(`${client.registry}: manifest ${m.descriptor.digest} is missing; not tagging`);
     }),
   ]);
-  await options.beforeTag?.(root, layout);
+  await beforeTag();
   const rootBlob = manifests.at(-1) as Blob;
   if (tag) await putManifest(client, ref, tag, root.mediaType, rootBlob.data);
   return { digest: root.digest, tag: tag ?? "", blobsUploaded: uploaded, blobsPresent: blobs.length - uploaded, bytesUploaded: bytes };
@@ -116,7 +105,7 @@ export async function pullImage(client: RegistryClient, ref: Reference): Promise
   if (ref.digest && root.digest !== ref.digest) throw new BronzeError(`${client.registry}: manifest digest ${root.digest} is not the requested ${ref.digest}`);
   const rootDescriptor: Descriptor = { mediaType: root.mediaType, digest: root.digest, size: root.data.length };
   const cache = new Map<string, Buffer>([[root.digest, root.data]]);
-  const { manifests, blobs } = await walk(rootDescriptor, async (d) => cache.get(d.digest) ?? (await getManifest(client, ref, d.digest)).data);
+  const { manifests, blobs } = await walkImage(rootDescriptor, async (d) => cache.get(d.digest) ?? (await getManifest(client, ref, d.digest)).data);
   const blobData: Blob[] = [];
   for (const blob of blobs) blobData.push({ descriptor: blob, data: await getBlob(client, ref, blob.digest, blob.size) });
   return { root: { descriptor: rootDescriptor, data: root.data }, blobs: [...manifests, ...blobData] };

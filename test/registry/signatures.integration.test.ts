@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { createPublicKey } from "node:crypto";
-import { open, readFile } from "node:fs/promises";
+import { cp, open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { execa } from "execa";
+import { digestOf } from "../../src/oci/image.ts";
 import { BUNDLE_MEDIA_TYPE } from "../../src/oci/sigstore.ts";
 import { bronze } from "../helpers/cli.ts";
 import { builtImage } from "../helpers/build.ts";
@@ -133,4 +134,61 @@ test("sign, verify with bronze and sigstore-js; image disk and upgrade take a re
   refusal(await bronze(["verify", ref, "--key", signer.pub, "--plain-http"]), 1, tampered);
   refusal(await bronze(["image", "disk", "--from", ref, "--key", signer.pub, "--out", join(dir, "x.raw"), "--plain-http"]), 1, tampered);
   refusal(await bronze(["upgrade", "--disk", disk, "--image", ref, "--key", signer.pub, "--plain-http"]), 1, tampered);
+});
+
+test("a layout signed and attested in place (directory and tar): verified by bronze and sigstore-js, taken by image disk only with its key, and carried up by push with every referrer", async () => {
+  const dir = await tempDir();
+  const [signer, stranger] = [await keyPair(dir, "signer"), await keyPair(dir, "stranger")];
+  const { tag, indexDigest } = (JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as { installer: { tag: string; indexDigest: string } }).installer;
+  const layout = join(dir, "installer");
+  const tar = join(dir, "installer.oci.tar");
+  await cp(join(OUT, "installer"), layout, { recursive: true });
+  await cp(join(OUT, "installer.oci.tar"), tar);
+
+  const signed = await bronze(["sign", layout, "--key", signer.key, "--attest"]);
+  assert.equal(signed.exitCode, 0, String(signed.all));
+  assert.match(String(signed.stdout), new RegExp(`^signed ${layout}@${indexDigest}: 4 of 4 statement\\(s\\) added`));
+  assert.match(String((await bronze(["sign", layout, "--key", signer.key, "--attest"])).stdout), /: 0 of 4 statement\(s\) added/);
+  assert.equal((await bronze(["sign", tar, "--key", signer.key, "--attest"])).exitCode, 0);
+
+  // the image is still the one skopeo finds by its tag; the bundle is one sigstore-js verifies
+  const inspected = await execa("skopeo", ["inspect", "--raw", `oci:${layout}:${tag}`]);
+  assert.equal(digestOf(Buffer.from(inspected.stdout)), indexDigest);
+  const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as { manifests: { digest: string; artifactType?: string; annotations?: Record<string, string> }[] };
+  const signature = index.manifests.find((m) => m.annotations?.["dev.sigstore.bundle.predicateType"] === "https://sigstore.dev/cosign/sign/v1");
+  const blob = async (digest: string) => readFile(join(layout, "blobs/sha256", digest.slice(7)));
+  const referrer = JSON.parse((await blob(signature?.digest ?? "")).toString()) as { subject: { digest: string }; layers: { digest: string }[] };
+  assert.equal(referrer.subject.digest, indexDigest);
+  independentVerify(await blob(referrer.layers[0]?.digest ?? ""), createPublicKey(await readFile(signer.pub)));
+
+  for (const target of [layout, tar]) {
+    const verified = await bronze(["verify", target, "--key", signer.pub, "--attestations"]);
+    assert.equal(verified.exitCode, 0, String(verified.all));
+    assert.match(String(verified.stdout), new RegExp(`^verified ${target}@${indexDigest}: signed by ${signer.pub}`));
+    assert.match(String(verified.stdout), /provenance \(https:\/\/slsa.dev\/provenance\/v1\): signed by .*; \d+ materials:/);
+    refusal(await bronze(["verify", target, "--key", stranger.pub]), 1, new RegExp(`${target}@${indexDigest}: not verified: .*keys tried: ${stranger.pub}`));
+  }
+  const disk = join(dir, "disk.raw");
+  const fromTar = await bronze(["image", "disk", "--from", tar, "--key", signer.pub, "--out", disk]);
+  assert.equal(fromTar.exitCode, 0, String(fromTar.all));
+  assert.match(String(fromTar.stderr), new RegExp(`${tar}@${indexDigest}: signed by ${signer.pub}`));
+  assert.equal((await bronze(["image", "disk", "--from", join(OUT, "installer"), "--out", join(dir, "plain.raw")])).exitCode, 0);
+  assert.ok((await readFile(disk)).equals(await readFile(join(dir, "plain.raw"))), "signing the layout changes nothing that boots");
+  refusal(await bronze(["image", "disk", "--from", layout, "--key", stranger.pub, "--out", join(dir, "x.raw")]), 1, /not verified/);
+
+  // a plain push carries the layout's referrers up before the tag
+  const registry = await startRegistry();
+  const ref = `${registry.address}/carried/installer:${tag}`;
+  assert.equal((await bronze(["push", layout, ref, "--plain-http"])).exitCode, 0);
+  const remote = await bronze(["verify", ref, "--key", signer.pub, "--attestations", "--plain-http"]);
+  assert.equal(remote.exitCode, 0, String(remote.all));
+
+  // a layer altered in the layout: the signature verifies, the content does not
+  const image = JSON.parse((await execa("skopeo", ["inspect", "--raw", `oci:${layout}:${tag}`, "--override-arch", "amd64"])).stdout) as { manifests: { digest: string }[] };
+  const manifest = JSON.parse((await blob(image.manifests[0]?.digest ?? "")).toString()) as { layers: { digest: string }[] };
+  const layerFile = join(layout, "blobs/sha256", manifest.layers[0]?.digest.slice(7) ?? "");
+  const bytes = await readFile(layerFile);
+  bytes[1000] = (bytes[1000] ?? 0) ^ 0xff;
+  await writeFile(layerFile, bytes);
+  refusal(await bronze(["verify", layout, "--key", signer.pub]), 1, new RegExp(`${layout}@${indexDigest}: signed by ${signer.pub}, but its content does not match its digests`));
 });
