@@ -90,7 +90,7 @@ export async function findStatements(store: ReferrerStore, subject: Descriptor, 
     (d) => d.artifactType === BUNDLE_MEDIA_TYPE && (d.annotations?.["dev.sigstore.bundle.predicateType"] ?? predicateType) === predicateType,
   );
   for (const referrer of bundles) {
-    const where = `referrer ${referrer.digest}`;
+    const where = `${store.name}: referrer ${referrer.digest}`;
     const manifest = parseObject(where, await store.fetch(referrer));
     const about = (manifest.subject as { digest?: unknown } | undefined)?.digest;
     if (about !== subject.digest) {
@@ -102,7 +102,7 @@ export async function findStatements(store: ReferrerStore, subject: Descriptor, 
       problems.push(`${where} holds no Sigstore bundle layer`);
       continue;
     }
-    const check = checkBundle(`bundle ${layer.digest}`, await store.fetch(layer), trusted.map((t) => t.key), subject.digest, predicateType);
+    const check = checkBundle(`${store.name}: bundle ${layer.digest}`, await store.fetch(layer), trusted.map((t) => t.key), subject.digest, predicateType);
     if ("keyIndex" in check) found.push({ signer: trusted[check.keyIndex] as TrustedKey, statement: check.statement, statementDigest: check.statementDigest });
     else problems.push(check.problem);
   }

@@ -7,7 +7,8 @@ import { test } from "node:test";
 import { BronzeError } from "../../src/core/errors.ts";
 import { buildExtensionImage, loadExtension } from "../../src/extensions/image.ts";
 import { signLayout, verifyLayout } from "../../src/extensions/signature.ts";
-import { buildImage, buildIndex } from "../../src/oci/image.ts";
+import { signLayout as signBundled, verifyLayout as verifyBundled } from "../../src/attest/layout.ts";
+import { buildImage, buildIndex, digestOf } from "../../src/oci/image.ts";
 import { layoutFiles, layoutTar } from "../../src/oci/layout.ts";
 import { extensionManifest } from "../helpers/extension.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -169,4 +170,47 @@ test("a signed layout damaged anywhere verifies or is refused cleanly, naming th
   const seen = await fuzz("signed", 4, (next) => MUTATIONS[int(next, MUTATIONS.length)]!(bytes, next), verifies);
   t.diagnostic(JSON.stringify(seen));
   assert.ok(seen.refused! > CASES / 2, JSON.stringify(seen));
+});
+
+test("an installer-style signed layout (Sigstore bundles as referrers) damaged anywhere, or with a bundle or referrer of the wrong shape under correct digests, verifies or is refused cleanly", async (t) => {
+  const signed = join(dir, "bundled.oci.tar");
+  await writeFile(signed, base.tar);
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  await signBundled(signed, privateKey, EPOCH, false);
+  const bytes = await readFile(signed);
+  const verifies: Reader = async (file) => {
+    await verifyBundled(file, [{ name: "test key", key: publicKey }]);
+  };
+  const damaged = await fuzz("bundled", 5, (next) => MUTATIONS[int(next, MUTATIONS.length)]!(bytes, next), verifies);
+  // the referrer's manifest or its bundle confused, then every digest up to index.json made to match again
+  const { readTar } = await import("../../src/oci/tar-read.ts");
+  const files = new Map((await readTar(bytes)).filter((e) => e.type === "file").map((e) => [e.path, e.data ?? Buffer.alloc(0)]));
+  const blobAt = (digest: string) => files.get(`blobs/${digest.replace(":", "/")}`)!;
+  const index = JSON.parse(files.get("index.json")!.toString()) as { manifests: { digest: string; size: number; artifactType?: string }[] };
+  const entry = index.manifests.find((m) => m.artifactType)!;
+  const referrer = JSON.parse(blobAt(entry.digest).toString()) as { layers: { digest: string; size: number }[] };
+  const confused = await fuzz("bundled-json", 6, (next) => {
+    const copy = new Map(files);
+    const put = (data: Buffer) => {
+      copy.set(`blobs/${digestOf(data).replace(":", "/")}`, data);
+      return { digest: digestOf(data), size: data.length };
+    };
+    let manifestBytes: Buffer;
+    let what: string;
+    if (next() < 0.5) {
+      const bundle = confusedJson(blobAt(referrer.layers[0]!.digest).toString(), next);
+      what = `bundle: ${bundle.what}`;
+      manifestBytes = Buffer.from(JSON.stringify({ ...referrer, layers: [{ ...referrer.layers[0], ...put(bundle.bytes) }] }));
+    } else {
+      const manifest = confusedJson(blobAt(entry.digest).toString(), next);
+      what = `referrer: ${manifest.what}`;
+      manifestBytes = manifest.bytes;
+    }
+    const newEntry = { ...entry, ...put(manifestBytes) };
+    copy.set("index.json", Buffer.from(JSON.stringify({ ...index, manifests: index.manifests.map((m) => (m === entry ? newEntry : m)) })));
+    return { bytes: layoutTar([...copy].map(([path, data]) => ({ path, data })), EPOCH), what };
+  }, verifies);
+  t.diagnostic(JSON.stringify({ damaged, confused }));
+  assert.ok(damaged.refused! > CASES / 2, JSON.stringify(damaged));
+  assert.ok(confused.refused! > 0, JSON.stringify(confused));
 });
