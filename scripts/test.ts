@@ -38,6 +38,7 @@ const BESIDE_REPRO = new Set([
   "test/report/html.integration.test.ts",
   "test/secureboot/signer.integration.test.ts",
   "test/uki/measured-boot.integration.test.ts",
+  "test/vuln/scan.integration.test.ts",
 ]);
 
 /** where the reproducibility test's builds keep their ephemeral keys and temporary files, apart */

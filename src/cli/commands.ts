@@ -20,6 +20,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { names: ["boot"], load: async () => (await import("./boot.ts")).registerBootCommand },
   { names: ["kernel"], load: async () => (await import("./kernel.ts")).registerKernelCommands },
   { names: ["harden"], load: async () => (await import("./harden.ts")).registerHardenCommands },
+  { names: ["vuln"], load: async () => (await import("./vuln.ts")).registerVulnCommands },
   { names: ["secureboot"], load: async () => (await import("./secureboot.ts")).registerSecureBootCommands },
   { names: ["keys"], load: async () => (await import("./secureboot.ts")).registerKeysCommands },
   { names: ["image", "upgrade"], load: async () => (await import("./image.ts")).registerImageCommands },

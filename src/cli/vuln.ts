@@ -1,0 +1,65 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Option, type Command } from "commander";
+import { InputError } from "../core/errors.ts";
+import type { CliEnv } from "./commands.ts";
+
+interface ScanOptions {
+  sbom?: string;
+  profile?: string;
+  advisories: string;
+  vex?: string;
+  failOn: "none" | "low" | "medium" | "high" | "critical";
+  json?: boolean;
+}
+
+/** `bronze vuln scan`: the vulnerability gate on an image's SBOM. */
+export function registerVulnCommands(program: Command, { projectRoot }: CliEnv): void {
+  program
+    .command("vuln")
+    .description("vulnerabilities of an image, from its SBOM")
+    .command("scan")
+    .description("match every SBOM component (purl) against OSV advisories read offline, versions compared by the component's rules (Debian's, the kernel's, SEMVER); OpenVEX statements decide findings, a statement matching none is stale; exit 1 when a finding at or above --fail-on is left or a statement is stale")
+    .option("--sbom <file>", "a CycloneDX or SPDX JSON SBOM")
+    .option("--profile <name>", "the SBOM of the last build of this profile (_out/<name>/<name>.cdx.json)")
+    .requiredOption("--advisories <source>", "OSV advisories: a directory of .json files (at any depth), a tar of one, or one file")
+    .option("--vex <file>", "OpenVEX document of reviewed decisions")
+    .addOption(new Option("--fail-on <severity>", "the lowest severity that fails the gate (a finding of unknown severity always does)").choices(["none", "low", "medium", "high", "critical"]).default("high"))
+    .option("--json", "the verdict as JSON")
+    .action(async (opts: ScanOptions) => {
+      if (Boolean(opts.sbom) === Boolean(opts.profile)) throw new InputError("give --sbom FILE or --profile NAME (one of them)");
+      const { parseObject } = await import("../oci/descriptor.ts");
+      const { readAdvisories } = await import("../vuln/osv.ts");
+      const { readVex } = await import("../vuln/vex.ts");
+      const { gate, sbomComponents } = await import("../vuln/scan.ts");
+      const sbomPath = opts.sbom ?? join(projectRoot, "_out", opts.profile ?? "", `${opts.profile ?? ""}.cdx.json`);
+      const sbomBytes = await readFile(sbomPath).catch(() => {
+        throw new InputError(`${sbomPath}: cannot read the SBOM${opts.profile ? `; build the profile first (bronze build --profile ${opts.profile})` : ""}`);
+      });
+      const components = sbomComponents(sbomPath, parseObject(sbomPath, sbomBytes));
+      const advisories = await readAdvisories(opts.advisories);
+      const statements = opts.vex ? await readVex(opts.vex) : [];
+      const result = gate(components, advisories, statements, opts.failOn);
+      const describe = (f: (typeof result.findings)[number]) => ({
+        component: f.component.purl,
+        advisory: f.advisory.id,
+        aliases: f.advisory.aliases,
+        severity: f.advisory.severity,
+        fixed: f.fixed ?? null,
+        ...(f.vex ? { vex: { status: f.vex.status, reason: f.vex.reason, statement: f.vex.where } } : {}),
+      });
+      if (opts.json) {
+        console.log(JSON.stringify({ passed: result.passed, failOn: opts.failOn, components: components.length, advisories: advisories.length, findings: result.findings.map(describe), suppressed: result.suppressed.map(describe), stale: result.stale.map((s) => ({ statement: s.where, vulnerability: s.names[0], products: s.products })) }, null, 2));
+      } else {
+        for (const f of result.findings) {
+          const aka = f.advisory.aliases.length ? ` (${f.advisory.aliases.join(", ")})` : "";
+          const note = f.vex ? `; VEX ${f.vex.status}: ${f.vex.reason}` : "";
+          console.log(`${result.failing.includes(f) ? "FAIL" : "note"} ${f.component.name} ${f.component.purl}: ${f.advisory.id}${aka}, ${f.advisory.severity}, ${f.fixed ? `fixed in ${f.fixed}` : "no fixed version"}${note}${f.advisory.summary ? ` - ${f.advisory.summary}` : ""}`);
+        }
+        for (const f of result.suppressed) console.log(`suppressed ${f.component.name} ${f.component.purl}: ${f.advisory.id}, by ${f.vex?.where ?? ""} (${f.vex?.status ?? ""}: ${f.vex?.reason ?? ""})`);
+        for (const s of result.stale) console.log(`STALE ${s.where}: ${s.names[0] ?? ""} for ${s.products.join(", ")} matches no finding; remove the statement (or the advisory data changed)`);
+        console.log(`vulnerability gate ${result.passed ? "passed" : "FAILED"}: ${components.length} components, ${advisories.length} advisories; ${result.failing.length} finding(s) at or above ${opts.failOn}, ${result.findings.length - result.failing.length} below, ${result.suppressed.length} suppressed by VEX, ${result.stale.length} stale statement(s)`);
+      }
+      if (!result.passed) process.exitCode = 1;
+    });
+}
