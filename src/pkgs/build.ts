@@ -2,7 +2,8 @@ import { cp, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { BuildContext } from "../core/context.ts";
 import { run } from "../core/exec.ts";
-import { recipeDigest } from "../core/hash.ts";
+import { InputError } from "../core/errors.ts";
+import { recipeDigest, sha256File } from "../core/hash.ts";
 import { runSandboxed, type Mount } from "../core/sandbox.ts";
 import { cachedStep } from "../core/step.ts";
 import { toolVersions } from "../core/tools.ts";
@@ -19,6 +20,21 @@ export interface PackageArtifact {
   /** the package's files, laid out as they are installed */
   dir: string;
   sources: { what: string; digest: string }[];
+  /** what was applied to the sources, each verified against its pin */
+  patches: { file: string; sha256: string; fixes: string[]; upstream?: string }[];
+}
+
+/** Each patch of the package, its content checked against the digest pkg.yaml pins. */
+export async function verifiedPatches(def: PackageDef): Promise<PackageDef["patches"]> {
+  return Promise.all(
+    def.patches.map(async (p, i) => {
+      const actual = await sha256File(p.path).catch(() => {
+        throw new InputError(`${def.file}: patches[${i}]: ${p.file} cannot be read; put it in ${def.dir}`);
+      });
+      if (actual !== p.sha256) throw new InputError(`${def.file}: patches[${i}]: ${p.file} has sha256 ${actual}, not the pinned ${p.sha256}; if the change is yours, pin the new digest`);
+      return p;
+    }),
+  );
 }
 
 const BUILD_TOOLS = ["gcc", "make", "ld"];
@@ -45,6 +61,7 @@ export async function buildPackage(
   const sources = await Promise.all(
     def.sources.map((pin) => fetchSource(pin, { cacheDir: ctx.cacheDir, definedIn: def.file, logFile })),
   );
+  const patches = await verifiedPatches(def);
   const depArtifacts = def.dependencies.map((name) => {
     const dep = deps.get(name);
     if (!dep) throw new Error(`internal: dependency ${name} of ${def.name} was not built first`);
@@ -58,8 +75,10 @@ export async function buildPackage(
     steps: def.steps,
     sourceDateEpoch: def.sourceDateEpoch,
     sources: sources.map((s) => s.digest),
+    patches: patches.map((p) => p.sha256),
     dependencies: Object.fromEntries(depArtifacts.map((d) => [d.name, d.key])),
-    tools: await toolVersions(BUILD_TOOLS),
+    // patch's version keys only the packages it patches
+    tools: await toolVersions(patches.length ? [...BUILD_TOOLS, "patch"] : BUILD_TOOLS),
   };
   const produce = async (outDir: string, key: string) => {
     await rm(logFile, { force: true });
@@ -67,6 +86,7 @@ export async function buildPackage(
     await rm(work, { recursive: true, force: true });
     await mkdir(join(work, "build"), { recursive: true });
     for (const source of sources) await extractSource(source, join(work, "build"), logFile);
+    for (const patch of patches) await run("patch", ["-p1", "--forward", "--batch", "--no-backup-if-mismatch", "-d", join(work, "build"), "-i", patch.path], { logFile });
     const mounts: Mount[] = [
       { host: join(work, "build"), at: "/build", writable: true },
       { host: outDir, at: "/out", writable: true },
@@ -98,6 +118,7 @@ export async function buildPackage(
       key: entry.key,
       dir: entry.dir,
       sources: sources.map((s) => ({ what: s.pin.kind === "local" ? "local" : s.path.split("/").pop() ?? "", digest: s.digest })),
+      patches: patches.map(({ file, sha256, fixes, upstream }) => ({ file, sha256, fixes, ...(upstream ? { upstream } : {}) })),
     }),
   });
 }

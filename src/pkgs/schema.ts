@@ -21,6 +21,8 @@ export interface PackageDef {
   dir: string;
   file: string;
   sources: SourcePin[];
+  /** applied in order (patch -p1) to the unpacked sources before the build */
+  patches: PackagePatch[];
   /** packages whose outputs are visible at /deps/<name> during the build */
   dependencies: string[];
   steps: { prepare: string; build: string; install: string };
@@ -28,8 +30,35 @@ export interface PackageDef {
   sourceDateEpoch: number;
 }
 
+/** A change to a package's sources, kept in its directory and pinned by digest; what it fixes goes into the SBOM. */
+export interface PackagePatch {
+  /** its path in the package directory, as pkg.yaml gives it */
+  file: string;
+  path: string;
+  sha256: string;
+  /** the vulnerabilities it resolves (CVE-…), for the SBOM and the vulnerability gate */
+  fixes: string[];
+  /** the upstream commit it carries, if it is a backport */
+  upstream?: string;
+}
+
 const NAME = /^[a-z0-9][a-z0-9+.-]*$/;
-const TOP_KEYS = ["name", "kind", "version", "license", "description", "sources", "dependencies", "steps", "sourceDateEpoch"];
+const TOP_KEYS = ["name", "kind", "version", "license", "description", "sources", "patches", "dependencies", "steps", "sourceDateEpoch"];
+const INSIDE = /^(?!\/)(?!.*(^|\/)\.\.(\/|$)).+$/;
+
+function readPatch(f: FieldReader, value: unknown, at: (string | number)[], pkgDir: string): PackagePatch {
+  const patch = f.mapping(value, at);
+  f.onlyKeys(patch, at, ["file", "sha256", "fixes", "upstream"]);
+  const file = f.string(patch.file, [...at, "file"], INSIDE, "a path inside the package directory");
+  const upstream = patch.upstream === undefined ? undefined : f.string(patch.upstream, [...at, "upstream"], /^[0-9a-f]{40}$/, "a 40-digit git commit");
+  return {
+    file,
+    path: join(pkgDir, file),
+    sha256: f.string(patch.sha256, [...at, "sha256"], SHA256_PATTERN, "64 lowercase hex digits"),
+    fixes: f.list(patch.fixes, [...at, "fixes"]).map((id, i) => f.string(id, [...at, "fixes", i], /^[A-Z]+-[0-9A-Za-z-]+$/, "an advisory id such as CVE-2025-26519")),
+    ...(upstream ? { upstream } : {}),
+  };
+}
 const STEP_KEYS = ["prepare", "build", "install"];
 
 function readSource(f: FieldReader, value: unknown, at: (string | number)[], pkgDir: string): SourcePin {
@@ -46,7 +75,7 @@ function readSource(f: FieldReader, value: unknown, at: (string | number)[], pkg
   }
   if ("path" in src) {
     f.onlyKeys(src, at, ["path"]);
-    const rel = f.string(src.path, [...at, "path"], /^(?!\/)(?!.*(^|\/)\.\.(\/|$)).+$/, "a path inside the package directory");
+    const rel = f.string(src.path, [...at, "path"], INSIDE, "a path inside the package directory");
     return { kind: "local", path: join(pkgDir, rel) };
   }
   throw f.file.error(at, "a source needs either 'debian' (with version, file, sha256) or 'path'");
@@ -81,6 +110,7 @@ export async function loadPackage(file: string): Promise<PackageDef> {
     dir,
     file,
     sources: f.list(top.sources, ["sources"]).map((s, i) => readSource(f, s, ["sources", i], dir)),
+    patches: f.list(top.patches, ["patches"]).map((p, i) => readPatch(f, p, ["patches", i], dir)),
     dependencies: f.list(top.dependencies, ["dependencies"]).map((d, i) => f.string(d, ["dependencies", i], NAME)),
     steps: { prepare: step("prepare"), build: step("build"), install: step("install") },
     sourceDateEpoch: f.integer(top.sourceDateEpoch, ["sourceDateEpoch"]),

@@ -83,3 +83,25 @@ test("unknown dependencies and cycles are refused by name", async () => {
   assert.throws(() => buildOrder(defs, ["c"], "profile.yaml"), /c\/pkg\.yaml: unknown package 'nope'/);
   assert.throws(() => buildOrder(defs, ["zzz"], "profile.yaml"), /^InputError: profile\.yaml: unknown package 'zzz'/);
 });
+
+test("patches: each a file of the package pinned by sha256, with the advisories it fixes; a wrong digest or field is named", async () => {
+  const dir = await tempDir();
+  const patched = `${VALID}patches:\n  - file: fix.patch\n    sha256: ${"ab".repeat(32)}\n    fixes: [CVE-2025-26519]\n    upstream: ${"a".repeat(40)}\n`;
+  const file = await pkgFile(dir, "hello", patched);
+  await writeFile(join(dir, "hello", "fix.patch"), "--- a/x\n+++ b/x\n");
+  const def = await loadPackage(file);
+  assert.deepEqual(def.patches.map((p) => [p.file, p.fixes, p.upstream]), [["fix.patch", ["CVE-2025-26519"], "a".repeat(40)]]);
+  const { verifiedPatches } = await import("../../src/pkgs/build.ts");
+  await assert.rejects(verifiedPatches(def), (e: Error) => e instanceof InputError && e.message.includes(`${file}: patches[0]: fix.patch has sha256 `) && e.message.includes("not the pinned abab"));
+  for (const [bad, pattern] of [
+    ["file: ../fix.patch", /a path inside the package directory/],
+    ["file: fix.patch\n    sha256: x", /64 lowercase hex digits/],
+    [`file: fix.patch\n    sha256: ${"ab".repeat(32)}\n    fixes: [cve 1]`, /an advisory id such as CVE-2025-26519/],
+    [`file: fix.patch\n    sha256: ${"ab".repeat(32)}\n    author: me`, /author/],
+  ] as const) {
+    await pkgFile(dir, "hello", `${VALID}patches:\n  - ${bad}\n`);
+    await assert.rejects(loadPackage(file), pattern);
+  }
+  const musl = (await loadPackages(join(PROJECT_ROOT, "pkgs"))).get("musl");
+  assert.ok(musl && (await verifiedPatches(musl)).some((p) => p.fixes.includes("CVE-2025-26519")), "musl carries the CVE-2025-26519 fix, its digest pinned");
+});
