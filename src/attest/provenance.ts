@@ -1,6 +1,6 @@
 /**
  * SLSA Provenance v1 of an installer, made from its build record (the manifest.json the installer carries):
- * every source digest, each package's and the kernel's input key, each extension's digest, the toolchain's
+ * every source and patch digest, each package's and the kernel's input key, each extension's digest, the toolchain's
  * versions and the git commit. Pure: the same record, the same predicate.
  */
 import { InputError } from "../core/errors.ts";
@@ -26,7 +26,7 @@ interface BuildRecord {
   revision?: string;
   toolchain?: Record<string, string>;
   kernel: { version: string; sourceSha256: string; key?: string };
-  packages: { name: string; version: string; key: string; sources: { what: string; digest: string }[] }[];
+  packages: { name: string; version: string; key: string; sources: { what: string; digest: string }[]; patches?: { file: string; sha256: string }[] }[];
   extensions?: { name: string; version: string; digest?: string; layer: { sha256: string } }[];
 }
 
@@ -49,6 +49,7 @@ export function materialsOf(where: string, value: Record<string, unknown>): Mate
     ...record.packages.flatMap((p) => [
       { name: `package ${p.name} ${p.version} input key`, digest: { sha256: p.key } },
       ...p.sources.map((s) => ({ name: `package ${p.name} ${p.version} source ${s.what}`, digest: { sha256: s.digest } })),
+      ...(p.patches ?? []).map((x) => ({ name: `package ${p.name} ${p.version} patch ${x.file}`, digest: { sha256: x.sha256 } })),
     ]),
     ...(record.extensions ?? []).map((e) => ({ name: `extension ${e.name} ${e.version}`, digest: { sha256: (e.digest ?? `sha256:${e.layer.sha256}`).replace(/^sha256:/, "") } })),
   ];

@@ -85,7 +85,7 @@ export function manifestRecord(
       // out-of-tree module packages: built, signed and cached with the kernel
       modulePackages: plan.kernelModules.map((d) => ({ name: d.name, version: d.version, license: d.license })),
     },
-    packages: [...steps.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources })),
+    packages: [...steps.packages.values()].map((p) => ({ name: p.name, version: p.version, license: p.license, key: p.key, sources: p.sources, ...(p.patches.length ? { patches: p.patches } : {}) })),
     sizes: { components: { ...parts.weights.packages, [kernelComponent(steps.kernel.profile)]: parts.weights.kernelImage + parts.weights.kernelModules } },
     ...(steps.extensions ? { extensions: steps.extensions.map((e, i) => extensionRecord(e, must(parts.layerRecords[i], "extension layer"), ctx.projectRoot)) } : {}),
     ...(parts.layerRecords.length ? { layers: parts.layerRecords } : {}),

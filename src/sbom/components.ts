@@ -32,6 +32,7 @@ function packageComponent(def: PackageDef, kind: SbomComponent["kind"], sourceDi
     description: def.description,
     ...(purl ? { purl } : {}),
     sources: sources.map(({ location, sha256 }) => ({ location, sha256 })),
+    ...(def.patches.length ? { patches: def.patches.map(({ file, sha256, fixes, upstream }) => ({ file, sha256, fixes, ...(upstream ? { upstream } : {}) })) } : {}),
   };
 }
 

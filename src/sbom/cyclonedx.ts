@@ -12,6 +12,13 @@ function componentOf(c: SbomComponent): Record<string, unknown> {
     cpe: c.cpe,
     hashes: c.sources.filter((s) => s.sha256).map((s) => ({ alg: "SHA-256", content: s.sha256 })),
     properties: c.sources.map((s) => ({ name: "bronze:source", value: s.location })),
+    // CycloneDX's pedigree: each patch as a backport, with the vulnerabilities it resolves
+    pedigree: c.patches?.length
+      ? {
+          patches: c.patches.map((p) => ({ type: "backport", diff: { text: { content: `${p.file} sha256:${p.sha256}` } }, resolves: p.fixes.map((id) => ({ type: "security", id })) })),
+          ...(c.patches.some((p) => p.upstream) ? { commits: c.patches.flatMap((p) => (p.upstream ? [{ uid: p.upstream }] : [])) } : {}),
+        }
+      : undefined,
   };
 }
 

@@ -16,6 +16,8 @@ export interface SbomComponent {
   cpe?: string;
   /** where its sources came from, each with its sha256 */
   sources: { location: string; sha256: string }[];
+  /** changes applied to those sources, with what each resolves */
+  patches?: { file: string; sha256: string; fixes: string[]; upstream?: string }[];
 }
 
 export interface SbomFile {

@@ -2,7 +2,7 @@ import { contentDigest, isoTime, type SbomComponent, type SbomInput } from "./mo
 
 const spdxId = (kind: string, name: string) => `SPDXRef-${kind}-${name.replace(/[^A-Za-z0-9.-]/g, "-")}`;
 
-function packageOf(c: SbomComponent): Record<string, unknown> {
+function packageOf(c: SbomComponent, created: string): Record<string, unknown> {
   return {
     SPDXID: spdxId("Package", c.id),
     name: c.name,
@@ -15,6 +15,8 @@ function packageOf(c: SbomComponent): Record<string, unknown> {
     copyrightText: "NOASSERTION",
     description: c.description || undefined,
     primaryPackagePurpose: c.kind === "image" ? "OPERATING-SYSTEM" : c.kind === "kernel" ? "OPERATING-SYSTEM" : "LIBRARY",
+    // SPDX 2.3 has no field for patches: each is an annotation naming the file, its digest and what it fixes
+    annotations: c.patches?.length ? c.patches.map((p) => ({ annotationType: "OTHER", annotator: "Tool: bronze", annotationDate: created, comment: `patched: ${p.file} sha256:${p.sha256}; fixes ${p.fixes.join(", ") || "nothing named"}${p.upstream ? `; upstream commit ${p.upstream}` : ""}` })) : undefined,
     externalRefs: [
       ...(c.purl ? [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: c.purl }] : []),
       ...(c.cpe ? [{ referenceCategory: "SECURITY", referenceType: "cpe23Type", referenceLocator: c.cpe }] : []),
@@ -34,7 +36,7 @@ export function spdxDocument(input: SbomInput): string {
     name: `bronze-${input.image.name}-${input.image.version}`,
     documentNamespace: `https://bronze.invalid/spdx/${input.image.name}/${digest}`,
     creationInfo: { created: isoTime(input.image.epoch), creators: [`Tool: bronze-${input.image.toolVersion}`] },
-    packages: input.components.map(packageOf),
+    packages: input.components.map((c) => packageOf(c, isoTime(input.image.epoch))),
     files: files.map((f) => ({
       SPDXID: spdxId("File", f.path),
       fileName: `./${f.path}`,

@@ -102,7 +102,7 @@ test("sign, verify with bronze and sigstore-js; image disk and upgrade take a re
     revision: string;
     toolchain: Record<string, string>;
     kernel: { version: string; sourceSha256: string; key: string };
-    packages: { name: string; version: string; key: string; sources: { what: string; digest: string }[] }[];
+    packages: { name: string; version: string; key: string; sources: { what: string; digest: string }[]; patches?: { file: string; sha256: string }[] }[];
     installer: { manifests: { digest: string }[] };
   };
   const printed = String(attested.stdout);
@@ -115,7 +115,11 @@ test("sign, verify with bronze and sigstore-js; image disk and upgrade take a re
     `bronze source tree (git) gitCommit:${record.revision}`,
     `kernel ${record.kernel.version} source sha256:${record.kernel.sourceSha256}`,
     `kernel ${record.kernel.version} input key sha256:${record.kernel.key}`,
-    ...record.packages.flatMap((p) => [`package ${p.name} ${p.version} input key sha256:${p.key}`, ...p.sources.map((src) => `package ${p.name} ${p.version} source ${src.what} sha256:${src.digest}`)]),
+    ...record.packages.flatMap((p) => [
+      `package ${p.name} ${p.version} input key sha256:${p.key}`,
+      ...p.sources.map((src) => `package ${p.name} ${p.version} source ${src.what} sha256:${src.digest}`),
+      ...(p.patches ?? []).map((x) => `package ${p.name} ${p.version} patch ${x.file} sha256:${x.sha256}`),
+    ]),
   ];
   assert.deepEqual(materials.sort(), expected.sort(), "the materials are exactly what the build record names");
   assert.ok(Object.keys(record.toolchain).includes("systemd-stub") && record.toolchain.node === process.version);
