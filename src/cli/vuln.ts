@@ -49,16 +49,17 @@ export function registerVulnCommands(program: Command, { projectRoot }: CliEnv):
         ...(f.vex ? { vex: { status: f.vex.status, reason: f.vex.reason, statement: f.vex.where } } : {}),
       });
       if (opts.json) {
-        console.log(JSON.stringify({ passed: result.passed, failOn: opts.failOn, components: components.length, advisories: advisories.length, findings: result.findings.map(describe), suppressed: result.suppressed.map(describe), stale: result.stale.map((s) => ({ statement: s.where, vulnerability: s.names[0], products: s.products })) }, null, 2));
+        console.log(JSON.stringify({ passed: result.passed, failOn: opts.failOn, components: components.length, advisories: advisories.length, findings: result.findings.map(describe), fixedByPatch: result.fixedByPatch.map(describe), suppressed: result.suppressed.map(describe), stale: result.stale.map((s) => ({ statement: s.where, vulnerability: s.names[0], products: s.products })) }, null, 2));
       } else {
         for (const f of result.findings) {
           const aka = f.advisory.aliases.length ? ` (${f.advisory.aliases.join(", ")})` : "";
           const note = f.vex ? `; VEX ${f.vex.status}: ${f.vex.reason}` : "";
           console.log(`${result.failing.includes(f) ? "FAIL" : "note"} ${f.component.name} ${f.component.purl}: ${f.advisory.id}${aka}, ${f.advisory.severity}, ${f.fixed ? `fixed in ${f.fixed}` : "no fixed version"}${note}${f.advisory.summary ? ` - ${f.advisory.summary}` : ""}`);
         }
+        for (const f of result.fixedByPatch) console.log(`fixed ${f.component.name} ${f.component.purl}: ${f.advisory.id}, by a patch of its build (the SBOM's pedigree)`);
         for (const f of result.suppressed) console.log(`suppressed ${f.component.name} ${f.component.purl}: ${f.advisory.id}, by ${f.vex?.where ?? ""} (${f.vex?.status ?? ""}: ${f.vex?.reason ?? ""})`);
         for (const s of result.stale) console.log(`STALE ${s.where}: ${s.names[0] ?? ""} for ${s.products.join(", ")} matches no finding; remove the statement (or the advisory data changed)`);
-        console.log(`vulnerability gate ${result.passed ? "passed" : "FAILED"}: ${components.length} components, ${advisories.length} advisories; ${result.failing.length} finding(s) at or above ${opts.failOn}, ${result.findings.length - result.failing.length} below, ${result.suppressed.length} suppressed by VEX, ${result.stale.length} stale statement(s)`);
+        console.log(`vulnerability gate ${result.passed ? "passed" : "FAILED"}: ${components.length} components, ${advisories.length} advisories; ${result.failing.length} finding(s) at or above ${opts.failOn}, ${result.findings.length - result.failing.length} below, ${result.fixedByPatch.length} fixed by a patch, ${result.suppressed.length} suppressed by VEX, ${result.stale.length} stale statement(s)`);
       }
       if (!result.passed) process.exitCode = 1;
     });

@@ -16,6 +16,8 @@ export interface Component {
   name: string;
   version: string;
   purl: string;
+  /** advisories its build patched out (the SBOM's pedigree: patches resolving them) */
+  patched?: string[];
 }
 
 interface Purl {
@@ -36,7 +38,11 @@ type Json = Record<string, unknown>;
 /** The components of a CycloneDX or SPDX JSON SBOM that carry a purl (what advisories can name). */
 export function sbomComponents(where: string, sbom: Json): Component[] {
   if (Array.isArray(sbom.components)) {
-    return (sbom.components as Json[]).filter((c) => typeof c?.purl === "string").map((c) => ({ name: String(c.name), version: String(c.version ?? ""), purl: c.purl as string }));
+    return (sbom.components as Json[]).filter((c) => typeof c?.purl === "string").map((c) => {
+      const patches = (c.pedigree as { patches?: { resolves?: { id?: unknown }[] }[] } | undefined)?.patches;
+      const patched = Array.isArray(patches) ? patches.flatMap((p) => (Array.isArray(p?.resolves) ? p.resolves.map((r) => r?.id).filter((id): id is string => typeof id === "string") : [])) : [];
+      return { name: String(c.name), version: String(c.version ?? ""), purl: c.purl as string, ...(patched.length ? { patched } : {}) };
+    });
   }
   if (Array.isArray(sbom.packages)) {
     return (sbom.packages as Json[]).flatMap((p) => {
@@ -101,6 +107,8 @@ function decides(statement: VexStatement, finding: Finding): boolean {
 export interface GateResult {
   /** findings no statement suppressed, the ones at or above the threshold failing the gate */
   findings: Finding[];
+  /** what the advisories say, that a patch in the component's build resolves */
+  fixedByPatch: Finding[];
   failing: Finding[];
   suppressed: Finding[];
   stale: VexStatement[];
@@ -116,10 +124,13 @@ const rank = (s: Severity | "unknown") => (s === "unknown" ? SEVERITIES.length :
  */
 export function gate(components: readonly Component[], advisories: readonly Advisory[], statements: readonly VexStatement[], failOn: Severity): GateResult {
   const all: Finding[] = [];
+  const fixedByPatch: Finding[] = [];
   for (const component of components) {
     for (const advisory of advisories) {
       const hit = affects(advisory, component);
-      if (hit) all.push({ component, advisory, ...hit });
+      if (!hit) continue;
+      const patched = [advisory.id, ...advisory.aliases].some((id) => component.patched?.includes(id));
+      (patched ? fixedByPatch : all).push({ component, advisory, ...hit });
     }
   }
   const used = new Set<VexStatement>();
@@ -134,5 +145,5 @@ export function gate(components: readonly Component[], advisories: readonly Advi
   const findings = all.filter((f) => !suppressed.includes(f));
   const failing = findings.filter((f) => rank(f.advisory.severity) >= rank(failOn));
   const stale = statements.filter((s) => !used.has(s));
-  return { findings, failing, suppressed, stale, passed: failing.length === 0 && stale.length === 0 };
+  return { findings, fixedByPatch, failing, suppressed, stale, passed: failing.length === 0 && stale.length === 0 };
 }

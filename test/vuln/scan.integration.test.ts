@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { bronze } from "../helpers/cli.ts";
@@ -10,21 +10,33 @@ import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 const ADVISORIES = join(PROJECT_ROOT, "test/fixtures/vuln/osv");
 before(() => builtImage("minimal"), { timeout: 30 * 60_000 });
 
-test("bronze vuln scan on the minimal image's SBOM: musl's advisory fails it (exit 1), a reviewed VEX statement lets it pass, malformed input exits 2 naming the file and the field", async () => {
-  const failed = await bronze(["vuln", "scan", "--profile", "minimal", "--advisories", ADVISORIES]);
+test("bronze vuln scan on the minimal image's SBOM: musl's CVE-2025-26519 shows as fixed by its patch; the same SBOM without the patch fails (exit 1), a reviewed VEX statement lets that pass and is stale on the patched one; malformed input exits 2 naming the file and the field", async () => {
+  const fixed = await bronze(["vuln", "scan", "--profile", "minimal", "--advisories", ADVISORIES]);
+  assert.equal(fixed.exitCode, 0, String(fixed.all));
+  assert.match(String(fixed.stdout), /^fixed musl pkg:deb\/debian\/musl@1\.2\.3-1\?arch=source: DEBIAN-CVE-2025-26519, by a patch of its build/m);
+  assert.match(String(fixed.stdout), /0 finding\(s\) at or above high, 0 below, 1 fixed by a patch, 0 suppressed by VEX/);
+  assert.doesNotMatch(String(fixed.stdout), /CVE-2024-1086/);
+
+  // the SBOM as it was before the patch: its musl component without the pedigree
+  const dir = await tempDir();
+  const sbom = JSON.parse(await readFile(join(PROJECT_ROOT, "_out/minimal/minimal.cdx.json"), "utf8")) as { components: Record<string, unknown>[] };
+  const unpatched = join(dir, "unpatched.cdx.json");
+  await writeFile(unpatched, JSON.stringify({ ...sbom, components: sbom.components.map(({ pedigree: _, ...c }) => c) }));
+  const failed = await bronze(["vuln", "scan", "--sbom", unpatched, "--advisories", ADVISORIES]);
   assert.equal(failed.exitCode, 1, String(failed.all));
   assert.match(String(failed.stdout), /^FAIL musl pkg:deb\/debian\/musl@1\.2\.3-1\?arch=source: DEBIAN-CVE-2025-26519 \(CVE-2025-26519\), high, no fixed version/m);
-  assert.doesNotMatch(String(failed.stdout), /CVE-2024-1086/);
 
-  const dir = await tempDir();
   const vex = join(dir, "minimal.vex.json");
   const statement = { vulnerability: { name: "CVE-2025-26519" }, products: [{ "@id": "pkg:deb/debian/musl" }], status: "not_affected", justification: "vulnerable_code_not_in_execute_path", impact_statement: "no program of the minimal image calls iconv" };
   await writeFile(vex, JSON.stringify({ "@context": "https://openvex.dev/ns/v0.2.0", "@id": "urn:bronze:vex:minimal", author: "bronze tests", timestamp: "2026-12-02T00:00:00Z", version: 1, statements: [statement] }));
-  const passed = await bronze(["vuln", "scan", "--profile", "minimal", "--advisories", ADVISORIES, "--vex", vex, "--json"]);
+  const passed = await bronze(["vuln", "scan", "--sbom", unpatched, "--advisories", ADVISORIES, "--vex", vex, "--json"]);
   assert.equal(passed.exitCode, 0, String(passed.all));
   const verdict = JSON.parse(String(passed.stdout)) as { passed: boolean; suppressed: { advisory: string; vex: { statement: string } }[] };
   assert.equal(verdict.passed, true);
   assert.deepEqual(verdict.suppressed.map((s) => [s.advisory, s.vex.statement]), [["DEBIAN-CVE-2025-26519", `${vex}: statements[0]`]]);
+  const stale = await bronze(["vuln", "scan", "--profile", "minimal", "--advisories", ADVISORIES, "--vex", vex]);
+  assert.equal(stale.exitCode, 1, String(stale.all));
+  assert.match(String(stale.stdout), new RegExp(`^STALE ${vex}: statements\\[0\\]: CVE-2025-26519 for pkg:deb/debian/musl matches no finding`, "m"));
 
   const bad = join(dir, "bad");
   await mkdir(bad);

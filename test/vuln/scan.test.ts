@@ -37,6 +37,16 @@ test("the fixtures against what bronze ships: musl's CVE-2025-26519 fails the ga
   assert.deepEqual(old.failing.map((f) => [f.advisory.id, f.fixed]), [["DEBIAN-CVE-2024-1086", "6.1.76-1"]]);
 });
 
+test("a component whose build patched the advisory out shows it as fixed by the patch: neither failing nor excepted", async () => {
+  const patched = SHIPPED.map((c) => (c.name === "musl" ? { ...c, patched: ["CVE-2025-26519"] } : c));
+  const result = gate(patched, await readAdvisories(FIXTURES), [], "high");
+  assert.equal(result.passed, true);
+  assert.deepEqual(result.fixedByPatch.map((f) => [f.component.name, f.advisory.id]), [["musl", "DEBIAN-CVE-2025-26519"]]);
+  assert.deepEqual([result.findings.length, result.suppressed.length], [0, 0]);
+  const cdx = { components: [{ name: "musl", version: "1.2.3", purl: SHIPPED[0]?.purl, pedigree: { patches: [{ type: "backport", resolves: [{ type: "security", id: "CVE-2025-26519" }] }] } }] };
+  assert.deepEqual(sbomComponents("x.cdx.json", cdx)[0]?.patched, ["CVE-2025-26519"]);
+});
+
 test("a finding below the threshold is listed, not failing; one fixed later names that version", () => {
   const result = gate(SHIPPED, [fixedLater], [], "high");
   assert.equal(result.passed, true);
