@@ -30,6 +30,7 @@ const BESIDE_REPRO = new Set([
   "test/kernel/module-sig.integration.test.ts",
   "test/pipeline/pipeline.integration.test.ts",
   "test/pipeline/size-budget.integration.test.ts",
+  "test/pkgs/musl.integration.test.ts",
   "test/profile/profile.integration.test.ts",
   "test/registry/client.integration.test.ts",
   "test/registry/copy.integration.test.ts",
