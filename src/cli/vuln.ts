@@ -31,7 +31,7 @@ export function registerVulnCommands(program: Command, { projectRoot }: CliEnv):
       const { parseObject } = await import("../oci/descriptor.ts");
       const { readAdvisories } = await import("../vuln/osv.ts");
       const { readVex } = await import("../vuln/vex.ts");
-      const { gate, sbomComponents } = await import("../vuln/scan.ts");
+      const { failingLine, gate, sbomComponents, verdictRecord } = await import("../vuln/scan.ts");
       const sbomPath = opts.sbom ?? join(projectRoot, "_out", opts.profile ?? "", `${opts.profile ?? ""}.cdx.json`);
       const sbomBytes = await readFile(sbomPath).catch(() => {
         throw new InputError(`${sbomPath}: cannot read the SBOM${opts.profile ? `; build the profile first (bronze build --profile ${opts.profile})` : ""}`);
@@ -40,21 +40,12 @@ export function registerVulnCommands(program: Command, { projectRoot }: CliEnv):
       const advisories = await readAdvisories(opts.advisories);
       const statements = opts.vex ? await readVex(opts.vex) : [];
       const result = gate(components, advisories, statements, opts.failOn);
-      const describe = (f: (typeof result.findings)[number]) => ({
-        component: f.component.purl,
-        advisory: f.advisory.id,
-        aliases: f.advisory.aliases,
-        severity: f.advisory.severity,
-        fixed: f.fixed ?? null,
-        ...(f.vex ? { vex: { status: f.vex.status, reason: f.vex.reason, statement: f.vex.where } } : {}),
-      });
       if (opts.json) {
-        console.log(JSON.stringify({ passed: result.passed, failOn: opts.failOn, components: components.length, advisories: advisories.length, findings: result.findings.map(describe), fixedByPatch: result.fixedByPatch.map(describe), suppressed: result.suppressed.map(describe), stale: result.stale.map((s) => ({ statement: s.where, vulnerability: s.names[0], products: s.products })) }, null, 2));
+        console.log(JSON.stringify(verdictRecord(result, opts.failOn, { components: components.length, advisories: advisories.length }), null, 2));
       } else {
         for (const f of result.findings) {
-          const aka = f.advisory.aliases.length ? ` (${f.advisory.aliases.join(", ")})` : "";
           const note = f.vex ? `; VEX ${f.vex.status}: ${f.vex.reason}` : "";
-          console.log(`${result.failing.includes(f) ? "FAIL" : "note"} ${f.component.name} ${f.component.purl}: ${f.advisory.id}${aka}, ${f.advisory.severity}, ${f.fixed ? `fixed in ${f.fixed}` : "no fixed version"}${note}${f.advisory.summary ? ` - ${f.advisory.summary}` : ""}`);
+          console.log(`${result.failing.includes(f) ? "FAIL" : "note"} ${failingLine(f)}${note}${f.advisory.summary ? ` - ${f.advisory.summary}` : ""}`);
         }
         for (const f of result.fixedByPatch) console.log(`fixed ${f.component.name} ${f.component.purl}: ${f.advisory.id}, by a patch of its build (the SBOM's pedigree)`);
         for (const f of result.suppressed) console.log(`suppressed ${f.component.name} ${f.component.purl}: ${f.advisory.id}, by ${f.vex?.where ?? ""} (${f.vex?.status ?? ""}: ${f.vex?.reason ?? ""})`);

@@ -19,7 +19,7 @@ import { sha256File } from "../core/hash.ts";
 import { DEFAULT_DISK_SIZE } from "../disk/sizes.ts";
 import { planBuild, type BuildPlan } from "./plan.ts";
 import { componentSizes, reportFile } from "./report.ts";
-import { enforceSizeBudget, extensionSbomFiles, manifestRecord, toolchainRecord } from "./record.ts";
+import { enforceSizeBudget, extensionSbomFiles, imageVulnerabilities, manifestRecord, toolchainRecord, vexFileName } from "./record.ts";
 import { must, runStepGraph, type StepOptions, type StepResults } from "./steps.ts";
 import { describeData, describeFiles, manifestBytes, publish, stagingDir, type CopiedFile, type PublishedFile } from "./publish.ts";
 import { FILES, isBootMedium, isPublished, mediumFile } from "../core/outputs.ts";
@@ -100,7 +100,8 @@ async function installerStep(
     bootloaderData: Buffer;
     signedImages: readonly { name: string; data: Buffer }[];
     hardeningJson: Buffer;
-    extensionSboms: readonly { name: string; data: Buffer }[];
+    /** the extensions' SBOMs and the image's OpenVEX document */
+    documents: readonly { name: string; data: Buffer }[];
     record: Record<string, unknown>;
     revision: string | undefined;
   },
@@ -125,7 +126,7 @@ async function installerStep(
             fromCache(sbomNames.spdx, steps.rootfs.spdx),
             fromCache(sbomNames.cyclonedx, steps.rootfs.cyclonedx),
             { name: FILES.hardening, data: files.hardeningJson },
-            ...files.extensionSboms,
+            ...files.documents,
             { name: FILES.manifest, data: manifestBytes(files.record, [...files.bootDescribed, ...describeData(files.signedImages)]) },
           ],
         },
@@ -148,6 +149,11 @@ export async function buildProfile(profile: Profile, ctx: PipelineContext, versi
   const plan = await planBuild(profile, ctx, version);
   // 2. the step graph: packages, kernel, rootfs, extensions, initramfs, hardening gate, UKI
   const steps = await runStepGraph(plan, ctx, options, started);
+  // the vulnerability gate, on the SBOMs (the base's in its rootfs; what the extensions add has its own)
+  const extensionSboms = steps.extensions ? extensionSbomFiles(profile, version, ctx, steps.extensions) : [];
+  const vulnerabilities = await imageVulnerabilities(profile, version, ctx.epoch, [{ name: steps.rootfs.cyclonedx, data: await readFile(steps.rootfs.cyclonedx) }, ...extensionSboms]);
+  // published and in the installer: the extensions' SBOMs, the image's OpenVEX document
+  const documents = [...extensionSboms, ...(vulnerabilities ? [{ name: vexFileName(profile.name), data: vulnerabilities.vex }] : [])];
   // 3. signing: Secure Boot copies of the UKI and systemd-boot
   const boot = await bootImages(profile, steps, options.secureBootSigner);
   const { ukiData, bootloaderData, signedImages } = boot;
@@ -171,16 +177,14 @@ export async function buildProfile(profile: Profile, ctx: PipelineContext, versi
   const layerRecords = await Promise.all(steps.layers.map(async (l) => ({ name: l.name, sha256: await sha256File(l.image), size: await treeBytes(l.image) })));
   const revision = await sourceRevision(ctx.projectRoot);
   const toolchain = await toolchainRecord(archNamed(profile.arch).stub);
-  const record = manifestRecord(plan, steps, ctx, { weights, layerRecords, signedImages, signer: options.secureBootSigner, toolchain, revision });
+  const record = manifestRecord(plan, steps, ctx, { weights, layerRecords, signedImages, signer: options.secureBootSigner, toolchain, revision, vulnerabilities: vulnerabilities?.record });
   const hardeningJson = Buffer.from(`${JSON.stringify(hardeningReport, null, 2)}\n`);
-  // the base's SBOM is in its rootfs; what the extensions add has its own, published and in the installer
-  const extensionSboms = steps.extensions ? extensionSbomFiles(profile, version, ctx, steps.extensions) : [];
-  const installer = await installerStep(plan, steps, ctx, { bootDescribed, bootloaderData, signedImages, hardeningJson, extensionSboms, record, revision });
+  const installer = await installerStep(plan, steps, ctx, { bootDescribed, bootloaderData, signedImages, hardeningJson, documents, record, revision });
   // this tree's extensions as OCI images, to sign and publish for images on the same base build
   const treeImages = await Promise.all(
     (steps.extensions ?? []).filter((e) => e.origin.kind === "build").map(async (e) => ({ name: `extensions/${e.content.manifest.name}.oci.tar`, data: await treeExtensionImage(e, ctx.epoch) })),
   );
-  const contents = [...signedImages, { name: FILES.hardening, data: hardeningJson }, ...extensionSboms, ...treeImages];
+  const contents = [...signedImages, { name: FILES.hardening, data: hardeningJson }, ...documents, ...treeImages];
   const installerTar = { name: FILES.installerTar, size: installer.tarSize, sha256: installer.tarSha256 };
   const published = (file: { name: string }) => isPublished(profile.outputs, file.name);
   const artifactSizes = [...bootDescribed, installerTar, ...describeData(contents)].filter(published).map(({ name, size }) => ({ name, size }));

@@ -13,6 +13,8 @@ import { BronzeError } from "../core/errors.ts";
 import { FILES } from "../core/outputs.ts";
 import { displayPath } from "../core/paths.ts";
 import { toolVersions, type ToolSpec } from "../core/tools.ts";
+import { isoTime } from "../sbom/model.ts";
+import type { VulnerabilityOutcome } from "../vuln/build-gate.ts";
 import type { PipelineContext } from "./context.ts";
 import type { BuildPlan } from "./plan.ts";
 import type { ComponentSizes } from "./report.ts";
@@ -32,6 +34,20 @@ export function extensionSbomFiles(profile: Profile, version: string, ctx: Pipel
   ];
 }
 
+
+/**
+ * The profile's vulnerability gate on the image's CycloneDX SBOMs (the base's, and what its extensions add):
+ * the verdict for the build record and the OpenVEX document published beside the SBOMs; it throws when the
+ * image may not ship.
+ */
+export async function imageVulnerabilities(profile: Profile, version: string, epoch: number, sboms: readonly { name: string; data: Buffer }[]): Promise<VulnerabilityOutcome | undefined> {
+  if (!profile.vulnerabilities) return undefined;
+  const { vulnerabilityGate } = await import("../vuln/build-gate.ts");
+  return vulnerabilityGate(profile.vulnerabilities, sboms.filter((s) => s.name.endsWith(".cdx.json")), { name: profile.name, version, timestamp: isoTime(epoch) });
+}
+
+/** The OpenVEX document's name beside the SBOMs. */
+export const vexFileName = (profile: string) => `${profile}.vex.json`;
 
 const RECORDED_TOOLS: readonly ToolSpec[] = ["gcc", "ld", ["mksquashfs", "-version"], "zstd"];
 
@@ -62,6 +78,7 @@ export function manifestRecord(
     signer?: SecureBootSigner;
     toolchain: Record<string, string>;
     revision?: string;
+    vulnerabilities?: VulnerabilityOutcome["record"];
   },
 ) {
   return {
@@ -90,6 +107,7 @@ export function manifestRecord(
     ...(steps.extensions ? { extensions: steps.extensions.map((e, i) => extensionRecord(e, must(parts.layerRecords[i], "extension layer"), ctx.projectRoot)) } : {}),
     ...(parts.layerRecords.length ? { layers: parts.layerRecords } : {}),
     secureBoot: parts.signer ? { signed: parts.signedImages.map((f) => f.name), certificateSha256: parts.signer.certificateSha256 } : null,
+    ...(parts.vulnerabilities ? { vulnerabilities: parts.vulnerabilities } : {}),
     hardening: {
       rules: `${steps.hardening.rules.project} ${steps.hardening.rules.release}`,
       decisions: steps.hardening.decisions,

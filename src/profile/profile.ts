@@ -10,6 +10,7 @@ import { displayPath } from "../core/paths.ts";
 import { DECISIONS, DEFAULT_DECISIONS } from "../harden/gate.ts";
 import { entriesDigest, readTree } from "../oci/dir-read.ts";
 import { parseReference } from "../registry/reference.ts";
+import { SEVERITIES } from "../vuln/cvss.ts";
 
 /** An image profile: profiles/<name>.yaml, the only input of a build besides the tree. */
 export interface Profile {
@@ -48,6 +49,14 @@ export interface Profile {
   hardeningDecisions: readonly string[];
   /** fail a build when an artifact grows by more than this percentage over the previous build of the profile */
   sizeBudgetPercent?: number;
+  /** the vulnerability gate on the image's SBOM: advisories (OSV), reviewed decisions (OpenVEX), the failing severity */
+  vulnerabilities?: VulnerabilityPolicy;
+}
+
+export interface VulnerabilityPolicy {
+  failOn: (typeof SEVERITIES)[number];
+  advisories: string;
+  vex?: string;
 }
 
 /** An extension of an image: built by this build from the tree, or an OCI image pinned by digest. */
@@ -72,6 +81,7 @@ const PROFILE_KEYS = {
   cmdline: "image",
   hardening: "image",
   sizeBudget: "both",
+  vulnerabilities: "both",
   kernelArgs: "both",
   outputs: "both",
   extensions: "both",
@@ -98,7 +108,8 @@ async function profileId(p: Omit<Profile, "id" | "file" | "files" | "description
   const fragments = await Promise.all(p.kernelExtraConfig.map(async (f) => sha256(await readFile(f))));
   const keys = await Promise.all(p.trustedKeys.map(async (f) => sha256(await readFile(f))));
   const extensions = await Promise.all(p.extensions.map(async (e) => (e.kind === "build" ? { build: entriesDigest(await readTree(e.dir)) } : { image: e.digest })));
-  return sha256(canonicalJson({ ...p, kernelExtraConfig: fragments, trustedKeys: keys, extensions, base: undefined }));
+  // the gate's data (advisories change every day) decides whether an image ships, not what it is
+  return sha256(canonicalJson({ ...p, kernelExtraConfig: fragments, trustedKeys: keys, extensions, base: undefined, vulnerabilities: undefined }));
 }
 
 export async function loadProfile(path: string, seen: readonly string[] = []): Promise<Profile> {
@@ -128,10 +139,12 @@ export async function loadProfile(path: string, seen: readonly string[] = []): P
           return decision;
         });
   const sizeBudgetPercent = readSizeBudget(f, top);
+  const vulnerabilities = readVulnerabilities(yaml, f, top, path);
   const kernelArgs = readKernelArgs(yaml, f, top);
   const name = f.string(top.name, ["name"], NAME, "lowercase letters, digits and '-'");
   const resolved = {
     ...(sizeBudgetPercent !== undefined ? { sizeBudgetPercent } : {}),
+    ...(vulnerabilities ? { vulnerabilities } : {}),
     ...(await readExtensions(path, yaml, f, top, { extensions: [], trustedKeys: [], allowUnsigned: [] })),
     name,
     baseImage: name,
@@ -154,6 +167,21 @@ export async function loadProfile(path: string, seen: readonly string[] = []): P
 async function finish(path: string, f: FieldReader, top: Record<string, unknown>, resolved: Omit<Profile, "id" | "file" | "files" | "description">, base?: Profile): Promise<Profile> {
   const description = f.optionalString(top.description, ["description"]) ?? "";
   return { ...resolved, file: path, files: [path, ...(base?.files ?? [])], description, id: await profileId(resolved) };
+}
+
+/** `vulnerabilities: {advisories: DIR, vex: FILE, failOn: high}`, paths relative to the profile's file. */
+function readVulnerabilities(yaml: YamlFile, f: FieldReader, top: Record<string, unknown>, path: string): VulnerabilityPolicy | undefined {
+  if (top.vulnerabilities === undefined) return undefined;
+  const v = f.mapping(top.vulnerabilities, ["vulnerabilities"]);
+  f.onlyKeys(v, ["vulnerabilities"], ["advisories", "vex", "failOn"]);
+  const failOn = v.failOn === undefined ? "high" : f.string(v.failOn, ["vulnerabilities", "failOn"]);
+  if (!(SEVERITIES as readonly string[]).includes(failOn)) throw yaml.error(["vulnerabilities", "failOn"], `failOn '${failOn}' is not a severity; use one of ${SEVERITIES.join(", ")}`);
+  const vex = f.optionalString(v.vex, ["vulnerabilities", "vex"]);
+  return {
+    failOn: failOn as VulnerabilityPolicy["failOn"],
+    advisories: resolve(dirname(path), f.string(v.advisories, ["vulnerabilities", "advisories"])),
+    ...(vex ? { vex: resolve(dirname(path), vex) } : {}),
+  };
 }
 
 function readSizeBudget(f: FieldReader, top: Record<string, unknown>): number | undefined {
@@ -259,7 +287,9 @@ async function loadCustomProfile(path: string, yaml: YamlFile, f: FieldReader, t
   const base = await loadProfile(basePath, seen);
   const kernelArgs = readKernelArgs(yaml, f, top);
   const sizeBudgetPercent = readSizeBudget(f, top) ?? base.sizeBudgetPercent;
+  const vulnerabilities = readVulnerabilities(yaml, f, top, path) ?? base.vulnerabilities;
   const resolved = {
+    ...(vulnerabilities ? { vulnerabilities } : {}),
     arch: base.arch,
     baseImage: base.baseImage,
     kernelProfile: base.kernelProfile,

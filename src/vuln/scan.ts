@@ -115,6 +115,37 @@ export interface GateResult {
   passed: boolean;
 }
 
+/** A finding as the verdict (--json, the build record) lists it. */
+export function describeFinding(f: Finding) {
+  return {
+    component: f.component.purl,
+    advisory: f.advisory.id,
+    aliases: f.advisory.aliases,
+    severity: f.advisory.severity,
+    fixed: f.fixed ?? null,
+    ...(f.vex ? { vex: { status: f.vex.status, reason: f.vex.reason, statement: f.vex.where } } : {}),
+  };
+}
+
+/** The verdict as --json prints it and the build record keeps it. */
+export function verdictRecord(result: GateResult, failOn: Severity, counts: { components: number; advisories: number }) {
+  return {
+    passed: result.passed,
+    failOn,
+    ...counts,
+    findings: result.findings.map(describeFinding),
+    fixedByPatch: result.fixedByPatch.map(describeFinding),
+    suppressed: result.suppressed.map(describeFinding),
+    stale: result.stale.map((s) => ({ statement: s.where, vulnerability: s.names[0], products: s.products })),
+  };
+}
+
+/** One line a person reads for a finding that fails the gate. */
+export function failingLine(f: Finding): string {
+  const aka = f.advisory.aliases.length ? ` (${f.advisory.aliases.join(", ")})` : "";
+  return `${f.component.name} ${f.component.purl}: ${f.advisory.id}${aka}, ${f.advisory.severity}, ${f.fixed ? `fixed in ${f.fixed}` : "no fixed version"}`;
+}
+
 const rank = (s: Severity | "unknown") => (s === "unknown" ? SEVERITIES.length : SEVERITIES.indexOf(s));
 
 /**

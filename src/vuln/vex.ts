@@ -24,7 +24,10 @@ export interface VexStatement {
   products: string[];
   status: VexStatus;
   justification?: string;
+  /** what a person reads: the justification and impact, the action, or the notes */
   reason: string;
+  /** the statement's own text: its impact statement, action statement or notes */
+  text: string;
   /** file and index, for messages */
   where: string;
 }
@@ -61,14 +64,14 @@ export function parseVex(where: string, doc: Json): VexStatement[] {
       }
       const impact = text("impact_statement");
       if (!impact) throw new InputError(`${at}: not_affected needs an impact_statement saying why the product is not affected`);
-      return { names: [name, ...aliases], products, status, justification, reason: `${justification}: ${impact}`, where: at };
+      return { names: [name, ...aliases], products, status, justification, reason: `${justification}: ${impact}`, text: impact, where: at };
     }
     if (status === "affected") {
       const action = text("action_statement");
       if (!action) throw new InputError(`${at}: affected needs an action_statement saying what is done about it`);
       reason = action;
     }
-    return { names: [name, ...aliases], products, status, reason, where: at };
+    return { names: [name, ...aliases], products, status, reason, text: reason, where: at };
   });
 }
 
@@ -77,4 +80,26 @@ export async function readVex(path: string): Promise<VexStatement[]> {
     throw new InputError(`--vex ${path}: cannot read it; give an OpenVEX document (JSON)`);
   });
   return parseVex(path, parseObject(path, data));
+}
+
+/** What an image's published OpenVEX document states: one decided vulnerability of one product. */
+export interface VexClaim {
+  vulnerability: string;
+  aliases: string[];
+  product: string;
+  status: VexStatus;
+  justification?: string;
+  /** the impact statement (not_affected), the action statement (affected) or a note */
+  text: string;
+}
+
+/** An OpenVEX v0.2.0 document; pure: the same claims and time, the same bytes. */
+export function openVexDocument(id: string, timestamp: string, claims: readonly VexClaim[]): Buffer {
+  const statements = claims.map((c) => ({
+    vulnerability: { name: c.vulnerability, ...(c.aliases.length ? { aliases: c.aliases } : {}) },
+    products: [{ "@id": c.product }],
+    status: c.status,
+    ...(c.status === "not_affected" ? { justification: c.justification, impact_statement: c.text } : c.status === "affected" ? { action_statement: c.text } : { status_notes: c.text }),
+  }));
+  return Buffer.from(`${JSON.stringify({ "@context": "https://openvex.dev/ns/v0.2.0", "@id": id, author: "bronze build", timestamp, version: 1, statements }, null, 2)}\n`);
 }

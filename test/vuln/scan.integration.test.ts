@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { bronze } from "../helpers/cli.ts";
-import { builtImage } from "../helpers/build.ts";
+import { builtImage, startBuild } from "../helpers/build.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 // the gate through the CLI on the SBOM a real build wrote
@@ -46,4 +46,31 @@ test("bronze vuln scan on the minimal image's SBOM: musl's CVE-2025-26519 shows 
   assert.match(String(malformed.stderr), new RegExp(`${join(bad, "X.json")}: affected\\[0\\]: ranges\\[0\\]: events\\[0\\] must be one of`));
   const both = await bronze(["vuln", "scan", "--profile", "minimal", "--sbom", "x.json", "--advisories", ADVISORIES]);
   assert.equal(both.exitCode, 2);
+});
+
+test("bronze build gates an image whose profile says vulnerabilities: a high finding fails the build naming the component, the advisory and the fixed version; a passing build records the verdict and publishes its OpenVEX document", async () => {
+  const dir = await tempDir();
+  const advisories = join(dir, "advisories");
+  await mkdir(advisories);
+  for (const name of ["DEBIAN-CVE-2025-26519.json", "DEBIAN-CVE-2024-1086.json"]) await writeFile(join(advisories, name), await readFile(join(ADVISORIES, name)));
+  const profile = join(dir, "vuln-gated.yaml");
+  await writeFile(profile, `name: vuln-gated\nbase: minimal\noutputs: [uki, installer]\nvulnerabilities:\n  advisories: advisories\n  failOn: high\n`);
+  const built = await startBuild(profile);
+  assert.equal(built.exitCode, 0, built.all);
+  const out = join(PROJECT_ROOT, "_out", "vuln-gated");
+  const record = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as { vulnerabilities: { passed: boolean; advisories: number; fixedByPatch: { advisory: string }[] } };
+  assert.equal(record.vulnerabilities.passed, true);
+  assert.equal(record.vulnerabilities.advisories, 2);
+  assert.deepEqual(record.vulnerabilities.fixedByPatch.map((f) => f.advisory), ["DEBIAN-CVE-2025-26519"]);
+  const vex = JSON.parse(await readFile(join(out, "vuln-gated.vex.json"), "utf8")) as { "@context": string; statements: { vulnerability: { name: string }; products: { "@id": string }[]; status: string }[] };
+  assert.equal(vex["@context"], "https://openvex.dev/ns/v0.2.0");
+  assert.deepEqual(vex.statements.map((s) => [s.vulnerability.name, s.products[0]?.["@id"], s.status]), [["CVE-2025-26519", "pkg:deb/debian/musl@1.2.3-1?arch=source", "fixed"]]);
+
+  // test data, not a published advisory: e2fsprogs affected, fixed in a later Debian 12 revision
+  const made = { id: "TEST-2026-0002", aliases: ["CVE-2026-0002"], severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H" }], affected: [{ package: { ecosystem: "Debian:12", name: "e2fsprogs" }, ranges: [{ type: "ECOSYSTEM", events: [{ introduced: "0" }, { fixed: "1.47.0-2+deb12u9" }] }] }] };
+  await writeFile(join(advisories, "TEST-2026-0002.json"), JSON.stringify(made));
+  const refused = await startBuild(profile);
+  assert.equal(refused.exitCode, 1, refused.all);
+  assert.match(refused.all, /vulnerability gate failed for vuln-gated \(at or above high, against 3 advisories\):\n {2}e2fsprogs pkg:deb\/debian\/e2fsprogs@1\.47\.0-2\?arch=source: TEST-2026-0002 \(CVE-2026-0002\), critical, fixed in 1\.47\.0-2\+deb12u9/);
+  assert.match(refused.all, /update or patch the component \(pkg\.yaml patches:\), or record a reviewed decision/);
 });

@@ -1,0 +1,43 @@
+import { BronzeError } from "../core/errors.ts";
+import { parseObject } from "../oci/descriptor.ts";
+import type { VulnerabilityPolicy } from "../profile/profile.ts";
+import { readAdvisories } from "./osv.ts";
+import { failingLine, gate, sbomComponents, verdictRecord, type Component, type Finding } from "./scan.ts";
+import { openVexDocument, readVex, type VexClaim } from "./vex.ts";
+
+/** The gate's verdict for the build record, and the image's OpenVEX document of what was decided. */
+export interface VulnerabilityOutcome {
+  record: ReturnType<typeof verdictRecord>;
+  vex: Buffer;
+}
+
+function claimOf(f: Finding): VexClaim {
+  const base = { vulnerability: f.advisory.aliases[0] ?? f.advisory.id, aliases: [f.advisory.id, ...f.advisory.aliases.slice(1)], product: f.component.purl };
+  if (!f.vex) return { ...base, status: "fixed", text: "patched in the build: the component's SBOM pedigree names the patch that resolves it" };
+  return { ...base, status: f.vex.status, ...(f.vex.justification ? { justification: f.vex.justification } : {}), text: f.vex.text };
+}
+
+/**
+ * The build's vulnerability gate on the image's SBOMs (the base's and its extensions'): refuses the image,
+ * naming each failing component, advisory and fixed version and each stale statement, or returns the verdict.
+ */
+export async function vulnerabilityGate(policy: VulnerabilityPolicy, sboms: readonly { name: string; data: Buffer }[], image: { name: string; version: string; timestamp: string }): Promise<VulnerabilityOutcome> {
+  const components = new Map<string, Component>();
+  for (const sbom of sboms) for (const c of sbomComponents(sbom.name, parseObject(sbom.name, sbom.data))) components.set(c.purl, c);
+  const advisories = await readAdvisories(policy.advisories);
+  const statements = policy.vex ? await readVex(policy.vex) : [];
+  const result = gate([...components.values()], advisories, statements, policy.failOn);
+  if (!result.passed) {
+    const lines = [
+      ...result.failing.map((f) => `  ${failingLine(f)}`),
+      ...result.stale.map((s) => `  stale: ${s.where}: ${s.names[0] ?? ""} for ${s.products.join(", ")} matches no finding; remove it`),
+    ];
+    const fix = `update or patch the component (pkg.yaml patches:), or record a reviewed decision in ${policy.vex ?? "an OpenVEX file (vulnerabilities.vex)"}`;
+    throw new BronzeError(`vulnerability gate failed for ${image.name} (at or above ${policy.failOn}, against ${advisories.length} advisories):\n${lines.join("\n")}\n${fix}`);
+  }
+  const decided = [...result.fixedByPatch, ...result.suppressed, ...result.findings.filter((f) => f.vex?.status === "affected")];
+  return {
+    record: verdictRecord(result, policy.failOn, { components: components.size, advisories: advisories.length }),
+    vex: openVexDocument(`urn:bronze:vex:${image.name}:${image.version}`, image.timestamp, decided.map(claimOf)),
+  };
+}
