@@ -1,35 +1,54 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Option, type Command } from "commander";
 import { InputError } from "../core/errors.ts";
 import type { CliEnv } from "./commands.ts";
+import { parseReference } from "../registry/reference.ts";
+import { connect, connectionOptions, type ConnectionOptions } from "./oci.ts";
 
-interface ScanOptions {
+interface ScanOptions extends ConnectionOptions {
   sbom?: string;
   profile?: string;
   advisories: string;
   vex?: string;
   failOn: "none" | "low" | "medium" | "high" | "critical";
   json?: boolean;
+  sarif?: boolean;
+}
+
+/** OSV advisories from a local source, or from an advisory image in a registry (pulled, every digest checked). */
+async function openAdvisories(spec: string, opts: ConnectionOptions) {
+  const { advisoryImage, readAdvisories } = await import("../vuln/osv.ts");
+  const local = await stat(spec).then(
+    () => true,
+    () => false,
+  );
+  if (local || !spec.includes("/") || spec.startsWith(".") || spec.startsWith("/")) return readAdvisories(spec);
+  const ref = parseReference(spec);
+  const { pullImage } = await import("../registry/copy.ts");
+  const { memoryLayout } = await import("../oci/layout-read.ts");
+  const image = await pullImage(await connect(ref, opts), ref);
+  const named = ref.digest ? spec : `${spec}@${image.root.descriptor.digest}`;
+  console.error(`bronze: advisories from ${named}`);
+  return advisoryImage(memoryLayout(named, image.root.descriptor, image.blobs));
 }
 
 /** `bronze vuln scan`: the vulnerability gate on an image's SBOM. */
 export function registerVulnCommands(program: Command, { projectRoot }: CliEnv): void {
-  program
-    .command("vuln")
-    .description("vulnerabilities of an image, from its SBOM")
-    .command("scan")
+  const vuln = program.command("vuln").description("vulnerabilities of an image, from its SBOM");
+  connectionOptions(vuln.command("scan"))
     .description("match every SBOM component (purl) against OSV advisories read offline, versions compared by the component's rules (Debian's, the kernel's, SEMVER); OpenVEX statements decide findings, a statement matching none is stale; exit 1 when a finding at or above --fail-on is left or a statement is stale")
     .option("--sbom <file>", "a CycloneDX or SPDX JSON SBOM")
     .option("--profile <name>", "the SBOM of the last build of this profile (_out/<name>/<name>.cdx.json)")
-    .requiredOption("--advisories <source>", "OSV advisories: a directory of .json files (at any depth), a tar of one, or one file")
+    .requiredOption("--advisories <source>", "OSV advisories: a directory of .json files (at any depth), a tar of one, one file, an OCI layout of an advisory image, or HOST/REPO@sha256:DIGEST of one in a registry")
     .option("--vex <file>", "OpenVEX document of reviewed decisions")
     .addOption(new Option("--fail-on <severity>", "the lowest severity that fails the gate (a finding of unknown severity always does)").choices(["none", "low", "medium", "high", "critical"]).default("high"))
     .option("--json", "the verdict as JSON")
+    .option("--sarif", "the findings as a SARIF 2.1.0 log (suppressed ones marked), for code-scanning dashboards")
     .action(async (opts: ScanOptions) => {
       if (Boolean(opts.sbom) === Boolean(opts.profile)) throw new InputError("give --sbom FILE or --profile NAME (one of them)");
+      if (opts.json && opts.sarif) throw new InputError("--json and --sarif exclude each other: give one");
       const { parseObject } = await import("../oci/descriptor.ts");
-      const { readAdvisories } = await import("../vuln/osv.ts");
       const { readVex } = await import("../vuln/vex.ts");
       const { failingLine, gate, sbomComponents, verdictRecord } = await import("../vuln/scan.ts");
       const sbomPath = opts.sbom ?? join(projectRoot, "_out", opts.profile ?? "", `${opts.profile ?? ""}.cdx.json`);
@@ -37,10 +56,14 @@ export function registerVulnCommands(program: Command, { projectRoot }: CliEnv):
         throw new InputError(`${sbomPath}: cannot read the SBOM${opts.profile ? `; build the profile first (bronze build --profile ${opts.profile})` : ""}`);
       });
       const components = sbomComponents(sbomPath, parseObject(sbomPath, sbomBytes));
-      const advisories = await readAdvisories(opts.advisories);
+      const advisories = await openAdvisories(opts.advisories, opts);
       const statements = opts.vex ? await readVex(opts.vex) : [];
       const result = gate(components, advisories, statements, opts.failOn);
-      if (opts.json) {
+      if (opts.sarif) {
+        const { sarifLog } = await import("../vuln/sarif.ts");
+        const { packageVersion } = await import("../core/version.ts");
+        console.log(sarifLog(result, sbomPath, packageVersion(projectRoot)));
+      } else if (opts.json) {
         console.log(JSON.stringify(verdictRecord(result, opts.failOn, { components: components.length, advisories: advisories.length }), null, 2));
       } else {
         for (const f of result.findings) {

@@ -8,6 +8,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { InputError } from "../core/errors.ts";
 import { parseObject } from "../oci/descriptor.ts";
+import { layerEntries, openLayout, readImage, type LayoutReader } from "../oci/layout-read.ts";
 import { cvss3BaseScore, ratingOf, SEVERITIES, type Severity } from "./cvss.ts";
 
 export type RangeEvent = { introduced: string } | { fixed: string } | { last_affected: string } | { limit: string };
@@ -122,11 +123,24 @@ export function inRange(version: string, events: readonly RangeEvent[], compare:
   return affected && limits.every((l) => l.limit === "*" || compare(version, l.limit) < 0);
 }
 
-/** Every advisory in a directory (its .json files, at any depth), a tar of one, or one file. */
+/** The advisories of an OCI image's layers (an advisory feed published as an image): its .json files. */
+export async function advisoryImage(layout: LayoutReader): Promise<Advisory[]> {
+  const entries = await layerEntries(layout, await readImage(layout));
+  return advisoriesIn(entries.filter((e) => e.type === "file" && e.path.endsWith(".json")).map((e) => ({ path: `${layout.source}:${e.path}`, data: e.data ?? Buffer.alloc(0) })));
+}
+
+const advisoriesIn = (files: readonly { path: string; data: Buffer }[]) => files.map((f) => parseAdvisory(f.path, parseObject(f.path, f.data)));
+
+/**
+ * Every advisory in a directory (its .json files, at any depth), a tar of one, one file, or an OCI layout
+ * (directory or tar, as `bronze pull` writes it) of an advisory image.
+ */
 export async function readAdvisories(source: string): Promise<Advisory[]> {
   const info = await stat(source).catch(() => {
-    throw new InputError(`--advisories ${source}: no such file or directory; give a directory of OSV .json files, a tar of one, or one file`);
+    throw new InputError(`--advisories ${source}: no such file or directory; give a directory of OSV .json files, a tar of one, one file, or an OCI layout of an advisory image`);
   });
+  const layout = await openLayout(source).catch(() => undefined);
+  if (layout) return advisoryImage(layout);
   const files: { path: string; data: Buffer }[] = [];
   if (info.isDirectory()) {
     const visit = async (dir: string): Promise<void> => {
@@ -146,5 +160,5 @@ export async function readAdvisories(source: string): Promise<Advisory[]> {
   } else {
     files.push({ path: source, data: await readFile(source) });
   }
-  return files.map((f) => parseAdvisory(f.path, parseObject(f.path, f.data)));
+  return advisoriesIn(files);
 }

@@ -3,7 +3,11 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { bronze } from "../helpers/cli.ts";
+import { buildImage } from "../../src/oci/image.ts";
+import { layoutFiles, writeLayoutDir } from "../../src/oci/layout.ts";
+import { writeTar } from "../../src/oci/tar.ts";
 import { builtImage, startBuild } from "../helpers/build.ts";
+import { startRegistry } from "../helpers/registry.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 // the gate through the CLI on the SBOM a real build wrote
@@ -73,4 +77,33 @@ test("bronze build gates an image whose profile says vulnerabilities: a high fin
   assert.equal(refused.exitCode, 1, refused.all);
   assert.match(refused.all, /vulnerability gate failed for vuln-gated \(at or above high, against 3 advisories\):\n {2}e2fsprogs pkg:deb\/debian\/e2fsprogs@1\.47\.0-2\?arch=source: TEST-2026-0002 \(CVE-2026-0002\), critical, fixed in 1\.47\.0-2\+deb12u9/);
   assert.match(refused.all, /update or patch the component \(pkg\.yaml patches:\), or record a reviewed decision/);
+});
+
+test("advisories as an OCI image: pushed to a registry and scanned by digest, or pulled into a layout first; findings as SARIF", async () => {
+  const dir = await tempDir();
+  const files = await Promise.all(["DEBIAN-CVE-2025-26519.json", "DEBIAN-CVE-2024-1086.json"].map(async (name) => ({ path: `osv/${name}`, type: "file" as const, mode: 0o644, data: await readFile(join(ADVISORIES, name)) })));
+  const image = buildImage({ platform: { architecture: "amd64", os: "linux" }, layerTar: writeTar(files, 0), created: "2026-12-02T00:00:00Z", annotations: { "org.opencontainers.image.title": "OSV advisories" } });
+  await writeLayoutDir(join(dir, "feed"), layoutFiles(image.manifest, image.blobs, "2026-12-02"));
+  const registry = await startRegistry();
+  const ref = `${registry.address}/security/osv:2026-12-02`;
+  assert.equal((await bronze(["push", join(dir, "feed"), ref, "--plain-http"])).exitCode, 0);
+  const byDigest = `${registry.address}/security/osv@${image.manifest.descriptor.digest}`;
+  const scanned = await bronze(["vuln", "scan", "--profile", "minimal", "--advisories", byDigest, "--plain-http"]);
+  assert.equal(scanned.exitCode, 0, String(scanned.all));
+  assert.match(String(scanned.stderr), new RegExp(`advisories from ${byDigest.replaceAll(".", "\\.")}$`, "m"));
+  assert.match(String(scanned.stdout), /2 advisories; 0 finding\(s\) at or above high, 0 below, 1 fixed by a patch/);
+  assert.equal((await bronze(["pull", byDigest, join(dir, "pulled"), "--plain-http"])).exitCode, 0);
+  const fromLayout = await bronze(["vuln", "scan", "--profile", "minimal", "--advisories", join(dir, "pulled")]);
+  assert.match(String(fromLayout.stdout), /2 advisories; .* 1 fixed by a patch/, String(fromLayout.all));
+
+  // an SBOM without musl's patch, as SARIF: one error-level result for the advisory, located at the SBOM
+  const sbom = JSON.parse(await readFile(join(PROJECT_ROOT, "_out/minimal/minimal.cdx.json"), "utf8")) as { components: Record<string, unknown>[] };
+  const unpatched = join(dir, "unpatched.cdx.json");
+  await writeFile(unpatched, JSON.stringify({ ...sbom, components: sbom.components.map(({ pedigree: _, ...c }) => c) }));
+  const sarif = await bronze(["vuln", "scan", "--sbom", unpatched, "--advisories", ADVISORIES, "--sarif"]);
+  assert.equal(sarif.exitCode, 1, String(sarif.all));
+  const log = JSON.parse(String(sarif.stdout)) as { version: string; runs: { tool: { driver: { rules: { id: string }[] } }; results: { ruleId: string; level: string; locations: { physicalLocation: { artifactLocation: { uri: string } } }[] }[] }[] };
+  assert.equal(log.version, "2.1.0");
+  assert.deepEqual(log.runs[0]?.results.map((r) => [r.ruleId, r.level, r.locations[0]?.physicalLocation.artifactLocation.uri]), [["DEBIAN-CVE-2025-26519", "error", unpatched]]);
+  assert.deepEqual(log.runs[0]?.tool.driver.rules.map((r) => r.id), ["DEBIAN-CVE-2025-26519"]);
 });
