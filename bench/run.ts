@@ -32,6 +32,8 @@ import { openLayout } from "../src/oci/layout-read.ts";
 import { ecKeyPair, extensionManifest } from "../test/helpers/extension.ts";
 import { randomBytes } from "node:crypto";
 import { fileIdentities } from "../test/helpers/identities.ts";
+import { readAdvisories } from "../src/vuln/osv.ts";
+import { affectedBy, gate, sbomComponents } from "../src/vuln/scan.ts";
 import { pair, RUNS, stats, timed, type Figure, type Stats } from "./harness.ts";
 import { bootFloorFigures, mediaFigures } from "./media.ts";
 
@@ -512,6 +514,31 @@ function format(f: Figure): string {
   return `${f.name}\n    ${v(f.value, f.unit)}${f.baseline ? `   baseline ${v(f.baseline, f.unit)}` : ""}   ${ratio}${f.note ? `\n    ${f.note}` : ""}`;
 }
 
+/**
+ * The vulnerability gate on the default SBOM against 4,000 advisories (the shipped packages' among many
+ * others'): the CLI's time, and its matching (advisories indexed by package) against matching every
+ * component with every advisory.
+ */
+async function vulnFigures(scratch: string, outDir: string): Promise<Figure[]> {
+  const dir = join(scratch, "advisories");
+  await mkdir(dir, { recursive: true });
+  const names = ["musl", "linux", "e2fsprogs", ...Array.from({ length: 397 }, (_, i) => `package${i}`)];
+  for (let i = 0; i < 4000; i++) {
+    const name = names[i % names.length] as string;
+    const record = { id: `BENCH-${i}`, aliases: [`CVE-2099-${i}`], severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:H/A:H" }], affected: [{ package: { ecosystem: "Debian:12", name }, ranges: [{ type: "ECOSYSTEM", events: [{ introduced: "0" }, { fixed: `0.${i}-1` }] }] }] };
+    await writeFile(join(dir, `BENCH-${i}.json`), JSON.stringify(record));
+  }
+  const sbom = join(outDir, `${outDir.split("/").at(-1) ?? ""}.cdx.json`);
+  const samples: number[] = [];
+  for (let i = 0; i < RUNS; i++) samples.push(await timed(() => execa(join(ROOT, "bin", "bronze"), ["vuln", "scan", "--sbom", sbom, "--advisories", dir], { reject: false })));
+  const components = sbomComponents(sbom, JSON.parse(await readFile(sbom, "utf8")) as Record<string, unknown>);
+  const advisories = await readAdvisories(dir);
+  const naive = () => Promise.resolve(components.flatMap((c) => advisories.filter((a) => affectedBy(a, c))));
+  const indexed = () => Promise.resolve(gate(components, advisories, [], "high"));
+  const matching = await pair(`matching ${components.length} components with ${advisories.length} advisories: indexed by package vs every pair`, "<= 1.0", naive, indexed);
+  return [{ name: `bronze vuln scan of ${sbom.split("/").at(-1) ?? ""} against 4000 advisories (read, parse, match)`, unit: "ms", value: stats(samples), goal: "report" }, matching];
+}
+
 type Group = () => Promise<(Figure | undefined)[]>;
 const bothProfiles = async (figure: (profile: string) => Promise<Figure | undefined>) => [await figure("minimal"), await figure("default")];
 const scratch = join(tmpdir(), `bronze-bench-${process.pid}`);
@@ -530,6 +557,7 @@ const GROUPS: Record<string, Group> = {
   args: () => bothProfiles((profile) => kernelArgsRebuild(scratch, profile)),
   extension: () => bothProfiles((profile) => addExtension(scratch, profile)),
   shared: async () => [await sharedCacheFigure(scratch)],
+  vuln: async () => vulnFigures(scratch, join(ROOT, "_out", (await withImage("default", () => Promise.resolve(true))) ? "default" : "minimal")),
   sizes: () => sizes(),
 };
 

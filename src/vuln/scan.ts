@@ -75,7 +75,8 @@ export interface Finding {
   vex?: VexStatement;
 }
 
-function affects(advisory: Advisory, component: Component): { fixed?: string } | undefined {
+/** Whether the advisory affects the component, and the first fixed version after it. */
+export function affectedBy(advisory: Advisory, component: Component): { fixed?: string } | undefined {
   for (const affected of advisory.affected) {
     const how = matcher(affected, component);
     if (!how) continue;
@@ -146,6 +147,23 @@ export function failingLine(f: Finding): string {
   return `${f.component.name} ${f.component.purl}: ${f.advisory.id}${aka}, ${f.advisory.severity}, ${f.fixed ? `fixed in ${f.fixed}` : "no fixed version"}`;
 }
 
+/**
+ * The advisories by the package name a component's purl would carry (the kernel's "Kernel" is linux):
+ * a component is compared with those alone, not with every advisory.
+ */
+function advisoryIndex(advisories: readonly Advisory[]): Map<string, Advisory[]> {
+  const index = new Map<string, Advisory[]>();
+  for (const advisory of advisories) {
+    const names = new Set(advisory.affected.map((a) => (a.ecosystem === "Linux" ? "linux" : a.name)));
+    for (const name of names) {
+      const list = index.get(name);
+      if (list) list.push(advisory);
+      else index.set(name, [advisory]);
+    }
+  }
+  return index;
+}
+
 const rank = (s: Severity | "unknown") => (s === "unknown" ? SEVERITIES.length : SEVERITIES.indexOf(s));
 
 /**
@@ -156,9 +174,11 @@ const rank = (s: Severity | "unknown") => (s === "unknown" ? SEVERITIES.length :
 export function gate(components: readonly Component[], advisories: readonly Advisory[], statements: readonly VexStatement[], failOn: Severity): GateResult {
   const all: Finding[] = [];
   const fixedByPatch: Finding[] = [];
+  const index = advisoryIndex(advisories);
   for (const component of components) {
-    for (const advisory of advisories) {
-      const hit = affects(advisory, component);
+    const name = parsePurl(component.purl)?.name ?? "";
+    for (const advisory of index.get(name) ?? []) {
+      const hit = affectedBy(advisory, component);
       if (!hit) continue;
       const patched = [advisory.id, ...advisory.aliases].some((id) => component.patched?.includes(id));
       (patched ? fixedByPatch : all).push({ component, advisory, ...hit });
