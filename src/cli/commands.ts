@@ -30,6 +30,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { names: ["repro"], load: async () => (await import("./repro.ts")).registerReproCommand },
   { names: ["cache"], load: async () => (await import("./cache.ts")).registerCacheCommands },
   { names: ["profile"], load: async () => (await import("./profile.ts")).registerProfileCommands },
+  { names: ["outdated"], load: async () => (await import("./outdated.ts")).registerOutdatedCommand },
   { names: ["doctor"], load: async () => (await import("./doctor.ts")).registerDoctorCommand },
 ];
 
