@@ -189,7 +189,7 @@ export async function buildProfile(profile: Profile, ctx: PipelineContext, versi
   const published = (file: { name: string }) => isPublished(profile.outputs, file.name);
   const artifactSizes = [...bootDescribed, installerTar, ...describeData(contents)].filter(published).map(({ name, size }) => ({ name, size }));
   if (!options.acceptSizeGrowth) await enforceSizeBudget(profile, outDir, { artifacts: Object.fromEntries(artifactSizes.map((a) => [a.name, a.size])), components: record.sizes.components });
-  const report = await reportFile(plan, steps, { artifactSizes, ukiData, weights, rules: record.hardening.rules });
+  const report = await reportFile(plan, steps, { artifactSizes, ukiData, weights, rules: record.hardening.rules, vulnerabilities: vulnerabilities?.record });
   const media = await bootMediaOutputs(plan, steps, ctx.epoch, boot, outDir);
   const files = await publish(outDir, {
     // described above: their digests are not taken again

@@ -1,4 +1,5 @@
 // report.html of a build: its sizes and their breakdowns, the timeline, the hardening verdicts, the SBOM.
+import type { VulnerabilityOutcome } from "../vuln/build-gate.ts";
 import { kernelComponent, type KernelArtifact } from "../kernel/build.ts";
 import type { PackageArtifact } from "../pkgs/build.ts";
 import type { RootfsArtifact } from "../rootfs/build.ts";
@@ -43,10 +44,24 @@ async function sizeBreakdowns(uki: Buffer, initramfs: string, rootfs: string, in
 }
 
 /** report.html: sizes, their breakdowns, the timeline, the hardening verdicts and the SBOM's components. */
+/** The gate's verdict as the report's table: every finding, fixed or decided, with how. */
+function vulnerabilityRows(v: VulnerabilityOutcome["record"]) {
+  const row = (f: (typeof v.findings)[number], decision: string) => ({ component: f.component, advisory: [f.advisory, ...f.aliases].join(", "), severity: f.severity, fixed: f.fixed, decision });
+  return {
+    failOn: v.failOn,
+    advisories: v.advisories,
+    rows: [
+      ...v.fixedByPatch.map((f) => row(f, "fixed by a patch of the build")),
+      ...v.suppressed.map((f) => row(f, `VEX ${f.vex?.status ?? ""}: ${f.vex?.reason ?? ""}`)),
+      ...v.findings.map((f) => row(f, f.vex ? `VEX ${f.vex.status}: ${f.vex.reason}` : `below ${v.failOn}`)),
+    ],
+  };
+}
+
 export async function reportFile(
   plan: BuildPlan,
   steps: StepResults,
-  parts: { artifactSizes: { name: string; size: number }[]; ukiData: Buffer; weights: ComponentSizes; rules: string },
+  parts: { artifactSizes: { name: string; size: number }[]; ukiData: Buffer; weights: ComponentSizes; rules: string; vulnerabilities?: VulnerabilityOutcome["record"] },
 ): Promise<{ name: string; unlisted: boolean; data: Buffer }> {
   // not under the size budget nor in the manifest: its timings differ from build to build
   return {
@@ -64,6 +79,7 @@ export async function reportFile(
         timeline: steps.timeline,
         hardening: { rules: parts.rules, decisions: steps.hardening.decisions, summary: steps.hardening.summary, suppressed: steps.hardening.suppressed.map((x) => ({ option: x.option_name, reason: x.reason })) },
         sbom: steps.sbom.components.map((c) => ({ name: c.name, version: c.version, license: c.license, kind: c.kind, purl: c.purl })),
+        ...(parts.vulnerabilities ? { vulnerabilities: vulnerabilityRows(parts.vulnerabilities) } : {}),
       }),
     ),
   };

@@ -24,6 +24,12 @@ export interface ReportInput {
     suppressed: { option: string; reason: string }[];
   };
   sbom: { name: string; version: string; license: string; kind: string; purl?: string | undefined }[];
+  /** the vulnerability gate's verdict, when the profile has one */
+  vulnerabilities?: {
+    failOn: string;
+    advisories: number;
+    rows: { component: string; advisory: string; severity: string; fixed: string | null; decision: string }[];
+  };
 }
 
 export const TREEMAP_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"] as const;
@@ -75,6 +81,13 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
   return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
 }
 
+function vulnerabilities(v: ReportInput["vulnerabilities"]): string {
+  if (!v) return "";
+  return `<h2>Vulnerabilities</h2>
+<p class="ok">Gate passed at ${esc(v.failOn)} against ${v.advisories} advisories; what the advisories name, and how each was decided:</p>
+${table(["component", "advisory", "severity", "fixed in", "decision"], v.rows.map((r) => [r.component, r.advisory, r.severity, r.fixed ?? "", r.decision]))}`;
+}
+
 export function renderReport(input: ReportInput): string {
   const h = input.hardening.summary;
   const ran = input.timeline.filter((s) => !s.cached).length;
@@ -111,6 +124,7 @@ ${timeline(input.timeline)}
 ${table(["checks", "OK", "FAIL", "suppressed by reviewed exceptions", "FAIL in groups not gated", "FAIL gated"], [[String(h.checks), String(h.ok), String(h.fail), String(h.suppressed), String(h.ungatedFail), String(h.gatedFail)]])}
 <h3>Suppressed, with their reviewed reasons</h3>
 ${table(["option", "reason"], input.hardening.suppressed.map((s) => [s.option, s.reason]))}
+${vulnerabilities(input.vulnerabilities)}
 <h2>Software bill of materials</h2>
 ${table(["component", "version", "license", "kind", "purl"], input.sbom.map((c) => [c.name, c.version, c.license, c.kind, c.purl ?? ""]))}
 </body>

@@ -69,6 +69,9 @@ test("bronze build gates an image whose profile says vulnerabilities: a high fin
   const vex = JSON.parse(await readFile(join(out, "vuln-gated.vex.json"), "utf8")) as { "@context": string; statements: { vulnerability: { name: string }; products: { "@id": string }[]; status: string }[] };
   assert.equal(vex["@context"], "https://openvex.dev/ns/v0.2.0");
   assert.deepEqual(vex.statements.map((s) => [s.vulnerability.name, s.products[0]?.["@id"], s.status]), [["CVE-2025-26519", "pkg:deb/debian/musl@1.2.3-1?arch=source", "fixed"]]);
+  const report = await readFile(join(out, "report.html"), "utf8");
+  assert.match(report, /<h2>Vulnerabilities<\/h2>\n<p class="ok">Gate passed at high against 2 advisories/);
+  assert.match(report, /pkg:deb\/debian\/musl@1\.2\.3-1\?arch=source<\/td><td>DEBIAN-CVE-2025-26519, CVE-2025-26519<\/td><td>high<\/td><td><\/td><td>fixed by a patch of the build/);
 
   // test data, not a published advisory: e2fsprogs affected, fixed in a later Debian 12 revision
   const made = { id: "TEST-2026-0002", aliases: ["CVE-2026-0002"], severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H" }], affected: [{ package: { ecosystem: "Debian:12", name: "e2fsprogs" }, ranges: [{ type: "ECOSYSTEM", events: [{ introduced: "0" }, { fixed: "1.47.0-2+deb12u9" }] }] }] };
