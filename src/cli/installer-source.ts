@@ -40,7 +40,7 @@ export async function openInstaller(flag: string, spec: string, opts: InstallerO
     return verified.opened.layout;
   }
   if (!spec.includes("/") || spec.startsWith("/") || spec.startsWith(".")) {
-    throw new InputError(`${flag} ${spec}: no such file or directory; give an OCI layout (directory or tar) or a registry reference HOST[:PORT]/REPO:TAG`);
+    throw new InputError(`${flag} ${spec}: no such file or directory; give an OCI image layout (a directory or a tar of one) or a registry reference HOST[:PORT]/REPO:TAG`);
   }
   const ref = parseReference(spec);
   if (!opts.key && !opts.allowUnsigned) {
