@@ -13,7 +13,7 @@ import { ensureSigned, requireSignature, type TrustedKey } from "./statements.ts
 export async function signLayout(source: string, key: KeyObject, epoch: number, attest: boolean): Promise<{ digest: string; stored: number; claims: number }> {
   const { layout, store, commit } = await openLayoutStore(source, epoch);
   const root = layoutImage(layout);
-  const claims = attest ? await installerAttestations(layout, root, store.name) : [];
+  const claims = attest ? await installerAttestations(layout, root, store.subjectName) : [];
   await ensureSigned(store, root, key, claims);
   return { digest: root.digest, stored: await commit(), claims: claims.length + 1 };
 }

@@ -65,7 +65,7 @@ export function provenancePredicate(where: string, value: Record<string, unknown
       internalParameters: { toolchain: record.toolchain ?? {} },
       resolvedDependencies: materialsOf(where, value),
     },
-    runDetails: { builder: { id: BUILDER_ID, version: { bronze: record.version } }, metadata: {} },
+    runDetails: { builder: { id: BUILDER_ID }, metadata: {} },
   };
 }
 

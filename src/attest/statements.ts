@@ -13,8 +13,10 @@ import { materialsIn, PROVENANCE_PREDICATE, type Material } from "./provenance.t
 
 /** Where the referrers of images are kept and read. */
 export interface ReferrerStore {
-  /** the repository (or layout) the images are named by, in statements and messages */
+  /** the repository or layout, in messages */
   name: string;
+  /** what statements name the images by: the repository, or for a layout the image's own name */
+  subjectName: string;
   referrers: (subject: string) => Promise<Descriptor[]>;
   /** a manifest or blob, checked against its digest */
   fetch: (descriptor: Descriptor) => Promise<Buffer>;
@@ -44,7 +46,7 @@ export const keysTried = (trusted: readonly TrustedKey[]) => trusted.map((t) => 
 
 /** The claim an image signature makes (cosign 3's): the store's image of that digest. */
 export function signatureClaim(store: ReferrerStore, subject: Descriptor): Claim {
-  return { subject, predicateType: IMAGE_SIGNATURE_PREDICATE, statement: statementBytes([{ name: store.name, digest: subject.digest }], IMAGE_SIGNATURE_PREDICATE, {}) };
+  return { subject, predicateType: IMAGE_SIGNATURE_PREDICATE, statement: statementBytes([{ name: store.subjectName, digest: subject.digest }], IMAGE_SIGNATURE_PREDICATE, {}) };
 }
 
 /** Signs a claim with `key` and attaches it as cosign 3 does: a Sigstore bundle referring to its subject. */

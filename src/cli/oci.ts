@@ -79,7 +79,7 @@ export function registerOciCommands(program: Command, { projectRoot }: CliEnv): 
           const { registryStore } = await import("../registry/signatures.ts");
           const { installerAttestations } = await import("../attest/installer.ts");
           const store = registryStore(client, ref);
-          const claims = await installerAttestations(layout, root, store.name);
+          const claims = await installerAttestations(layout, root, store.subjectName);
           const stored = await ensureSigned(store, root, key, claims);
           const what = `signature and ${claims.length} attestation(s)`;
           signed = stored ? `; ${what}: ${stored} signed and stored` : `; ${what} already there`;

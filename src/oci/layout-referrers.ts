@@ -37,6 +37,13 @@ export function layoutImage(layout: LayoutReader): Descriptor {
   return images[0] as Descriptor;
 }
 
+/** The name a layout's image goes by in statements: its tag (org.opencontainers.image.ref.name), or "oci-layout". */
+function imageName(layout: LayoutReader): string {
+  const image = layout.index.manifests.find((d) => !d.artifactType && d.annotations?.["org.opencontainers.image.ref.name"]);
+  const tag = image?.annotations?.["org.opencontainers.image.ref.name"];
+  return tag ? `oci-layout:${tag}` : "oci-layout";
+}
+
 export interface LayoutStore {
   layout: LayoutReader;
   store: ReferrerStore;
@@ -51,6 +58,8 @@ export async function openLayoutStore(source: string, epoch: number): Promise<La
   const pendingSubject = new Map<string, string>();
   const store: ReferrerStore = {
     name: source,
+    // a local path means nothing where the signature goes: the image is named by its tag
+    subjectName: imageName(layout),
     referrers: async (digest) => [...(await layoutReferrers(layout)).filter((r) => r.subject === digest).map((r) => r.referrer.entry), ...pending.entries.filter((e) => pendingSubject.get(e.digest) === digest)],
     fetch: (d) => {
       const blob = pending.blobs.find((b) => b.descriptor.digest === d.digest);

@@ -12,6 +12,7 @@ import { attachReferrer, listReferrers } from "./referrers.ts";
 export function registryStore(client: RegistryClient, ref: Reference): ReferrerStore {
   return {
     name: `${client.registry}/${ref.repository}`,
+    subjectName: `${client.registry}/${ref.repository}`,
     referrers: (digest) => listReferrers(client, ref, digest),
     fetch: async (d) => (d.mediaType === MEDIA_TYPES.manifest || d.mediaType === MEDIA_TYPES.index ? (await getManifest(client, ref, d.digest)).data : getBlob(client, ref, d.digest, d.size)),
     attach: (subject, referrer) => attachReferrer(client, ref, subject.digest, referrer),
