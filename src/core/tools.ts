@@ -71,6 +71,9 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   command("swtpm", "swtpm", "measured boots: a TPM 2.0 for QEMU (bronze boot --tpm)"),
   command("swtpm_setup", "swtpm-tools", "tests: a TPM for systemd-measure, the reference for .pcrsig"),
   file("TPM access over swtpm's TCP socket", `/usr/lib/${HOST_ARCH.gnuTriplet}/libtss2-tcti-swtpm.so.0`, "libtss2-tcti-swtpm0", "tests: systemd-measure signs through swtpm"),
+  // systemd-measure loads these when it signs; without them it says so only at debug level
+  file("TPM 2.0 ESAPI (libtss2-esys)", `/usr/lib/${HOST_ARCH.gnuTriplet}/libtss2-esys.so.0`, "libtss2-esys-3.0.2-0", "tests: systemd-measure's TPM calls"),
+  file("TPM 2.0 return codes (libtss2-rc)", `/usr/lib/${HOST_ARCH.gnuTriplet}/libtss2-rc.so.0`, "libtss2-rc0", "tests: systemd-measure's TPM calls"),
   file("systemd-measure", "/usr/lib/systemd/systemd-measure", "systemd", "tests: the reference for PCR 11 predictions and .pcrsig"),
   command("isoinfo", "genisoimage", "tests: reads back ISO images"),
   command("sfdisk", "fdisk", "tests: reads back the GPT of disk images"),
