@@ -7,7 +7,7 @@ import { execa } from "execa";
 import { digestOf } from "../../src/oci/image.ts";
 import { BUNDLE_MEDIA_TYPE } from "../../src/oci/sigstore.ts";
 import { bronze } from "../helpers/cli.ts";
-import { builtImage } from "../helpers/build.ts";
+import { builtImage, startBuild } from "../helpers/build.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import { independentVerify } from "../helpers/sigstore.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
@@ -195,4 +195,23 @@ test("a layout signed and attested in place (directory and tar): verified by bro
   bytes[1000] = (bytes[1000] ?? 0) ^ 0xff;
   await writeFile(layerFile, bytes);
   refusal(await bronze(["verify", layout, "--key", signer.pub]), 1, new RegExp(`${layout}@${indexDigest}: signed by ${signer.pub}, but its content does not match its digests`));
+});
+
+test("bronze build --sign-key signs and attests the installer it publishes (layout and tar), and a build without it publishes it unsigned again", async () => {
+  const dir = await tempDir();
+  const signer = await keyPair(dir, "signer");
+  const profile = join(dir, "signed-build.yaml");
+  await writeFile(profile, "name: signed-build\nbase: minimal\noutputs: [uki, installer]\n");
+  const built = await startBuild(profile, undefined, ["--sign-key", signer.key]);
+  assert.equal(built.exitCode, 0, built.all);
+  const out = join(PROJECT_ROOT, "_out", "signed-build");
+  const { indexDigest } = (JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as { installer: { indexDigest: string } }).installer;
+  for (const name of ["installer", "installer.oci.tar"]) {
+    assert.match(built.all, new RegExp(`^${name.replaceAll(".", "\\.")}@${indexDigest}: signed and attested \\(4 of 4 statements added\\)$`, "m"));
+    const verified = await bronze(["verify", join(out, name), "--key", signer.pub, "--attestations"]);
+    assert.equal(verified.exitCode, 0, String(verified.all));
+  }
+  const plain = await startBuild(profile);
+  assert.equal(plain.exitCode, 0, plain.all);
+  refusal(await bronze(["verify", join(out, "installer"), "--key", signer.pub]), 1, /no signature refers to it/);
 });
