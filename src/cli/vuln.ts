@@ -1,9 +1,8 @@
-import { readFile, stat } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Option, type Command } from "commander";
 import { InputError } from "../core/errors.ts";
 import type { CliEnv } from "./commands.ts";
-import { parseReference } from "../registry/reference.ts";
 import { connect, connectionOptions, type ConnectionOptions } from "./oci.ts";
 
 interface ScanOptions extends ConnectionOptions {
@@ -14,23 +13,6 @@ interface ScanOptions extends ConnectionOptions {
   failOn: "none" | "low" | "medium" | "high" | "critical";
   json?: boolean;
   sarif?: boolean;
-}
-
-/** OSV advisories from a local source, or from an advisory image in a registry (pulled, every digest checked). */
-async function openAdvisories(spec: string, opts: ConnectionOptions) {
-  const { advisoryImage, readAdvisories } = await import("../vuln/osv.ts");
-  const local = await stat(spec).then(
-    () => true,
-    () => false,
-  );
-  if (local || !spec.includes("/") || spec.startsWith(".") || spec.startsWith("/")) return readAdvisories(spec);
-  const ref = parseReference(spec);
-  const { pullImage } = await import("../registry/copy.ts");
-  const { memoryLayout } = await import("../oci/layout-read.ts");
-  const image = await pullImage(await connect(ref, opts), ref);
-  const named = ref.digest ? spec : `${spec}@${image.root.descriptor.digest}`;
-  console.error(`bronze: advisories from ${named}`);
-  return advisoryImage(memoryLayout(named, image.root.descriptor, image.blobs));
 }
 
 /** `bronze vuln scan`: the vulnerability gate on an image's SBOM. */
@@ -56,7 +38,8 @@ export function registerVulnCommands(program: Command, { projectRoot }: CliEnv):
         throw new InputError(`${sbomPath}: cannot read the SBOM${opts.profile ? `; build the profile first (bronze build --profile ${opts.profile})` : ""}`);
       });
       const components = sbomComponents(sbomPath, parseObject(sbomPath, sbomBytes));
-      const advisories = await openAdvisories(opts.advisories, opts);
+      const { loadAdvisories } = await import("../vuln/feed.ts");
+      const advisories = await loadAdvisories(opts.advisories, (ref) => connect(ref, opts), (line) => console.error(`bronze: ${line}`));
       const statements = opts.vex ? await readVex(opts.vex) : [];
       const result = gate(components, advisories, statements, opts.failOn);
       if (opts.sarif) {

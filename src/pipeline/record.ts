@@ -15,6 +15,8 @@ import { displayPath } from "../core/paths.ts";
 import { toolVersions, type ToolSpec } from "../core/tools.ts";
 import { isoTime } from "../sbom/model.ts";
 import type { VulnerabilityOutcome } from "../vuln/build-gate.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import type { Reference } from "../registry/reference.ts";
 import type { PipelineContext } from "./context.ts";
 import type { BuildPlan } from "./plan.ts";
 import type { ComponentSizes } from "./report.ts";
@@ -40,10 +42,16 @@ export function extensionSbomFiles(profile: Profile, version: string, ctx: Pipel
  * the verdict for the build record and the OpenVEX document published beside the SBOMs; it throws when the
  * image may not ship.
  */
-export async function imageVulnerabilities(profile: Profile, version: string, epoch: number, sboms: readonly { name: string; data: Buffer }[]): Promise<VulnerabilityOutcome | undefined> {
+export async function imageVulnerabilities(
+  profile: Profile,
+  version: string,
+  epoch: number,
+  sboms: readonly { name: string; data: Buffer }[],
+  connect?: (ref: Reference) => Promise<RegistryClient>,
+): Promise<VulnerabilityOutcome | undefined> {
   if (!profile.vulnerabilities) return undefined;
   const { vulnerabilityGate } = await import("../vuln/build-gate.ts");
-  return vulnerabilityGate(profile.vulnerabilities, sboms.filter((s) => s.name.endsWith(".cdx.json")), { name: profile.name, version, timestamp: isoTime(epoch) });
+  return vulnerabilityGate(profile.vulnerabilities, sboms.filter((s) => s.name.endsWith(".cdx.json")), { name: profile.name, version, timestamp: isoTime(epoch) }, connect);
 }
 
 /** The OpenVEX document's name beside the SBOMs. */

@@ -179,7 +179,8 @@ function readVulnerabilities(yaml: YamlFile, f: FieldReader, top: Record<string,
   const vex = f.optionalString(v.vex, ["vulnerabilities", "vex"]);
   return {
     failOn: failOn as VulnerabilityPolicy["failOn"],
-    advisories: resolve(dirname(path), f.string(v.advisories, ["vulnerabilities", "advisories"])),
+    // a feed in a registry (pinned by digest, or on a host:port) stays a reference; anything else is a path beside the profile
+    advisories: ((a) => (/@sha256:|^[^/.][^/]*:\d+\//.test(a) ? a : resolve(dirname(path), a)))(f.string(v.advisories, ["vulnerabilities", "advisories"])),
     ...(vex ? { vex: resolve(dirname(path), vex) } : {}),
   };
 }

@@ -1,7 +1,9 @@
 import { BronzeError } from "../core/errors.ts";
 import { parseObject } from "../oci/descriptor.ts";
 import type { VulnerabilityPolicy } from "../profile/profile.ts";
-import { readAdvisories } from "./osv.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import type { Reference } from "../registry/reference.ts";
+import { loadAdvisories } from "./feed.ts";
 import { failingLine, gate, sbomComponents, verdictRecord, type Component, type Finding } from "./scan.ts";
 import { openVexDocument, readVex, type VexClaim } from "./vex.ts";
 
@@ -21,10 +23,15 @@ function claimOf(f: Finding): VexClaim {
  * The build's vulnerability gate on the image's SBOMs (the base's and its extensions'): refuses the image,
  * naming each failing component, advisory and fixed version and each stale statement, or returns the verdict.
  */
-export async function vulnerabilityGate(policy: VulnerabilityPolicy, sboms: readonly { name: string; data: Buffer }[], image: { name: string; version: string; timestamp: string }): Promise<VulnerabilityOutcome> {
+export async function vulnerabilityGate(
+  policy: VulnerabilityPolicy,
+  sboms: readonly { name: string; data: Buffer }[],
+  image: { name: string; version: string; timestamp: string },
+  connect?: (ref: Reference) => Promise<RegistryClient>,
+): Promise<VulnerabilityOutcome> {
   const components = new Map<string, Component>();
   for (const sbom of sboms) for (const c of sbomComponents(sbom.name, parseObject(sbom.name, sbom.data))) components.set(c.purl, c);
-  const advisories = await readAdvisories(policy.advisories);
+  const advisories = await loadAdvisories(policy.advisories, connect, (line) => console.log(`bronze: ${line}`), true);
   const statements = policy.vex ? await readVex(policy.vex) : [];
   const result = gate([...components.values()], advisories, statements, policy.failOn);
   if (!result.passed) {

@@ -137,7 +137,7 @@ const advisoriesIn = (files: readonly { path: string; data: Buffer }[]) => files
  */
 export async function readAdvisories(source: string): Promise<Advisory[]> {
   const info = await stat(source).catch(() => {
-    throw new InputError(`--advisories ${source}: no such file or directory; give a directory of OSV .json files, a tar of one, one file, or an OCI layout of an advisory image`);
+    throw new InputError(`advisories ${source}: no such file or directory; give a directory of OSV .json files, a tar of one, one file, an OCI layout of an advisory image, or HOST/REPO@sha256:DIGEST of one in a registry`);
   });
   const layout = await openLayout(source).catch(() => undefined);
   if (layout) return advisoryImage(layout);

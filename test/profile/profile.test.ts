@@ -117,3 +117,19 @@ test("bad extension entries name the file, the line and the fix", async () => {
   await refused("neither.yaml", /neither\.yaml:4.*name/);
   await refused("unknown.yaml", /unknown\.yaml:4.*extension .*no-such-extension not found/);
 });
+
+test("vulnerabilities: the advisories beside the profile or pinned in a registry, the failing severity; not part of the profile ID", async () => {
+  const digest = `sha256:${"ab".repeat(32)}`;
+  const dir = await profiles({
+    "gated.yaml": "name: gated\nbase: minimal\nvulnerabilities:\n  advisories: osv\n  vex: reviewed.vex.json\n  failOn: critical\n",
+    "fed.yaml": `name: fed\nbase: minimal\nvulnerabilities:\n  advisories: 127.0.0.1:5000/security/osv@${digest}\n`,
+    "plain.yaml": "name: gated\nbase: minimal\n",
+    "bad.yaml": "name: bad\nbase: minimal\nvulnerabilities:\n  advisories: osv\n  failOn: severe\n",
+  });
+  const gated = await loadProfile(join(dir, "gated.yaml"));
+  assert.deepEqual(gated.vulnerabilities, { failOn: "critical", advisories: join(dir, "osv"), vex: join(dir, "reviewed.vex.json") });
+  assert.equal((await loadProfile(join(dir, "fed.yaml"))).vulnerabilities?.advisories, `127.0.0.1:5000/security/osv@${digest}`);
+  assert.equal((await loadProfile(join(dir, "fed.yaml"))).vulnerabilities?.failOn, "high");
+  assert.equal(gated.id, (await loadProfile(join(dir, "plain.yaml"))).id, "the gate's data decides whether the image ships, not what it is");
+  await assert.rejects(loadProfile(join(dir, "bad.yaml")), /bad\.yaml:5: .*failOn 'severe' is not a severity; use one of none, low, medium, high, critical/);
+});

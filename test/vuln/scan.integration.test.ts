@@ -95,6 +95,16 @@ test("advisories as an OCI image: pushed to a registry and scanned by digest, or
   assert.equal(scanned.exitCode, 0, String(scanned.all));
   assert.match(String(scanned.stderr), new RegExp(`advisories from ${byDigest.replaceAll(".", "\\.")}$`, "m"));
   assert.match(String(scanned.stdout), /2 advisories; 0 finding\(s\) at or above high, 0 below, 1 fixed by a patch/);
+  // a profile gates its builds on the feed by digest (a tag alone is refused: the verdict must trace to the data)
+  const profile = join(dir, "feed-gated.yaml");
+  await writeFile(profile, `name: feed-gated\nbase: minimal\noutputs: [uki, installer]\nvulnerabilities:\n  advisories: ${byDigest}\n`);
+  const gated = await startBuild(profile, undefined, ["--plain-http"]);
+  assert.equal(gated.exitCode, 0, gated.all);
+  assert.match(gated.all, new RegExp(`advisories from ${byDigest.replaceAll(".", "\\.")}$`, "m"));
+  await writeFile(profile, `name: feed-gated\nbase: minimal\noutputs: [uki, installer]\nvulnerabilities:\n  advisories: ${ref}\n`);
+  const byTag = await startBuild(profile, undefined, ["--plain-http"]);
+  assert.equal(byTag.exitCode, 2, byTag.all);
+  assert.match(byTag.all, /a build reads its advisories pinned by digest/);
   assert.equal((await bronze(["pull", byDigest, join(dir, "pulled"), "--plain-http"])).exitCode, 0);
   const fromLayout = await bronze(["vuln", "scan", "--profile", "minimal", "--advisories", join(dir, "pulled")]);
   assert.match(String(fromLayout.stdout), /2 advisories; .* 1 fixed by a patch/, String(fromLayout.all));
