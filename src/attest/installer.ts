@@ -3,16 +3,8 @@ import { descriptorsAt, parseObject } from "../oci/descriptor.ts";
 import { MEDIA_TYPES, type Descriptor } from "../oci/image.ts";
 import { layerEntries, readImage, type LayoutReader } from "../oci/layout-read.ts";
 import { statementBytes } from "../oci/sigstore.ts";
+import type { Claim } from "./statements.ts";
 import { CYCLONEDX_PREDICATE, PROVENANCE_PREDICATE, provenancePredicate, SPDX_PREDICATE } from "./provenance.ts";
-
-/** A statement to sign and attach to `subject`: what a published installer carries beside its signature. */
-export interface Attestation {
-  subject: Descriptor;
-  predicateType: string;
-  statement: Buffer;
-  /** for messages: which file it was made from */
-  what: string;
-}
 
 /** What a verifier expects of each of an installer's platform images: its SBOMs, in both formats. */
 export const PLATFORM_PREDICATES = [SPDX_PREDICATE, CYCLONEDX_PREDICATE] as const;
@@ -22,9 +14,9 @@ export const PLATFORM_PREDICATES = [SPDX_PREDICATE, CYCLONEDX_PREDICATE] as cons
  * record each platform image carries) and, for each platform image, its SPDX and CycloneDX SBOMs. An image
  * that is no bronze installer (no build record) has none. `name` is the repository the subjects are named by.
  */
-export async function installerAttestations(layout: LayoutReader, root: Descriptor, name: string): Promise<Attestation[]> {
+export async function installerAttestations(layout: LayoutReader, root: Descriptor, name: string): Promise<Claim[]> {
   const platforms = root.mediaType === MEDIA_TYPES.index ? descriptorsAt(`index ${root.digest}`, parseObject(`index ${root.digest}`, await layout.blob(root)), "manifests") : [root];
-  const attestations: Attestation[] = [];
+  const attestations: Claim[] = [];
   for (const platform of platforms) {
     const architecture = platform.platform?.architecture;
     const image = await readImage({ ...layout, index: { manifests: [root] } }, architecture ? { architecture } : {});
@@ -36,13 +28,13 @@ export async function installerAttestations(layout: LayoutReader, root: Descript
     if (platform === platforms[0]) {
       const predicate = provenancePredicate(where, parseObject(where, record.data));
       const subjects = [root, ...(platforms[0] === root ? [] : platforms)].map((d) => ({ name, digest: d.digest }));
-      attestations.push({ subject: root, predicateType: PROVENANCE_PREDICATE, statement: statementBytes(subjects, PROVENANCE_PREDICATE, predicate), what: record.path });
+      attestations.push({ subject: root, predicateType: PROVENANCE_PREDICATE, statement: statementBytes(subjects, PROVENANCE_PREDICATE, predicate) });
     }
     for (const file of files) {
       const predicateType = file.path.endsWith(".spdx.json") ? SPDX_PREDICATE : file.path.endsWith(".cdx.json") ? CYCLONEDX_PREDICATE : undefined;
       if (!predicateType || !file.data) continue;
       const sbom = parseObject(`${layout.source}: ${file.path}`, file.data);
-      attestations.push({ subject: platform, predicateType, statement: statementBytes([{ name, digest: platform.digest }], predicateType, sbom), what: file.path });
+      attestations.push({ subject: platform, predicateType, statement: statementBytes([{ name, digest: platform.digest }], predicateType, sbom) });
     }
   }
   return attestations;
