@@ -1,3 +1,4 @@
+import { BronzeError } from "../core/errors.ts";
 import { MEDIA_TYPES, type Descriptor } from "../oci/image.ts";
 import { referrersIn, referrersTag, withReferrer, type Referrer } from "../oci/referrers.ts";
 import { putManifest, scopeOf, type RegistryClient } from "./client.ts";
@@ -25,12 +26,18 @@ async function fallbackReferrers(client: RegistryClient, ref: Reference, digest:
 
 /**
  * Stores a referrer: its blobs, its manifest by digest, and (when the registry does not track subjects)
- * the fallback tag's index with it added. Two writers at once may lose one entry: the spec's known race.
+ * the fallback tag's index with it added; then confirms that the registry lists it, so that a caller may
+ * tag what it refers to. Two writers at once may lose one entry: the spec's known race, which the
+ * confirmation turns into an error rather than a missing signature.
  */
 export async function attachReferrer(client: RegistryClient, ref: Reference, subject: string, referrer: Referrer): Promise<void> {
   for (const blob of referrer.blobs) await pushBlob(client, ref, blob.descriptor.digest, () => Promise.resolve(blob.data), { chunkSize: CHUNK_SIZE });
   const answer = await putManifest(client, ref, referrer.manifest.descriptor.digest, MEDIA_TYPES.manifest, referrer.manifest.data);
-  if (answer.headers["oci-subject"] === subject) return;
-  const index = withReferrer(await fallbackReferrers(client, ref, subject), referrer.entry);
-  await putManifest(client, ref, referrersTag(subject), MEDIA_TYPES.index, index.data);
+  if (answer.headers["oci-subject"] !== subject) {
+    const index = withReferrer(await fallbackReferrers(client, ref, subject), referrer.entry);
+    await putManifest(client, ref, referrersTag(subject), MEDIA_TYPES.index, index.data);
+  }
+  if (!(await listReferrers(client, ref, subject)).some((d) => d.digest === referrer.entry.digest)) {
+    throw new BronzeError(`${client.registry}: referrer ${referrer.entry.digest} of ${subject} is not listed after it was stored; not tagging`);
+  }
 }
