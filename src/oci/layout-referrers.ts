@@ -54,40 +54,40 @@ export interface LayoutStore {
 /** The referrers of a layout (directory or tar) as a store; attached ones are written by `commit`, a tar's mtimes `epoch`. */
 export async function openLayoutStore(source: string, epoch: number): Promise<LayoutStore> {
   const layout = await openLayout(source);
-  const pending: { blobs: Blob[]; entries: Descriptor[] } = { blobs: [], entries: [] };
-  const pendingSubject = new Map<string, string>();
+  // read once: every question of a signing or a verification is answered from these
+  const known = await layoutReferrers(layout);
+  const pending: { subject: string; referrer: Referrer }[] = [];
+  const pendingBlobs = () => pending.flatMap((p) => [p.referrer.manifest, ...p.referrer.blobs]);
   const store: ReferrerStore = {
     name: source,
     // a local path means nothing where the signature goes: the image is named by its tag
     subjectName: imageName(layout),
-    referrers: async (digest) => [...(await layoutReferrers(layout)).filter((r) => r.subject === digest).map((r) => r.referrer.entry), ...pending.entries.filter((e) => pendingSubject.get(e.digest) === digest)],
+    referrers: (digest) => Promise.resolve([...known, ...pending].filter((r) => r.subject === digest).map((r) => r.referrer.entry)),
     fetch: (d) => {
-      const blob = pending.blobs.find((b) => b.descriptor.digest === d.digest);
+      const blob = pendingBlobs().find((b) => b.descriptor.digest === d.digest);
       return blob ? Promise.resolve(blob.data) : layout.blob(d);
     },
     attach: (subject, referrer) => {
-      pending.blobs.push(referrer.manifest, ...referrer.blobs);
-      pending.entries.push(referrer.entry);
-      pendingSubject.set(referrer.entry.digest, subject.digest);
+      pending.push({ subject: subject.digest, referrer });
       return Promise.resolve();
     },
   };
   const commit = async () => {
-    if (pending.entries.length === 0) return 0;
+    if (pending.length === 0) return 0;
     const files = (await stat(source)).isDirectory() ? undefined : await tarFiles(source);
     const indexBytes = files ? files.get("index.json") : await readFile(join(source, "index.json"));
     const index = parseObject(`${source}: index.json`, indexBytes ?? Buffer.from("{}"));
-    const newIndex = canonicalBytes({ ...index, manifests: [...layout.index.manifests, ...pending.entries] });
+    const newIndex = canonicalBytes({ ...index, manifests: [...layout.index.manifests, ...pending.map((p) => p.referrer.entry)] });
     const blobPath = (b: Blob) => `blobs/${b.descriptor.digest.replace(":", "/")}`;
     if (files) {
-      for (const blob of pending.blobs) files.set(blobPath(blob), blob.data);
+      for (const blob of pendingBlobs()) files.set(blobPath(blob), blob.data);
       files.set("index.json", newIndex);
       await writeFileAtomic(source, layoutTar([...files].map(([path, data]) => ({ path, data })), epoch));
     } else {
-      for (const blob of pending.blobs) await writeFileAtomic(join(source, blobPath(blob)), blob.data);
+      for (const blob of pendingBlobs()) await writeFileAtomic(join(source, blobPath(blob)), blob.data);
       await writeFileAtomic(join(source, "index.json"), newIndex);
     }
-    return pending.entries.length;
+    return pending.length;
   };
   return { layout, store, commit };
 }
