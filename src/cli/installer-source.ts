@@ -1,8 +1,7 @@
-import { stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { BronzeError, InputError } from "../core/errors.ts";
 import type { InstallerSource } from "../disk/boot-files.ts";
-import { parseReference } from "../registry/reference.ts";
+import { registryTarget } from "../registry/reference.ts";
 import { connect, connectionOptions, type ConnectionOptions } from "./oci.ts";
 
 export interface InstallerOptions extends ConnectionOptions {
@@ -25,13 +24,10 @@ export function installerOptions(command: Command): Command {
  * every digest checked. `log` says which it was.
  */
 export async function openInstaller(flag: string, spec: string, opts: InstallerOptions, log: (line: string) => void): Promise<InstallerSource> {
-  const local = await stat(spec).then(
-    () => true,
-    () => false,
-  );
+  const ref = await registryTarget(spec);
   if (opts.key && opts.allowUnsigned) throw new InputError("--key and --allow-unsigned exclude each other: verify with the keys, or take the installer unchecked");
   const { trustedKeys } = await import("../attest/statements.ts");
-  if (local) {
+  if (!ref) {
     // a layout of one's own is taken as it is; with --key, only signed (bronze sign, bronze build --sign-key)
     if (!opts.key) return spec;
     const { verifyLayout } = await import("../attest/layout.ts");
@@ -39,10 +35,6 @@ export async function openInstaller(flag: string, spec: string, opts: InstallerO
     log(`${spec}@${verified.digest}: signed by ${verified.signer.name}; every digest checked`);
     return verified.opened.layout;
   }
-  if (!spec.includes("/") || spec.startsWith("/") || spec.startsWith(".")) {
-    throw new InputError(`${flag} ${spec}: no such file or directory; give an OCI image layout (a directory or a tar of one) or a registry reference HOST[:PORT]/REPO:TAG`);
-  }
-  const ref = parseReference(spec);
   if (!opts.key && !opts.allowUnsigned) {
     throw new InputError(`${flag} ${spec} is in a registry: give --key PUBLIC.pem (the key that signed it) to verify it, or --allow-unsigned to take it unchecked`);
   }

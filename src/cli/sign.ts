@@ -1,17 +1,10 @@
-import { stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { sourceDateEpoch } from "../core/epoch.ts";
-import { parseReference } from "../registry/reference.ts";
+import { registryTarget } from "../registry/reference.ts";
 import type { CliEnv } from "./commands.ts";
 import type { ReferrerStore } from "../attest/statements.ts";
 import type { Blob } from "../oci/image.ts";
 import { connect, connectionOptions, type ConnectionOptions } from "./oci.ts";
-
-const isLocal = (target: string) =>
-  stat(target).then(
-    () => true,
-    () => false,
-  );
 
 /** `bronze sign` and `bronze verify`: image signatures as cosign 3 keeps them (Sigstore bundles, referrers). */
 export function registerSignCommands(program: Command, { projectRoot }: CliEnv): void {
@@ -25,14 +18,14 @@ export function registerSignCommands(program: Command, { projectRoot }: CliEnv):
   ).action(async (target: string, opts: ConnectionOptions & { key: string; attest?: boolean }) => {
     const { loadSigningKey } = await import("../oci/cosign.ts");
     const key = await loadSigningKey(opts.key);
-    if (await isLocal(target)) {
+    const ref = await registryTarget(target);
+    if (!ref) {
       const { signLayout } = await import("../attest/layout.ts");
       const signed = await signLayout(target, key, await sourceDateEpoch(projectRoot).catch(() => 0), opts.attest ?? false);
       console.log(`signed ${target}@${signed.digest}: ${signed.stored} of ${signed.claims} statement(s) added (the others were there)`);
       return;
     }
     const { signImage } = await import("../registry/signatures.ts");
-    const ref = parseReference(target);
     const signed = await signImage(await connect(ref, opts), ref, key);
     console.log(`signed ${ref.registry}/${ref.repository}@${signed.digest}: bundle ${signed.bundle} in referrer ${signed.referrer}, key ${signed.hint.slice(0, 16)}`);
   });
@@ -48,14 +41,14 @@ export function registerSignCommands(program: Command, { projectRoot }: CliEnv):
     const { trustedKeys, verifyAttestations } = await import("../attest/statements.ts");
     const trusted = await trustedKeys(opts.key);
     let checked: { store: ReferrerStore; root: Blob };
-    if (await isLocal(target)) {
+    const ref = await registryTarget(target);
+    if (!ref) {
       const { verifyLayout } = await import("../attest/layout.ts");
       const verified = await verifyLayout(target, trusted);
       console.log(`verified ${target}@${verified.digest}: signed by ${verified.signer.name}; every manifest and blob matches its digest`);
       checked = { store: verified.opened.store, root: verified.root };
     } else {
       const { verifyImage, registryStore } = await import("../registry/signatures.ts");
-      const ref = parseReference(target);
       const client = await connect(ref, opts);
       const verified = await verifyImage(client, ref, trusted);
       console.log(`verified ${ref.registry}/${ref.repository}@${verified.digest}: signed by ${verified.signer.name}; ${verified.image.blobs.length + 1} manifests and blobs match their digests`);

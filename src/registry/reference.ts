@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import { InputError } from "../core/errors.ts";
 
 /** host[:port]/repository[:tag|@digest] */
@@ -42,4 +43,17 @@ export function parseReference(text: string): Reference {
 export function isLoopback(registry: string): boolean {
   const host = registry.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * What a command's image argument names: a registry reference, or undefined for a local path (one that
+ * exists, or that is written as one: no '/', or starting with '/' or '.'), which the caller opens.
+ */
+export async function registryTarget(spec: string): Promise<Reference | undefined> {
+  const exists = await stat(spec).then(
+    () => true,
+    () => false,
+  );
+  if (exists || !spec.includes("/") || spec.startsWith("/") || spec.startsWith(".")) return undefined;
+  return parseReference(spec);
 }

@@ -1,9 +1,8 @@
-import { stat } from "node:fs/promises";
 import { InputError } from "../core/errors.ts";
 import { memoryLayout } from "../oci/layout-read.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { pullImage } from "../registry/copy.ts";
-import { parseReference, type Reference } from "../registry/reference.ts";
+import { registryTarget, type Reference } from "../registry/reference.ts";
 import { advisoryImage, readAdvisories, type Advisory } from "./osv.ts";
 
 /**
@@ -11,12 +10,8 @@ import { advisoryImage, readAdvisories, type Advisory } from "./osv.ts";
  * with every digest checked; `log` names the digest read. A build takes a registry feed pinned by digest only.
  */
 export async function loadAdvisories(spec: string, connect: ((ref: Reference) => Promise<RegistryClient>) | undefined, log: (line: string) => void, pinned = false): Promise<Advisory[]> {
-  const local = await stat(spec).then(
-    () => true,
-    () => false,
-  );
-  if (local || !spec.includes("/") || spec.startsWith(".") || spec.startsWith("/")) return readAdvisories(spec);
-  const ref = parseReference(spec);
+  const ref = await registryTarget(spec);
+  if (!ref) return readAdvisories(spec);
   if (pinned && !ref.digest) throw new InputError(`advisories ${spec}: a build reads its advisories pinned by digest (HOST/REPO@sha256:…), so that the verdict can be traced to the data`);
   if (!connect) throw new InputError(`advisories ${spec}: a registry reference needs a registry connection here`);
   const image = await pullImage(await connect(ref), ref);
