@@ -83,6 +83,14 @@ export async function layerEntries(layout: LayoutReader, image: ReadImage): Prom
   return (await Promise.all(layers)).flat();
 }
 
+/**
+ * What index.json lists that is an image: not cosign's signatures (tagged sha256-<hex>.sig) stored beside
+ * it nor referrers (signatures and attestations, listed with their artifactType).
+ */
+export function layoutImages(layout: LayoutReader): Descriptor[] {
+  return layout.index.manifests.filter((m) => !m.artifactType && !m.annotations?.[REF_NAME_ANNOTATION]?.endsWith(".sig"));
+}
+
 /** One descriptor per image: a layout may tag the same image more than once. */
 export function distinctImages(descriptors: readonly Descriptor[]): Descriptor[] {
   return descriptors.filter((d, i) => descriptors.findIndex((e) => e.digest === d.digest) === i);
@@ -98,11 +106,7 @@ export interface ReadImage {
 /** The image tagged `ref` (or the only one) for `architecture`, following an index if there is one. */
 export async function readImage(layout: LayoutReader, options: { ref?: string; architecture?: string } = {}): Promise<ReadImage> {
   const { ref, architecture = DEFAULT_ARCH.oci } = options;
-  // without a tag: the one image, not counting cosign signatures (tagged sha256-<hex>.sig) stored beside it
-  // nor referrers (signatures and attestations, listed with their artifactType)
-  const candidates = distinctImages(
-    ref ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref) : layout.index.manifests.filter((m) => !m.artifactType && !m.annotations?.[REF_NAME_ANNOTATION]?.endsWith(".sig")),
-  );
+  const candidates = distinctImages(ref ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref) : layoutImages(layout));
   if (candidates.length !== 1) {
     const tags = layout.index.manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION]).filter(Boolean);
     throw new InputError(`${layout.source}: ${ref ? `no image tagged '${ref}'` : "holds more than one image; name one"} (tags: ${tags.join(", ") || "none"})`);

@@ -10,8 +10,8 @@ import { InputError } from "../core/errors.ts";
 import type { ReferrerStore } from "../attest/statements.ts";
 import { descriptorAt, descriptorsAt, parseObject } from "./descriptor.ts";
 import { canonicalBytes, type Blob, type Descriptor } from "./image.ts";
-import { layoutTar } from "./layout.ts";
-import { distinctImages, openLayout, type LayoutReader } from "./layout-read.ts";
+import { layoutTar, REF_NAME_ANNOTATION } from "./layout.ts";
+import { distinctImages, layoutImages, openLayout, type LayoutReader } from "./layout-read.ts";
 import type { Referrer } from "./referrers.ts";
 
 /** The referrers a layout lists, each with the digest of the image it refers to. */
@@ -30,17 +30,16 @@ export async function layoutReferrers(layout: LayoutReader): Promise<{ subject: 
   return found;
 }
 
-/** The one image a layout holds besides its referrers (and cosign's .sig tags), or the one tagged `tag`. */
+/** The one image a layout holds besides its referrers and cosign's .sig tags. */
 export function layoutImage(layout: LayoutReader): Descriptor {
-  const images = distinctImages(layout.index.manifests.filter((d) => !d.artifactType && !d.annotations?.["org.opencontainers.image.ref.name"]?.endsWith(".sig")));
+  const images = distinctImages(layoutImages(layout));
   if (images.length !== 1) throw new InputError(`${layout.source}: holds ${images.length} images besides referrers; sign or verify a layout of one image`);
   return images[0] as Descriptor;
 }
 
 /** The name a layout's image goes by in statements: its tag (org.opencontainers.image.ref.name), or "oci-layout". */
 function imageName(layout: LayoutReader): string {
-  const image = layout.index.manifests.find((d) => !d.artifactType && d.annotations?.["org.opencontainers.image.ref.name"]);
-  const tag = image?.annotations?.["org.opencontainers.image.ref.name"];
+  const tag = layoutImages(layout).find((d) => d.annotations?.[REF_NAME_ANNOTATION])?.annotations?.[REF_NAME_ANNOTATION];
   return tag ? `oci-layout:${tag}` : "oci-layout";
 }
 
