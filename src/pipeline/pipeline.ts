@@ -151,7 +151,7 @@ export async function buildProfile(profile: Profile, ctx: PipelineContext, versi
   const steps = await runStepGraph(plan, ctx, options, started);
   // the vulnerability gate, on the SBOMs (the base's in its rootfs; what the extensions add has its own)
   const extensionSboms = steps.extensions ? extensionSbomFiles(profile, version, ctx, steps.extensions) : [];
-  const vulnerabilities = await imageVulnerabilities(profile, version, ctx.epoch, [{ name: steps.rootfs.cyclonedx, data: await readFile(steps.rootfs.cyclonedx) }, ...extensionSboms], options.connect);
+  const vulnerabilities = await imageVulnerabilities(profile, version, ctx.epoch, { rootfs: steps.rootfs.cyclonedx, extensions: extensionSboms }, options.connect);
   // published and in the installer: the extensions' SBOMs, the image's OpenVEX document
   const documents = [...extensionSboms, ...(vulnerabilities ? [{ name: vexFileName(profile.name), data: vulnerabilities.vex }] : [])];
   // 3. signing: Secure Boot copies of the UKI and systemd-boot

@@ -38,7 +38,8 @@ export function extensionSbomFiles(profile: Profile, version: string, ctx: Pipel
 
 
 /**
- * The profile's vulnerability gate on the image's CycloneDX SBOMs (the base's, and what its extensions add):
+ * The profile's vulnerability gate on the image's CycloneDX SBOMs (the base's in the rootfs, read only when
+ * the profile has a gate, and what its extensions add):
  * the verdict for the build record and the OpenVEX document published beside the SBOMs; it throws when the
  * image may not ship.
  */
@@ -46,12 +47,13 @@ export async function imageVulnerabilities(
   profile: Profile,
   version: string,
   epoch: number,
-  sboms: readonly { name: string; data: Buffer }[],
+  sboms: { rootfs: string; extensions: readonly { name: string; data: Buffer }[] },
   connect?: (ref: Reference) => Promise<RegistryClient>,
 ): Promise<VulnerabilityOutcome | undefined> {
   if (!profile.vulnerabilities) return undefined;
   const { vulnerabilityGate } = await import("../vuln/build-gate.ts");
-  return vulnerabilityGate(profile.vulnerabilities, sboms.filter((s) => s.name.endsWith(".cdx.json")), { name: profile.name, version, timestamp: isoTime(epoch) }, connect);
+  const all = [{ name: sboms.rootfs, data: await readFile(sboms.rootfs) }, ...sboms.extensions];
+  return vulnerabilityGate(profile.vulnerabilities, all.filter((s) => s.name.endsWith(".cdx.json")), { name: profile.name, version, timestamp: isoTime(epoch) }, connect);
 }
 
 /** The OpenVEX document's name beside the SBOMs. */
