@@ -30,18 +30,14 @@ export function registerVulnCommands(program: Command, { projectRoot }: CliEnv):
     .action(async (opts: ScanOptions) => {
       if (Boolean(opts.sbom) === Boolean(opts.profile)) throw new InputError("give --sbom FILE or --profile NAME (one of them)");
       if (opts.json && opts.sarif) throw new InputError("--json and --sarif exclude each other: give one");
-      const { parseObject } = await import("../oci/descriptor.ts");
-      const { readVex } = await import("../vuln/vex.ts");
-      const { failingLine, gate, sbomComponents, verdictRecord } = await import("../vuln/scan.ts");
+      const { evaluateGate } = await import("../vuln/build-gate.ts");
+      const { failingLine, verdictRecord } = await import("../vuln/scan.ts");
       const sbomPath = opts.sbom ?? join(projectRoot, "_out", opts.profile ?? "", `${opts.profile ?? ""}.cdx.json`);
       const sbomBytes = await readFile(sbomPath).catch(() => {
         throw new InputError(`${sbomPath}: cannot read the SBOM${opts.profile ? `; build the profile first (bronze build --profile ${opts.profile})` : ""}`);
       });
-      const components = sbomComponents(sbomPath, parseObject(sbomPath, sbomBytes));
-      const { loadAdvisories } = await import("../vuln/feed.ts");
-      const advisories = await loadAdvisories(opts.advisories, (ref) => connect(ref, opts), (line) => console.error(`bronze: ${line}`));
-      const statements = opts.vex ? await readVex(opts.vex) : [];
-      const result = gate(components, advisories, statements, opts.failOn);
+      const policy = { advisories: opts.advisories, failOn: opts.failOn, ...(opts.vex ? { vex: opts.vex } : {}) };
+      const { components, advisories, result } = await evaluateGate(policy, [{ name: sbomPath, data: sbomBytes }], (ref) => connect(ref, opts), (line) => console.error(`bronze: ${line}`), false);
       if (opts.sarif) {
         const { sarifLog } = await import("../vuln/sarif.ts");
         const { packageVersion } = await import("../core/version.ts");

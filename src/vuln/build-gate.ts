@@ -4,7 +4,8 @@ import type { VulnerabilityPolicy } from "../profile/profile.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { Reference } from "../registry/reference.ts";
 import { loadAdvisories } from "./feed.ts";
-import { failingLine, gate, sbomComponents, verdictRecord, type Component, type Finding } from "./scan.ts";
+import type { Advisory } from "./osv.ts";
+import { failingLine, gate, sbomComponents, verdictRecord, type Component, type Finding, type GateResult } from "./scan.ts";
 import { openVexDocument, readVex, type VexClaim } from "./vex.ts";
 
 /** The gate's verdict for the build record, and the image's OpenVEX document of what was decided. */
@@ -23,17 +24,39 @@ function claimOf(f: Finding): VexClaim {
  * The build's vulnerability gate on the image's SBOMs (the base's and its extensions'): refuses the image,
  * naming each failing component, advisory and fixed version and each stale statement, or returns the verdict.
  */
+/** What the gate was given and what it found: the components (one per purl), the advisories, the verdict. */
+export interface Evaluation {
+  components: Component[];
+  advisories: Advisory[];
+  result: GateResult;
+}
+
+/**
+ * The gate on SBOMs (CycloneDX or SPDX JSON): their components against the policy's advisories and VEX
+ * statements. The CLI prints it; a build refuses on it (vulnerabilityGate). `pinned`: a registry feed only by digest.
+ */
+export async function evaluateGate(
+  policy: VulnerabilityPolicy,
+  sboms: readonly { name: string; data: Buffer }[],
+  connect: ((ref: Reference) => Promise<RegistryClient>) | undefined,
+  log: (line: string) => void,
+  pinned: boolean,
+): Promise<Evaluation> {
+  const byPurl = new Map<string, Component>();
+  for (const sbom of sboms) for (const c of sbomComponents(sbom.name, parseObject(sbom.name, sbom.data))) byPurl.set(c.purl, c);
+  const components = [...byPurl.values()];
+  const advisories = await loadAdvisories(policy.advisories, connect, log, pinned);
+  const statements = policy.vex ? await readVex(policy.vex) : [];
+  return { components, advisories, result: gate(components, advisories, statements, policy.failOn) };
+}
+
 export async function vulnerabilityGate(
   policy: VulnerabilityPolicy,
   sboms: readonly { name: string; data: Buffer }[],
   image: { name: string; version: string; timestamp: string },
   connect?: (ref: Reference) => Promise<RegistryClient>,
 ): Promise<VulnerabilityOutcome> {
-  const components = new Map<string, Component>();
-  for (const sbom of sboms) for (const c of sbomComponents(sbom.name, parseObject(sbom.name, sbom.data))) components.set(c.purl, c);
-  const advisories = await loadAdvisories(policy.advisories, connect, (line) => console.log(`bronze: ${line}`), true);
-  const statements = policy.vex ? await readVex(policy.vex) : [];
-  const result = gate([...components.values()], advisories, statements, policy.failOn);
+  const { components, advisories, result } = await evaluateGate(policy, sboms, connect, (line) => console.log(`bronze: ${line}`), true);
   if (!result.passed) {
     const lines = [
       ...result.failing.map((f) => `  ${failingLine(f)}`),
@@ -44,7 +67,7 @@ export async function vulnerabilityGate(
   }
   const decided = [...result.fixedByPatch, ...result.suppressed, ...result.findings.filter((f) => f.vex?.status === "affected")];
   return {
-    record: verdictRecord(result, policy.failOn, { components: components.size, advisories: advisories.length }),
+    record: verdictRecord(result, policy.failOn, { components: components.length, advisories: advisories.length }),
     vex: openVexDocument(`urn:bronze:vex:${image.name}:${image.version}`, image.timestamp, decided.map(claimOf)),
   };
 }
