@@ -97,11 +97,12 @@ export async function pushLayout(
   return { digest: root.digest, tag: tag ?? "", blobsUploaded: uploaded, blobsPresent: blobs.length - uploaded, bytesUploaded: bytes };
 }
 
-/** The image REF names (a manifest or an index) with every manifest and blob under it; every digest verified. */
-export async function pullImage(client: RegistryClient, ref: Reference): Promise<{ root: Blob; blobs: Blob[] }> {
+/** The image REF names (a manifest or an index) with every manifest and blob under it; every digest verified. `fetched`: its root, read already. */
+export async function pullImage(client: RegistryClient, ref: Reference, fetched?: { mediaType: string; data: Buffer; digest: string }): Promise<{ root: Blob; blobs: Blob[] }> {
   const reference = ref.digest ?? ref.tag;
   if (!reference) throw new InputError(`name a tag or digest to pull (HOST/REPO:TAG)`);
-  const root = await getManifest(client, ref, reference);
+  // a caller that read the root already (to check its signature) passes it: it is not fetched twice
+  const root = fetched ?? (await getManifest(client, ref, reference));
   if (ref.digest && root.digest !== ref.digest) throw new BronzeError(`${client.registry}: manifest digest ${root.digest} is not the requested ${ref.digest}`);
   const rootDescriptor: Descriptor = { mediaType: root.mediaType, digest: root.digest, size: root.data.length };
   const cache = new Map<string, Buffer>([[root.digest, root.data]]);

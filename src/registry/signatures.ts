@@ -19,17 +19,17 @@ export function registryStore(client: RegistryClient, ref: Reference): ReferrerS
   };
 }
 
-/** The image REF names, as its manifest's descriptor (the digest a signature is for). */
-async function resolve(client: RegistryClient, ref: Reference): Promise<Descriptor> {
+/** The image REF names: its manifest, and its descriptor (the digest a signature is for). */
+async function resolve(client: RegistryClient, ref: Reference): Promise<{ descriptor: Descriptor; manifest: Awaited<ReturnType<typeof getManifest>> }> {
   const reference = ref.digest ?? ref.tag;
   if (!reference) throw new InputError("name a tag or digest (HOST/REPO:TAG or HOST/REPO@sha256:…)");
   const manifest = await getManifest(client, ref, reference);
-  return { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.data.length };
+  return { descriptor: { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.data.length }, manifest };
 }
 
 /** Signs the image REF names. */
 export async function signImage(client: RegistryClient, ref: Reference, key: KeyObject): Promise<{ digest: string; bundle: string; referrer: string; hint: string }> {
-  const subject = await resolve(client, ref);
+  const subject = (await resolve(client, ref)).descriptor;
   const store = registryStore(client, ref);
   return { digest: subject.digest, ...(await attachClaim(store, signatureClaim(store, subject), key)), hint: keyHint(key) };
 }
@@ -46,10 +46,10 @@ export interface Verified {
  * every manifest and blob under that digest fetched and hashed. Any failure names the digest and the keys.
  */
 export async function verifyImage(client: RegistryClient, ref: Reference, trusted: readonly TrustedKey[]): Promise<Verified> {
-  const subject = await resolve(client, ref);
+  const { descriptor: subject, manifest } = await resolve(client, ref);
   const store = registryStore(client, ref);
   const signer = await requireSignature(store, subject, trusted);
-  const image = await pullImage(client, { ...ref, digest: subject.digest }).catch((e: unknown) => {
+  const image = await pullImage(client, { ...ref, digest: subject.digest }, manifest).catch((e: unknown) => {
     throw new BronzeError(`${store.name}@${subject.digest}: signed by ${signer.name}, but its content does not match its digests: ${(e as Error).message}`);
   });
   return { digest: subject.digest, signer, image };
