@@ -3,9 +3,9 @@
  * (test/helpers/harden-cases.ts) into test/fixtures/harden/upstream-results.json, which the
  * unit test compares bronze's engine with, byte for byte.
  *
- * Usage: node scripts/harden-fixtures.ts [path/to/kernel-hardening-checker]
- * (default: kernel-hardening-checker on PATH; its version must be the release that
- * src/harden/rules.ts pins).
+ * Usage: node scripts/harden-fixtures.ts --checkout path/to/kernel-hardening-checker
+ * (an upstream checkout at the commit src/harden/rules.ts pins; scripts/harden-follow.ts
+ * runs this after writing the rules).
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -15,12 +15,19 @@ import { join } from "node:path";
 import { hardenCases } from "../test/helpers/harden-cases.ts";
 import { UPSTREAM } from "../src/harden/rules.ts";
 
-const upstream = process.argv[2] ?? "kernel-hardening-checker";
-const version = execFileSync(upstream, ["--version"], { encoding: "utf8" }).trim();
-if (!version.endsWith(` ${UPSTREAM.release}`)) {
-  console.error(`${upstream} is '${version}', but src/harden/rules.ts follows ${UPSTREAM.release}`);
+const [flag, checkout] = process.argv.slice(2);
+if (flag !== "--checkout" || !checkout) {
+  console.error("usage: node scripts/harden-fixtures.ts --checkout UPSTREAM-CHECKOUT");
   process.exit(2);
 }
+const commit = execFileSync("git", ["-C", checkout, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
+if (commit !== UPSTREAM.commit) {
+  console.error(`${checkout} is at ${commit}, but src/harden/rules.ts follows ${UPSTREAM.commit}`);
+  process.exit(2);
+}
+const tool = join(checkout, "bin", "kernel-hardening-checker");
+const upstream = (args: string[]) => execFileSync("python3", [tool, ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
+const version = `${upstream(["--version"]).trim()} at ${commit}`;
 const temp = mkdtempSync(join(tmpdir(), "harden-fixtures-"));
 try {
   const cases = hardenCases().map((c, i) => {
@@ -32,7 +39,7 @@ try {
       writeFileSync(file, text);
       args.push(`--${kind}`, file);
     }
-    const output = execFileSync(upstream, args, { encoding: "utf8", maxBuffer: 64 << 20 });
+    const output = upstream(args);
     const results = JSON.parse(output) as { option_name: string; check_result: string; check_result_bool: boolean }[];
     return {
       name: c.name,

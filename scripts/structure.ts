@@ -28,7 +28,7 @@ const counts: Count[] = [
 const [longFunctions, manyImports, lookups, archNames, processes, renames, ukiNames] = counts as [Count, Count, Count, Count, Count, Count, Count];
 
 const ARCH_WORDS = /\b(x86_64|amd64|aarch64|arm64|x64|aa64|BOOTX64|BOOTAA64)\b|arch\/x86/;
-const HARDENING_VOCABULARY = new Set(["harden/arches.ts", "harden/rules.ts", "harden/inputs.ts"]);
+const HARDENING_VOCABULARY = new Set(["harden/arches.ts", "harden/rules.ts", "harden/rule-model.ts", "harden/inputs.ts"]);
 const PROCESS_MODULES = new Set(["execa", "node:child_process", "child_process"]);
 
 for (const file of files) {

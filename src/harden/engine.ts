@@ -1,6 +1,7 @@
 import type { Version } from "./inputs.ts";
 import type { Arch } from "./arches.ts";
-import { CMDLINE_RULES, KCONFIG_RULES, mainOption, SYSCTL_RULES, type Check, type CompoundCheck, type OptionCheck, type OptionType, type Rule } from "./rules.ts";
+import { mainOption, type Check, type CompoundCheck, type OptionCheck, type OptionType, type Rule } from "./rule-model.ts";
+import { CMDLINE_RULES, KCONFIG_RULES, SYSCTL_RULES } from "./rules.ts";
 
 /** What one run checks: any of a kernel config, a command line, sysctl values. */
 export interface CheckInput {

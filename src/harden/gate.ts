@@ -4,7 +4,7 @@ import { displayPath } from "../core/paths.ts";
 import type { CheckInput } from "./engine.ts";
 import type { UpstreamJsonResult } from "./report.ts";
 import { ARCHES, type Arch } from "./arches.ts";
-import type { OptionType } from "./rules.ts";
+import type { OptionType } from "./rule-model.ts";
 
 /** The decision groups the gate enforces unless a profile says otherwise. */
 export const DEFAULT_DECISIONS = ["defconfig", "kspp"] as const;

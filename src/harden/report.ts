@@ -1,5 +1,5 @@
 import type { CheckResult } from "./engine.ts";
-import { mainOption } from "./rules.ts";
+import { mainOption } from "./rule-model.ts";
 
 /** One result in upstream's JSON schema (kernel-hardening-checker --mode json), keys in upstream's order. */
 export interface UpstreamJsonResult {

@@ -1,68 +1,20 @@
-import { type Arch } from "./arches.ts";
 /**
- * kernel-hardening-checker's recommendations as data, for bronze's own engine (engine.ts).
+ * kernel-hardening-checker's recommendations as data, for bronze's own engine (engine.ts):
+ * every check, its reason and decision group, the value it wants, the OR/AND compounds, the
+ * kernel-version conditions and the arches each applies to, in upstream's order.
  *
- * The rows follow upstream release UPSTREAM.release: every check, its reason and decision
- * group, the value it wants, the OR/AND compounds and the kernel-version conditions, and the
- * arches each applies to, in upstream's order per arch. Upstream is GPL-3.0-only; see
- * UPSTREAM.license. When upstream publishes a new release, re-derive the rows, bump UPSTREAM
- * and regenerate test/fixtures/harden (see test/harden/engine.test.ts).
+ * Written by scripts/harden-follow.ts from upstream commit UPSTREAM.commit; do not edit by
+ * hand, follow the next commit with that script. Upstream is GPL-3.0-only.
  */
+import { and, atLeast, cmdline, kconfig, or, rule, sysctl, type Rule } from "./rule-model.ts";
 
 export const UPSTREAM = {
   project: "kernel-hardening-checker",
   release: "0.6.17.1",
   commit: "afc376f2a935994793343cfeb05953583cc30191",
-  license: "GPL-3.0-only",
+  committed: "2025-11-02",
+  license: "GPL-3.0-only"
 } as const;
-
-export type OptionType = "kconfig" | "cmdline" | "sysctl";
-
-/** One option and the value it should have: a literal, "is not set", "is present", "is not off" or "*item*" (in a list). */
-export interface OptionCheck {
-  kind: "option";
-  type: OptionType;
-  reason: string;
-  decision: string;
-  name: string;
-  expected: string;
-}
-
-/** The kernel is at least this version (only inside a compound). */
-export interface VersionCheck {
-  kind: "version";
-  atLeast: readonly [number, number, number];
-}
-
-/** OR: the first passing item decides; AND: every item must pass. The first item names the check. */
-export interface CompoundCheck {
-  kind: "or" | "and";
-  items: readonly [OptionCheck, ...Check[]];
-}
-
-export type Check = OptionCheck | VersionCheck | CompoundCheck;
-
-/** A top-level check and the arches it applies to (all, when absent; then also when the arch is unknown). */
-export interface Rule {
-  check: OptionCheck | CompoundCheck;
-  arches?: readonly Arch[];
-}
-
-const option =
-  (type: OptionType, prefix: string) =>
-  (reason: string, decision: string, name: string, expected: string): OptionCheck => ({ kind: "option", type, reason, decision, name: prefix + name, expected });
-const kconfig = option("kconfig", "CONFIG_");
-const cmdline = option("cmdline", "");
-const sysctl = option("sysctl", "");
-const atLeast = (major: number, minor: number, patch: number): VersionCheck => ({ kind: "version", atLeast: [major, minor, patch] });
-const or = (first: OptionCheck, ...rest: Check[]): CompoundCheck => ({ kind: "or", items: [first, ...rest] });
-const and = (first: OptionCheck, ...rest: Check[]): CompoundCheck => ({ kind: "and", items: [first, ...rest] });
-const rule = (check: OptionCheck | CompoundCheck, arches?: readonly Arch[]): Rule => (arches ? { check, arches } : { check });
-
-/** The option a check is about, whose name, type, reason, decision and value it reports: a compound's first. */
-export function mainOption(check: OptionCheck | CompoundCheck): OptionCheck {
-  return check.kind === "option" ? check : check.items[0];
-}
 
 export const KCONFIG_RULES: readonly Rule[] = [
   rule(kconfig("self_protection", "defconfig", "BUG", "y")),
@@ -79,33 +31,7 @@ export const KCONFIG_RULES: readonly Rule[] = [
   rule(or(kconfig("self_protection", "defconfig", "CPU_MITIGATIONS", "y"), kconfig("self_protection", "defconfig", "SPECULATION_MITIGATIONS", "y"))),
   rule(kconfig("self_protection", "defconfig", "RANDOMIZE_BASE", "y"), ["X86_64", "X86_32", "ARM64"]),
   rule(kconfig("self_protection", "defconfig", "VMAP_STACK", "y"), ["X86_64", "ARM64", "ARM", "RISCV"]),
-  rule(kconfig("self_protection", "defconfig", "IOMMU_DEFAULT_DMA_STRICT", "y"), ["ARM64", "ARM"]),
-  rule(kconfig("self_protection", "defconfig", "STACKPROTECTOR_PER_TASK", "y"), ["ARM64", "ARM"]),
-  rule(kconfig("self_protection", "defconfig", "HW_RANDOM_TPM", "y"), ["ARM64", "ARM"]),
-  rule(kconfig("self_protection", "defconfig", "CPU_SW_DOMAIN_PAN", "y"), ["ARM"]),
-  rule(kconfig("self_protection", "defconfig", "HARDEN_BRANCH_PREDICTOR", "y"), ["ARM"]),
-  rule(kconfig("self_protection", "defconfig", "HARDEN_BRANCH_HISTORY", "y"), ["ARM"]),
-  rule(kconfig("self_protection", "defconfig", "DEBUG_ALIGN_RODATA", "y"), ["ARM"]),
-  rule(kconfig("self_protection", "defconfig", "ARM64_PAN", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "defconfig", "ARM64_EPAN", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "defconfig", "UNMAP_KERNEL_AT_EL0", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "defconfig", "ARM64_E0PD", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "defconfig", "RODATA_FULL_DEFAULT_ENABLED", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "defconfig", "ARM64_PTR_AUTH_KERNEL", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "defconfig", "ARM64_BTI_KERNEL", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "defconfig", "ARM_SMMU", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "defconfig", "ARM_SMMU_DISABLE_BYPASS_BY_DEFAULT", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "defconfig", "ARM_SMMU_V3", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "defconfig", "MITIGATE_SPECTRE_BRANCH_HISTORY", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "defconfig", "ARM64_MTE", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "defconfig", "RANDOMIZE_MODULE_REGION_FULL", "y"), ["ARM64"]),
-  rule(or(kconfig("self_protection", "defconfig", "HARDEN_EL2_VECTORS", "y"), and(kconfig("self_protection", "defconfig", "RANDOMIZE_BASE", "y"), atLeast(5, 9, 0))), ["ARM64"]),
-  rule(or(kconfig("self_protection", "defconfig", "HARDEN_BRANCH_PREDICTOR", "y"), atLeast(5, 10, 0)), ["ARM64"]),
   rule(kconfig("self_protection", "defconfig", "LSM_MMAP_MIN_ADDR", "65536"), ["X86_64", "X86_32", "RISCV"]),
-  rule(kconfig("self_protection", "defconfig", "IOMMU_DEFAULT_DMA_STRICT", "y"), ["RISCV"]),
-  rule(kconfig("self_protection", "defconfig", "STACKPROTECTOR_PER_TASK", "y"), ["RISCV"]),
-  rule(or(kconfig("self_protection", "defconfig", "ERRATA_THEAD_GHOSTWRITE", "y"), kconfig("self_protection", "defconfig", "RISCV_ISA_XTHEADVECTOR", "is not set")), ["RISCV"]),
-  rule(or(kconfig("self_protection", "defconfig", "LIST_HARDENED", "y"), kconfig("self_protection", "defconfig", "DEBUG_LIST", "y")), ["RISCV"]),
   rule(kconfig("self_protection", "defconfig", "DEBUG_WX", "y"), ["X86_64", "X86_32"]),
   rule(kconfig("self_protection", "defconfig", "WERROR", "y"), ["X86_64", "X86_32"]),
   rule(kconfig("self_protection", "defconfig", "X86_MCE", "y"), ["X86_64", "X86_32"]),
@@ -131,6 +57,9 @@ export const KCONFIG_RULES: readonly Rule[] = [
   rule(or(kconfig("self_protection", "defconfig", "MITIGATION_SRBDS", "y"), kconfig("-", "-", "CPU_SUP_INTEL", "is not set")), ["X86_64", "X86_32"]),
   rule(or(kconfig("self_protection", "defconfig", "MITIGATION_TSA", "y"), kconfig("-", "-", "CPU_SUP_AMD", "is not set")), ["X86_64", "X86_32"]),
   rule(or(kconfig("self_protection", "defconfig", "MITIGATION_VMSCAPE", "y"), kconfig("-", "-", "KVM", "is not set")), ["X86_64", "X86_32"]),
+  rule(kconfig("self_protection", "defconfig", "IOMMU_DEFAULT_DMA_STRICT", "y"), ["ARM64", "ARM", "RISCV"]),
+  rule(kconfig("self_protection", "defconfig", "STACKPROTECTOR_PER_TASK", "y"), ["ARM64", "ARM", "RISCV"]),
+  rule(kconfig("self_protection", "defconfig", "HW_RANDOM_TPM", "y"), ["ARM64", "ARM"]),
   rule(kconfig("self_protection", "defconfig", "RANDOMIZE_MEMORY", "y"), ["X86_64"]),
   rule(kconfig("self_protection", "defconfig", "X86_KERNEL_IBT", "y"), ["X86_64"]),
   rule(kconfig("self_protection", "defconfig", "MITIGATION_RETHUNK", "y"), ["X86_64"]),
@@ -143,6 +72,27 @@ export const KCONFIG_RULES: readonly Rule[] = [
   rule(or(kconfig("self_protection", "defconfig", "MITIGATION_ITS", "y"), kconfig("-", "-", "CPU_SUP_INTEL", "is not set")), ["X86_64"]),
   rule(and(kconfig("self_protection", "defconfig", "INTEL_IOMMU", "y"), kconfig("self_protection", "defconfig", "IOMMU_SUPPORT", "y")), ["X86_64"]),
   rule(and(kconfig("self_protection", "defconfig", "AMD_IOMMU", "y"), kconfig("self_protection", "defconfig", "IOMMU_SUPPORT", "y")), ["X86_64"]),
+  rule(kconfig("self_protection", "defconfig", "ARM64_PAN", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "defconfig", "ARM64_EPAN", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "defconfig", "UNMAP_KERNEL_AT_EL0", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "defconfig", "ARM64_E0PD", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "defconfig", "RODATA_FULL_DEFAULT_ENABLED", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "defconfig", "ARM64_PTR_AUTH_KERNEL", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "defconfig", "ARM64_BTI_KERNEL", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "defconfig", "ARM_SMMU", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "defconfig", "ARM_SMMU_DISABLE_BYPASS_BY_DEFAULT", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "defconfig", "ARM_SMMU_V3", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "defconfig", "MITIGATE_SPECTRE_BRANCH_HISTORY", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "defconfig", "ARM64_MTE", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "defconfig", "RANDOMIZE_MODULE_REGION_FULL", "y"), ["ARM64"]),
+  rule(or(kconfig("self_protection", "defconfig", "HARDEN_EL2_VECTORS", "y"), and(kconfig("self_protection", "defconfig", "RANDOMIZE_BASE", "y"), atLeast(5, 9, 0))), ["ARM64"]),
+  rule(or(kconfig("self_protection", "defconfig", "HARDEN_BRANCH_PREDICTOR", "y"), atLeast(5, 10, 0)), ["ARM64"]),
+  rule(kconfig("self_protection", "defconfig", "CPU_SW_DOMAIN_PAN", "y"), ["ARM"]),
+  rule(kconfig("self_protection", "defconfig", "HARDEN_BRANCH_PREDICTOR", "y"), ["ARM"]),
+  rule(kconfig("self_protection", "defconfig", "HARDEN_BRANCH_HISTORY", "y"), ["ARM"]),
+  rule(kconfig("self_protection", "defconfig", "DEBUG_ALIGN_RODATA", "y"), ["ARM"]),
+  rule(or(kconfig("self_protection", "defconfig", "ERRATA_THEAD_GHOSTWRITE", "y"), kconfig("self_protection", "defconfig", "RISCV_ISA_XTHEADVECTOR", "is not set")), ["RISCV"]),
+  rule(or(kconfig("self_protection", "defconfig", "LIST_HARDENED", "y"), kconfig("self_protection", "defconfig", "DEBUG_LIST", "y")), ["RISCV"]),
   rule(kconfig("self_protection", "kspp", "RANDOM_KMALLOC_CACHES", "y")),
   rule(kconfig("self_protection", "kspp", "SLAB_MERGE_DEFAULT", "is not set")),
   rule(kconfig("self_protection", "kspp", "BUG_ON_DATA_CORRUPTION", "y")),
@@ -189,36 +139,35 @@ export const KCONFIG_RULES: readonly Rule[] = [
   rule(kconfig("self_protection", "kspp", "RANDOMIZE_KSTACK_OFFSET_DEFAULT", "y"), ["X86_64", "X86_32", "ARM64", "RISCV"]),
   rule(kconfig("self_protection", "kspp", "PAGE_TABLE_CHECK", "y"), ["X86_64", "ARM64", "RISCV"]),
   rule(kconfig("self_protection", "kspp", "PAGE_TABLE_CHECK_ENFORCED", "y"), ["X86_64", "ARM64", "RISCV"]),
-  rule(kconfig("self_protection", "kspp", "WERROR", "y"), ["ARM64", "ARM"]),
-  rule(kconfig("self_protection", "kspp", "DEFAULT_MMAP_MIN_ADDR", "32768"), ["ARM"]),
-  rule(or(kconfig("self_protection", "kspp", "ARM_DEBUG_WX", "y"), kconfig("self_protection", "kspp", "DEBUG_WX", "y")), ["ARM"]),
-  rule(kconfig("self_protection", "a13xp0p0v", "ARM_SMMU", "y"), ["ARM"]),
-  rule(kconfig("self_protection", "a13xp0p0v", "ARM_SMMU_DISABLE_BYPASS_BY_DEFAULT", "y"), ["ARM"]),
-  rule(kconfig("self_protection", "a13xp0p0v", "LSM_MMAP_MIN_ADDR", "32768"), ["ARM"]),
-  rule(kconfig("security_policy", "kspp", "SECURITY", "y"), ["ARM"]),
   rule(kconfig("self_protection", "kspp", "DEFAULT_MMAP_MIN_ADDR", "65536"), ["X86_64", "X86_32", "RISCV"]),
   rule(kconfig("self_protection", "kspp", "HW_RANDOM_TPM", "y"), ["X86_64", "X86_32", "RISCV"]),
-  rule(kconfig("self_protection", "kspp", "WERROR", "y"), ["RISCV"]),
+  rule(kconfig("self_protection", "kspp", "WERROR", "y"), ["ARM64", "ARM", "RISCV"]),
   rule(and(kconfig("self_protection", "kspp", "CFI_CLANG", "y"), kconfig("-", "-", "CC_IS_CLANG", "y")), ["X86_64", "ARM64"]),
   rule(and(kconfig("self_protection", "kspp", "CFI_PERMISSIVE", "is not set"), kconfig("self_protection", "kspp", "CFI_CLANG", "y"), kconfig("-", "-", "CC_IS_CLANG", "y")), ["X86_64", "ARM64"]),
-  rule(kconfig("self_protection", "kspp", "DEBUG_WX", "y"), ["ARM64", "RISCV"]),
-  rule(kconfig("self_protection", "kspp", "RANDOMIZE_BASE", "y"), ["RISCV"]),
-  rule(kconfig("self_protection", "kspp", "ARM64_SW_TTBR0_PAN", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "kspp", "SHADOW_CALL_STACK", "y"), ["ARM64"]),
-  rule(kconfig("self_protection", "kspp", "KASAN_HW_TAGS", "y"), ["ARM64"]),
-  rule(and(kconfig("self_protection", "kspp", "DEFAULT_MMAP_MIN_ADDR", "65536"), kconfig("cut_attack_surface", "kspp", "COMPAT", "is not set")), ["ARM64"]),
-  rule(and(kconfig("self_protection", "a13xp0p0v", "LSM_MMAP_MIN_ADDR", "65536"), kconfig("cut_attack_surface", "kspp", "COMPAT", "is not set")), ["ARM64"]),
   rule(kconfig("self_protection", "kspp", "IOMMU_DEFAULT_DMA_STRICT", "y"), ["X86_64", "X86_32"]),
   rule(and(kconfig("self_protection", "kspp", "INTEL_IOMMU_DEFAULT_ON", "y"), kconfig("self_protection", "defconfig", "IOMMU_SUPPORT", "y")), ["X86_64", "X86_32"]),
-  rule(kconfig("self_protection", "kspp", "X86_PAE", "y"), ["X86_32"]),
-  rule(or(kconfig("self_protection", "kspp", "MITIGATION_PAGE_TABLE_ISOLATION", "y"), kconfig("self_protection", "kspp", "PAGE_TABLE_ISOLATION", "y")), ["X86_32"]),
-  rule(and(kconfig("self_protection", "kspp", "INTEL_IOMMU", "y"), kconfig("self_protection", "defconfig", "IOMMU_SUPPORT", "y")), ["X86_32"]),
-  rule(or(kconfig("self_protection", "kspp", "HIGHMEM64G", "y"), and(kconfig("self_protection", "kspp", "HIGHMEM4G", "y"), atLeast(6, 15, 0))), ["X86_32"]),
+  rule(kconfig("self_protection", "kspp", "DEBUG_WX", "y"), ["ARM64", "RISCV"]),
   rule(and(kconfig("self_protection", "kspp", "CFI_AUTO_DEFAULT", "is not set"), kconfig("self_protection", "kspp", "CFI_AUTO_DEFAULT", "is present")), ["X86_64"]),
   rule(or(kconfig("self_protection", "kspp", "MITIGATION_SLS", "y"), kconfig("self_protection", "kspp", "SLS", "y")), ["X86_64"]),
   rule(and(kconfig("self_protection", "kspp", "INTEL_IOMMU_SVM", "y"), kconfig("self_protection", "defconfig", "IOMMU_SUPPORT", "y")), ["X86_64"]),
   rule(or(kconfig("self_protection", "kspp", "AMD_IOMMU_V2", "y"), atLeast(6, 7, 0)), ["X86_64"]),
+  rule(kconfig("self_protection", "kspp", "ARM64_SW_TTBR0_PAN", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "kspp", "SHADOW_CALL_STACK", "y"), ["ARM64"]),
+  rule(kconfig("self_protection", "kspp", "KASAN_HW_TAGS", "y"), ["ARM64"]),
+  rule(and(kconfig("self_protection", "kspp", "DEFAULT_MMAP_MIN_ADDR", "65536"), kconfig("cut_attack_surface", "kspp", "COMPAT", "is not set")), ["ARM64"]),
+  rule(kconfig("self_protection", "kspp", "X86_PAE", "y"), ["X86_32"]),
+  rule(or(kconfig("self_protection", "kspp", "MITIGATION_PAGE_TABLE_ISOLATION", "y"), kconfig("self_protection", "kspp", "PAGE_TABLE_ISOLATION", "y")), ["X86_32"]),
+  rule(and(kconfig("self_protection", "kspp", "INTEL_IOMMU", "y"), kconfig("self_protection", "defconfig", "IOMMU_SUPPORT", "y")), ["X86_32"]),
+  rule(or(kconfig("self_protection", "kspp", "HIGHMEM64G", "y"), and(kconfig("self_protection", "kspp", "HIGHMEM4G", "y"), atLeast(6, 15, 0))), ["X86_32"]),
+  rule(kconfig("self_protection", "kspp", "DEFAULT_MMAP_MIN_ADDR", "32768"), ["ARM"]),
+  rule(or(kconfig("self_protection", "kspp", "ARM_DEBUG_WX", "y"), kconfig("self_protection", "kspp", "DEBUG_WX", "y")), ["ARM"]),
+  rule(kconfig("self_protection", "kspp", "RANDOMIZE_BASE", "y"), ["RISCV"]),
+  rule(and(kconfig("self_protection", "a13xp0p0v", "LSM_MMAP_MIN_ADDR", "65536"), kconfig("cut_attack_surface", "kspp", "COMPAT", "is not set")), ["ARM64"]),
+  rule(kconfig("self_protection", "a13xp0p0v", "ARM_SMMU", "y"), ["ARM"]),
+  rule(kconfig("self_protection", "a13xp0p0v", "ARM_SMMU_DISABLE_BYPASS_BY_DEFAULT", "y"), ["ARM"]),
+  rule(kconfig("self_protection", "a13xp0p0v", "LSM_MMAP_MIN_ADDR", "32768"), ["ARM"]),
   rule(kconfig("security_policy", "defconfig", "SECURITY", "y"), ["X86_64", "X86_32", "ARM64", "RISCV"]),
+  rule(kconfig("security_policy", "kspp", "SECURITY", "y"), ["ARM"]),
   rule(kconfig("security_policy", "kspp", "SECURITY_YAMA", "y")),
   rule(kconfig("security_policy", "kspp", "LSM", "*yama*")),
   rule(kconfig("security_policy", "kspp", "SECURITY_LANDLOCK", "y")),
@@ -260,8 +209,8 @@ export const KCONFIG_RULES: readonly Rule[] = [
   rule(or(kconfig("cut_attack_surface", "kspp", "IO_STRICT_DEVMEM", "y"), kconfig("cut_attack_surface", "kspp", "DEVMEM", "is not set"))),
   rule(and(kconfig("cut_attack_surface", "kspp", "LDISC_AUTOLOAD", "is not set"), kconfig("cut_attack_surface", "kspp", "LDISC_AUTOLOAD", "is present"))),
   rule(or(kconfig("cut_attack_surface", "kspp", "X86_VSYSCALL_EMULATION", "is not set"), kconfig("cut_attack_surface", "kspp", "LEGACY_VSYSCALL_NONE", "y"))),
-  rule(or(kconfig("cut_attack_surface", "kspp", "STRICT_DEVMEM", "y"), kconfig("cut_attack_surface", "kspp", "DEVMEM", "is not set")), ["ARM", "RISCV"]),
   rule(kconfig("cut_attack_surface", "kspp", "COMPAT_VDSO", "is not set"), ["X86_64", "X86_32"]),
+  rule(or(kconfig("cut_attack_surface", "kspp", "STRICT_DEVMEM", "y"), kconfig("cut_attack_surface", "kspp", "DEVMEM", "is not set")), ["ARM", "RISCV"]),
   rule(kconfig("cut_attack_surface", "maintainer", "DRM_LEGACY", "is not set")),
   rule(kconfig("cut_attack_surface", "maintainer", "FB", "is not set")),
   rule(kconfig("cut_attack_surface", "maintainer", "VT", "is not set")),
@@ -355,11 +304,11 @@ export const KCONFIG_RULES: readonly Rule[] = [
   rule(kconfig("cut_attack_surface", "a13xp0p0v", "CRASH_DM_CRYPT", "is not set")),
   rule(kconfig("cut_attack_surface", "a13xp0p0v", "LKDTM", "is not set")),
   rule(or(kconfig("cut_attack_surface", "a13xp0p0v", "TRIM_UNUSED_KSYMS", "y"), kconfig("cut_attack_surface", "kspp", "MODULES", "is not set"))),
+  rule(kconfig("network_security", "defconfig", "SYN_COOKIES", "y"), ["X86_64", "X86_32"]),
   rule(kconfig("network_security", "kspp", "SYN_COOKIES", "y"), ["ARM64", "ARM", "RISCV"]),
   rule(kconfig("harden_userspace", "defconfig", "ARM64_PTR_AUTH", "y"), ["ARM64"]),
   rule(kconfig("harden_userspace", "defconfig", "ARM64_BTI", "y"), ["ARM64"]),
   rule(kconfig("harden_userspace", "defconfig", "ARM64_GCS", "y"), ["ARM64"]),
-  rule(kconfig("network_security", "defconfig", "SYN_COOKIES", "y"), ["X86_64", "X86_32"]),
   rule(kconfig("harden_userspace", "defconfig", "VMSPLIT_3G", "y"), ["X86_32", "ARM"]),
   rule(kconfig("harden_userspace", "clipos", "COREDUMP", "is not set")),
   rule(kconfig("harden_userspace", "a13xp0p0v", "PROC_MEM_NO_FORCE", "y")),
@@ -386,14 +335,9 @@ export const CMDLINE_RULES: readonly Rule[] = [
   rule(cmdline("self_protection", "defconfig", "arm64.nomte", "is not set")),
   rule(cmdline("self_protection", "defconfig", "arm64.nogcs", "is not set")),
   rule(or(cmdline("self_protection", "defconfig", "iommu.passthrough", "0"), and(kconfig("self_protection", "defconfig", "IOMMU_DEFAULT_PASSTHROUGH", "is not set"), cmdline("-", "-", "iommu.passthrough", "is not set")))),
-  rule(or(cmdline("self_protection", "defconfig", "iommu.strict", "1"), and(kconfig("self_protection", "defconfig", "IOMMU_DEFAULT_DMA_STRICT", "y"), cmdline("-", "-", "iommu.strict", "is not set"))), ["ARM64"]),
-  rule(or(cmdline("self_protection", "defconfig", "mitigations", "auto"), cmdline("self_protection", "defconfig", "mitigations", "is not set")), ["ARM64"]),
-  rule(or(cmdline("self_protection", "defconfig", "kpti", "is not off"), and(cmdline("self_protection", "defconfig", "mitigations", "auto"), cmdline("-", "-", "kpti", "is not set")), and(cmdline("self_protection", "defconfig", "mitigations", "is not set"), cmdline("-", "-", "kpti", "is not set"))), ["ARM64"]),
-  rule(or(cmdline("self_protection", "defconfig", "ssbd", "kernel"), cmdline("self_protection", "a13xp0p0v", "ssbd", "force-on"), and(cmdline("self_protection", "defconfig", "mitigations", "auto"), cmdline("-", "-", "ssbd", "is not set")), and(cmdline("self_protection", "defconfig", "mitigations", "is not set"), cmdline("-", "-", "ssbd", "is not set"))), ["ARM64"]),
-  rule(or(cmdline("self_protection", "defconfig", "rodata", "full"), and(kconfig("self_protection", "defconfig", "RODATA_FULL_DEFAULT_ENABLED", "y"), cmdline("-", "-", "rodata", "is not set"))), ["ARM64"]),
   rule(or(cmdline("self_protection", "defconfig", "rodata", "on"), cmdline("self_protection", "defconfig", "rodata", "is not set")), ["X86_64", "X86_32", "ARM", "RISCV"]),
-  rule(or(cmdline("self_protection", "defconfig", "iommu.strict", "1"), and(kconfig("self_protection", "defconfig", "IOMMU_DEFAULT_DMA_STRICT", "y"), cmdline("-", "-", "iommu.strict", "is not set"))), ["ARM", "RISCV"]),
-  rule(or(cmdline("self_protection", "defconfig", "mitigations", "auto"), cmdline("self_protection", "defconfig", "mitigations", "is not set")), ["ARM", "RISCV"]),
+  rule(or(cmdline("self_protection", "defconfig", "iommu.strict", "1"), and(kconfig("self_protection", "defconfig", "IOMMU_DEFAULT_DMA_STRICT", "y"), cmdline("-", "-", "iommu.strict", "is not set"))), ["ARM64", "ARM", "RISCV"]),
+  rule(or(cmdline("self_protection", "defconfig", "mitigations", "auto"), cmdline("self_protection", "defconfig", "mitigations", "is not set")), ["ARM64", "ARM", "RISCV"]),
   rule(or(cmdline("self_protection", "defconfig", "spectre_v2", "is not off"), and(cmdline("self_protection", "kspp", "mitigations", "auto,nosmt"), cmdline("-", "-", "spectre_v2", "is not set"))), ["X86_64", "X86_32"]),
   rule(or(cmdline("self_protection", "defconfig", "spectre_v2_user", "is not off"), and(cmdline("self_protection", "kspp", "mitigations", "auto,nosmt"), cmdline("-", "-", "spectre_v2_user", "is not set"))), ["X86_64", "X86_32"]),
   rule(or(cmdline("self_protection", "defconfig", "spectre_bhi", "is not off"), and(cmdline("self_protection", "kspp", "mitigations", "auto,nosmt"), cmdline("-", "-", "spectre_bhi", "is not set"))), ["X86_64", "X86_32"]),
@@ -410,6 +354,9 @@ export const CMDLINE_RULES: readonly Rule[] = [
   rule(or(cmdline("self_protection", "defconfig", "tsa", "is not off"), and(cmdline("self_protection", "kspp", "mitigations", "auto,nosmt"), cmdline("-", "-", "tsa", "is not set"))), ["X86_64", "X86_32"]),
   rule(or(cmdline("self_protection", "defconfig", "indirect_target_selection", "is not off"), and(cmdline("self_protection", "kspp", "mitigations", "auto,nosmt"), cmdline("-", "-", "indirect_target_selection", "is not set"))), ["X86_64", "X86_32"]),
   rule(or(cmdline("self_protection", "defconfig", "vmscape", "is not off"), and(cmdline("self_protection", "kspp", "mitigations", "auto,nosmt"), cmdline("-", "-", "vmscape", "is not set"))), ["X86_64", "X86_32"]),
+  rule(or(cmdline("self_protection", "defconfig", "kpti", "is not off"), and(cmdline("self_protection", "defconfig", "mitigations", "auto"), cmdline("-", "-", "kpti", "is not set")), and(cmdline("self_protection", "defconfig", "mitigations", "is not set"), cmdline("-", "-", "kpti", "is not set"))), ["ARM64"]),
+  rule(or(cmdline("self_protection", "defconfig", "ssbd", "kernel"), cmdline("self_protection", "a13xp0p0v", "ssbd", "force-on"), and(cmdline("self_protection", "defconfig", "mitigations", "auto"), cmdline("-", "-", "ssbd", "is not set")), and(cmdline("self_protection", "defconfig", "mitigations", "is not set"), cmdline("-", "-", "ssbd", "is not set"))), ["ARM64"]),
+  rule(or(cmdline("self_protection", "defconfig", "rodata", "full"), and(kconfig("self_protection", "defconfig", "RODATA_FULL_DEFAULT_ENABLED", "y"), cmdline("-", "-", "rodata", "is not set"))), ["ARM64"]),
   rule(cmdline("self_protection", "kspp", "slab_merge", "is not set")),
   rule(cmdline("self_protection", "kspp", "slub_merge", "is not set")),
   rule(cmdline("self_protection", "kspp", "page_alloc.shuffle", "1")),
@@ -432,10 +379,10 @@ export const CMDLINE_RULES: readonly Rule[] = [
   rule(cmdline("self_protection", "clipos", "iommu", "force"), ["X86_64", "X86_32"]),
   rule(or(cmdline("cut_attack_surface", "defconfig", "tsx", "off"), and(kconfig("cut_attack_surface", "defconfig", "X86_INTEL_TSX_MODE_OFF", "y"), cmdline("cut_attack_surface", "defconfig", "tsx", "is not set")), and(kconfig("-", "-", "CPU_SUP_INTEL", "is not set"), cmdline("cut_attack_surface", "defconfig", "tsx", "is not set"))), ["X86_64", "X86_32"]),
   rule(cmdline("cut_attack_surface", "kspp", "nosmt", "is present")),
-  rule(or(cmdline("cut_attack_surface", "kspp", "vdso32", "0"), cmdline("cut_attack_surface", "a13xp0p0v", "vdso", "0"), cmdline("cut_attack_surface", "a13xp0p0v", "vdso32", "1"), cmdline("cut_attack_surface", "a13xp0p0v", "vdso", "1"), and(kconfig("cut_attack_surface", "kspp", "COMPAT_VDSO", "is not set"), cmdline("-", "-", "vdso32", "is not set"), cmdline("-", "-", "vdso", "is not set"))), ["X86_32"]),
   rule(or(cmdline("cut_attack_surface", "kspp", "vsyscall", "none"), kconfig("cut_attack_surface", "kspp", "X86_VSYSCALL_EMULATION", "is not set"), and(kconfig("cut_attack_surface", "kspp", "LEGACY_VSYSCALL_NONE", "y"), cmdline("-", "-", "vsyscall", "is not set"))), ["X86_64"]),
   rule(or(cmdline("cut_attack_surface", "kspp", "vdso32", "0"), and(kconfig("cut_attack_surface", "kspp", "COMPAT_VDSO", "is not set"), cmdline("-", "-", "vdso32", "is not set"))), ["X86_64"]),
   rule(or(cmdline("cut_attack_surface", "kspp", "ia32_emulation", "0"), kconfig("cut_attack_surface", "kspp", "IA32_EMULATION", "is not set"), and(kconfig("cut_attack_surface", "a13xp0p0v", "IA32_EMULATION_DEFAULT_DISABLED", "y"), cmdline("-", "-", "ia32_emulation", "is not set"))), ["X86_64"]),
+  rule(or(cmdline("cut_attack_surface", "kspp", "vdso32", "0"), cmdline("cut_attack_surface", "a13xp0p0v", "vdso", "0"), cmdline("cut_attack_surface", "a13xp0p0v", "vdso32", "1"), cmdline("cut_attack_surface", "a13xp0p0v", "vdso", "1"), and(kconfig("cut_attack_surface", "kspp", "COMPAT_VDSO", "is not set"), cmdline("-", "-", "vdso32", "is not set"), cmdline("-", "-", "vdso", "is not set"))), ["X86_32"]),
   rule(or(cmdline("cut_attack_surface", "grsec", "debugfs", "off"), kconfig("cut_attack_surface", "grsec", "DEBUG_FS", "is not set"))),
   rule(cmdline("cut_attack_surface", "grapheneos", "sysrq_always_enabled", "is not set")),
   rule(or(cmdline("cut_attack_surface", "a13xp0p0v", "bdev_allow_write_mounted", "0"), and(kconfig("cut_attack_surface", "a13xp0p0v", "BLK_DEV_WRITE_MOUNTED", "is not set"), cmdline("-", "-", "bdev_allow_write_mounted", "is not set")))),
@@ -445,9 +392,9 @@ export const CMDLINE_RULES: readonly Rule[] = [
 
 export const SYSCTL_RULES: readonly Rule[] = [
   rule(or(sysctl("self_protection", "kspp", "net.core.bpf_jit_harden", "2"), and(kconfig("-", "-", "BPF_JIT", "is not set"), kconfig("-", "-", "LOCALVERSION", "is present")))),
-  rule(sysctl("self_protection", "kspp", "vm.mmap_min_addr", "32768"), ["ARM"]),
-  rule(and(sysctl("self_protection", "kspp", "vm.mmap_min_addr", "65536"), kconfig("cut_attack_surface", "kspp", "COMPAT", "is not set")), ["ARM64"]),
   rule(sysctl("self_protection", "kspp", "vm.mmap_min_addr", "65536"), ["X86_64", "X86_32", "RISCV"]),
+  rule(and(sysctl("self_protection", "kspp", "vm.mmap_min_addr", "65536"), kconfig("cut_attack_surface", "kspp", "COMPAT", "is not set")), ["ARM64"]),
+  rule(sysctl("self_protection", "kspp", "vm.mmap_min_addr", "32768"), ["ARM"]),
   rule(sysctl("self_protection", "a13xp0p0v", "kernel.oops_limit", "100")),
   rule(sysctl("self_protection", "a13xp0p0v", "kernel.warn_limit", "100")),
   rule(sysctl("cut_attack_surface", "kspp", "kernel.dmesg_restrict", "1")),

@@ -8,7 +8,8 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CMDLINE_RULES, KCONFIG_RULES, SYSCTL_RULES, type Check } from "../../src/harden/rules.ts";
+import type { Check } from "../../src/harden/rule-model.ts";
+import { CMDLINE_RULES, KCONFIG_RULES, SYSCTL_RULES } from "../../src/harden/rules.ts";
 
 export const DEBIAN_CONFIGS = "/usr/src/linux-config-6.1";
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "harden");
