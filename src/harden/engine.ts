@@ -102,10 +102,10 @@ function evaluateOption(expected: string, state: string | undefined): string {
   }
   if (expected === "is present") return state === undefined ? "FAIL: is not present" : "OK: is present";
   if (expected === "is not off") {
-    if (state === "off") return "FAIL: is off";
-    if (state === "0" || state === "is not set") return `FAIL: is off, "${state}"`;
     if (state === undefined) return "FAIL: is off, not found";
-    return `OK: is not off, "${state}"`;
+    if (state === "off") return "FAIL: is off";
+    if (trimChars(state, '"').split(",").includes("off") || state === "0" || state === "is not set") return `FAIL: is off (${state})`;
+    return `OK: is not off (${state})`;
   }
   if (expected === state) return "OK";
   if (state === undefined) return expected === "is not set" ? "OK: is not found" : "FAIL: is not found";
@@ -159,7 +159,7 @@ function evaluateAnd(check: CompoundCheck, input: CheckInput): string {
     if (result.startsWith('FAIL: "') || result === "FAIL: is not found") return `FAIL: ${option.name} is not "${option.expected}"`;
     if (result.startsWith("FAIL: not in ")) return `FAIL: "${trimChars(option.expected, "*")}" is not in ${option.name}`;
     if (result === "FAIL: is not present") return `FAIL: ${option.name} is not present`;
-    if (result === "FAIL: is off" || result === 'FAIL: is off, "0"' || result === 'FAIL: is off, "is not set"') return `FAIL: ${option.name} is off`;
+    if (result === "FAIL: is off" || result.startsWith("FAIL: is off (")) return `FAIL: ${option.name} is off`;
     if (result === "FAIL: is off, not found") return `FAIL: ${option.name} is off, not found`;
     return result;
   }

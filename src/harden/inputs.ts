@@ -35,7 +35,7 @@ function gunzipOrFail(file: string, bytes: Buffer): Buffer {
 const OPTION_ON = /^CONFIG_[a-zA-Z0-9_]+=/;
 const OPTION_OFF = /^# (CONFIG_[a-zA-Z0-9_]+) is not set$/;
 const VERSION_LINE = /^# Linux\/.+ Kernel Configuration$|^Linux version .+/;
-const ARCH_LINE = /CONFIG_([A-Z0-9_]+)=y$/;
+const ARCH_LINE = /^CONFIG_([A-Z0-9_]+)=y$/;
 
 /** Parses a kernel .config; every line must be an option, a '# CONFIG_X is not set' line, a comment or blank. */
 export function parseKernelConfig(file: string, text: string): KernelConfig {
@@ -129,13 +129,23 @@ export function parseCmdline(file: string, text: string): Map<string, string> {
 }
 
 const SYSCTL_LINE = /^[a-zA-Z0-9/*._-]+ ?=/;
+const SYSCTL_DENIED = /^sysctl: permission denied on key '([a-zA-Z0-9/*._-]+)'/;
 
-/** 'sysctl -a' output (or a sysctl.conf): values by key, the last one winning. */
+/**
+ * 'sysctl -a' output (or a sysctl.conf): values by key, the last one winning. Its own
+ * complaints ('sysctl: ...', from stderr) are skipped, except that a key it was denied
+ * reads as "permission denied", as upstream records it, so its check fails visibly.
+ */
 export function parseSysctl(file: string, text: string): Map<string, string> {
   const values = new Map<string, string>();
   splitLines(text).forEach((raw, i) => {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) return;
+    if (line.startsWith("sysctl: ")) {
+      const denied = SYSCTL_DENIED.exec(line)?.[1];
+      if (denied !== undefined) values.set(denied, "permission denied");
+      return;
+    }
     if (!SYSCTL_LINE.test(line)) throw new InputError(`${file}:${i + 1}: not a sysctl line: '${clip(line)}'; expected 'key = value' as 'sysctl -a' prints`);
     const eq = line.indexOf("=");
     values.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
@@ -149,9 +159,9 @@ export function sysctlArch(values: Map<string, string>): Arch | undefined {
   const machine = values.get("kernel.arch");
   if (machine === undefined) return undefined;
   const patterns: [Arch, RegExp][] = [
-    ["ARM64", /^aarch64|armv8/],
+    ["ARM64", /^(?:aarch64|armv8)/],
     ["ARM", /^armv[3-7]/],
-    ["RISCV", /^riscv32|riscv64/],
+    ["RISCV", /^(?:riscv32|riscv64)/],
     ["X86_32", /^i[3-6]?86/],
     ["X86_64", /^x86_64/],
   ];

@@ -74,6 +74,18 @@ function variation(seed: number, base: string): HardenCase {
   return { name: `variation ${seed} (${arch})`, config: `${lines.join("\n")}\n`, cmdline: `${params.join(" ")}\n`, sysctl: `${sysctls.join("\n")}\n` };
 }
 
+/**
+ * 'sysctl -a' as a user runs it on an arch upstream does not know: stderr mixed in, two
+ * root-only keys denied, and kernel.arch matching no arch (arch-dependent checks dropped).
+ */
+function deniedSysctls(sysctl: string): string {
+  const denied = new Set(["vm.mmap_rnd_bits", "fs.protected_regular"]);
+  const kept = sysctl.split("\n").filter((line) => !denied.has(line.split("=")[0]?.trim() ?? ""));
+  const lines = kept.map((line) => (line.startsWith("kernel.arch") ? "kernel.arch = s390x" : line));
+  lines.push('sysctl: reading key "net.ipv6.conf.all.stable_secret"', ...[...denied].map((key) => `sysctl: permission denied on key '${key}'`), "");
+  return lines.join("\n");
+}
+
 export function hardenCases(): HardenCase[] {
   const amd64 = debianConfig("amd64_none_amd64");
   const cmdline = fixtureText("cmdline-hardened.txt");
@@ -83,6 +95,7 @@ export function hardenCases(): HardenCase[] {
     { name: "Debian cloud-amd64 with a hardened cmdline and Debian's sysctls", config: debianConfig("amd64_none_cloud-amd64"), cmdline, sysctl },
     { name: "Debian rt-amd64 with a weakened cmdline", config: debianConfig("amd64_rt_amd64"), cmdline: fixtureText("cmdline-weakened.txt") },
     { name: "Debian's sysctls alone", sysctl },
+    { name: "sysctls read as a user on an unknown arch", sysctl: deniedSysctls(sysctl) },
     ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((seed) => variation(seed, amd64)),
   ];
 }

@@ -11,6 +11,7 @@ import { SETTLED_MS } from "../../src/core/fingerprint.ts";
 import { sha256 } from "../../src/core/hash.ts";
 import { findPrivateKeys } from "../../src/kernel/key-scan.ts";
 import { describeVerdict, verifyModuleTree } from "../../src/kernel/module-sig.ts";
+import { UPSTREAM } from "../../src/harden/rules.ts";
 import { readUkiSections } from "../../src/uki/uki.ts";
 import { bronze } from "../helpers/cli.ts";
 import { fileIdentities } from "../helpers/identities.ts";
@@ -49,7 +50,7 @@ test("the build prints every artifact with its size", () => {
 
 test("the hardening gate passed on the kernel config, the UKI's command line and init's sysctls; hardening.json lists every verdict and each suppressed one with its reason", async () => {
   const { hardening, cmdline } = await manifest();
-  assert.equal(hardening.rules, "kernel-hardening-checker 0.6.17.1");
+  assert.equal(hardening.rules, `${UPSTREAM.project} ${UPSTREAM.release}`);
   assert.deepEqual(hardening.decisions, ["defconfig", "kspp"]);
   assert.equal(hardening.gatedFail, 0);
   assert.equal(hardening.checks, hardening.ok + hardening.fail);
