@@ -29,7 +29,7 @@ export class YamlFile {
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
     const first = doc.errors[0];
     if (first) {
-      const line = first.linePos?.[0]?.line ?? 1;
+      const line = first.linePos?.[0]?.line ?? lines.linePos(first.pos[0]).line;
       throw new InputError(`${displayPath(path)}:${line}: not valid YAML: ${first.message.split("\n")[0]}`);
     }
     return new YamlFile(path, doc, lines);
