@@ -6,9 +6,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 # tools used by builds, tests and boots; `bronze doctor` explains each one
 packages="build-essential bc bison flex libelf-dev libssl-dev openssl kmod cpio
-  linux-source-6.1=$(sed -n 's/^ *debianVersion: *//p' "$root/kernel/source.yaml")
+  linux-source-6.12=$(sed -n 's/^ *debianVersion: *//p' "$root/kernel/source.yaml")
   squashfs-tools zstd xz-utils bubblewrap binutils systemd-boot-efi sbsigntool
-  qemu-system-x86 ovmf git linux-config-6.1 docker-registry skopeo umoci apache2-utils
+  qemu-system-x86 ovmf git linux-config-6.1 linux-config-6.12 docker-registry skopeo umoci apache2-utils
   dosfstools mtools gcc-12-plugin-dev efitools fdisk gdisk chromium xorriso genisoimage qemu-utils ipxe-qemu
   swtpm swtpm-tools libtss2-tcti-swtpm0 libtss2-esys-3.0.2-0 libtss2-rc0"
 

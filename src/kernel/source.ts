@@ -6,6 +6,8 @@ import { SHA256_PATTERN, type SourcePin } from "../sources/pin.ts";
 export interface KernelSource {
   file: string;
   package: string;
+  /** the Debian source package it is built from (the name advisories and purls use) */
+  sourcePackage: string;
   debianVersion: string;
   version: string;
   pin: Extract<SourcePin, { kind: "host-file" }>;
@@ -17,10 +19,11 @@ export async function loadKernelSource(kernelDir: string): Promise<KernelSource>
   const yaml = await YamlFile.load(file);
   const f = new FieldReader(yaml);
   const top = f.mapping(yaml.data, []);
-  f.onlyKeys(top, [], ["package", "debianVersion", "file", "version", "sha256", "sourceDateEpoch"]);
+  f.onlyKeys(top, [], ["package", "sourcePackage", "debianVersion", "file", "version", "sha256", "sourceDateEpoch"]);
   return {
     file,
     package: f.string(top.package, ["package"]),
+    sourcePackage: f.string(top.sourcePackage, ["sourcePackage"], /^[a-z0-9][a-z0-9.+-]+$/, "a Debian source package name, as 'dpkg -s PACKAGE' gives it in Source:"),
     debianVersion: f.string(top.debianVersion, ["debianVersion"]),
     version: f.string(top.version, ["version"], /^\d+\.\d+(\.\d+)?$/, "a kernel version like 6.1.192"),
     pin: {

@@ -51,7 +51,7 @@ export function imageSbom(parts: ImageParts): RootfsSbom {
     license: "GPL-2.0-only",
     kind: "kernel",
     description: `Linux ${parts.kernel.release} with its modules, from Debian's ${parts.kernelSource.package} ${parts.kernelSource.debianVersion}`,
-    purl: `pkg:deb/debian/linux@${parts.kernelSource.debianVersion}?arch=source`,
+    purl: `pkg:deb/debian/${parts.kernelSource.sourcePackage}@${parts.kernelSource.debianVersion}?arch=source`,
     cpe: `cpe:2.3:o:linux:linux_kernel:${parts.kernelSource.version}:*:*:*:*:*:*:*`,
     sources: [describePin(parts.kernelSource.pin, parts.projectRoot)].map(({ location, sha256 }) => ({ location, sha256 })),
   };

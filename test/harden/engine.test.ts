@@ -90,7 +90,9 @@ test("cmdline checks: 'is not off', 'is present', kstrtobool normalisation, and 
   const c = config(["CONFIG_INIT_ON_ALLOC_DEFAULT_ON=y"]);
   const cmd = (line: string) => new Map(line.split(" ").map((w) => [w.split("=")[0] as string, w.includes("=") ? (w.split("=")[1] as string) : ""]));
   assert.equal(resultFor(c, "spectre_v2", { cmdline: cmd("spectre_v2=off") })[0]?.check_result, "FAIL: is off");
-  assert.equal(resultFor(c, "spectre_v2", { cmdline: cmd("spectre_v2=retpoline") })[0]?.check_result, 'OK: is not off, "retpoline"');
+  assert.equal(resultFor(c, "spectre_v2", { cmdline: cmd("spectre_v2=retpoline") })[0]?.check_result, "OK: is not off (retpoline)");
+  // an "off" among a list of values turns it off
+  assert.equal(resultFor(c, "mds", { cmdline: cmd("mds=full,off") })[0]?.check_result, "FAIL: is off (full,off)");
   assert.equal(resultFor(c, "spectre_v2", { cmdline: cmd("mitigations=auto,nosmt") })[0]?.check_result, 'OK: mitigations is "auto,nosmt"');
   assert.equal(resultFor(c, "nosmt", { cmdline: cmd("nosmt") })[0]?.check_result, "OK: is present");
   assert.equal(resultFor(c, "init_on_alloc", { cmdline: cmd("quiet") })[0]?.check_result, 'OK: CONFIG_INIT_ON_ALLOC_DEFAULT_ON is "y"');

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
+import { loadKernelSource } from "../../src/kernel/source.ts";
 import { bronze } from "../helpers/cli.ts";
+import { PROJECT_ROOT } from "../helpers/tmp.ts";
 
 // bronze outdated against this machine's archive lists, each row checked with apt-cache and dpkg themselves
 
@@ -19,9 +22,10 @@ test("bronze outdated: each Debian pin against what apt-cache offers, ordered as
   // with no deb-src lists both sides would be undefined: the comparison must be of something
   assert.ok(offered.length > 0, "apt-cache showsrc musl offers versions (make enables deb-src)");
   assert.equal(musl?.newest, await dpkgNewest(offered));
-  const kernel = rows.find((r) => r.pin === "kernel/source.yaml: linux-source-6.1");
-  const madison = (await execa("apt-cache", ["madison", "linux-source-6.1"])).stdout.split("\n").map((l) => l.split("|")[1]?.trim() ?? "").filter(Boolean);
-  assert.ok(madison.length > 0, "apt-cache madison linux-source-6.1 offers versions");
+  const pinned = await loadKernelSource(join(PROJECT_ROOT, "kernel"));
+  const kernel = rows.find((r) => r.pin === `kernel/source.yaml: ${pinned.package}`);
+  const madison = (await execa("apt-cache", ["madison", pinned.package])).stdout.split("\n").map((l) => l.split("|")[1]?.trim() ?? "").filter(Boolean);
+  assert.ok(madison.length > 0, `apt-cache madison ${pinned.package} offers versions`);
   const newestKernel = await dpkgNewest(madison);
   assert.equal(kernel?.newest, newestKernel);
   assert.equal(kernel?.behind, (await execa("dpkg", ["--compare-versions", newestKernel ?? "", "gt", kernel?.pinned ?? ""], { reject: false })).exitCode === 0);

@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { bronze } from "../helpers/cli.ts";
+import { loadKernelSource } from "../../src/kernel/source.ts";
 import { buildImage } from "../../src/oci/image.ts";
 import { layoutFiles, writeLayoutDir } from "../../src/oci/layout.ts";
 import { writeTar } from "../../src/oci/tar.ts";
@@ -19,7 +20,7 @@ test("bronze vuln scan on the minimal image's SBOM: musl's CVE-2025-26519 shows 
   assert.equal(fixed.exitCode, 0, String(fixed.all));
   assert.match(String(fixed.stdout), /^fixed musl pkg:deb\/debian\/musl@1\.2\.3-1\?arch=source: DEBIAN-CVE-2025-26519, by a patch of its build/m);
   assert.match(String(fixed.stdout), /0 finding\(s\) at or above high, 0 below, 1 fixed by a patch, 0 suppressed by VEX/);
-  assert.doesNotMatch(String(fixed.stdout), /CVE-2024-1086/);
+  assert.doesNotMatch(String(fixed.stdout), /CVE-2024-1086|CVE-2026-74753/, "the shipped kernel is past both fixes");
 
   // the SBOM as it was before the patch: its musl component without the pedigree
   const dir = await tempDir();
@@ -29,6 +30,17 @@ test("bronze vuln scan on the minimal image's SBOM: musl's CVE-2025-26519 shows 
   const failed = await bronze(["vuln", "scan", "--sbom", unpatched, "--advisories", ADVISORIES]);
   assert.equal(failed.exitCode, 1, String(failed.all));
   assert.match(String(failed.stdout), /^FAIL musl pkg:deb\/debian\/musl@1\.2\.3-1\?arch=source: DEBIAN-CVE-2025-26519 \(CVE-2025-26519\), high, no fixed version/m);
+
+  // the same SBOM with the kernel set back before the fix of CVE-2026-74753 (6.12.111-1~deb12u1)
+  const { sourcePackage } = await loadKernelSource(join(PROJECT_ROOT, "kernel"));
+  const kernelPurl = `pkg:deb/debian/${sourcePackage}@`;
+  assert.ok(sbom.components.some((c) => String(c.purl).startsWith(kernelPurl)), `the SBOM's kernel is ${kernelPurl}...`);
+  const olderKernel = join(dir, "older-kernel.cdx.json");
+  const older = sbom.components.map((c) => (String(c.purl).startsWith(kernelPurl) ? { ...c, purl: `${kernelPurl}6.12.107-1~deb12u1?arch=source` } : c));
+  await writeFile(olderKernel, JSON.stringify({ ...sbom, components: older }));
+  const kernelFinding = await bronze(["vuln", "scan", "--sbom", olderKernel, "--advisories", ADVISORIES]);
+  assert.equal(kernelFinding.exitCode, 1, String(kernelFinding.all));
+  assert.match(String(kernelFinding.stdout), /^FAIL linux pkg:deb\/debian\/linux-6\.12@6\.12\.107-1~deb12u1\?arch=source: DEBIAN-CVE-2026-74753 \(CVE-2026-74753\), unknown, fixed in 6\.12\.111-1~deb12u1/m);
 
   const vex = join(dir, "minimal.vex.json");
   const statement = { vulnerability: { name: "CVE-2025-26519" }, products: [{ "@id": "pkg:deb/debian/musl" }], status: "not_affected", justification: "vulnerable_code_not_in_execute_path", impact_statement: "no program of the minimal image calls iconv" };
