@@ -52,7 +52,7 @@ test("a successful kernel build signs its modules, then leaves no copy of its ke
   const key = await captureKey();
   const result = await build;
   assert.equal(result.exitCode, 0, String(result.all));
-  assert.match(String(result.all), /kernel 6\.1\.\d+-bronze: 3 module\(s\)/);
+  assert.match(String(result.all), /kernel \d+\.\d+\.\d+-bronze: 3 module\(s\)/);
   await assertKeyGone(key, [cache, join(PROJECT_ROOT, "_out", "keyok")]);
 });
 
