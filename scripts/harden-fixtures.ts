@@ -9,9 +9,10 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync, renameSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { writeFileAtomic } from "../src/core/atomic.ts";
 import { hardenCases } from "../test/helpers/harden-cases.ts";
 import { UPSTREAM } from "../src/harden/rules.ts";
 
@@ -51,8 +52,7 @@ try {
     };
   });
   const out = join(import.meta.dirname, "..", "test", "fixtures", "harden", "upstream-results.json");
-  writeFileSync(`${out}.tmp`, `${JSON.stringify({ upstream: UPSTREAM, tool: version, command: "kernel-hardening-checker --mode json", cases }, null, 1)}\n`);
-  renameSync(`${out}.tmp`, out);
+  await writeFileAtomic(out, `${JSON.stringify({ upstream: UPSTREAM, tool: version, command: "kernel-hardening-checker --mode json", cases }, null, 1)}\n`);
   console.log(`${cases.length} cases written to ${out}`);
 } finally {
   rmSync(temp, { recursive: true, force: true });
