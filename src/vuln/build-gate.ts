@@ -20,10 +20,6 @@ function claimOf(f: Finding): VexClaim {
   return { ...base, status: f.vex.status, ...(f.vex.justification ? { justification: f.vex.justification } : {}), text: f.vex.text };
 }
 
-/**
- * The build's vulnerability gate on the image's SBOMs (the base's and its extensions'): refuses the image,
- * naming each failing component, advisory and fixed version and each stale statement, or returns the verdict.
- */
 /** What the gate was given and what it found: the components (one per purl), the advisories, the verdict. */
 export interface Evaluation {
   components: Component[];
@@ -50,6 +46,10 @@ export async function evaluateGate(
   return { components, advisories, result: gate(components, advisories, statements, policy.failOn) };
 }
 
+/**
+ * The build's vulnerability gate on the image's SBOMs (the base's and its extensions'): refuses the image,
+ * naming each failing component, advisory and fixed version and each stale statement, or returns the verdict.
+ */
 export async function vulnerabilityGate(
   policy: VulnerabilityPolicy,
   sboms: readonly { name: string; data: Buffer }[],
