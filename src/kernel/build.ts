@@ -235,13 +235,15 @@ async function seal(job: SealJob, ctx: KernelContext): Promise<Record<string, st
   for (const m of [...spec.modules, ...spec.extensionModules]) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, box);
   // modules_install signs each module (MODULE_SIG_ALL) and runs depmod over all of them
   const sign = { ...box, mounts: [...box.mounts, ...signer.installMounts] };
-  const install = `INSTALL_MOD_PATH=/out/modules/usr INSTALL_MOD_STRIP=1${signer.installArgs}`;
+  // out-of-tree modules go to extra/, where images and extensions look (Kbuild 6.12's default for M= is
+  // updates/); in-tree modules_install ignores INSTALL_MOD_DIR
+  const installTo = (root: string, more = "") => `INSTALL_MOD_PATH=${root} INSTALL_MOD_DIR=extra INSTALL_MOD_STRIP=1${more}${signer.installArgs}`;
+  const install = installTo("/out/modules/usr");
   await runSandboxed(`make -s modules_install ${install}`, sign);
-  // out-of-tree modules go to extra/ (Kbuild's default moved to updates/ in newer kernels; images and extensions expect extra/)
-  for (const m of spec.modules) await runSandboxed(`make -s M=${moduleDir(m.def.name)} modules_install INSTALL_MOD_DIR=extra ${install}`, sign);
+  for (const m of spec.modules) await runSandboxed(`make -s M=${moduleDir(m.def.name)} modules_install ${install}`, sign);
   // each extension's modules in a tree of their own, without depmod: the image build regenerates the dependency data with the extensions it has
   for (const m of spec.extensionModules) {
-    const apart = `INSTALL_MOD_PATH=/out/${EXTENSION_MODULES}/${m.def.name}/usr INSTALL_MOD_DIR=extra INSTALL_MOD_STRIP=1 DEPMOD=true${signer.installArgs}`;
+    const apart = installTo(`/out/${EXTENSION_MODULES}/${m.def.name}/usr`, " DEPMOD=true");
     await runSandboxed(`make -s M=${moduleDir(m.def.name)} modules_install ${apart}`, sign);
   }
   // the last module is signed: the key has done its work
