@@ -1,7 +1,7 @@
 import { layerEntries } from "./layers.ts";
 import type { KeyObject } from "node:crypto";
 import { access, readdir, readFile } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { join, posix, relative } from "node:path";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { sha256 } from "../core/hash.ts";
 import { FieldReader, YamlFile } from "../core/yamlfile.ts";
@@ -17,7 +17,7 @@ import { extensionImage, loadExtension } from "./image.ts";
 import { parseExtensionManifest, type ExtensionManifest } from "./manifest.ts";
 import { checkExtension, describeViolation, type ExtensionContent, type Violation } from "./policy.ts";
 import { imageDigest, verifyLayout } from "./signature.ts";
-import { isServiceDefinition, SERVICE_FORMAT } from "./services.ts";
+import { isServiceDefinition, parseServiceDefinition, SERVICE_FORMAT, serviceGraphProblems } from "./services.ts";
 
 /** An extension of this tree (`build: NAME`): manifest.yaml, rootfs/, and build.yaml naming what this build makes for it. */
 export interface TreeExtension {
@@ -159,6 +159,17 @@ export async function enforceExtensionPolicy(extensions: readonly ResolvedExtens
   const services = extensions.flatMap((ext) => ext.content.entries.filter(isServiceDefinition).map((e) => ({ ext, e })));
   for (const { ext, e } of services.slice(SERVICE_FORMAT.maxServices)) {
     violations.push({ extension: ext.content.manifest.name, path: e.path, rule: "service-definition", detail: `more than ${SERVICE_FORMAT.maxServices} services in the image (init runs at most ${SERVICE_FORMAT.maxServices})` });
+  }
+  const parsed = services.flatMap(({ ext, e }) => {
+    try {
+      return [{ ext, e, service: parseServiceDefinition(e.path, posix.basename(e.path), (e.data ?? Buffer.alloc(0)).toString("utf8")) }];
+    } catch {
+      return []; // reported by checkExtension
+    }
+  });
+  for (const { service, problem } of serviceGraphProblems(parsed.map((p) => p.service))) {
+    const at = parsed.find((p) => p.service.name === service);
+    if (at) violations.push({ extension: at.ext.content.manifest.name, path: at.e.path, rule: "service-definition", detail: `service '${service}' ${problem}` });
   }
   if (violations.length) {
     throw new InputError(`${violations.length} violation(s) of the extension content policy:\n${violations.map((v) => `  ${describeViolation(v)}`).join("\n")}`);

@@ -15,7 +15,22 @@ export const SERVICE_FORMAT = {
   /** bytes of the command path, and of all arguments with a NUL after each */
   maxCommand: 255,
   maxArgsBytes: 4096,
+  maxSyscalls: 512,
+  maxWritable: 8,
+  maxAfter: 8,
+  /** the descriptor a service with `ready: notify` writes a line on when it is ready */
+  notifyFd: 3,
 } as const;
+
+/** The capabilities a service may keep, by number (capabilities(7)), as pkgs/init/src/capabilities.h names them. */
+export const CAPABILITIES = [
+  "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid",
+  "setpcap", "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw",
+  "ipc_lock", "ipc_owner", "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct",
+  "sys_admin", "sys_boot", "sys_nice", "sys_resource", "sys_time", "sys_tty_config", "mknod",
+  "lease", "audit_write", "audit_control", "setfcap", "mac_override", "mac_admin", "syslog",
+  "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf", "checkpoint_restore",
+] as const;
 export const SERVICES_DIR = SERVICE_FORMAT.dir;
 
 /** A service definition an extension declares (a NAME.yaml file in the services directory). */
@@ -24,7 +39,34 @@ export const isServiceDefinition = (entry: { type: string; path: string }): bool
 const RESTART = ["always", "on-failure", "never"] as const;
 const NAME = new RegExp(`^[a-z0-9][a-z0-9-]{0,${SERVICE_FORMAT.maxName - 1}}$`);
 
-export interface ServiceDefinition {
+export interface ServiceLimits {
+  /** memory.max in bytes */
+  memory?: number;
+  /** cpu.max: the quota in microseconds of each period */
+  cpu?: { quotaUs: number; periodUs: number };
+  /** pids.max */
+  pids?: number;
+}
+
+/** How init confines a service; every service is confined, these say how far. */
+export interface Confinement {
+  uid: number;
+  gid: number;
+  /** the capabilities kept (every other is dropped), in capability order */
+  capabilities: string[];
+  /** a seccomp allow-list (with execve); empty: init's deny-list of dangerous syscalls */
+  syscalls: string[];
+  network: "host" | "private";
+  limits: ServiceLimits;
+  /** paths under /var/ it may write (made its own, mode 0700); all else is read-only */
+  writable: string[];
+  /** services it starts after, once each is ready */
+  after: string[];
+  /** notify: ready when it writes a line on descriptor 3; running: once it has run 2 s */
+  ready: "notify" | "running";
+}
+
+export interface ServiceDefinition extends Partial<Confinement> {
   name: string;
   /** absolute path of the program in the image */
   command: string;
@@ -37,7 +79,7 @@ export function parseServiceDefinition(where: string, fileName: string, text: st
   const yaml = YamlFile.parse(where, text);
   const f = new FieldReader(yaml);
   const top = f.mapping(yaml.data, []);
-  f.onlyKeys(top, [], ["name", "command", "args", "restart"]);
+  f.onlyKeys(top, [], ["name", "command", "args", "restart", ...CONFINEMENT_KEYS]);
   const name = f.string(top.name, ["name"], NAME, `lowercase letters, digits and '-', at most ${SERVICE_FORMAT.maxName}`);
   if (`${name}.yaml` !== fileName) throw yaml.error(["name"], `the service is named '${name}' but its file is ${fileName}; name the file ${name}.yaml`);
   const command = f.string(top.command, ["command"]);
@@ -55,11 +97,139 @@ export function parseServiceDefinition(where: string, fileName: string, text: st
   if (argsBytes > SERVICE_FORMAT.maxArgsBytes) throw yaml.error(["args"], `the arguments take ${argsBytes} bytes; init reads at most ${SERVICE_FORMAT.maxArgsBytes} (each with a NUL)`);
   const restart = top.restart === undefined ? "always" : f.string(top.restart, ["restart"]);
   if (!(RESTART as readonly string[]).includes(restart)) throw yaml.error(["restart"], `restart '${restart}' is not known; use ${RESTART.join(", ")}`);
-  return { name, command, args, restart: restart as ServiceDefinition["restart"] };
+  return { name, command, args, restart: restart as ServiceDefinition["restart"], ...confinementOf(yaml, f, top, name) };
+}
+
+const CONFINEMENT_KEYS = ["user", "group", "capabilities", "seccomp", "network", "limits", "writable", "after", "ready"];
+const SYSCALL = /^[a-z0-9_]{1,63}$/;
+const SIZE = /^(\d+)([KMG]?)$/;
+const CPU = /^(\d+)%$/;
+const MAX_ID = 0xfffffffe;
+
+/** The confinement fields of a definition: what it names, with init's defaults for the rest. */
+function confinementOf(yaml: YamlFile, f: FieldReader, top: Record<string, unknown>, name: string): Confinement {
+  const id = (key: string): number | undefined => {
+    if (top[key] === undefined) return undefined;
+    const value = f.integer(top[key], [key]);
+    if (value > MAX_ID) throw yaml.error([key], `${key} ${value} is above ${MAX_ID}`);
+    return value;
+  };
+  const uid = id("user") ?? 0;
+  const names = (key: string, pattern: RegExp, hint: string, max: number, at: (string | number)[] = [key], value: unknown = top[key]): string[] => {
+    const list = f.list(value, at).map((v, i) => f.string(v, [...at, i], pattern, hint));
+    if (list.length > max) throw yaml.error(at, `at most ${max} entries`);
+    const twice = list.find((v, i) => list.indexOf(v) !== i);
+    if (twice) throw yaml.error(at, `'${twice}' is named twice`);
+    return list;
+  };
+  const known = CAPABILITIES as readonly string[];
+  const capabilities = names("capabilities", /^[a-z_]+$/, "a capability as capabilities(7) names it, lowercase, without CAP_", known.length);
+  capabilities.forEach((c, i) => {
+    if (!known.includes(c)) throw yaml.error(["capabilities", i], `capability '${c}' is not known; use one of: ${known.join(", ")}`);
+  });
+  let syscalls: string[] = [];
+  if (top.seccomp !== undefined) {
+    const seccomp = f.mapping(top.seccomp, ["seccomp"]);
+    f.onlyKeys(seccomp, ["seccomp"], ["allow"]);
+    syscalls = names("seccomp.allow", SYSCALL, "a syscall name (a-z 0-9 _)", SERVICE_FORMAT.maxSyscalls, ["seccomp", "allow"], seccomp.allow);
+    if (syscalls.length === 0) throw yaml.error(["seccomp", "allow"], "an allow-list names at least one syscall; leave seccomp out for init's deny-list");
+  }
+  const network = top.network === undefined ? "host" : f.string(top.network, ["network"]);
+  if (network !== "host" && network !== "private") throw yaml.error(["network"], `network '${network}' is not known; use host or private (a namespace with loopback only)`);
+  const writable = names("writable", /^\/var\/[^\n]+$/, "an absolute path under /var/", SERVICE_FORMAT.maxWritable);
+  writable.forEach((path, i) => {
+    if (posix.normalize(path) !== path || path.endsWith("/") || Buffer.byteLength(path) > SERVICE_FORMAT.maxCommand) {
+      throw yaml.error(["writable", i], `writable '${path}' must be a normalized path under /var/ of at most ${SERVICE_FORMAT.maxCommand} bytes`);
+    }
+  });
+  const after = names("after", NAME, "a service name", SERVICE_FORMAT.maxAfter);
+  if (after.includes(name)) throw yaml.error(["after"], `service '${name}' cannot come after itself`);
+  const ready = top.ready === undefined ? "running" : f.string(top.ready, ["ready"]);
+  if (ready !== "notify" && ready !== "running") throw yaml.error(["ready"], `ready '${ready}' is not known; use notify (a line on descriptor ${SERVICE_FORMAT.notifyFd}) or running (2 s after its start)`);
+  return {
+    uid,
+    gid: id("group") ?? uid,
+    capabilities: known.filter((c) => capabilities.includes(c)),
+    syscalls,
+    network,
+    limits: limitsOf(yaml, f, top.limits),
+    writable,
+    after,
+    ready,
+  };
+}
+
+function limitsOf(yaml: YamlFile, f: FieldReader, value: unknown): ServiceLimits {
+  if (value === undefined) return {};
+  const limits = f.mapping(value, ["limits"]);
+  f.onlyKeys(limits, ["limits"], ["memory", "cpu", "pids"]);
+  const out: ServiceLimits = {};
+  if (limits.memory !== undefined) {
+    const text = typeof limits.memory === "number" ? String(limits.memory) : f.string(limits.memory, ["limits", "memory"]);
+    const m = SIZE.exec(text);
+    const bytes = m ? Number(m[1]) * 1024 ** " KMG".indexOf(m[2] || " ") : NaN;
+    if (!(bytes > 0) || !Number.isSafeInteger(bytes)) throw yaml.error(["limits", "memory"], `memory '${text}' is not a size: bytes, or a number with K, M or G (1024s)`);
+    out.memory = bytes;
+  }
+  if (limits.cpu !== undefined) {
+    const text = f.string(limits.cpu, ["limits", "cpu"]);
+    const m = CPU.exec(text);
+    const percent = m ? Number(m[1]) : 0;
+    if (percent < 1 || percent > 100_000) throw yaml.error(["limits", "cpu"], `cpu '${text}' is not a share: a percentage of one CPU, 1% to 100000% (e.g. 50%, or 200% for two CPUs)`);
+    out.cpu = { quotaUs: percent * 1000, periodUs: 100_000 };
+  }
+  if (limits.pids !== undefined) {
+    const pids = f.integer(limits.pids, ["limits", "pids"]);
+    if (pids < 1) throw yaml.error(["limits", "pids"], "pids must be at least 1");
+    out.pids = pids;
+  }
+  return out;
+}
+
+/**
+ * What is wrong with the services of one image taken together: a dependency (`after`) on a service the
+ * image lacks, or a cycle of them (init would start none of its services). Each problem names the service.
+ */
+export function serviceGraphProblems(services: readonly Pick<ServiceDefinition, "name" | "after">[]): { service: string; problem: string }[] {
+  const byName = new Map(services.map((s) => [s.name, s]));
+  const problems: { service: string; problem: string }[] = [];
+  for (const s of services) {
+    for (const dep of s.after ?? []) if (!byName.has(dep)) problems.push({ service: s.name, problem: `comes after '${dep}', which is not a service of this image` });
+  }
+  const done = new Set<string>();
+  const visit = (name: string, path: string[]): void => {
+    if (done.has(name)) return;
+    const at = path.indexOf(name);
+    if (at >= 0) {
+      const cycle = [...path.slice(at), name];
+      problems.push({ service: name, problem: `its dependencies form a cycle (${cycle.join(" -> ")}): none of them would start` });
+      return;
+    }
+    for (const dep of byName.get(name)?.after ?? []) if (byName.has(dep)) visit(dep, [...path, name]);
+    done.add(name);
+  };
+  for (const s of services) visit(s.name, []);
+  return problems;
 }
 
 /** The definition as init reads it (usr/lib/bronze/services/NAME.service): one key=value a line, `arg` repeated in order. */
 export function renderServiceFile(service: ServiceDefinition): Buffer {
-  const lines = [`name=${service.name}`, `command=${service.command}`, ...service.args.map((a) => `arg=${a}`), `restart=${service.restart}`];
+  const { limits = {} } = service;
+  const lines = [
+    `name=${service.name}`,
+    `command=${service.command}`,
+    ...service.args.map((a) => `arg=${a}`),
+    `restart=${service.restart}`,
+    ...(service.uid !== undefined ? [`user=${service.uid}`, `group=${service.gid ?? service.uid}`] : []),
+    ...(service.capabilities ?? []).map((c) => `cap=${c}`),
+    ...(service.syscalls ?? []).map((c) => `syscall=${c}`),
+    ...(service.network === "private" ? ["network=private"] : []),
+    ...(limits.memory ? [`memory_max=${limits.memory}`] : []),
+    ...(limits.cpu ? [`cpu_max=${limits.cpu.quotaUs} ${limits.cpu.periodUs}`] : []),
+    ...(limits.pids ? [`pids_max=${limits.pids}`] : []),
+    ...(service.writable ?? []).map((p) => `writable=${p}`),
+    ...(service.after ?? []).map((a) => `after=${a}`),
+    ...(service.ready === "notify" ? ["ready=notify"] : []),
+  ];
   return Buffer.from(`${lines.join("\n")}\n`);
 }

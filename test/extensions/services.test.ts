@@ -6,14 +6,81 @@ import { checkExtension, type ExtensionContent } from "../../src/extensions/poli
 import type { KernelArtifact } from "../../src/kernel/build.ts";
 import { makeSigningKey } from "../helpers/modsign.ts";
 import { tempDir } from "../helpers/tmp.ts";
-import { parseServiceDefinition, renderServiceFile } from "../../src/extensions/services.ts";
+import { parseServiceDefinition, renderServiceFile, serviceGraphProblems } from "../../src/extensions/services.ts";
 import type { ReadEntry } from "../../src/oci/tar-read.ts";
 
 test("a service definition becomes the line format init reads, arguments in order", () => {
   const service = parseServiceDefinition("hello.yaml", "hello.yaml", 'name: hello\ncommand: /usr/local/bin/hello-service\nargs: ["--interval", 2, "a=b c"]\nrestart: on-failure\n');
-  assert.deepEqual(service, { name: "hello", command: "/usr/local/bin/hello-service", args: ["--interval", "2", "a=b c"], restart: "on-failure" });
-  assert.equal(renderServiceFile(service).toString(), "name=hello\ncommand=/usr/local/bin/hello-service\narg=--interval\narg=2\narg=a=b c\nrestart=on-failure\n");
+  assert.deepEqual(service, {
+    name: "hello",
+    command: "/usr/local/bin/hello-service",
+    args: ["--interval", "2", "a=b c"],
+    restart: "on-failure",
+    // confined by default: root without capabilities, init's syscall deny-list, the host's network, no limits
+    uid: 0,
+    gid: 0,
+    capabilities: [],
+    syscalls: [],
+    network: "host",
+    limits: {},
+    writable: [],
+    after: [],
+    ready: "running",
+  });
+  assert.equal(renderServiceFile(service).toString(), "name=hello\ncommand=/usr/local/bin/hello-service\narg=--interval\narg=2\narg=a=b c\nrestart=on-failure\nuser=0\ngroup=0\n");
   assert.equal(parseServiceDefinition("x.yaml", "x.yaml", "name: x\ncommand: /usr/local/bin/x\n").restart, "always");
+});
+
+test("a confined service's user, capabilities, syscalls, network, limits, writable paths, dependencies and readiness reach init's format", () => {
+  const text = [
+    "name: probe",
+    "command: /usr/local/bin/probe",
+    "user: 1000",
+    "capabilities: [net_bind_service, chown]",
+    "seccomp: {allow: [read, write, exit_group]}",
+    "network: private",
+    "limits: {memory: 16M, cpu: 150%, pids: 32}",
+    "writable: [/var/lib/probe, /var/cache/probe]",
+    "after: [hello]",
+    "ready: notify",
+  ].join("\n");
+  const service = parseServiceDefinition("probe.yaml", "probe.yaml", text);
+  assert.equal(service.gid, 1000, "the group defaults to the user's number");
+  assert.deepEqual(service.capabilities, ["chown", "net_bind_service"], "in capability order");
+  assert.deepEqual(service.limits, { memory: 16 * 1024 * 1024, cpu: { quotaUs: 150_000, periodUs: 100_000 }, pids: 32 });
+  assert.equal(
+    renderServiceFile(service).toString(),
+    [
+      "name=probe",
+      "command=/usr/local/bin/probe",
+      "restart=always",
+      "user=1000",
+      "group=1000",
+      "cap=chown",
+      "cap=net_bind_service",
+      "syscall=read",
+      "syscall=write",
+      "syscall=exit_group",
+      "network=private",
+      "memory_max=16777216",
+      "cpu_max=150000 100000",
+      "pids_max=32",
+      "writable=/var/lib/probe",
+      "writable=/var/cache/probe",
+      "after=hello",
+      "ready=notify",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(parseServiceDefinition("m.yaml", "m.yaml", "name: m\ncommand: /m\nlimits: {memory: 4096}\n").limits?.memory, 4096, "bytes without a unit");
+});
+
+test("the services of an image: a dependency on a service it lacks, and a cycle, are named", () => {
+  assert.deepEqual(serviceGraphProblems([{ name: "a", after: [] }, { name: "b", after: ["a"] }]), []);
+  assert.deepEqual(serviceGraphProblems([{ name: "b", after: ["gone"] }]), [{ service: "b", problem: "comes after 'gone', which is not a service of this image" }]);
+  assert.deepEqual(serviceGraphProblems([{ name: "a", after: ["c"] }, { name: "b", after: ["a"] }, { name: "c", after: ["b"] }]), [
+    { service: "a", problem: "its dependencies form a cycle (a -> c -> b -> a): none of them would start" },
+  ]);
 });
 
 test("bad service definitions name the file, the line and the fix", () => {
@@ -23,7 +90,24 @@ test("bad service definitions name the file, the line and the fix", () => {
   refused("name: other\ncommand: /bin/x\n", /svc\.yaml:1.*named 'other' but its file is svc\.yaml/);
   refused("name: svc\ncommand: bin/x\n", /svc\.yaml:2.*must be an absolute, normalized path/);
   refused("name: svc\ncommand: /usr/../bin/x\n", /svc\.yaml:2.*absolute, normalized path/);
-  refused("name: svc\ncommand: /bin/x\nuser: nobody\n", /svc\.yaml:3.*user/);
+  refused("name: svc\ncommand: /bin/x\nuser: nobody\n", /svc\.yaml:3.*'user' must be a whole number/);
+  refused("name: svc\ncommand: /bin/x\nuser: 4294967295\n", /svc\.yaml:3.*user 4294967295 is above 4294967294/);
+  refused("name: svc\ncommand: /bin/x\ncapabilities: [CAP_CHOWN]\n", /svc\.yaml:3.*lowercase, without CAP_/);
+  refused("name: svc\ncommand: /bin/x\ncapabilities: [root]\n", /svc\.yaml:3.*capability 'root' is not known; use one of: chown, /);
+  refused("name: svc\ncommand: /bin/x\ncapabilities: [chown, chown]\n", /svc\.yaml:3.*'chown' is named twice/);
+  refused("name: svc\ncommand: /bin/x\nseccomp: {allow: []}\n", /svc\.yaml:3.*names at least one syscall; leave seccomp out for init's deny-list/);
+  refused("name: svc\ncommand: /bin/x\nseccomp: {deny: [read]}\n", /svc\.yaml:3.*unknown key 'deny' in 'seccomp'; allowed: allow/);
+  refused("name: svc\ncommand: /bin/x\nseccomp:\n  allow: [read, Write]\n", /svc\.yaml:4.*'seccomp\.allow\.1' 'Write' is not valid: a syscall name/);
+  refused("name: svc\ncommand: /bin/x\nnetwork: none\n", /svc\.yaml:3.*network 'none' is not known; use host or private/);
+  refused("name: svc\ncommand: /bin/x\nlimits:\n  memory: 1T\n", /svc\.yaml:4.*memory '1T' is not a size/);
+  refused("name: svc\ncommand: /bin/x\nlimits:\n  cpu: 0.5\n", /svc\.yaml:4.*'limits\.cpu' is read as the number 0\.5/);
+  refused("name: svc\ncommand: /bin/x\nlimits:\n  cpu: 0%\n", /svc\.yaml:4.*cpu '0%' is not a share/);
+  refused("name: svc\ncommand: /bin/x\nlimits:\n  pids: 0\n", /svc\.yaml:4.*pids must be at least 1/);
+  refused("name: svc\ncommand: /bin/x\nlimits: {swap: 1}\n", /svc\.yaml:3.*unknown key 'swap' in 'limits'; allowed: memory, cpu, pids/);
+  refused("name: svc\ncommand: /bin/x\nwritable: [/etc/svc]\n", /svc\.yaml:3.*an absolute path under \/var\//);
+  refused("name: svc\ncommand: /bin/x\nwritable: [/var/lib/../../etc]\n", /svc\.yaml:3.*must be a normalized path under \/var\//);
+  refused("name: svc\ncommand: /bin/x\nafter: [svc]\n", /svc\.yaml:3.*cannot come after itself/);
+  refused("name: svc\ncommand: /bin/x\nready: tcp\n", /svc\.yaml:3.*ready 'tcp' is not known; use notify \(a line on descriptor 3\) or running/);
   refused(`name: svc\ncommand: /bin/x\nargs: [${Array.from({ length: 33 }, (_, i) => i).join(", ")}]\n`, /svc\.yaml:3.*at most 32 arguments/);
 });
 

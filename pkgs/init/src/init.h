@@ -60,6 +60,13 @@ unsigned long count_boot(void);
 void measure_phase(const char *word);
 const char *pcr11(void);
 
+/* confine.c: a service's cgroup, namespaces, credentials and syscall filter */
+void setup_cgroups(void);
+const char *confinement_problem(const struct service *svc);
+int syscall_number(const char *name);
+pid_t spawn_confined(struct service *svc, char *const argv[]);
+uint64_t oom_kills(const struct service *svc);
+
 /* services.c: the services and their supervision */
 int start_services(void);
 void __attribute__((noreturn)) supervise(void);

@@ -1,8 +1,10 @@
 /* The parsers of init (see parse.h): no I/O but the streams they are given. */
 #define _GNU_SOURCE
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "capabilities.h"
 #include "parse.h"
 
 #define STR_(x) #x
@@ -115,15 +117,140 @@ int valid_service_name(const char *name)
 	return len > 0 && len <= MAX_SERVICE_NAME && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") == len;
 }
 
+/* Appends WORD and its NUL to the words in BUF (LEN bytes used, COUNT words): 1, or 0 when it does not fit. */
+static int add_word(char *buf, size_t size, size_t *len, int *count, const char *word)
+{
+	size_t n = strlen(word) + 1;
+	if (n > size - *len)
+		return 0;
+	memcpy(buf + *len, word, n);
+	*len += n;
+	(*count)++;
+	return 1;
+}
+
+/* VALUE as a decimal number (digits only, no overflow) into *OUT: 1, else 0. */
+static int decimal(const char *value, uint64_t *out)
+{
+	uint64_t n = 0;
+	if (!*value)
+		return 0;
+	for (const char *c = value; *c; c++) {
+		if (*c < '0' || *c > '9' || n > (UINT64_MAX - (uint64_t)(*c - '0')) / 10)
+			return 0;
+		n = n * 10 + (uint64_t)(*c - '0');
+	}
+	*out = n;
+	return 1;
+}
+
+int capability_number(const char *name)
+{
+	for (int i = 0; i < CAPABILITY_COUNT; i++)
+		if (strcmp(CAPABILITY_NAMES[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* A syscall's name as service files spell it (read, clock_nanosleep): its number is init's to find. */
+static int valid_syscall_name(const char *name)
+{
+	size_t len = strlen(name);
+	return len > 0 && len <= 63 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == len;
+}
+
+/* The confinement keys of a service file; NULL when LINE=VALUE is valid, "" when KEY is none of them. */
+static const char *parse_confinement(const char *key, const char *value, struct service *svc, unsigned *seen)
+{
+	static char reason[128];
+	size_t value_len = strlen(value);
+	uint64_t n;
+	/* the keys that may be given once, a bit each in *seen */
+	static const char *const once[] = { "user", "group", "network", "memory_max", "cpu_max", "pids_max", "ready" };
+	for (unsigned i = 0; i < sizeof(once) / sizeof(once[0]); i++) {
+		if (strcmp(key, once[i]) != 0)
+			continue;
+		if (*seen & (1u << i)) {
+			snprintf(reason, sizeof(reason), "%.20s given twice", key);
+			return reason;
+		}
+		*seen |= 1u << i;
+	}
+	if (strcmp(key, "user") == 0 || strcmp(key, "group") == 0) {
+		if (!decimal(value, &n) || n >= 0xffffffffu)
+			return strcmp(key, "user") == 0 ? "user must be a number (uid)" : "group must be a number (gid)";
+		if (key[0] == 'u')
+			svc->uid = (uid_t)n;
+		else
+			svc->gid = (gid_t)n;
+	} else if (strcmp(key, "cap") == 0) {
+		int cap = capability_number(value);
+		if (cap < 0) {
+			snprintf(reason, sizeof(reason), "unknown capability %.60s", value);
+			return reason;
+		}
+		svc->capabilities |= (uint64_t)1 << cap;
+	} else if (strcmp(key, "syscall") == 0) {
+		if (!valid_syscall_name(value)) {
+			snprintf(reason, sizeof(reason), "syscall name %.60s is not a-z 0-9 _", value);
+			return reason;
+		}
+		if (svc->syscall_count == MAX_SERVICE_SYSCALLS)
+			return "more than " STR(MAX_SERVICE_SYSCALLS) " syscalls";
+		if (!add_word(svc->syscalls, sizeof(svc->syscalls), &svc->syscalls_len, &svc->syscall_count, value))
+			return "syscall names too long";
+	} else if (strcmp(key, "network") == 0) {
+		if (strcmp(value, "private") == 0)
+			svc->private_network = 1;
+		else if (strcmp(value, "host") != 0)
+			return "network must be host or private";
+	} else if (strcmp(key, "memory_max") == 0) {
+		if (!decimal(value, &svc->memory_max) || svc->memory_max == 0)
+			return "memory_max must be a number of bytes above 0";
+	} else if (strcmp(key, "cpu_max") == 0) {
+		char quota[24], period[24];
+		if (sscanf(value, "%23[0-9] %23[0-9]", quota, period) != 2 || !decimal(quota, &svc->cpu_quota_us) ||
+		    !decimal(period, &svc->cpu_period_us) || svc->cpu_quota_us < 1000 || svc->cpu_period_us < 1000 ||
+		    svc->cpu_period_us > 1000000 || strspn(value, "0123456789 ") != value_len)
+			return "cpu_max must be QUOTA PERIOD in microseconds (each at least 1000, the period at most 1000000)";
+	} else if (strcmp(key, "pids_max") == 0) {
+		if (!decimal(value, &svc->pids_max) || svc->pids_max == 0)
+			return "pids_max must be a number above 0";
+	} else if (strcmp(key, "writable") == 0) {
+		if (strncmp(value, "/var/", 5) != 0 || strstr(value, "/../") || strstr(value, "/./") || value[value_len - 1] == '/')
+			return "writable must be a normalized path under /var/";
+		if (value_len >= sizeof(svc->writable[0]))
+			return "writable path too long";
+		if (svc->writable_count == MAX_SERVICE_WRITABLE)
+			return "more than " STR(MAX_SERVICE_WRITABLE) " writable paths";
+		memcpy(svc->writable[svc->writable_count++], value, value_len + 1);
+	} else if (strcmp(key, "after") == 0) {
+		if (!valid_service_name(value))
+			return "after must name a service (1 to 63 characters of a-z 0-9 -)";
+		if (svc->after_count == MAX_SERVICE_AFTER)
+			return "more than " STR(MAX_SERVICE_AFTER) " dependencies";
+		memcpy(svc->after[svc->after_count++], value, value_len + 1);
+	} else if (strcmp(key, "ready") == 0) {
+		if (strcmp(value, "notify") != 0)
+			return "ready must be notify";
+		svc->notify = 1;
+	} else {
+		return "";
+	}
+	return NULL;
+}
+
 /* Reads a service definition (key=value lines, as bronze's build writes them); NULL when valid, else why it is not. */
 const char *parse_service(FILE *file, struct service *svc)
 {
 	static char reason[128];
 	char line[4096];
 	int has_name = 0, has_command = 0, has_restart = 0;
+	unsigned seen = 0;
 	memset(svc, 0, sizeof(*svc));
 	svc->restart = RESTART_ALWAYS;
 	svc->backoff_s = 1;
+	svc->notify_fd = -1;
 	while (fgets(line, sizeof(line), file)) {
 		size_t len = strlen(line);
 		if (len > 0 && line[len - 1] == '\n')
@@ -157,11 +284,8 @@ const char *parse_service(FILE *file, struct service *svc)
 		} else if (strcmp(line, "arg") == 0) {
 			if (svc->argc == MAX_SERVICE_ARGS)
 				return "more than " STR(MAX_SERVICE_ARGS) " arguments";
-			if (value_len + 1 > sizeof(svc->args) - svc->args_len)
+			if (!add_word(svc->args, sizeof(svc->args), &svc->args_len, &svc->argc, value))
 				return "arguments too long";
-			memcpy(svc->args + svc->args_len, value, value_len + 1);
-			svc->args_len += value_len + 1;
-			svc->argc++;
 		} else if (strcmp(line, "restart") == 0) {
 			if (has_restart++)
 				return "restart given twice";
@@ -174,8 +298,13 @@ const char *parse_service(FILE *file, struct service *svc)
 			else
 				return "restart must be always, on-failure or never";
 		} else {
-			snprintf(reason, sizeof(reason), "unknown key %.60s", line);
-			return reason;
+			const char *confinement = parse_confinement(line, value, svc, &seen);
+			if (confinement && !*confinement) {
+				snprintf(reason, sizeof(reason), "unknown key %.60s", line);
+				return reason;
+			}
+			if (confinement)
+				return confinement;
 		}
 	}
 	if (ferror(file))

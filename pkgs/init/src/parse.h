@@ -42,22 +42,50 @@ int parse_sysctl_line(char *line, struct sysctl_setting *s);
 
 enum restart_policy { RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_NEVER };
 
+/* An absolute path in a service definition (a writable directory). */
+typedef char service_path[MAX_SERVICE_COMMAND + 1];
+typedef char service_name[MAX_SERVICE_NAME + 1];
+
 struct service {
-	char name[MAX_SERVICE_NAME + 1];
-	char command[MAX_SERVICE_COMMAND + 1];
+	service_name name;
+	service_path command;
 	char args[MAX_SERVICE_ARGS_BYTES]; /* the arguments, one after the other, each NUL-terminated */
 	size_t args_len;
 	int argc;
 	enum restart_policy restart;
+	/* confinement: who it runs as, what it keeps, what it sees, what it may use */
+	uid_t uid;
+	gid_t gid;
+	uint64_t capabilities; /* kept, a bit per capability number; every other is dropped */
+	char syscalls[MAX_SERVICE_ARGS_BYTES]; /* an allow-list (NUL-separated names); empty: the default deny-list */
+	size_t syscalls_len;
+	int syscall_count;
+	int private_network;
+	uint64_t memory_max; /* bytes; 0: no limit */
+	uint64_t cpu_quota_us, cpu_period_us; /* cpu.max; 0: no limit */
+	uint64_t pids_max; /* 0: no limit */
+	service_path writable[MAX_SERVICE_WRITABLE];
+	int writable_count;
+	service_name after[MAX_SERVICE_AFTER];
+	int after_count;
+	int notify; /* ready when it writes a line on SERVICE_NOTIFY_FD, else once it has run a while */
+	/* supervision */
 	pid_t pid; /* 0 when not running */
 	int64_t started_ms;
 	int announced; /* "running" said for this start */
+	int waiting; /* not started yet: a service it comes after is not ready */
+	int ready; /* its dependants may start */
+	int notify_fd; /* the read end of its notification pipe, -1 when none */
+	uint64_t oom_kills; /* memory.events' oom_kill when it started */
 	int restart_pending;
 	int64_t restart_at_ms;
 	unsigned backoff_s;
 };
 
 int valid_service_name(const char *name);
+
+/* The number of a capability as service files name it (net_bind_service: 10), -1 when unknown. */
+int capability_number(const char *name);
 
 /* Reads a service definition (key=value lines, as bronze's build writes them); NULL when valid, else why it is not. */
 const char *parse_service(FILE *file, struct service *svc);

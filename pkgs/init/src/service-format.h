@@ -14,6 +14,12 @@
 /* bytes of the command path, and of all arguments with a NUL after each */
 #define MAX_SERVICE_COMMAND 255
 #define MAX_SERVICE_ARGS_BYTES 4096
+/* the syscalls of an allow-list, writable paths and dependencies a definition may name */
+#define MAX_SERVICE_SYSCALLS 512
+#define MAX_SERVICE_WRITABLE 8
+#define MAX_SERVICE_AFTER 8
+/* a service with ready=notify writes a line on this descriptor when it is ready (as s6's notification-fd) */
+#define SERVICE_NOTIFY_FD 3
 #define READY_LINE "bronze: ready"
 
 #endif

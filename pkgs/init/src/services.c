@@ -1,6 +1,11 @@
-/* The services of /usr/lib/bronze/services: started in name order, restarted as their policy says, orphans reaped. */
+/*
+ * The services of /usr/lib/bronze/services: started confined (confine.c) in name order, each once the
+ * services it comes after are ready, restarted as their policy says; orphans reaped.
+ */
 #define _GNU_SOURCE
 #include "init.h"
+#include <poll.h>
+#include <sys/signalfd.h>
 
 #define SERVICE_RUNNING_MS 2000
 #define SERVICE_STABLE_MS 10000
@@ -22,6 +27,14 @@ static int64_t now_ms(void)
 static int service_file(const struct dirent *entry)
 {
 	return has_suffix(entry->d_name, SERVICE_SUFFIX);
+}
+
+static struct service *find_service(const char *name)
+{
+	for (int i = 0; i < service_count; i++)
+		if (strcmp(services[i].name, name) == 0)
+			return &services[i];
+	return NULL;
 }
 
 /* Reads the services of SERVICES_DIR in name order; an invalid file is reported and skipped. */
@@ -52,6 +65,8 @@ static void read_services(void)
 		for (int j = 0; !reason && j < service_count; j++)
 			if (strcmp(services[j].name, svc->name) == 0)
 				reason = "another service has this name";
+		if (!reason)
+			reason = confinement_problem(svc);
 		if (reason)
 			say("service %s invalid: %s", file, reason);
 		else
@@ -59,6 +74,18 @@ static void read_services(void)
 		free(files[i]);
 	}
 	free(files);
+	/* a dependency that is not there would hold its dependants back forever */
+	for (int i = 0; i < service_count; i++) {
+		for (int d = 0; d < services[i].after_count; d++) {
+			if (find_service(services[i].after[d]))
+				continue;
+			say("service %s invalid: it comes after %s, which is not a valid service", services[i].name, services[i].after[d]);
+			memmove(&services[i], &services[i + 1], (size_t)(service_count - i - 1) * sizeof(services[0]));
+			service_count--;
+			i = -1;
+			break;
+		}
+	}
 }
 
 /* The process ended (or never started): restart it after its backoff, or leave it stopped, as its policy says. */
@@ -67,6 +94,11 @@ static void service_ended(struct service *svc, int failed)
 	int64_t now = now_ms();
 	int64_t lived = now - svc->started_ms;
 	svc->pid = 0;
+	svc->ready = 0;
+	if (svc->notify_fd >= 0) {
+		close(svc->notify_fd);
+		svc->notify_fd = -1;
+	}
 	if (svc->restart == RESTART_NEVER || (svc->restart == RESTART_ON_FAILURE && !failed)) {
 		say("service %s stopped", svc->name);
 		return;
@@ -82,7 +114,22 @@ static void service_ended(struct service *svc, int failed)
 	say("service %s restarting in %u s", svc->name, delay);
 }
 
-/* Forks and execs a service in a session of its own, stdin from /dev/null, stdout and stderr on the console. */
+/* What a start says of the service's confinement, e.g. " uid=1000 gid=1000 caps=0x400 network=private memory.max=16777216". */
+static void describe_confinement(const struct service *svc, char *out, size_t size)
+{
+	out[0] = '\0';
+	append(out, size, " uid=%u gid=%u caps=0x%llx seccomp=%s network=%s", (unsigned)svc->uid, (unsigned)svc->gid,
+	       (unsigned long long)svc->capabilities, svc->syscall_count ? "allow-list" : "deny-list",
+	       svc->private_network ? "private" : "host");
+	if (svc->memory_max)
+		append(out, size, " memory.max=%llu", (unsigned long long)svc->memory_max);
+	if (svc->cpu_quota_us)
+		append(out, size, " cpu.max=%llu/%llu", (unsigned long long)svc->cpu_quota_us, (unsigned long long)svc->cpu_period_us);
+	if (svc->pids_max)
+		append(out, size, " pids.max=%llu", (unsigned long long)svc->pids_max);
+}
+
+/* Starts a service confined, stdin from /dev/null, stdout and stderr on the console. */
 static int start_service(struct service *svc)
 {
 	char *argv[MAX_SERVICE_ARGS + 2];
@@ -96,42 +143,50 @@ static int start_service(struct service *svc)
 	svc->restart_pending = 0;
 	svc->announced = 0;
 	svc->started_ms = now_ms();
-	pid_t pid = fork();
+	pid_t pid = spawn_confined(svc, argv);
 	if (pid < 0) {
-		say("service %s cannot fork: %s", svc->name, strerror(errno));
 		service_ended(svc, 1);
 		return 0;
 	}
-	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		setsid();
-		int null = open("/dev/null", O_RDONLY);
-		if (null != 0) {
-			if (null < 0 || dup2(null, 0) < 0)
-				close(0);
-			if (null > 0)
-				close(null);
-		}
-		if (chdir("/") == 0)
-			execv(svc->command, argv);
-		say("service %s cannot exec %s: %s", svc->name, svc->command, strerror(errno));
-		_exit(127);
-	}
 	svc->pid = pid;
-	say("service %s started pid=%d", svc->name, (int)pid);
+	char confinement[256];
+	describe_confinement(svc, confinement, sizeof(confinement));
+	say("service %s started pid=%d%s", svc->name, (int)pid, confinement);
 	return 1;
 }
 
-/* Starts every service; returns how many started. */
+/* Whether every service SVC comes after is ready. */
+static int dependencies_ready(const struct service *svc)
+{
+	for (int d = 0; d < svc->after_count; d++) {
+		const struct service *dep = find_service(svc->after[d]);
+		if (!dep || !dep->ready)
+			return 0;
+	}
+	return 1;
+}
+
+/* Starts every service that waits for no other; returns how many started or wait for their dependencies. */
 int start_services(void)
 {
 	int started = 0;
+	setup_cgroups();
 	read_services();
-	for (int i = 0; i < service_count; i++)
-		started += start_service(&services[i]);
+	for (int i = 0; i < service_count; i++) {
+		struct service *svc = &services[i];
+		svc->waiting = svc->after_count > 0;
+		if (svc->waiting)
+			started++;
+		else
+			started += start_service(svc);
+	}
 	return started;
+}
+
+static void service_ready(struct service *svc, const char *how)
+{
+	svc->ready = 1;
+	say("service %s ready (%s)", svc->name, how);
 }
 
 /* Reaps every ended child: services (reported, restarted as their policy says) and orphans. */
@@ -144,8 +199,11 @@ static void reap(void)
 			struct service *svc = &services[i];
 			if (svc->pid != pid)
 				continue;
+			uint64_t kills = oom_kills(svc);
 			if (WIFEXITED(status))
 				say("service %s exited status=%d", svc->name, WEXITSTATUS(status));
+			else if (WTERMSIG(status) == SIGKILL && kills > svc->oom_kills)
+				say("service %s killed by the OOM killer: memory.max=%llu reached", svc->name, (unsigned long long)svc->memory_max);
 			else
 				say("service %s killed by signal %d", svc->name, WTERMSIG(status));
 			service_ended(svc, !WIFEXITED(status) || WEXITSTATUS(status) != 0);
@@ -154,31 +212,66 @@ static void reap(void)
 	}
 }
 
-/* PID 1's last duty, forever: reap, restart the services that are due, and say which have come up. */
+/* A line on a service's notification pipe makes it ready; its end without one, not. */
+static void read_notification(struct service *svc)
+{
+	char buf[256];
+	ssize_t n = read(svc->notify_fd, buf, sizeof(buf));
+	if (n > 0 && memchr(buf, '\n', (size_t)n) == NULL)
+		return;
+	close(svc->notify_fd);
+	svc->notify_fd = -1;
+	if (n > 0)
+		service_ready(svc, "notified");
+}
+
+/* PID 1's last duty, forever: reap, start and restart the services that are due, and say which have come up. */
 void __attribute__((noreturn)) supervise(void)
 {
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
-	/* blocked, SIGCHLD stays pending for PID 1 (unblocked, PID 1 ignores it): it ends the wait below */
+	/* blocked, SIGCHLD stays pending for PID 1 (unblocked, PID 1 ignores it) and is read from the signalfd */
 	sigprocmask(SIG_BLOCK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0)
+		say("no signalfd: %s (services are reaped once a second)", strerror(errno));
 	for (;;) {
+		struct signalfd_siginfo info;
+		while (sfd >= 0 && read(sfd, &info, sizeof(info)) == (ssize_t)sizeof(info))
+			;
 		reap();
 		int64_t now = now_ms(), wait_ms = 1000;
+		struct pollfd fds[MAX_SERVICES + 1];
+		struct service *notifying[MAX_SERVICES + 1];
+		nfds_t nfds = 0;
+		fds[nfds++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		for (int i = 0; i < service_count; i++) {
 			struct service *svc = &services[i];
+			if (svc->waiting && dependencies_ready(svc)) {
+				svc->waiting = 0;
+				start_service(svc);
+			}
 			if (svc->restart_pending && now >= svc->restart_at_ms)
 				start_service(svc);
 			if (svc->pid && !svc->announced && now - svc->started_ms >= SERVICE_RUNNING_MS) {
 				svc->announced = 1;
 				say("service %s running pid=%d", svc->name, (int)svc->pid);
+				if (!svc->notify)
+					service_ready(svc, "running");
+			}
+			if (svc->notify_fd >= 0) {
+				notifying[nfds] = svc;
+				fds[nfds++] = (struct pollfd){ .fd = svc->notify_fd, .events = POLLIN };
 			}
 			int64_t due = svc->restart_pending ? svc->restart_at_ms
 				      : svc->pid && !svc->announced ? svc->started_ms + SERVICE_RUNNING_MS : -1;
 			if (due >= 0 && due - now < wait_ms)
 				wait_ms = due > now ? due - now : 0;
 		}
-		struct timespec timeout = { .tv_sec = (time_t)(wait_ms / 1000), .tv_nsec = (long)(wait_ms % 1000) * 1000000 };
-		sigtimedwait(&chld, NULL, &timeout);
+		if (poll(fds, nfds, (int)wait_ms) > 0)
+			for (nfds_t f = 1; f < nfds; f++)
+				if (fds[f].revents)
+					read_notification(notifying[f]);
 	}
 }

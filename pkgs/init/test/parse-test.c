@@ -133,7 +133,27 @@ static void test_services(void)
 	CHECK(same(service_of("name=A\ncommand=/a\n", &svc), "name must be 1 to 63 characters of a-z 0-9 -"));
 	CHECK(same(service_of("name=a\nname=b\ncommand=/a\n", &svc), "name given twice"));
 	CHECK(same(service_of("name=a\ncommand=/a\nrestart=sometimes\n", &svc), "restart must be always, on-failure or never"));
-	CHECK(same(service_of("name=a\ncommand=/a\nuser=root\n", &svc), "unknown key user"));
+	CHECK(same(service_of("name=a\ncommand=/a\nuser=root\n", &svc), "user must be a number (uid)"));
+	CHECK(same(service_of("name=a\ncommand=/a\nowner=1\n", &svc), "unknown key owner"));
+	CHECK(same(service_of("name=a\ncommand=/a\nuser=1\nuser=2\n", &svc), "user given twice"));
+	CHECK(same(service_of("name=a\ncommand=/a\ngroup=4294967295\n", &svc), "group must be a number (gid)"));
+	CHECK(same(service_of("name=a\ncommand=/a\ncap=root\n", &svc), "unknown capability root"));
+	CHECK(same(service_of("name=a\ncommand=/a\nsyscall=Read\n", &svc), "syscall name Read is not a-z 0-9 _"));
+	CHECK(same(service_of("name=a\ncommand=/a\nnetwork=none\n", &svc), "network must be host or private"));
+	CHECK(same(service_of("name=a\ncommand=/a\nmemory_max=0\n", &svc), "memory_max must be a number of bytes above 0"));
+	CHECK(same(service_of("name=a\ncommand=/a\nmemory_max=99999999999999999999\n", &svc), "memory_max must be a number of bytes above 0"));
+	CHECK(same(service_of("name=a\ncommand=/a\ncpu_max=500 100000\n", &svc), "cpu_max must be QUOTA PERIOD in microseconds (each at least 1000, the period at most 1000000)"));
+	CHECK(same(service_of("name=a\ncommand=/a\ncpu_max=50000\n", &svc), "cpu_max must be QUOTA PERIOD in microseconds (each at least 1000, the period at most 1000000)"));
+	CHECK(same(service_of("name=a\ncommand=/a\npids_max=x\n", &svc), "pids_max must be a number above 0"));
+	CHECK(same(service_of("name=a\ncommand=/a\nwritable=/etc/a\n", &svc), "writable must be a normalized path under /var/"));
+	CHECK(same(service_of("name=a\ncommand=/a\nwritable=/var/../etc\n", &svc), "writable must be a normalized path under /var/"));
+	CHECK(same(service_of("name=a\ncommand=/a\nafter=B\n", &svc), "after must name a service (1 to 63 characters of a-z 0-9 -)"));
+	CHECK(same(service_of("name=a\ncommand=/a\nready=tcp\n", &svc), "ready must be notify"));
+	CHECK(service_of("name=a\ncommand=/a\nuser=1000\ngroup=100\ncap=chown\ncap=net_bind_service\nsyscall=read\nnetwork=private\n"
+			 "memory_max=16777216\ncpu_max=50000 100000\npids_max=16\nwritable=/var/lib/a\nafter=b\nready=notify\n", &svc) == NULL &&
+	      svc.uid == 1000 && svc.gid == 100 && svc.capabilities == ((1u << 0) | (1u << 10)) && svc.syscall_count == 1 &&
+	      svc.private_network && svc.memory_max == 16777216 && svc.cpu_quota_us == 50000 && svc.cpu_period_us == 100000 &&
+	      svc.pids_max == 16 && svc.writable_count == 1 && svc.after_count == 1 && svc.notify);
 	CHECK(same(service_of("name=a\ncommand=/a\njunk\n", &svc), "line without '=': junk"));
 
 	char text[8192];
@@ -175,6 +195,20 @@ static int print_service(const char *path)
 	for (size_t off = 0; off < svc.args_len; off += strlen(svc.args + off) + 1)
 		printf("arg=%s\n", svc.args + off);
 	printf("restart=%s\n", policies[svc.restart]);
+	printf("user=%u\ngroup=%u\n", (unsigned)svc.uid, (unsigned)svc.gid);
+	for (int cap = 0; cap < 64; cap++)
+		if (svc.capabilities & ((uint64_t)1 << cap))
+			printf("cap=%d\n", cap);
+	for (size_t off = 0; off < svc.syscalls_len; off += strlen(svc.syscalls + off) + 1)
+		printf("syscall=%s\n", svc.syscalls + off);
+	printf("network=%s\n", svc.private_network ? "private" : "host");
+	printf("memory_max=%llu\ncpu_max=%llu %llu\npids_max=%llu\n", (unsigned long long)svc.memory_max,
+	       (unsigned long long)svc.cpu_quota_us, (unsigned long long)svc.cpu_period_us, (unsigned long long)svc.pids_max);
+	for (int i = 0; i < svc.writable_count; i++)
+		printf("writable=%s\n", svc.writable[i]);
+	for (int i = 0; i < svc.after_count; i++)
+		printf("after=%s\n", svc.after[i]);
+	printf("ready=%s\n", svc.notify ? "notify" : "running");
 	return 0;
 }
 

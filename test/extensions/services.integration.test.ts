@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
+import { startBuild } from "../helpers/build.ts";
+import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
+
+// The services of extensions/confined on the minimal image, booted: what init's confinement lets each
+// see and do, as the probe reports it from inside (pkgs/confine-probe) and init reports it on the console.
+
+const OUT = join(PROJECT_ROOT, "_out", "confined");
+after(() => rm(OUT, { recursive: true, force: true }));
+
+before(async () => {
+  const base = await startBuild("minimal");
+  assert.equal(base.exitCode, 0, base.all);
+});
+
+/** The probe's observations: "confine-probe: WHAT VALUE" lines, the last of each. */
+function observations(lines: readonly string[], prefix = "confine-probe: "): Map<string, string> {
+  const seen = new Map<string, string>();
+  const known = ["write writable", "write /var", "write /tmp", "write /", "chown /tmp to root", "ptrace traceme", "unshare uts"];
+  for (const line of lines) {
+    const at = line.indexOf(prefix);
+    if (at < 0) continue;
+    const text = line.slice(at + prefix.length).trim();
+    const what = known.find((k) => text.startsWith(`${k} `)) ?? text.split(" ")[0] ?? "";
+    seen.set(what, text.slice(what.length + 1));
+  }
+  return seen;
+}
+
+test("confined services: own PID, mount, UTS and network namespaces, a read-only root but for their writable paths, only the capabilities they keep, seccomp, cgroup limits (an OOM kill reported and restarted), and a start after a dependency is ready", { timeout: 15 * 60_000 }, async () => {
+  const dir = await tempDir();
+  const profile = join(dir, "confined.yaml");
+  await writeFile(profile, "name: confined\nbase: minimal\nextensions:\n  - build: confined\n");
+  const built = await startBuild(profile);
+  assert.equal(built.exitCode, 0, built.all);
+
+  const result = await boot(
+    { kind: "uki", uki: join(OUT, "uki.efi") },
+    { ...BOOT_DEFAULTS, timeoutMs: 300_000, until: [/confine-probe: done report/, /confine-probe: getuid /, /bronze: service hog restarting in 2 s/] },
+  );
+  const lines = result.console;
+  const text = lines.join("\n");
+  assert.equal(result.ready.root, "ro");
+  assert.equal(result.ready.services, "3", "probe and hog started, late waiting for the probe");
+
+  // init says how each is confined when it starts it
+  assert.match(text, /bronze: service probe started pid=\d+ uid=1000 gid=1000 caps=0x1 seccomp=deny-list network=private memory\.max=33554432 cpu\.max=50000\/100000 pids\.max=16/);
+  assert.match(text, /bronze: service late started pid=\d+ uid=1002 gid=1002 caps=0x0 seccomp=allow-list network=host/);
+
+  // the probe reports before late starts (it comes after the probe's readiness), each in its own lines
+  const readyAt = lines.findIndex((l) => /bronze: service probe ready \(notified\)/.test(l));
+  const lateAt = lines.findIndex((l) => /bronze: service late started/.test(l));
+  assert.ok(readyAt >= 0 && lateAt > readyAt, `late (line ${lateAt}) after the probe's readiness (line ${readyAt})`);
+  const probe = observations(lines.slice(0, readyAt));
+  // PID namespace: it is process 1 and sees no other; UTS: its own host name
+  assert.equal(probe.get("pid"), "1");
+  assert.equal(probe.get("processes"), "1");
+  assert.equal(probe.get("hostname"), "probe");
+  // its user and group, only chown kept (bit 0) in every set, no new privileges, a seccomp filter
+  assert.equal(probe.get("Uid"), "1000 1000 1000 1000");
+  assert.equal(probe.get("Gid"), "1000 1000 1000 1000");
+  assert.equal(probe.get("Groups"), "1000");
+  for (const set of ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]) assert.equal(probe.get(set), "0000000000000001", set);
+  assert.equal(probe.get("NoNewPrivs"), "1");
+  assert.equal(probe.get("Seccomp"), "2");
+  // the root and /var read-only; its writable directory and private /tmp not
+  assert.equal(probe.get("write /"), "EROFS");
+  assert.equal(probe.get("write /var"), "EROFS");
+  assert.equal(probe.get("write writable"), "ok");
+  assert.equal(probe.get("write /tmp"), "ok");
+  // the kept capability works (uid 1000 gives a file to root); a dropped one does not
+  assert.equal(probe.get("chown /tmp to root"), "ok");
+  assert.equal(probe.get("mknod"), "EPERM");
+  assert.equal(probe.get("sethostname"), "EPERM");
+  // the deny-list: tracing itself (which any process may do) and new namespaces are refused
+  assert.equal(probe.get("ptrace traceme"), "EPERM");
+  assert.equal(probe.get("unshare uts"), "EPERM");
+  assert.deepEqual(probe.get("dev")?.split(",").sort(), ["fd", "full", "null", "random", "stderr", "stdin", "stdout", "tty", "urandom", "zero"]);
+  assert.equal(probe.get("interfaces"), "lo");
+  // its own cgroup, with the limits of its definition; pids.max holds (16 with itself)
+  assert.equal(probe.get("cgroup"), "/services/probe");
+  assert.equal(probe.get("memory.max"), "33554432");
+  assert.equal(probe.get("cpu.max"), "50000 100000");
+  assert.equal(probe.get("pids.max"), "16");
+  assert.equal(probe.get("forks"), "15 then EAGAIN");
+
+  // late, in namespaces of its own (the host's network)
+  const lateNs = observations(lines.slice(lateAt)).get("namespaces") ?? "";
+  const probeNs = probe.get("namespaces") ?? "";
+  const ns = (all: string, kind: string) => new RegExp(`${kind}:\\[(\\d+)\\]`).exec(all)?.[1];
+  for (const kind of ["mnt", "pid", "ipc", "uts", "net"]) {
+    assert.ok(ns(probeNs, kind) && ns(lateNs, kind), `${kind} in '${probeNs}' and '${lateNs}'`);
+    assert.notEqual(ns(probeNs, kind), ns(lateNs, kind), `each service has its own ${kind} namespace (net: the probe's is private)`);
+  }
+  // its allow-list leaves getuid out: refused, while what it lists ran (it printed)
+  assert.match(text, /confine-probe: late started pid=1/);
+  assert.match(text, /confine-probe: getuid EPERM/);
+
+  // the hog reaches its memory.max: killed by the OOM killer, reported as such, restarted by its policy
+  assert.match(text, /bronze: service hog started pid=\d+ uid=1001 gid=1001 caps=0x0 seccomp=deny-list network=host memory\.max=16777216\n/);
+  assert.match(text, /bronze: service hog killed by the OOM killer: memory\.max=16777216 reached\n.*bronze: service hog restarting in 1 s\n[\s\S]*bronze: service hog started[\s\S]*bronze: service hog killed by the OOM killer/);
+});
