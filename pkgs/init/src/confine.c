@@ -15,6 +15,8 @@
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 #define SERVICES_CGROUP CGROUP_ROOT "/services"
+/* a kernel without cgroup v2 runs services that ask for no limits outside any cgroup of their own */
+static int have_cgroups;
 static const char *const CONTROLLERS[] = { "memory", "pids", "cpu" };
 
 /* the kernel's interfaces that musl 1.2.3's headers do not define */
@@ -125,9 +127,10 @@ void setup_cgroups(void)
 {
 	make_dir(CGROUP_ROOT);
 	if (mount("cgroup2", CGROUP_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "nsdelegate") < 0) {
-		say("cgroup2 not mounted: %s (services run without limits)", strerror(errno));
+		say("cgroup2 not mounted: %s (a service with limits cannot start)", strerror(errno));
 		return;
 	}
+	have_cgroups = 1;
 	make_dir(SERVICES_CGROUP);
 	for (size_t i = 0; i < sizeof(CONTROLLERS) / sizeof(CONTROLLERS[0]); i++) {
 		char enable[16];
@@ -154,10 +157,17 @@ uint64_t oom_kills(const struct service *svc)
 	return count;
 }
 
-/* The service's cgroup with its limits, opened for clone3; -1 with the reason said. */
+/* The service's cgroup with its limits, opened for clone3; -1 with the reason said, NO_CGROUP without cgroup v2. */
+#define NO_CGROUP (-2)
 static int service_cgroup(struct service *svc)
 {
 	char dir[512], value[64];
+	if (!have_cgroups) {
+		if (!svc->memory_max && !svc->cpu_quota_us && !svc->pids_max)
+			return NO_CGROUP;
+		say("service %s cannot have its limits: this kernel has no cgroup v2", svc->name);
+		return -1;
+	}
 	snprintf(dir, sizeof(dir), SERVICES_CGROUP "/%s", svc->name);
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		say("service %s has no cgroup: mkdir %s: %s", svc->name, dir, strerror(errno));
@@ -391,23 +401,26 @@ pid_t spawn_confined(struct service *svc, char *const argv[])
 	if (prepare_writable(svc) < 0)
 		return -1;
 	int cgroup = service_cgroup(svc);
-	if (cgroup < 0)
+	if (cgroup == -1)
 		return -1;
 	if (svc->notify && pipe2(pipe_fds, O_CLOEXEC) < 0) {
 		say("service %s has no notification pipe: %s", svc->name, strerror(errno));
-		close(cgroup);
+		if (cgroup >= 0)
+			close(cgroup);
 		return -1;
 	}
 	struct clone_args args = {
-		.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | (svc->private_network ? CLONE_NEWNET : 0) | CLONE_INTO_CGROUP,
+		.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | (svc->private_network ? CLONE_NEWNET : 0) |
+			 (cgroup >= 0 ? CLONE_INTO_CGROUP : 0),
 		.exit_signal = SIGCHLD,
-		.cgroup = (uint64_t)cgroup,
+		.cgroup = cgroup >= 0 ? (uint64_t)cgroup : 0,
 	};
 	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 	if (pid == 0)
 		run_confined(svc, argv, pipe_fds[1]);
 	int saved = errno;
-	close(cgroup);
+	if (cgroup >= 0)
+		close(cgroup);
 	if (pipe_fds[1] >= 0)
 		close(pipe_fds[1]);
 	if (pid < 0) {
