@@ -25,6 +25,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { names: ["keys"], load: async () => (await import("./secureboot.ts")).registerKeysCommands },
   { names: ["image", "upgrade"], load: async () => (await import("./image.ts")).registerImageCommands },
   { names: ["extension"], load: async () => (await import("./extension.ts")).registerExtensionCommands },
+  { names: ["pkg"], load: async () => (await import("./pkg.ts")).registerPkgCommands },
   { names: ["push", "pull"], load: async () => (await import("./oci.ts")).registerOciCommands },
   { names: ["sign", "verify"], load: async () => (await import("./sign.ts")).registerSignCommands },
   { names: ["repro"], load: async () => (await import("./repro.ts")).registerReproCommand },

@@ -1,4 +1,4 @@
-import { cp, mkdir, rm } from "node:fs/promises";
+import { cp, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { BuildContext } from "../core/context.ts";
 import { run } from "../core/exec.ts";
@@ -39,6 +39,32 @@ export async function verifiedPatches(def: PackageDef): Promise<PackageDef["patc
 
 const BUILD_TOOLS = ["gcc", "make", "ld"];
 
+/** What was applied to a package's sources, as the SBOM records it: Debian's patch series first, then its own patches. */
+export function patchRecords(def: PackageDef): PackageArtifact["patches"] {
+  const series = def.sources.flatMap((pin) => (pin.kind === "debian" && pin.patches ? [{ file: `${pin.patches.file}: debian/patches/series`, sha256: pin.patches.sha256, fixes: pin.patches.fixes }] : []));
+  return [...series, ...def.patches.map(({ file, sha256, fixes, upstream }) => ({ file, sha256, fixes, ...(upstream ? { upstream } : {}) }))];
+}
+
+/** Applies Debian's patch series (debian/patches/series of a verified debian.tar.*) to the tree, in order. */
+async function applyDebianSeries(tarball: VerifiedSource, tree: string, scratch: string, logFile: string): Promise<number> {
+  await rm(scratch, { recursive: true, force: true });
+  await mkdir(scratch, { recursive: true });
+  await run("tar", ["-xf", tarball.path, "-C", scratch, "--no-same-owner"], { logFile });
+  const series = await readFile(join(scratch, "debian", "patches", "series"), "utf8").catch(() => {
+    throw new InputError(`${tarball.path}: no debian/patches/series; it is not a patch series to apply`);
+  });
+  let applied = 0;
+  for (const line of series.split("\n")) {
+    const [name, ...options] = line.replace(/#.*/, "").trim().split(/\s+/);
+    if (!name) continue;
+    const strip = options.find((o) => /^-p\d$/.test(o)) ?? "-p1";
+    await run("patch", [strip, "--forward", "--batch", "--no-backup-if-mismatch", "-d", tree, "-i", join(scratch, "debian", "patches", name)], { logFile });
+    applied++;
+  }
+  await rm(scratch, { recursive: true, force: true });
+  return applied;
+}
+
 /** Unpacks an archive (dropping its top directory) or copies a local source directory. */
 export async function extractSource(source: VerifiedSource, into: string, logFile: string): Promise<void> {
   if (source.pin.kind === "local") {
@@ -62,6 +88,13 @@ export async function buildPackage(
     def.sources.map((pin) => fetchSource(pin, { cacheDir: ctx.cacheDir, definedIn: def.file, logFile })),
   );
   const patches = await verifiedPatches(def);
+  const debianSeries = await Promise.all(
+    def.sources.flatMap((pin) =>
+      pin.kind === "debian" && pin.patches
+        ? [fetchSource({ kind: "debian", package: pin.package, version: pin.version, file: pin.patches.file, sha256: pin.patches.sha256 }, { cacheDir: ctx.cacheDir, definedIn: def.file, logFile })]
+        : [],
+    ),
+  );
   const depArtifacts = def.dependencies.map((name) => {
     const dep = deps.get(name);
     if (!dep) throw new Error(`internal: dependency ${name} of ${def.name} was not built first`);
@@ -76,9 +109,10 @@ export async function buildPackage(
     sourceDateEpoch: def.sourceDateEpoch,
     sources: sources.map((s) => s.digest),
     patches: patches.map((p) => p.sha256),
+    debianSeries: debianSeries.map((d) => d.digest),
     dependencies: Object.fromEntries(depArtifacts.map((d) => [d.name, d.key])),
     // patch's version keys only the packages it patches
-    tools: await toolVersions(patches.length ? [...BUILD_TOOLS, "patch"] : BUILD_TOOLS),
+    tools: await toolVersions(patches.length || debianSeries.length ? [...BUILD_TOOLS, "patch"] : BUILD_TOOLS),
   };
   const produce = async (outDir: string, key: string) => {
     await rm(logFile, { force: true });
@@ -86,6 +120,7 @@ export async function buildPackage(
     await rm(work, { recursive: true, force: true });
     await mkdir(join(work, "build"), { recursive: true });
     for (const source of sources) await extractSource(source, join(work, "build"), logFile);
+    for (const series of debianSeries) await applyDebianSeries(series, join(work, "build"), join(work, "debian"), logFile);
     for (const patch of patches) await run("patch", ["-p1", "--forward", "--batch", "--no-backup-if-mismatch", "-d", join(work, "build"), "-i", patch.path], { logFile });
     const mounts: Mount[] = [
       { host: join(work, "build"), at: "/build", writable: true },
@@ -118,7 +153,7 @@ export async function buildPackage(
       key: entry.key,
       dir: entry.dir,
       sources: sources.map((s) => ({ what: s.pin.kind === "local" ? "local" : s.path.split("/").pop() ?? "", digest: s.digest })),
-      patches: patches.map(({ file, sha256, fixes, upstream }) => ({ file, sha256, fixes, ...(upstream ? { upstream } : {}) })),
+      patches: patchRecords(def),
     }),
   });
 }

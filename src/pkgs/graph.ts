@@ -4,12 +4,13 @@ import { InputError } from "../core/errors.ts";
 import { displayPath } from "../core/paths.ts";
 import { loadPackage, type PackageDef } from "./schema.ts";
 
-export async function loadPackages(pkgsDir: string): Promise<Map<string, PackageDef>> {
+/** The packages of a directory (NAME/pkg.yaml), by name; `kernelDir` holds the source.yaml that `kernel: source` means. */
+export async function loadPackages(pkgsDir: string, kernelDir?: string): Promise<Map<string, PackageDef>> {
   const names = (await readdir(pkgsDir)).sort();
   const defs = new Map<string, PackageDef>();
   for (const name of names) {
     const file = join(pkgsDir, name, "pkg.yaml");
-    if (await stat(file).then(() => true, () => false)) defs.set(name, await loadPackage(file));
+    if (await stat(file).then(() => true, () => false)) defs.set(name, await loadPackage(file, kernelDir));
   }
   return defs;
 }

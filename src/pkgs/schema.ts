@@ -1,6 +1,8 @@
 import { basename, dirname, join } from "node:path";
 import { FieldReader, YamlFile } from "../core/yamlfile.ts";
-import { SHA256_PATTERN, type SourcePin } from "../sources/pin.ts";
+import { loadKernelSource } from "../kernel/source.ts";
+import { SHA256_PATTERN, type DebianPatches, type SourcePin } from "../sources/pin.ts";
+import { BUILD_SYSTEMS, compilerPrelude, helperSteps, type BuildHelper, type BuildSystem } from "./build-systems.ts";
 
 /**
  * userland: built in its own sandbox, installed into the rootfs;
@@ -26,6 +28,8 @@ export interface PackageDef {
   /** packages whose outputs are visible at /deps/<name> during the build */
   dependencies: string[];
   steps: { prepare: string; build: string; install: string };
+  /** the build helper the steps come from, when pkg.yaml names one */
+  helper?: BuildHelper;
   /** time stamp for the build, from the source release (reproducible builds) */
   sourceDateEpoch: number;
 }
@@ -43,7 +47,7 @@ export interface PackagePatch {
 }
 
 const NAME = /^[a-z0-9][a-z0-9+.-]*$/;
-const TOP_KEYS = ["name", "kind", "version", "license", "description", "sources", "patches", "dependencies", "steps", "sourceDateEpoch"];
+const TOP_KEYS = ["name", "kind", "version", "license", "description", "sources", "patches", "dependencies", "build", "steps", "sourceDateEpoch"];
 const INSIDE = /^(?!\/)(?!.*(^|\/)\.\.(\/|$)).+$/;
 
 function readPatch(f: FieldReader, value: unknown, at: (string | number)[], pkgDir: string): PackagePatch {
@@ -55,22 +59,40 @@ function readPatch(f: FieldReader, value: unknown, at: (string | number)[], pkgD
     file,
     path: join(pkgDir, file),
     sha256: f.string(patch.sha256, [...at, "sha256"], SHA256_PATTERN, "64 lowercase hex digits"),
-    fixes: f.list(patch.fixes, [...at, "fixes"]).map((id, i) => f.string(id, [...at, "fixes", i], /^[A-Z]+-[0-9A-Za-z-]+$/, "an advisory id such as CVE-2025-26519")),
+    fixes: f.list(patch.fixes, [...at, "fixes"]).map((id, i) => f.string(id, [...at, "fixes", i], ADVISORY, "an advisory id such as CVE-2025-26519")),
     ...(upstream ? { upstream } : {}),
   };
 }
 const STEP_KEYS = ["prepare", "build", "install"];
+const ADVISORY = /^[A-Z]+-[0-9A-Za-z-]+$/;
 
-function readSource(f: FieldReader, value: unknown, at: (string | number)[], pkgDir: string): SourcePin {
+function readDebianPatches(f: FieldReader, value: unknown, at: (string | number)[]): DebianPatches {
+  const patches = f.mapping(value, at);
+  f.onlyKeys(patches, at, ["file", "sha256", "fixes"]);
+  return {
+    file: f.string(patches.file, [...at, "file"], /^[^/]+\.debian\.tar\.(xz|gz|bz2)$/, "the source package's NAME_VERSION.debian.tar.xz"),
+    sha256: f.string(patches.sha256, [...at, "sha256"], SHA256_PATTERN, "64 lowercase hex digits"),
+    fixes: f.list(patches.fixes, [...at, "fixes"]).map((id, i) => f.string(id, [...at, "fixes", i], ADVISORY, "an advisory id such as CVE-2023-2603")),
+  };
+}
+
+async function readSource(f: FieldReader, value: unknown, at: (string | number)[], pkgDir: string, kernelDir: string): Promise<SourcePin> {
   const src = f.mapping(value, at);
+  if ("kernel" in src) {
+    f.onlyKeys(src, at, ["kernel"]);
+    f.string(src.kernel, [...at, "kernel"], /^source$/, "'source': the kernel source kernel/source.yaml pins");
+    // the tree's own kernel pin, so that the kernel and what is built from its source never differ
+    return (await loadKernelSource(kernelDir)).pin;
+  }
   if ("debian" in src) {
-    f.onlyKeys(src, at, ["debian", "version", "file", "sha256"]);
+    f.onlyKeys(src, at, ["debian", "version", "file", "sha256", "patches"]);
     return {
       kind: "debian",
       package: f.string(src.debian, [...at, "debian"], NAME),
       version: f.string(src.version, [...at, "version"]),
       file: f.string(src.file, [...at, "file"], /^[^/]+$/, "a file name, no directory"),
       sha256: f.string(src.sha256, [...at, "sha256"], SHA256_PATTERN, "64 lowercase hex digits"),
+      ...(src.patches === undefined ? {} : { patches: readDebianPatches(f, src.patches, [...at, "patches"]) }),
     };
   }
   if ("path" in src) {
@@ -78,10 +100,11 @@ function readSource(f: FieldReader, value: unknown, at: (string | number)[], pkg
     const rel = f.string(src.path, [...at, "path"], INSIDE, "a path inside the package directory");
     return { kind: "local", path: join(pkgDir, rel) };
   }
-  throw f.file.error(at, "a source needs either 'debian' (with version, file, sha256) or 'path'");
+  throw f.file.error(at, "a source needs 'debian' (with version, file, sha256), 'path', or 'kernel: source'");
 }
 
-export async function loadPackage(file: string): Promise<PackageDef> {
+/** pkgs/NAME/pkg.yaml; `kernel: source` is the pin of kernelDir/source.yaml (by default the tree's, ../../kernel). */
+export async function loadPackage(file: string, kernelDir = join(dirname(file), "..", "..", "kernel")): Promise<PackageDef> {
   const yaml = await YamlFile.load(file);
   const f = new FieldReader(yaml);
   const top = f.mapping(yaml.data, []);
@@ -97,22 +120,63 @@ export async function loadPackage(file: string): Promise<PackageDef> {
     if (top.steps !== undefined) throw yaml.error(["steps"], "a kernel-module package has no steps: bronze builds it with the kernel's Kbuild (give a Kbuild file in its sources)");
     if (top.dependencies !== undefined) throw yaml.error(["dependencies"], "a kernel-module package builds against the kernel only; remove 'dependencies'");
   }
-  const steps = kind === "kernel-module" ? {} : f.mapping(top.steps, ["steps"]);
+  const helper = top.build === undefined ? undefined : readHelper(f, top.build);
+  if (helper && kind === "kernel-module") throw yaml.error(["build"], "a kernel-module package is built by the kernel's Kbuild; remove 'build'");
+  const steps = kind === "kernel-module" || (helper && top.steps === undefined) ? {} : f.mapping(top.steps, ["steps"]);
   f.onlyKeys(steps, ["steps"], STEP_KEYS);
   const step = (key: string): string => (steps[key] === undefined ? "" : f.string(steps[key], ["steps", key]));
-  if (kind === "userland" && !steps.install) throw yaml.error(["steps"], "'steps.install' is required: it puts the package's files into $OUT");
+  if (kind === "userland" && !helper && !steps.install) throw yaml.error(["steps"], "'steps.install' is required: it puts the package's files into $OUT (or name a build system in 'build')");
+  if (helper?.targets.length && !steps.install) {
+    throw yaml.error(["build", "targets"], "with build.targets the build system's install is not run: give steps.install to put the targets' files into $OUT");
+  }
+  if (helper && steps.build !== undefined) {
+    throw yaml.error(["steps", "build"], `'build: ${helper.system}' runs the build; put commands for before it in steps.prepare, for after its install in steps.install`);
+  }
+  const dependencies = f.list(top.dependencies, ["dependencies"]).map((d, i) => f.string(d, ["dependencies", i], NAME));
+  const version = f.string(top.version, ["version"]);
+  const sources = await Promise.all(f.list(top.sources, ["sources"]).map((s, i) => readSource(f, s, ["sources", i], dir, kernelDir)));
+  if (f.list(top.sources, ["sources"]).some((s) => typeof s === "object" && s !== null && "kernel" in s)) {
+    const kernel = await loadKernelSource(kernelDir);
+    if (kernel.version !== version) throw yaml.error(["version"], `version ${version} is not the kernel source's ${kernel.version} (kernel/source.yaml); make it ${kernel.version}`);
+  }
   return {
     name,
     kind,
-    version: f.string(top.version, ["version"]),
+    version,
     license: f.string(top.license, ["license"]),
     description: f.optionalString(top.description, ["description"]) ?? "",
     dir,
     file,
-    sources: f.list(top.sources, ["sources"]).map((s, i) => readSource(f, s, ["sources", i], dir)),
+    sources,
     patches: f.list(top.patches, ["patches"]).map((p, i) => readPatch(f, p, ["patches", i], dir)),
-    dependencies: f.list(top.dependencies, ["dependencies"]).map((d, i) => f.string(d, ["dependencies", i], NAME)),
-    steps: { prepare: step("prepare"), build: step("build"), install: step("install") },
+    dependencies,
+    steps: helper ? withHelper(helper, dependencies, step("prepare"), step("install")) : { prepare: step("prepare"), build: step("build"), install: step("install") },
+    ...(helper ? { helper } : {}),
     sourceDateEpoch: f.integer(top.sourceDateEpoch, ["sourceDateEpoch"]),
+  };
+}
+
+function readHelper(f: FieldReader, value: unknown): BuildHelper {
+  const build = f.mapping(value, ["build"]);
+  f.onlyKeys(build, ["build"], ["system", "options", "targets"]);
+  const system = f.string(build.system, ["build", "system"]);
+  if (!(BUILD_SYSTEMS as readonly string[]).includes(system)) throw f.file.error(["build", "system"], `build system '${system}' is not known; use ${BUILD_SYSTEMS.join(", ")}`);
+  const options = f.list(build.options, ["build", "options"]).map((o, i) => {
+    const option = typeof o === "number" ? String(o) : f.string(o, ["build", "options", i]);
+    if (option.includes("\n")) throw f.file.error(["build", "options", i], "an option is one line");
+    return option;
+  });
+  const targets = f.list(build.targets, ["build", "targets"]).map((t, i) => f.string(t, ["build", "targets", i], /^[A-Za-z0-9_./+-]+$/, "a target name"));
+  return { system: system as BuildSystem, options, targets };
+}
+
+/** The steps of a helper-built package: the compiler set up in each, its own prepare first and install lines last. */
+function withHelper(helper: BuildHelper, dependencies: readonly string[], prepare: string, install: string): PackageDef["steps"] {
+  const prelude = compilerPrelude(dependencies);
+  const steps = helperSteps(helper);
+  return {
+    prepare: prepare ? `${prelude}${prepare}` : "",
+    build: `${prelude}${steps.build}`,
+    install: `${prelude}${steps.install}${install}`,
   };
 }

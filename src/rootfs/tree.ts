@@ -6,11 +6,10 @@ import { walkTree } from "../core/walk.ts";
 /** The top-level directories that live under /usr in a merged-/usr root. */
 const MERGED_INTO_USR = new Set(["bin", "sbin", "lib", "lib64"]);
 
-/** Build-time files no running system needs: headers, static libraries, objects, compiler specs. */
+/** Build-time files no running system needs: headers, static libraries, objects, compiler specs, manuals. */
 export function isDevelopmentFile(path: string): boolean {
   return (
-    path === "usr/include" ||
-    path.startsWith("usr/include/") ||
+    /^usr\/(include|share\/(man|doc|info))(\/|$)/.test(path) ||
     /\.(a|o|la|specs)$/.test(path) ||
     /(^|\/)pkgconfig(\/|$)/.test(path)
   );

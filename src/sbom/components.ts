@@ -1,6 +1,6 @@
 import { kernelComponent, type KernelArtifact } from "../kernel/build.ts";
 import type { KernelSource } from "../kernel/source.ts";
-import type { PackageArtifact } from "../pkgs/build.ts";
+import { patchRecords, type PackageArtifact } from "../pkgs/build.ts";
 import type { PackageDef } from "../pkgs/schema.ts";
 import type { RootfsSbom } from "../rootfs/build.ts";
 import { describePin, type SbomComponent } from "./model.ts";
@@ -23,6 +23,7 @@ export interface ImageParts {
 function packageComponent(def: PackageDef, kind: SbomComponent["kind"], sourceDigests: readonly string[], projectRoot: string): SbomComponent {
   const sources = def.sources.map((pin, i) => describePin(pin, projectRoot, sourceDigests[i]));
   const purl = sources.find((s) => s.purl)?.purl;
+  const patches = patchRecords(def);
   return {
     id: `${kind}-${def.name}`,
     name: def.name,
@@ -32,7 +33,7 @@ function packageComponent(def: PackageDef, kind: SbomComponent["kind"], sourceDi
     description: def.description,
     ...(purl ? { purl } : {}),
     sources: sources.map(({ location, sha256 }) => ({ location, sha256 })),
-    ...(def.patches.length ? { patches: def.patches.map(({ file, sha256, fixes, upstream }) => ({ file, sha256, fixes, ...(upstream ? { upstream } : {}) })) } : {}),
+    ...(patches.length ? { patches } : {}),
   };
 }
 

@@ -1,11 +1,19 @@
 /** Where a package's source comes from, pinned so that it can be verified before use. */
 export type SourcePin =
   /** a file of a Debian source package, fetched with `apt-get source --download-only` */
-  | { kind: "debian"; package: string; version: string; file: string; sha256: string }
+  | { kind: "debian"; package: string; version: string; file: string; sha256: string; patches?: DebianPatches }
   /** a file installed on the host by a Debian package (e.g. /usr/src/linux-source-6.1.tar.xz) */
   | { kind: "host-file"; path: string; sha256: string }
   /** a directory of files kept next to the package definition */
   | { kind: "local"; path: string };
+
+/** Debian's own patch series of the source package (its debian.tar.*), applied in series order. */
+export interface DebianPatches {
+  file: string;
+  sha256: string;
+  /** the vulnerabilities the series resolves, for the SBOM and the vulnerability gate */
+  fixes: string[];
+}
 
 export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 

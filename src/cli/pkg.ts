@@ -1,0 +1,41 @@
+import type { Command } from "commander";
+import { displayPath } from "../core/paths.ts";
+import type { CliEnv } from "./commands.ts";
+
+// implementations are imported when a command runs: the CLI starts fast
+/** `bronze pkg build|new`: packages of the tree, built on their own or started from a Debian source package. */
+export function registerPkgCommands(program: Command, { projectRoot }: CliEnv): void {
+  const pkg = program.command("pkg").description("packages (pkgs/NAME/pkg.yaml): build them, or start a new one from a Debian source package");
+  pkg
+    .command("build")
+    .description("build packages and what they depend on, each in its sandbox (from the cache when nothing changed); print where each one's files are")
+    .argument("<names...>", "package names (pkgs/NAME)")
+    .option("--pkgs <dir>", "also the packages of this directory (NAME/pkg.yaml), which may replace the tree's")
+    .action(async (names: string[], opts: { pkgs?: string }) => {
+      const { createContext } = await import("../pipeline/context.ts");
+      const { buildPackageSet } = await import("../pkgs/build-set.ts");
+      const { treeWeight } = await import("../core/tree-size.ts");
+      const ctx = createContext(projectRoot, 0);
+      let total = 0;
+      const { resolve } = await import("node:path");
+      await buildPackageSet(names, ctx, opts.pkgs ? resolve(opts.pkgs) : undefined, async (a, seconds) => {
+        total += seconds;
+        const size = await treeWeight(a.dir);
+        console.log(`${a.name} ${a.version}: ${seconds.toFixed(1)} s, ${size.files} file(s), ${(size.bytes / 1024).toFixed(1)} KiB in ${displayPath(a.dir)}`);
+      });
+      console.log(`built ${names.join(", ")} in ${total.toFixed(1)} s`);
+    });
+  pkg
+    .command("new")
+    .description("write pkgs/NAME/pkg.yaml from a Debian source package: its newest version, orig tarball and sha256, patch series, build system, license and changelog time")
+    .argument("<source>", "the Debian source package, e.g. libcap-ng")
+    .option("--pkgs <dir>", "the packages directory to write into", "pkgs")
+    .action(async (source: string, opts: { pkgs: string }) => {
+      const { scaffoldPackage } = await import("../pkgs/scaffold.ts");
+      const { createContext } = await import("../pipeline/context.ts");
+      const { join, resolve } = await import("node:path");
+      const ctx = createContext(projectRoot, 0);
+      const { file, facts } = await scaffoldPackage(source, resolve(projectRoot, opts.pkgs), ctx.cacheDir, join(ctx.logDir, `pkg-new-${source}.log`));
+      console.log(`wrote ${displayPath(file)}: ${facts.source} ${facts.version}, ${facts.system ?? "no known build system"}, license ${facts.license ?? "unknown"}`);
+    });
+}
