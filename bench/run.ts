@@ -9,6 +9,7 @@ import os from "node:os";
 import { execa } from "execa";
 import { buildKernel } from "../src/kernel/build.ts";
 import { loadKernelSource } from "../src/kernel/source.ts";
+import { buildPackageSet } from "../src/pkgs/build-set.ts";
 import { loadPackages } from "../src/pkgs/graph.ts";
 import { fetchSource } from "../src/sources/fetch.ts";
 import { boot, BOOT_DEFAULTS } from "../src/boot/qemu.ts";
@@ -539,6 +540,32 @@ async function vulnFigures(scratch: string, outDir: string): Promise<Figure[]> {
   return [{ name: `bronze vuln scan of ${sbom.split("/").at(-1) ?? ""} against 4000 advisories (read, parse, match)`, unit: "ms", value: stats(samples), goal: "report" }, matching];
 }
 
+/**
+ * The package set of crun, cold (a cache of its own, the sources linked in from the machine's cache so no
+ * download is timed): the step graph's wall time with one job per core against the sum of the packages'
+ * own build times in the same run (what a serial build would take).
+ */
+async function packageSetFigure(scratch: string): Promise<Figure> {
+  const samples: number[] = [];
+  const sums: number[] = [];
+  let count = 0;
+  for (let i = 0; i < RUNS; i++) {
+    const cache = join(scratch, `pkg-cache-${i}`);
+    await rm(cache, { recursive: true, force: true });
+    await mkdir(cache, { recursive: true });
+    await execa("cp", ["-al", join(ROOT, ".cache", "bronze", "sources"), join(cache, "sources")]);
+    const ctx = { ...createContext(ROOT, 0, cache), workDir: join(scratch, `pkg-work-${i}`) };
+    ctx.logDir = join(ctx.workDir, "logs");
+    let sum = 0;
+    count = 0;
+    samples.push(await timed(() => buildPackageSet(["crun"], ctx, undefined, (_a, seconds) => { sum += seconds * 1000; count++; })));
+    sums.push(sum);
+    await rm(cache, { recursive: true, force: true });
+  }
+  const ratios = samples.map((s, i) => s / (sums[i] || 1));
+  return { name: `cold build of crun and the ${count - 1} packages it needs: the graph's wall time (jobs = cores) vs the sum of their build times`, unit: "ms", value: stats(samples), baseline: stats(sums), ratio: stats(ratios), goal: "< 1.0" };
+}
+
 type Group = () => Promise<(Figure | undefined)[]>;
 const bothProfiles = async (figure: (profile: string) => Promise<Figure | undefined>) => [await figure("minimal"), await figure("default")];
 const scratch = join(tmpdir(), `bronze-bench-${process.pid}`);
@@ -559,6 +586,7 @@ const GROUPS: Record<string, Group> = {
   shared: async () => [await sharedCacheFigure(scratch)],
   vuln: async () => vulnFigures(scratch, join(ROOT, "_out", (await withImage("default", () => Promise.resolve(true))) ? "default" : "minimal")),
   sizes: () => sizes(),
+  packages: async () => [await packageSetFigure(scratch)],
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);

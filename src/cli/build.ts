@@ -166,7 +166,10 @@ export function registerBuildCommand(program: Command, { projectRoot, commandLin
       const { buildProfile } = await import("../pipeline/pipeline.ts");
       const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey, secureBootSigner, pcrSigner, acceptSizeGrowth: Boolean(opts.acceptSizeGrowth), jobs: opts.jobs, connect: (ref) => connect(ref, opts) });
       console.log(`\nbronze: built profile '${profile.name}' in ${(result.durationMs / 1000).toFixed(1)} s; ${result.ran.length} build step(s) ran${result.ran.length ? `: ${result.ran.join(", ")}` : " (everything from cache)"}`);
-      const summary = [`kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`];
+      const summary = [
+        `kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`,
+        `rootfs: ${result.executables.length} executable(s): ${result.executables.map((p) => `/${p}`).join(", ")}`,
+      ];
       if (moduleSigningKey) summary.push(`modules signed with ${moduleSigningKey.keyPath}: not ephemeral; keep it safe`);
       if (pcrSigner) summary.push(`measured boot: ${FILES.uki} signs its PCR 11 for each boot phase (.pcrsig) with the key whose public half it carries (.pcrpkey)`);
       if (secureBootSigner) summary.push(`Secure Boot: uki.signed.efi and systemd-boot.signed.efi signed for the db certificate sha256 ${secureBootSigner.certificateSha256}`);

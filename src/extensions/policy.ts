@@ -2,7 +2,7 @@ import { posix } from "node:path";
 import { verifyModule, type SignerCertificate } from "../kernel/module-sig.ts";
 import type { ReadEntry } from "../oci/tar-read.ts";
 import { satisfies, type ExtensionManifest } from "./manifest.ts";
-import { parseServiceDefinition, SERVICES_DIR } from "./services.ts";
+import { CONTAINER_RUNTIME, parseServiceDefinition, SERVICES_DIR } from "./services.ts";
 
 /** Where an extension may put files (paths inside the image root). */
 export const ALLOWED_PREFIXES = [
@@ -136,10 +136,34 @@ function serviceProblem(entry: ReadEntry, entries: readonly ReadEntry[], baseFil
   } catch (e) {
     return (e as Error).message;
   }
+  if (service.container) return containerProblem(service.container, entries, baseFiles);
   const program = service.command.slice(1);
   const shipped = entries.some((e) => e.path === program && e.type === "file" && e.mode & 0o111);
   // without the base image (bronze extension build), a command outside the extension is checked when an image uses it
   if (!shipped && baseFiles && !baseFiles.has(program)) return `command ${service.command} is neither an executable file of the extension nor a file of the base image`;
+  return undefined;
+}
+
+/** What is wrong with a container service's bundle: its config.json, its program, or an image without crun. */
+function containerProblem(bundle: string, entries: readonly ReadEntry[], baseFiles: ReadonlySet<string> | undefined): string | undefined {
+  const runtime = CONTAINER_RUNTIME.command.slice(1);
+  if (baseFiles && !baseFiles.has(runtime)) return `container ${bundle}: the base image has no container runtime (${CONTAINER_RUNTIME.command}; the crun package)`;
+  const dir = bundle.slice(1);
+  const config = entries.find((e) => e.path === `${dir}/config.json` && e.type === "file");
+  if (!config) return `container ${bundle}: the extension has no ${bundle}/config.json (an OCI runtime bundle: config.json and rootfs/)`;
+  let spec: { root?: { path?: unknown; readonly?: unknown }; process?: { args?: unknown } };
+  try {
+    spec = JSON.parse((config.data ?? Buffer.alloc(0)).toString("utf8")) as typeof spec;
+  } catch (e) {
+    return `container ${bundle}: config.json is not JSON: ${(e as Error).message}`;
+  }
+  if (spec.root?.path !== "rootfs" || spec.root.readonly !== true) return `container ${bundle}: config.json's root must be {"path": "rootfs", "readonly": true} (the bundle is in a read-only layer)`;
+  const args = spec.process?.args;
+  if (!Array.isArray(args) || args.length === 0 || !args.every((a) => typeof a === "string") || !String(args[0]).startsWith("/")) {
+    return `container ${bundle}: config.json's process.args must start with the absolute path of a program in rootfs/`;
+  }
+  const program = `${dir}/rootfs${String(args[0])}`;
+  if (!entries.some((e) => e.path === posix.normalize(program) && e.type === "file" && e.mode & 0o111)) return `container ${bundle}: its program ${String(args[0])} is not an executable file of rootfs/`;
   return undefined;
 }
 

@@ -66,8 +66,13 @@ export interface Confinement {
   ready: "notify" | "running";
 }
 
+/** The OCI runtime that runs container services (the crun package of the base image), and where it keeps state. */
+export const CONTAINER_RUNTIME = { command: "/usr/bin/crun", state: "/run/crun" } as const;
+
 export interface ServiceDefinition extends Partial<Confinement> {
   name: string;
+  /** an OCI runtime bundle in the image (config.json and its rootfs/): the service is that container, run by crun */
+  container?: string;
   /** absolute path of the program in the image */
   command: string;
   args: string[];
@@ -79,9 +84,10 @@ export function parseServiceDefinition(where: string, fileName: string, text: st
   const yaml = YamlFile.parse(where, text);
   const f = new FieldReader(yaml);
   const top = f.mapping(yaml.data, []);
-  f.onlyKeys(top, [], ["name", "command", "args", "restart", ...CONFINEMENT_KEYS]);
+  f.onlyKeys(top, [], ["name", "command", "args", "restart", "container", ...CONFINEMENT_KEYS]);
   const name = f.string(top.name, ["name"], NAME, `lowercase letters, digits and '-', at most ${SERVICE_FORMAT.maxName}`);
   if (`${name}.yaml` !== fileName) throw yaml.error(["name"], `the service is named '${name}' but its file is ${fileName}; name the file ${name}.yaml`);
+  if (top.container !== undefined) return containerService(yaml, f, top, name);
   const command = f.string(top.command, ["command"]);
   if (!command.startsWith("/") || command.includes("\n") || posix.normalize(command) !== command) {
     throw yaml.error(["command"], `command '${command}' must be an absolute, normalized path of a program in the image`);
@@ -95,9 +101,36 @@ export function parseServiceDefinition(where: string, fileName: string, text: st
   if (args.length > SERVICE_FORMAT.maxArgs) throw yaml.error(["args"], `at most ${SERVICE_FORMAT.maxArgs} arguments`);
   const argsBytes = args.reduce((sum, a) => sum + Buffer.byteLength(a) + 1, 0);
   if (argsBytes > SERVICE_FORMAT.maxArgsBytes) throw yaml.error(["args"], `the arguments take ${argsBytes} bytes; init reads at most ${SERVICE_FORMAT.maxArgsBytes} (each with a NUL)`);
+  return { name, command, args, restart: restartOf(yaml, f, top), ...confinementOf(yaml, f, top, name) };
+}
+
+function restartOf(yaml: YamlFile, f: FieldReader, top: Record<string, unknown>): ServiceDefinition["restart"] {
   const restart = top.restart === undefined ? "always" : f.string(top.restart, ["restart"]);
   if (!(RESTART as readonly string[]).includes(restart)) throw yaml.error(["restart"], `restart '${restart}' is not known; use ${RESTART.join(", ")}`);
-  return { name, command, args, restart: restart as ServiceDefinition["restart"], ...confinementOf(yaml, f, top, name) };
+  return restart as ServiceDefinition["restart"];
+}
+
+/** A container service: crun runs the bundle, whose config.json confines it; of init's keys only restart, after and ready apply. */
+function containerService(yaml: YamlFile, f: FieldReader, top: Record<string, unknown>, name: string): ServiceDefinition {
+  const bundle = f.string(top.container, ["container"]);
+  if (!bundle.startsWith("/") || bundle.includes("\n") || posix.normalize(bundle) !== bundle || bundle.endsWith("/") || Buffer.byteLength(bundle) > SERVICE_FORMAT.maxCommand) {
+    throw yaml.error(["container"], `container '${bundle}' must be the absolute, normalized path of an OCI runtime bundle (config.json, rootfs/) in the image`);
+  }
+  for (const key of ["command", "args", ...CONFINEMENT_KEYS.filter((k) => k !== "after" && k !== "ready")]) {
+    if (top[key] !== undefined) throw yaml.error([key], `a container service has no '${key}': crun runs ${bundle}, and its config.json says what runs and how it is confined`);
+  }
+  const { after, ready } = confinementOf(yaml, f, top, name);
+  if (ready === "notify") throw yaml.error(["ready"], "a container service is ready once it has run 2 s (ready: running): crun keeps init's notification descriptor from it");
+  return {
+    name,
+    container: bundle,
+    command: CONTAINER_RUNTIME.command,
+    // no pivot_root: the root of every mount namespace here is the initramfs, which cannot be pivoted away
+    args: ["--root", CONTAINER_RUNTIME.state, "run", "--no-pivot", "--bundle", bundle, name],
+    restart: restartOf(yaml, f, top),
+    after,
+    ready,
+  };
 }
 
 const CONFINEMENT_KEYS = ["user", "group", "capabilities", "seccomp", "network", "limits", "writable", "after", "ready"];
@@ -220,6 +253,7 @@ export function renderServiceFile(service: ServiceDefinition): Buffer {
     `command=${service.command}`,
     ...service.args.map((a) => `arg=${a}`),
     `restart=${service.restart}`,
+    ...(service.container ? [`container=${service.container}`] : []),
     ...(service.uid !== undefined ? [`user=${service.uid}`, `group=${service.gid ?? service.uid}`] : []),
     ...(service.capabilities ?? []).map((c) => `cap=${c}`),
     ...(service.syscalls ?? []).map((c) => `syscall=${c}`),

@@ -30,6 +30,8 @@ export interface BuildResult {
   files: PublishedFile[];
   kernel: KernelArtifact;
   packages: PackageArtifact[];
+  /** the executable files of the rootfs, by path */
+  executables: string[];
   /** what the rootfs step was given to write the SBOM */
   sbom: RootfsSbom;
   hardening: HardeningReport;
@@ -213,6 +215,7 @@ export async function buildProfile(profile: Profile, ctx: PipelineContext, versi
     files,
     kernel,
     packages: [...steps.packages.values()],
+    executables: rootfs.executables,
     sbom: steps.sbom,
     hardening: hardeningReport,
     ran: [...ctx.ran],

@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Listr } from "listr2";
 import type { PipelineContext } from "./context.ts";
@@ -215,7 +215,8 @@ function stepNodes(plan: BuildPlan, node: NodeFactory, options: StepOptions): St
       const inRoot = rootPackages(input);
       const kernel = input.of("kernel");
       const modules = plan.kernelModules.map((def) => ({ def, sourceDigests: kernel.moduleSources[def.name] ?? [] }));
-      const sbom = imageSbom({ profile: profile.baseImage, version: plan.version, arch: profile.arch, epoch: ctx.epoch, packages: inRoot, kernelSource: plan.kernelSource, kernel, kernelModules: modules, projectRoot: ctx.projectRoot });
+      const linked = await linkedPackages(plan, (name) => input.of(packageNode(name)));
+      const sbom = imageSbom({ profile: profile.baseImage, version: plan.version, arch: profile.arch, epoch: ctx.epoch, packages: inRoot, linked, kernelSource: plan.kernelSource, kernel, kernelModules: modules, projectRoot: ctx.projectRoot });
       return { sbom, rootfs: await buildRootfs(inRoot.map((p) => p.artifact), kernel, plan.release, ctx, sbom) };
     }),
     ...(profile.extensions.length
@@ -248,6 +249,30 @@ function stepNodes(plan: BuildPlan, node: NodeFactory, options: StepOptions): St
 function initBinaryOf(init: PackageArtifact): string {
   return join(init.dir, INIT_IN_PACKAGE);
 }
+
+/**
+ * The dependencies of the rootfs's packages that are built into their programs: those not in the rootfs
+ * themselves whose output has a static library (headers-only ones, like linux-headers, are not), each
+ * with the rootfs packages that need it, directly or not.
+ */
+async function linkedPackages(plan: BuildPlan, packageOf: (name: string) => PackageArtifact): Promise<{ def: PackageDef; artifact: PackageArtifact; into: string[] }[]> {
+  const byName = new Map(plan.userland.map((d) => [d.name, d]));
+  const inRoot = new Set(plan.profile.packages);
+  const needs = (name: string, seen = new Set<string>()): Set<string> => {
+    for (const dep of byName.get(name)?.dependencies ?? []) if (!seen.has(dep)) needs(dep, seen.add(dep));
+    return seen;
+  };
+  const linked = [];
+  for (const def of plan.userland.filter((d) => !inRoot.has(d.name))) {
+    const into = plan.profile.packages.filter((root) => needs(root).has(def.name));
+    const artifact = packageOf(def.name);
+    if (into.length && (await hasStaticLibrary(artifact.dir))) linked.push({ def, artifact, into });
+  }
+  return linked;
+}
+
+const hasStaticLibrary = async (dir: string): Promise<boolean> =>
+  (await readdir(join(dir, "usr", "lib")).catch(() => [] as string[])).some((f) => f.endsWith(".a"));
 
 function rootPackagesOf(plan: BuildPlan, packageOf: (name: string) => PackageArtifact): StepResults["rootPackages"] {
   return plan.userland.filter((d) => plan.profile.packages.includes(d.name)).map((def) => ({ def, artifact: packageOf(def.name) }));

@@ -1,4 +1,4 @@
-import { readFileSync, readlinkSync } from "node:fs";
+import { readFileSync, readlinkSync, statSync } from "node:fs";
 import { copyFile, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BuildContext } from "../core/context.ts";
@@ -27,6 +27,8 @@ export interface RootfsArtifact {
   cyclonedx: string;
   /** the bytes each component installed in the image (files and symlink targets, uncompressed), by merge owner */
   installedBytes: Record<string, number>;
+  /** the image's executable files (any execute bit), by path: what an attacker in it could run */
+  executables: string[];
 }
 
 /** What the rootfs step needs to write the SBOM: the image and its components, and who installed what. */
@@ -43,8 +45,9 @@ export interface RootfsSbom {
 export const IMAGE_OWNER = "image";
 
 /** Every file and symlink of the tree with its checksums and the component that installed it; the bytes of each owner. */
-async function attributeFiles(tree: string, owners: ReadonlyMap<string, string>, sbom: RootfsSbom): Promise<{ files: SbomFile[]; installedBytes: Record<string, number> }> {
+async function attributeFiles(tree: string, owners: ReadonlyMap<string, string>, sbom: RootfsSbom): Promise<{ files: SbomFile[]; installedBytes: Record<string, number>; executables: string[] }> {
   const files: SbomFile[] = [];
+  const executables: string[] = [];
   const installedBytes: Record<string, number> = {};
   const count = (owner = IMAGE_OWNER, bytes: number) => {
     installedBytes[owner] = (installedBytes[owner] ?? 0) + bytes;
@@ -67,12 +70,13 @@ async function attributeFiles(tree: string, owners: ReadonlyMap<string, string>,
     } else {
       const data = readFileSync(join(tree, rel));
       files.push({ path: rel, owner: component, ...fileChecksums(data) });
+      if (statSync(join(tree, rel)).mode & 0o111) executables.push(rel);
       count(owner, data.length);
     }
     await pace();
   }
   if (unattributed.length) throw new BronzeError(`the SBOM cannot attribute ${unattributed.map((p) => `/${p}`).join(", ")} to a component`);
-  return { files, installedBytes };
+  return { files, installedBytes, executables };
 }
 
 /** Mount points the init fills at boot; the image itself stays read-only. */
@@ -114,7 +118,7 @@ interface RootfsContent {
  * Lays the root tree out in `tree` (the packages' files as hard links), writes its SBOMs, packs it into outDir;
  * returns the bytes each component installed (the SBOMs are not counted).
  */
-async function packRootfs(tree: string, outDir: string, content: RootfsContent): Promise<Record<string, number>> {
+async function packRootfs(tree: string, outDir: string, content: RootfsContent): Promise<{ installedBytes: Record<string, number>; executables: string[] }> {
   const { packages, kernel, osReleaseText, sbom } = content;
   const names = sbomFileNames(sbom.image.name);
   for (const dir of MOUNT_POINTS) await mkdir(join(tree, dir), { recursive: true });
@@ -129,7 +133,7 @@ async function packRootfs(tree: string, outDir: string, content: RootfsContent):
   await writeNew("usr/lib/os-release", osReleaseText);
   await symlink("../usr/lib/os-release", join(tree, "etc/os-release"));
   // the SBOM lists every file but itself (it cannot hold its own checksum)
-  const { files, installedBytes } = await attributeFiles(tree, owners, sbom);
+  const { files, installedBytes, executables } = await attributeFiles(tree, owners, sbom);
   const input: SbomInput = { image: sbom.image, components: sbom.components, files };
   await mkdir(join(tree, SBOM_DIR), { recursive: true });
   await writeNew(join(SBOM_DIR, names.spdx), spdxDocument(input));
@@ -137,7 +141,7 @@ async function packRootfs(tree: string, outDir: string, content: RootfsContent):
   await copyFile(join(tree, SBOM_DIR, names.spdx), join(outDir, names.spdx));
   await copyFile(join(tree, SBOM_DIR, names.cyclonedx), join(outDir, names.cyclonedx));
   await makeSquashfs(tree, join(outDir, FILES.rootfs), content.epoch, content.logFile);
-  return installedBytes;
+  return { installedBytes, executables };
 }
 
 export async function buildRootfs(
@@ -162,8 +166,8 @@ export async function buildRootfs(
     const tree = join(ctx.workDir, "rootfs", key.slice(0, 12));
     await rm(tree, { recursive: true, force: true });
     try {
-      const installedBytes = await packRootfs(tree, outDir, { packages, kernel, osReleaseText, sbom, epoch: ctx.epoch, logFile: join(ctx.logDir, "rootfs.log") });
-      return { installedBytes: JSON.stringify(installedBytes) };
+      const { installedBytes, executables } = await packRootfs(tree, outDir, { packages, kernel, osReleaseText, sbom, epoch: ctx.epoch, logFile: join(ctx.logDir, "rootfs.log") });
+      return { installedBytes: JSON.stringify(installedBytes), executables: JSON.stringify(executables) };
     } finally {
       await rm(tree, { recursive: true, force: true });
     }
@@ -179,6 +183,7 @@ export async function buildRootfs(
       spdx: join(dir, names.spdx),
       cyclonedx: join(dir, names.cyclonedx),
       installedBytes: JSON.parse(record.facts.installedBytes ?? "{}") as Record<string, number>,
+      executables: JSON.parse(record.facts.executables ?? "[]") as string[],
     }),
   });
 }

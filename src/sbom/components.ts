@@ -3,7 +3,7 @@ import type { KernelSource } from "../kernel/source.ts";
 import { patchRecords, type PackageArtifact } from "../pkgs/build.ts";
 import type { PackageDef } from "../pkgs/schema.ts";
 import type { RootfsSbom } from "../rootfs/build.ts";
-import { describePin, type SbomComponent } from "./model.ts";
+import { debianPurl, describePin, type SbomComponent } from "./model.ts";
 
 export interface ImageParts {
   profile: string;
@@ -12,6 +12,8 @@ export interface ImageParts {
   epoch: number;
   /** userland packages in the rootfs, each with its definition */
   packages: { def: PackageDef; artifact: PackageArtifact }[];
+  /** libraries built into their programs (static), with the rootfs packages whose programs they are in */
+  linked?: { def: PackageDef; artifact: PackageArtifact; into: string[] }[];
   kernelSource: KernelSource;
   kernel: KernelArtifact;
   /** out-of-tree module packages built with the kernel, with the digests of their sources as the kernel build verified them */
@@ -52,15 +54,19 @@ export function imageSbom(parts: ImageParts): RootfsSbom {
     license: "GPL-2.0-only",
     kind: "kernel",
     description: `Linux ${parts.kernel.release} with its modules, from Debian's ${parts.kernelSource.package} ${parts.kernelSource.debianVersion}`,
-    purl: `pkg:deb/debian/${parts.kernelSource.sourcePackage}@${parts.kernelSource.debianVersion}?arch=source`,
+    purl: debianPurl(parts.kernelSource.sourcePackage, parts.kernelSource.debianVersion),
     cpe: `cpe:2.3:o:linux:linux_kernel:${parts.kernelSource.version}:*:*:*:*:*:*:*`,
     sources: [describePin(parts.kernelSource.pin, parts.projectRoot)].map(({ location, sha256 }) => ({ location, sha256 })),
   };
   const packages = parts.packages.map(({ def, artifact }) => packageComponent(def, "package", artifact.sources.map((s) => s.digest), parts.projectRoot));
   const modules = parts.kernelModules.map(({ def, sourceDigests }) => packageComponent(def, "kernel-module", sourceDigests, parts.projectRoot));
+  const linked = (parts.linked ?? []).map(({ def, artifact, into }) => ({
+    ...packageComponent(def, "package", artifact.sources.map((s) => s.digest), parts.projectRoot),
+    linkedInto: into.map((name) => `package-${name}`),
+  }));
   return {
     image: { name: parts.profile, version: parts.version, arch: parts.arch, epoch: parts.epoch, toolVersion: parts.version },
-    components: [image, kernel, ...packages, ...modules],
+    components: [image, kernel, ...packages, ...linked, ...modules],
     componentOf: Object.fromEntries([[kernelComponent(parts.kernel.profile), kernel.id], ...parts.packages.map(({ def }) => [def.name, `package-${def.name}`])]),
     imageComponent: image.id,
   };

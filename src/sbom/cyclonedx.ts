@@ -58,7 +58,13 @@ export function cycloneDxDocument(input: SbomInput): string {
       }),
       ...files.filter((f) => !parts.some((c) => c.id === f.owner)).map(fileComponent),
     ],
-    dependencies: image ? [{ ref: image.id, dependsOn: parts.map((c) => c.id) }, ...parts.map((c) => ({ ref: c.id }))] : [],
+    dependencies: image ? [{ ref: image.id, dependsOn: parts.map((c) => c.id) }, ...parts.map((c) => linkedOf(c, parts))] : [],
   };
   return `${JSON.stringify(bom, null, 2)}\n`;
+}
+
+/** A component's dependency entry: what is linked into its programs, if anything. */
+function linkedOf(c: SbomComponent, parts: readonly SbomComponent[]): { ref: string; dependsOn?: string[] } {
+  const linked = parts.filter((p) => p.linkedInto?.includes(c.id)).map((p) => p.id);
+  return linked.length ? { ref: c.id, dependsOn: linked } : { ref: c.id };
 }

@@ -18,6 +18,8 @@ export interface SbomComponent {
   sources: { location: string; sha256: string }[];
   /** changes applied to those sources, with what each resolves */
   patches?: { file: string; sha256: string; fixes: string[]; upstream?: string }[];
+  /** the components whose programs link it statically: it has no files of its own in the image, but is in theirs */
+  linkedInto?: string[];
 }
 
 export interface SbomFile {
@@ -54,7 +56,7 @@ export function fileChecksums(data: Buffer | string): { sha256: string; sha1: st
 export function describePin(pin: SourcePin, projectRoot: string, localDigest?: string): { location: string; sha256: string; purl?: string } {
   switch (pin.kind) {
     case "debian":
-      return { location: `Debian source package ${pin.package} ${pin.version}, file ${pin.file}`, sha256: pin.sha256, purl: `pkg:deb/debian/${pin.package}@${pin.version}?arch=source` };
+      return { location: `Debian source package ${pin.package} ${pin.version}, file ${pin.file}`, sha256: pin.sha256, purl: debianPurl(pin.package, pin.version) };
     case "host-file":
       return { location: pin.path, sha256: pin.sha256 };
     case "local":
@@ -62,6 +64,9 @@ export function describePin(pin: SourcePin, projectRoot: string, localDigest?: s
       return { location: `bronze repository, ${relative(projectRoot, pin.path)}`, sha256: localDigest };
   }
 }
+
+/** A Debian source package's purl; the version percent-encoded as the purl spec asks (1:2.66-4+deb12u3: 1%3A2.66-4%2Bdeb12u3). */
+export const debianPurl = (sourcePackage: string, version: string): string => `pkg:deb/debian/${sourcePackage}@${encodeURIComponent(version)}?arch=source`;
 
 /** A name-based UUID (RFC 4122 layout, version 5 style, from sha256) so documents never carry random ids. */
 export function derivedUuid(seed: string): string {

@@ -54,6 +54,7 @@ export function spdxDocument(input: SbomInput): string {
         .filter((c) => c.kind !== "image" && image)
         .map((c) => ({ spdxElementId: spdxId("Package", image?.id ?? ""), relationshipType: "CONTAINS", relatedSpdxElement: spdxId("Package", c.id) })),
       ...files.map((f) => ({ spdxElementId: spdxId("Package", f.owner), relationshipType: "CONTAINS", relatedSpdxElement: spdxId("File", f.path) })),
+      ...input.components.flatMap((c) => (c.linkedInto ?? []).map((into) => ({ spdxElementId: spdxId("Package", into), relationshipType: "STATIC_LINK", relatedSpdxElement: spdxId("Package", c.id) }))),
     ],
   };
   return `${JSON.stringify(doc, null, 2)}\n`;

@@ -31,7 +31,7 @@ function observations(lines: readonly string[], prefix = "confine-probe: "): Map
   return seen;
 }
 
-test("confined services: own PID, mount, UTS and network namespaces, a read-only root but for their writable paths, only the capabilities they keep, seccomp, cgroup limits (an OOM kill reported and restarted), and a start after a dependency is ready", { timeout: 15 * 60_000 }, async () => {
+test("confined services: own PID, mount, UTS and network namespaces, a read-only root but for their writable paths, only the capabilities they keep, seccomp, cgroup limits (an OOM kill reported and restarted), a start after a dependency is ready, and a container run by crun", { timeout: 15 * 60_000 }, async () => {
   const dir = await tempDir();
   const profile = join(dir, "confined.yaml");
   await writeFile(profile, "name: confined\nbase: minimal\nextensions:\n  - build: confined\n");
@@ -40,12 +40,12 @@ test("confined services: own PID, mount, UTS and network namespaces, a read-only
 
   const result = await boot(
     { kind: "uki", uki: join(OUT, "uki.efi") },
-    { ...BOOT_DEFAULTS, timeoutMs: 300_000, until: [/confine-probe: done report/, /confine-probe: getuid /, /bronze: service hog restarting in 2 s/] },
+    { ...BOOT_DEFAULTS, timeoutMs: 300_000, until: [/confine-probe: done report/, /confine-probe: getuid /, /container-probe: done report/, /bronze: service hog restarting in 2 s/] },
   );
   const lines = result.console;
   const text = lines.join("\n");
   assert.equal(result.ready.root, "ro");
-  assert.equal(result.ready.services, "3", "probe and hog started, late waiting for the probe");
+  assert.equal(result.ready.services, "4", "probe and hog started, late and boxed waiting for the probe");
 
   // init says how each is confined when it starts it
   assert.match(text, /bronze: service probe started pid=\d+ uid=1000 gid=1000 caps=0x1 seccomp=deny-list network=private memory\.max=33554432 cpu\.max=50000\/100000 pids\.max=16/);
@@ -103,4 +103,27 @@ test("confined services: own PID, mount, UTS and network namespaces, a read-only
   // the hog reaches its memory.max: killed by the OOM killer, reported as such, restarted by its policy
   assert.match(text, /bronze: service hog started pid=\d+ uid=1001 gid=1001 caps=0x0 seccomp=deny-list network=host memory\.max=16777216\n/);
   assert.match(text, /bronze: service hog killed by the OOM killer: memory\.max=16777216 reached\n.*bronze: service hog restarting in 1 s\n[\s\S]*bronze: service hog started[\s\S]*bronze: service hog killed by the OOM killer/);
+
+  // the container: crun (of the base image) runs the bundle the extension ships, confined as its config.json says
+  assert.match(text, /bronze: service boxed started pid=\d+ container=\/usr\/local\/lib\/containers\/boxed/);
+  const boxAt = lines.findIndex((l) => /bronze: service boxed started/.test(l));
+  assert.ok(boxAt > readyAt, "boxed comes after the probe too");
+  const box = observations(lines, "container-probe: ");
+  assert.equal(box.get("pid"), "1");
+  assert.equal(box.get("processes"), "1");
+  assert.equal(box.get("hostname"), "boxed");
+  assert.equal(box.get("Uid"), "2000 2000 2000 2000");
+  for (const set of ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]) assert.equal(box.get(set), "0000000000000001", set);
+  assert.equal(box.get("chown /tmp to root"), "ok", "the capability it keeps works");
+  assert.equal(box.get("NoNewPrivs"), "1");
+  assert.equal(box.get("Seccomp"), "2");
+  assert.equal(box.get("write /"), "EROFS");
+  assert.equal(box.get("write writable"), "ok");
+  assert.equal(box.get("ptrace traceme"), "EPERM", "its config.json's seccomp rules");
+  assert.equal(box.get("mknod"), "EPERM");
+  assert.equal(box.get("interfaces"), "lo");
+  assert.equal(box.get("cgroup"), "/", "a cgroup namespace of its own");
+  assert.equal(box.get("memory.max"), "33554432");
+  assert.equal(box.get("pids.max"), "16");
+  assert.equal(box.get("forks"), "15 then EAGAIN");
 });

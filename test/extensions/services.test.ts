@@ -75,6 +75,18 @@ test("a confined service's user, capabilities, syscalls, network, limits, writab
   assert.equal(parseServiceDefinition("m.yaml", "m.yaml", "name: m\ncommand: /m\nlimits: {memory: 4096}\n").limits?.memory, 4096, "bytes without a unit");
 });
 
+test("a container service is crun running the bundle, with only restart, after and ready of init's keys", () => {
+  const service = parseServiceDefinition("box.yaml", "box.yaml", "name: box\ncontainer: /usr/local/lib/containers/box\nrestart: on-failure\nafter: [probe]\n");
+  assert.equal(service.command, "/usr/bin/crun");
+  assert.deepEqual(service.args, ["--root", "/run/crun", "run", "--no-pivot", "--bundle", "/usr/local/lib/containers/box", "box"]);
+  assert.match(renderServiceFile(service).toString(), /^restart=on-failure\ncontainer=\/usr\/local\/lib\/containers\/box\nafter=probe\n$/m);
+  const refused = (text: string, message: RegExp) => assert.throws(() => parseServiceDefinition("box.yaml", "box.yaml", `name: box\n${text}`), (e: unknown) => e instanceof InputError && message.test(e.message));
+  refused("container: /b\ncommand: /bin/x\n", /box\.yaml:3: a container service has no 'command': crun runs \/b, and its config\.json says/);
+  refused("container: /b\nuser: 5\n", /box\.yaml:3: a container service has no 'user'/);
+  refused("container: /b\nready: notify\n", /box\.yaml:3: a container service is ready once it has run 2 s/);
+  refused("container: b/\n", /box\.yaml:2: container 'b\/' must be the absolute, normalized path of an OCI runtime bundle/);
+});
+
 test("the services of an image: a dependency on a service it lacks, and a cycle, are named", () => {
   assert.deepEqual(serviceGraphProblems([{ name: "a", after: [] }, { name: "b", after: ["a"] }]), []);
   assert.deepEqual(serviceGraphProblems([{ name: "b", after: ["gone"] }]), [{ service: "b", problem: "comes after 'gone', which is not a service of this image" }]);
@@ -137,6 +149,20 @@ test("the content policy checks service definitions and that modules match the i
   assert.match(String(bad?.[2]), /svc\.yaml:3.*restart 'sometimes'/);
   assert.deepEqual(rules([entry("usr/lib/modules/6.1.0-other/extra/x.ko")]), [["usr/lib/modules/6.1.0-other/extra/x.ko", "module-release", "a kernel module outside usr/lib/modules/6.1.192-bronze/, the release of this image's kernel"]]);
   assert.deepEqual(rules([entry("usr/lib/modules/6.1.192-bronze/extra/x.ko")]), []);
+
+  // a container service: its bundle's config.json and program, and crun in the base image
+  const box = "usr/local/lib/containers/box";
+  const definition = entry("usr/lib/bronze/services/box.yaml", `name: box\ncontainer: /${box}\n`);
+  const config = (spec: unknown) => entry(`${box}/config.json`, JSON.stringify(spec));
+  const good = { root: { path: "rootfs", readonly: true }, process: { args: ["/bin/probe", "x"] } };
+  const withCrun = new Set(["usr/bin/crun"]);
+  assert.deepEqual(rules([definition, config(good), entry(`${box}/rootfs/bin/probe`, "\x7fELF", 0o755)], withCrun), []);
+  const detail = (entries: ReadEntry[], base = withCrun) => rules(entries, base).map((v) => v[2]);
+  assert.deepEqual(detail([definition, config(good), entry(`${box}/rootfs/bin/probe`, "", 0o755)], new Set()), [`container /${box}: the base image has no container runtime (/usr/bin/crun; the crun package)`]);
+  assert.deepEqual(detail([definition]), [`container /${box}: the extension has no /${box}/config.json (an OCI runtime bundle: config.json and rootfs/)`]);
+  assert.match(String(detail([definition, entry(`${box}/config.json`, "{")])[0]), /config\.json is not JSON/);
+  assert.match(String(detail([definition, config({ ...good, root: { path: "rootfs" } })])[0]), /root must be \{"path": "rootfs", "readonly": true\}/);
+  assert.deepEqual(detail([definition, config(good)]), [`container /${box}: its program /bin/probe is not an executable file of rootfs/`]);
 });
 
 test("extensions are checked together: a second extension of the same name, and a file an earlier extension has, are refused with every other violation", async () => {

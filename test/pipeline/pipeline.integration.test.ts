@@ -133,6 +133,15 @@ test("the installer image: skopeo reads the layout and its tar, umoci unpacks us
   assert.deepEqual(names, [...names].sort());
 });
 
+test("the build prints the rootfs's executables: a handful (Talos's base has 12), the container runtime among them", () => {
+  const line = /^rootfs: (\d+) executable\(s\): (.*)$/m.exec(firstBuild);
+  assert.ok(line, firstBuild);
+  const paths = (line[2] ?? "").split(", ");
+  assert.equal(Number(line[1]), paths.length);
+  assert.ok(paths.length <= 12, `${paths.length} executables: ${paths.join(" ")}`);
+  for (const path of ["/usr/sbin/init", "/usr/sbin/mke2fs", "/usr/bin/crun"]) assert.ok(paths.includes(path), `${path} in ${line[2]}`);
+});
+
 test("rootfs.sqsh holds the musl userland, init, os-release and the signed modules, owned by root", async () => {
   const { kernel, sourceDateEpoch } = await manifest();
   const listing = (await execa("unsquashfs", ["-lln", "-d", "", join(OUT, "rootfs.sqsh")], { env: { TZ: "UTC" } })).stdout;
@@ -176,7 +185,15 @@ test("the SBOM in the rootfs lists every file with its checksum and the componen
   assert.equal(owner("usr/sbin/init"), "SPDXRef-Package-package-init");
   assert.equal(owner("usr/lib/os-release"), "SPDXRef-Package-image");
   assert.ok(described.filter((p) => p.endsWith(".ko")).every((p) => owner(p) === "SPDXRef-Package-kernel-linux"));
-  assert.equal(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(await readFile(join(OUT, "minimal.cdx.json"), "utf8")), null);
+  assert.equal(owner("usr/bin/crun"), "SPDXRef-Package-package-crun");
+  // the libraries linked into crun are components of their own, with their Debian purls, linked statically
+  const staticLinks = spdx.relationships.filter((r) => r.relationshipType === "STATIC_LINK").map((r) => `${r.spdxElementId} ${r.relatedSpdxElement}`).sort();
+  assert.deepEqual(staticLinks, ["argp", "libcap", "libseccomp", "yajl"].map((l) => `SPDXRef-Package-package-crun SPDXRef-Package-package-${l}`));
+  const cdxText = await readFile(join(OUT, "minimal.cdx.json"), "utf8");
+  assert.equal(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(cdxText), null);
+  const cdx = JSON.parse(cdxText) as { components: { "bom-ref": string; purl?: string; licenses?: unknown[] }[]; dependencies: { ref: string; dependsOn?: string[] }[] };
+  assert.equal(cdx.components.find((c) => c["bom-ref"] === "package-libseccomp")?.purl, "pkg:deb/debian/libseccomp@2.5.4-1%2Bdeb12u1?arch=source");
+  assert.deepEqual(cdx.dependencies.find((d) => d.ref === "package-crun")?.dependsOn?.sort(), ["package-argp", "package-libcap", "package-libseccomp", "package-yajl"]);
 });
 
 test("every shipped module's signature verifies against the certificate built into the kernel", async () => {

@@ -70,6 +70,7 @@ const asInitReads = (s: ServiceDefinition): string =>
     ...(s.writable ?? []).map((p) => `writable=${p}`),
     ...(s.after ?? []).map((a) => `after=${a}`),
     `ready=${s.ready ?? "running"}`,
+    ...(s.container ? [`container=${s.container}`] : []),
   ].join("\n");
 
 test("what bronze writes at the limits, init reads back field for field", async () => {
@@ -94,7 +95,8 @@ test("what bronze writes at the limits, init reads back field for field", async 
     `after: [${Array.from({ length: SERVICE_FORMAT.maxAfter }, (_, i) => String.fromCharCode(97 + i).repeat(SERVICE_FORMAT.maxName)).join(", ")}]`,
     "ready: notify",
   ].join("\n"));
-  const services: ServiceDefinition[] = [longest, { name: "hello", command: "/usr/bin/hello", args: ["--greeting", "two words", "x=y"], restart: "never" }, confined];
+  const container = parseServiceDefinition("box.yaml", "box.yaml", "name: box\ncontainer: /usr/local/lib/containers/box\nafter: [c]\n");
+  const services: ServiceDefinition[] = [longest, { name: "hello", command: "/usr/bin/hello", args: ["--greeting", "two words", "x=y"], restart: "never" }, confined, container];
   for (const service of services) {
     const file = join(dir, `${service.name.slice(0, 8)}.service`);
     await writeFile(file, renderServiceFile(service));

@@ -3,6 +3,7 @@
  * the boot test of extensions/confined to judge (the probe reports, it does not decide).
  *   confine-probe report   observations, then a line on descriptor 3 (ready) and a long sleep
  *   confine-probe hog      touches memory a MiB at a time until something stops it
+ *   container-probe ...    the same, its lines named so (the copy in extensions/confined's container bundle)
  *   confine-probe late     says it started (it comes after the probe), its namespaces and what getuid
  *                          answers (its allow-list leaves getuid out), and sleeps
  */
@@ -25,12 +26,15 @@
 
 #define MIB (1024 * 1024)
 
+/* what its lines start with: the name it was started as (container-probe inside the container bundle) */
+static const char *self = "confine-probe";
+
 static void observe(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void observe(const char *what, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	printf("confine-probe: %s ", what);
+	printf("%s: %s ", self, what);
 	vprintf(fmt, ap);
 	putchar('\n');
 	fflush(stdout);
@@ -242,6 +246,8 @@ static void hog(void)
 
 int main(int argc, char **argv)
 {
+	if (argc > 0 && strrchr(argv[0], '/'))
+		self = strrchr(argv[0], '/') + 1;
 	if (argc == 3 && strcmp(argv[1], "report") == 0)
 		report(argv[2]);
 	else if (argc == 2 && strcmp(argv[1], "hog") == 0)

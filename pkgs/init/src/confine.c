@@ -368,7 +368,8 @@ const char *confinement_problem(const struct service *svc)
 	return NULL;
 }
 
-static void __attribute__((noreturn)) run_confined(const struct service *svc, char *const argv[], int notify)
+/* What every service's process does first: signals unblocked, a session of its own, stdin from /dev/null. */
+static void start_child(const struct service *svc)
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -377,6 +378,11 @@ static void __attribute__((noreturn)) run_confined(const struct service *svc, ch
 	int null = open("/dev/null", O_RDONLY);
 	if (null < 0 || dup2(null, 0) < 0)
 		cannot(svc, "stdin");
+}
+
+static void __attribute__((noreturn)) run_confined(const struct service *svc, char *const argv[], int notify)
+{
+	start_child(svc);
 	/* dup2 onto itself would keep the pipe's close-on-exec */
 	if (notify >= 0 && (notify == SERVICE_NOTIFY_FD ? fcntl(notify, F_SETFD, 0) : dup2(notify, SERVICE_NOTIFY_FD)) < 0)
 		cannot(svc, "notification descriptor");
@@ -395,9 +401,30 @@ static void __attribute__((noreturn)) run_confined(const struct service *svc, ch
 	_exit(127);
 }
 
+/* A container service's runtime (crun) as init's child: crun confines the container as its config.json says. */
+static pid_t spawn_runtime(struct service *svc, char *const argv[])
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		say("service %s cannot fork: %s", svc->name, strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		start_child(svc);
+		if (syscall(SYS_close_range, 3, ~0U, 0) < 0 || chdir("/") < 0)
+			cannot(svc, "descriptors");
+		execv(svc->command, argv);
+		say("service %s cannot exec %s: %s", svc->name, svc->command, strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
 pid_t spawn_confined(struct service *svc, char *const argv[])
 {
 	int pipe_fds[2] = { -1, -1 };
+	if (svc->container[0])
+		return spawn_runtime(svc, argv);
 	if (prepare_writable(svc) < 0)
 		return -1;
 	int cgroup = service_cgroup(svc);

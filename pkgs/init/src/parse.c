@@ -166,7 +166,7 @@ static const char *parse_confinement(const char *key, const char *value, struct 
 	size_t value_len = strlen(value);
 	uint64_t n;
 	/* the keys that may be given once, a bit each in *seen */
-	static const char *const once[] = { "user", "group", "network", "memory_max", "cpu_max", "pids_max", "ready" };
+	static const char *const once[] = { "user", "group", "network", "memory_max", "cpu_max", "pids_max", "ready", "container" };
 	for (unsigned i = 0; i < sizeof(once) / sizeof(once[0]); i++) {
 		if (strcmp(key, once[i]) != 0)
 			continue;
@@ -230,6 +230,10 @@ static const char *parse_confinement(const char *key, const char *value, struct 
 		if (svc->after_count == MAX_SERVICE_AFTER)
 			return "more than " STR(MAX_SERVICE_AFTER) " dependencies";
 		memcpy(svc->after[svc->after_count++], value, value_len + 1);
+	} else if (strcmp(key, "container") == 0) {
+		if (value[0] != '/' || value_len >= sizeof(svc->container))
+			return "container must be the absolute path of a bundle";
+		memcpy(svc->container, value, value_len + 1);
 	} else if (strcmp(key, "ready") == 0) {
 		if (strcmp(value, "notify") != 0)
 			return "ready must be notify";

@@ -53,6 +53,8 @@ struct service {
 	size_t args_len;
 	int argc;
 	enum restart_policy restart;
+	/* a container service: the OCI bundle its command (crun) runs, which confines it as its config.json says */
+	service_path container;
 	/* confinement: who it runs as, what it keeps, what it sees, what it may use */
 	uid_t uid;
 	gid_t gid;

@@ -118,6 +118,10 @@ static void service_ended(struct service *svc, int failed)
 static void describe_confinement(const struct service *svc, char *out, size_t size)
 {
 	out[0] = '\0';
+	if (svc->container[0]) {
+		append(out, size, " container=%s", svc->container);
+		return;
+	}
 	append(out, size, " uid=%u gid=%u caps=0x%llx seccomp=%s network=%s", (unsigned)svc->uid, (unsigned)svc->gid,
 	       (unsigned long long)svc->capabilities, svc->syscall_count ? "allow-list" : "deny-list",
 	       svc->private_network ? "private" : "host");

@@ -209,6 +209,8 @@ static int print_service(const char *path)
 	for (int i = 0; i < svc.after_count; i++)
 		printf("after=%s\n", svc.after[i]);
 	printf("ready=%s\n", svc.notify ? "notify" : "running");
+	if (svc.container[0])
+		printf("container=%s\n", svc.container);
 	return 0;
 }
 
