@@ -10,7 +10,7 @@ import { hasBlob, scopeOf, type RegistryClient } from "./client.ts";
 import type { Reference } from "./reference.ts";
 import { backoffMs, RegistryError, sleep, type HttpResponse } from "./transport.ts";
 
-/** sessions one blob may take, and faults one session may survive */
+/** sessions one blob may take, and faults in a row (with no chunk taken between them) one session may survive */
 const SESSIONS = 8;
 const FAULTS_PER_SESSION = 6;
 const BACKOFF_MS = 100;
@@ -52,8 +52,13 @@ async function fault(session: Session, what: string, outcome: HttpResponse | Reg
 
 /** Where the registry says the session stands: the next offset to send, and the session's new location. */
 async function resumeOffset(session: Session): Promise<number> {
-  const status = await session.client.request("GET", session.location, session.scope);
-  if (status.status !== 204) throw new SessionLost();
+  // a status query changes nothing: a fault in its answer is asked again, against the session's budget
+  let status = await send(session, "GET", {}, Buffer.alloc(0));
+  while (isFault(status)) {
+    await fault(session, "status", status);
+    status = await send(session, "GET", {}, Buffer.alloc(0));
+  }
+  if (status instanceof RegistryError || status.status !== 204) throw new SessionLost();
   session.location = new URL(String(status.headers.location ?? session.location), session.client.url("/"));
   // "0-N" holds N + 1 bytes; distribution also says "0-0" for none, and a chunk is never 1 byte
   const range = /^(?:bytes=)?0-(\d+)$/.exec(String(status.headers.range ?? ""));
@@ -77,6 +82,8 @@ async function uploadChunks(session: Session, data: Buffer, chunkSize: number, d
       nextLocation(session, patch);
       offset += chunk.length;
       sent += chunk.length;
+      // a session that makes progress is healthy: its budget is for faults in a row
+      session.faults = 0;
       continue;
     }
     // 416: the registry holds another offset than the one resumed from; 404: the session is gone
@@ -90,20 +97,23 @@ async function uploadChunks(session: Session, data: Buffer, chunkSize: number, d
 }
 
 /**
- * The closing PUT (with the whole blob for a monolithic upload). After a fault the session is not trusted
- * again: the registry may have taken the blob before its answer was lost, so the caller looks for it.
+ * The closing PUT (with the whole blob for a monolithic upload). After a fault it is sent again only while
+ * the registry still holds the session open (a status query says 204): one that took the blob before its
+ * answer was lost has closed the session, and the caller finds the blob there.
  */
 async function close(session: Session, body: Buffer, digest: string): Promise<void> {
-  const url = new URL(session.location);
-  url.searchParams.set("digest", digest);
-  const put = await send({ ...session, location: url }, "PUT", { "Content-Type": "application/octet-stream" }, body);
-  if (!(put instanceof RegistryError) && put.status === 201) return;
-  if (isFault(put)) {
+  for (;;) {
+    const url = new URL(session.location);
+    url.searchParams.set("digest", digest);
+    const put = await send({ ...session, location: url }, "PUT", { "Content-Type": "application/octet-stream" }, body);
+    if (!(put instanceof RegistryError) && put.status === 201) return;
+    if (!isFault(put)) {
+      if (put instanceof RegistryError || put.status === 404) throw new SessionLost();
+      throw session.client.fail(`finish upload of ${digest}`, put);
+    }
     await fault(session, "finish", put);
-    throw new SessionLost();
+    await resumeOffset(session);
   }
-  if (put instanceof RegistryError || put.status === 404) throw new SessionLost();
-  throw session.client.fail(`finish upload of ${digest}`, put);
 }
 
 /**
