@@ -219,10 +219,15 @@ static int prepare_writable(const struct service *svc)
 				break;
 			*slash = '/';
 		}
-		if (chown(path, svc->uid, svc->gid) < 0 || chmod(path, 0700) < 0) {
+		/* opened without following a link: a service that can write under /var could have put one there */
+		int dir = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dir < 0 || fchown(dir, svc->uid, svc->gid) < 0 || fchmod(dir, 0700) < 0) {
 			say("service %s cannot have writable %s: %s", svc->name, path, strerror(errno));
+			if (dir >= 0)
+				close(dir);
 			return -1;
 		}
+		close(dir);
 	}
 	return 0;
 }
