@@ -1,6 +1,6 @@
 import { basename, dirname, join } from "node:path";
 import { FieldReader, YamlFile } from "../core/yamlfile.ts";
-import { loadKernelSource } from "../kernel/source.ts";
+import { loadKernelSource, type KernelSource } from "../kernel/source.ts";
 import { SHA256_PATTERN, type DebianPatches, type SourcePin } from "../sources/pin.ts";
 import { BUILD_SYSTEMS, compilerPrelude, helperSteps, type BuildHelper, type BuildSystem } from "./build-systems.ts";
 
@@ -76,13 +76,13 @@ function readDebianPatches(f: FieldReader, value: unknown, at: (string | number)
   };
 }
 
-async function readSource(f: FieldReader, value: unknown, at: (string | number)[], pkgDir: string, kernelDir: string): Promise<SourcePin> {
+async function readSource(f: FieldReader, value: unknown, at: (string | number)[], pkgDir: string, kernel: () => Promise<KernelSource>): Promise<SourcePin> {
   const src = f.mapping(value, at);
   if ("kernel" in src) {
     f.onlyKeys(src, at, ["kernel"]);
     f.string(src.kernel, [...at, "kernel"], /^source$/, "'source': the kernel source kernel/source.yaml pins");
     // the tree's own kernel pin, so that the kernel and what is built from its source never differ
-    return (await loadKernelSource(kernelDir)).pin;
+    return (await kernel()).pin;
   }
   if ("debian" in src) {
     f.onlyKeys(src, at, ["debian", "version", "file", "sha256", "patches"]);
@@ -134,10 +134,13 @@ export async function loadPackage(file: string, kernelDir = join(dirname(file), 
   }
   const dependencies = f.list(top.dependencies, ["dependencies"]).map((d, i) => f.string(d, ["dependencies", i], NAME));
   const version = f.string(top.version, ["version"]);
-  const sources = await Promise.all(f.list(top.sources, ["sources"]).map((s, i) => readSource(f, s, ["sources", i], dir, kernelDir)));
-  if (f.list(top.sources, ["sources"]).some((s) => typeof s === "object" && s !== null && "kernel" in s)) {
-    const kernel = await loadKernelSource(kernelDir);
-    if (kernel.version !== version) throw yaml.error(["version"], `version ${version} is not the kernel source's ${kernel.version} (kernel/source.yaml); make it ${kernel.version}`);
+  // kernel/source.yaml is read once, when a source names it, for its pin and the version check
+  let kernelSource: Promise<KernelSource> | undefined;
+  const kernel = () => (kernelSource ??= loadKernelSource(kernelDir));
+  const sources = await Promise.all(f.list(top.sources, ["sources"]).map((s, i) => readSource(f, s, ["sources", i], dir, kernel)));
+  if (kernelSource) {
+    const { version: kernelVersion } = await kernelSource;
+    if (kernelVersion !== version) throw yaml.error(["version"], `version ${version} is not the kernel source's ${kernelVersion} (kernel/source.yaml); make it ${kernelVersion}`);
   }
   return {
     name,

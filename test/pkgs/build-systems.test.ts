@@ -55,7 +55,7 @@ test("a package with a build helper is a few lines: its steps are the helper's, 
 
 test("`kernel: source` is the tree's kernel pin, and the package's version must be the kernel's", async () => {
   const def = await loadPackage(join(PROJECT_ROOT, "pkgs", "linux-headers", "pkg.yaml"));
-  const kernel = await loadPackage(await pkg("sources:\n  - kernel: source\nsteps: {install: 'true'}\n").then((f) => f), join(PROJECT_ROOT, "kernel")).catch((e: unknown) => e);
+  const kernel = await loadPackage(await pkg("sources:\n  - kernel: source\nsteps: {install: 'true'}\n"), join(PROJECT_ROOT, "kernel")).catch((e: unknown) => e);
   assert.ok(kernel instanceof InputError && /version 1 is not the kernel source's 6\.12\.\d+ \(kernel\/source\.yaml\); make it 6\.12\.\d+/.test(kernel.message), String(kernel));
   assert.equal(def.sources[0]?.kind, "host-file");
   await refused("sources:\n  - kernel: headers\nsteps: {install: 'true'}\n", /'sources\.0\.kernel' 'headers' is not valid: 'source'/);
