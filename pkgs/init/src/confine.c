@@ -161,7 +161,7 @@ uint64_t oom_kills(const struct service *svc)
 #define NO_CGROUP (-2)
 static int service_cgroup(struct service *svc)
 {
-	char dir[512], value[64];
+	char dir[512];
 	if (!have_cgroups) {
 		if (!svc->memory_max && !svc->cpu_quota_us && !svc->pids_max)
 			return NO_CGROUP;
@@ -173,25 +173,22 @@ static int service_cgroup(struct service *svc)
 		say("service %s has no cgroup: mkdir %s: %s", svc->name, dir, strerror(errno));
 		return -1;
 	}
-	struct {
-		const char *file;
+	char memory[24] = "max", cpu[48] = "max 100000", pids[24] = "max";
+	if (svc->memory_max)
+		snprintf(memory, sizeof(memory), "%llu", (unsigned long long)svc->memory_max);
+	if (svc->cpu_quota_us)
+		snprintf(cpu, sizeof(cpu), "%llu %llu", (unsigned long long)svc->cpu_quota_us, (unsigned long long)svc->cpu_period_us);
+	if (svc->pids_max)
+		snprintf(pids, sizeof(pids), "%llu", (unsigned long long)svc->pids_max);
+	const struct {
+		const char *file, *value;
 		int wanted;
-	} limits[] = { { "memory.max", svc->memory_max > 0 }, { "memory.oom.group", svc->memory_max > 0 },
-		       { "cpu.max", svc->cpu_quota_us > 0 }, { "pids.max", svc->pids_max > 0 } };
+	} limits[] = { { "memory.max", memory, svc->memory_max > 0 }, { "memory.oom.group", "1", svc->memory_max > 0 },
+		       { "cpu.max", cpu, svc->cpu_quota_us > 0 }, { "pids.max", pids, svc->pids_max > 0 } };
 	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
-		const char *file = limits[i].file;
-		if (strcmp(file, "memory.max") == 0)
-			svc->memory_max ? snprintf(value, sizeof(value), "%llu", (unsigned long long)svc->memory_max) : snprintf(value, sizeof(value), "max");
-		else if (strcmp(file, "memory.oom.group") == 0)
-			snprintf(value, sizeof(value), "1");
-		else if (strcmp(file, "cpu.max") == 0)
-			svc->cpu_quota_us ? snprintf(value, sizeof(value), "%llu %llu", (unsigned long long)svc->cpu_quota_us, (unsigned long long)svc->cpu_period_us)
-					  : snprintf(value, sizeof(value), "max 100000");
-		else
-			svc->pids_max ? snprintf(value, sizeof(value), "%llu", (unsigned long long)svc->pids_max) : snprintf(value, sizeof(value), "max");
 		/* a limit the definition asks for must hold; resetting one it does not (after a change) may find no controller */
-		if (write_text(dir, file, value) < 0 && limits[i].wanted) {
-			say("service %s cannot have %s %s: %s", svc->name, file, value, strerror(errno));
+		if (write_text(dir, limits[i].file, limits[i].value) < 0 && limits[i].wanted) {
+			say("service %s cannot have %s %s: %s", svc->name, limits[i].file, limits[i].value, strerror(errno));
 			return -1;
 		}
 	}
