@@ -52,6 +52,7 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   command("ninja", "ninja-build", "package builds (build: cmake, build: meson)"),
   command("meson", "meson", "package builds (build: meson)"),
   command("pkg-config", "pkgconf", "package builds (crun finds yajl)"),
+  command("rsync", "rsync", "package builds (linux-headers: the kernel's headers_install)"),
   command("cpio", "cpio", "tests: reads back the initramfs"),
   command("objdump", "binutils", "tests: reads back the UKI"),
   command("git", "git", "SOURCE_DATE_EPOCH from the last commit"),
