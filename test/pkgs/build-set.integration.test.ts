@@ -73,3 +73,54 @@ int main(void)
   assert.match((await execa("file", [program])).stdout, /statically linked/);
   assert.equal((await execa(program)).stdout, `cap=10 json=22 getppid=-1 errno=${"Operation not permitted"}`);
 });
+
+test("util-linux builds libblkid, libmount and mount(8) from its Debian source, static against musl: they probe, parse and mount", { timeout: 10 * 60_000 }, async () => {
+  const ctx = createContext(PROJECT_ROOT, 0);
+  const built = new Map<string, PackageArtifact>();
+  for (const name of ["musl", "linux-headers", "util-linux"]) built.set(name, (await buildPackageSet([name], ctx))[0]!);
+  const utilLinux = built.get("util-linux")!;
+  assert.deepEqual(utilLinux.patches.map((p) => p.fixes), [["CVE-2024-28085"]]);
+  const dir = await tempDir();
+
+  // libblkid finds the file system and label of an ext4 image; libmount parses an fstab
+  const image = join(dir, "var.ext4");
+  await execa("truncate", ["-s", "8M", image]);
+  await execa("mkfs.ext4", ["-q", "-L", "bronze-var", image]);
+  const fstab = join(dir, "fstab");
+  await writeFile(fstab, "# a comment\nLABEL=bronze-var /var ext4 rw,nosuid,nodev 0 2\n");
+  const program = await linkAgainst(
+    built,
+    `#include <blkid/blkid.h>
+#include <libmount/libmount.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+	blkid_probe probe = blkid_new_probe_from_filename(argv[1]);
+	const char *type = "?", *label = "?";
+	if (!probe || blkid_do_safeprobe(probe) != 0)
+		return 1;
+	blkid_probe_lookup_value(probe, "TYPE", &type, NULL);
+	blkid_probe_lookup_value(probe, "LABEL", &label, NULL);
+	struct libmnt_table *table = mnt_new_table();
+	struct libmnt_iter *next = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_fs *fs = NULL;
+	if (mnt_table_parse_fstab(table, argv[2]) != 0 || mnt_table_next_fs(table, next, &fs) != 0)
+		return 2;
+	printf("type=%s label=%s | %s on %s (%s) %s\\n", type, label, mnt_fs_get_source(fs), mnt_fs_get_target(fs), mnt_fs_get_fstype(fs), mnt_fs_get_options(fs));
+	return 0;
+}
+`,
+    ["mount", "blkid"],
+    dir,
+  );
+  assert.equal((await execa(program, [image, fstab])).stdout, "type=ext4 label=bronze-var | LABEL=bronze-var on /var (ext4) rw,nosuid,nodev");
+
+  // mount(8) itself, in a mount namespace of its own: it mounts, and lists what it mounted
+  const mount = join(utilLinux.dir, "bin", "mount");
+  assert.match((await execa("file", [mount])).stdout, /statically linked, stripped/);
+  assert.match((await execa(mount, ["--version"])).stdout, /^mount from util-linux 2\.38\.1 \(libmount 2\.38\.1/);
+  const target = join(dir, "mnt");
+  await execa("mkdir", [target]);
+  const listed = await execa("unshare", ["--mount", "--propagation", "private", "sh", "-c", `"$0" -t tmpfs -o size=1m,mode=0750 bronze-probe "$1" && "$0" -t tmpfs`, mount, target]);
+  assert.match(listed.stdout, new RegExp(`^bronze-probe on ${target} type tmpfs \\(rw,relatime,size=1024k,mode=750\\)$`, "m"));
+});
