@@ -71,7 +71,9 @@ export async function extractSource(source: VerifiedSource, into: string, logFil
     await cp(source.path, into, { recursive: true });
     return;
   }
-  await run("tar", ["-xf", source.path, "-C", into, "--strip-components=1", "--no-same-owner"], { logFile });
+  // `only`: the archive's top directory, then each path (* matches no slash: the top directory alone)
+  const only = source.pin.only ? ["--wildcards", "--no-wildcards-match-slash", ...source.pin.only.map((m) => `*/${m}`)] : [];
+  await run("tar", ["-xf", source.path, "-C", into, "--strip-components=1", "--no-same-owner", ...only], { logFile });
 }
 
 /**
@@ -108,6 +110,8 @@ export async function buildPackage(
     steps: def.steps,
     sourceDateEpoch: def.sourceDateEpoch,
     sources: sources.map((s) => s.digest),
+    // what of each archive is unpacked, when not all of it (the key of every other package stays as it was)
+    ...(def.sources.some((p) => p.kind !== "local" && p.only) ? { only: def.sources.map((p) => (p.kind !== "local" && p.only) || null) } : {}),
     patches: patches.map((p) => p.sha256),
     debianSeries: debianSeries.map((d) => d.digest),
     dependencies: Object.fromEntries(depArtifacts.map((d) => [d.name, d.key])),

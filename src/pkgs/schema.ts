@@ -1,7 +1,7 @@
 import { basename, dirname, join } from "node:path";
 import { FieldReader, YamlFile } from "../core/yamlfile.ts";
 import { loadKernelSource, type KernelSource } from "../kernel/source.ts";
-import { SHA256_PATTERN, type DebianPatches, type SourcePin } from "../sources/pin.ts";
+import { ARCHIVE_MEMBER, SHA256_PATTERN, type DebianPatches, type SourcePin } from "../sources/pin.ts";
 import { BUILD_SYSTEMS, compilerPrelude, helperSteps, type BuildHelper, type BuildSystem } from "./build-systems.ts";
 
 /**
@@ -78,15 +78,22 @@ function readDebianPatches(f: FieldReader, value: unknown, at: (string | number)
 
 async function readSource(f: FieldReader, value: unknown, at: (string | number)[], pkgDir: string, kernel: () => Promise<KernelSource>): Promise<SourcePin> {
   const src = f.mapping(value, at);
+  // unpacking part of a large archive (the kernel's headers need a twentieth of its source)
+  const only = src.only === undefined ? {} : { only: f.list(src.only, [...at, "only"]).map((m, i) => {
+    const member = f.string(m, [...at, "only", i], ARCHIVE_MEMBER, "a path under the archive's top directory (no wildcards, no '..')");
+    if (member.split("/").some((part) => part === "." || part === "..")) throw f.file.error([...at, "only", i], `'${member}' must not name '.' or '..'`);
+    return member;
+  }) };
   if ("kernel" in src) {
-    f.onlyKeys(src, at, ["kernel"]);
+    f.onlyKeys(src, at, ["kernel", "only"]);
     f.string(src.kernel, [...at, "kernel"], /^source$/, "'source': the kernel source kernel/source.yaml pins");
     // the tree's own kernel pin, so that the kernel and what is built from its source never differ
-    return (await kernel()).pin;
+    return { ...(await kernel()).pin, ...only } as SourcePin;
   }
   if ("debian" in src) {
-    f.onlyKeys(src, at, ["debian", "version", "file", "sha256", "patches"]);
+    f.onlyKeys(src, at, ["debian", "version", "file", "sha256", "patches", "only"]);
     return {
+      ...only,
       kind: "debian",
       package: f.string(src.debian, [...at, "debian"], NAME),
       version: f.string(src.version, [...at, "version"]),

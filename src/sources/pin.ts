@@ -1,11 +1,14 @@
 /** Where a package's source comes from, pinned so that it can be verified before use. */
 export type SourcePin =
   /** a file of a Debian source package, fetched with `apt-get source --download-only` */
-  | { kind: "debian"; package: string; version: string; file: string; sha256: string; patches?: DebianPatches }
+  | { kind: "debian"; package: string; version: string; file: string; sha256: string; patches?: DebianPatches; only?: string[] }
   /** a file installed on the host by a Debian package (e.g. /usr/src/linux-source-6.1.tar.xz) */
-  | { kind: "host-file"; path: string; sha256: string }
+  | { kind: "host-file"; path: string; sha256: string; only?: string[] }
   /** a directory of files kept next to the package definition */
   | { kind: "local"; path: string };
+
+/** An archive pin's `only`: the paths (under its top directory) that are unpacked, when not all of it is needed. */
+export const ARCHIVE_MEMBER = /^[A-Za-z0-9_.+-]+(\/[A-Za-z0-9_.+-]+)*$/;
 
 /** Debian's own patch series of the source package (its debian.tar.*), applied in series order. */
 export interface DebianPatches {

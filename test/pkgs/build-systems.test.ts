@@ -61,6 +61,16 @@ test("`kernel: source` is the tree's kernel pin, and the package's version must 
   await refused("sources:\n  - kernel: headers\nsteps: {install: 'true'}\n", /'sources\.0\.kernel' 'headers' is not valid: 'source'/);
 });
 
+test("`only:` unpacks some paths of an archive source (the kernel's headers need a twentieth of its source); each is a plain relative path", async () => {
+  const def = await loadPackage(join(PROJECT_ROOT, "pkgs", "linux-headers", "pkg.yaml"));
+  const source = def.sources[0];
+  assert.ok(source?.kind === "host-file" && source.only?.includes("arch/x86") && source.only.includes("tools/include"), JSON.stringify(source));
+  const only = (paths: string) => `sources:\n  - debian: x\n    version: 1-1\n    file: x_1.orig.tar.gz\n    sha256: ${"a".repeat(64)}\n    only: ${paths}\nsteps: {install: 'true'}\n`;
+  assert.deepEqual((await loadPackage(await pkg(only("[src, doc/x.txt]")))).sources[0], { kind: "debian", package: "x", version: "1-1", file: "x_1.orig.tar.gz", sha256: "a".repeat(64), only: ["src", "doc/x.txt"] });
+  await refused(only("['src/*']"), /pkg\.yaml:10: 'sources\.0\.only\.0' 'src\/\*' is not valid: a path under the archive's top directory \(no wildcards, no '\.\.'\)/);
+  await refused(only("[src/../etc]"), /pkg\.yaml:10: 'src\/\.\.\/etc' must not name '\.' or '\.\.'/);
+});
+
 test("Debian's patch series of a source is pinned like its tarball, with what it fixes", async () => {
   const def = await loadPackage(join(PROJECT_ROOT, "pkgs", "libcap", "pkg.yaml"));
   const source = def.sources[0];
