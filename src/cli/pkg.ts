@@ -14,14 +14,13 @@ export function registerPkgCommands(program: Command, { projectRoot }: CliEnv): 
     .action(async (names: string[], opts: { pkgs?: string }) => {
       const { createContext } = await import("../pipeline/context.ts");
       const { buildPackageSet } = await import("../pkgs/build-set.ts");
-      const { treeWeight } = await import("../core/tree-size.ts");
+      const { describeOutputs, outputWeights } = await import("../pkgs/outputs.ts");
       const ctx = createContext(projectRoot, 0);
       let total = 0;
       const { resolve } = await import("node:path");
       await buildPackageSet(names, ctx, opts.pkgs ? resolve(opts.pkgs) : undefined, async (a, seconds) => {
         total += seconds;
-        const size = await treeWeight(a.dir);
-        console.log(`${a.name} ${a.version}: ${seconds.toFixed(1)} s, ${size.files} file(s), ${(size.bytes / 1024).toFixed(1)} KiB in ${displayPath(a.dir)}`);
+        console.log(`${a.name} ${a.version}: ${seconds.toFixed(1)} s, ${describeOutputs(await outputWeights(a.dir))} in ${displayPath(a.dir)}`);
       });
       console.log(`built ${names.join(", ")} in ${total.toFixed(1)} s`);
     });

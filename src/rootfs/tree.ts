@@ -2,18 +2,10 @@ import { copyFileSync, linkSync, mkdirSync, readlinkSync, symlinkSync } from "no
 import { BronzeError } from "../core/errors.ts";
 import { pacer } from "../core/pace.ts";
 import { walkTree } from "../core/walk.ts";
+import { outputOf } from "../pkgs/outputs.ts";
 
 /** The top-level directories that live under /usr in a merged-/usr root. */
 const MERGED_INTO_USR = new Set(["bin", "sbin", "lib", "lib64"]);
-
-/** Build-time files no running system needs: headers, static libraries, objects, compiler specs, manuals. */
-export function isDevelopmentFile(path: string): boolean {
-  return (
-    /^usr\/(include|share\/(man|doc|info))(\/|$)/.test(path) ||
-    /\.(a|o|la|specs)$/.test(path) ||
-    /(^|\/)pkgconfig(\/|$)/.test(path)
-  );
-}
 
 /** Where a package's file goes in the root: /bin, /sbin, /lib move under /usr. */
 export function rootPathOf(path: string): string {
@@ -49,7 +41,8 @@ export async function mergeInto(
 ): Promise<void> {
   const pace = pacer();
   for (const { rel, kind } of walkTree(from)) {
-    if (isDevelopmentFile(rel)) continue;
+    // the package's runtime output: its development output is for the packages that depend on it
+    if (outputOf(rel) === "development") continue;
     const source = `${from}/${rel}`;
     const key = rootPathOf(rel);
     const target = `${root}/${key}`;
