@@ -26,6 +26,7 @@ const BESIDE_REPRO = new Set([
   "test/disk/pxe.integration.test.ts",
   "test/disk/upgrade.integration.test.ts",
   "test/extensions/assemble.integration.test.ts",
+  "test/extensions/containers.integration.test.ts",
   "test/extensions/services.integration.test.ts",
   "test/kernel/config.integration.test.ts",
   "test/kernel/module-sig.integration.test.ts",

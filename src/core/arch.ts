@@ -28,6 +28,10 @@ export interface Arch {
   /** QEMU's TPM 2.0 device on this machine type, backed by swtpm (bronze boot --tpm) */
   qemuTpmDevice: string;
   firmware: { code: string; vars: string; secureBootCode: string; snakeoilVars: string };
+  /** libseccomp's name for it (an OCI runtime config's seccomp architectures) */
+  seccomp: string;
+  /** syscalls of this architecture alone that a confined process is denied, beside every arch's (DENIED_SYSCALLS) */
+  deniedSyscalls: readonly string[];
 }
 
 const X86_64: Arch = {
@@ -50,6 +54,8 @@ const X86_64: Arch = {
     secureBootCode: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
     snakeoilVars: "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd",
   },
+  seccomp: "SCMP_ARCH_X86_64",
+  deniedSyscalls: ["iopl", "ioperm", "uselib", "lookup_dcookie", "nfsservctl", "create_module", "get_kernel_syms", "query_module", "_sysctl"],
 };
 
 export const ARCHES: readonly Arch[] = [X86_64];

@@ -1,4 +1,6 @@
 import { layerEntries } from "./layers.ts";
+import type { Arch } from "../core/arch.ts";
+import { containerBundle, parseContainers, type ContainerImage } from "./containers.ts";
 import type { KeyObject } from "node:crypto";
 import { access, readdir, readFile } from "node:fs/promises";
 import { join, posix, relative } from "node:path";
@@ -28,6 +30,8 @@ export interface TreeExtension {
   packages: string[];
   /** kernel-module packages (built by the kernel job, see kernel.extensionModules) whose modules it ships */
   kernelModules: string[];
+  /** containers made from OCI images in its directory, as runtime bundles in its layer */
+  containers: ContainerImage[];
 }
 
 const NAME = /^[a-z0-9][a-z0-9-]*$/;
@@ -40,13 +44,13 @@ export async function loadTreeExtension(dir: string): Promise<TreeExtension> {
   const manifest = parseExtensionManifest(displayPath(manifestFile), text);
   const buildFile = join(dir, "build.yaml");
   const exists = await access(buildFile).then(() => true, () => false);
-  if (!exists) return { dir, name: manifest.name, manifest, packages: [], kernelModules: [] };
+  if (!exists) return { dir, name: manifest.name, manifest, packages: [], kernelModules: [], containers: [] };
   const yaml = await YamlFile.load(buildFile);
   const f = new FieldReader(yaml);
   const top = f.mapping(yaml.data, []);
-  f.onlyKeys(top, [], ["packages", "kernelModules"]);
+  f.onlyKeys(top, [], ["packages", "kernelModules", "containers"]);
   const names = (key: string) => (top[key] === undefined ? [] : f.list(top[key], [key]).map((n, i) => f.string(n, [key, i], NAME, "a package name")));
-  return { dir, name: manifest.name, manifest, packages: names("packages"), kernelModules: names("kernelModules") };
+  return { dir, name: manifest.name, manifest, packages: names("packages"), kernelModules: names("kernelModules"), containers: parseContainers(yaml, f, top.containers, dir) };
 }
 
 /** Where an extension came from, as the manifest records it. */
@@ -74,11 +78,15 @@ function mergeEntries(name: string, trees: readonly { what: string; entries: rea
   return [...merged.values()].map((m) => m.entry).sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-/** An extension of this tree, with the files of its packages and the modules the kernel job built for it. */
-export async function treeExtension(def: TreeExtension, packages: ReadonlyMap<string, PackageArtifact>, kernel: KernelArtifact): Promise<ResolvedExtension> {
+/**
+ * An extension of this tree, with the files of its packages, the modules the kernel job built for it and
+ * the bundles of its containers (made from their images for `arch`; `log` hears what each was made from).
+ */
+export async function treeExtension(def: TreeExtension, packages: ReadonlyMap<string, PackageArtifact>, kernel: KernelArtifact, arch: Arch, log: (line: string) => void): Promise<ResolvedExtension> {
   const rootfs = join(def.dir, "rootfs");
   const own = await access(rootfs).then(() => readTree(rootfs), () => []);
-  const stray = (await readdir(def.dir)).filter((name) => !["manifest.yaml", "build.yaml", "rootfs"].includes(name)).sort();
+  const images = def.containers.map((c) => c.image.split("/")[0]);
+  const stray = (await readdir(def.dir)).filter((name) => !["manifest.yaml", "build.yaml", "rootfs", ...images].includes(name)).sort();
   const trees = [{ what: displayPath(rootfs), entries: own }];
   for (const name of def.packages) {
     const artifact = packages.get(name);
@@ -89,6 +97,11 @@ export async function treeExtension(def: TreeExtension, packages: ReadonlyMap<st
     const dir = kernel.extensionModules[name];
     if (!dir) throw new InputError(`extension '${def.name}' (${displayPath(def.dir)}/build.yaml) ships kernel module package '${name}', which this image's kernel does not build: add it to kernel.extensionModules of the base profile`);
     trees.push({ what: `kernel module package ${name}`, entries: await readTree(dir) });
+  }
+  for (const container of def.containers) {
+    const bundle = await containerBundle(container, def.dir, arch);
+    bundle.notes.forEach((note) => log(`extension ${def.name}: ${note}`));
+    trees.push({ what: `container ${container.name} (image ${container.image})`, entries: bundle.entries });
   }
   return { content: { manifest: def.manifest, entries: mergeEntries(def.name, trees), stray }, origin: { kind: "build", dir: def.dir } };
 }

@@ -1,5 +1,5 @@
 // The image's layers over its base rootfs: one SquashFS per extension, and the module indexes when extensions add modules.
-import { cp, mkdir, rm } from "node:fs/promises";
+import { cp, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BuildContext } from "../core/context.ts";
 import { run } from "../core/exec.ts";
@@ -10,7 +10,7 @@ import type { KernelArtifact } from "../kernel/build.ts";
 import { entriesDigest, readTree } from "../oci/dir-read.ts";
 import { writeEntries } from "../oci/dir-write.ts";
 import type { ReadEntry } from "../oci/tar-read.ts";
-import { makeSquashfs } from "../rootfs/build.ts";
+import { makeSquashfs, ownerDefinitions } from "../rootfs/build.ts";
 import type { ResolvedExtension } from "./assemble.ts";
 import type { ExtensionContent } from "./policy.ts";
 import { isServiceDefinition, parseServiceDefinition, renderServiceFile, SERVICE_FORMAT, SERVICES_DIR } from "./services.ts";
@@ -47,10 +47,15 @@ async function squashLayer(name: string, step: string, what: Record<string, unkn
     const tree = join(ctx.workDir, "layers", key.slice(0, 12));
     await rm(tree, { recursive: true, force: true });
     try {
-      await writeEntries(await entries(), tree, step);
-      await makeSquashfs(tree, join(outDir, "layer.sqsh"), ctx.epoch, join(ctx.logDir, "layers.log"));
+      const list = await entries();
+      await writeEntries(list, tree, step);
+      // owners other than root (a container image's files) are kept, as pseudo definitions beside the tree
+      const owners = list.some((e) => e.uid !== 0 || e.gid !== 0) ? `${tree}.owners` : undefined;
+      if (owners) await writeFile(owners, ownerDefinitions(list));
+      await makeSquashfs(tree, join(outDir, "layer.sqsh"), ctx.epoch, join(ctx.logDir, "layers.log"), owners);
     } finally {
       await rm(tree, { recursive: true, force: true });
+      await rm(`${tree}.owners`, { force: true });
     }
   };
   return cachedStep(ctx, { name: step, inputs, produce, artifact: ({ key, dir }) => ({ name, key, image: join(dir, "layer.sqsh") }) });

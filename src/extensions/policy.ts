@@ -1,5 +1,6 @@
 import { posix } from "node:path";
 import { verifyModule, type SignerCertificate } from "../kernel/module-sig.ts";
+import { resolveInRoot, treeLookup } from "../oci/resolve.ts";
 import type { ReadEntry } from "../oci/tar-read.ts";
 import { satisfies, type ExtensionManifest } from "./manifest.ts";
 import { CONTAINER_RUNTIME, parseServiceDefinition, SERVICES_DIR } from "./services.ts";
@@ -162,8 +163,12 @@ function containerProblem(bundle: string, entries: readonly ReadEntry[], baseFil
   if (!Array.isArray(args) || args.length === 0 || !args.every((a) => typeof a === "string") || !String(args[0]).startsWith("/")) {
     return `container ${bundle}: config.json's process.args must start with the absolute path of a program in rootfs/`;
   }
-  const program = `${dir}/rootfs${String(args[0])}`;
-  if (!entries.some((e) => e.path === posix.normalize(program) && e.type === "file" && e.mode & 0o111)) return `container ${bundle}: its program ${String(args[0])} is not an executable file of rootfs/`;
+  // looked up as the container sees its root: links inside it followed
+  const root = `${dir}/rootfs/`;
+  const at = treeLookup(entries.filter((e) => e.path.startsWith(root)).map((e) => [e.path.slice(root.length), e] as const));
+  const found = resolveInRoot(String(args[0]), at);
+  const program = found === undefined ? undefined : at(found);
+  if (!(program?.type === "file" && (program as ReadEntry).mode & 0o111)) return `container ${bundle}: its program ${String(args[0])} is not an executable file of rootfs/`;
   return undefined;
 }
 

@@ -66,6 +66,21 @@ export interface Confinement {
   ready: "notify" | "running";
 }
 
+/**
+ * The syscalls a confined process is denied on every architecture (each arch adds its own, Arch.deniedSyscalls),
+ * as init's DENIED[] in pkgs/init/src/confine.c lists them (test/pkgs/init.test.ts holds the two to the same
+ * names): bronze writes them into the seccomp rules of the containers it makes from images.
+ */
+export const DENIED_SYSCALLS = [
+  "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff",
+  "mount", "umount2", "pivot_root", "chroot", "bpf", "perf_event_open", "ptrace", "process_vm_readv",
+  "process_vm_writev", "kcmp", "keyctl", "add_key", "request_key", "acct", "settimeofday", "clock_settime",
+  "clock_adjtime", "adjtimex", "syslog", "setns", "unshare", "open_by_handle_at", "name_to_handle_at",
+  "userfaultfd", "quotactl", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree",
+  "mount_setattr", "io_uring_setup", "io_uring_enter", "io_uring_register", "sethostname", "setdomainname",
+  "personality",
+] as const;
+
 /** The OCI runtime that runs container services (the crun package of the base image), and where it keeps state. */
 export const CONTAINER_RUNTIME = { command: "/usr/bin/crun", state: "/run/crun" } as const;
 
@@ -140,80 +155,82 @@ const CPU = /^(\d+)%$/;
 const MAX_ID = 0xfffffffe;
 
 /** The confinement fields of a definition: what it names, with init's defaults for the rest. */
-function confinementOf(yaml: YamlFile, f: FieldReader, top: Record<string, unknown>, name: string): Confinement {
+export function confinementOf(yaml: YamlFile, f: FieldReader, top: Record<string, unknown>, name: string, base: readonly (string | number)[] = []): Confinement {
+  const at = (...path: (string | number)[]) => [...base, ...path];
   const id = (key: string): number | undefined => {
     if (top[key] === undefined) return undefined;
-    const value = f.integer(top[key], [key]);
-    if (value > MAX_ID) throw yaml.error([key], `${key} ${value} is above ${MAX_ID}`);
+    const value = f.integer(top[key], at(key));
+    if (value > MAX_ID) throw yaml.error(at(key), `${key} ${value} is above ${MAX_ID}`);
     return value;
   };
   const uid = id("user") ?? 0;
-  const names = (key: string, pattern: RegExp, hint: string, max: number, at: (string | number)[] = [key], value: unknown = top[key]): string[] => {
-    const list = f.list(value, at).map((v, i) => f.string(v, [...at, i], pattern, hint));
-    if (list.length > max) throw yaml.error(at, `at most ${max} entries`);
+  const names = (key: string, pattern: RegExp, hint: string, max: number, where: (string | number)[] = at(key), value: unknown = top[key]): string[] => {
+    const list = f.list(value, where).map((v, i) => f.string(v, [...where, i], pattern, hint));
+    if (list.length > max) throw yaml.error(where, `at most ${max} entries`);
     const twice = list.find((v, i) => list.indexOf(v) !== i);
-    if (twice) throw yaml.error(at, `'${twice}' is named twice`);
+    if (twice) throw yaml.error(where, `'${twice}' is named twice`);
     return list;
   };
   const known = CAPABILITIES as readonly string[];
   const capabilities = names("capabilities", /^[a-z_]+$/, "a capability as capabilities(7) names it, lowercase, without CAP_", known.length);
   capabilities.forEach((c, i) => {
-    if (!known.includes(c)) throw yaml.error(["capabilities", i], `capability '${c}' is not known; use one of: ${known.join(", ")}`);
+    if (!known.includes(c)) throw yaml.error(at("capabilities", i), `capability '${c}' is not known; use one of: ${known.join(", ")}`);
   });
   let syscalls: string[] = [];
   if (top.seccomp !== undefined) {
-    const seccomp = f.mapping(top.seccomp, ["seccomp"]);
-    f.onlyKeys(seccomp, ["seccomp"], ["allow"]);
-    syscalls = names("seccomp.allow", SYSCALL, "a syscall name (a-z 0-9 _)", SERVICE_FORMAT.maxSyscalls, ["seccomp", "allow"], seccomp.allow);
-    if (syscalls.length === 0) throw yaml.error(["seccomp", "allow"], "an allow-list names at least one syscall; leave seccomp out for init's deny-list");
+    const seccomp = f.mapping(top.seccomp, at("seccomp"));
+    f.onlyKeys(seccomp, at("seccomp"), ["allow"]);
+    syscalls = names("seccomp.allow", SYSCALL, "a syscall name (a-z 0-9 _)", SERVICE_FORMAT.maxSyscalls, at("seccomp", "allow"), seccomp.allow);
+    if (syscalls.length === 0) throw yaml.error(at("seccomp", "allow"), "an allow-list names at least one syscall; leave seccomp out for init's deny-list");
   }
-  const network = top.network === undefined ? "host" : f.string(top.network, ["network"]);
-  if (network !== "host" && network !== "private") throw yaml.error(["network"], `network '${network}' is not known; use host or private (a namespace with loopback only)`);
+  const network = top.network === undefined ? "host" : f.string(top.network, at("network"));
+  if (network !== "host" && network !== "private") throw yaml.error(at("network"), `network '${network}' is not known; use host or private (a namespace with loopback only)`);
   const writable = names("writable", /^\/var\/[^\n]+$/, "an absolute path under /var/", SERVICE_FORMAT.maxWritable);
   writable.forEach((path, i) => {
     if (posix.normalize(path) !== path || path.endsWith("/") || Buffer.byteLength(path) > SERVICE_FORMAT.maxCommand) {
-      throw yaml.error(["writable", i], `writable '${path}' must be a normalized path under /var/ of at most ${SERVICE_FORMAT.maxCommand} bytes`);
+      throw yaml.error(at("writable", i), `writable '${path}' must be a normalized path under /var/ of at most ${SERVICE_FORMAT.maxCommand} bytes`);
     }
   });
   const after = names("after", NAME, "a service name", SERVICE_FORMAT.maxAfter);
-  if (after.includes(name)) throw yaml.error(["after"], `service '${name}' cannot come after itself`);
-  const ready = top.ready === undefined ? "running" : f.string(top.ready, ["ready"]);
-  if (ready !== "notify" && ready !== "running") throw yaml.error(["ready"], `ready '${ready}' is not known; use notify (a line on descriptor ${SERVICE_FORMAT.notifyFd}) or running (2 s after its start)`);
+  if (after.includes(name)) throw yaml.error(at("after"), `service '${name}' cannot come after itself`);
+  const ready = top.ready === undefined ? "running" : f.string(top.ready, at("ready"));
+  if (ready !== "notify" && ready !== "running") throw yaml.error(at("ready"), `ready '${ready}' is not known; use notify (a line on descriptor ${SERVICE_FORMAT.notifyFd}) or running (2 s after its start)`);
   return {
     uid,
     gid: id("group") ?? uid,
     capabilities: known.filter((c) => capabilities.includes(c)),
     syscalls,
     network,
-    limits: limitsOf(yaml, f, top.limits),
+    limits: limitsOf(yaml, f, top.limits, at("limits")),
     writable,
     after,
     ready,
   };
 }
 
-function limitsOf(yaml: YamlFile, f: FieldReader, value: unknown): ServiceLimits {
+function limitsOf(yaml: YamlFile, f: FieldReader, value: unknown, where: readonly (string | number)[]): ServiceLimits {
+  const at = (...path: string[]) => [...where, ...path];
   if (value === undefined) return {};
-  const limits = f.mapping(value, ["limits"]);
-  f.onlyKeys(limits, ["limits"], ["memory", "cpu", "pids"]);
+  const limits = f.mapping(value, at());
+  f.onlyKeys(limits, at(), ["memory", "cpu", "pids"]);
   const out: ServiceLimits = {};
   if (limits.memory !== undefined) {
-    const text = typeof limits.memory === "number" ? String(limits.memory) : f.string(limits.memory, ["limits", "memory"]);
+    const text = typeof limits.memory === "number" ? String(limits.memory) : f.string(limits.memory, at("memory"));
     const m = SIZE.exec(text);
     const bytes = m ? Number(m[1]) * 1024 ** " KMG".indexOf(m[2] || " ") : NaN;
-    if (!(bytes > 0) || !Number.isSafeInteger(bytes)) throw yaml.error(["limits", "memory"], `memory '${text}' is not a size: bytes, or a number with K, M or G (1024s)`);
+    if (!(bytes > 0) || !Number.isSafeInteger(bytes)) throw yaml.error(at("memory"), `memory '${text}' is not a size: bytes, or a number with K, M or G (1024s)`);
     out.memory = bytes;
   }
   if (limits.cpu !== undefined) {
-    const text = f.string(limits.cpu, ["limits", "cpu"]);
+    const text = f.string(limits.cpu, at("cpu"));
     const m = CPU.exec(text);
     const percent = m ? Number(m[1]) : 0;
-    if (percent < 1 || percent > 100_000) throw yaml.error(["limits", "cpu"], `cpu '${text}' is not a share: a percentage of one CPU, 1% to 100000% (e.g. 50%, or 200% for two CPUs)`);
+    if (percent < 1 || percent > 100_000) throw yaml.error(at("cpu"), `cpu '${text}' is not a share: a percentage of one CPU, 1% to 100000% (e.g. 50%, or 200% for two CPUs)`);
     out.cpu = { quotaUs: percent * 1000, periodUs: 100_000 };
   }
   if (limits.pids !== undefined) {
-    const pids = f.integer(limits.pids, ["limits", "pids"]);
-    if (pids < 1) throw yaml.error(["limits", "pids"], "pids must be at least 1");
+    const pids = f.integer(limits.pids, at("pids"));
+    if (pids < 1) throw yaml.error(at("pids"), "pids must be at least 1");
     out.pids = pids;
   }
   return out;

@@ -26,12 +26,14 @@ export async function readTree(root: string, options: { data?: boolean } = {}, d
   return entries;
 }
 
-/** What entries hold (paths, types, modes, link targets, contents): the same digest wherever they were read from. */
+/** What entries hold (paths, types, modes, owners, link targets, contents): the same digest wherever they were read from. */
 export function entriesDigest(entries: readonly ReadEntry[]): string {
   const hash = createHash("sha256");
   for (const e of entries) {
     const content = e.data ? createHash("sha256").update(e.data).digest("hex") : "";
-    hash.update(`${e.type} ${e.mode.toString(8)} ${JSON.stringify(e.path)} ${JSON.stringify(e.target ?? "")} ${content}\n`);
+    // an owner is hashed only when it is not root: digests of all-root trees stay what they were
+    const owner = e.uid || e.gid ? ` ${e.uid}:${e.gid}` : "";
+    hash.update(`${e.type} ${e.mode.toString(8)}${owner} ${JSON.stringify(e.path)} ${JSON.stringify(e.target ?? "")} ${content}\n`);
   }
   return hash.digest("hex");
 }

@@ -1,7 +1,7 @@
 import { DEFAULT_ARCH } from "../core/arch.ts";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, zstdDecompressSync } from "node:zlib";
 import { InputError } from "../core/errors.ts";
 import { digestOf, MEDIA_TYPES, type Descriptor } from "./image.ts";
 import { REF_NAME_ANNOTATION } from "./layout.ts";
@@ -64,11 +64,12 @@ export async function openLayout(source: string): Promise<LayoutReader> {
 }
 
 function uncompressed(layout: LayoutReader, layer: Descriptor, data: Buffer): Buffer {
-  if (!layer.mediaType.endsWith("+gzip")) return data;
+  const compression = /\+(gzip|zstd)$/.exec(layer.mediaType)?.[1];
+  if (!compression) return data;
   try {
-    return gunzipSync(data);
+    return compression === "gzip" ? gunzipSync(data) : zstdDecompressSync(data);
   } catch (e) {
-    throw new InputError(`${layout.source}: layer ${layer.digest} is not the gzip data its media type says (${(e as Error).message})`);
+    throw new InputError(`${layout.source}: layer ${layer.digest} is not the ${compression} data its media type says (${(e as Error).message})`);
   }
 }
 
@@ -97,6 +98,8 @@ export function distinctImages(descriptors: readonly Descriptor[]): Descriptor[]
 }
 
 export interface ReadImage {
+  /** what the layout names: the image's index, or its manifest */
+  digest: string;
   manifestDigest: string;
   config: Record<string, unknown>;
   /** each layer, uncompressed */
@@ -112,6 +115,7 @@ export async function readImage(layout: LayoutReader, options: { ref?: string; a
     throw new InputError(`${layout.source}: ${ref ? `no image tagged '${ref}'` : "holds more than one image; name one"} (tags: ${tags.join(", ") || "none"})`);
   }
   let descriptor = candidates[0] as Descriptor;
+  const digest = descriptor.digest;
   const json = async (d: Descriptor) => parseObject(`${layout.source}: blob ${d.digest}`, await layout.blob(d));
   if (descriptor.mediaType === MEDIA_TYPES.index) {
     const manifests = descriptorsAt(`${layout.source}: index ${descriptor.digest}`, await json(descriptor), "manifests");
@@ -123,5 +127,5 @@ export async function readImage(layout: LayoutReader, options: { ref?: string; a
   const where = `${layout.source}: manifest ${descriptor.digest}`;
   const config = await json(descriptorAt(where, "config", manifest.config));
   const layers = await Promise.all(descriptorsAt(where, manifest, "layers").map(async (l) => uncompressed(layout, l, await layout.blob(l))));
-  return { manifestDigest: descriptor.digest, config, layers };
+  return { digest, manifestDigest: descriptor.digest, config, layers };
 }

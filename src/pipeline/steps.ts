@@ -1,4 +1,4 @@
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Listr } from "listr2";
 import type { PipelineContext } from "./context.ts";
@@ -173,8 +173,9 @@ async function layerExtensions(plan: BuildPlan, input: NodeInput, ctx: PipelineC
   const kernel = input.of("kernel");
   const packages = new Map(plan.extensionPackages.map((name) => [name, input.of(packageNode(name))]));
   const resolved: ResolvedExtension[] = [];
+  const notes: string[] = [];
   for (const ref of profile.extensions) {
-    if (ref.kind === "build") resolved.push(await treeExtension(must(plan.treeExtensions.get(ref.dir), ref.dir), packages, kernel));
+    if (ref.kind === "build") resolved.push(await treeExtension(must(plan.treeExtensions.get(ref.dir), ref.dir), packages, kernel, archNamed(profile.arch), (line) => notes.push(line)));
     else if (ref.kind === "image") resolved.push(await imageExtension(ref, plan.trustedKeys, profile.allowUnsigned));
     else {
       if (!connect) throw new InputError(`extension ${ref.reference}: this build has no registry connection (bronze build makes one)`);
@@ -182,6 +183,7 @@ async function layerExtensions(plan: BuildPlan, input: NodeInput, ctx: PipelineC
       resolved.push(await imageExtension({ source, digest: ref.digest, reference: ref.reference }, plan.trustedKeys, profile.allowUnsigned));
     }
   }
+  if (notes.length) await writeFile(join(ctx.logDir, "extensions.log"), `${notes.join("\n")}\n`);
   await enforceExtensionPolicy(resolved, { osVersion: plan.version, baseFiles: new Set(await imagePaths(input.of("rootfs").rootfs.image)), kernel });
   const layers = await Promise.all(resolved.map((ext, i) => extensionLayer(ext, i, ctx)));
   const index = await modulesIndexLayer(kernel, resolved, ctx);

@@ -98,10 +98,26 @@ export function squashfsArgs(tree: string, out: string, epoch: number): string[]
   return [tree, out, ...MKSQUASHFS_FLAGS, "-all-time", String(epoch), "-mkfs-time", String(epoch)];
 }
 
-/** Packs `tree` into the SquashFS image `out`, every timestamp the epoch. */
-export async function makeSquashfs(tree: string, out: string, epoch: number, logFile: string): Promise<void> {
+/** A pseudo-file path for mksquashfs: quoted, with its quotes and backslashes escaped. */
+const pseudoPath = (path: string) => `"${path.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+
+/**
+ * mksquashfs's pseudo definitions that give every entry its owner and mode (`path m MODE UID GID`): for a
+ * tree whose owners are not all root (a container image's files), which -all-root would make root's.
+ */
+export function ownerDefinitions(entries: readonly { path: string; type: string; mode: number; uid: number; gid: number }[]): string {
+  return entries.map((e) => `${pseudoPath(e.path)} m ${(e.type === "symlink" ? 0o777 : e.mode & 0o7777).toString(8)} ${e.uid} ${e.gid}\n`).join("");
+}
+
+/**
+ * Packs `tree` into the SquashFS image `out`, every timestamp the epoch, every entry root's; with `owners`
+ * (ownerDefinitions of the tree's entries, in a file), each entry has the owner they give it instead.
+ */
+export async function makeSquashfs(tree: string, out: string, epoch: number, logFile: string, owners?: string): Promise<void> {
+  const args = squashfsArgs(tree, out, epoch);
+  const withOwners = owners ? [...args.filter((a) => a !== "-all-root"), "-root-uid", "0", "-root-gid", "0", "-pf", owners] : args;
   // mksquashfs refuses SOURCE_DATE_EPOCH beside its time options (bronze repro and CI set it)
-  await run("mksquashfs", squashfsArgs(tree, out, epoch), { env: { SOURCE_DATE_EPOCH: undefined }, logFile });
+  await run("mksquashfs", withOwners, { env: { SOURCE_DATE_EPOCH: undefined }, logFile });
 }
 
 /** What goes into the root filesystem image. */

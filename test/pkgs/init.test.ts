@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { before, test } from "node:test";
 import { execa } from "execa";
 import { READY_LINE } from "../../src/boot/qemu.ts";
-import { CAPABILITIES, parseServiceDefinition, renderServiceFile, SERVICE_FORMAT, type ServiceDefinition } from "../../src/extensions/services.ts";
+import { DEFAULT_ARCH } from "../../src/core/arch.ts";
+import { CAPABILITIES, DENIED_SYSCALLS, parseServiceDefinition, renderServiceFile, SERVICE_FORMAT, type ServiceDefinition } from "../../src/extensions/services.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 // init's parsers, built for the host with its gcc from the same sources as init (pkgs/init/src/parse.c),
@@ -50,6 +51,16 @@ test("init and bronze name the same capabilities, by the same numbers", async ()
   const header = await readFile(join(SRC, "capabilities.h"), "utf8");
   const list = /CAPABILITY_NAMES\[\] = \{([^}]*)\}/.exec(header)?.[1] ?? "";
   assert.deepEqual([...list.matchAll(/"([a-z_]+)"/g)].map((m) => m[1]), [...CAPABILITIES]);
+});
+
+test("init and bronze deny the same syscalls: every arch's, and x86_64's own", async () => {
+  const source = await readFile(join(SRC, "confine.c"), "utf8");
+  const list = /DENIED\[\] = \{([^}]*)\}/.exec(source)?.[1] ?? "";
+  const [common = "", x86 = ""] = list.split(/#if defined\(__x86_64__\)/);
+  const names = (text: string) => [...text.matchAll(/SYS_(\w+)/g)].map((m) => m[1]);
+  assert.deepEqual(names(common), [...DENIED_SYSCALLS]);
+  assert.deepEqual(names(x86), [...DEFAULT_ARCH.deniedSyscalls]);
+  assert.equal(DEFAULT_ARCH.name, "x86_64");
 });
 
 /** What parse-test prints of a service file: every field init keeps, capabilities by number. */
