@@ -1,13 +1,17 @@
 import assert from "node:assert/strict";
-import { rm, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { execa } from "execa";
 import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
+import { createContext } from "../../src/pipeline/context.ts";
+import { buildPackageSet } from "../../src/pkgs/build-set.ts";
 import { startBuild } from "../helpers/build.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 // The services of extensions/confined on the minimal image, booted: what init's confinement lets each
 // see and do, as the probe reports it from inside (pkgs/confine-probe) and init reports it on the console.
+// A copy of the extension also makes a container from an OCI image (made here by umoci, with the probe).
 
 const OUT = join(PROJECT_ROOT, "_out", "confined");
 after(() => rm(OUT, { recursive: true, force: true }));
@@ -16,6 +20,38 @@ before(async () => {
   const base = await startBuild("minimal");
   assert.equal(base.exitCode, 0, base.all);
 });
+
+/**
+ * A copy of extensions/confined in `dir` whose build.yaml also makes container `imaged` from an OCI image
+ * that umoci makes of the probe (as /bin/image-probe, run as the image's user `probe`), and its service.
+ */
+async function withImagedContainer(dir: string): Promise<string> {
+  const ext = join(dir, "confined");
+  await cp(join(PROJECT_ROOT, "extensions", "confined"), ext, { recursive: true });
+  const [probe] = await buildPackageSet(["confine-probe"], createContext(PROJECT_ROOT, 0));
+  const layout = join(ext, "images", "probe");
+  const work = join(dir, "image-work");
+  const umoci = (...args: string[]) => execa("umoci", args);
+  await umoci("init", "--layout", layout);
+  await umoci("new", "--image", `${layout}:probe`);
+  await umoci("unpack", "--image", `${layout}:probe`, work);
+  await mkdir(join(work, "rootfs", "bin"), { recursive: true });
+  await mkdir(join(work, "rootfs", "etc"));
+  await cp(join(probe!.dir, "usr", "local", "bin", "confine-probe"), join(work, "rootfs", "bin", "image-probe"));
+  await chmod(join(work, "rootfs", "bin", "image-probe"), 0o755);
+  await writeFile(join(work, "rootfs", "etc", "passwd"), "root:x:0:0::/:/bin/image-probe\nprobe:x:2100:2100::/:/bin/image-probe\n");
+  await umoci("repack", "--image", `${layout}:probe`, work);
+  await umoci("config", "--image", `${layout}:probe`, "--config.entrypoint", "image-probe", "--config.cmd", "report", "--config.cmd", "/var/lib/probe", "--config.user", "probe");
+  await umoci("gc", "--layout", layout);
+  const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as { manifests: { digest: string }[] };
+  const build = await readFile(join(ext, "build.yaml"), "utf8");
+  await writeFile(
+    join(ext, "build.yaml"),
+    `${build}containers:\n  - name: imaged\n    image: images/probe\n    ref: probe\n    digest: ${index.manifests[0]!.digest}\n    capabilities: [chown]\n    network: private\n    limits: {memory: 32M, pids: 16}\n    tmpfs: [/var/lib/probe]\n`,
+  );
+  await writeFile(join(ext, "rootfs", "usr", "lib", "bronze", "services", "imaged.yaml"), "name: imaged\ncontainer: /usr/local/lib/containers/imaged\nrestart: never\nafter: [probe]\n");
+  return ext;
+}
 
 /** The probe's observations: "confine-probe: WHAT VALUE" lines, the last of each. */
 function observations(lines: readonly string[], prefix = "confine-probe: "): Map<string, string> {
@@ -31,21 +67,21 @@ function observations(lines: readonly string[], prefix = "confine-probe: "): Map
   return seen;
 }
 
-test("confined services: own PID, mount, UTS and network namespaces, a read-only root but for their writable paths, only the capabilities they keep, seccomp, cgroup limits (an OOM kill reported and restarted), a start after a dependency is ready, and a container run by crun", { timeout: 15 * 60_000 }, async () => {
+test("confined services: own PID, mount, UTS and network namespaces, a read-only root but for their writable paths, only the capabilities they keep, seccomp, cgroup limits (an OOM kill reported and restarted), a start after a dependency is ready, and containers run by crun (a bundle shipped as it is, and one bronze made from an OCI image)", { timeout: 15 * 60_000 }, async () => {
   const dir = await tempDir();
   const profile = join(dir, "confined.yaml");
-  await writeFile(profile, "name: confined\nbase: minimal\nextensions:\n  - build: confined\n");
+  await writeFile(profile, `name: confined\nbase: minimal\nextensions:\n  - build: ${await withImagedContainer(dir)}\n`);
   const built = await startBuild(profile);
   assert.equal(built.exitCode, 0, built.all);
 
   const result = await boot(
     { kind: "uki", uki: join(OUT, "uki.efi") },
-    { ...BOOT_DEFAULTS, timeoutMs: 300_000, until: [/confine-probe: done report/, /confine-probe: getuid /, /container-probe: done report/, /bronze: service hog restarting in 2 s/] },
+    { ...BOOT_DEFAULTS, timeoutMs: 300_000, until: [/confine-probe: done report/, /confine-probe: getuid /, /container-probe: done report/, /image-probe: done report/, /bronze: service hog restarting in 2 s/] },
   );
   const lines = result.console;
   const text = lines.join("\n");
   assert.equal(result.ready.root, "ro");
-  assert.equal(result.ready.services, "4", "probe and hog started, late and boxed waiting for the probe");
+  assert.equal(result.ready.services, "5", "probe and hog started; late, boxed and imaged waiting for the probe");
 
   // init says how each is confined when it starts it
   assert.match(text, /bronze: service probe started pid=\d+ uid=1000 gid=1000 caps=0x1 seccomp=deny-list network=private memory\.max=33554432 cpu\.max=50000\/100000 pids\.max=16/);
@@ -127,4 +163,26 @@ test("confined services: own PID, mount, UTS and network namespaces, a read-only
   assert.equal(box.get("memory.max"), "33554432");
   assert.equal(box.get("pids.max"), "16");
   assert.equal(box.get("forks"), "15 then EAGAIN");
+
+  // the container bronze made from an OCI image: the image's program and user, build.yaml's confinement
+  assert.match(text, /bronze: service imaged started pid=\d+ container=\/usr\/local\/lib\/containers\/imaged/);
+  const imaged = observations(lines, "image-probe: ");
+  assert.equal(imaged.get("pid"), "1");
+  assert.equal(imaged.get("processes"), "1");
+  assert.equal(imaged.get("hostname"), "imaged");
+  assert.equal(imaged.get("Uid"), "2100 2100 2100 2100", "the image's User (probe, from its /etc/passwd)");
+  for (const set of ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]) assert.equal(imaged.get(set), "0000000000000001", set);
+  assert.equal(imaged.get("chown /tmp to root"), "ok");
+  assert.equal(imaged.get("NoNewPrivs"), "1");
+  assert.equal(imaged.get("Seccomp"), "2");
+  assert.equal(imaged.get("write /"), "EROFS");
+  assert.equal(imaged.get("write writable"), "ok", "its tmpfs, owned by its user");
+  assert.equal(imaged.get("ptrace traceme"), "EPERM", "init's deny-list, in its seccomp rules");
+  assert.equal(imaged.get("unshare uts"), "EPERM");
+  assert.equal(imaged.get("mknod"), "EPERM");
+  assert.equal(imaged.get("interfaces"), "lo");
+  assert.equal(imaged.get("cgroup"), "/");
+  assert.equal(imaged.get("memory.max"), "33554432");
+  assert.equal(imaged.get("pids.max"), "16");
+  assert.equal(imaged.get("forks"), "15 then EAGAIN");
 });
