@@ -95,3 +95,29 @@ export async function run(command: string, args: readonly string[], options: Run
   }
   return String(result.stdout ?? "");
 }
+
+/**
+ * Starts a command that holds something (a lock) while its stdin stays open: resolves once it has printed
+ * `ready` on stdout, with `release`, which closes its stdin and waits for its end. If this process dies
+ * first, the pipe closes all the same, so nothing is held after it.
+ */
+export async function startHolding(command: string, args: readonly string[], ready: string): Promise<{ release: () => Promise<void> }> {
+  const child = (await lazyExeca())(command, args, { reject: false, stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, encoding: "utf8" });
+  let stderr = "";
+  child.stderr?.on("data", (c: Buffer | string) => (stderr += c.toString()));
+  const seen = new Promise<boolean>((resolve) => {
+    let out = "";
+    child.stdout?.on("data", (c: Buffer | string) => {
+      out += c.toString();
+      if (out.split("\n").includes(ready)) resolve(true);
+    });
+    void child.then(() => resolve(false));
+  });
+  if (!(await seen)) throw new StepError(`${command} ended before it held (${(await child).exitCode ?? "killed"})`, stderr.trim());
+  return {
+    release: async () => {
+      child.stdin?.end();
+      await child;
+    },
+  };
+}
