@@ -1,23 +1,24 @@
 // make test: every test file, in lanes that keep both cores busy without letting two tests meet where they
-// would disturb each other, and never two kernel builds at once. Run files alone with `node --test FILE`;
-// this is the whole suite's schedule:
+// would disturb each other. Run files alone with `node --test FILE`; this is the whole suite's schedule:
 //
 //   1. the minimal image the integration tests share is built (its kernel compile takes both cores);
 //   2. the reproducibility test (its own kernel compile from source, both cores, for ~8 minutes) runs
 //      beside the unit tests and the integration tests that build no kernel and do not look for keys
 //      on the kernel-key tmpfs; it keeps its keys and temporary files apart (BRONZE_KEY_DIR, TMPDIR),
-//      so that the key scans of the other lane cannot find them;
-//   3. the other integration tests (they build kernels, and watch the key tmpfs) run after both.
+//      so that the key scans of the other lanes cannot find them;
+//   3. once those are done, the other integration tests (they build kernels, and watch the key tmpfs)
+//      run, beside the reproducibility test if it still runs: never two kernel builds at once all the
+//      same, since every kernel build takes the machine's kernel-build lock (src/core/machine-lock.ts).
 //
-// Each lane is one `node --test` run, one file at a time; the lane that runs beside another prints its
-// output when it ends, so that lines of the two never mix. Exit code 1 when any lane fails.
+// Each lane is one `node --test` run, one file at a time; the reproducibility lane prints its output
+// when it ends, after the others, so that lines of two lanes never mix. Exit code 1 when any lane fails.
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { start } from "../src/core/exec.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const REPRO = "test/repro/run.integration.test.ts";
-/** integration tests that may run beside the reproducibility test: no kernel built, no look at the key tmpfs */
+/** the integration tests of the first lane beside the reproducibility test: no kernel built, no look at the key tmpfs */
 const BESIDE_REPRO = new Set([
   "test/cache/remote.integration.test.ts",
   "test/disk/formats.integration.test.ts",
@@ -73,7 +74,7 @@ async function runLane(name: string, command: string, args: string[], live: bool
   const child = await start(command, args, (chunk) => (live ? process.stdout.write(chunk) : held.push(chunk)), env);
   const { exitCode } = await child.ended;
   const seconds = (Date.now() - started) / 1000;
-  if (!live) process.stdout.write(`\n--- ${name} (ran beside the lane above) ---\n${held.join("")}`);
+  if (!live) process.stdout.write(`\n--- ${name} (ran beside the lanes above) ---\n${held.join("")}`);
   console.log(`# lane ${name}: ${exitCode === 0 ? "passed" : `FAILED (exit ${exitCode})`} in ${seconds.toFixed(0)} s`);
   return { name, ok: exitCode === 0, seconds };
 }
@@ -109,11 +110,12 @@ async function main(files: string[]): Promise<boolean> {
     if (results.every((r) => r.ok)) {
       await Promise.all(Object.values(REPRO_APART).map((dir) => mkdir(dir, { recursive: true })));
       try {
-        results.push(...(await Promise.all([testLane(beside), testLane(repro)])));
+        const besideThenAfter = testLane(beside).then(async (first): Promise<[LaneResult, LaneResult]> => [first, await testLane(after)]);
+        const [[besideResult, afterResult], reproResult] = await Promise.all([besideThenAfter, testLane(repro)]);
+        results.push(besideResult, reproResult, afterResult);
       } finally {
         await Promise.all(Object.values(REPRO_APART).map((dir) => rm(dir, { recursive: true, force: true })));
       }
-      results.push(await testLane(after));
     }
   } else {
     results.push(await testLane({ ...beside, name: "unit" }));
