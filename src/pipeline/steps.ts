@@ -197,11 +197,7 @@ function stepNodes(plan: BuildPlan, node: NodeFactory, options: StepOptions): St
   const kernelTitle = `kernel ${plan.kernelSource.version} (profile ${profile.kernelProfile})`;
   const rootPackages = (input: NodeInput) => rootPackagesOf(plan, (name) => input.of(packageNode(name)));
   return [
-    ...plan.userland.map((def) =>
-      node(packageNode(def.name), `package ${def.name} ${def.version}`, def.dependencies.map(packageNode), true, (ctx, input) =>
-        buildPackage(def, new Map(def.dependencies.map((name) => [name, input.of(packageNode(name))])), ctx),
-      ),
-    ),
+    // the kernel first: the longest step, it takes a slot before the packages fill them
     node("kernel", kernelTitle, [], true, (ctx) => {
       const spec = {
         arch: profile.arch,
@@ -213,6 +209,11 @@ function stepNodes(plan: BuildPlan, node: NodeFactory, options: StepOptions): St
       };
       return buildKernel(plan.kernelSource, spec, ctx, kernelConfigGate(plan.hardening));
     }),
+    ...plan.userland.map((def) =>
+      node(packageNode(def.name), `package ${def.name} ${def.version}`, def.dependencies.map(packageNode), true, (ctx, input) =>
+        buildPackage(def, new Map(def.dependencies.map((name) => [name, input.of(packageNode(name))])), ctx),
+      ),
+    ),
     node("rootfs", "rootfs.sqsh", [...userland, "kernel"], true, async (ctx, input) => {
       const inRoot = rootPackages(input);
       const kernel = input.of("kernel");
