@@ -1,5 +1,6 @@
 // Work that must not run twice at once on one machine, whichever bronze process (or test) asks: a kernel
 // build takes every core, and two of them side by side take twice as long as one after the other, each.
+import { appendFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startHolding } from "./exec.ts";
 
@@ -28,4 +29,9 @@ export async function withMachineLock<T>(name: string, waiting: (path: string) =
   } finally {
     await lock.release();
   }
+}
+
+/** The compile or seal of a kernel under the machine's kernel-build lock; a wait for it is noted in `logFile`. */
+export function withKernelBuildLock<T>(logFile: string, work: () => Promise<T>): Promise<T> {
+  return withMachineLock("kernel-build", (lock) => void appendFile(logFile, `waiting for another kernel build on this machine (${lock})\n`), work);
 }

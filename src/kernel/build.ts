@@ -1,10 +1,10 @@
 import { X509Certificate } from "node:crypto";
 import { rmSync } from "node:fs";
-import { appendFile, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { onInterrupt } from "../core/cleanup.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
-import { withMachineLock } from "../core/machine-lock.ts";
+import { withKernelBuildLock } from "../core/machine-lock.ts";
 import { claim } from "../core/ownership.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
 import { overlayUpper, runSandboxed, type Mount } from "../core/sandbox.ts";
@@ -323,14 +323,11 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: K
       await mkdir(work, { recursive: true });
       await claim(work);
       const changes = join(work, "seal");
-      // one kernel build at a time on the machine; the key is made only once this one's turn has come
-      const waiting = (lock: string) => void appendFile(logFile, `waiting for another kernel build on this machine (${lock})\n`);
-      return await withMachineLock("kernel-build", waiting, async () => {
-        // the key exists for the whole kernel job; the compile steps never see it
-        const signer = spec.signingKey ? suppliedSigner(spec.signingKey) : await ephemeralSigner(logFile, (k) => (key = k));
-        const compiled = await compileKernel(source, plan, ctx, gate, () => ctx.ran.push(`kernel compile ${profile}`));
-        return await seal({ source, spec: plan.spec, compiled, signer, changes, outDir, logFile }, ctx);
-      });
+      // the key exists for the whole kernel job; the compile steps never see it
+      const signer = spec.signingKey ? suppliedSigner(spec.signingKey) : await ephemeralSigner(logFile, (k) => (key = k));
+      const compiled = await compileKernel(source, plan, ctx, gate, () => ctx.ran.push(`kernel compile ${profile}`));
+      // the compile and the seal each hold the machine's kernel-build lock: two never run at once
+      return await withKernelBuildLock(logFile, () => seal({ source, spec: plan.spec, compiled, signer, changes, outDir, logFile }, ctx));
     } finally {
       // before the entry is committed: nothing of the key outlives the seal
       if (key) destroyKey(key);

@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
+import { withKernelBuildLock } from "../core/machine-lock.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
 import { ownedName, removeOrphans } from "../core/ownership.ts";
 import { overlayUpper, runSandboxed, type Mount, type SandboxOptions } from "../core/sandbox.ts";
@@ -270,8 +271,11 @@ export async function compileKernel(source: KernelSource, plan: CompilePlan, ctx
     else if (config !== checked) {
       throw new BronzeError(`kernel config for profile '${spec.profile}': the tree resolved the settings differently from the source it was made from`);
     }
-    await runSandboxed('make -j"$JOBS" bzImage modules', sandbox);
-    for (const m of [...spec.modules, ...spec.extensionModules]) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, sandbox);
+    // the compile itself takes both cores: one at a time on the machine (what comes before it does not wait)
+    await withKernelBuildLock(logFile, async () => {
+      await runSandboxed('make -j"$JOBS" bzImage modules', sandbox);
+      for (const m of [...spec.modules, ...spec.extensionModules]) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, sandbox);
+    });
     await assertNoPrivateKeys(tree);
     const record = { key, family: plan.family, inputs: plan.inputs, config, durationMs: Date.now() - started };
     return await ctx.compileCache.commit(dir, base ? { ...record, derivedFrom: base.key } : record);
