@@ -23,8 +23,8 @@ interface CapturedKey {
   since: number;
 }
 
-/** Waits for a build's key to appear and keeps its bytes (a build makes it once no other kernel build runs on the machine). */
-async function captureKey(timeoutMs = 1_200_000): Promise<CapturedKey> {
+/** Waits for a build's key to appear and keeps its bytes. */
+async function captureKey(timeoutMs = 300_000): Promise<CapturedKey> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     for (const dir of await leftoverKeyDirs()) {
