@@ -69,7 +69,8 @@ export async function sandboxArgs(options: Omit<SandboxOptions, "logFile">): Pro
 }
 
 const OVERLAY_ROOT = "/.bronze-overlay";
-const quote = (text: string): string => `'${text.replaceAll("'", "'\\''")}'`;
+/** `text` as one word of a shell script. */
+export const shellQuote = (text: string): string => `'${text.replaceAll("'", "'\\''")}'`;
 
 /** The command bwrap runs: the script, after mounting the overlays and dropping every capability. */
 function sandboxCommand(script: string, options: SandboxOptions): string[] {
@@ -79,10 +80,10 @@ function sandboxCommand(script: string, options: SandboxOptions): string[] {
     const at = `${OVERLAY_ROOT}/${i}`;
     const how = `lowerdir=${at}/lower,upperdir=${at}/rw/upper,workdir=${at}/rw/work`;
     const explain = `bronze: overlayfs could not be mounted at ${o.at} in the sandbox (it needs Linux 5.11 or later with user namespaces)`;
-    return `mount -t overlay overlay -o ${how} ${quote(o.at)} || { echo ${quote(explain)} >&2; exit 1; }`;
+    return `mount -t overlay overlay -o ${how} ${shellQuote(o.at)} || { echo ${shellQuote(explain)} >&2; exit 1; }`;
   });
   const drop = 'exec setpriv --bounding-set -all --inh-caps -all --no-new-privs /bin/sh -euc "$1"';
-  return ["/bin/sh", "-euc", [...mounts, `cd ${quote(options.cwd)}`, drop].join("\n"), "sh", script];
+  return ["/bin/sh", "-euc", [...mounts, `cd ${shellQuote(options.cwd)}`, drop].join("\n"), "sh", script];
 }
 
 /** Runs a shell script (with `set -eu`) inside the sandbox. */

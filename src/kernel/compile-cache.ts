@@ -136,6 +136,11 @@ export class CompileCache {
     return tree;
   }
 
+  /** Removes the unpacked source of `sha256`: the next build that needs it unpacks it again. */
+  async discardSource(sha256: string): Promise<void> {
+    await rm(join(this.sourcesDir, sha256), { recursive: true, force: true });
+  }
+
   private entryPath(key: string): string {
     return join(this.treesDir, key);
   }
