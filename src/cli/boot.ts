@@ -11,6 +11,12 @@ function positiveSeconds(value: string): number {
   return n;
 }
 
+function memoryMiB(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 128) throw new InvalidArgumentError("give a whole number of MiB, at least 128 (OVMF needs that much)");
+  return n;
+}
+
 async function resolveBootTarget(artifact: string, asDisk: boolean, ipxe: boolean): Promise<BootTarget> {
   const info = await stat(artifact).catch(() => {
     throw new InputError(`${artifact}: no such file or directory; give a UKI (.efi) or a build output directory such as _out/minimal`);
@@ -43,6 +49,7 @@ export function registerBootCommand(program: Command): void {
     .description("boot a UKI, an ISO or a disk in QEMU (OVMF, serial console) and wait for init's ready line")
     .argument("<artifact>", "a UKI file, a build output directory such as _out/minimal, an ISO (bronze image iso; booted as a CD-ROM), a network boot directory (bronze image pxe; served by TFTP) or a raw or qcow2 disk image (bronze image disk; booted as the machine's disk, so it is written to)")
     .option("--timeout <seconds>", "give up after this long", positiveSeconds, BOOT_DEFAULTS.timeoutMs / 1000)
+    .option("--memory <MiB>", "the machine's memory", memoryMiB, BOOT_DEFAULTS.memoryMiB)
     .addOption(new Option("--accel <accel>", "QEMU accelerator (KVM only where it works)").choices(["tcg", "kvm"]).default("tcg"))
     .option("-q, --quiet", "do not echo the console")
     .option("--secure-boot", "UEFI Secure Boot enforcing, with Debian's snakeoil test key enrolled (sign with /usr/share/ovmf/PkKek-1-snakeoil.key, passphrase snakeoil)")
@@ -51,11 +58,12 @@ export function registerBootCommand(program: Command): void {
     .option("--as-disk", "boot an ISO as the machine's disk, as when written to a USB stick (it is written to)")
     .option("--tpm", "a TPM 2.0 (swtpm) that the firmware, systemd-stub and init measure into; the ready line then gives PCR 11")
     .option("--ipxe", `network boot of a pxe directory through the NIC's iPXE and boot.ipxe (else the firmware's PXE loads ${FILES.uki})`)
-    .action(async (artifact: string, opts: { timeout: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string; secureBootSetupMode?: boolean; asDisk?: boolean; ipxe?: boolean; tpm?: boolean }) => {
+    .action(async (artifact: string, opts: { timeout: number; memory: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string; secureBootSetupMode?: boolean; asDisk?: boolean; ipxe?: boolean; tpm?: boolean }) => {
       const target = await resolveBootTarget(artifact, Boolean(opts.asDisk), Boolean(opts.ipxe));
       const result = await boot(target, {
         ...BOOT_DEFAULTS,
         timeoutMs: opts.timeout * 1000,
+        memoryMiB: opts.memory,
         accel: opts.accel,
         secureBoot: Boolean(opts.secureBoot ?? opts.secureBootKeys ?? opts.secureBootSetupMode),
         secureBootKeys: opts.secureBootKeys,

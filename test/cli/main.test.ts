@@ -115,3 +115,11 @@ test("profile show prints what a profile resolves to and its ID without building
   assert.equal(missing.exitCode, 2);
   assert.match(String(missing.stderr), /profiles\/no-such-profile\.yaml: cannot read: ENOENT/);
 });
+
+test("bronze boot takes the machine's memory in whole MiB, at least 128: anything else is a usage error", async () => {
+  for (const memory of ["64", "256.5", "lots"]) {
+    const result = await bronze(["boot", "--memory", memory, "_out/minimal"]);
+    assert.equal(result.exitCode, 2, `--memory ${memory}: ${String(result.all)}`);
+    assert.match(String(result.stderr), /option '--memory <MiB>' argument '.*' is invalid\. give a whole number of MiB, at least 128/);
+  }
+});
