@@ -29,19 +29,6 @@ export async function isAbandoned(dir: string): Promise<boolean> {
   return !owner || (owner !== process.pid && !processAlive(owner));
 }
 
-/** Removes the directories under `parent` whose owner is gone: what killed builds left behind. */
-export async function removeAbandoned(parent: string): Promise<string[]> {
-  const removed: string[] = [];
-  for (const name of await readdir(parent).catch(() => [] as string[])) {
-    const dir = join(parent, name);
-    if (await isAbandoned(dir)) {
-      await rm(dir, { recursive: true, force: true });
-      removed.push(dir);
-    }
-  }
-  return removed;
-}
-
 const OWNED_NAME = /^.+\.(\d+)\.[0-9a-f]{8}$/;
 
 /** A name that says which process owns what it names, from the moment it exists: `<prefix>.<pid>.<random>`. */
@@ -59,4 +46,13 @@ export async function removeOrphans(parent: string): Promise<string[]> {
     removed.push(join(parent, name));
   }
   return removed;
+}
+
+/**
+ * A work directory under `parent` for this process alone (not yet made), named by ownedName: two builds
+ * in one checkout that make the same step at once never share one. What killed builds left there goes first.
+ */
+export async function ownedWorkDir(parent: string, prefix: string): Promise<string> {
+  await removeOrphans(parent);
+  return join(parent, ownedName(prefix));
 }

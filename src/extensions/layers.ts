@@ -1,6 +1,7 @@
 // The image's layers over its base rootfs: one SquashFS per extension, and the module indexes when extensions add modules.
 import { cp, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { ownedWorkDir } from "../core/ownership.ts";
 import type { BuildContext } from "../core/context.ts";
 import { run } from "../core/exec.ts";
 import { recipeDigest } from "../core/hash.ts";
@@ -44,8 +45,7 @@ async function squashLayer(name: string, step: string, what: Record<string, unkn
     tools: await toolVersions([["mksquashfs", "-version"]]),
   };
   const produce = async (outDir: string, key: string) => {
-    const tree = join(ctx.workDir, "layers", key.slice(0, 12));
-    await rm(tree, { recursive: true, force: true });
+    const tree = await ownedWorkDir(join(ctx.workDir, "layers"), key.slice(0, 12));
     try {
       const list = await entries();
       await writeEntries(list, tree, step);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { onInterrupt } from "../core/cleanup.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { withKernelBuildLock } from "../core/machine-lock.ts";
-import { claim } from "../core/ownership.ts";
+import { ownedName } from "../core/ownership.ts";
 import { inputKey, recipeDigest, sha256 } from "../core/hash.ts";
 import { overlayUpper, runSandboxed, type Mount } from "../core/sandbox.ts";
 import { displayPath } from "../core/paths.ts";
@@ -315,13 +315,12 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: K
     const logFile = join(ctx.logDir, `kernel-${profile}-${cacheKey.slice(0, 12)}.log`);
     await rm(logFile, { force: true });
     await removeLeftoverKeys();
-    const work = join(ctx.workDir, "kernel", `${profile}-${cacheKey.slice(0, 12)}`);
+    const work = join(ctx.workDir, "kernel", ownedName(`${profile}-${cacheKey.slice(0, 12)}`));
     const forgetWork = onInterrupt(() => rmSync(work, { recursive: true, force: true }));
     let key: EphemeralKey | undefined;
     try {
       await rm(work, { recursive: true, force: true });
       await mkdir(work, { recursive: true });
-      await claim(work);
       const changes = join(work, "seal");
       // the key exists for the whole kernel job; the compile steps never see it
       const signer = spec.signingKey ? suppliedSigner(spec.signingKey) : await ephemeralSigner(logFile, (k) => (key = k));

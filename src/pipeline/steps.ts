@@ -4,7 +4,7 @@ import { Listr } from "listr2";
 import type { PipelineContext } from "./context.ts";
 import { archNamed } from "../core/arch.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
-import { removeAbandoned } from "../core/ownership.ts";
+import { removeOrphans } from "../core/ownership.ts";
 import { enforceExtensionPolicy, imageExtension, treeExtension, type ResolvedExtension } from "../extensions/assemble.ts";
 import { pullExtension } from "../extensions/pull.ts";
 import { extensionLayer, modulesIndexLayer, type LayerArtifact } from "../extensions/layers.ts";
@@ -288,7 +288,7 @@ function rootPackagesOf(plan: BuildPlan, packageOf: (name: string) => PackageArt
 export async function runStepGraph(plan: BuildPlan, ctx: PipelineContext, options: StepOptions, started: number): Promise<StepResults> {
   // what builds that were killed outright left behind: their keys first, then their trees
   await removeLeftoverKeys();
-  await removeAbandoned(join(ctx.workDir, "kernel"));
+  await removeOrphans(join(ctx.workDir, "kernel"));
   await ctx.compileCache.removeAbandoned();
   const artifacts = new Map<NodeId, unknown>();
   const timeline: ReportInput["timeline"] = [];

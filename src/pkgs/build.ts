@@ -1,5 +1,6 @@
 import { cp, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { ownedWorkDir } from "../core/ownership.ts";
 import type { BuildContext } from "../core/context.ts";
 import { run } from "../core/exec.ts";
 import { InputError } from "../core/errors.ts";
@@ -120,8 +121,7 @@ export async function buildPackage(
   };
   const produce = async (outDir: string, key: string) => {
     await rm(logFile, { force: true });
-    const work = join(ctx.workDir, "pkgs", `${def.name}-${key.slice(0, 12)}`);
-    await rm(work, { recursive: true, force: true });
+    const work = await ownedWorkDir(join(ctx.workDir, "pkgs"), `${def.name}-${key.slice(0, 12)}`);
     await mkdir(join(work, "build"), { recursive: true });
     for (const source of sources) await extractSource(source, join(work, "build"), logFile);
     for (const series of debianSeries) await applyDebianSeries(series, join(work, "build"), join(work, "debian"), logFile);

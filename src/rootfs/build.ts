@@ -1,6 +1,7 @@
 import { readFileSync, readlinkSync, statSync } from "node:fs";
 import { copyFile, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { ownedWorkDir } from "../core/ownership.ts";
 import type { BuildContext } from "../core/context.ts";
 import { run } from "../core/exec.ts";
 import { recipeDigest } from "../core/hash.ts";
@@ -179,8 +180,7 @@ export async function buildRootfs(
   };
   const names = sbomFileNames(sbom.image.name);
   const produce = async (outDir: string, key: string) => {
-    const tree = join(ctx.workDir, "rootfs", key.slice(0, 12));
-    await rm(tree, { recursive: true, force: true });
+    const tree = await ownedWorkDir(join(ctx.workDir, "rootfs"), key.slice(0, 12));
     try {
       const { installedBytes, executables } = await packRootfs(tree, outDir, { packages, kernel, osReleaseText, sbom, epoch: ctx.epoch, logFile: join(ctx.logDir, "rootfs.log") });
       return { installedBytes: JSON.stringify(installedBytes), executables: JSON.stringify(executables) };

@@ -3,10 +3,10 @@ import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
-import { claim, removeAbandoned } from "../../src/core/ownership.ts";
+import { claim, isAbandoned, ownedWorkDir } from "../../src/core/ownership.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
-test("directories whose owner is gone, or that no process claimed, are removed; live ones stay", async () => {
+test("directories whose owner is gone, or that no process claimed, are abandoned; live ones are not", async () => {
   const parent = await tempDir();
   const mine = join(parent, "mine");
   const dead = join(parent, "dead");
@@ -19,11 +19,24 @@ test("directories whose owner is gone, or that no process claimed, are removed; 
   const sleeper = execa("sleep", ["30"]);
   await writeFile(join(alive, ".owner.pid"), String(sleeper.pid));
   try {
-    const removed = (await removeAbandoned(parent)).map((p) => p.slice(parent.length + 1)).sort();
-    assert.deepEqual(removed, ["dead", "unclaimed"]);
-    assert.deepEqual((await readdir(parent)).sort(), ["alive", "mine"]);
+    const abandoned = [];
+    for (const name of (await readdir(parent)).sort()) if (await isAbandoned(join(parent, name))) abandoned.push(name);
+    assert.deepEqual(abandoned, ["dead", "unclaimed"]);
   } finally {
     sleeper.kill();
     await sleeper.catch(() => undefined);
   }
+});
+
+test("work directories are this process's own: two for one step differ, and what a dead build left goes", async () => {
+  const parent = await tempDir();
+  const finished = await execa("sh", ["-c", "echo $$"]);
+  const left = join(parent, `musl-0123456789ab.${finished.stdout.trim()}.0badc0de`);
+  await mkdir(left);
+  await writeFile(join(parent, "not-owned"), "");
+  const first = await ownedWorkDir(parent, "musl-0123456789ab");
+  const second = await ownedWorkDir(parent, "musl-0123456789ab");
+  assert.notEqual(first, second);
+  for (const dir of [first, second]) assert.match(dir.slice(parent.length + 1), new RegExp(`^musl-0123456789ab\\.${process.pid}\\.[0-9a-f]{8}$`));
+  assert.deepEqual(await readdir(parent), ["not-owned"], "the dead build's directory is gone; the new ones are not made yet");
 });
