@@ -7,12 +7,11 @@
 //      on the kernel-key tmpfs; it keeps its keys and temporary files apart (BRONZE_KEY_DIR, TMPDIR),
 //      so that the key scans of the other lanes cannot find them;
 //   3. once those are done, the other integration tests (they build kernels, and watch the key tmpfs)
-//      run in two lanes, the key-lifecycle tests apart from the others as the reproducibility test is,
-//      beside the reproducibility test if it still runs: never two kernel builds at once all the
+//      run, beside the reproducibility test if it still runs: never two kernel builds at once all the
 //      same, since every kernel build takes the machine's kernel-build lock (src/core/machine-lock.ts).
 //
-// Each lane is one `node --test` run, one file at a time; the lanes beside a live one (reproducibility,
-// key lifecycle) print their output when they end, so that lines of two lanes never mix. Exit code 1 when any lane fails.
+// Each lane is one `node --test` run, one file at a time; the reproducibility lane prints its output
+// when it ends, after the others, so that lines of two lanes never mix. Exit code 1 when any lane fails.
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { start } from "../src/core/exec.ts";
@@ -48,14 +47,8 @@ const BESIDE_REPRO = new Set([
   "test/vuln/scan.integration.test.ts",
 ]);
 
-/**
- * The key-lifecycle tests of the last lane that run beside the others there: each watches the key tmpfs
- * and the temporary directory for its own build's key, so they get both to themselves (see apart).
- */
-const KEY_WATCHERS = new Set(["test/kernel/signing-key.integration.test.ts", "test/kernel/supplied-key.integration.test.ts"]);
-
-/** where a lane's builds keep their ephemeral keys and temporary files, apart from the other lanes' */
-const apart = (lane: string) => ({ BRONZE_KEY_DIR: `/dev/shm/bronze-lane-${lane}-${process.pid}`, TMPDIR: `/var/tmp/bronze-lane-${lane}-${process.pid}` });
+/** where the reproducibility test's builds keep their ephemeral keys and temporary files, apart */
+const REPRO_APART = { BRONZE_KEY_DIR: `/dev/shm/bronze-lane-repro-${process.pid}`, TMPDIR: `/var/tmp/bronze-lane-repro-${process.pid}` };
 
 interface Lane {
   name: string;
@@ -109,28 +102,25 @@ async function main(files: string[]): Promise<boolean> {
   const integration = files.filter((f) => f.endsWith(".integration.test.ts"));
   const unit = files.filter((f) => !integration.includes(f));
   const beside: Lane = { name: "beside-repro", files: [...unit, ...integration.filter((f) => BESIDE_REPRO.has(f))], live: true };
-  const repro: Lane = { name: "repro", files: integration.filter((f) => f === REPRO), live: false, env: apart("repro") };
-  const last = integration.filter((f) => f !== REPRO && !BESIDE_REPRO.has(f));
-  const after: Lane = { name: "integration", files: last.filter((f) => !KEY_WATCHERS.has(f)), live: true };
-  const keys: Lane = { name: "key-lifecycle", files: last.filter((f) => KEY_WATCHERS.has(f)), live: false, env: apart("keys") };
-  const apartDirs = [repro, keys].flatMap((lane) => Object.values(lane.env ?? {}));
+  const repro: Lane = { name: "repro", files: integration.filter((f) => f === REPRO), live: false, env: REPRO_APART };
+  const after: Lane = { name: "integration", files: integration.filter((f) => f !== REPRO && !BESIDE_REPRO.has(f)), live: true };
   const results: LaneResult[] = [];
   if (integration.length > 0) {
     results.push(await runLane("shared minimal image (bronze build --profile minimal)", join(ROOT, "bin", "bronze"), ["build", "--profile", "minimal"], true));
     if (results.every((r) => r.ok)) {
-      await Promise.all(apartDirs.map((dir) => mkdir(dir, { recursive: true })));
+      await Promise.all(Object.values(REPRO_APART).map((dir) => mkdir(dir, { recursive: true })));
       try {
-        const besideThenAfter = testLane(beside).then((first) => Promise.all([first, testLane(after), testLane(keys)]));
-        const [[besideResult, afterResult, keysResult], reproResult] = await Promise.all([besideThenAfter, testLane(repro)]);
-        results.push(besideResult, reproResult, afterResult, keysResult);
+        const besideThenAfter = testLane(beside).then(async (first): Promise<[LaneResult, LaneResult]> => [first, await testLane(after)]);
+        const [[besideResult, afterResult], reproResult] = await Promise.all([besideThenAfter, testLane(repro)]);
+        results.push(besideResult, reproResult, afterResult);
       } finally {
-        await Promise.all(apartDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+        await Promise.all(Object.values(REPRO_APART).map((dir) => rm(dir, { recursive: true, force: true })));
       }
     }
   } else {
     results.push(await testLane({ ...beside, name: "unit" }));
   }
-  await mergeJunit(["unit", beside.name, repro.name, after.name, keys.name]);
+  await mergeJunit(["unit", beside.name, repro.name, after.name]);
   console.log(`\n# lanes: ${results.map((r) => `${r.name} ${r.ok ? "ok" : "FAILED"} ${r.seconds.toFixed(0)} s`).join(", ")}`);
   return results.every((r) => r.ok);
 }
