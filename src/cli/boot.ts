@@ -4,6 +4,7 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import { boot, BOOT_DEFAULTS, type BootTarget } from "../boot/qemu.ts";
 import { InputError } from "../core/errors.ts";
 import { FILES } from "../core/outputs.ts";
+import { wholeNumberOption } from "./number-option.ts";
 
 function positiveSeconds(value: string): number {
   const n = Number(value);
@@ -11,11 +12,7 @@ function positiveSeconds(value: string): number {
   return n;
 }
 
-function memoryMiB(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 128) throw new InvalidArgumentError("give a whole number of MiB, at least 128 (OVMF needs that much)");
-  return n;
-}
+const memoryMiB = wholeNumberOption(128, Infinity, "give a whole number of MiB, at least 128 (OVMF needs that much)");
 
 async function resolveBootTarget(artifact: string, asDisk: boolean, ipxe: boolean): Promise<BootTarget> {
   const info = await stat(artifact).catch(() => {

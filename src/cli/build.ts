@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { InvalidArgumentError } from "commander";
+import { wholeNumberOption } from "./number-option.ts";
 import { stampBuild } from "../pipeline/stamp.ts";
 import { sourceDateEpoch } from "../core/epoch.ts";
 import { InputError } from "../core/errors.ts";
@@ -26,11 +26,7 @@ function humanSize(bytes: number): string {
   return `${unit === 0 ? size : size.toFixed(1)} ${units[unit]}`;
 }
 
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("give a whole number of at least 1");
-  return n;
-}
+const positiveInteger = wholeNumberOption(1, Infinity, "give a whole number of at least 1");
 
 /** Two options that only work together: whether both were given; one alone is a usage error naming the other. */
 function bothOrNeither(a: [string | undefined, string], b: [string | undefined, string], what: string): [string, string] | undefined {

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from "commander";
+import { wholeNumberOption } from "./number-option.ts";
 import { InputError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
 
@@ -37,11 +38,7 @@ function keyBits(value: string): number {
   return Number(value);
 }
 
-function days(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 36500) throw new InvalidArgumentError("give a whole number of days from 1 to 36500");
-  return n;
-}
+const days = wholeNumberOption(1, 36500, "give a whole number of days from 1 to 36500");
 
 /** `bronze keys generate`: PK, KEK and db keys and their enrolment files. */
 export function registerKeysCommands(program: Command): void {
