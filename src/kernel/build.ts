@@ -319,7 +319,6 @@ export async function buildKernel(source: KernelSource, spec: KernelSpec, ctx: K
     const forgetWork = onInterrupt(() => rmSync(work, { recursive: true, force: true }));
     let key: EphemeralKey | undefined;
     try {
-      await rm(work, { recursive: true, force: true });
       await mkdir(work, { recursive: true });
       const changes = join(work, "seal");
       // the key exists for the whole kernel job; the compile steps never see it

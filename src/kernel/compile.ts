@@ -1,6 +1,6 @@
 import { lstatSync, readFileSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { pacer } from "../core/pace.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
@@ -124,23 +124,14 @@ export async function copyTree(from: string, to: string, logFile: string): Promi
 /**
  * A fresh tree's sources as hard links to the unpacked source's files: Kbuild adds files beside the sources
  * and never writes into one, so linking takes seconds where copying 1.5 GB took over a minute of the disk.
- * In the sandbox (see copyTree), with the directory both are in mounted once: a link cannot cross mounts.
- * Returns when the links were made: a linked file changed after it was written into the unpacked source too.
+ * In the sandbox (see copyTree), with `within` (the directory both are in) mounted once: a link cannot
+ * cross mounts. Returns when the links were made: from then on, a change to a linked file is a change to
+ * the unpacked source.
  */
-export async function linkSource(source: string, to: string, logFile: string): Promise<number> {
-  const base = commonParent(source, to);
-  const inside = (path: string) => `/trees/${shellQuote(relative(base, path))}`;
-  await runSandboxed(`cp -al ${inside(source)}/. ${inside(to)}`, { mounts: [{ host: base, at: "/trees", writable: true }], cwd: "/", env: {}, logFile });
+export async function linkSource(source: string, to: string, within: string, logFile: string): Promise<number> {
+  const inside = (path: string) => `/trees/${shellQuote(relative(within, path))}`;
+  await runSandboxed(`cp -al ${inside(source)}/. ${inside(to)}`, { mounts: [{ host: within, at: "/trees", writable: true }], cwd: "/", env: {}, logFile });
   return Date.now();
-}
-
-/** The deepest directory holding both paths. */
-function commonParent(a: string, b: string): string {
-  const left = resolve(a).split("/");
-  const right = resolve(b).split("/");
-  let same = 0;
-  while (same < left.length && same < right.length && left[same] === right[same]) same++;
-  return left.slice(0, same).join("/") || "/";
 }
 
 /**
@@ -277,11 +268,10 @@ export async function planCompile(source: KernelSource, spec: CompileSpec): Prom
 
 /**
  * A fresh tree: the verified source (linked) with derived seeds, the module sources and a placeholder
- * certificate. Returns the check that the compile left the linked sources as they were.
+ * certificate. Returns when its sources were linked (see assertSourceUntouched).
  */
-async function freshTree(source: KernelSource, spec: CompileSpec, ctx: KernelContext, work: string, logFile: string): Promise<() => Promise<void>> {
-  const unpacked = await unpackedSource(source, ctx, logFile);
-  const linkedAt = await linkSource(unpacked, work, logFile);
+async function freshTree(source: KernelSource, spec: CompileSpec, ctx: KernelContext, work: string, logFile: string): Promise<number> {
+  const linkedAt = await linkSource(await unpackedSource(source, ctx, logFile), work, ctx.compileCache.root, logFile);
   await useDerivedRandstructSeed(join(work, "linux"), kernelSeeds(source, spec.arch).randstruct);
   for (const m of [...spec.modules, ...spec.extensionModules]) {
     const into = join(work, "ext", m.def.name);
@@ -289,7 +279,7 @@ async function freshTree(source: KernelSource, spec: CompileSpec, ctx: KernelCon
     for (const src of m.sources) await extractSource(src, into, logFile);
   }
   await writePlaceholderCert(work, logFile);
-  return () => assertSourceUntouched(work, linkedAt, () => ctx.compileCache.discardSource(source.pin.sha256));
+  return linkedAt;
 }
 
 /**
@@ -317,9 +307,8 @@ export async function compileKernel(source: KernelSource, plan: CompilePlan, ctx
   const { dir, tree } = await ctx.compileCache.begin(key);
   try {
     // a compiled tree is copied: Kbuild rewrites its objects in place
-    let sourceUntouched: (() => Promise<void>) | undefined;
     if (base) await copyTree(base.tree, tree, logFile);
-    else sourceUntouched = await freshTree(source, spec, ctx, tree, logFile);
+    const linkedAt = base ? undefined : await freshTree(source, spec, ctx, tree, logFile);
     const sandbox = treeSandbox(source, spec.arch, ctx.jobs, tree, logFile);
     // in the tree, where Kbuild keeps what each option's change reaches
     const config = await resolveConfig(sandbox, tree, spec);
@@ -332,7 +321,7 @@ export async function compileKernel(source: KernelSource, plan: CompilePlan, ctx
       await runSandboxed('make -j"$JOBS" bzImage modules', sandbox);
       for (const m of [...spec.modules, ...spec.extensionModules]) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, sandbox);
     });
-    await sourceUntouched?.();
+    if (linkedAt !== undefined) await assertSourceUntouched(tree, linkedAt, () => ctx.compileCache.discardSource(source.pin.sha256));
     await assertNoPrivateKeys(tree);
     const record = { key, family: plan.family, inputs: plan.inputs, config, durationMs: Date.now() - started };
     return await ctx.compileCache.commit(dir, base ? { ...record, derivedFrom: base.key } : record);

@@ -14,7 +14,7 @@ async function linkedTree(): Promise<{ source: string; tree: string; linkedAt: n
   await mkdir(tree, { recursive: true });
   await writeFile(join(source, "linux", "Makefile"), "all:\n");
   await writeFile(join(source, "linux", "scripts", "gen.sh"), "#!/bin/sh\n", { mode: 0o755 });
-  const linkedAt = await linkSource(source, tree, join(root, "link.log"));
+  const linkedAt = await linkSource(source, tree, root, join(root, "link.log"));
   return { source, tree, linkedAt };
 }
 
