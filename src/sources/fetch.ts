@@ -40,12 +40,37 @@ async function verifyFile(path: string, expected: string, what: string, definedI
   if (actual !== expected) throw new ChecksumMismatch(what, definedIn, expected, actual);
 }
 
+/** Where a verified source file is kept: by its digest, under its own name. */
+const cachedPath = (cacheDir: string, digest: string, file: string) => join(cacheDir, "sources", digest, file);
+
+/** Fetches of Debian source packages in this process, by cache and package: pins of one package go one after another. */
+const fetching = new Map<string, Promise<string>>();
+
 async function fetchDebian(pin: Extract<SourcePin, { kind: "debian" }>, ctx: FetchContext): Promise<string> {
-  const cached = join(ctx.cacheDir, "sources", pin.sha256, pin.file);
-  if (await stat(cached).then(() => true, () => false)) {
-    await verifyFile(cached, pin.sha256, describeSource(pin), ctx.definedIn);
-    return cached;
+  const sourcePackage = `${ctx.cacheDir}\0${pin.package}=${pin.version}`;
+  const before = fetching.get(sourcePackage) ?? Promise.resolve("");
+  const current = before.catch(() => "").then(() => cachedOrDownloaded(pin, ctx));
+  fetching.set(sourcePackage, current);
+  try {
+    return await current;
+  } finally {
+    if (fetching.get(sourcePackage) === current) fetching.delete(sourcePackage);
   }
+}
+
+async function cachedOrDownloaded(pin: Extract<SourcePin, { kind: "debian" }>, ctx: FetchContext): Promise<string> {
+  const cached = cachedPath(ctx.cacheDir, pin.sha256, pin.file);
+  if (!(await stat(cached).then(() => true, () => false))) return downloadDebian(pin, ctx, cached);
+  await verifyFile(cached, pin.sha256, describeSource(pin), ctx.definedIn);
+  return cached;
+}
+
+/**
+ * One `apt-get source` for the pinned file; the package's other files (its Debian tarball, its .dsc) come
+ * with it and are kept too, each by its own digest, so that the package's next pin is served from the cache.
+ * Nothing is kept when the pinned file does not match its pin.
+ */
+async function downloadDebian(pin: Extract<SourcePin, { kind: "debian" }>, ctx: FetchContext, cached: string): Promise<string> {
   await mkdir(join(ctx.cacheDir, "tmp"), { recursive: true });
   const tmp = await mkdtemp(join(ctx.cacheDir, "tmp", "fetch-"));
   try {
@@ -58,16 +83,19 @@ async function fetchDebian(pin: Extract<SourcePin, { kind: "debian" }>, ctx: Fet
           `Is deb-src enabled? Run scripts/setup-host.sh (part of 'make'). ${e instanceof Error ? e.message : ""}`,
       );
     });
-    const downloaded = join(tmp, pin.file);
-    if (!(await readdir(tmp)).includes(pin.file)) {
+    const downloaded = await readdir(tmp);
+    if (!downloaded.includes(pin.file)) {
       throw new InputError(
         `${displayPath(ctx.definedIn)}: Debian source package ${pin.package}=${pin.version} has no file ${pin.file}; ` +
-          `it has: ${(await readdir(tmp)).join(", ")}`,
+          `it has: ${downloaded.join(", ")}`,
       );
     }
-    await verifyFile(downloaded, pin.sha256, describeSource(pin), ctx.definedIn);
-    await mkdir(join(ctx.cacheDir, "sources", pin.sha256), { recursive: true });
-    await moveIntoPlace(downloaded, cached);
+    await verifyFile(join(tmp, pin.file), pin.sha256, describeSource(pin), ctx.definedIn);
+    for (const file of downloaded) {
+      const digest = file === pin.file ? pin.sha256 : await sha256File(join(tmp, file));
+      await mkdir(join(ctx.cacheDir, "sources", digest), { recursive: true });
+      await moveIntoPlace(join(tmp, file), cachedPath(ctx.cacheDir, digest, file), { whenPresent: "keep" });
+    }
     return cached;
   } finally {
     await rm(tmp, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readdir, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { sha256 } from "../../src/core/hash.ts";
@@ -40,4 +40,23 @@ test("a Debian source package with a wrong pin is fetched, refused, and nothing 
 
   const good = await fetchSource(pin, { cacheDir, definedIn: musl.file, logFile: join(cacheDir, "fetch.log") });
   assert.equal(good.path, join(cacheDir, "sources", pin.sha256, pin.file));
+});
+
+test("a Debian source package's pins share one download: its other files are kept by their own digests", async () => {
+  const cacheDir = await tempDir();
+  const yajl = await loadPackage(join(PROJECT_ROOT, "pkgs/yajl/pkg.yaml"));
+  const orig = yajl.sources[0];
+  assert.ok(orig && orig.kind === "debian" && orig.patches);
+  const series = { kind: "debian" as const, package: orig.package, version: orig.version, file: orig.patches.file, sha256: orig.patches.sha256 };
+  const logFile = join(cacheDir, "fetch.log");
+  const [tarball, patches] = await Promise.all([fetchSource(orig, { cacheDir, definedIn: yajl.file, logFile }), fetchSource(series, { cacheDir, definedIn: yajl.file, logFile })]);
+  assert.equal(tarball.path, join(cacheDir, "sources", orig.sha256, orig.file));
+  assert.equal(patches.path, join(cacheDir, "sources", series.sha256, series.file));
+  assert.equal(sha256(await readFile(patches.path)), series.sha256);
+  const log = await readFile(logFile, "utf8");
+  assert.equal(log.split("\n").filter((line) => line.startsWith("+ apt-get source")).length, 1, log);
+  // each kept file sits under its own digest
+  for (const dir of await readdir(join(cacheDir, "sources"))) {
+    for (const file of await readdir(join(cacheDir, "sources", dir))) assert.equal(sha256(await readFile(join(cacheDir, "sources", dir, file))), dir, file);
+  }
 });
