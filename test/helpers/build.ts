@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { cp, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { loadProfile } from "../../src/profile/profile.ts";
@@ -32,4 +32,18 @@ export async function builtImage(profile: string): Promise<string> {
   const result = await startBuild(profile);
   if (result.exitCode !== 0) throw new Error(`bronze build --profile ${profile} failed:\n${String(result.all)}`);
   return join(PROJECT_ROOT, "_out", profile);
+}
+
+/**
+ * A new cache holding the package entries of the project's cache (those the shared minimal image left,
+ * if any): a build from it makes its kernel and what follows, not musl again.
+ */
+export async function cacheWithProjectPackages(): Promise<string> {
+  const cache = await tempDir("bronze-cache-");
+  const store = join(PROJECT_ROOT, ".cache", "bronze", "store");
+  for (const key of await readdir(store).catch(() => [] as string[])) {
+    const record = await readFile(join(store, key, "record.json"), "utf8").then((text) => JSON.parse(text) as { step: string }, () => undefined);
+    if (record?.step.startsWith("package ")) await cp(join(store, key), join(cache, "store", key), { recursive: true, preserveTimestamps: true });
+  }
+  return cache;
 }

@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { findPrivateKeys, keyNeedles } from "../../src/kernel/key-scan.ts";
 import { KEY_FILE } from "../../src/kernel/signing-key.ts";
-import { profileWithExtraConfig, startBuild } from "../helpers/build.ts";
+import { cacheWithProjectPackages, profileWithExtraConfig, startBuild } from "../helpers/build.ts";
 import { findKeyCopies, leftoverKeyDirs } from "../helpers/keys.ts";
-import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
+import { PROJECT_ROOT } from "../helpers/tmp.ts";
 
 // The module-signing key's lifecycle through a successful, a failed and an
 // interrupted kernel build. Each test starts a real kernel build, watches the
@@ -46,8 +46,9 @@ async function assertKeyGone(key: CapturedKey, dirs: readonly string[]): Promise
 }
 
 test("a successful kernel build signs its modules, then leaves no copy of its key anywhere", async () => {
-  // a fresh cache; the compiled trees are this machine's (the minimal kernel's, recompiled for one more option)
-  const cache = await tempDir("bronze-cache-");
+  // a new cache with the project's packages only; the compiled trees are this machine's (the minimal
+  // kernel's, recompiled for one more option)
+  const cache = await cacheWithProjectPackages();
   const build = startBuild(await profileWithExtraConfig("keyok", "CONFIG_CRC_ITU_T=m\n"), cache, ["--compile-cache", join(CACHE, "compile")]);
   const key = await captureKey();
   const result = await build;
