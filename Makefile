@@ -39,8 +39,9 @@ typecheck: deps
 lint: deps
 	$(NODE) node_modules/eslint/bin/eslint.js --max-warnings 0 .
 
-# in lanes (scripts/test.ts): with integration tests, the minimal image they share is built first
-test: check
+# in lanes (scripts/test.ts): the type and lint checks, and with integration tests the minimal image
+# they share, built beside the checks, first
+test: setup
 	TEST_JUNIT=$(TEST_JUNIT) $(NODE) scripts/test.ts $(TEST_FILES)
 
 # the unit tests alone: a minute, nothing built

@@ -1,7 +1,8 @@
 // make test: every test file, in lanes that keep both cores busy without letting two tests meet where they
 // would disturb each other. Run files alone with `node --test FILE`; this is the whole suite's schedule:
 //
-//   1. the minimal image the integration tests share is built (its kernel compile takes both cores);
+//   1. the minimal image the integration tests share is built (its kernel compile takes both cores), and
+//      beside it the type and lint checks (make typecheck lint), whose output is held until they end;
 //   2. the reproducibility test (its own kernel compile from source, both cores, for ~8 minutes) runs
 //      beside the unit tests and the integration tests that build no kernel and do not look for keys
 //      on the kernel-key tmpfs; it keeps its keys and temporary files apart (BRONZE_KEY_DIR, TMPDIR),
@@ -105,8 +106,10 @@ async function main(files: string[]): Promise<boolean> {
   const repro: Lane = { name: "repro", files: integration.filter((f) => f === REPRO), live: false, env: REPRO_APART };
   const after: Lane = { name: "integration", files: integration.filter((f) => f !== REPRO && !BESIDE_REPRO.has(f)), live: true };
   const results: LaneResult[] = [];
+  const checks = runLane("type and lint checks (make typecheck lint)", "make", ["--no-print-directory", "typecheck", "lint"], integration.length === 0);
   if (integration.length > 0) {
     results.push(await runLane("shared minimal image (bronze build --profile minimal)", join(ROOT, "bin", "bronze"), ["build", "--profile", "minimal"], true));
+    results.push(await checks);
     if (results.every((r) => r.ok)) {
       await Promise.all(Object.values(REPRO_APART).map((dir) => mkdir(dir, { recursive: true })));
       try {
@@ -118,7 +121,8 @@ async function main(files: string[]): Promise<boolean> {
       }
     }
   } else {
-    results.push(await testLane({ ...beside, name: "unit" }));
+    results.push(await checks);
+    if (results.every((r) => r.ok)) results.push(await testLane({ ...beside, name: "unit" }));
   }
   await mergeJunit(["unit", beside.name, repro.name, after.name]);
   console.log(`\n# lanes: ${results.map((r) => `${r.name} ${r.ok ? "ok" : "FAILED"} ${r.seconds.toFixed(0)} s`).join(", ")}`);

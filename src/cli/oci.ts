@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { text } from "node:stream/consumers";
 import type { Command } from "commander";
-import { sourceDateEpoch } from "../core/epoch.ts";
 import { InputError } from "../core/errors.ts";
 import { dockerCredentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
@@ -99,6 +98,8 @@ export function registerOciCommands(program: Command, { projectRoot }: CliEnv): 
     const ref = parseReference(refText);
     const client = await connect(ref, opts);
     const { pullLayout } = await import("../registry/copy.ts");
+    // loaded here: it runs git through execa, which a push need not load
+    const { sourceDateEpoch } = await import("../core/epoch.ts");
     const result = await pullLayout(client, ref, dest, await sourceDateEpoch(projectRoot).catch(() => 0));
     console.log(`pulled ${refText}@${result.digest} into ${dest}`);
   });
