@@ -9,7 +9,9 @@
 //      so that the key scans of the other lanes cannot find them;
 //   3. once those are done, the other integration tests (they build kernels, and watch the key tmpfs)
 //      run, beside the reproducibility test if it still runs: never two kernel builds at once all the
-//      same, since every kernel build takes the machine's kernel-build lock (src/core/machine-lock.ts).
+//      same, since every kernel build takes the machine's kernel-build lock (src/core/machine-lock.ts);
+//   4. after the reproducibility test, in its lane (and apart as it is), the push tests under faults:
+//      they mostly wait, and the last integration tests, one at a time, leave a core to them.
 //
 // Each lane is one `node --test` run, one file at a time; the reproducibility lane prints its output
 // when it ends, after the others, so that lines of two lanes never mix. Exit code 1 when any lane fails.
@@ -41,12 +43,14 @@ const BESIDE_REPRO = new Set([
   "test/registry/client.integration.test.ts",
   "test/registry/copy.integration.test.ts",
   "test/registry/signatures.integration.test.ts",
-  "test/registry/upload.integration.test.ts",
   "test/report/html.integration.test.ts",
   "test/secureboot/signer.integration.test.ts",
   "test/uki/measured-boot.integration.test.ts",
   "test/vuln/scan.integration.test.ts",
 ]);
+
+/** integration tests of the first lane's kind that wait more than they work: after the reproducibility test */
+const AFTER_REPRO = new Set(["test/registry/upload.integration.test.ts"]);
 
 /** where the reproducibility test's builds keep their ephemeral keys and temporary files, apart */
 const REPRO_APART = { BRONZE_KEY_DIR: `/dev/shm/bronze-lane-repro-${process.pid}`, TMPDIR: `/var/tmp/bronze-lane-repro-${process.pid}` };
@@ -103,8 +107,8 @@ async function main(files: string[]): Promise<boolean> {
   const integration = files.filter((f) => f.endsWith(".integration.test.ts"));
   const unit = files.filter((f) => !integration.includes(f));
   const beside: Lane = { name: "beside-repro", files: [...unit, ...integration.filter((f) => BESIDE_REPRO.has(f))], live: true };
-  const repro: Lane = { name: "repro", files: integration.filter((f) => f === REPRO), live: false, env: REPRO_APART };
-  const after: Lane = { name: "integration", files: integration.filter((f) => f !== REPRO && !BESIDE_REPRO.has(f)), live: true };
+  const repro: Lane = { name: "repro", files: [...integration.filter((f) => f === REPRO), ...integration.filter((f) => AFTER_REPRO.has(f))], live: false, env: REPRO_APART };
+  const after: Lane = { name: "integration", files: integration.filter((f) => f !== REPRO && !BESIDE_REPRO.has(f) && !AFTER_REPRO.has(f)), live: true };
   const results: LaneResult[] = [];
   const checks = runLane("type and lint checks (make typecheck lint)", "make", ["--no-print-directory", "typecheck", "lint"], integration.length === 0);
   if (integration.length > 0) {
