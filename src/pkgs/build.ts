@@ -8,7 +8,10 @@ import { recipeDigest, sha256File } from "../core/hash.ts";
 import { runSandboxed, type Mount } from "../core/sandbox.ts";
 import { cachedStep } from "../core/step.ts";
 import { toolVersions } from "../core/tools.ts";
-import { fetchSource, type VerifiedSource } from "../sources/fetch.ts";
+import { fetchSource, pinnedDigest, sourceName, type VerifiedSource } from "../sources/fetch.ts";
+import type { SourcePin } from "../sources/pin.ts";
+
+type DebianPin = Extract<SourcePin, { kind: "debian" }>;
 import type { PackageDef } from "./schema.ts";
 
 /** A built package: its installed files (a tree rooted at /) in the store. */
@@ -87,17 +90,13 @@ export async function buildPackage(
   ctx: BuildContext,
 ): Promise<PackageArtifact> {
   const logFile = join(ctx.logDir, `pkg-${def.name}.log`);
-  const sources = await Promise.all(
-    def.sources.map((pin) => fetchSource(pin, { cacheDir: ctx.cacheDir, definedIn: def.file, logFile })),
-  );
+  // the key takes the pinned digests; the sources are fetched (and verified) only to build the package
+  const sourceDigests = await Promise.all(def.sources.map(pinnedDigest));
   const patches = await verifiedPatches(def);
-  const debianSeries = await Promise.all(
-    def.sources.flatMap((pin) =>
-      pin.kind === "debian" && pin.patches
-        ? [fetchSource({ kind: "debian", package: pin.package, version: pin.version, file: pin.patches.file, sha256: pin.patches.sha256 }, { cacheDir: ctx.cacheDir, definedIn: def.file, logFile })]
-        : [],
-    ),
+  const seriesPins = def.sources.flatMap((pin): DebianPin[] =>
+    pin.kind === "debian" && pin.patches ? [{ kind: "debian", package: pin.package, version: pin.version, file: pin.patches.file, sha256: pin.patches.sha256 }] : [],
   );
+  const fetchAll = (pins: readonly SourcePin[]) => Promise.all(pins.map((pin) => fetchSource(pin, { cacheDir: ctx.cacheDir, definedIn: def.file, logFile })));
   const depArtifacts = def.dependencies.map((name) => {
     const dep = deps.get(name);
     if (!dep) throw new Error(`internal: dependency ${name} of ${def.name} was not built first`);
@@ -110,17 +109,18 @@ export async function buildPackage(
     version: def.version,
     steps: def.steps,
     sourceDateEpoch: def.sourceDateEpoch,
-    sources: sources.map((s) => s.digest),
+    sources: sourceDigests,
     // what of each archive is unpacked, when not all of it (the key of every other package stays as it was)
     ...(def.sources.some((p) => p.kind !== "local" && p.only) ? { only: def.sources.map((p) => (p.kind !== "local" && p.only) || null) } : {}),
     patches: patches.map((p) => p.sha256),
-    debianSeries: debianSeries.map((d) => d.digest),
+    debianSeries: seriesPins.map((pin) => pin.sha256),
     dependencies: Object.fromEntries(depArtifacts.map((d) => [d.name, d.key])),
     // patch's version keys only the packages it patches
-    tools: await toolVersions(patches.length || debianSeries.length ? [...BUILD_TOOLS, "patch"] : BUILD_TOOLS),
+    tools: await toolVersions(patches.length || seriesPins.length ? [...BUILD_TOOLS, "patch"] : BUILD_TOOLS),
   };
   const produce = async (outDir: string, key: string) => {
     await rm(logFile, { force: true });
+    const [sources, debianSeries] = await Promise.all([fetchAll(def.sources), fetchAll(seriesPins)]);
     const work = await ownedWorkDir(join(ctx.workDir, "pkgs"), `${def.name}-${key.slice(0, 12)}`);
     await mkdir(join(work, "build"), { recursive: true });
     for (const source of sources) await extractSource(source, join(work, "build"), logFile);
@@ -156,7 +156,7 @@ export async function buildPackage(
       license: def.license,
       key: entry.key,
       dir: entry.dir,
-      sources: sources.map((s) => ({ what: s.pin.kind === "local" ? "local" : s.path.split("/").pop() ?? "", digest: s.digest })),
+      sources: def.sources.map((pin, i) => ({ what: sourceName(pin), digest: sourceDigests[i] ?? "" })),
       patches: patchRecords(def),
     }),
   });

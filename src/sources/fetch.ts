@@ -1,5 +1,5 @@
 import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { sha256File, treeDigest } from "../core/hash.ts";
@@ -100,6 +100,19 @@ async function downloadDebian(pin: Extract<SourcePin, { kind: "debian" }>, ctx: 
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * The digest of the source a pin names, known without fetching it (the pinned sha256; a local tree's own):
+ * what a cache key needs, so that a step served from the cache fetches nothing.
+ */
+export async function pinnedDigest(pin: SourcePin): Promise<string> {
+  return pin.kind === "local" ? treeDigest(pin.path) : pin.sha256;
+}
+
+/** The name a source goes by in records and SBOMs: its file's, or "local" for a directory. */
+export function sourceName(pin: SourcePin): string {
+  return pin.kind === "local" ? "local" : basename(pin.kind === "debian" ? pin.file : pin.path);
 }
 
 /** Fetches a source if needed and verifies it against its pin; nothing unverified is returned or cached. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
@@ -58,6 +58,8 @@ test("a second machine (a fresh cache) builds the minimal profile from the share
   assert.deepEqual(steps(second.all, "pulled from").map((p) => p.step).sort(), pushed.map((p) => p.step).sort());
   assert.equal(await installerDigest(), digest, "the same installer, byte for byte");
   assert.deepEqual(await findPrivateKeys([fresh]), [], "no private key came with the entries");
+  // the keys take the pinned digests: a package served from the cache fetched no source
+  assert.deepEqual(await readdir(join(fresh, "sources")).catch(() => []), [], "no source fetched");
 });
 
 test("an entry filed under another step's input hash is refused on the way in", { timeout: 10 * 60_000 }, async () => {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { sha256 } from "../../src/core/hash.ts";
 import { loadPackage } from "../../src/pkgs/schema.ts";
-import { ChecksumMismatch, fetchSource } from "../../src/sources/fetch.ts";
+import { ChecksumMismatch, fetchSource, pinnedDigest, sourceName } from "../../src/sources/fetch.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 test("a host file whose digest differs from its pin is refused, printing both digests", async () => {
@@ -59,4 +59,17 @@ test("a Debian source package's pins share one download: its other files are kep
   for (const dir of await readdir(join(cacheDir, "sources"))) {
     for (const file of await readdir(join(cacheDir, "sources", dir))) assert.equal(sha256(await readFile(join(cacheDir, "sources", dir, file))), dir, file);
   }
+});
+
+test("a pin's digest is known without a fetch: the pinned sha256, or a local tree's digest; its name is its file's", async () => {
+  const yajl = await loadPackage(join(PROJECT_ROOT, "pkgs/yajl/pkg.yaml"));
+  const orig = yajl.sources[0]!;
+  assert.equal(await pinnedDigest(orig), orig.kind === "debian" ? orig.sha256 : "");
+  assert.equal(sourceName(orig), "yajl_2.1.0.orig.tar.gz");
+  const dir = await tempDir();
+  await writeFile(join(dir, "a.c"), "int main(void) { return 0; }\n");
+  const local = { kind: "local" as const, path: dir };
+  assert.equal(await pinnedDigest(local), (await fetchSource(local, { cacheDir: dir, definedIn: "x", logFile: join(dir, "log") })).digest);
+  assert.equal(sourceName(local), "local");
+  assert.equal(sourceName({ kind: "host-file", path: "/usr/src/linux-source-6.12.tar.xz", sha256: "0".repeat(64) }), "linux-source-6.12.tar.xz");
 });
