@@ -212,8 +212,9 @@ export async function checkReproducible(options: ReproOptions): Promise<ReproRes
       await bronzeIn(place, [...args, "--secure-boot-key", join(keys, "db.key"), "--secure-boot-cert", join(keys, "db.crt")], join(logs, `build-${name}.log`));
       log(`build ${name}: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     };
-    await build(a, "A", a.cacheDir);
+    // B first: its kernel compile is the long part, and what waits on the machine's kernel-build lock waits less
     await build(b, "B", b.cacheDir);
+    await build(a, "A", a.cacheDir);
     const [fromA, fromB] = await Promise.all([new Store(a.cacheDir).entries(), new Store(b.cacheDir).entries()]);
     const groups = await compareSourceBuilds(fromA, fromB);
 
