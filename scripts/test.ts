@@ -10,8 +10,9 @@
 //   3. once those are done, the other integration tests (they build kernels, and watch the key tmpfs)
 //      run, beside the reproducibility test if it still runs: never two kernel builds at once all the
 //      same, since every kernel build takes the machine's kernel-build lock (src/core/machine-lock.ts);
-//   4. after the reproducibility test, in its lane (and apart as it is), the push tests under faults:
-//      they mostly wait, and the last integration tests, one at a time, leave a core to them.
+//   4. once the first lane and the reproducibility test are done, beside the last integration tests
+//      (one at a time, they leave a core idle), the tests of AFTER_REPRO: apart as the reproducibility
+//      test is (BRONZE_KEY_DIR, TMPDIR), no kernel built, nothing published that another lane reads.
 //
 // Each lane is one `node --test` run, one file at a time; the reproducibility lane prints its output
 // when it ends, after the others, so that lines of two lanes never mix. Exit code 1 when any lane fails.
@@ -28,7 +29,6 @@ const BESIDE_REPRO = new Set([
   "test/disk/image.integration.test.ts",
   "test/disk/iso.integration.test.ts",
   "test/disk/pxe.integration.test.ts",
-  "test/disk/upgrade.integration.test.ts",
   "test/extensions/assemble.integration.test.ts",
   "test/extensions/containers.integration.test.ts",
   "test/extensions/services.integration.test.ts",
@@ -49,8 +49,8 @@ const BESIDE_REPRO = new Set([
   "test/vuln/scan.integration.test.ts",
 ]);
 
-/** integration tests of the first lane's kind that wait more than they work: after the reproducibility test */
-const AFTER_REPRO = new Set(["test/registry/upload.integration.test.ts"]);
+/** integration tests of the first lane's kind that mostly wait (on a fault proxy, on a machine booting under TCG) */
+const AFTER_REPRO = new Set(["test/disk/upgrade.integration.test.ts", "test/registry/upload.integration.test.ts"]);
 
 /** where the reproducibility test's builds keep their ephemeral keys and temporary files, apart */
 const REPRO_APART = { BRONZE_KEY_DIR: `/dev/shm/bronze-lane-repro-${process.pid}`, TMPDIR: `/var/tmp/bronze-lane-repro-${process.pid}` };
@@ -107,7 +107,8 @@ async function main(files: string[]): Promise<boolean> {
   const integration = files.filter((f) => f.endsWith(".integration.test.ts"));
   const unit = files.filter((f) => !integration.includes(f));
   const beside: Lane = { name: "beside-repro", files: [...unit, ...integration.filter((f) => BESIDE_REPRO.has(f))], live: true };
-  const repro: Lane = { name: "repro", files: [...integration.filter((f) => f === REPRO), ...integration.filter((f) => AFTER_REPRO.has(f))], live: false, env: REPRO_APART };
+  const repro: Lane = { name: "repro", files: integration.filter((f) => f === REPRO), live: false, env: REPRO_APART };
+  const late: Lane = { name: "after-repro", files: integration.filter((f) => AFTER_REPRO.has(f)), live: false, env: REPRO_APART };
   const after: Lane = { name: "integration", files: integration.filter((f) => f !== REPRO && !BESIDE_REPRO.has(f) && !AFTER_REPRO.has(f)), live: true };
   const results: LaneResult[] = [];
   const checks = runLane("type and lint checks (make typecheck lint)", "make", ["--no-print-directory", "typecheck", "lint"], integration.length === 0);
@@ -117,9 +118,9 @@ async function main(files: string[]): Promise<boolean> {
     if (results.every((r) => r.ok)) {
       await Promise.all(Object.values(REPRO_APART).map((dir) => mkdir(dir, { recursive: true })));
       try {
-        const besideThenAfter = testLane(beside).then(async (first): Promise<[LaneResult, LaneResult]> => [first, await testLane(after)]);
-        const [[besideResult, afterResult], reproResult] = await Promise.all([besideThenAfter, testLane(repro)]);
-        results.push(besideResult, reproResult, afterResult);
+        const [besideDone, reproDone] = [testLane(beside), testLane(repro)];
+        const [afterResult, lateResult] = await Promise.all([besideDone.then(() => testLane(after)), Promise.all([besideDone, reproDone]).then(() => testLane(late))]);
+        results.push(await besideDone, await reproDone, afterResult, lateResult);
       } finally {
         await Promise.all(Object.values(REPRO_APART).map((dir) => rm(dir, { recursive: true, force: true })));
       }
@@ -128,7 +129,7 @@ async function main(files: string[]): Promise<boolean> {
     results.push(await checks);
     if (results.every((r) => r.ok)) results.push(await testLane({ ...beside, name: "unit" }));
   }
-  await mergeJunit(["unit", beside.name, repro.name, after.name]);
+  await mergeJunit(["unit", beside.name, repro.name, after.name, late.name]);
   console.log(`\n# lanes: ${results.map((r) => `${r.name} ${r.ok ? "ok" : "FAILED"} ${r.seconds.toFixed(0)} s`).join(", ")}`);
   return results.every((r) => r.ok);
 }
