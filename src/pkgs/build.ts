@@ -9,9 +9,7 @@ import { runSandboxed, type Mount } from "../core/sandbox.ts";
 import { cachedStep } from "../core/step.ts";
 import { toolVersions } from "../core/tools.ts";
 import { fetchSource, pinnedDigest, sourceName, type VerifiedSource } from "../sources/fetch.ts";
-import type { SourcePin } from "../sources/pin.ts";
-
-type DebianPin = Extract<SourcePin, { kind: "debian" }>;
+import { patchSeriesPin, type SourcePin } from "../sources/pin.ts";
 import type { PackageDef } from "./schema.ts";
 
 /** A built package: its installed files (a tree rooted at /) in the store. */
@@ -93,9 +91,7 @@ export async function buildPackage(
   // the key takes the pinned digests; the sources are fetched (and verified) only to build the package
   const sourceDigests = await Promise.all(def.sources.map(pinnedDigest));
   const patches = await verifiedPatches(def);
-  const seriesPins = def.sources.flatMap((pin): DebianPin[] =>
-    pin.kind === "debian" && pin.patches ? [{ kind: "debian", package: pin.package, version: pin.version, file: pin.patches.file, sha256: pin.patches.sha256 }] : [],
-  );
+  const seriesPins = def.sources.flatMap((pin) => (pin.kind === "debian" ? (patchSeriesPin(pin) ?? []) : []));
   const fetchAll = (pins: readonly SourcePin[]) => Promise.all(pins.map((pin) => fetchSource(pin, { cacheDir: ctx.cacheDir, definedIn: def.file, logFile })));
   const depArtifacts = def.dependencies.map((name) => {
     const dep = deps.get(name);

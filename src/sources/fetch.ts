@@ -1,10 +1,10 @@
 import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { sha256File, treeDigest } from "../core/hash.ts";
 import { displayPath } from "../core/paths.ts";
-import { describeSource, type SourcePin } from "./pin.ts";
+import { describeSource, type DebianPin, type SourcePin } from "./pin.ts";
 import { moveIntoPlace } from "../core/atomic.ts";
 
 /** A source that has been verified against its pin and may be used. */
@@ -46,7 +46,7 @@ const cachedPath = (cacheDir: string, digest: string, file: string) => join(cach
 /** Fetches of Debian source packages in this process, by cache and package: pins of one package go one after another. */
 const fetching = new Map<string, Promise<string>>();
 
-async function fetchDebian(pin: Extract<SourcePin, { kind: "debian" }>, ctx: FetchContext): Promise<string> {
+async function fetchDebian(pin: DebianPin, ctx: FetchContext): Promise<string> {
   const sourcePackage = `${ctx.cacheDir}\0${pin.package}=${pin.version}`;
   const before = fetching.get(sourcePackage) ?? Promise.resolve("");
   const current = before.catch(() => "").then(() => cachedOrDownloaded(pin, ctx));
@@ -58,9 +58,9 @@ async function fetchDebian(pin: Extract<SourcePin, { kind: "debian" }>, ctx: Fet
   }
 }
 
-async function cachedOrDownloaded(pin: Extract<SourcePin, { kind: "debian" }>, ctx: FetchContext): Promise<string> {
+async function cachedOrDownloaded(pin: DebianPin, ctx: FetchContext): Promise<string> {
   const cached = cachedPath(ctx.cacheDir, pin.sha256, pin.file);
-  if (!(await stat(cached).then(() => true, () => false))) return downloadDebian(pin, ctx, cached);
+  if (!(await stat(cached).then(() => true, () => false))) return downloadDebian(pin, ctx);
   await verifyFile(cached, pin.sha256, describeSource(pin), ctx.definedIn);
   return cached;
 }
@@ -70,7 +70,7 @@ async function cachedOrDownloaded(pin: Extract<SourcePin, { kind: "debian" }>, c
  * with it and are kept too, each by its own digest, so that the package's next pin is served from the cache.
  * Nothing is kept when the pinned file does not match its pin.
  */
-async function downloadDebian(pin: Extract<SourcePin, { kind: "debian" }>, ctx: FetchContext, cached: string): Promise<string> {
+async function downloadDebian(pin: DebianPin, ctx: FetchContext): Promise<string> {
   await mkdir(join(ctx.cacheDir, "tmp"), { recursive: true });
   const tmp = await mkdtemp(join(ctx.cacheDir, "tmp", "fetch-"));
   try {
@@ -92,11 +92,11 @@ async function downloadDebian(pin: Extract<SourcePin, { kind: "debian" }>, ctx: 
     }
     await verifyFile(join(tmp, pin.file), pin.sha256, describeSource(pin), ctx.definedIn);
     for (const file of downloaded) {
-      const digest = file === pin.file ? pin.sha256 : await sha256File(join(tmp, file));
-      await mkdir(join(ctx.cacheDir, "sources", digest), { recursive: true });
-      await moveIntoPlace(join(tmp, file), cachedPath(ctx.cacheDir, digest, file), { whenPresent: "keep" });
+      const kept = cachedPath(ctx.cacheDir, file === pin.file ? pin.sha256 : await sha256File(join(tmp, file)), file);
+      await mkdir(dirname(kept), { recursive: true });
+      await moveIntoPlace(join(tmp, file), kept, { whenPresent: "keep" });
     }
-    return cached;
+    return cachedPath(ctx.cacheDir, pin.sha256, pin.file);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

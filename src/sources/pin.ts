@@ -7,6 +7,14 @@ export type SourcePin =
   /** a directory of files kept next to the package definition */
   | { kind: "local"; path: string };
 
+/** A pin of a file of a Debian source package. */
+export type DebianPin = Extract<SourcePin, { kind: "debian" }>;
+
+/** The Debian patch series of a pinned source package, as a pin of its own (a file of the same package). */
+export function patchSeriesPin(pin: DebianPin): DebianPin | undefined {
+  return pin.patches ? { kind: "debian", package: pin.package, version: pin.version, file: pin.patches.file, sha256: pin.patches.sha256 } : undefined;
+}
+
 /** An archive pin's `only`: the paths (under its top directory) that are unpacked, when not all of it is needed. */
 export const ARCHIVE_MEMBER = /^[A-Za-z0-9_.+-]+(\/[A-Za-z0-9_.+-]+)*$/;
 
