@@ -7,6 +7,7 @@ import { InputError } from "../core/errors.ts";
 import { recipeDigest, sha256File } from "../core/hash.ts";
 import { runSandboxed, type Mount } from "../core/sandbox.ts";
 import { cachedStep } from "../core/step.ts";
+import type { StoreEntry } from "../core/store.ts";
 import { toolVersions } from "../core/tools.ts";
 import { fetchSource, pinnedDigest, sourceName, type VerifiedSource } from "../sources/fetch.ts";
 import { patchSeriesPin, type SourcePin } from "../sources/pin.ts";
@@ -40,6 +41,12 @@ export async function verifiedPatches(def: PackageDef): Promise<PackageDef["patc
 }
 
 const BUILD_TOOLS = ["gcc", "make", "ld"];
+
+/** What a package's step, and so its cache entry, is named before the package's name. */
+const PACKAGE_STEP = "package ";
+
+/** Whether a cache entry is a package's. */
+export const isPackageEntry = (entry: StoreEntry): boolean => entry.record.step.startsWith(PACKAGE_STEP);
 
 /** What was applied to a package's sources, as the SBOM records it: Debian's patch series first, then its own patches. */
 export function patchRecords(def: PackageDef): PackageArtifact["patches"] {
@@ -142,7 +149,7 @@ export async function buildPackage(
     await rm(work, { recursive: true, force: true });
   };
   return cachedStep(ctx, {
-    name: `package ${def.name}`,
+    name: `${PACKAGE_STEP}${def.name}`,
     inputs,
     produce,
     artifact: (entry) => ({

@@ -5,6 +5,7 @@ import { sourceDateEpoch, sourceRevision } from "../core/epoch.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { probe, run } from "../core/exec.ts";
 import { Store, type StoreEntry } from "../core/store.ts";
+import { isPackageEntry } from "../pkgs/build.ts";
 import { hasCommand } from "../core/tools.ts";
 import { compareFiles, compareTrees, kernelEntryRule, type FileVerdict } from "./trees.ts";
 import { BOOT_MEDIA, diskFormatOf, FILES, mediumFile } from "../core/outputs.ts";
@@ -93,7 +94,6 @@ function placeEnv(base: NodeJS.ProcessEnv, extra: Record<string, string>): Recor
   return { ...env, ...extra };
 }
 
-const isPackage = (e: StoreEntry) => e.record.step.startsWith("package ");
 const isKernel = (e: StoreEntry) => e.record.step.startsWith("kernel ");
 
 async function installerDigest(outDir: string): Promise<string> {
@@ -124,7 +124,7 @@ async function compareSourceBuilds(fromA: readonly StoreEntry[], fromB: readonly
   const inA = new Map(fromA.map((e) => [e.key, e]));
   const keyCheck: FileVerdict[] = [];
   const entryGroups: ComparisonGroup[] = [];
-  for (const entryB of fromB.filter((e) => isPackage(e) || isKernel(e)).sort((x, y) => x.record.step.localeCompare(y.record.step))) {
+  for (const entryB of fromB.filter((e) => isPackageEntry(e) || isKernel(e)).sort((x, y) => x.record.step.localeCompare(y.record.step))) {
     const entryA = inA.get(entryB.key);
     if (!entryA) {
       const sameStep = fromA.filter((e) => e.record.step === entryB.record.step).map((e) => e.key.slice(0, 12));
@@ -142,7 +142,7 @@ async function compareSourceBuilds(fromA: readonly StoreEntry[], fromB: readonly
 async function cacheAroundFirstKernel(fromA: readonly StoreEntry[], fromB: readonly StoreEntry[], dir: string): Promise<void> {
   const store = new Store(dir);
   const kernelsOfB = new Set(fromB.filter(isKernel).map((e) => e.key));
-  for (const entry of [...fromB.filter(isPackage), ...fromA.filter((e) => kernelsOfB.has(e.key))]) await store.adopt(entry);
+  for (const entry of [...fromB.filter(isPackageEntry), ...fromA.filter((e) => kernelsOfB.has(e.key))]) await store.adopt(entry);
 }
 
 /** Each boot medium as `bronze image <medium>` writes it from each build's installer, in each place (its time zone, locale, user). */

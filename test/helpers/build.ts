@@ -1,6 +1,8 @@
-import { cp, readdir, readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
+import { Store } from "../../src/core/store.ts";
+import { isPackageEntry } from "../../src/pkgs/build.ts";
 import { loadProfile } from "../../src/profile/profile.ts";
 import { PROJECT_ROOT, tempDir } from "./tmp.ts";
 
@@ -40,10 +42,7 @@ export async function builtImage(profile: string): Promise<string> {
  */
 export async function cacheWithProjectPackages(): Promise<string> {
   const cache = await tempDir("bronze-cache-");
-  const store = join(PROJECT_ROOT, ".cache", "bronze", "store");
-  for (const key of await readdir(store).catch(() => [] as string[])) {
-    const record = await readFile(join(store, key, "record.json"), "utf8").then((text) => JSON.parse(text) as { step: string }, () => undefined);
-    if (record?.step.startsWith("package ")) await cp(join(store, key), join(cache, "store", key), { recursive: true, preserveTimestamps: true });
-  }
+  const store = new Store(cache);
+  for (const entry of (await new Store(join(PROJECT_ROOT, ".cache", "bronze")).entries()).filter(isPackageEntry)) await store.adopt(entry);
   return cache;
 }
