@@ -108,7 +108,7 @@ async function main(files: string[]): Promise<boolean> {
   const unit = files.filter((f) => !integration.includes(f));
   const beside: Lane = { name: "beside-repro", files: [...unit, ...integration.filter((f) => BESIDE_REPRO.has(f))], live: true };
   const repro: Lane = { name: "repro", files: integration.filter((f) => f === REPRO), live: false, env: REPRO_APART };
-  const late: Lane = { name: "after-repro", files: integration.filter((f) => AFTER_REPRO.has(f)), live: false, env: REPRO_APART };
+  const afterRepro: Lane = { name: "after-repro", files: integration.filter((f) => AFTER_REPRO.has(f)), live: false, env: REPRO_APART };
   const after: Lane = { name: "integration", files: integration.filter((f) => f !== REPRO && !BESIDE_REPRO.has(f) && !AFTER_REPRO.has(f)), live: true };
   const results: LaneResult[] = [];
   const checks = runLane("type and lint checks (make typecheck lint)", "make", ["--no-print-directory", "typecheck", "lint"], integration.length === 0);
@@ -119,8 +119,8 @@ async function main(files: string[]): Promise<boolean> {
       await Promise.all(Object.values(REPRO_APART).map((dir) => mkdir(dir, { recursive: true })));
       try {
         const [besideDone, reproDone] = [testLane(beside), testLane(repro)];
-        const [afterResult, lateResult] = await Promise.all([besideDone.then(() => testLane(after)), Promise.all([besideDone, reproDone]).then(() => testLane(late))]);
-        results.push(await besideDone, await reproDone, afterResult, lateResult);
+        const [afterResult, afterReproResult] = await Promise.all([besideDone.then(() => testLane(after)), Promise.all([besideDone, reproDone]).then(() => testLane(afterRepro))]);
+        results.push(await besideDone, await reproDone, afterResult, afterReproResult);
       } finally {
         await Promise.all(Object.values(REPRO_APART).map((dir) => rm(dir, { recursive: true, force: true })));
       }
@@ -129,7 +129,7 @@ async function main(files: string[]): Promise<boolean> {
     results.push(await checks);
     if (results.every((r) => r.ok)) results.push(await testLane({ ...beside, name: "unit" }));
   }
-  await mergeJunit(["unit", beside.name, repro.name, after.name, late.name]);
+  await mergeJunit(["unit", beside.name, repro.name, after.name, afterRepro.name]);
   console.log(`\n# lanes: ${results.map((r) => `${r.name} ${r.ok ? "ok" : "FAILED"} ${r.seconds.toFixed(0)} s`).join(", ")}`);
   return results.every((r) => r.ok);
 }
