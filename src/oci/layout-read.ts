@@ -37,13 +37,15 @@ export async function openLayout(source: string): Promise<LayoutReader> {
   if (info.isDirectory()) {
     read = (path) => readFile(join(source, path)).catch(() => undefined);
   } else {
-    // loaded for a tar only: a layout directory is read without the tar reader
-    const { readTar } = await import("./tar-read.ts");
-    const entries = await readTar(await readFile(source)).catch((error: unknown) => {
+    // a tar is read a file at a time, from where its headers say each file is
+    const { indexTar, readSpan } = await import("./tar-index.ts");
+    const files = await indexTar(source).catch((error: unknown) => {
       throw new InputError(`${source}: not a tar (${(error as Error).message}); give an OCI image layout directory or a tar of one`);
     });
-    const files = new Map(entries.filter((e) => e.type === "file").map((e) => [e.path, e.data ?? Buffer.alloc(0)]));
-    read = (path) => Promise.resolve(files.get(path));
+    read = (path) => {
+      const span = files.get(path);
+      return span ? readSpan(source, span) : Promise.resolve(undefined);
+    };
   }
   const indexBytes = await read("index.json");
   if (!indexBytes || !(await read("oci-layout"))) throw new InputError(`${source}: not an OCI image layout (no oci-layout and index.json)`);
