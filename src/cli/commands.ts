@@ -28,6 +28,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { names: ["pkg"], load: async () => (await import("./pkg.ts")).registerPkgCommands },
   { names: ["push", "pull"], load: async () => (await import("./oci.ts")).registerOciCommands },
   { names: ["sign", "verify"], load: async () => (await import("./sign.ts")).registerSignCommands },
+  { names: ["factory"], load: async () => (await import("./factory.ts")).registerFactoryCommands },
   { names: ["repro"], load: async () => (await import("./repro.ts")).registerReproCommand },
   { names: ["cache"], load: async () => (await import("./cache.ts")).registerCacheCommands },
   { names: ["profile"], load: async () => (await import("./profile.ts")).registerProfileCommands },

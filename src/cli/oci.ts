@@ -8,8 +8,6 @@ import { sizeOption } from "./size-option.ts";
 import { isLoopback, parseReference, type Reference } from "../registry/reference.ts";
 import type { Credentials } from "../registry/transport.ts";
 import type { CliEnv } from "./commands.ts";
-import type { Descriptor } from "../oci/image.ts";
-import type { LayoutReader } from "../oci/layout-read.ts";
 
 export interface ConnectionOptions {
   username?: string;
@@ -72,18 +70,7 @@ export function registerOciCommands(program: Command, { projectRoot }: CliEnv): 
     const client = await connect(ref, opts);
     const { pushLayout } = await import("../registry/copy.ts");
     let signed = "";
-    const beforeTag = key
-      ? async (root: Descriptor, layout: LayoutReader) => {
-          const { ensureSigned } = await import("../attest/statements.ts");
-          const { registryStore } = await import("../registry/signatures.ts");
-          const { installerAttestations } = await import("../attest/installer.ts");
-          const store = registryStore(client, ref);
-          const claims = await installerAttestations(layout, root, store.subjectName);
-          const stored = await ensureSigned(store, root, key, claims);
-          const what = `signature and ${claims.length} attestation(s)`;
-          signed = stored ? `; ${what}: ${stored} signed and stored` : `; ${what} already there`;
-        }
-      : undefined;
+    const beforeTag = key ? (await import("../attest/push.ts")).signBeforeTag(client, ref, key, (summary) => (signed = `; ${summary}`)) : undefined;
     const result = await pushLayout(client, source, ref, { chunkSize: opts.chunkSize, mountFrom: opts.mountFrom, beforeTag });
     console.log(`pushed ${ref.registry}/${ref.repository}:${result.tag}@${result.digest}: ${result.blobsUploaded} blob(s) uploaded, ${result.blobsPresent} already there or mounted, ${result.bytesUploaded} bytes sent${signed}`);
   });

@@ -1,0 +1,154 @@
+/**
+ * Makes a schematic's image for the factory's release: a custom profile on the schematic's platform,
+ * built by `bronze build` (from the release's cached steps: only the custom part is made), its published
+ * files stored in the registry, its output directory removed. Requests for the same image while it is
+ * being built wait for that one build; at most `jobs` builds run at once.
+ */
+import { sign, type KeyObject } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { run } from "../core/exec.ts";
+import { FILES } from "../core/outputs.ts";
+import type { CatalogEntry } from "./catalog.ts";
+import type { Schematic } from "./schematic.ts";
+import type { AssetFile, FactoryStore } from "./store.ts";
+
+export interface BuilderOptions {
+  projectRoot: string;
+  version: string;
+  store: FactoryStore;
+  catalog: readonly CatalogEntry[];
+  /** builds at once */
+  jobs: number;
+  /** given to every `bronze build` (the shared cache, the registry connection) */
+  buildArgs: readonly string[];
+  log: (line: string) => void;
+  /** signs the installer (and attests it) and every file (FILE.sig, ECDSA over its sha256, as openssl dgst -sign makes) */
+  signingKey?: KeyObject;
+}
+
+/** The signature of a file: `openssl dgst -sha256 -verify KEY.pub -signature FILE.sig FILE` checks it. */
+export const SIGNATURE_SUFFIX = ".sig";
+
+/** The profile a schematic is built as: JSON, which YAML reads as it is. */
+export function schematicProfile(id: string, schematic: Schematic, catalog: readonly CatalogEntry[]): { name: string; text: string } {
+  const name = `factory-${id.slice(0, 12)}`;
+  const dirOf = (extension: string) => catalog.find((e) => e.name === extension)?.dir ?? extension;
+  const profile = {
+    name,
+    description: `bronze factory schematic ${id}`,
+    base: schematic.platform,
+    extensions: schematic.extensions.map((e) => ({ build: dirOf(e) })),
+    kernelArgs: schematic.kernelArgs,
+    ...(schematic.outputs ? { outputs: schematic.outputs } : {}),
+  };
+  return { name, text: `${JSON.stringify(profile, null, 2)}\n` };
+}
+
+/** A failed build is answered as failed for this long before it is tried again. */
+const FAILURE_MEMORY_MS = 60_000;
+
+export class ImageBuilder {
+  private readonly options: BuilderOptions;
+  private readonly building = new Map<string, Promise<AssetFile[]>>();
+  private readonly failed = new Map<string, { error: Error; at: number }>();
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(options: BuilderOptions) {
+    this.options = options;
+  }
+
+  /** Whether the image of `id` is being made by this process now. */
+  isBuilding(id: string): boolean {
+    return this.building.has(id);
+  }
+
+  /** The stored files of the image of `id`: stored already, being built, or built now. */
+  image(id: string, schematic: Schematic): Promise<AssetFile[]> {
+    const pending = this.building.get(id);
+    if (pending) return pending;
+    const failure = this.failed.get(id);
+    if (failure && Date.now() - failure.at < FAILURE_MEMORY_MS) return Promise.reject(failure.error);
+    const made = this.stored(id, schematic)
+      .catch((error: unknown) => {
+        this.failed.set(id, { error: error as Error, at: Date.now() });
+        this.options.log(`build of ${id} failed: ${(error as Error).message}`);
+        throw error;
+      })
+      .finally(() => this.building.delete(id));
+    // whoever asked may have stopped waiting: a failure is kept above, never left unhandled
+    made.catch(() => undefined);
+    this.building.set(id, made);
+    return made;
+  }
+
+  private async stored(id: string, schematic: Schematic): Promise<AssetFile[]> {
+    const { store, version } = this.options;
+    const there = await store.image(id, version);
+    if (there) return there;
+    await this.slot();
+    try {
+      // another factory process may have stored it meanwhile
+      const now = await store.image(id, version);
+      if (now) return now;
+      // build() stores the installer before this stores the files: an image is served only once all of it is there
+      await store.putImage(id, version, await this.build(id, schematic));
+      const files = await store.image(id, version);
+      if (!files) throw new Error(`internal: the image of ${id} is not found right after it was stored`);
+      return files;
+    } finally {
+      this.release();
+    }
+  }
+
+  private async build(id: string, schematic: Schematic): Promise<{ name: string; data: Buffer }[]> {
+    const { projectRoot, catalog, buildArgs, log } = this.options;
+    const started = Date.now();
+    const { name, text } = schematicProfile(id, schematic, catalog);
+    const dir = await mkdtemp(join(tmpdir(), "bronze-factory-"));
+    const outDir = join(projectRoot, "_out", name);
+    try {
+      const profileFile = join(dir, `${name}.yaml`);
+      await writeFile(profileFile, text);
+      log(`building ${id} (${schematic.platform}, ${schematic.extensions.length} extension(s)) as profile ${name}`);
+      await run(join(projectRoot, "bin", "bronze"), ["build", "--profile", profileFile, ...buildArgs], { cwd: projectRoot, logFile: join(dir, "build.log"), env: { CI: "true" } });
+      const published = (await readdir(outDir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+      const files = await Promise.all(published.map(async (file) => ({ name: file, data: await readFile(join(outDir, file)) })));
+      await this.pushInstaller(id, join(outDir, FILES.installerLayout));
+      const { signingKey } = this.options;
+      if (signingKey) files.push(...files.map((f) => ({ name: `${f.name}${SIGNATURE_SUFFIX}`, data: sign("sha256", f.data, signingKey) })));
+      log(`built ${id} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${files.length} file(s)`);
+      return files;
+    } finally {
+      await rm(outDir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async pushInstaller(id: string, layout: string): Promise<void> {
+    if (!(await stat(layout).catch(() => undefined))) return;
+    const { store, version, signingKey, log } = this.options;
+    const { pushLayout } = await import("../registry/copy.ts");
+    const ref = { ...store.installer(id), tag: version };
+    const { signBeforeTag } = await import("../attest/push.ts");
+    const beforeTag = signingKey ? signBeforeTag(store.client, ref, signingKey, (summary) => log(`installer of ${id}: ${summary}`)) : undefined;
+    const pushed = await pushLayout(store.client, layout, ref, { chunkSize: 8 * 1024 * 1024, beforeTag });
+    log(`installer of ${id} stored as ${ref.repository}:${version}@${pushed.digest}`);
+  }
+
+  private async slot(): Promise<void> {
+    if (this.running < this.options.jobs) {
+      this.running++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.running--;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * A schematic: what a factory user asks for (a release profile to start from, extensions from the
+ * catalog, kernel arguments, outputs), read from a small YAML document. Its ID is the sha256 of its
+ * canonical JSON, which is also what the factory stores and serves: the same request anywhere, in
+ * any key order or formatting, has the same ID, and anyone can check an ID against its bytes.
+ */
+import { ARCH_NAMES, DEFAULT_ARCH } from "../core/arch.ts";
+import { InputError } from "../core/errors.ts";
+import { canonicalJson, sha256 } from "../core/hash.ts";
+import { OUTPUTS, type Output } from "../core/outputs.ts";
+import { FieldReader, YamlFile } from "../core/yamlfile.ts";
+import { isKernelArgument, KERNEL_ARG_HINT, NAME, outputsProblem } from "../profile/profile.ts";
+
+/** A schematic document is small: larger ones are refused before they are parsed. */
+export const SCHEMATIC_MAX_BYTES = 16 * 1024;
+const MAX_ITEMS = 64;
+export const SCHEMATIC_ID = /^[0-9a-f]{64}$/;
+
+export interface Schematic {
+  /** the shipped profile it customizes (a platform: metal, nocloud, aws, ..., or minimal, default) */
+  platform: string;
+  arch: string;
+  /** catalog extensions by name, layered in this order */
+  extensions: string[];
+  kernelArgs: string[];
+  /** what is built; undefined: the platform's outputs */
+  outputs?: Output[];
+}
+
+/** What a factory offers: a schematic naming anything else is refused. */
+export interface Offer {
+  platforms: readonly string[];
+  extensions: readonly string[];
+}
+
+const KEYS = ["platform", "arch", "extensions", "kernelArgs", "outputs"];
+
+/** The canonical bytes of a schematic: what its ID hashes and what the factory stores. */
+export function schematicBytes(schematic: Schematic): Buffer {
+  return Buffer.from(canonicalJson(schematic));
+}
+
+export const schematicId = (schematic: Schematic): string => sha256(schematicBytes(schematic));
+
+/** Reads a schematic sent as `source` (named in errors); every problem names its line and the fix. */
+export function parseSchematic(source: string, text: string, offer: Offer): Schematic {
+  if (Buffer.byteLength(text) > SCHEMATIC_MAX_BYTES) throw new InputError(`${source}: a schematic is at most ${SCHEMATIC_MAX_BYTES} bytes`);
+  const yaml = YamlFile.parse(source, text);
+  const f = new FieldReader(yaml);
+  const top = f.mapping(yaml.data, []);
+  f.onlyKeys(top, [], KEYS);
+  const list = (key: string) => {
+    const items = f.list(top[key], [key]);
+    if (items.length > MAX_ITEMS) throw yaml.error([key], `at most ${MAX_ITEMS} items`);
+    return items.map((item, i) => f.string(item, [key, i]));
+  };
+  const unique = (key: string, items: readonly string[]) => {
+    const twice = items.findIndex((item, i) => items.indexOf(item) !== i);
+    if (twice >= 0) throw yaml.error([key, twice], `'${items[twice] ?? ""}' is named twice`);
+    return items;
+  };
+  const platform = f.string(top.platform, ["platform"], NAME, "a profile name");
+  if (!offer.platforms.includes(platform)) throw yaml.error(["platform"], `platform '${platform}' is not offered; use one of ${offer.platforms.join(", ")}`);
+  const arch = top.arch === undefined ? DEFAULT_ARCH.name : f.string(top.arch, ["arch"]);
+  if (!ARCH_NAMES.includes(arch)) throw yaml.error(["arch"], `arch '${arch}' is not offered; use one of ${ARCH_NAMES.join(", ")}`);
+  for (const [i, item] of f.list(top.extensions, ["extensions"]).entries()) {
+    if (typeof item === "object" && item !== null) {
+      throw yaml.error(["extensions", i], `extensions are named from the catalog (e.g. ${offer.extensions[0] ?? "hello"}); an image that is not in it is not built here`);
+    }
+  }
+  const extensions = unique("extensions", list("extensions"));
+  for (const [i, name] of extensions.entries()) {
+    if (!offer.extensions.includes(name)) {
+      throw yaml.error(["extensions", i], `extension '${name}' is not in the catalog; it offers ${offer.extensions.join(", ") || "none"}`);
+    }
+  }
+  const kernelArgs = list("kernelArgs");
+  for (const [i, arg] of kernelArgs.entries()) {
+    if (!isKernelArgument(arg)) throw yaml.error(["kernelArgs", i], `'${arg}' is not one kernel argument: ${KERNEL_ARG_HINT}`);
+  }
+  const schematic: Schematic = { platform, arch, extensions: [...extensions], kernelArgs };
+  if (top.outputs === undefined) return schematic;
+  const outputs = unique("outputs", list("outputs")).map((output, i) => {
+    if (!(OUTPUTS as readonly string[]).includes(output)) throw yaml.error(["outputs", i], `unknown output '${output}'; use any of ${OUTPUTS.join(", ")}`);
+    return output as Output;
+  });
+  const problem = outputsProblem(outputs);
+  if (problem) throw yaml.error(["outputs"], problem);
+  // the set, not the order, is what is built
+  return { ...schematic, outputs: [...outputs].sort() };
+}

@@ -1,0 +1,233 @@
+/**
+ * The factory's HTTP front: schematics in, images out. Every answer comes within about a second: an
+ * image that is not stored yet is built (or joined, when it is being built) and the request answered
+ * 202 Accepted with Retry-After until it is there. No part of a request names a file: IDs, versions and
+ * file names are checked against strict patterns and looked up in the registry, never on disk.
+ *   POST /schematics                          a schematic (YAML) -> 201 {"id": ...}
+ *   GET  /schematics/ID                       its canonical JSON
+ *   GET|HEAD /image/ID/VERSION/FILE[.sha256]  a file of its image (uki.efi, image.iso, ...), or its digest
+ *   /v2/installer/ID/...                      its installer, read-only OCI distribution (bronze upgrade --image,
+ *                                             skopeo); the VERSION tag while it is built: 503 with Retry-After
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { timingSafeEqual } from "node:crypto";
+import { BronzeError, InputError } from "../core/errors.ts";
+import type { ImageBuilder } from "./builder.ts";
+import { parseSchematic, SCHEMATIC_ID, SCHEMATIC_MAX_BYTES, schematicBytes, schematicId, type Offer, type Schematic } from "./schematic.ts";
+import type { AssetFile, FactoryStore } from "./store.ts";
+
+export interface FactoryOptions {
+  version: string;
+  store: FactoryStore;
+  builder: ImageBuilder;
+  offer: Offer;
+  /** when set, creating a schematic needs `Authorization: Bearer <token>` */
+  token?: string;
+  /** requests one client address may make per minute */
+  ratePerMinute: number;
+  /** how long a request for an image being built waits before it is answered 202 */
+  waitMs: number;
+  log: (line: string) => void;
+}
+
+const FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+/** tags of an installer repository besides the version: where signatures and referrers are kept */
+const SIDE_TAG = /^sha256-[0-9a-f]{64}(\.sig|\.att)?$/;
+const RETRY_AFTER_S = 5;
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+/** At most `limit` requests per address in each minute. */
+class RateLimit {
+  private readonly limit: number;
+  private window = 0;
+  private counts = new Map<string, number>();
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  admit(address: string): boolean {
+    const window = Math.floor(Date.now() / 60_000);
+    if (window !== this.window) {
+      this.window = window;
+      this.counts = new Map();
+    }
+    const count = (this.counts.get(address) ?? 0) + 1;
+    this.counts.set(address, count);
+    return count <= this.limit;
+  }
+}
+
+async function body(req: IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > limit) throw new HttpError(413, `a schematic is at most ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new HttpError(413, `a schematic is at most ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export class Factory {
+  private readonly options: FactoryOptions;
+  private readonly rate: RateLimit;
+
+  constructor(options: FactoryOptions) {
+    this.options = options;
+    this.rate = new RateLimit(options.ratePerMinute);
+  }
+
+  /** Serves on `host:port` (port 0: any free one); resolves with the address it listens on. */
+  async listen(host: string, port: number): Promise<{ server: Server; address: string }> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, resolve);
+    });
+    const bound = server.address();
+    const address = typeof bound === "object" && bound ? `${bound.address.includes(":") ? `[${bound.address}]` : bound.address}:${bound.port}` : `${host}:${port}`;
+    return { server, address };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      if (!this.rate.admit(req.socket.remoteAddress ?? "")) throw new HttpError(429, `more than ${this.options.ratePerMinute} requests in a minute from this address; wait`, { "Retry-After": "60" });
+      await this.route(req, res);
+    } catch (error) {
+      const known = error instanceof HttpError ? error : error instanceof InputError ? new HttpError(400, error.message) : undefined;
+      if (!known) this.options.log(`${req.method ?? ""} ${req.url ?? ""}: ${error instanceof BronzeError ? error.message : String((error as Error).stack ?? error)}`);
+      const answer = known ?? new HttpError(500, error instanceof BronzeError ? error.message : "internal error (logged by the factory)");
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      send(res, req, answer.status, `${answer.message}\n`, { "Content-Type": "text/plain; charset=utf-8", ...answer.headers });
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // the raw path, not decoded: an escaped '/' or '..' fails the patterns below
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const parts = path.split("/").slice(1);
+    const method = req.method ?? "GET";
+    if (parts[0] === "schematics" && parts.length === 1) {
+      if (method !== "POST") throw new HttpError(405, "POST a schematic to /schematics", { Allow: "POST" });
+      return this.createSchematic(req, res);
+    }
+    if (method !== "GET" && method !== "HEAD") throw new HttpError(405, `${method} is not served here; use GET or HEAD`, { Allow: "GET, HEAD" });
+    if (parts[0] === "schematics" && parts.length === 2) {
+      const id = this.checkedId(parts[1]);
+      const bytes = await this.options.store.schematic(id);
+      if (!bytes) throw new HttpError(404, `no schematic ${id}; POST it to /schematics first`);
+      return send(res, req, 200, bytes, { "Content-Type": "application/json" });
+    }
+    if (parts[0] === "image" && parts.length === 4) return this.imageFile(req, res, parts[1], parts[2], parts[3]);
+    if (parts[0] === "v2") return this.distribution(req, res, parts.slice(1));
+    throw new HttpError(404, "not found: the factory serves POST /schematics, GET /schematics/ID and GET|HEAD /image/ID/VERSION/FILE");
+  }
+
+  private checkedId(text: string | undefined): string {
+    if (!text || !SCHEMATIC_ID.test(text)) throw new HttpError(400, `'${(text ?? "").slice(0, 80)}' is not a schematic ID (64 lowercase hex digits, as POST /schematics answers)`);
+    return text;
+  }
+
+  private async createSchematic(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { token } = this.options;
+    if (token && !bearerMatches(req.headers.authorization, token)) throw new HttpError(401, "creating a schematic needs Authorization: Bearer <token>", { "WWW-Authenticate": 'Bearer realm="bronze factory"' });
+    const schematic = parseSchematic("schematic", await body(req, SCHEMATIC_MAX_BYTES), this.options.offer);
+    const id = schematicId(schematic);
+    await this.options.store.putSchematic(id, schematicBytes(schematic));
+    this.options.log(`schematic ${id} stored`);
+    send(res, req, 201, `${JSON.stringify({ id })}\n`, { "Content-Type": "application/json", Location: `/schematics/${id}` });
+  }
+
+  /** The stored schematic, read as a request would be: what the catalog no longer offers is refused. */
+  private async schematic(id: string): Promise<Schematic> {
+    const bytes = await this.options.store.schematic(id);
+    if (!bytes) throw new HttpError(404, `no schematic ${id}; POST it to /schematics first`);
+    return parseSchematic(`schematic ${id}`, bytes.toString("utf8"), this.options.offer);
+  }
+
+  private async imageFile(req: IncomingMessage, res: ServerResponse, idText: string | undefined, version: string | undefined, fileText: string | undefined): Promise<void> {
+    const id = this.checkedId(idText);
+    if (version !== this.options.version) throw new HttpError(404, `this factory serves release ${this.options.version}, not '${(version ?? "").slice(0, 40)}'`);
+    if (!fileText || !FILE.test(fileText)) throw new HttpError(400, `'${(fileText ?? "").slice(0, 80)}' is not a file name of an image`);
+    const schematic = await this.schematic(id);
+    const files = await this.files(id, schematic);
+    const digestOnly = fileText.endsWith(".sha256");
+    const name = digestOnly ? fileText.slice(0, -".sha256".length) : fileText;
+    const file = files.find((f) => f.name === name);
+    if (!file) throw new HttpError(404, `the image of ${id} has no ${name}; it has ${files.map((f) => f.name).join(", ")}`);
+    if (digestOnly) return send(res, req, 200, `${file.digest.replace(/^sha256:/, "")}  ${file.name}\n`, { "Content-Type": "text/plain; charset=utf-8" });
+    const headers = { "Content-Type": "application/octet-stream", "Content-Disposition": `attachment; filename="${file.name}"`, ETag: `"${file.digest}"` };
+    if (req.method === "HEAD") return send(res, req, 200, undefined, { ...headers, "Content-Length": String(file.size) });
+    send(res, req, 200, await this.options.store.file(id, file), headers);
+  }
+
+  /** The installer repositories as a read-only registry: /v2/installer/ID/{manifests,blobs,referrers}/REFERENCE. */
+  private async distribution(req: IncomingMessage, res: ServerResponse, parts: string[]): Promise<void> {
+    const api = { "Docker-Distribution-API-Version": "registry/2.0" };
+    if (parts.length === 1 && parts[0] === "") return send(res, req, 200, "{}\n", { ...api, "Content-Type": "application/json" });
+    const [repository, idText, kind, reference = ""] = parts;
+    if (repository !== "installer" || parts.length !== 4 || (kind !== "manifests" && kind !== "blobs" && kind !== "referrers")) {
+      throw new HttpError(404, "the factory's registry serves /v2/installer/ID/manifests/VERSION and the blobs, signatures and referrers of those images");
+    }
+    const id = this.checkedId(idText);
+    const method = req.method === "HEAD" ? "HEAD" : "GET";
+    if (kind === "blobs") {
+      if (!DIGEST.test(reference)) throw new HttpError(400, `'${reference.slice(0, 80)}' is not a blob digest`);
+      const blob = await this.options.store.installerBlob(id, reference);
+      if (!blob) throw new HttpError(404, `no blob ${reference} in installer/${id}`);
+      const headers = { ...api, "Content-Type": "application/octet-stream", "Docker-Content-Digest": reference };
+      return send(res, req, 200, method === "HEAD" ? undefined : blob, method === "HEAD" ? { ...headers, "Content-Length": String(blob.length) } : headers);
+    }
+    if (kind === "manifests" && reference === this.options.version) {
+      // the release's tag is what builds: the answer waits for the image, never for long
+      try {
+        await this.files(id, await this.schematic(id));
+      } catch (error) {
+        if (error instanceof HttpError && error.status === 202) throw new HttpError(503, error.message, error.headers);
+        throw error;
+      }
+    } else if (!DIGEST.test(reference) && !(kind === "manifests" && SIDE_TAG.test(reference))) {
+      throw new HttpError(404, `installer/${id} has the tag ${this.options.version} (this factory's release), not '${reference.slice(0, 80)}'`);
+    }
+    const answer = await this.options.store.installerObject(id, method, kind, reference);
+    const pass = ["content-type", "docker-content-digest", "content-length"].filter((h) => answer.headers[h] !== undefined);
+    const headers = Object.fromEntries(pass.map((h) => [h, String(answer.headers[h])]));
+    res.writeHead(answer.status, { ...api, "Cache-Control": "no-store", ...headers });
+    res.end(method === "HEAD" ? undefined : answer.body);
+  }
+
+  /** The image's files once stored; 202 while it is built (here or by this request) past the wait. */
+  private async files(id: string, schematic: Schematic): Promise<AssetFile[]> {
+    const building = this.options.builder.image(id, schematic);
+    const waited = await Promise.race([building, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), this.options.waitMs).unref())]);
+    if (waited) return waited;
+    throw new HttpError(202, `the image of ${id} for ${this.options.version} is being built; ask again in ${RETRY_AFTER_S} s`, { "Retry-After": String(RETRY_AFTER_S) });
+  }
+}
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(/^Bearer (.+)$/.exec(header ?? "")?.[1] ?? "");
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+function send(res: ServerResponse, req: IncomingMessage, status: number, content: string | Buffer | undefined, headers: Record<string, string>): void {
+  const data = typeof content === "string" ? Buffer.from(content) : content;
+  res.writeHead(status, { "Cache-Control": "no-store", ...(data ? { "Content-Length": String(data.length) } : {}), ...headers });
+  res.end(req.method === "HEAD" ? undefined : data);
+}

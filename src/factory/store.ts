@@ -1,0 +1,117 @@
+/**
+ * Where a factory keeps everything: repositories under the one it is given (--registry HOST/REPO), so
+ * that any number of factory processes on that registry serve the same schematics and images and none
+ * builds what another already stored. Each is an OCI artifact: an empty config and one layer per file.
+ *   REPO/schematics:<ID>          the schematic's canonical bytes (sha256 = ID)
+ *   REPO/image/<ID>:<VERSION>     the files a build of it for that release published, by name
+ *   REPO/installer/<ID>:<VERSION> its installer image (signed and attested when the factory has a key)
+ */
+import { BronzeError } from "../core/errors.ts";
+import { sha256 } from "../core/hash.ts";
+import { parseObject } from "../oci/descriptor.ts";
+import { makeBlob, manifestBlob, type Blob } from "../oci/image.ts";
+import { EMPTY_MEDIA_TYPE } from "../oci/referrers.ts";
+import { getBlob, getManifest, hasManifest, MANIFEST_ACCEPT, putManifest, scopeOf, type RegistryClient } from "../registry/client.ts";
+import type { HttpResponse } from "../registry/transport.ts";
+import type { Reference } from "../registry/reference.ts";
+import { pushBlob } from "../registry/upload.ts";
+
+export const FACTORY_MEDIA_TYPES = {
+  schematic: "application/vnd.bronze.factory.schematic.v1+json",
+  assets: "application/vnd.bronze.factory.assets.v1",
+  file: "application/octet-stream",
+} as const;
+const TITLE = "org.opencontainers.image.title";
+const CHUNK = 8 * 1024 * 1024;
+
+/** A stored file of an image: its name and the blob holding it. */
+export interface AssetFile {
+  name: string;
+  digest: string;
+  size: number;
+}
+
+export class FactoryStore {
+  readonly client: RegistryClient;
+  private readonly base: Reference;
+
+  constructor(client: RegistryClient, base: Reference) {
+    this.client = client;
+    this.base = base;
+  }
+
+  /** The repository of the installer image of `id`. */
+  installer(id: string): Reference {
+    return this.repository("installer", id);
+  }
+
+  private repository(...path: string[]): Reference {
+    return { registry: this.base.registry, repository: [this.base.repository, ...path].join("/") };
+  }
+
+  private async putArtifact(ref: Reference, tag: string, artifactType: string, layers: readonly Blob[]): Promise<void> {
+    const config = makeBlob(EMPTY_MEDIA_TYPE, Buffer.from("{}"));
+    for (const blob of [config, ...layers]) await pushBlob(this.client, ref, blob.descriptor.digest, () => Promise.resolve(blob.data), { chunkSize: CHUNK });
+    const manifest = manifestBlob(config.descriptor, layers.map((l) => l.descriptor), { artifactType });
+    await putManifest(this.client, ref, tag, manifest.descriptor.mediaType, manifest.data);
+  }
+
+  /** The layers of the artifact tagged `tag`, undefined when there is none; one of another type is refused. */
+  private async layersOf(ref: Reference, tag: string, artifactType: string): Promise<AssetFile[] | undefined> {
+    if (!(await hasManifest(this.client, ref, tag))) return undefined;
+    const where = `${ref.registry}/${ref.repository}:${tag}`;
+    const manifest = parseObject(where, (await getManifest(this.client, ref, tag)).data);
+    if (manifest.artifactType !== artifactType) throw new BronzeError(`${where}: artifact type ${String(manifest.artifactType)} is not ${artifactType}; that tag is not the factory's`);
+    const layers = Array.isArray(manifest.layers) ? (manifest.layers as Record<string, unknown>[]) : [];
+    return layers.map((layer) => {
+      const name = (layer.annotations as Record<string, unknown> | undefined)?.[TITLE];
+      if (typeof layer.digest !== "string" || typeof layer.size !== "number" || typeof name !== "string") throw new BronzeError(`${where}: a layer has no digest, size or title`);
+      return { name, digest: layer.digest, size: layer.size };
+    });
+  }
+
+  async putSchematic(id: string, bytes: Buffer): Promise<void> {
+    const ref = this.repository("schematics");
+    if (await hasManifest(this.client, ref, id)) return;
+    await this.putArtifact(ref, id, FACTORY_MEDIA_TYPES.schematic, [makeBlob(FACTORY_MEDIA_TYPES.schematic, bytes, { annotations: { [TITLE]: "schematic.json" } })]);
+  }
+
+  /** The stored schematic's bytes, checked against its ID; undefined when none has that ID. */
+  async schematic(id: string): Promise<Buffer | undefined> {
+    const ref = this.repository("schematics");
+    const [layer] = (await this.layersOf(ref, id, FACTORY_MEDIA_TYPES.schematic)) ?? [];
+    if (!layer) return undefined;
+    const bytes = await getBlob(this.client, ref, layer.digest, layer.size);
+    if (sha256(bytes) !== id) throw new BronzeError(`${ref.registry}/${ref.repository}:${id}: the stored schematic does not hash to its ID`);
+    return bytes;
+  }
+
+  async putImage(id: string, version: string, files: readonly { name: string; data: Buffer }[]): Promise<void> {
+    const layers = files.map((f) => makeBlob(FACTORY_MEDIA_TYPES.file, f.data, { annotations: { [TITLE]: f.name } }));
+    await this.putArtifact(this.repository("image", id), version, FACTORY_MEDIA_TYPES.assets, layers);
+  }
+
+  /** The files stored for the image of `id` at `version`; undefined when it was not built yet. */
+  image(id: string, version: string): Promise<AssetFile[] | undefined> {
+    return this.layersOf(this.repository("image", id), version, FACTORY_MEDIA_TYPES.assets);
+  }
+
+  /** The registry's answer for a manifest (by tag or digest) or the referrers of a digest in the installer repository of `id`. */
+  installerObject(id: string, method: "GET" | "HEAD", kind: "manifests" | "referrers", reference: string): Promise<HttpResponse> {
+    const ref = this.installer(id);
+    return this.client.request(method, `/v2/${ref.repository}/${kind}/${reference}`, scopeOf(ref, "pull"), { Accept: kind === "manifests" ? MANIFEST_ACCEPT : "application/vnd.oci.image.index.v1+json" });
+  }
+
+  /** A blob of the installer repository of `id`, checked against its digest; undefined when it is not there. */
+  async installerBlob(id: string, digest: string): Promise<Buffer | undefined> {
+    const ref = this.installer(id);
+    const head = await this.client.request("HEAD", `/v2/${ref.repository}/blobs/${digest}`, scopeOf(ref, "pull"));
+    if (head.status !== 200) return undefined;
+    return getBlob(this.client, ref, digest, Number(head.headers["content-length"]));
+  }
+
+  /** A stored file's bytes, checked against their digest. */
+  file(id: string, file: AssetFile): Promise<Buffer> {
+    return getBlob(this.client, this.repository("image", id), file.digest, file.size);
+  }
+}

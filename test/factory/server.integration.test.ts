@@ -1,0 +1,224 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { request } from "node:http";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { execa, type ResultPromise } from "execa";
+import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
+import { startBuild } from "../helpers/build.ts";
+import { bronze } from "../helpers/cli.ts";
+import { ecKeyPair } from "../helpers/extension.ts";
+import { startRegistry } from "../helpers/registry.ts";
+import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
+
+// The factory against Debian's docker-registry, through its HTTP front and its registry front, with
+// real clients (curl's part played by node:http, skopeo, openssl, bronze upgrade) and a real boot.
+// Its release is 0.1.1, so that an installer from it upgrades a disk made from the minimal image (0.1.0).
+const RELEASE = "0.1.1";
+const dir = await tempDir();
+const HELLO = "platform: minimal\nextensions: [hello]\noutputs: [uki, installer, iso]\n";
+
+interface Running {
+  address: string;
+  log: () => string;
+}
+
+const running: ResultPromise[] = [];
+after(() => {
+  for (const child of running) child.kill("SIGTERM");
+});
+
+/** `bronze factory serve` on a free port; resolves once it says where it listens. */
+async function startFactory(registry: string, extra: readonly string[] = []): Promise<Running> {
+  const child = execa(join(PROJECT_ROOT, "bin", "bronze"), ["factory", "serve", "--listen", "127.0.0.1:0", "--registry", `${registry}/factory`, "--plain-http", ...extra], {
+    cwd: PROJECT_ROOT,
+    env: { CI: "true", BRONZE_VERSION: RELEASE },
+    reject: false,
+    buffer: false,
+  });
+  running.push(child);
+  let err = "";
+  child.stderr?.on("data", (c: Buffer) => (err += c.toString()));
+  const address = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (c: Buffer) => {
+      out += c.toString();
+      const found = /listening on http:\/\/([0-9.:]+)/.exec(out)?.[1];
+      if (found) resolve(found);
+    });
+    void child.then(() => reject(new Error(`bronze factory serve ended:\n${out}${err}`)));
+  });
+  return { address, log: () => err };
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  ms: number;
+}
+
+/** One HTTP exchange with the path sent exactly as written (no client-side normalization). */
+function http(address: string, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Answer> {
+  const [host, port] = address.split(":");
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port: Number(port), method, path, headers: { ...headers, ...(body !== undefined ? { "Content-Length": String(Buffer.byteLength(body)) } : {}) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), ms: Date.now() - started }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function createSchematic(address: string, text: string, headers: Record<string, string> = {}): Promise<string> {
+  const answer = await http(address, "POST", "/schematics", text, headers);
+  assert.equal(answer.status, 201, answer.body.toString());
+  return (JSON.parse(answer.body.toString()) as { id: string }).id;
+}
+
+/** GETs `path` until it is there, every answer before that a 202 (or, on the registry front, 503) with Retry-After. */
+async function whenBuilt(address: string, path: string, waiting = 202): Promise<Answer> {
+  for (let tries = 0; tries < 600; tries++) {
+    const answer = await http(address, "GET", path);
+    if (answer.status === 200) return answer;
+    assert.equal(answer.status, waiting, `${path}: ${answer.body.toString()}`);
+    assert.ok(Number(answer.headers["retry-after"]) > 0, "the client is told when to ask again");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`${path} was not built in 5 minutes`);
+}
+
+const buildsOf = (log: string, id: string) => log.split("\n").filter((l) => l.includes(`bronze factory: building ${id}`)).length;
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+// started here, not in a hook: what a hook registers to stop would stop when the hook ends
+const registry = (await startRegistry()).address;
+const keys = await ecKeyPair(dir, "factory");
+let first: Running;
+
+before(async () => {
+  // the release every schematic here starts from: the minimal image, from the cache when other tests built it
+  const base = await startBuild("minimal");
+  assert.equal(base.exitCode, 0, base.all);
+  first = await startFactory(registry, ["--sign-key", keys.key]);
+});
+
+test("a schematic with the hello extension: its ID is its content's, its UKI and ISO are built on the first request (answered at once), signed, and a second factory on the registry serves them without building", async () => {
+  const id = await createSchematic(first.address, HELLO);
+  // the same schematic written otherwise is the same schematic; what is stored hashes to its ID
+  assert.equal(await createSchematic(first.address, "# hello on minimal\noutputs: [iso, uki, installer]\nextensions:\n  - hello\nplatform: minimal\narch: x86_64\n"), id);
+  const stored = await http(first.address, "GET", `/schematics/${id}`);
+  assert.equal(sha256(stored.body), id);
+
+  const asked = await http(first.address, "GET", `/image/${id}/${RELEASE}/uki.efi`);
+  assert.equal(asked.status, 202, asked.body.toString());
+  assert.ok(asked.ms < 1000, `answered in ${asked.ms} ms while the build goes on`);
+  const uki = (await whenBuilt(first.address, `/image/${id}/${RELEASE}/uki.efi`)).body;
+  assert.equal((await http(first.address, "GET", `/image/${id}/${RELEASE}/uki.efi.sha256`)).body.toString(), `${sha256(uki)}  uki.efi\n`);
+  const head = await http(first.address, "HEAD", `/image/${id}/${RELEASE}/image.iso`);
+  assert.equal(head.status, 200);
+  const iso = (await http(first.address, "GET", `/image/${id}/${RELEASE}/image.iso`)).body;
+  assert.equal(Number(head.headers["content-length"]), iso.length);
+  // each file's signature checks with openssl against the factory's public key
+  for (const [name, data] of [["uki.efi", uki], ["image.iso", iso]] as const) {
+    await writeFile(join(dir, name), data);
+    await writeFile(join(dir, `${name}.sig`), (await http(first.address, "GET", `/image/${id}/${RELEASE}/${name}.sig`)).body);
+    const verified = await execa("openssl", ["dgst", "-sha256", "-verify", keys.pub, "-signature", join(dir, `${name}.sig`), join(dir, name)], { reject: false });
+    assert.equal(verified.exitCode, 0, `${name}: ${verified.stdout}${verified.stderr}`);
+  }
+  const report = (await execa("xorriso", ["-indev", join(dir, "image.iso"), "-report_el_torito", "plain"], { all: true })).all;
+  assert.match(report, /El Torito boot img :\s+1\s+UEFI/);
+  assert.equal(buildsOf(first.log(), id), 1);
+
+  // a second factory on the same registry holds nothing of its own: it serves what the first built
+  const second = await startFactory(registry);
+  const again = await http(second.address, "GET", `/image/${id}/${RELEASE}/uki.efi`);
+  assert.equal(again.status, 200, again.body.toString());
+  assert.ok(again.body.equals(uki));
+  assert.equal(buildsOf(second.log(), id), 0, second.log());
+});
+
+test("20 requests at once for an image not built yet run one build, and all get the same bytes", async () => {
+  const id = await createSchematic(first.address, "platform: minimal\nextensions: [hello]\nkernelArgs: [bronze.factory-test=20]\noutputs: [uki]\n");
+  const answers = await Promise.all(Array.from({ length: 20 }, () => http(first.address, "GET", `/image/${id}/${RELEASE}/uki.efi`)));
+  for (const answer of answers) {
+    assert.ok(answer.status === 202 || answer.status === 200, answer.body.toString());
+    assert.ok(answer.ms < 1500, `answered in ${answer.ms} ms`);
+  }
+  const built = await Promise.all(Array.from({ length: 20 }, () => whenBuilt(first.address, `/image/${id}/${RELEASE}/uki.efi`)));
+  assert.equal(new Set(built.map((a) => sha256(a.body))).size, 1);
+  assert.equal(buildsOf(first.log(), id), 1, first.log());
+});
+
+test("the factory's registry front serves the installer: skopeo copies it, its signature verifies, and bronze upgrade --image installs it on a disk that then boots the extension", { timeout: 10 * 60_000 }, async () => {
+  const id = await createSchematic(first.address, HELLO);
+  const reference = `${first.address}/installer/${id}:${RELEASE}`;
+  await whenBuilt(first.address, `/v2/installer/${id}/manifests/${RELEASE}`, 503);
+  const raw = JSON.parse((await execa("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${reference}`])).stdout) as { manifests: { platform: { architecture: string } }[] };
+  assert.deepEqual(raw.manifests.map((m) => m.platform.architecture), ["amd64"]);
+  await execa("skopeo", ["copy", "--quiet", "--all", "--src-tls-verify=false", `docker://${reference}`, `oci:${join(dir, "copied")}:${RELEASE}`]);
+  const verified = await bronze(["verify", reference, "--key", keys.pub, "--attestations", "--plain-http"]);
+  assert.equal(verified.exitCode, 0, String(verified.all));
+  const forged = await ecKeyPair(dir, "forged");
+  const refused = await bronze(["verify", reference, "--key", forged.pub, "--plain-http"]);
+  assert.equal(refused.exitCode, 1, String(refused.all));
+
+  const disk = join(dir, "disk.raw");
+  const made = await bronze(["image", "disk", "--from", join(PROJECT_ROOT, "_out", "minimal", "installer"), "--out", disk, "--size", "256M"]);
+  assert.equal(made.exitCode, 0, String(made.all));
+  const upgraded = await bronze(["upgrade", "--disk", disk, "--image", reference, "--key", keys.pub, "--plain-http"]);
+  assert.equal(upgraded.exitCode, 0, String(upgraded.all));
+  assert.match(String(upgraded.all), new RegExp(`${RELEASE} installed as EFI/Linux/bronze-${RELEASE}\\+3\\.efi`));
+  // what the disk now boots is the UKI the factory serves for the schematic
+  const installed = (await execa("mtype", ["-i", `${disk}@@${1 << 20}`, `::/EFI/Linux/bronze-${RELEASE}+3.efi`], { encoding: "buffer" })).stdout;
+  assert.ok(Buffer.from(installed).equals((await http(first.address, "GET", `/image/${id}/${RELEASE}/uki.efi`)).body));
+  const booted = await boot({ kind: "disk", disk }, { ...BOOT_DEFAULTS, until: [/bronze: service hello running pid=\d+/, /hello-service: tick 2/] });
+  assert.equal(booted.ready.version, RELEASE);
+  assert.equal(booted.ready.services, "1");
+  assert.ok(booted.console.some((l) => /bronze: extension layer 001-hello mounted/.test(l)));
+});
+
+test("bad requests are refused with a 4xx that says why: malformed, oversized, unknown extensions or keys, path tricks, other releases, no token, too many requests", async () => {
+  const refusals: [string, string, string | undefined, number, RegExp][] = [
+    ["POST", "/schematics", "platform: [minimal\n", 400, /schematic:\d+: not valid YAML/],
+    ["POST", "/schematics", `platform: minimal\n#${"x".repeat(20_000)}\n`, 413, /at most 16384 bytes/],
+    ["POST", "/schematics", "platform: minimal\nextensions: [openssh]\n", 400, /schematic:2: extension 'openssh' is not in the catalog; it offers confined, hello/],
+    ["POST", "/schematics", "platform: minimal\nextensions:\n  - image: evil.example/ext@sha256:" + "0".repeat(64) + "\n", 400, /schematic:3: extensions are named from the catalog \(e\.g\. confined\); an image that is not in it is not built here/],
+    ["POST", "/schematics", "platform: minimal\nsecureBoot: off\n", 400, /unknown key 'secureBoot'/],
+    ["GET", "/schematics/../../etc/passwd", undefined, 404, /not found/],
+    ["GET", `/schematics/${"0".repeat(64)}`, undefined, 404, /no schematic 0{64}; POST it to \/schematics first/],
+    ["GET", "/schematics/%2e%2e%2fetc", undefined, 400, /is not a schematic ID/],
+    ["GET", `/image/${"a".repeat(64)}/${RELEASE}/..%2f..%2fetc%2fpasswd`, undefined, 400, /is not a file name of an image/],
+    ["GET", `/image/${"a".repeat(64)}/0.0.1/uki.efi`, undefined, 404, new RegExp(`serves release ${RELEASE.replaceAll(".", "\\.")}, not '0\\.0\\.1'`)],
+    ["GET", `/v2/installer/${"a".repeat(64)}/manifests/latest`, undefined, 404, /has the tag 0\.1\.1 \(this factory's release\), not 'latest'/],
+    ["GET", "/v2/other/repo/manifests/x", undefined, 404, /serves \/v2\/installer\/ID/],
+    ["DELETE", "/schematics", undefined, 405, /POST a schematic/],
+  ];
+  for (const [method, path, body, status, message] of refusals) {
+    const answer = await http(first.address, method, path, body);
+    assert.equal(answer.status, status, `${method} ${path}: ${answer.body.toString()}`);
+    assert.match(answer.body.toString(), message, `${method} ${path}`);
+  }
+  const id = await createSchematic(first.address, HELLO);
+  const missing = await http(first.address, "GET", `/image/${id}/${RELEASE}/passwd`);
+  assert.equal(missing.status, 404);
+  assert.match(missing.body.toString(), /has no passwd; it has .*uki\.efi/);
+
+  // schematic creation behind a token; a client over its rate is told to wait
+  const tokenFile = join(dir, "token");
+  await writeFile(tokenFile, "s3cret-token\n");
+  const guarded = await startFactory(registry, ["--token-file", tokenFile, "--rate", "4"]);
+  const denied = await http(guarded.address, "POST", "/schematics", HELLO);
+  assert.equal(denied.status, 401);
+  assert.equal(denied.headers["www-authenticate"], 'Bearer realm="bronze factory"');
+  assert.equal((await http(guarded.address, "POST", "/schematics", HELLO, { Authorization: "Bearer wrong" })).status, 401);
+  assert.equal(await createSchematic(guarded.address, HELLO, { Authorization: "Bearer s3cret-token" }), id);
+  assert.equal((await http(guarded.address, "GET", `/schematics/${id}`)).status, 200);
+  const over = await http(guarded.address, "GET", `/schematics/${id}`);
+  assert.equal(over.status, 429);
+  assert.equal(over.headers["retry-after"], "60");
+});
