@@ -7,6 +7,8 @@ import { parseReference } from "../registry/reference.ts";
 import { wholeNumberOption } from "./number-option.ts";
 import { connect, connectionOptions, type ConnectionOptions } from "./oci.ts";
 import type { CliEnv } from "./commands.ts";
+import { ARCH_NAMES } from "../core/arch.ts";
+import type { WizardOffer } from "../factory/pages.ts";
 
 interface ServeOptions extends ConnectionOptions {
   listen: string;
@@ -23,12 +25,12 @@ interface ServeOptions extends ConnectionOptions {
 const positive = wholeNumberOption(1, 1_000_000, "give a whole number of at least 1");
 
 /** The shipped profiles a schematic may start from: those that add no extensions of their own. */
-async function shippedPlatforms(projectRoot: string): Promise<string[]> {
+async function shippedPlatforms(projectRoot: string): Promise<WizardOffer["platforms"]> {
   const { loadProfile } = await import("../profile/profile.ts");
   const dir = join(projectRoot, "profiles");
   const names = (await readdir(dir)).filter((f) => f.endsWith(".yaml")).sort();
   const profiles = await Promise.all(names.map((f) => loadProfile(join(dir, f))));
-  return profiles.filter((p) => p.extensions.length === 0).map((p) => p.name);
+  return profiles.filter((p) => p.extensions.length === 0).map((p) => ({ name: p.name, description: p.description, outputs: p.outputs }));
 }
 
 function listenAddress(text: string): { host: string; port: number } {
@@ -81,10 +83,10 @@ export function registerFactoryCommands(program: Command, { projectRoot }: CliEn
       ...(opts.caFile ? ["--ca-file", opts.caFile] : []),
     ];
     const builder = new ImageBuilder({ projectRoot, version, store, catalog, jobs: opts.jobs, buildArgs: forwarded, log, ...(signingKey ? { signingKey } : {}) });
-    const offer = { platforms: await shippedPlatforms(projectRoot), extensions: catalog.map((e) => e.name) };
-    const server = new Factory({ version, store, builder, offer, token, ratePerMinute: opts.rate, waitMs: 500, log });
+    const wizard: WizardOffer = { version, arches: ARCH_NAMES, platforms: await shippedPlatforms(projectRoot), extensions: catalog };
+    const server = new Factory({ version, store, builder, wizard, token, ratePerMinute: opts.rate, waitMs: 500, log });
     const { address } = await server.listen(host, port);
-    console.log(`bronze factory: release ${version}, listening on http://${address}; platforms ${offer.platforms.join(", ")}; extensions ${offer.extensions.join(", ")}`);
+    console.log(`bronze factory: release ${version}, listening on http://${address}; platforms ${wizard.platforms.map((p) => p.name).join(", ")}; extensions ${catalog.map((e) => e.name).join(", ")}`);
     await new Promise<void>((resolve) => {
       for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => resolve());
     });

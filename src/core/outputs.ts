@@ -69,6 +69,9 @@ export const mediumFile = (medium: BootMedium): string => OUTPUT_FILES[medium][0
 export const OUTPUTS = Object.keys(OUTPUT_FILES) as Output[];
 export const DEFAULT_OUTPUTS: readonly Output[] = ["uki", "kernel-initramfs", "installer"];
 
+/** The files (not directories) that these outputs add. */
+export const outputFiles = (outputs: readonly Output[]): string[] => outputs.flatMap((kind) => OUTPUT_FILES[kind].filter((file: string) => !file.endsWith("/")));
+
 /** Whether a profile with these outputs publishes a file of this name (a name ending in '/' is a directory). */
 export function isPublished(outputs: readonly Output[], name: string): boolean {
   const owner = OUTPUTS.find((kind) => OUTPUT_FILES[kind].some((file: string) => (file.endsWith("/") ? name.startsWith(file) : name === file)));

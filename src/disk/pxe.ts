@@ -15,13 +15,16 @@ export interface PxeFile {
   data: Buffer | string;
 }
 
-/** The iPXE script: `initrd=` names the initramfs for the kernel's EFI stub (iPXE on UEFI), as Talos's does. */
-export function ipxeScript(content: InstallerContent): string {
+/**
+ * The iPXE script: `initrd=` names the initramfs for the kernel's EFI stub (iPXE on UEFI), as Talos's does.
+ * The files are beside the script, or under `base` (a path iPXE resolves against the script's URL).
+ */
+export function ipxeScript(content: Pick<InstallerContent, "profile" | "version" | "cmdline">, base = ""): string {
   return [
     "#!ipxe",
-    `# bronze ${content.profile} ${content.version}: the kernel and initramfs beside this script`,
-    `kernel ${FILES.kernel} initrd=${FILES.initramfs} ${content.cmdline}`,
-    `initrd ${FILES.initramfs}`,
+    `# bronze ${content.profile} ${content.version}: the kernel and initramfs ${base ? `under ${base}` : "beside this script"}`,
+    `kernel ${base}${FILES.kernel} initrd=${FILES.initramfs} ${content.cmdline}`,
+    `initrd ${base}${FILES.initramfs}`,
     "boot",
     "",
   ].join("\n");

@@ -6,12 +6,20 @@
  *   POST /schematics                          a schematic (YAML) -> 201 {"id": ...}
  *   GET  /schematics/ID                       its canonical JSON
  *   GET|HEAD /image/ID/VERSION/FILE[.sha256]  a file of its image (uki.efi, image.iso, ...), or its digest
+ *   GET / and /ui?...                         the wizard (pages.ts), each step a URL
+ *   GET /pxe/ID/VERSION/ARCH                  an iPXE script booting its kernel and initramfs from here
+ *                                             (while it is built: a script that waits and asks again)
  *   /v2/installer/ID/...                      its installer, read-only OCI distribution (bronze upgrade --image,
  *                                             skopeo); the VERSION tag while it is built: 503 with Retry-After
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
+import { stringify } from "yaml";
+import { archNamed, ARCHES } from "../core/arch.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
+import { FILES } from "../core/outputs.ts";
+import { ipxeScript } from "../disk/pxe.ts";
+import { CONTENT_SECURITY_POLICY, linksPage, wizardPage, type WizardOffer } from "./pages.ts";
 import type { ImageBuilder } from "./builder.ts";
 import { parseSchematic, SCHEMATIC_ID, SCHEMATIC_MAX_BYTES, schematicBytes, schematicId, type Offer, type Schematic } from "./schematic.ts";
 import type { AssetFile, FactoryStore } from "./store.ts";
@@ -20,7 +28,8 @@ export interface FactoryOptions {
   version: string;
   store: FactoryStore;
   builder: ImageBuilder;
-  offer: Offer;
+  /** what the wizard shows; schematics are checked against the same platforms and extensions */
+  wizard: WizardOffer;
   /** when set, creating a schematic needs `Authorization: Bearer <token>` */
   token?: string;
   /** requests one client address may make per minute */
@@ -83,10 +92,12 @@ async function body(req: IncomingMessage, limit: number): Promise<string> {
 export class Factory {
   private readonly options: FactoryOptions;
   private readonly rate: RateLimit;
+  private readonly offer: Offer;
 
   constructor(options: FactoryOptions) {
     this.options = options;
     this.rate = new RateLimit(options.ratePerMinute);
+    this.offer = { platforms: options.wizard.platforms.map((p) => p.name), extensions: options.wizard.extensions.map((e) => e.name) };
   }
 
   /** Serves on `host:port` (port 0: any free one); resolves with the address it listens on. */
@@ -119,8 +130,7 @@ export class Factory {
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // the raw path, not decoded: an escaped '/' or '..' fails the patterns below
-    const path = (req.url ?? "/").split("?")[0] ?? "/";
-    const parts = path.split("/").slice(1);
+    const parts = path(req).split("/").slice(1);
     const method = req.method ?? "GET";
     if (parts[0] === "schematics" && parts.length === 1) {
       if (method !== "POST") throw new HttpError(405, "POST a schematic to /schematics", { Allow: "POST" });
@@ -133,7 +143,9 @@ export class Factory {
       if (!bytes) throw new HttpError(404, `no schematic ${id}; POST it to /schematics first`);
       return send(res, req, 200, bytes, { "Content-Type": "application/json" });
     }
+    if ((parts[0] === "" || parts[0] === "ui") && parts.length === 1) return this.wizard(req, res);
     if (parts[0] === "image" && parts.length === 4) return this.imageFile(req, res, parts[1], parts[2], parts[3]);
+    if (parts[0] === "pxe" && parts.length === 4) return this.pxeScript(req, res, parts[1], parts[2], parts[3]);
     if (parts[0] === "v2") return this.distribution(req, res, parts.slice(1));
     throw new HttpError(404, "not found: the factory serves POST /schematics, GET /schematics/ID and GET|HEAD /image/ID/VERSION/FILE");
   }
@@ -146,7 +158,7 @@ export class Factory {
   private async createSchematic(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { token } = this.options;
     if (token && !bearerMatches(req.headers.authorization, token)) throw new HttpError(401, "creating a schematic needs Authorization: Bearer <token>", { "WWW-Authenticate": 'Bearer realm="bronze factory"' });
-    const schematic = parseSchematic("schematic", await body(req, SCHEMATIC_MAX_BYTES), this.options.offer);
+    const schematic = parseSchematic("schematic", await body(req, SCHEMATIC_MAX_BYTES), this.offer);
     const id = schematicId(schematic);
     await this.options.store.putSchematic(id, schematicBytes(schematic));
     this.options.log(`schematic ${id} stored`);
@@ -157,12 +169,12 @@ export class Factory {
   private async schematic(id: string): Promise<Schematic> {
     const bytes = await this.options.store.schematic(id);
     if (!bytes) throw new HttpError(404, `no schematic ${id}; POST it to /schematics first`);
-    return parseSchematic(`schematic ${id}`, bytes.toString("utf8"), this.options.offer);
+    return parseSchematic(`schematic ${id}`, bytes.toString("utf8"), this.offer);
   }
 
   private async imageFile(req: IncomingMessage, res: ServerResponse, idText: string | undefined, version: string | undefined, fileText: string | undefined): Promise<void> {
     const id = this.checkedId(idText);
-    if (version !== this.options.version) throw new HttpError(404, `this factory serves release ${this.options.version}, not '${(version ?? "").slice(0, 40)}'`);
+    this.checkedVersion(version);
     if (!fileText || !FILE.test(fileText)) throw new HttpError(400, `'${(fileText ?? "").slice(0, 80)}' is not a file name of an image`);
     const schematic = await this.schematic(id);
     const files = await this.files(id, schematic);
@@ -174,6 +186,68 @@ export class Factory {
     const headers = { "Content-Type": "application/octet-stream", "Content-Disposition": `attachment; filename="${file.name}"`, ETag: `"${file.digest}"` };
     if (req.method === "HEAD") return send(res, req, 200, undefined, { ...headers, "Content-Length": String(file.size) });
     send(res, req, 200, await this.options.store.file(id, file), headers);
+  }
+
+  /** A step of the wizard; the last one stores the schematic (unless creation needs a token) and links its files. */
+  private async wizard(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const query = new URLSearchParams((req.url ?? "").split("?")[1] ?? "");
+    const { wizard } = this.options;
+    const html = { "Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": CONTENT_SECURITY_POLICY };
+    const version = query.get("version") ?? undefined;
+    if (version !== undefined) this.checkedVersion(version);
+    const choices = {
+      version,
+      platform: query.get("platform") ?? undefined,
+      arch: query.get("arch") ?? undefined,
+      extensions: query.has("extensions") ? query.getAll("ext") : undefined,
+      args: query.get("args") ?? undefined,
+    };
+    if (!choices.version || !choices.platform || !choices.arch || !choices.extensions || choices.args === undefined) return send(res, req, 200, wizardPage(wizard, choices), html);
+    const outputs = query.getAll("output");
+    const request = {
+      platform: choices.platform,
+      arch: choices.arch,
+      extensions: choices.extensions,
+      kernelArgs: choices.args.match(/(?:[^\s"]+|"[^"]*")+/g) ?? [],
+      ...(outputs.length ? { outputs } : {}),
+    };
+    const schematic = parseSchematic("the wizard's choices", JSON.stringify(request), this.offer);
+    const id = schematicId(schematic);
+    if (!this.options.token) await this.options.store.putSchematic(id, schematicBytes(schematic));
+    send(res, req, 200, linksPage(wizard, schematic, id, stringify(schematic), !this.options.token), html);
+  }
+
+  /** iPXE script for the image: its kernel and initramfs by path on this server, the image's command line. */
+  private async pxeScript(req: IncomingMessage, res: ServerResponse, idText: string | undefined, version: string | undefined, archText: string | undefined): Promise<void> {
+    const id = this.checkedId(idText);
+    this.checkedVersion(version);
+    const schematic = await this.schematic(id);
+    const arch = archNamed(schematic.arch);
+    if (archText !== arch.name && archText !== arch.oci) {
+      throw new HttpError(404, `schematic ${id} is for ${arch.name} (${arch.oci}), not '${(archText ?? "").slice(0, 40)}'; known: ${ARCHES.map((a) => `${a.name} (${a.oci})`).join(", ")}`);
+    }
+    const ipxe = { "Content-Type": "text/plain; charset=utf-8" };
+    let files: AssetFile[];
+    try {
+      files = await this.files(id, schematic);
+    } catch (error) {
+      if (!(error instanceof HttpError && error.status === 202)) throw error;
+      // iPXE takes any 2xx as the script: this one waits and comes back
+      const again = ["#!ipxe", `echo bronze factory: ${error.message}`, `sleep ${RETRY_AFTER_S}`, `chain ${path(req)}`, ""].join("\n");
+      return send(res, req, 200, again, ipxe);
+    }
+    const needed = [FILES.kernel, FILES.initramfs, FILES.manifest];
+    const missing = needed.filter((n) => !files.some((f) => f.name === n));
+    if (missing.length) throw new HttpError(404, `the image of ${id} has no ${missing.join(", ")}: network boot needs the kernel-initramfs output in the schematic's outputs`);
+    const manifest = files.find((f) => f.name === FILES.manifest) as AssetFile;
+    const record = JSON.parse((await this.options.store.file(id, manifest)).toString("utf8")) as { cmdline?: unknown; profile?: unknown };
+    if (typeof record.cmdline !== "string") throw new BronzeError(`the image of ${id}: its ${FILES.manifest} records no command line`);
+    const script = ipxeScript({ profile: String(record.profile), version: this.options.version, cmdline: record.cmdline }, `/image/${id}/${this.options.version}/`);
+    send(res, req, 200, script, ipxe);
+  }
+
+  private checkedVersion(version: string | undefined): void {
+    if (version !== this.options.version) throw new HttpError(404, `this factory serves release ${this.options.version}, not '${(version ?? "").slice(0, 40)}'`);
   }
 
   /** The installer repositories as a read-only registry: /v2/installer/ID/{manifests,blobs,referrers}/REFERENCE. */
@@ -220,6 +294,9 @@ export class Factory {
   }
 }
 
+/** The request's path as it came, without its query. */
+const path = (req: IncomingMessage) => (req.url ?? "/").split("?")[0] ?? "/";
+
 function bearerMatches(header: string | undefined, token: string): boolean {
   const given = Buffer.from(/^Bearer (.+)$/.exec(header ?? "")?.[1] ?? "");
   const expected = Buffer.from(token);
@@ -228,6 +305,6 @@ function bearerMatches(header: string | undefined, token: string): boolean {
 
 function send(res: ServerResponse, req: IncomingMessage, status: number, content: string | Buffer | undefined, headers: Record<string, string>): void {
   const data = typeof content === "string" ? Buffer.from(content) : content;
-  res.writeHead(status, { "Cache-Control": "no-store", ...(data ? { "Content-Length": String(data.length) } : {}), ...headers });
+  res.writeHead(status, { "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", ...(data ? { "Content-Length": String(data.length) } : {}), ...headers });
   res.end(req.method === "HEAD" ? undefined : data);
 }

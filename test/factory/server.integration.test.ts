@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { request } from "node:http";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { execa, type ResultPromise } from "execa";
@@ -9,6 +9,7 @@ import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
 import { startBuild } from "../helpers/build.ts";
 import { bronze } from "../helpers/cli.ts";
 import { ecKeyPair } from "../helpers/extension.ts";
+import { formFields } from "../helpers/html-form.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
@@ -142,6 +143,40 @@ test("a schematic with the hello extension: its ID is its content's, its UKI and
   assert.equal(buildsOf(second.log(), id), 0, second.log());
 });
 
+test("the wizard, walked as a browser without JavaScript walks it (each step a GET of the previous step's form), ends on links that serve the image", async () => {
+  let url = "/";
+  const choose: Record<string, [string, string][]> = {
+    platform: [["platform", "minimal"]],
+    ext: [["ext", "hello"]],
+    args: [["args", 'bronze.wizard="a b"']],
+  };
+  let html = "";
+  for (let step = 0; step < 5; step++) {
+    const answer = await http(first.address, "GET", url);
+    assert.equal(answer.status, 200, `${url}: ${answer.body.toString()}`);
+    assert.equal(answer.headers["content-security-policy"], "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
+    html = answer.body.toString();
+    if (!html.includes('<form method="get" action="/ui">')) break;
+    let fields = formFields(html);
+    for (const [field, values] of Object.entries(choose)) {
+      if (html.includes(`name="${field}"`)) fields = [...fields.filter(([n]) => n !== field), ...values];
+    }
+    url = `/ui?${new URLSearchParams(fields).toString()}`;
+  }
+  assert.match(html, /<h1>Your image: bronze 0\.1\.1 for minimal \(x86_64\)<\/h1>/);
+  const id = /Schematic <code>([0-9a-f]{64})<\/code> is stored/.exec(html)?.[1] ?? "";
+  const stored = JSON.parse((await http(first.address, "GET", `/schematics/${id}`)).body.toString()) as { extensions: string[]; kernelArgs: string[] };
+  assert.deepEqual([stored.extensions, stored.kernelArgs], [["hello"], ['bronze.wizard="a b"']]);
+  const uki = [...html.matchAll(/href="([^"]*\/uki\.efi)"/g)].map((m) => m[1])[0] ?? "";
+  assert.equal(uki, `/image/${id}/${RELEASE}/uki.efi`);
+  await whenBuilt(first.address, uki);
+  const bad = await http(first.address, "GET", `/ui?version=${RELEASE}&platform=minimal&arch=x86_64&extensions=chosen&ext=%3Cscript%3E&args=`);
+  assert.equal(bad.status, 400);
+  assert.equal(bad.headers["x-content-type-options"], "nosniff");
+  assert.match(bad.body.toString(), /extension '<script>' is not in the catalog/);
+  assert.match(String(bad.headers["content-type"]), /^text\/plain/);
+});
+
 test("20 requests at once for an image not built yet run one build, and all get the same bytes", async () => {
   const id = await createSchematic(first.address, "platform: minimal\nextensions: [hello]\nkernelArgs: [bronze.factory-test=20]\noutputs: [uki]\n");
   const answers = await Promise.all(Array.from({ length: 20 }, () => http(first.address, "GET", `/image/${id}/${RELEASE}/uki.efi`)));
@@ -152,6 +187,39 @@ test("20 requests at once for an image not built yet run one build, and all get 
   const built = await Promise.all(Array.from({ length: 20 }, () => whenBuilt(first.address, `/image/${id}/${RELEASE}/uki.efi`)));
   assert.equal(new Set(built.map((a) => sha256(a.body))).size, 1);
   assert.equal(buildsOf(first.log(), id), 1, first.log());
+});
+
+test("an iPXE script per schematic, version and arch boots the image's kernel and initramfs from the factory; before they are built it waits and asks again", async () => {
+  const id = await createSchematic(first.address, "platform: minimal\nextensions: [hello]\nkernelArgs: [bronze.factory-test=pxe]\n");
+  const early = await http(first.address, "GET", `/pxe/${id}/${RELEASE}/amd64`);
+  assert.equal(early.status, 200);
+  assert.match(early.body.toString(), new RegExp(`^#!ipxe\necho bronze factory: .* is being built.*\nsleep 5\nchain /pxe/${id}/${RELEASE}/amd64\n$`));
+  let script = "";
+  for (let tries = 0; tries < 600 && !script.includes("\nboot\n"); tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    script = (await http(first.address, "GET", `/pxe/${id}/${RELEASE}/x86_64`)).body.toString();
+  }
+  const base = `/image/${id}/${RELEASE}/`;
+  const lines = script.split("\n");
+  assert.equal(lines[0], "#!ipxe");
+  const kernel = lines.find((l) => l.startsWith("kernel "))?.split(" ") ?? [];
+  assert.deepEqual(kernel.slice(0, 3), ["kernel", `${base}vmlinuz`, "initrd=initramfs.cpio.zst"]);
+  const minimal = JSON.parse(await readFile(join(PROJECT_ROOT, "_out", "minimal", "manifest.json"), "utf8")) as { cmdline: string };
+  assert.equal(kernel.slice(3).join(" "), `${minimal.cmdline} bronze.factory-test=pxe`);
+  assert.ok(lines.includes(`initrd ${base}initramfs.cpio.zst`), script);
+  for (const file of ["vmlinuz", "initramfs.cpio.zst"]) {
+    const served = await http(first.address, "GET", `${base}${file}`);
+    assert.equal(served.status, 200);
+    assert.equal(`${sha256(served.body)}  ${file}\n`, (await http(first.address, "GET", `${base}${file}.sha256`)).body.toString());
+  }
+  const wrongArch = await http(first.address, "GET", `/pxe/${id}/${RELEASE}/arm64`);
+  assert.equal(wrongArch.status, 404);
+  assert.match(wrongArch.body.toString(), /is for x86_64 \(amd64\), not 'arm64'/);
+  const noKernel = await createSchematic(first.address, HELLO);
+  await whenBuilt(first.address, `/image/${noKernel}/${RELEASE}/uki.efi`);
+  const refused = await http(first.address, "GET", `/pxe/${noKernel}/${RELEASE}/amd64`);
+  assert.equal(refused.status, 404);
+  assert.match(refused.body.toString(), /has no vmlinuz, initramfs\.cpio\.zst: network boot needs the kernel-initramfs output/);
 });
 
 test("the factory's registry front serves the installer: skopeo copies it, its signature verifies, and bronze upgrade --image installs it on a disk that then boots the extension", { timeout: 10 * 60_000 }, async () => {
