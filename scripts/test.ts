@@ -32,6 +32,7 @@ const BESIDE_REPRO = new Set([
   "test/extensions/assemble.integration.test.ts",
   "test/extensions/containers.integration.test.ts",
   "test/extensions/services.integration.test.ts",
+  "test/factory/catalog.integration.test.ts",
   "test/factory/server.integration.test.ts",
   "test/kernel/config.integration.test.ts",
   "test/kernel/module-sig.integration.test.ts",

@@ -8,7 +8,8 @@ import { writeEntries } from "../oci/dir-write.ts";
 import { toTarEntry } from "../oci/tar.ts";
 import { readTar } from "../oci/tar-read.ts";
 import type { KeyObject } from "node:crypto";
-import { checkSignatures, readSignatureLayers, signatureManifest, signatureTag, signPayload } from "../oci/cosign.ts";
+import { signatureTag } from "../oci/cosign.ts";
+import { cosignSignatureProblem, putCosignSignature } from "../registry/cosign-tag.ts";
 import { getBlob, getManifest, hasManifest, headManifest, putManifest, type RegistryClient } from "../registry/client.ts";
 import { pushBlob } from "../registry/upload.ts";
 import type { Reference } from "../registry/reference.ts";
@@ -60,7 +61,7 @@ export class RegistryCache {
     } catch (e) {
       throw new BronzeError(`${what}: ${(e as Error).message}; remove the tag or use another --cache-from`);
     }
-    const distrust = this.signing.trusted && (await this.distrust(manifest.digest));
+    const distrust = this.signing.trusted && (await cosignSignatureProblem(this.client, this.ref, manifest.digest, this.signing.trusted));
     if (distrust) {
       this.log(`cache: entry ${key.slice(0, 12)} in ${this.name} is not used: ${distrust}; built here instead`);
       return false;
@@ -74,25 +75,6 @@ export class RegistryCache {
     await writeFile(join(into, "record.json"), recordData);
     this.log(`cache: ${record.step} (${key.slice(0, 12)}) pulled from ${this.name}, ${tree.length} bytes`);
     return true;
-  }
-
-  /** Why the entry whose manifest has `digest` is not trusted (no signature, none by a trusted key, one that cannot be read); undefined when it is. */
-  private async distrust(digest: string): Promise<string | undefined> {
-    try {
-      return await this.signatureProblem(digest);
-    } catch (e) {
-      if (e instanceof BronzeError) return e.message;
-      throw e;
-    }
-  }
-
-  private async signatureProblem(digest: string): Promise<string | undefined> {
-    const tag = signatureTag(digest);
-    if (!(await hasManifest(this.client, this.ref, tag))) return `it is not signed (no ${tag})`;
-    const manifest = await getManifest(this.client, this.ref, tag);
-    const layers = await readSignatureLayers(`signature ${tag} in ${this.name}`, manifest.data, (d) => getBlob(this.client, this.ref, d.digest, d.size));
-    const checked = checkSignatures(layers, digest, this.signing.trusted ?? []);
-    return "problems" in checked ? `no signature by a trusted key (${checked.problems.join("; ")})` : undefined;
   }
 
   /** Sends one blob unless the registry has it; the bytes sent. */
@@ -118,11 +100,7 @@ export class RegistryCache {
       return;
     }
     let sent = 0;
-    if (this.signing.key) {
-      const signature = signatureManifest([signPayload(this.signing.key, this.name, digest)]);
-      for (const blob of signature.blobs) sent += await this.sendBlob(blob);
-      await putManifest(this.client, this.ref, signatureTag(digest), signature.manifest.descriptor.mediaType, signature.manifest.data);
-    }
+    if (this.signing.key) sent += await putCosignSignature(this.client, this.ref, digest, this.signing.key, this.name);
     if (!there.present) {
       for (const blob of [artifact.record, artifact.tree]) sent += await this.sendBlob(blob);
       await putManifest(this.client, this.ref, key, artifact.manifest.descriptor.mediaType, artifact.manifest.data);

@@ -1,14 +1,15 @@
 import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { InputError } from "../core/errors.ts";
 import { projectVersion } from "../core/version.ts";
-import { parseReference } from "../registry/reference.ts";
+import { parseReference, registryTarget } from "../registry/reference.ts";
 import { wholeNumberOption } from "./number-option.ts";
 import { connect, connectionOptions, type ConnectionOptions } from "./oci.ts";
 import type { CliEnv } from "./commands.ts";
-import { ARCH_NAMES } from "../core/arch.ts";
 import type { WizardOffer } from "../factory/pages.ts";
+import type { CatalogEntry } from "../factory/catalog.ts";
+import type { KeyObject } from "node:crypto";
 
 interface ServeOptions extends ConnectionOptions {
   listen: string;
@@ -20,6 +21,7 @@ interface ServeOptions extends ConnectionOptions {
   cacheFrom?: string;
   cacheTo?: string;
   signKey?: string;
+  trustedKeys: string[];
 }
 
 const positive = wholeNumberOption(1, 1_000_000, "give a whole number of at least 1");
@@ -49,46 +51,94 @@ export function registerFactoryCommands(program: Command, { projectRoot }: CliEn
       .description("serve POST /schematics, GET /schematics/ID and GET|HEAD /image/ID/VERSION/FILE for this tree's release")
       .requiredOption("--listen <host:port>", "where to listen, e.g. 127.0.0.1:8080 (port 0: any free one)")
       .requiredOption("--registry <repository>", "HOST[:PORT]/REPOSITORY under which schematics and built images are kept")
-      .option("--catalog <dir>", "directory of extension sources offered by name (default: this tree's extensions/)")
+      .option("--catalog <dir|ref>", "the extensions offered: a catalog in a registry (HOST/REPO:TAG, as 'bronze factory catalog publish' writes it; needs --trusted-keys) or a directory of extension sources (default: this tree's extensions/)")
+      .option("--trusted-keys <pem...>", "public keys (ECDSA P-256, PEM) the catalog and every extension image must be signed by; with them a schematic may also name an image HOST/REPO@sha256:... signed by one", [] as string[])
       .option("-j, --jobs <n>", "image builds at once", positive, 1)
       .option("--token-file <file>", "creating a schematic needs Authorization: Bearer <the token in this file>")
       .option("--rate <n>", "requests one client address may make per minute", positive, 600)
       .option("--cache-from <repository>", "shared cache the builds take steps from (as bronze build --cache-from)")
       .option("--cache-to <repository>", "shared cache the builds send their steps to (as bronze build --cache-to)")
       .option("--sign-key <key>", "sign every image served with this ECDSA P-256 key (PEM): the installer signed and attested (as bronze push --sign-key), each file beside its FILE.sig"),
-  ).action(async (opts: ServeOptions) => {
-    const { host, port } = listenAddress(opts.listen);
-    const base = parseReference(opts.registry);
-    if (base.tag || base.digest) throw new InputError(`--registry ${opts.registry}: give a repository without a tag or digest`);
-    const token = opts.tokenFile ? (await readFile(opts.tokenFile, "utf8").catch(() => {
-      throw new InputError(`--token-file ${opts.tokenFile ?? ""}: cannot read it`);
-    })).trim() : undefined;
-    if (opts.tokenFile && !token) throw new InputError(`--token-file ${opts.tokenFile}: the file is empty`);
-    const signingKey = opts.signKey ? await (await import("../oci/cosign.ts")).loadSigningKey(opts.signKey, "--sign-key") : undefined;
-    const log = (line: string) => console.error(`bronze factory: ${line}`);
-    const [{ loadCatalog }, { FactoryStore }, { ImageBuilder }, { Factory }] = await Promise.all([
-      import("../factory/catalog.ts"),
-      import("../factory/store.ts"),
-      import("../factory/builder.ts"),
-      import("../factory/server.ts"),
-    ]);
-    const catalog = await loadCatalog(opts.catalog ?? join(projectRoot, "extensions"));
-    const version = await projectVersion(projectRoot);
-    const store = new FactoryStore(await connect(base, opts), base);
-    const forwarded = [
-      ...(opts.cacheFrom ? ["--cache-from", opts.cacheFrom] : []),
-      ...(opts.cacheTo ? ["--cache-to", opts.cacheTo] : []),
-      ...(opts.plainHttp ? ["--plain-http"] : []),
-      ...(opts.insecure ? ["--insecure"] : []),
-      ...(opts.caFile ? ["--ca-file", opts.caFile] : []),
-    ];
-    const builder = new ImageBuilder({ projectRoot, version, store, catalog, jobs: opts.jobs, buildArgs: forwarded, log, ...(signingKey ? { signingKey } : {}) });
-    const wizard: WizardOffer = { version, arches: ARCH_NAMES, platforms: await shippedPlatforms(projectRoot), extensions: catalog };
-    const server = new Factory({ version, store, builder, wizard, token, ratePerMinute: opts.rate, waitMs: 500, log });
-    const { address } = await server.listen(host, port);
-    console.log(`bronze factory: release ${version}, listening on http://${address}; platforms ${wizard.platforms.map((p) => p.name).join(", ")}; extensions ${catalog.map((e) => e.name).join(", ")}`);
-    await new Promise<void>((resolve) => {
-      for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => resolve());
-    });
+  ).action(async (opts: ServeOptions) => serve(projectRoot, opts));
+
+  connectionOptions(
+    factory
+      .command("catalog")
+      .description("the catalog a factory offers, in a registry")
+      .command("publish")
+      .description("push extension images (as 'bronze extension build' writes them) into one repository, each signed, and the catalog's index listing them, signed, under TAG")
+      .argument("<ref>", "HOST[:PORT]/REPOSITORY:TAG of the catalog")
+      .argument("<layouts...>", "extension images: OCI layout directories or tars")
+      .requiredOption("--sign-key <key>", "sign the images and the index with this ECDSA P-256 key (PEM); factories trust its public half (--trusted-keys)"),
+  ).action(async (refText: string, layouts: string[], opts: ConnectionOptions & { signKey: string }) => {
+    const ref = parseReference(refText);
+    const key = await (await import("../oci/cosign.ts")).loadSigningKey(opts.signKey, "--sign-key");
+    const { publishCatalog } = await import("../factory/catalog.ts");
+    const published = await publishCatalog(await connect(ref, opts), ref, layouts, key);
+    console.log(`published catalog ${ref.registry}/${ref.repository}:${ref.tag ?? ""}@${published.digest}, signed: ${published.entries.map((e) => `${e.name} ${e.version} (${e.digest})`).join(", ")}`);
+  });
+}
+
+async function readToken(file: string | undefined): Promise<string | undefined> {
+  if (!file) return undefined;
+  const token = (await readFile(file, "utf8").catch(() => {
+    throw new InputError(`--token-file ${file}: cannot read it`);
+  })).trim();
+  if (!token) throw new InputError(`--token-file ${file}: the file is empty`);
+  return token;
+}
+
+/** The catalog --catalog names (a registry's, checked against the trusted keys, or a directory's). */
+async function catalogOf(projectRoot: string, opts: ServeOptions, trusted: readonly KeyObject[], log: (line: string) => void): Promise<CatalogEntry[]> {
+  const { loadCatalog, loadRegistryCatalog } = await import("../factory/catalog.ts");
+  const ref = opts.catalog ? await registryTarget(opts.catalog) : undefined;
+  if (!ref) return loadCatalog(opts.catalog ?? join(projectRoot, "extensions"));
+  if (!trusted.length) throw new InputError(`--catalog ${opts.catalog ?? ""} is in a registry: give --trusted-keys with the public key it is signed by`);
+  return loadRegistryCatalog(await connect(ref, opts), ref, trusted, log);
+}
+
+/** What each `bronze build` of the factory is given: the shared cache, and how to reach registries. */
+const buildArguments = (opts: ServeOptions): string[] => [
+  ...(opts.cacheFrom ? ["--cache-from", opts.cacheFrom] : []),
+  ...(opts.cacheTo ? ["--cache-to", opts.cacheTo] : []),
+  ...(opts.plainHttp ? ["--plain-http"] : []),
+  ...(opts.insecure ? ["--insecure"] : []),
+  ...(opts.caFile ? ["--ca-file", opts.caFile] : []),
+];
+
+async function serve(projectRoot: string, opts: ServeOptions): Promise<void> {
+  const { host, port } = listenAddress(opts.listen);
+  const base = parseReference(opts.registry);
+  if (base.tag || base.digest) throw new InputError(`--registry ${opts.registry}: give a repository without a tag or digest`);
+  const token = await readToken(opts.tokenFile);
+  const { loadSigningKey, loadTrustedKey } = await import("../oci/cosign.ts");
+  const signingKey = opts.signKey ? await loadSigningKey(opts.signKey, "--sign-key") : undefined;
+  const trustedKeys = opts.trustedKeys.map((k) => resolve(k));
+  const trusted = await Promise.all(trustedKeys.map((k) => loadTrustedKey(k)));
+  const log = (line: string) => console.error(`bronze factory: ${line}`);
+  const catalog = await catalogOf(projectRoot, opts, trusted, log);
+  const [{ FactoryStore }, { ImageBuilder }, { Factory }, { cosignSignatureProblem }] = await Promise.all([
+    import("../factory/store.ts"),
+    import("../factory/builder.ts"),
+    import("../factory/server.ts"),
+    import("../registry/cosign-tag.ts"),
+  ]);
+  const checkImage = trusted.length
+    ? async (reference: string, digest: string) => {
+        const ref = parseReference(reference);
+        return cosignSignatureProblem(await connect(ref, opts), ref, digest, trusted);
+      }
+    : undefined;
+  const version = await projectVersion(projectRoot);
+  const store = new FactoryStore(await connect(base, opts), base);
+  const buildArgs = buildArguments(opts);
+  const builder = new ImageBuilder({ projectRoot, version, store, catalog, trustedKeys, jobs: opts.jobs, buildArgs, log, ...(signingKey ? { signingKey } : {}) });
+  const platforms = await shippedPlatforms(projectRoot);
+  const server = new Factory({ version, store, builder, platforms, catalog, ...(checkImage ? { checkImage } : {}), token, ratePerMinute: opts.rate, waitMs: 500, log });
+  const { address } = await server.listen(host, port);
+  const offered = catalog.map((e) => `${e.name} ${e.version}`).join(", ");
+  console.log(`bronze factory: release ${version}, listening on http://${address}; platforms ${platforms.map((p) => p.name).join(", ")}; extensions ${offered}`);
+  await new Promise<void>((done) => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => done());
   });
 }

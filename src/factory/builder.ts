@@ -8,10 +8,11 @@ import { sign, type KeyObject } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BronzeError } from "../core/errors.ts";
 import { run } from "../core/exec.ts";
 import { FILES } from "../core/outputs.ts";
 import type { CatalogEntry } from "./catalog.ts";
-import type { Schematic } from "./schematic.ts";
+import { extensionChoice, type Schematic } from "./schematic.ts";
 import type { AssetFile, FactoryStore } from "./store.ts";
 
 export interface BuilderOptions {
@@ -19,6 +20,8 @@ export interface BuilderOptions {
   version: string;
   store: FactoryStore;
   catalog: readonly CatalogEntry[];
+  /** public keys (PEM paths) an extension image must be signed by */
+  trustedKeys: readonly string[];
   /** builds at once */
   jobs: number;
   /** given to every `bronze build` (the shared cache, the registry connection) */
@@ -31,17 +34,26 @@ export interface BuilderOptions {
 /** The signature of a file: `openssl dgst -sha256 -verify KEY.pub -signature FILE.sig FILE` checks it. */
 export const SIGNATURE_SUFFIX = ".sig";
 
-/** The profile a schematic is built as: JSON, which YAML reads as it is. */
-export function schematicProfile(id: string, schematic: Schematic, catalog: readonly CatalogEntry[]): { name: string; text: string } {
+/** What a schematic's extension item is built from: the catalog's entry (the last of that name unless pinned), or the image. */
+function extensionSource(item: string, catalog: readonly CatalogEntry[]): { build: string } | { image: string } {
+  const choice = extensionChoice(item);
+  if (choice.kind === "image") return { image: choice.reference };
+  const entry = catalog.filter((e) => e.name === choice.name && (!choice.digest || (e.source.kind === "image" && e.source.digest === choice.digest))).at(-1);
+  if (!entry) throw new BronzeError(`extension '${item}' is no longer in the catalog`);
+  return entry.source.kind === "build" ? { build: entry.source.dir } : { image: entry.source.reference };
+}
+
+/** The profile a schematic is built as: JSON, which YAML reads as it is. `trustedKeys`: absolute paths. */
+export function schematicProfile(id: string, schematic: Schematic, catalog: readonly CatalogEntry[], trustedKeys: readonly string[]): { name: string; text: string } {
   const name = `factory-${id.slice(0, 12)}`;
-  const dirOf = (extension: string) => catalog.find((e) => e.name === extension)?.dir ?? extension;
   const profile = {
     name,
     description: `bronze factory schematic ${id}`,
     base: schematic.platform,
-    extensions: schematic.extensions.map((e) => ({ build: dirOf(e) })),
+    extensions: schematic.extensions.map((e) => extensionSource(e, catalog)),
     kernelArgs: schematic.kernelArgs,
     ...(schematic.outputs ? { outputs: schematic.outputs } : {}),
+    ...(trustedKeys.length ? { trustedKeys } : {}),
   };
   return { name, text: `${JSON.stringify(profile, null, 2)}\n` };
 }
@@ -104,9 +116,9 @@ export class ImageBuilder {
   }
 
   private async build(id: string, schematic: Schematic): Promise<{ name: string; data: Buffer }[]> {
-    const { projectRoot, catalog, buildArgs, log } = this.options;
+    const { projectRoot, catalog, trustedKeys, buildArgs, log } = this.options;
     const started = Date.now();
-    const { name, text } = schematicProfile(id, schematic, catalog);
+    const { name, text } = schematicProfile(id, schematic, catalog, trustedKeys);
     const dir = await mkdtemp(join(tmpdir(), "bronze-factory-"));
     const outDir = join(projectRoot, "_out", name);
     try {

@@ -12,7 +12,8 @@ export interface WizardOffer {
   version: string;
   arches: readonly string[];
   platforms: readonly { name: string; description: string; outputs: readonly Output[] }[];
-  extensions: readonly { name: string; version: string; description: string }[];
+  /** `choice`: what a schematic names it by (NAME, or NAME@sha256:... for one version of it) */
+  extensions: readonly { name: string; version: string; description: string; choice: string }[];
 }
 
 /** The choices made so far, as the query string carries them. */
@@ -64,7 +65,7 @@ export function wizardPage(offer: WizardOffer, choices: Choices): string {
     return page(`bronze ${choices.version}: platform`, form(choices, `<fieldset><legend>Platform</legend>${platforms}</fieldset>\n<fieldset><legend>Architecture</legend>${arches}</fieldset>`, "Next"));
   }
   if (!choices.extensions) {
-    const boxes = offer.extensions.map((e) => `<label><input type="checkbox" name="ext" value="${esc(e.name)}"> <b>${esc(e.name)}</b> ${esc(e.version)} <small>${esc(e.description)}</small></label>`).join("\n");
+    const boxes = offer.extensions.map((e) => `<label><input type="checkbox" name="ext" value="${esc(e.choice)}"> <b>${esc(e.name)}</b> ${esc(e.version)} <small>${esc(e.description)}</small></label>`).join("\n");
     return page(`bronze ${choices.version} for ${choices.platform} (${choices.arch}): extensions`, form({ ...choices, extensions: undefined }, `<fieldset><legend>System extensions</legend>${boxes}<input type="hidden" name="extensions" value="chosen"></fieldset>`, "Next"));
   }
   const platform = offer.platforms.find((p) => p.name === choices.platform);

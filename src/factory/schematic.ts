@@ -20,7 +20,7 @@ export interface Schematic {
   /** the shipped profile it customizes (a platform: metal, nocloud, aws, ..., or minimal, default) */
   platform: string;
   arch: string;
-  /** catalog extensions by name, layered in this order */
+  /** layered in this order: catalog extensions by name (NAME, or NAME@sha256:... for one version), or HOST/REPO@sha256:... */
   extensions: string[];
   kernelArgs: string[];
   /** what is built; undefined: the platform's outputs */
@@ -30,7 +30,33 @@ export interface Schematic {
 /** What a factory offers: a schematic naming anything else is refused. */
 export interface Offer {
   platforms: readonly string[];
-  extensions: readonly string[];
+  /** the catalog's entries; one of an image has its digest, by which a schematic may pin it */
+  extensions: readonly { name: string; digest?: string }[];
+  /** whether images outside the catalog may be named (pinned by digest, signed by a key the factory trusts) */
+  images: boolean;
+}
+
+/** What an item of a schematic's extensions names. */
+export type ExtensionChoice = { kind: "catalog"; name: string; digest?: string } | { kind: "image"; reference: string; digest: string };
+
+const PINNED = /^(.+)@(sha256:[0-9a-f]{64})$/;
+
+export function extensionChoice(item: string): ExtensionChoice {
+  const pinned = PINNED.exec(item);
+  const [name, digest] = pinned ? [pinned[1] ?? "", pinned[2] ?? ""] : [item, undefined];
+  if (digest && name.includes("/")) return { kind: "image", reference: item, digest };
+  return { kind: "catalog", name, ...(digest ? { digest } : {}) };
+}
+
+/** Why the catalog or the factory does not take `choice`; undefined when it does. */
+function choiceProblem(choice: ExtensionChoice, offer: Offer): string | undefined {
+  const names = [...new Set(offer.extensions.map((e) => e.name))].join(", ") || "none";
+  if (choice.kind === "image") return offer.images ? undefined : `this factory builds catalog extensions only (${names}); it trusts no key for other images`;
+  const versions = offer.extensions.filter((e) => e.name === choice.name);
+  if (versions.length === 0) return `extension '${choice.name}' is not in the catalog; it offers ${names}`;
+  if (!choice.digest || versions.some((e) => e.digest === choice.digest)) return undefined;
+  const digests = versions.map((e) => e.digest).filter(Boolean);
+  return digests.length ? `the catalog has no '${choice.name}' ${choice.digest}; it has ${digests.join(", ")}` : `extension '${choice.name}' is built from source here: it cannot be pinned by digest`;
 }
 
 const KEYS = ["platform", "arch", "extensions", "kernelArgs", "outputs"];
@@ -65,14 +91,13 @@ export function parseSchematic(source: string, text: string, offer: Offer): Sche
   if (!ARCH_NAMES.includes(arch)) throw yaml.error(["arch"], `arch '${arch}' is not offered; use one of ${ARCH_NAMES.join(", ")}`);
   for (const [i, item] of f.list(top.extensions, ["extensions"]).entries()) {
     if (typeof item === "object" && item !== null) {
-      throw yaml.error(["extensions", i], `extensions are named from the catalog (e.g. ${offer.extensions[0] ?? "hello"}); an image that is not in it is not built here`);
+      throw yaml.error(["extensions", i], `an extension is a catalog name (e.g. ${offer.extensions[0]?.name ?? "hello"}), NAME@sha256:... or HOST/REPO@sha256:..., written as one string`);
     }
   }
   const extensions = unique("extensions", list("extensions"));
-  for (const [i, name] of extensions.entries()) {
-    if (!offer.extensions.includes(name)) {
-      throw yaml.error(["extensions", i], `extension '${name}' is not in the catalog; it offers ${offer.extensions.join(", ") || "none"}`);
-    }
+  for (const [i, item] of extensions.entries()) {
+    const problem = choiceProblem(extensionChoice(item), offer);
+    if (problem) throw yaml.error(["extensions", i], problem);
   }
   const kernelArgs = list("kernelArgs");
   for (const [i, arg] of kernelArgs.entries()) {

@@ -15,21 +15,25 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import { stringify } from "yaml";
-import { archNamed, ARCHES } from "../core/arch.ts";
+import { ARCH_NAMES, archNamed, ARCHES } from "../core/arch.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { FILES } from "../core/outputs.ts";
 import { ipxeScript } from "../disk/pxe.ts";
 import { CONTENT_SECURITY_POLICY, linksPage, wizardPage, type WizardOffer } from "./pages.ts";
 import type { ImageBuilder } from "./builder.ts";
-import { parseSchematic, SCHEMATIC_ID, SCHEMATIC_MAX_BYTES, schematicBytes, schematicId, type Offer, type Schematic } from "./schematic.ts";
+import type { CatalogEntry } from "./catalog.ts";
+import { extensionChoice, parseSchematic, SCHEMATIC_ID, SCHEMATIC_MAX_BYTES, schematicBytes, schematicId, type Offer, type Schematic } from "./schematic.ts";
 import type { AssetFile, FactoryStore } from "./store.ts";
 
 export interface FactoryOptions {
   version: string;
   store: FactoryStore;
   builder: ImageBuilder;
-  /** what the wizard shows; schematics are checked against the same platforms and extensions */
-  wizard: WizardOffer;
+  /** the platforms offered, as the wizard shows them */
+  platforms: WizardOffer["platforms"];
+  catalog: readonly CatalogEntry[];
+  /** given when images outside the catalog may be named: why one is not signed by a trusted key, or undefined */
+  checkImage?: (reference: string, digest: string) => Promise<string | undefined>;
   /** when set, creating a schematic needs `Authorization: Bearer <token>` */
   token?: string;
   /** requests one client address may make per minute */
@@ -93,11 +97,16 @@ export class Factory {
   private readonly options: FactoryOptions;
   private readonly rate: RateLimit;
   private readonly offer: Offer;
+  private readonly wizardOffer: WizardOffer;
 
   constructor(options: FactoryOptions) {
     this.options = options;
     this.rate = new RateLimit(options.ratePerMinute);
-    this.offer = { platforms: options.wizard.platforms.map((p) => p.name), extensions: options.wizard.extensions.map((e) => e.name) };
+    const { catalog, platforms, version } = options;
+    const digestOf = (e: CatalogEntry) => (e.source.kind === "image" ? e.source.digest : undefined);
+    this.offer = { platforms: platforms.map((p) => p.name), extensions: catalog.map((e) => ({ name: e.name, digest: digestOf(e) })), images: options.checkImage !== undefined };
+    const extensions = catalog.map((e) => ({ name: e.name, version: e.version, description: e.description, choice: digestOf(e) ? `${e.name}@${digestOf(e) ?? ""}` : e.name }));
+    this.wizardOffer = { version, arches: ARCH_NAMES, platforms, extensions };
   }
 
   /** Serves on `host:port` (port 0: any free one); resolves with the address it listens on. */
@@ -158,11 +167,22 @@ export class Factory {
   private async createSchematic(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { token } = this.options;
     if (token && !bearerMatches(req.headers.authorization, token)) throw new HttpError(401, "creating a schematic needs Authorization: Bearer <token>", { "WWW-Authenticate": 'Bearer realm="bronze factory"' });
-    const schematic = parseSchematic("schematic", await body(req, SCHEMATIC_MAX_BYTES), this.offer);
+    const schematic = await this.checkedImages(parseSchematic("schematic", await body(req, SCHEMATIC_MAX_BYTES), this.offer));
     const id = schematicId(schematic);
     await this.options.store.putSchematic(id, schematicBytes(schematic));
     this.options.log(`schematic ${id} stored`);
     send(res, req, 201, `${JSON.stringify({ id })}\n`, { "Content-Type": "application/json", Location: `/schematics/${id}` });
+  }
+
+  /** The schematic, once every image it names outside the catalog is found signed by a trusted key. */
+  private async checkedImages(schematic: Schematic): Promise<Schematic> {
+    for (const item of schematic.extensions) {
+      const choice = extensionChoice(item);
+      if (choice.kind !== "image" || !this.options.checkImage) continue;
+      const problem = await this.options.checkImage(choice.reference, choice.digest);
+      if (problem) throw new HttpError(400, `extension ${choice.reference} is not taken: ${problem}`);
+    }
+    return schematic;
   }
 
   /** The stored schematic, read as a request would be: what the catalog no longer offers is refused. */
@@ -191,7 +211,7 @@ export class Factory {
   /** A step of the wizard; the last one stores the schematic (unless creation needs a token) and links its files. */
   private async wizard(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const query = new URLSearchParams((req.url ?? "").split("?")[1] ?? "");
-    const { wizard } = this.options;
+    const wizard = this.wizardOffer;
     const html = { "Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": CONTENT_SECURITY_POLICY };
     const version = query.get("version") ?? undefined;
     if (version !== undefined) this.checkedVersion(version);
@@ -211,7 +231,7 @@ export class Factory {
       kernelArgs: choices.args.match(/(?:[^\s"]+|"[^"]*")+/g) ?? [],
       ...(outputs.length ? { outputs } : {}),
     };
-    const schematic = parseSchematic("the wizard's choices", JSON.stringify(request), this.offer);
+    const schematic = await this.checkedImages(parseSchematic("the wizard's choices", JSON.stringify(request), this.offer));
     const id = schematicId(schematic);
     if (!this.options.token) await this.options.store.putSchematic(id, schematicBytes(schematic));
     send(res, req, 200, linksPage(wizard, schematic, id, stringify(schematic), !this.options.token), html);

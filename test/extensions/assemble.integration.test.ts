@@ -1,19 +1,17 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Spec, Validation } from "@cyclonedx/cyclonedx-library";
 import { execa } from "execa";
 import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
-import { imageDigest } from "../../src/extensions/signature.ts";
 import { signatureTag } from "../../src/oci/cosign.ts";
-import { openLayout } from "../../src/oci/layout-read.ts";
 import { loadProfile } from "../../src/profile/profile.ts";
 import { readUkiSections } from "../../src/uki/uki.ts";
 import { startBuild } from "../helpers/build.ts";
 import { bronze } from "../helpers/cli.ts";
-import { ecKeyPair, extensionManifest } from "../helpers/extension.ts";
+import { ecKeyPair, extensionImage } from "../helpers/extension.ts";
 import { launchRegistry } from "../helpers/registry-process.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
@@ -120,20 +118,6 @@ async function modulesDep(image: string): Promise<string[]> {
 
 
 /** `bronze extension build` of a directory with these files under rootfs/; returns the image tar and its digest. */
-async function extensionImage(name: string, files: Record<string, string>, out: string): Promise<{ tar: string; layout: string; digest: string }> {
-  const src = join(out, `${name}-src`);
-  await mkdir(src, { recursive: true });
-  await writeFile(join(src, "manifest.yaml"), extensionManifest(name));
-  for (const [path, text] of Object.entries(files)) {
-    await mkdir(join(src, "rootfs", path, ".."), { recursive: true });
-    await writeFile(join(src, "rootfs", path), text);
-    await chmod(join(src, "rootfs", path), 0o644);
-  }
-  const result = await bronze(["extension", "build", src, "--out", out]);
-  assert.equal(result.exitCode, 0, String(result.all));
-  const tar = join(out, `${name}.oci.tar`);
-  return { tar, layout: join(out, name), digest: imageDigest(await openLayout(tar)) };
-}
 
 
 test("extension images are used only pinned, signed by a trusted key (or allowed unsigned by name) and within the content policy; each refusal names the extension and the reason", { timeout: 10 * 60_000 }, async () => {

@@ -10,7 +10,7 @@ const offer: WizardOffer = {
     { name: "minimal", description: "smallest <b>QEMU</b> image", outputs: ["uki", "kernel-initramfs", "installer"] },
     { name: "metal", description: "bare metal", outputs: ["uki", "installer", "iso"] },
   ],
-  extensions: [{ name: "hello", version: "0.1.0", description: `a "service" & a module` }],
+  extensions: [{ name: "hello", version: "0.1.0", description: `a "service" & a module`, choice: "hello" }],
 };
 
 test("each step is a GET form to /ui carrying the choices so far, and the text a profile or extension brings is escaped", () => {

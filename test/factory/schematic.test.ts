@@ -3,7 +3,12 @@ import { test } from "node:test";
 import { sha256 } from "../../src/core/hash.ts";
 import { parseSchematic, SCHEMATIC_MAX_BYTES, schematicBytes, schematicId } from "../../src/factory/schematic.ts";
 
-const offer = { platforms: ["minimal", "metal"], extensions: ["hello", "confined"] };
+const PIN = (n: number) => `sha256:${String(n).repeat(64)}`;
+const offer = {
+  platforms: ["minimal", "metal"],
+  extensions: [{ name: "hello" }, { name: "confined" }, { name: "motd", digest: PIN(1) }, { name: "motd", digest: PIN(2) }],
+  images: false,
+};
 const read = (text: string) => parseSchematic("schematic", text, offer);
 
 test("the same schematic written in any order, style or with comments has one ID: the sha256 of the bytes stored", () => {
@@ -31,7 +36,7 @@ test("what changes the image changes the ID: extension order (layering), kernel 
 
 test("bad schematics are refused naming the line and the fix", () => {
   const refused: [string, RegExp][] = [
-    ["platform: minimal\nextensions: [nope]\n", /schematic:2: extension 'nope' is not in the catalog; it offers hello, confined/],
+    ["platform: minimal\nextensions: [nope]\n", /schematic:2: extension 'nope' is not in the catalog; it offers hello, confined, motd/],
     ["platform: windows\n", /schematic:1: platform 'windows' is not offered; use one of minimal, metal/],
     ["platform: minimal\nsecrets: 1\n", /schematic:2: unknown key 'secrets' in the file; allowed: platform, arch/],
     ["platform: minimal\narch: sparc\n", /schematic:2: arch 'sparc' is not offered/],

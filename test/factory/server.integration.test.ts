@@ -1,100 +1,22 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { request } from "node:http";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { execa, type ResultPromise } from "execa";
+import { before, test } from "node:test";
+import { execa } from "execa";
 import { boot, BOOT_DEFAULTS } from "../../src/boot/qemu.ts";
 import { startBuild } from "../helpers/build.ts";
 import { bronze } from "../helpers/cli.ts";
 import { ecKeyPair } from "../helpers/extension.ts";
+import { buildsOf, createSchematic, http, RELEASE, sha256, startFactory, whenBuilt, type Running } from "../helpers/factory.ts";
 import { formFields } from "../helpers/html-form.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 // The factory against Debian's docker-registry, through its HTTP front and its registry front, with
 // real clients (curl's part played by node:http, skopeo, openssl, bronze upgrade) and a real boot.
-// Its release is 0.1.1, so that an installer from it upgrades a disk made from the minimal image (0.1.0).
-const RELEASE = "0.1.1";
+// Its release (RELEASE) is newer than the minimal image's, so that its installers upgrade a disk of it.
 const dir = await tempDir();
 const HELLO = "platform: minimal\nextensions: [hello]\noutputs: [uki, installer, iso]\n";
-
-interface Running {
-  address: string;
-  log: () => string;
-}
-
-const running: ResultPromise[] = [];
-after(() => {
-  for (const child of running) child.kill("SIGTERM");
-});
-
-/** `bronze factory serve` on a free port; resolves once it says where it listens. */
-async function startFactory(registry: string, extra: readonly string[] = []): Promise<Running> {
-  const child = execa(join(PROJECT_ROOT, "bin", "bronze"), ["factory", "serve", "--listen", "127.0.0.1:0", "--registry", `${registry}/factory`, "--plain-http", ...extra], {
-    cwd: PROJECT_ROOT,
-    env: { CI: "true", BRONZE_VERSION: RELEASE },
-    reject: false,
-    buffer: false,
-  });
-  running.push(child);
-  let err = "";
-  child.stderr?.on("data", (c: Buffer) => (err += c.toString()));
-  const address = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (c: Buffer) => {
-      out += c.toString();
-      const found = /listening on http:\/\/([0-9.:]+)/.exec(out)?.[1];
-      if (found) resolve(found);
-    });
-    void child.then(() => reject(new Error(`bronze factory serve ended:\n${out}${err}`)));
-  });
-  return { address, log: () => err };
-}
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-  ms: number;
-}
-
-/** One HTTP exchange with the path sent exactly as written (no client-side normalization). */
-function http(address: string, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Answer> {
-  const [host, port] = address.split(":");
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port: Number(port), method, path, headers: { ...headers, ...(body !== undefined ? { "Content-Length": String(Buffer.byteLength(body)) } : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), ms: Date.now() - started }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-async function createSchematic(address: string, text: string, headers: Record<string, string> = {}): Promise<string> {
-  const answer = await http(address, "POST", "/schematics", text, headers);
-  assert.equal(answer.status, 201, answer.body.toString());
-  return (JSON.parse(answer.body.toString()) as { id: string }).id;
-}
-
-/** GETs `path` until it is there, every answer before that a 202 (or, on the registry front, 503) with Retry-After. */
-async function whenBuilt(address: string, path: string, waiting = 202): Promise<Answer> {
-  for (let tries = 0; tries < 600; tries++) {
-    const answer = await http(address, "GET", path);
-    if (answer.status === 200) return answer;
-    assert.equal(answer.status, waiting, `${path}: ${answer.body.toString()}`);
-    assert.ok(Number(answer.headers["retry-after"]) > 0, "the client is told when to ask again");
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  throw new Error(`${path} was not built in 5 minutes`);
-}
-
-const buildsOf = (log: string, id: string) => log.split("\n").filter((l) => l.includes(`bronze factory: building ${id}`)).length;
-const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
 // started here, not in a hook: what a hook registers to stop would stop when the hook ends
 const registry = (await startRegistry()).address;
@@ -255,7 +177,9 @@ test("bad requests are refused with a 4xx that says why: malformed, oversized, u
     ["POST", "/schematics", "platform: [minimal\n", 400, /schematic:\d+: not valid YAML/],
     ["POST", "/schematics", `platform: minimal\n#${"x".repeat(20_000)}\n`, 413, /at most 16384 bytes/],
     ["POST", "/schematics", "platform: minimal\nextensions: [openssh]\n", 400, /schematic:2: extension 'openssh' is not in the catalog; it offers confined, hello/],
-    ["POST", "/schematics", "platform: minimal\nextensions:\n  - image: evil.example/ext@sha256:" + "0".repeat(64) + "\n", 400, /schematic:3: extensions are named from the catalog \(e\.g\. confined\); an image that is not in it is not built here/],
+    ["POST", "/schematics", "platform: minimal\nextensions:\n  - image: evil.example/ext@sha256:" + "0".repeat(64) + "\n", 400, /schematic:3: an extension is a catalog name \(e\.g\. confined\), NAME@sha256:\.\.\. or HOST\/REPO@sha256:\.\.\., written as one string/],
+    ["POST", "/schematics", `platform: minimal\nextensions: ["evil.example/ext@sha256:${"0".repeat(64)}"]\n`, 400, /schematic:2: this factory builds catalog extensions only \(confined, hello\); it trusts no key for other images/],
+    ["POST", "/schematics", `platform: minimal\nextensions: ["hello@sha256:${"0".repeat(64)}"]\n`, 400, /schematic:2: extension 'hello' is built from source here: it cannot be pinned by digest/],
     ["POST", "/schematics", "platform: minimal\nsecureBoot: off\n", 400, /unknown key 'secureBoot'/],
     ["GET", "/schematics/../../etc/passwd", undefined, 404, /not found/],
     ["GET", `/schematics/${"0".repeat(64)}`, undefined, 404, /no schematic 0{64}; POST it to \/schematics first/],
