@@ -19,6 +19,7 @@ import { ARCH_NAMES, archNamed, ARCHES } from "../core/arch.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { FILES } from "../core/outputs.ts";
 import { ipxeScript } from "../disk/pxe.ts";
+import { BUILDING_HEADER } from "../registry/transport.ts";
 import { CONTENT_SECURITY_POLICY, linksPage, wizardPage, type WizardOffer } from "./pages.ts";
 import type { ImageBuilder } from "./builder.ts";
 import type { CatalogEntry } from "./catalog.ts";
@@ -292,7 +293,8 @@ export class Factory {
       try {
         await this.files(id, await this.schematic(id));
       } catch (error) {
-        if (error instanceof HttpError && error.status === 202) throw new HttpError(503, error.message, error.headers);
+        // bronze's own client waits while this header is there (registry/transport.ts); others retry on 503
+        if (error instanceof HttpError && error.status === 202) throw new HttpError(503, error.message, { ...error.headers, [BUILDING_HEADER]: id });
         throw error;
       }
     } else if (!DIGEST.test(reference) && !(kind === "manifests" && SIDE_TAG.test(reference))) {

@@ -33,6 +33,13 @@ export interface TransportOptions {
 const IDLE_TIMEOUT_MS = 30_000;
 /** no wait between attempts longer than this, however many were made */
 const MAX_BACKOFF_MS = 5_000;
+/**
+ * A bronze factory answers 503 with this header while it builds what was asked for (an installer made on
+ * first pull): that is waited for, as Retry-After says, up to BUILD_WAIT_MS, without using up the attempts
+ * a fault may take.
+ */
+export const BUILDING_HEADER = "bronze-building";
+const BUILD_WAIT_MS = 30 * 60_000;
 const RETRYABLE_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED", "EAI_AGAIN"]);
 
 /** A registry exchange that failed: the system's error code when the connection failed, the HTTP status when an answer said no. */
@@ -86,6 +93,7 @@ export async function sendWithRetries(
   body?: Buffer,
   onRetry?: (why: string) => void,
 ): Promise<HttpResponse> {
+  let buildWaitedMs = 0;
   for (let attempt = 1; ; attempt++) {
     let why: string;
     let wait = backoffMs(options.backoffMs, attempt);
@@ -95,6 +103,13 @@ export async function sendWithRetries(
       why = `HTTP ${response.status}`;
       const retryAfter = Number(response.headers["retry-after"]);
       if (Number.isFinite(retryAfter) && retryAfter >= 0) wait = Math.min(retryAfter * 1000, 30_000);
+      if (response.status === 503 && response.headers[BUILDING_HEADER] !== undefined && buildWaitedMs < BUILD_WAIT_MS) {
+        onRetry?.(`${method} ${url.pathname}: being built by the factory; asking again in ${wait} ms`);
+        buildWaitedMs += wait;
+        attempt--;
+        await sleep(wait);
+        continue;
+      }
       if (attempt >= options.attempts) return response;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? "";

@@ -144,10 +144,19 @@ test("an iPXE script per schematic, version and arch boots the image's kernel an
   assert.match(refused.body.toString(), /has no vmlinuz, initramfs\.cpio\.zst: network boot needs the kernel-initramfs output/);
 });
 
-test("the factory's registry front serves the installer: skopeo copies it, its signature verifies, and bronze upgrade --image installs it on a disk that then boots the extension", { timeout: 10 * 60_000 }, async () => {
-  const id = await createSchematic(first.address, HELLO);
+test("the factory's registry front serves the installer: bronze upgrade --image waits while it is built on first pull and installs it on a disk that then boots the extension; skopeo copies it, and its signature verifies", { timeout: 10 * 60_000 }, async () => {
+  const id = await createSchematic(first.address, `${HELLO}kernelArgs: [bronze.factory-test=upgrade]\n`);
   const reference = `${first.address}/installer/${id}:${RELEASE}`;
-  await whenBuilt(first.address, `/v2/installer/${id}/manifests/${RELEASE}`, 503);
+  const disk = join(dir, "disk.raw");
+  const made = await bronze(["image", "disk", "--from", join(PROJECT_ROOT, "_out", "minimal", "installer"), "--out", disk, "--size", "256M"]);
+  assert.equal(made.exitCode, 0, String(made.all));
+  // nothing built yet: the first pull is answered 503 with the factory's header, which bronze waits on
+  const upgraded = await bronze(["upgrade", "--disk", disk, "--image", reference, "--key", keys.pub, "--plain-http"]);
+  assert.equal(upgraded.exitCode, 0, String(upgraded.all));
+  assert.match(String(upgraded.all), /being built by the factory; asking again in 5000 ms/);
+  assert.match(String(upgraded.all), new RegExp(`${RELEASE} installed as EFI/Linux/bronze-${RELEASE}\\+3\\.efi`));
+  assert.equal(buildsOf(first.log(), id), 1);
+
   const raw = JSON.parse((await execa("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${reference}`])).stdout) as { manifests: { platform: { architecture: string } }[] };
   assert.deepEqual(raw.manifests.map((m) => m.platform.architecture), ["amd64"]);
   await execa("skopeo", ["copy", "--quiet", "--all", "--src-tls-verify=false", `docker://${reference}`, `oci:${join(dir, "copied")}:${RELEASE}`]);
@@ -157,12 +166,6 @@ test("the factory's registry front serves the installer: skopeo copies it, its s
   const refused = await bronze(["verify", reference, "--key", forged.pub, "--plain-http"]);
   assert.equal(refused.exitCode, 1, String(refused.all));
 
-  const disk = join(dir, "disk.raw");
-  const made = await bronze(["image", "disk", "--from", join(PROJECT_ROOT, "_out", "minimal", "installer"), "--out", disk, "--size", "256M"]);
-  assert.equal(made.exitCode, 0, String(made.all));
-  const upgraded = await bronze(["upgrade", "--disk", disk, "--image", reference, "--key", keys.pub, "--plain-http"]);
-  assert.equal(upgraded.exitCode, 0, String(upgraded.all));
-  assert.match(String(upgraded.all), new RegExp(`${RELEASE} installed as EFI/Linux/bronze-${RELEASE}\\+3\\.efi`));
   // what the disk now boots is the UKI the factory serves for the schematic
   const installed = (await execa("mtype", ["-i", `${disk}@@${1 << 20}`, `::/EFI/Linux/bronze-${RELEASE}+3.efi`], { encoding: "buffer" })).stdout;
   assert.ok(Buffer.from(installed).equals((await http(first.address, "GET", `/image/${id}/${RELEASE}/uki.efi`)).body));
@@ -170,6 +173,7 @@ test("the factory's registry front serves the installer: skopeo copies it, its s
   assert.equal(booted.ready.version, RELEASE);
   assert.equal(booted.ready.services, "1");
   assert.ok(booted.console.some((l) => /bronze: extension layer 001-hello mounted/.test(l)));
+  assert.ok(booted.console.some((l) => /Kernel command line: .*bronze\.factory-test=upgrade/.test(l)), "it boots with the schematic's kernel arguments");
 });
 
 test("bad requests are refused with a 4xx that says why: malformed, oversized, unknown extensions or keys, path tricks, other releases, no token, too many requests", async () => {
