@@ -22,6 +22,8 @@ interface ServeOptions extends ConnectionOptions {
   cacheTo?: string;
   signKey?: string;
   trustedKeys: string[];
+  secureBootKey?: string;
+  secureBootCert?: string;
 }
 
 const positive = wholeNumberOption(1, 1_000_000, "give a whole number of at least 1");
@@ -52,6 +54,8 @@ export function registerFactoryCommands(program: Command, { projectRoot }: CliEn
       .requiredOption("--listen <host:port>", "where to listen, e.g. 127.0.0.1:8080 (port 0: any free one)")
       .requiredOption("--registry <repository>", "HOST[:PORT]/REPOSITORY under which schematics and built images are kept")
       .option("--catalog <dir|ref>", "the extensions offered: a catalog in a registry (HOST/REPO:TAG, as 'bronze factory catalog publish' writes it; needs --trusted-keys) or a directory of extension sources (default: this tree's extensions/)")
+      .option("--secure-boot-key <key>", "sign the UKI and systemd-boot of schematics with secureBoot: true with this db key (PEM, as bronze build --secure-boot-key); needs --secure-boot-cert")
+      .option("--secure-boot-cert <cert>", "the certificate of --secure-boot-key, as enrolled in the firmware's db")
       .option("--trusted-keys <pem...>", "public keys (ECDSA P-256, PEM) the catalog and every extension image must be signed by; with them a schematic may also name an image HOST/REPO@sha256:... signed by one", [] as string[])
       .option("-j, --jobs <n>", "image builds at once", positive, 1)
       .option("--token-file <file>", "creating a schematic needs Authorization: Bearer <the token in this file>")
@@ -132,9 +136,16 @@ async function serve(projectRoot: string, opts: ServeOptions): Promise<void> {
   const version = await projectVersion(projectRoot);
   const store = new FactoryStore(await connect(base, opts), base);
   const buildArgs = buildArguments(opts);
-  const builder = new ImageBuilder({ projectRoot, version, store, catalog, trustedKeys, jobs: opts.jobs, buildArgs, log, ...(signingKey ? { signingKey } : {}) });
+  if (Boolean(opts.secureBootKey) !== Boolean(opts.secureBootCert)) throw new InputError("--secure-boot-key and --secure-boot-cert come together: give the db key (PEM) and its certificate");
+  // checked now, as a build would: a key that does not match its certificate is refused before serving
+  if (opts.secureBootKey && opts.secureBootCert) {
+    const { loadSigner } = await import("../secureboot/signer.ts");
+    await loadSigner({ key: opts.secureBootKey, cert: opts.secureBootCert }, { key: "--secure-boot-key", cert: "--secure-boot-cert", passphrase: "--secure-boot-key-passphrase-file" });
+  }
+  const secureBootArgs = opts.secureBootKey && opts.secureBootCert ? ["--secure-boot-key", resolve(opts.secureBootKey), "--secure-boot-cert", resolve(opts.secureBootCert)] : [];
+  const builder = new ImageBuilder({ projectRoot, version, store, catalog, trustedKeys, jobs: opts.jobs, buildArgs, secureBootArgs, log, ...(signingKey ? { signingKey } : {}) });
   const platforms = await shippedPlatforms(projectRoot);
-  const server = new Factory({ version, store, builder, platforms, catalog, ...(checkImage ? { checkImage } : {}), token, ratePerMinute: opts.rate, waitMs: 500, log });
+  const server = new Factory({ version, store, builder, platforms, catalog, ...(checkImage ? { checkImage } : {}), secureBoot: secureBootArgs.length > 0, token, ratePerMinute: opts.rate, waitMs: 500, log });
   const { address } = await server.listen(host, port);
   const offered = catalog.map((e) => `${e.name} ${e.version}`).join(", ");
   console.log(`bronze factory: release ${version}, listening on http://${address}; platforms ${platforms.map((p) => p.name).join(", ")}; extensions ${offered}`);

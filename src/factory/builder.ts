@@ -26,6 +26,8 @@ export interface BuilderOptions {
   jobs: number;
   /** given to every `bronze build` (the shared cache, the registry connection) */
   buildArgs: readonly string[];
+  /** given to the builds of schematics that ask for Secure Boot (the db key and certificate) */
+  secureBootArgs: readonly string[];
   log: (line: string) => void;
   /** signs the installer (and attests it) and every file (FILE.sig, ECDSA over its sha256, as openssl dgst -sign makes) */
   signingKey?: KeyObject;
@@ -116,7 +118,7 @@ export class ImageBuilder {
   }
 
   private async build(id: string, schematic: Schematic): Promise<{ name: string; data: Buffer }[]> {
-    const { projectRoot, catalog, trustedKeys, buildArgs, log } = this.options;
+    const { projectRoot, catalog, trustedKeys, buildArgs, secureBootArgs, log } = this.options;
     const started = Date.now();
     const { name, text } = schematicProfile(id, schematic, catalog, trustedKeys);
     const dir = await mkdtemp(join(tmpdir(), "bronze-factory-"));
@@ -125,7 +127,7 @@ export class ImageBuilder {
       const profileFile = join(dir, `${name}.yaml`);
       await writeFile(profileFile, text);
       log(`building ${id} (${schematic.platform}, ${schematic.extensions.length} extension(s)) as profile ${name}`);
-      await run(join(projectRoot, "bin", "bronze"), ["build", "--profile", profileFile, ...buildArgs], { cwd: projectRoot, logFile: join(dir, "build.log"), env: { CI: "true" } });
+      await run(join(projectRoot, "bin", "bronze"), ["build", "--profile", profileFile, ...buildArgs, ...(schematic.secureBoot ? secureBootArgs : [])], { cwd: projectRoot, logFile: join(dir, "build.log"), env: { CI: "true" } });
       const published = (await readdir(outDir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
       const files = await Promise.all(published.map(async (file) => ({ name: file, data: await readFile(join(outDir, file)) })));
       await this.pushInstaller(id, join(outDir, FILES.installerLayout));

@@ -14,6 +14,8 @@ export interface WizardOffer {
   platforms: readonly { name: string; description: string; outputs: readonly Output[] }[];
   /** `choice`: what a schematic names it by (NAME, or NAME@sha256:... for one version of it) */
   extensions: readonly { name: string; version: string; description: string; choice: string }[];
+  /** whether the factory signs for Secure Boot */
+  secureBoot: boolean;
 }
 
 /** The choices made so far, as the query string carries them. */
@@ -69,10 +71,11 @@ export function wizardPage(offer: WizardOffer, choices: Choices): string {
     return page(`bronze ${choices.version} for ${choices.platform} (${choices.arch}): extensions`, form({ ...choices, extensions: undefined }, `<fieldset><legend>System extensions</legend>${boxes}<input type="hidden" name="extensions" value="chosen"></fieldset>`, "Next"));
   }
   const platform = offer.platforms.find((p) => p.name === choices.platform);
+  const secureBootBox = offer.secureBoot ? `\n<label><input type="checkbox" name="secureboot" value="on"> Secure Boot: the UKI and systemd-boot signed with the factory's db key</label>` : "";
   const outputs = OUTPUTS.map((o) => `<label><input type="checkbox" name="output" value="${esc(o)}"${platform?.outputs.includes(o) ? " checked" : ""}> ${esc(o)}</label>`).join("\n");
   return page(
     `bronze ${choices.version} for ${choices.platform} (${choices.arch}): kernel arguments`,
-    form(choices, `<label>Extra kernel arguments <small>(space-separated; quote a value with spaces as name="a b")</small><br><input name="args" size="60" value="${esc(choices.args ?? "")}"></label>\n<fieldset><legend>Outputs</legend>${outputs}</fieldset>`, "Make the image"),
+    form(choices, `<label>Extra kernel arguments <small>(space-separated; quote a value with spaces as name="a b")</small><br><input name="args" size="60" value="${esc(choices.args ?? "")}"></label>\n<fieldset><legend>Outputs</legend>${outputs}</fieldset>${secureBootBox}`, "Make the image"),
   );
 }
 
@@ -80,8 +83,8 @@ export function wizardPage(offer: WizardOffer, choices: Choices): string {
 export function linksPage(offer: WizardOffer, schematic: Schematic, id: string, yaml: string, stored: boolean): string {
   const platform = offer.platforms.find((p) => p.name === schematic.platform);
   const outputs = schematic.outputs ?? platform?.outputs ?? [];
-  // what boots or installs; the signed copies exist only where Secure Boot signing is set up
-  const files = outputFiles(outputs).filter((name) => !name.includes(".signed."));
+  // what boots or installs; the signed copies exist when the schematic asks for Secure Boot
+  const files = outputFiles(outputs).filter((name) => schematic.secureBoot || !name.includes(".signed."));
   const base = `/image/${id}/${offer.version}`;
   const links = files.map((f) => `<li><a href="${esc(`${base}/${f}`)}">${esc(f)}</a> · <a href="${esc(`${base}/${f}.sha256`)}">sha256</a> · <a href="${esc(`${base}/${f}.sig`)}">signature</a></li>`).join("\n");
   const pxe = outputs.includes("kernel-initramfs") ? `<li>iPXE: <a href="/pxe/${esc(id)}/${esc(offer.version)}/${esc(schematic.arch)}">/pxe/${esc(id)}/${esc(offer.version)}/${esc(schematic.arch)}</a></li>` : "";

@@ -25,6 +25,8 @@ export interface Schematic {
   kernelArgs: string[];
   /** what is built; undefined: the platform's outputs */
   outputs?: Output[];
+  /** the UKI and systemd-boot signed for Secure Boot with the factory's db key (the installer carries those) */
+  secureBoot: boolean;
 }
 
 /** What a factory offers: a schematic naming anything else is refused. */
@@ -34,6 +36,8 @@ export interface Offer {
   extensions: readonly { name: string; digest?: string }[];
   /** whether images outside the catalog may be named (pinned by digest, signed by a key the factory trusts) */
   images: boolean;
+  /** whether the factory holds a Secure Boot db key to sign with */
+  secureBoot: boolean;
 }
 
 /** What an item of a schematic's extensions names. */
@@ -59,7 +63,7 @@ function choiceProblem(choice: ExtensionChoice, offer: Offer): string | undefine
   return digests.length ? `the catalog has no '${choice.name}' ${choice.digest}; it has ${digests.join(", ")}` : `extension '${choice.name}' is built from source here: it cannot be pinned by digest`;
 }
 
-const KEYS = ["platform", "arch", "extensions", "kernelArgs", "outputs"];
+const KEYS = ["platform", "arch", "extensions", "kernelArgs", "outputs", "secureBoot"];
 
 /** The canonical bytes of a schematic: what its ID hashes and what the factory stores. */
 export function schematicBytes(schematic: Schematic): Buffer {
@@ -103,7 +107,10 @@ export function parseSchematic(source: string, text: string, offer: Offer): Sche
   for (const [i, arg] of kernelArgs.entries()) {
     if (!isKernelArgument(arg)) throw yaml.error(["kernelArgs", i], `'${arg}' is not one kernel argument: ${KERNEL_ARG_HINT}`);
   }
-  const schematic: Schematic = { platform, arch, extensions: [...extensions], kernelArgs };
+  const secureBoot = top.secureBoot ?? false;
+  if (typeof secureBoot !== "boolean") throw yaml.error(["secureBoot"], "secureBoot is true or false");
+  if (secureBoot && !offer.secureBoot) throw yaml.error(["secureBoot"], "this factory holds no Secure Boot key to sign with; ask for secureBoot: false");
+  const schematic: Schematic = { platform, arch, extensions: [...extensions], kernelArgs, secureBoot };
   if (top.outputs === undefined) return schematic;
   const outputs = unique("outputs", list("outputs")).map((output, i) => {
     if (!(OUTPUTS as readonly string[]).includes(output)) throw yaml.error(["outputs", i], `unknown output '${output}'; use any of ${OUTPUTS.join(", ")}`);

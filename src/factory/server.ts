@@ -33,6 +33,8 @@ export interface FactoryOptions {
   /** the platforms offered, as the wizard shows them */
   platforms: WizardOffer["platforms"];
   catalog: readonly CatalogEntry[];
+  /** whether builds may be Secure Boot signed (the factory holds a db key) */
+  secureBoot: boolean;
   /** given when images outside the catalog may be named: why one is not signed by a trusted key, or undefined */
   checkImage?: (reference: string, digest: string) => Promise<string | undefined>;
   /** when set, creating a schematic needs `Authorization: Bearer <token>` */
@@ -105,9 +107,9 @@ export class Factory {
     this.rate = new RateLimit(options.ratePerMinute);
     const { catalog, platforms, version } = options;
     const digestOf = (e: CatalogEntry) => (e.source.kind === "image" ? e.source.digest : undefined);
-    this.offer = { platforms: platforms.map((p) => p.name), extensions: catalog.map((e) => ({ name: e.name, digest: digestOf(e) })), images: options.checkImage !== undefined };
+    this.offer = { platforms: platforms.map((p) => p.name), extensions: catalog.map((e) => ({ name: e.name, digest: digestOf(e) })), images: options.checkImage !== undefined, secureBoot: options.secureBoot };
     const extensions = catalog.map((e) => ({ name: e.name, version: e.version, description: e.description, choice: digestOf(e) ? `${e.name}@${digestOf(e) ?? ""}` : e.name }));
-    this.wizardOffer = { version, arches: ARCH_NAMES, platforms, extensions };
+    this.wizardOffer = { version, arches: ARCH_NAMES, platforms, extensions, secureBoot: options.secureBoot };
   }
 
   /** Serves on `host:port` (port 0: any free one); resolves with the address it listens on. */
@@ -231,6 +233,7 @@ export class Factory {
       extensions: choices.extensions,
       kernelArgs: choices.args.match(/(?:[^\s"]+|"[^"]*")+/g) ?? [],
       ...(outputs.length ? { outputs } : {}),
+      secureBoot: query.get("secureboot") === "on",
     };
     const schematic = await this.checkedImages(parseSchematic("the wizard's choices", JSON.stringify(request), this.offer));
     const id = schematicId(schematic);

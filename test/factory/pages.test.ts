@@ -11,6 +11,7 @@ const offer: WizardOffer = {
     { name: "metal", description: "bare metal", outputs: ["uki", "installer", "iso"] },
   ],
   extensions: [{ name: "hello", version: "0.1.0", description: `a "service" & a module`, choice: "hello" }],
+  secureBoot: false,
 };
 
 test("each step is a GET form to /ui carrying the choices so far, and the text a profile or extension brings is escaped", () => {
@@ -33,7 +34,7 @@ test("each step is a GET form to /ui carrying the choices so far, and the text a
 
 test("the links page links each file the outputs make, with its digest and signature, the iPXE script only with a kernel and initramfs", () => {
   const id = "a".repeat(64);
-  const withKernel = linksPage(offer, { platform: "minimal", arch: "x86_64", extensions: ["hello"], kernelArgs: [] }, id, "platform: minimal\n", true);
+  const withKernel = linksPage(offer, { platform: "minimal", arch: "x86_64", extensions: ["hello"], kernelArgs: [], secureBoot: false }, id, "platform: minimal\n", true);
   const hrefs = [...withKernel.matchAll(/href="([^"]*)"/g)].map((m) => m[1]);
   const base = `/image/${id}/1.2.3`;
   for (const file of ["uki.efi", "vmlinuz", "initramfs.cpio.zst", "installer.oci.tar"]) {
@@ -41,7 +42,7 @@ test("the links page links each file the outputs make, with its digest and signa
   }
   assert.ok(hrefs.includes(`/pxe/${id}/1.2.3/x86_64`));
   assert.ok(!hrefs.some((h) => h?.includes(".signed.")), "signed copies are not linked: the factory signs no boot files for Secure Boot");
-  const iso = linksPage(offer, { platform: "metal", arch: "x86_64", extensions: [], kernelArgs: [], outputs: ["iso", "installer"] }, id, "x: '<y>'\n", false);
+  const iso = linksPage(offer, { platform: "metal", arch: "x86_64", extensions: [], kernelArgs: [], outputs: ["iso", "installer"], secureBoot: false }, id, "x: '<y>'\n", false);
   assert.ok(iso.includes(`${base}/image.iso`));
   assert.ok(!iso.includes("/pxe/"));
   assert.ok(iso.includes("x: &#39;&lt;y&gt;&#39;"));

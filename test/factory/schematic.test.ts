@@ -8,6 +8,7 @@ const offer = {
   platforms: ["minimal", "metal"],
   extensions: [{ name: "hello" }, { name: "confined" }, { name: "motd", digest: PIN(1) }, { name: "motd", digest: PIN(2) }],
   images: false,
+  secureBoot: false,
 };
 const read = (text: string) => parseSchematic("schematic", text, offer);
 
@@ -44,10 +45,21 @@ test("bad schematics are refused naming the line and the fix", () => {
     ["platform: minimal\noutputs: [iso]\n", /schematic:2: the iso image is made from the installer image: add 'installer' to outputs/],
     ["platform: minimal\noutputs: [floppy]\n", /schematic:2: unknown output 'floppy'/],
     ["platform: minimal\nextensions: [hello, hello]\n", /schematic:2: 'hello' is named twice/],
+    ["platform: minimal\nsecureBoot: true\n", /schematic:2: this factory holds no Secure Boot key to sign with; ask for secureBoot: false/],
+    ["platform: minimal\nsecureBoot: yes please\n", /schematic:2: secureBoot is true or false/],
     ["platform: [minimal\n", /schematic:\d+: not valid YAML/],
     ["- platform\n", /schematic:1: the file must be a mapping/],
     [`platform: minimal\nkernelArgs: [${Array.from({ length: 65 }, (_, i) => `a${i}`).join(", ")}]\n`, /schematic:2: at most 64 items/],
     [`platform: minimal\n# ${"x".repeat(SCHEMATIC_MAX_BYTES)}\n`, /schematic: a schematic is at most 16384 bytes/],
   ];
   for (const [text, message] of refused) assert.throws(() => read(text), message, text.slice(0, 60));
+});
+
+test("Secure Boot is part of what the schematic names: on is another image than off, and is taken only where the factory can sign", () => {
+  const signing = { ...offer, secureBoot: true };
+  const on = parseSchematic("schematic", "platform: minimal\nsecureBoot: true\n", signing);
+  const off = parseSchematic("schematic", "platform: minimal\n", signing);
+  assert.equal(off.secureBoot, false);
+  assert.notEqual(schematicId(on), schematicId(off));
+  assert.equal(schematicId(off), schematicId(parseSchematic("schematic", "platform: minimal\nsecureBoot: false\n", signing)));
 });

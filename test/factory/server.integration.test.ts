@@ -176,6 +176,25 @@ test("the factory's registry front serves the installer: bronze upgrade --image 
   assert.ok(booted.console.some((l) => /Kernel command line: .*bronze\.factory-test=upgrade/.test(l)), "it boots with the schematic's kernel arguments");
 });
 
+test("a schematic with secureBoot: true from a factory holding a db key: the UKI it serves is signed (sbverify accepts it with the db certificate), and the wizard offers the choice", async () => {
+  const keysDir = join(dir, "secureboot");
+  const generated = await bronze(["keys", "generate", keysDir]);
+  assert.equal(generated.exitCode, 0, String(generated.all));
+  const signing = await startFactory(registry, ["--secure-boot-key", join(keysDir, "db.key"), "--secure-boot-cert", join(keysDir, "db.crt")]);
+  const id = await createSchematic(signing.address, "platform: minimal\nextensions: [hello]\noutputs: [uki, installer]\nsecureBoot: true\n");
+  const signed = (await whenBuilt(signing.address, `/image/${id}/${RELEASE}/uki.signed.efi`)).body;
+  await writeFile(join(dir, "uki.signed.efi"), signed);
+  const verified = await execa("sbverify", ["--cert", join(keysDir, "db.crt"), join(dir, "uki.signed.efi")], { reject: false, all: true });
+  assert.equal(verified.exitCode, 0, verified.all);
+  const other = await execa("sbverify", ["--cert", join(keysDir, "KEK.crt"), join(dir, "uki.signed.efi")], { reject: false });
+  assert.notEqual(other.exitCode, 0, "signed by the db key, not any key");
+  const page = (await http(signing.address, "GET", `/ui?version=${RELEASE}&platform=minimal&arch=x86_64&extensions=chosen`)).body.toString();
+  assert.ok(page.includes('name="secureboot" value="on"'));
+  const refused = await bronze(["factory", "serve", "--listen", "127.0.0.1:0", "--registry", `${registry}/factory`, "--secure-boot-key", join(keysDir, "db.key"), "--plain-http"]);
+  assert.equal(refused.exitCode, 2);
+  assert.match(String(refused.all), /--secure-boot-key and --secure-boot-cert come together/);
+});
+
 test("bad requests are refused with a 4xx that says why: malformed, oversized, unknown extensions or keys, path tricks, other releases, no token, too many requests", async () => {
   const refusals: [string, string, string | undefined, number, RegExp][] = [
     ["POST", "/schematics", "platform: [minimal\n", 400, /schematic:\d+: not valid YAML/],
@@ -184,7 +203,8 @@ test("bad requests are refused with a 4xx that says why: malformed, oversized, u
     ["POST", "/schematics", "platform: minimal\nextensions:\n  - image: evil.example/ext@sha256:" + "0".repeat(64) + "\n", 400, /schematic:3: an extension is a catalog name \(e\.g\. confined\), NAME@sha256:\.\.\. or HOST\/REPO@sha256:\.\.\., written as one string/],
     ["POST", "/schematics", `platform: minimal\nextensions: ["evil.example/ext@sha256:${"0".repeat(64)}"]\n`, 400, /schematic:2: this factory builds catalog extensions only \(confined, hello\); it trusts no key for other images/],
     ["POST", "/schematics", `platform: minimal\nextensions: ["hello@sha256:${"0".repeat(64)}"]\n`, 400, /schematic:2: extension 'hello' is built from source here: it cannot be pinned by digest/],
-    ["POST", "/schematics", "platform: minimal\nsecureBoot: off\n", 400, /unknown key 'secureBoot'/],
+    ["POST", "/schematics", "platform: minimal\nsigned: true\n", 400, /unknown key 'signed'/],
+    ["POST", "/schematics", "platform: minimal\nsecureBoot: true\n", 400, /schematic:2: this factory holds no Secure Boot key to sign with/],
     ["GET", "/schematics/../../etc/passwd", undefined, 404, /not found/],
     ["GET", `/schematics/${"0".repeat(64)}`, undefined, 404, /no schematic 0{64}; POST it to \/schematics first/],
     ["GET", "/schematics/%2e%2e%2fetc", undefined, 400, /is not a schematic ID/],
@@ -200,6 +220,7 @@ test("bad requests are refused with a 4xx that says why: malformed, oversized, u
     assert.match(answer.body.toString(), message, `${method} ${path}`);
   }
   const id = await createSchematic(first.address, HELLO);
+  await whenBuilt(first.address, `/image/${id}/${RELEASE}/uki.efi`);
   const missing = await http(first.address, "GET", `/image/${id}/${RELEASE}/passwd`);
   assert.equal(missing.status, 404);
   assert.match(missing.body.toString(), /has no passwd; it has .*uki\.efi/);
