@@ -73,12 +73,13 @@ export function registerFactoryCommands(program: Command, { projectRoot }: CliEn
       .description("push extension images (as 'bronze extension build' writes them) into one repository, each signed, and the catalog's index listing them, signed, under TAG")
       .argument("<ref>", "HOST[:PORT]/REPOSITORY:TAG of the catalog")
       .argument("<layouts...>", "extension images: OCI layout directories or tars")
-      .requiredOption("--sign-key <key>", "sign the images and the index with this ECDSA P-256 key (PEM); factories trust its public half (--trusted-keys)"),
-  ).action(async (refText: string, layouts: string[], opts: ConnectionOptions & { signKey: string }) => {
+      .requiredOption("--sign-key <key>", "sign the images and the index with this ECDSA P-256 key (PEM); factories trust its public half (--trusted-keys)")
+      .option("--admit-talos <name...>", "offer these Talos-built extensions (compatibility: talos) too: only without kernel modules, their lib/ placed under usr/lib/", [] as string[]),
+  ).action(async (refText: string, layouts: string[], opts: ConnectionOptions & { signKey: string; admitTalos: string[] }) => {
     const ref = parseReference(refText);
     const key = await (await import("../oci/cosign.ts")).loadSigningKey(opts.signKey, "--sign-key");
     const { publishCatalog } = await import("../factory/catalog.ts");
-    const published = await publishCatalog(await connect(ref, opts), ref, layouts, key);
+    const published = await publishCatalog(await connect(ref, opts), ref, layouts, key, { admitTalos: opts.admitTalos, osVersion: await projectVersion(projectRoot) });
     console.log(`published catalog ${ref.registry}/${ref.repository}:${ref.tag ?? ""}@${published.digest}, signed: ${published.entries.map((e) => `${e.name} ${e.version} (${e.digest})`).join(", ")}`);
   });
 }

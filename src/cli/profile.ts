@@ -33,6 +33,7 @@ export function registerProfileCommands(program: Command, { projectRoot }: CliEn
         ["extensions", list(p.extensions.map((e) => (e.kind === "build" ? displayPath(e.dir) : e.kind === "image" ? `${displayPath(e.source)}@${e.digest}` : `${e.reference}`)))],
         ["trusted keys", list(p.trustedKeys.map(displayPath))],
         ["allowed unsigned", list(p.allowUnsigned)],
+        ["Talos-built", list(p.talosExtensions)],
         ["hardening gate", list(p.hardeningDecisions)],
         ["size budget", p.sizeBudgetPercent === undefined ? "(none)" : `${p.sizeBudgetPercent} %`],
       ];

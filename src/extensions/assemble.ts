@@ -14,6 +14,7 @@ import { entriesDigest, readTree } from "../oci/dir-read.ts";
 import { openLayout } from "../oci/layout-read.ts";
 import type { ReadEntry } from "../oci/tar-read.ts";
 import type { PackageArtifact } from "../pkgs/build.ts";
+import type { Profile } from "../profile/profile.ts";
 import type { ExtensionPart } from "../sbom/extensions.ts";
 import { extensionImage, loadExtension } from "./image.ts";
 import { parseExtensionManifest, type ExtensionManifest } from "./manifest.ts";
@@ -123,7 +124,12 @@ export async function treeExtensionImage(ext: ResolvedExtension, epoch: number):
  * An extension image pinned by digest: the digest, then its signature, then its content (parsed
  * after a signature verified it; an unsigned image's name is read to find it in allowUnsigned).
  */
-export async function imageExtension(ref: { source: string; digest: string; reference?: string }, trusted: readonly { path: string; key: KeyObject }[], allowUnsigned: readonly string[]): Promise<ResolvedExtension> {
+export async function imageExtension(
+  ref: { source: string; digest: string; reference?: string },
+  trusted: readonly { path: string; key: KeyObject }[],
+  admit: Pick<Profile, "allowUnsigned" | "talosExtensions">,
+): Promise<ResolvedExtension> {
+  const { allowUnsigned } = admit;
   // opened once: a tar is read whole
   const layout = await openLayout(ref.source);
   const digest = imageDigest(layout);
@@ -132,20 +138,24 @@ export async function imageExtension(ref: { source: string; digest: string; refe
   }
   const keys = trusted.map((t) => t.key);
   const verified = keys.length ? await verifyLayout(layout, keys, digest).catch(() => undefined) : undefined;
-  const content = await loadExtension(layout);
+  const content = await loadExtension(layout, { talos: true });
   const name = content.manifest.name;
   const from = { kind: "image" as const, source: ref.source, ...(ref.reference ? { reference: ref.reference } : {}), digest };
-  if (verified) {
-    const signer = trusted[verified.keyIndex];
-    return { content, origin: { ...from, signature: "verified", ...(signer ? { signedBy: sha256(await readFile(signer.path)) } : {}) } };
-  }
-  if (allowUnsigned.includes(name)) return { content, origin: { ...from, signature: "allowed unsigned" } };
-  if (keys.length === 0) {
+  const signer = verified ? trusted[verified.keyIndex] : undefined;
+  let origin: ResolvedExtension["origin"];
+  if (verified) origin = { ...from, signature: "verified", ...(signer ? { signedBy: sha256(await readFile(signer.path)) } : {}) };
+  else if (allowUnsigned.includes(name)) origin = { ...from, signature: "allowed unsigned" };
+  else if (keys.length === 0) {
     throw new BronzeError(`extension '${name}' (${digest}): the profile trusts no key to verify its signature; add the signer's public key to trustedKeys, or name it in allowUnsigned`);
+  } else {
+    // the same check again, now to say what is wrong under the extension's name
+    await verifyLayout(layout, keys, name);
+    throw new Error(`internal: extension '${name}' verified on the second try only`);
   }
-  // the same check again, now to say what is wrong under the extension's name
-  await verifyLayout(layout, keys, name);
-  throw new Error(`internal: extension '${name}' verified on the second try only`);
+  if (content.manifest.talos !== undefined && !admit.talosExtensions.includes(name)) {
+    throw new InputError(`extension '${name}' (${digest}) is built for Talos (${content.manifest.talos}), not for bronze; admit it by name in the profile's talosExtensions (only without kernel modules)`);
+  }
+  return { content, origin };
 }
 
 /** What the content policy checks extensions against: the base image, its kernel and version. */

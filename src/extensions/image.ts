@@ -9,14 +9,20 @@ import { toTarEntry, writeTar } from "../oci/tar.ts";
 import { parseExtensionManifest } from "./manifest.ts";
 import { checkExtension, describeViolation, type ExtensionContent, type PolicyContext } from "./policy.ts";
 
-/** An extension's content from the entries of its image layer (or source directory). */
-export function extensionContent(where: string, entries: readonly ReadEntry[]): ExtensionContent {
+/** Talos keeps /lib as a link to /usr/lib: what a Talos-built extension puts under lib/ is under usr/lib/ here. */
+const talosPath = (path: string) => (path === "lib" || path.startsWith("lib/") ? `usr/${path}` : path);
+
+/**
+ * An extension's content from the entries of its image layer (or source directory). `talos`: a Talos-built
+ * extension is read (its manifest marked so, its lib/ placed under usr/lib/) for the caller to admit or refuse.
+ */
+export function extensionContent(where: string, entries: readonly ReadEntry[], options: { talos?: boolean } = {}): ExtensionContent {
   const manifestEntry = entries.find((e) => e.path === "manifest.yaml" && e.type === "file");
   if (!manifestEntry?.data) throw new InputError(`${where}: no manifest.yaml at the top of the extension`);
-  const manifest = parseExtensionManifest(`${where}:manifest.yaml`, manifestEntry.data.toString("utf8"));
+  const manifest = parseExtensionManifest(`${where}:manifest.yaml`, manifestEntry.data.toString("utf8"), options);
   const stray = entries.filter((e) => e.path !== "" && e.path !== "." && e.path !== "manifest.yaml" && e.path !== "rootfs" && !e.path.startsWith("rootfs/")).map((e) => e.path);
   const content = entries.filter((e) => e.path.startsWith("rootfs/")).map((e) => ({ ...e, path: e.path.slice("rootfs/".length) }));
-  return { manifest, entries: content, stray };
+  return { manifest, entries: manifest.talos ? content.map((e) => ({ ...e, path: talosPath(e.path) })) : content, stray };
 }
 
 /** Fails with every violation, each naming the extension, the path and the rule. */
@@ -63,9 +69,9 @@ export function extensionImage(content: ExtensionContent, entries: readonly Read
 }
 
 /** Reads an extension from an OCI layout (directory or tar): its manifest and content, digests verified. */
-export async function loadExtension(source: string | LayoutReader, ref?: string): Promise<ExtensionContent & { manifestDigest: string }> {
+export async function loadExtension(source: string | LayoutReader, options: { ref?: string; talos?: boolean } = {}): Promise<ExtensionContent & { manifestDigest: string }> {
   const layout = typeof source === "string" ? await openLayout(source) : source;
-  const image = await readImage(layout, { ref });
+  const image = await readImage(layout, { ref: options.ref });
   const entries = await layerEntries(layout, image);
-  return { ...extensionContent(layout.source, entries), manifestDigest: image.manifestDigest };
+  return { ...extensionContent(layout.source, entries, { talos: options.talos }), manifestDigest: image.manifestDigest };
 }

@@ -7,13 +7,16 @@ export interface ExtensionManifest {
   version: string;
   author: string;
   description: string;
-  /** e.g. ">= 0.1.0, < 2.0.0" */
+  /** e.g. ">= 0.1.0, < 2.0.0"; empty for a Talos-built extension */
   compatibility: string;
+  /** a Talos-built extension's Talos version constraint (read only where an operator admits such images) */
+  talos?: string;
 }
 
 const NAME = /^[a-z0-9][a-z0-9-]*$/;
 
-export function parseExtensionManifest(where: string, text: string): ExtensionManifest {
+/** `talos`: a manifest whose compatibility names Talos alone is read (and marked so) instead of refused. */
+export function parseExtensionManifest(where: string, text: string, options: { talos?: boolean } = {}): ExtensionManifest {
   const yaml = YamlFile.parse(where, text);
   const f = new FieldReader(yaml);
   const top = f.mapping(yaml.data, []);
@@ -22,8 +25,13 @@ export function parseExtensionManifest(where: string, text: string): ExtensionMa
   const meta = f.mapping(top.metadata, ["metadata"]);
   f.onlyKeys(meta, ["metadata"], ["name", "version", "author", "description", "compatibility"]);
   const compatibility = f.mapping(meta.compatibility, ["metadata", "compatibility"]);
+  const name = f.string(meta.name, ["metadata", "name"], NAME, "lowercase letters, digits and '-'");
+  const about = () => ({ name, version: f.string(meta.version, ["metadata", "version"]), author: f.string(meta.author, ["metadata", "author"]), description: f.optionalString(meta.description, ["metadata", "description"]) ?? "" });
   if ("talos" in compatibility && !("bronze" in compatibility)) {
-    throw yaml.error(["metadata", "compatibility", "talos"], "compatibility names talos; for bronze write compatibility: {bronze: {version: \">= X.Y.Z\"}}");
+    if (!options.talos) throw yaml.error(["metadata", "compatibility", "talos"], "compatibility names talos; for bronze write compatibility: {bronze: {version: \">= X.Y.Z\"}} (a Talos-built image without kernel modules can be admitted by name: a profile's talosExtensions)");
+    f.onlyKeys(compatibility, ["metadata", "compatibility"], ["talos"]);
+    const talos = f.mapping(compatibility.talos, ["metadata", "compatibility", "talos"]);
+    return { ...about(), compatibility: "", talos: f.string(talos.version, ["metadata", "compatibility", "talos", "version"]) };
   }
   f.onlyKeys(compatibility, ["metadata", "compatibility"], ["bronze"]);
   const bronze = f.mapping(compatibility.bronze, ["metadata", "compatibility", "bronze"]);
@@ -35,10 +43,7 @@ export function parseExtensionManifest(where: string, text: string): ExtensionMa
     throw yaml.error(["metadata", "compatibility", "bronze", "version"], (e as Error).message);
   }
   return {
-    name: f.string(meta.name, ["metadata", "name"], NAME, "lowercase letters, digits and '-'"),
-    version: f.string(meta.version, ["metadata", "version"]),
-    author: f.string(meta.author, ["metadata", "author"]),
-    description: f.optionalString(meta.description, ["metadata", "description"]) ?? "",
+    ...about(),
     compatibility: constraint,
   };
 }

@@ -81,7 +81,9 @@ export function checkExtension(ext: ExtensionContent, context: PolicyContext): V
   const refuse = (path: string, rule: PolicyRule, detail: string) => violations.push({ extension: name, path, rule, detail });
 
   for (const stray of ext.stray) refuse(stray, "layout", "an extension holds manifest.yaml and rootfs/ only");
-  if (!satisfies(context.osVersion, ext.manifest.compatibility)) {
+  // a Talos-built extension names no bronze version; admitted only with nothing that needs bronze's kernel
+  const talos = ext.manifest.talos !== undefined;
+  if (!talos && !satisfies(context.osVersion, ext.manifest.compatibility)) {
     refuse("manifest.yaml", "compatibility", `needs bronze ${ext.manifest.compatibility}; this image is ${context.osVersion}`);
   }
   for (const entry of ext.entries) {
@@ -112,6 +114,9 @@ export function checkExtension(ext: ExtensionContent, context: PolicyContext): V
     }
     if (context.kernelRelease && entry.type === "file" && path.endsWith(".ko") && !path.startsWith(`usr/lib/modules/${context.kernelRelease}/`)) {
       refuse(path, "module-release", `a kernel module outside usr/lib/modules/${context.kernelRelease}/, the release of this image's kernel`);
+    }
+    if (talos && entry.type !== "dir" && (/\.ko(\.(xz|zst|gz))?$/.test(path) || path.startsWith("usr/lib/modules/"))) {
+      refuse(path, "compatibility", "a Talos-built extension is admitted without kernel modules only (they are built for Talos's kernel)");
     }
     if (path.startsWith(SERVICES_DIR) && entry.type !== "dir") {
       const problem = serviceProblem(entry, ext.entries, context.baseFiles);

@@ -37,25 +37,28 @@ export interface BuilderOptions {
 export const SIGNATURE_SUFFIX = ".sig";
 
 /** What a schematic's extension item is built from: the catalog's entry (the last of that name unless pinned), or the image. */
-function extensionSource(item: string, catalog: readonly CatalogEntry[]): { build: string } | { image: string } {
+function extensionSource(item: string, catalog: readonly CatalogEntry[]): { from: { build: string } | { image: string }; name: string; talos: boolean } {
   const choice = extensionChoice(item);
-  if (choice.kind === "image") return { image: choice.reference };
+  if (choice.kind === "image") return { from: { image: choice.reference }, name: item, talos: false };
   const entry = catalog.filter((e) => e.name === choice.name && (!choice.digest || (e.source.kind === "image" && e.source.digest === choice.digest))).at(-1);
   if (!entry) throw new BronzeError(`extension '${item}' is no longer in the catalog`);
-  return entry.source.kind === "build" ? { build: entry.source.dir } : { image: entry.source.reference };
+  const from = entry.source.kind === "build" ? { build: entry.source.dir } : { image: entry.source.reference };
+  return { from, name: entry.name, talos: entry.talos === true };
 }
 
 /** The profile a schematic is built as: JSON, which YAML reads as it is. `trustedKeys`: absolute paths. */
 export function schematicProfile(id: string, schematic: Schematic, catalog: readonly CatalogEntry[], trustedKeys: readonly string[]): { name: string; text: string } {
   const name = `factory-${id.slice(0, 12)}`;
+  const talos = [...new Set(schematic.extensions.map((e) => extensionSource(e, catalog)).filter((e) => e.talos).map((e) => e.name))];
   const profile = {
     name,
     description: `bronze factory schematic ${id}`,
     base: schematic.platform,
-    extensions: schematic.extensions.map((e) => extensionSource(e, catalog)),
+    extensions: schematic.extensions.map((e) => extensionSource(e, catalog).from),
     kernelArgs: schematic.kernelArgs,
     ...(schematic.outputs ? { outputs: schematic.outputs } : {}),
     ...(trustedKeys.length ? { trustedKeys } : {}),
+    ...(talos.length ? { talosExtensions: talos } : {}),
   };
   return { name, text: `${JSON.stringify(profile, null, 2)}\n` };
 }

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { loadExtension } from "../extensions/image.ts";
 import { parseExtensionManifest } from "../extensions/manifest.ts";
+import { checkExtension, describeViolation, type ExtensionContent } from "../extensions/policy.ts";
 import { imageDigest } from "../extensions/signature.ts";
 import { descriptorsAt, parseObject } from "../oci/descriptor.ts";
 import { canonicalBytes, digestOf, MEDIA_TYPES, type Descriptor } from "../oci/image.ts";
@@ -27,12 +28,16 @@ export interface CatalogEntry {
   description: string;
   /** an extension source directory the factory builds, or a signed image pinned by digest */
   source: { kind: "build"; dir: string } | { kind: "image"; reference: string; digest: string };
+  /** a Talos-built image the catalog's publisher admitted (no kernel modules; built with talosExtensions) */
+  talos?: boolean;
 }
 
 export const CATALOG_ANNOTATIONS = {
   name: "dev.bronze.extension.name",
   version: "dev.bronze.extension.version",
   description: "dev.bronze.extension.description",
+  /** "talos": built for Talos, admitted by the publisher (bronze factory catalog publish --admit-talos) */
+  origin: "dev.bronze.extension.origin",
 } as const;
 
 /** Every extension under `dir` (a directory of extension sources, each with its manifest.yaml), by name. */
@@ -72,16 +77,31 @@ export async function loadRegistryCatalog(client: RegistryClient, ref: Reference
       continue;
     }
     const reference = `${client.registry}/${ref.repository}@${d.digest}`;
-    entries.push({ name, version, description: a[CATALOG_ANNOTATIONS.description] ?? "", source: { kind: "image", reference, digest: d.digest } });
+    const talos = a[CATALOG_ANNOTATIONS.origin] === "talos";
+    entries.push({ name, version, description: a[CATALOG_ANNOTATIONS.description] ?? "", source: { kind: "image", reference, digest: d.digest }, ...(talos ? { talos } : {}) });
   }
   return entries;
+}
+
+/** A Talos-built extension's content, when it may enter a catalog: what the content policy refuses, named. */
+function admitTalos(source: string, content: ExtensionContent, osVersion: string): void {
+  const violations = checkExtension(content, { osVersion });
+  if (violations.length) throw new InputError(`${source}: Talos-built extension '${content.manifest.name}' is not admitted:\n${violations.map((v) => `  ${describeViolation(v)}`).join("\n")}`);
 }
 
 /**
  * `bronze factory catalog publish`: pushes each extension image (layouts as `bronze extension build`
  * writes them) into `ref`'s repository, signs each, then the index listing them, tagged and signed.
+ * Images built for Talos enter only when named in `admitTalos` and the content policy holds for them
+ * (no kernel modules); they are annotated so, and built with the profile's talosExtensions.
  */
-export async function publishCatalog(client: RegistryClient, ref: Reference, layouts: readonly string[], key: KeyObject): Promise<{ digest: string; entries: { name: string; version: string; digest: string }[] }> {
+export async function publishCatalog(
+  client: RegistryClient,
+  ref: Reference,
+  layouts: readonly string[],
+  key: KeyObject,
+  options: { admitTalos: readonly string[]; osVersion: string },
+): Promise<{ digest: string; entries: { name: string; version: string; digest: string }[] }> {
   if (!ref.tag) throw new InputError(`catalog ${ref.registry}/${ref.repository}: give the tag to publish it under (HOST/REPO:TAG)`);
   const manifests: Descriptor[] = [];
   const entries: { name: string; version: string; digest: string }[] = [];
@@ -90,14 +110,25 @@ export async function publishCatalog(client: RegistryClient, ref: Reference, lay
     const layout = await openLayout(source);
     const digest = imageDigest(layout);
     const root = layout.index.manifests.find((m) => m.digest === digest) as Descriptor;
-    const { manifest } = await loadExtension(layout);
+    const content = await loadExtension(layout, { talos: true });
+    const { manifest } = content;
+    const talos = manifest.talos !== undefined;
+    if (talos && !options.admitTalos.includes(manifest.name)) {
+      throw new InputError(`${source}: extension '${manifest.name}' is built for Talos (${manifest.talos ?? ""}); name it in --admit-talos to offer it (only without kernel modules)`);
+    }
+    if (talos) admitTalos(source, content, options.osVersion);
     await pushLayout(client, source, { ...ref, tag: root.annotations?.[REF_NAME_ANNOTATION] ?? `${manifest.name}-${manifest.version}` }, { chunkSize: 8 * 1024 * 1024 });
     await putCosignSignature(client, ref, digest, key, name);
     manifests.push({
       mediaType: root.mediaType,
       digest,
       size: root.size,
-      annotations: { [CATALOG_ANNOTATIONS.name]: manifest.name, [CATALOG_ANNOTATIONS.version]: manifest.version, [CATALOG_ANNOTATIONS.description]: manifest.description },
+      annotations: {
+        [CATALOG_ANNOTATIONS.name]: manifest.name,
+        [CATALOG_ANNOTATIONS.version]: manifest.version,
+        [CATALOG_ANNOTATIONS.description]: manifest.description,
+        ...(talos ? { [CATALOG_ANNOTATIONS.origin]: "talos" } : {}),
+      },
     });
     entries.push({ name: manifest.name, version: manifest.version, digest });
   }

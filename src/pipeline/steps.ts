@@ -176,11 +176,11 @@ async function layerExtensions(plan: BuildPlan, input: NodeInput, ctx: PipelineC
   const notes: string[] = [];
   for (const ref of profile.extensions) {
     if (ref.kind === "build") resolved.push(await treeExtension(must(plan.treeExtensions.get(ref.dir), ref.dir), packages, kernel, archNamed(profile.arch), (line) => notes.push(line)));
-    else if (ref.kind === "image") resolved.push(await imageExtension(ref, plan.trustedKeys, profile.allowUnsigned));
+    else if (ref.kind === "image") resolved.push(await imageExtension(ref, plan.trustedKeys, profile));
     else {
       if (!connect) throw new InputError(`extension ${ref.reference}: this build has no registry connection (bronze build makes one)`);
       const source = await pullExtension(ref, connect, ctx.cacheDir);
-      resolved.push(await imageExtension({ source, digest: ref.digest, reference: ref.reference }, plan.trustedKeys, profile.allowUnsigned));
+      resolved.push(await imageExtension({ source, digest: ref.digest, reference: ref.reference }, plan.trustedKeys, profile));
     }
   }
   if (notes.length) await writeFile(join(ctx.logDir, "extensions.log"), `${notes.join("\n")}\n`);

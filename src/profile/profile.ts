@@ -45,6 +45,8 @@ export interface Profile {
   trustedKeys: string[];
   /** extensions (by name) that may be used without a signature by a trusted key */
   allowUnsigned: string[];
+  /** Talos-built extension images (by name) admitted: only without kernel modules, their lib/ under usr/lib/ */
+  talosExtensions: string[];
   /** the kernel hardening gate's decision groups (kernel-hardening-checker's) */
   hardeningDecisions: readonly string[];
   /** fail a build when an artifact grows by more than this percentage over the previous build of the profile */
@@ -87,6 +89,7 @@ const PROFILE_KEYS = {
   extensions: "both",
   trustedKeys: "both",
   allowUnsigned: "both",
+  talosExtensions: "both",
 } as const;
 const keysOf = (kind: "image" | "custom") => Object.entries(PROFILE_KEYS).filter(([, k]) => k === kind || k === "both").map(([key]) => key);
 const IMAGE_KEYS = keysOf("image");
@@ -149,7 +152,7 @@ export async function loadProfile(path: string, seen: readonly string[] = []): P
   const resolved = {
     ...(sizeBudgetPercent !== undefined ? { sizeBudgetPercent } : {}),
     ...(vulnerabilities ? { vulnerabilities } : {}),
-    ...(await readExtensions(path, yaml, f, top, { extensions: [], trustedKeys: [], allowUnsigned: [] })),
+    ...(await readExtensions(path, yaml, f, top, { extensions: [], trustedKeys: [], allowUnsigned: [], talosExtensions: [] })),
     name,
     baseImage: name,
     kernelExtensionModules: kernel.extensionModules === undefined ? [] : f.list(kernel.extensionModules, ["kernel", "extensionModules"]).map((m, i) => f.string(m, ["kernel", "extensionModules", i], NAME)),
@@ -224,7 +227,7 @@ export function outputsProblem(outputs: readonly Output[]): string | undefined {
   return undefined;
 }
 
-type ExtensionFields = Pick<Profile, "extensions" | "trustedKeys" | "allowUnsigned">;
+type ExtensionFields = Pick<Profile, "extensions" | "trustedKeys" | "allowUnsigned" | "talosExtensions">;
 
 /** `extensions`, `trustedKeys` and `allowUnsigned`, added to those of the base (paths relative to the profile). */
 async function readExtensions(path: string, yaml: YamlFile, f: FieldReader, top: Record<string, unknown>, base: ExtensionFields): Promise<ExtensionFields> {
@@ -266,11 +269,12 @@ async function readExtensions(path: string, yaml: YamlFile, f: FieldReader, top:
       throw yaml.error(["extensions", i], `extension ${displayPath(path)} not found${unpinned}`);
     }
   }
-  const allowUnsigned = top.allowUnsigned === undefined ? [] : f.list(top.allowUnsigned, ["allowUnsigned"]).map((n, i) => f.string(n, ["allowUnsigned", i], NAME, "an extension name"));
+  const names = (key: "allowUnsigned" | "talosExtensions") => f.list(top[key], [key]).map((n, i) => f.string(n, [key, i], NAME, "an extension name"));
   return {
     extensions: [...base.extensions, ...extensions],
     trustedKeys: [...new Set([...base.trustedKeys, ...trustedKeys])],
-    allowUnsigned: [...new Set([...base.allowUnsigned, ...allowUnsigned])],
+    allowUnsigned: [...new Set([...base.allowUnsigned, ...names("allowUnsigned")])],
+    talosExtensions: [...new Set([...base.talosExtensions, ...names("talosExtensions")])],
   };
 }
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
 import { InputError } from "../../src/core/errors.ts";
-import { buildExtensionImage, loadExtension } from "../../src/extensions/image.ts";
+import { buildExtensionImage, extensionContent, loadExtension } from "../../src/extensions/image.ts";
 import { parseExtensionManifest } from "../../src/extensions/manifest.ts";
 import { checkExtension, type ExtensionContent, type PolicyRule } from "../../src/extensions/policy.ts";
 import { signerCertificate } from "../../src/kernel/module-sig.ts";
@@ -118,6 +118,26 @@ test("manifest.yaml errors name the file and line and say what to write", () => 
   for (const [text, message] of cases) {
     assert.throws(() => parseExtensionManifest("m.yaml", text), (e: unknown) => e instanceof InputError && message.test(e.message));
   }
+});
+
+test("a Talos-built extension is read only when asked for: marked with its Talos constraint, its lib/ placed under usr/lib/, admitted without kernel modules only", () => {
+  const talos = MANIFEST.replace('bronze:\n      version: ">= 0.1.0, < 1.0.0"', 'talos:\n      version: ">= v1.5.0"');
+  assert.throws(() => parseExtensionManifest("m.yaml", talos), /compatibility names talos; .* admitted by name: a profile's talosExtensions/);
+  const manifest = parseExtensionManifest("m.yaml", talos, { talos: true });
+  assert.deepEqual([manifest.talos, manifest.compatibility], [">= v1.5.0", ""]);
+  const file = (path: string): ReadEntry => ({ path, type: "file", mode: 0o644, uid: 0, gid: 0, data: Buffer.from("x") });
+  const layer = [{ ...file("manifest.yaml"), data: Buffer.from(talos) }, { ...file("rootfs/lib"), type: "dir" as const, mode: 0o755 }, file("rootfs/lib/firmware/vendor/ucode.bin"), file("rootfs/usr/local/bin/tool")];
+  const content = extensionContent("talos-image", layer, { talos: true });
+  assert.deepEqual(content.entries.map((e) => e.path), ["usr/lib", "usr/lib/firmware/vendor/ucode.bin", "usr/local/bin/tool"]);
+  // no bronze version to satisfy: the firmware and the static binary pass, a kernel module does not
+  assert.deepEqual(checkExtension(content, { osVersion: "0.1.0" }), []);
+  const withModule = extensionContent("talos-image", [...layer, file("rootfs/lib/modules/6.6.0-talos/extra/x.ko")], { talos: true });
+  assert.deepEqual(
+    checkExtension(withModule, { osVersion: "0.1.0" }).map((v) => [v.path, v.rule]),
+    [["usr/lib/modules/6.6.0-talos/extra/x.ko", "compatibility"]],
+  );
+  // a bronze extension's lib/ is not moved: it is refused where it is
+  assert.ok(checkExtension(extensionContent("bronze-image", [{ ...file("manifest.yaml"), data: Buffer.from(MANIFEST) }, file("rootfs/lib/x")]), { osVersion: "0.1.0" }).some((v) => v.path === "lib/x" && v.rule === "allowed-paths"));
 });
 
 test("bronze extension build refuses a directory that breaks the policy (exit 2, every violation named); validate and inspect read what build wrote", async () => {

@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { execa } from "execa";
+import { extensionContent, extensionImage } from "../../src/extensions/image.ts";
+import { readTree } from "../../src/oci/dir-read.ts";
 import { signatureTag } from "../../src/oci/cosign.ts";
 import { startBuild } from "../helpers/build.ts";
 import { bronze } from "../helpers/cli.ts";
-import { ecKeyPair, extensionImage } from "../helpers/extension.ts";
+import { ecKeyPair, extensionImage as builtExtension, extensionManifest } from "../helpers/extension.ts";
 import { createSchematic, http, RELEASE, startFactory, whenBuilt, type Running } from "../helpers/factory.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -20,7 +23,7 @@ const publisher = await ecKeyPair(dir, "publisher");
 const forged = await ecKeyPair(dir, "forged");
 // content no earlier run had: every build here makes its extension layer
 const marker = randomBytes(6).toString("hex");
-const motd = await Promise.all(["1.0.0", "2.0.0"].map((v) => extensionImage("motd", { "usr/share/motd/catalog.txt": `motd ${v} ${marker}\n` }, join(dir, v), v)));
+const motd = await Promise.all(["1.0.0", "2.0.0"].map((v) => builtExtension("motd", { "usr/share/motd/catalog.txt": `motd ${v} ${marker}\n` }, join(dir, v), v)));
 const catalogRef = `${registry}/catalog:stable`;
 let factory: Running;
 
@@ -66,7 +69,7 @@ test("the catalog is a signed OCI index of signed extension images that skopeo r
 });
 
 test("an image outside the catalog is taken only signed by a trusted key: unsigned or signed by another key, it is refused with 400", async () => {
-  const other = await extensionImage("plain", { "usr/share/plain/x.txt": `${marker}\n` }, join(dir, "plain"));
+  const other = await builtExtension("plain", { "usr/share/plain/x.txt": `${marker}\n` }, join(dir, "plain"));
   await execa("skopeo", ["copy", "--all", "--dest-tls-verify=false", `oci:${other.layout}:1.0.0`, `docker://${registry}/others/plain:1.0.0`]);
   const item = `${registry}/others/plain@${other.digest}`;
   const schematic = `platform: minimal\nextensions: ["${item}"]\noutputs: [uki]\n`;
@@ -84,6 +87,43 @@ test("an image outside the catalog is taken only signed by a trusted key: unsign
   await execa("skopeo", ["copy", "--all", "--dest-tls-verify=false", `oci:${other.layout}:${signatureTag(other.digest)}`, `docker://${registry}/others/plain:${signatureTag(other.digest)}`]);
   const id = await createSchematic(factory.address, schematic);
   assert.deepEqual((await builtExtensions(id)).map((e) => [e.reference, e.signature]), [[item, "verified"]]);
+});
+
+/** A Talos-built extension image (compatibility: talos), as its own tooling would make one: bronze's build refuses such sources. */
+async function talosImage(name: string, files: Record<string, string>): Promise<string> {
+  const src = join(dir, `${name}-talos`);
+  await mkdir(src, { recursive: true });
+  await writeFile(join(src, "manifest.yaml"), extensionManifest(name).replace(/bronze:\n\s+version: .*/, 'talos:\n      version: ">= v1.7.0"'));
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(join(src, "rootfs", path, ".."), { recursive: true });
+    await writeFile(join(src, "rootfs", path), text);
+  }
+  const entries = await readTree(src);
+  const content = extensionContent(src, entries, { talos: true });
+  const tar = join(dir, `${name}-talos.oci.tar`);
+  await writeFile(tar, extensionImage(content, entries, { epoch: 1_700_000_000 }).tar);
+  return tar;
+}
+
+test("a Talos-built extension without kernel modules enters a catalog only named by its publisher (--admit-talos), and is built with its lib/ under usr/lib/; one with a module is refused", async () => {
+  const ucode = await talosImage("ucode", { "lib/firmware/vendor/ucode.bin": `microcode ${marker}\n` });
+  const talosRef = `${registry}/catalog:talos`;
+  const notNamed = await bronze(["factory", "catalog", "publish", talosRef, ucode, "--sign-key", publisher.key, "--plain-http"]);
+  assert.equal(notNamed.exitCode, 2, String(notNamed.all));
+  assert.match(String(notNamed.all), /extension 'ucode' is built for Talos \(>= v1\.7\.0\); name it in --admit-talos to offer it \(only without kernel modules\)/);
+  const driver = await talosImage("driver", { "lib/modules/6.6.0-talos/extra/drv.ko": "\x7fELF" });
+  const withModule = await bronze(["factory", "catalog", "publish", talosRef, driver, "--sign-key", publisher.key, "--admit-talos", "driver", "--plain-http"]);
+  assert.equal(withModule.exitCode, 2, String(withModule.all));
+  assert.match(String(withModule.all), /usr\/lib\/modules\/6\.6\.0-talos\/extra\/drv\.ko: compatibility: a Talos-built extension is admitted without kernel modules only/);
+  const published = await bronze(["factory", "catalog", "publish", talosRef, ucode, "--sign-key", publisher.key, "--admit-talos", "ucode", "--plain-http"]);
+  assert.equal(published.exitCode, 0, String(published.all));
+
+  const talosFactory = await startFactory(registry, ["--catalog", talosRef, "--trusted-keys", publisher.pub]);
+  const id = await createSchematic(talosFactory.address, "platform: minimal\nextensions: [ucode]\noutputs: [uki]\n");
+  const manifest = await whenBuilt(talosFactory.address, `/image/${id}/${RELEASE}/manifest.json`);
+  assert.deepEqual((JSON.parse(manifest.body.toString()) as BuiltRecord).extensions.map((e) => [e.name, e.signature]), [["ucode", "verified"]]);
+  const sbom = JSON.parse((await http(talosFactory.address, "GET", `/image/${id}/${RELEASE}/factory-${id.slice(0, 12)}.extensions.spdx.json`)).body.toString()) as { files: { fileName: string }[] };
+  assert.ok(sbom.files.some((f) => f.fileName === "./usr/lib/firmware/vendor/ucode.bin"), JSON.stringify(sbom.files.map((f) => f.fileName)));
 });
 
 test("a factory refuses to start on a catalog not signed by a key it trusts, or without trusted keys, naming the catalog", async () => {
