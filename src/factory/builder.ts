@@ -4,7 +4,7 @@
  * files stored in the registry, its output directory removed. Requests for the same image while it is
  * being built wait for that one build; at most `jobs` builds run at once.
  */
-import { sign, type KeyObject } from "node:crypto";
+import { randomUUID, sign, type KeyObject } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,6 +65,17 @@ export function schematicProfile(id: string, schematic: Schematic, catalog: read
 
 /** A failed build is answered as failed for this long before it is tried again. */
 const FAILURE_MEMORY_MS = 60_000;
+/**
+ * Factories on one registry share the work through a claim each renews while it builds: another sees a
+ * claim younger than the lease and waits for the image instead of building it; a claim left by a factory
+ * that died goes stale. The registry has no compare-and-swap: a claim counts once read back after the
+ * settling time, so two that claim at once see the same (last) writer.
+ */
+const LEASE_MS = 5 * 60_000;
+const RENEW_MS = 60_000;
+const SETTLE_MS = 300;
+const POLL_MS = 1_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class ImageBuilder {
   private readonly options: BuilderOptions;
@@ -72,14 +83,11 @@ export class ImageBuilder {
   private readonly failed = new Map<string, { error: Error; at: number }>();
   private running = 0;
   private readonly waiting: (() => void)[] = [];
+  /** this process, in the claims it writes */
+  private readonly instance = randomUUID();
 
   constructor(options: BuilderOptions) {
     this.options = options;
-  }
-
-  /** Whether the image of `id` is being made by this process now. */
-  isBuilding(id: string): boolean {
-    return this.building.has(id);
   }
 
   /** The stored files of the image of `id`: stored already, being built, or built now. */
@@ -101,22 +109,47 @@ export class ImageBuilder {
     return made;
   }
 
-  private async stored(id: string, schematic: Schematic): Promise<AssetFile[]> {
+  /** Whether this process may build the image of `id`: no other factory holds a live claim, and this one's stuck. */
+  private async claim(id: string): Promise<boolean> {
     const { store, version } = this.options;
+    const current = await store.buildClaim(id, version);
+    if (current && current.owner !== this.instance && Date.now() - current.at < LEASE_MS) return false;
+    await store.putBuildClaim(id, version, { owner: this.instance, at: Date.now() });
+    await sleep(SETTLE_MS);
+    return (await store.buildClaim(id, version))?.owner === this.instance;
+  }
+
+  private async stored(id: string, schematic: Schematic): Promise<AssetFile[]> {
+    const { store, version, log } = this.options;
     const there = await store.image(id, version);
     if (there) return there;
+    let told = false;
+    while (!(await this.claim(id))) {
+      if (!told) log(`${id} is being built by another factory on the registry: waiting for it`);
+      told = true;
+      await sleep(POLL_MS);
+      const built = await store.image(id, version);
+      if (built) return built;
+    }
+    const renew = setInterval(() => void store.putBuildClaim(id, version, { owner: this.instance, at: Date.now() }).catch(() => undefined), RENEW_MS);
     await this.slot();
+    let done = false;
     try {
       // another factory process may have stored it meanwhile
       const now = await store.image(id, version);
+      done = now !== undefined;
       if (now) return now;
       // build() stores the installer before this stores the files: an image is served only once all of it is there
       await store.putImage(id, version, await this.build(id, schematic));
       const files = await store.image(id, version);
       if (!files) throw new Error(`internal: the image of ${id} is not found right after it was stored`);
+      done = true;
       return files;
     } finally {
+      clearInterval(renew);
       this.release();
+      // a build that failed gives its claim up: another factory need not wait for the lease to end
+      if (!done) await store.putBuildClaim(id, version, { owner: this.instance, at: 0 }).catch(() => undefined);
     }
   }
 

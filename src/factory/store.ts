@@ -5,6 +5,7 @@
  *   REPO/schematics:<ID>          the schematic's canonical bytes (sha256 = ID)
  *   REPO/image/<ID>:<VERSION>     the files a build of it for that release published, by name
  *   REPO/installer/<ID>:<VERSION> its installer image (signed and attested when the factory has a key)
+ *   REPO/image/<ID>:<VERSION>-building  which factory builds it now, and since when (a lease, renewed)
  */
 import { BronzeError } from "../core/errors.ts";
 import { sha256 } from "../core/hash.ts";
@@ -19,10 +20,19 @@ import { pushBlob } from "../registry/upload.ts";
 export const FACTORY_MEDIA_TYPES = {
   schematic: "application/vnd.bronze.factory.schematic.v1+json",
   assets: "application/vnd.bronze.factory.assets.v1",
+  claim: "application/vnd.bronze.factory.build-claim.v1+json",
   file: "application/octet-stream",
 } as const;
 const TITLE = "org.opencontainers.image.title";
 const CHUNK = 8 * 1024 * 1024;
+
+/** A factory's claim to build an image: which process, and when it last said so (ms since the epoch). */
+export interface BuildClaim {
+  owner: string;
+  at: number;
+}
+
+const claimTag = (version: string) => `${version}-building`;
 
 /** A stored file of an image: its name and the blob holding it. */
 export interface AssetFile {
@@ -89,6 +99,20 @@ export class FactoryStore {
   async putImage(id: string, version: string, files: readonly { name: string; data: Buffer }[]): Promise<void> {
     const layers = files.map((f) => makeBlob(FACTORY_MEDIA_TYPES.file, f.data, { annotations: { [TITLE]: f.name } }));
     await this.putArtifact(this.repository("image", id), version, FACTORY_MEDIA_TYPES.assets, layers);
+  }
+
+  async putBuildClaim(id: string, version: string, claim: BuildClaim): Promise<void> {
+    const data = Buffer.from(JSON.stringify(claim));
+    await this.putArtifact(this.repository("image", id), claimTag(version), FACTORY_MEDIA_TYPES.claim, [makeBlob(FACTORY_MEDIA_TYPES.claim, data, { annotations: { [TITLE]: "claim.json" } })]);
+  }
+
+  /** Who claims to be building the image of `id` at `version`, if anyone ever did. */
+  async buildClaim(id: string, version: string): Promise<BuildClaim | undefined> {
+    const ref = this.repository("image", id);
+    const [layer] = (await this.layersOf(ref, claimTag(version), FACTORY_MEDIA_TYPES.claim)) ?? [];
+    if (!layer) return undefined;
+    const claim = parseObject(`${ref.repository}:${claimTag(version)}`, await getBlob(this.client, ref, layer.digest, layer.size));
+    return typeof claim.owner === "string" && typeof claim.at === "number" ? { owner: claim.owner, at: claim.at } : undefined;
   }
 
   /** The files stored for the image of `id` at `version`; undefined when it was not built yet. */

@@ -111,6 +111,16 @@ test("20 requests at once for an image not built yet run one build, and all get 
   assert.equal(buildsOf(first.log(), id), 1, first.log());
 });
 
+test("two factories on one registry asked at once for an image neither has: one builds it, the other waits for it and serves the same bytes", async () => {
+  const other = await startFactory(registry);
+  const id = await createSchematic(first.address, "platform: minimal\nextensions: [hello]\nkernelArgs: [bronze.factory-test=two]\noutputs: [uki]\n");
+  const path = `/image/${id}/${RELEASE}/uki.efi`;
+  const answers = await Promise.all([first, other].flatMap((f) => Array.from({ length: 10 }, () => whenBuilt(f.address, path))));
+  assert.equal(new Set(answers.map((a) => sha256(a.body))).size, 1);
+  assert.equal(buildsOf(first.log(), id) + buildsOf(other.log(), id), 1, `${first.log()}\n${other.log()}`);
+  assert.match(`${first.log()}${other.log()}`, new RegExp(`${id} is being built by another factory on the registry: waiting for it`));
+});
+
 test("an iPXE script per schematic, version and arch boots the image's kernel and initramfs from the factory; before they are built it waits and asks again", async () => {
   const id = await createSchematic(first.address, "platform: minimal\nextensions: [hello]\nkernelArgs: [bronze.factory-test=pxe]\n");
   const early = await http(first.address, "GET", `/pxe/${id}/${RELEASE}/amd64`);
