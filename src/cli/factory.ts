@@ -147,10 +147,15 @@ async function serve(projectRoot: string, opts: ServeOptions): Promise<void> {
   const builder = new ImageBuilder({ projectRoot, version, store, catalog, trustedKeys, jobs: opts.jobs, buildArgs, secureBootArgs, log, ...(signingKey ? { signingKey } : {}) });
   const platforms = await shippedPlatforms(projectRoot);
   const server = new Factory({ version, store, builder, platforms, catalog, ...(checkImage ? { checkImage } : {}), secureBoot: secureBootArgs.length > 0, token, ratePerMinute: opts.rate, waitMs: 500, log });
-  const { address } = await server.listen(host, port);
+  const { address, server: http } = await server.listen(host, port);
   const offered = catalog.map((e) => `${e.name} ${e.version}`).join(", ");
   console.log(`bronze factory: release ${version}, listening on http://${address}; platforms ${platforms.map((p) => p.name).join(", ")}; extensions ${offered}`);
-  await new Promise<void>((done) => {
-    for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => done());
+  const signal = await new Promise<string>((done) => {
+    for (const name of ["SIGINT", "SIGTERM"] as const) process.once(name, () => done(name));
   });
+  // all state is in the registry: nothing to save; a build under way is stopped with the process (its claim goes stale)
+  log(`${signal}: stopping`);
+  http.close();
+  http.closeAllConnections();
+  process.exit(0);
 }

@@ -248,4 +248,9 @@ test("bad requests are refused with a 4xx that says why: malformed, oversized, u
   const over = await http(guarded.address, "GET", `/schematics/${id}`);
   assert.equal(over.status, 429);
   assert.equal(over.headers["retry-after"], "60");
+  // SIGTERM stops a factory at once: all it knows is in the registry
+  const started = Date.now();
+  assert.deepEqual(await guarded.stop(), { exitCode: 0, signal: undefined });
+  assert.ok(Date.now() - started < 3000, `stopped in ${Date.now() - started} ms`);
+  assert.match(guarded.log(), /SIGTERM: stopping/);
 });

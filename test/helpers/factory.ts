@@ -12,6 +12,8 @@ export const RELEASE = "0.1.1";
 export interface Running {
   address: string;
   log: () => string;
+  /** SIGTERM, then how it ended */
+  stop: () => Promise<{ exitCode?: number; signal?: string }>;
 }
 
 const running: ResultPromise[] = [];
@@ -39,7 +41,12 @@ export async function startFactory(registry: string, extra: readonly string[] = 
     });
     void child.then(() => reject(new Error(`bronze factory serve ended:\n${out}${err}`)));
   });
-  return { address, log: () => err };
+  const stop = async () => {
+    child.kill("SIGTERM");
+    const ended = await child;
+    return { exitCode: ended.exitCode, signal: ended.signal };
+  };
+  return { address, log: () => err, stop };
 }
 
 export interface Answer {
