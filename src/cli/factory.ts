@@ -20,7 +20,7 @@ interface ServeOptions extends ConnectionOptions {
   rate: number;
   cacheFrom?: string;
   cacheTo?: string;
-  signKey?: string;
+  signKey: string;
   trustedKeys: string[];
   secureBootKey?: string;
   secureBootCert?: string;
@@ -62,7 +62,7 @@ export function registerFactoryCommands(program: Command, { projectRoot }: CliEn
       .option("--rate <n>", "requests one client address may make per minute", positive, 600)
       .option("--cache-from <repository>", "shared cache the builds take steps from (as bronze build --cache-from)")
       .option("--cache-to <repository>", "shared cache the builds send their steps to (as bronze build --cache-to)")
-      .option("--sign-key <key>", "sign every image served with this ECDSA P-256 key (PEM): the installer signed and attested (as bronze push --sign-key), each file beside its FILE.sig"),
+      .requiredOption("--sign-key <key>", "sign everything served with this ECDSA P-256 key (PEM): the installer signed and attested (as bronze push --sign-key), each file beside its FILE.sig"),
   ).action(async (opts: ServeOptions) => serve(projectRoot, opts));
 
   connectionOptions(
@@ -117,7 +117,7 @@ async function serve(projectRoot: string, opts: ServeOptions): Promise<void> {
   if (base.tag || base.digest) throw new InputError(`--registry ${opts.registry}: give a repository without a tag or digest`);
   const token = await readToken(opts.tokenFile);
   const { loadSigningKey, loadTrustedKey } = await import("../oci/cosign.ts");
-  const signingKey = opts.signKey ? await loadSigningKey(opts.signKey, "--sign-key") : undefined;
+  const signingKey = await loadSigningKey(opts.signKey, "--sign-key");
   const trustedKeys = opts.trustedKeys.map((k) => resolve(k));
   const trusted = await Promise.all(trustedKeys.map((k) => loadTrustedKey(k)));
   const log = (line: string) => console.error(`bronze factory: ${line}`);
@@ -144,7 +144,7 @@ async function serve(projectRoot: string, opts: ServeOptions): Promise<void> {
     await loadSigner({ key: opts.secureBootKey, cert: opts.secureBootCert }, { key: "--secure-boot-key", cert: "--secure-boot-cert", passphrase: "--secure-boot-key-passphrase-file" });
   }
   const secureBootArgs = opts.secureBootKey && opts.secureBootCert ? ["--secure-boot-key", resolve(opts.secureBootKey), "--secure-boot-cert", resolve(opts.secureBootCert)] : [];
-  const builder = new ImageBuilder({ projectRoot, version, store, catalog, trustedKeys, jobs: opts.jobs, buildArgs, secureBootArgs, log, ...(signingKey ? { signingKey } : {}) });
+  const builder = new ImageBuilder({ projectRoot, version, store, catalog, trustedKeys, jobs: opts.jobs, buildArgs, secureBootArgs, log, signingKey });
   const platforms = await shippedPlatforms(projectRoot);
   const server = new Factory({ version, store, builder, platforms, catalog, ...(checkImage ? { checkImage } : {}), secureBoot: secureBootArgs.length > 0, token, ratePerMinute: opts.rate, waitMs: 500, log });
   const { address, server: http } = await server.listen(host, port);

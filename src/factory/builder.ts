@@ -30,7 +30,7 @@ export interface BuilderOptions {
   secureBootArgs: readonly string[];
   log: (line: string) => void;
   /** signs the installer (and attests it) and every file (FILE.sig, ECDSA over its sha256, as openssl dgst -sign makes) */
-  signingKey?: KeyObject;
+  signingKey: KeyObject;
 }
 
 /** The signature of a file: `openssl dgst -sha256 -verify KEY.pub -signature FILE.sig FILE` checks it. */
@@ -168,7 +168,7 @@ export class ImageBuilder {
       const files = await Promise.all(published.map(async (file) => ({ name: file, data: await readFile(join(outDir, file)) })));
       await this.pushInstaller(id, join(outDir, FILES.installerLayout));
       const { signingKey } = this.options;
-      if (signingKey) files.push(...files.map((f) => ({ name: `${f.name}${SIGNATURE_SUFFIX}`, data: sign("sha256", f.data, signingKey) })));
+      files.push(...files.map((f) => ({ name: `${f.name}${SIGNATURE_SUFFIX}`, data: sign("sha256", f.data, signingKey) })));
       log(`built ${id} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${files.length} file(s)`);
       return files;
     } finally {
@@ -183,7 +183,7 @@ export class ImageBuilder {
     const { pushLayout } = await import("../registry/copy.ts");
     const ref = { ...store.installer(id), tag: version };
     const { signBeforeTag } = await import("../attest/push.ts");
-    const beforeTag = signingKey ? signBeforeTag(store.client, ref, signingKey, (summary) => log(`installer of ${id}: ${summary}`)) : undefined;
+    const beforeTag = signBeforeTag(store.client, ref, signingKey, (summary) => log(`installer of ${id}: ${summary}`));
     const pushed = await pushLayout(store.client, layout, ref, { chunkSize: 8 * 1024 * 1024, beforeTag });
     log(`installer of ${id} stored as ${ref.repository}:${version}@${pushed.digest}`);
   }

@@ -21,6 +21,7 @@ const dir = await tempDir();
 const registry = (await startRegistry()).address;
 const publisher = await ecKeyPair(dir, "publisher");
 const forged = await ecKeyPair(dir, "forged");
+const factoryKey = await ecKeyPair(dir, "factory");
 // content no earlier run had: every build here makes its extension layer
 const marker = randomBytes(6).toString("hex");
 const motd = await Promise.all(["1.0.0", "2.0.0"].map((v) => builtExtension("motd", { "usr/share/motd/catalog.txt": `motd ${v} ${marker}\n` }, join(dir, v), v)));
@@ -42,7 +43,7 @@ before(async () => {
   assert.equal(base.exitCode, 0, base.all);
   const published = await bronze(["factory", "catalog", "publish", catalogRef, ...motd.map((m) => m.tar), "--sign-key", publisher.key, "--plain-http"]);
   assert.equal(published.exitCode, 0, String(published.all));
-  factory = await startFactory(registry, ["--catalog", catalogRef, "--trusted-keys", publisher.pub]);
+  factory = await startFactory(registry, factoryKey.key, ["--catalog", catalogRef, "--trusted-keys", publisher.pub]);
 });
 
 test("the catalog is a signed OCI index of signed extension images that skopeo reads; the factory offers each version, the latest by name, any one pinned by digest", async () => {
@@ -118,7 +119,7 @@ test("a Talos-built extension without kernel modules enters a catalog only named
   const published = await bronze(["factory", "catalog", "publish", talosRef, ucode, "--sign-key", publisher.key, "--admit-talos", "ucode", "--plain-http"]);
   assert.equal(published.exitCode, 0, String(published.all));
 
-  const talosFactory = await startFactory(registry, ["--catalog", talosRef, "--trusted-keys", publisher.pub]);
+  const talosFactory = await startFactory(registry, factoryKey.key, ["--catalog", talosRef, "--trusted-keys", publisher.pub]);
   const id = await createSchematic(talosFactory.address, "platform: minimal\nextensions: [ucode]\noutputs: [uki]\n");
   const manifest = await whenBuilt(talosFactory.address, `/image/${id}/${RELEASE}/manifest.json`);
   assert.deepEqual((JSON.parse(manifest.body.toString()) as BuiltRecord).extensions.map((e) => [e.name, e.signature]), [["ucode", "verified"]]);
@@ -127,10 +128,10 @@ test("a Talos-built extension without kernel modules enters a catalog only named
 });
 
 test("a factory refuses to start on a catalog not signed by a key it trusts, or without trusted keys, naming the catalog", async () => {
-  const wrongKey = await bronze(["factory", "serve", "--listen", "127.0.0.1:0", "--registry", `${registry}/factory`, "--catalog", catalogRef, "--trusted-keys", forged.pub, "--plain-http"]);
+  const wrongKey = await bronze(["factory", "serve", "--listen", "127.0.0.1:0", "--registry", `${registry}/factory`, "--sign-key", factoryKey.key, "--catalog", catalogRef, "--trusted-keys", forged.pub, "--plain-http"]);
   assert.equal(wrongKey.exitCode, 1, String(wrongKey.all));
   assert.match(String(wrongKey.all), new RegExp(`catalog ${registry}/catalog:stable \\(sha256:[0-9a-f]{64}\\) is not used: no signature by a trusted key`));
-  const noKeys = await bronze(["factory", "serve", "--listen", "127.0.0.1:0", "--registry", `${registry}/factory`, "--catalog", catalogRef, "--plain-http"]);
+  const noKeys = await bronze(["factory", "serve", "--listen", "127.0.0.1:0", "--registry", `${registry}/factory`, "--sign-key", factoryKey.key, "--catalog", catalogRef, "--plain-http"]);
   assert.equal(noKeys.exitCode, 2, String(noKeys.all));
   assert.match(String(noKeys.all), /is in a registry: give --trusted-keys with the public key it is signed by/);
 });

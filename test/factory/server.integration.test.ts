@@ -27,7 +27,7 @@ before(async () => {
   // the release every schematic here starts from: the minimal image, from the cache when other tests built it
   const base = await startBuild("minimal");
   assert.equal(base.exitCode, 0, base.all);
-  first = await startFactory(registry, ["--sign-key", keys.key]);
+  first = await startFactory(registry, keys.key);
 });
 
 test("a schematic with the hello extension: its ID is its content's, its UKI and ISO are built on the first request (answered at once), signed, and a second factory on the registry serves them without building", async () => {
@@ -58,7 +58,7 @@ test("a schematic with the hello extension: its ID is its content's, its UKI and
   assert.equal(buildsOf(first.log(), id), 1);
 
   // a second factory on the same registry holds nothing of its own: it serves what the first built
-  const second = await startFactory(registry);
+  const second = await startFactory(registry, keys.key);
   const again = await http(second.address, "GET", `/image/${id}/${RELEASE}/uki.efi`);
   assert.equal(again.status, 200, again.body.toString());
   assert.ok(again.body.equals(uki));
@@ -112,7 +112,7 @@ test("20 requests at once for an image not built yet run one build, and all get 
 });
 
 test("two factories on one registry asked at once for an image neither has: one builds it, the other waits for it and serves the same bytes", async () => {
-  const other = await startFactory(registry);
+  const other = await startFactory(registry, keys.key);
   const id = await createSchematic(first.address, "platform: minimal\nextensions: [hello]\nkernelArgs: [bronze.factory-test=two]\noutputs: [uki]\n");
   const path = `/image/${id}/${RELEASE}/uki.efi`;
   const answers = await Promise.all([first, other].flatMap((f) => Array.from({ length: 10 }, () => whenBuilt(f.address, path))));
@@ -190,7 +190,7 @@ test("a schematic with secureBoot: true from a factory holding a db key: the UKI
   const keysDir = join(dir, "secureboot");
   const generated = await bronze(["keys", "generate", keysDir]);
   assert.equal(generated.exitCode, 0, String(generated.all));
-  const signing = await startFactory(registry, ["--secure-boot-key", join(keysDir, "db.key"), "--secure-boot-cert", join(keysDir, "db.crt")]);
+  const signing = await startFactory(registry, keys.key, ["--secure-boot-key", join(keysDir, "db.key"), "--secure-boot-cert", join(keysDir, "db.crt")]);
   const id = await createSchematic(signing.address, "platform: minimal\nextensions: [hello]\noutputs: [uki, installer]\nsecureBoot: true\n");
   const signed = (await whenBuilt(signing.address, `/image/${id}/${RELEASE}/uki.signed.efi`)).body;
   await writeFile(join(dir, "uki.signed.efi"), signed);
@@ -200,7 +200,7 @@ test("a schematic with secureBoot: true from a factory holding a db key: the UKI
   assert.notEqual(other.exitCode, 0, "signed by the db key, not any key");
   const page = (await http(signing.address, "GET", `/ui?version=${RELEASE}&platform=minimal&arch=x86_64&extensions=chosen`)).body.toString();
   assert.ok(page.includes('name="secureboot" value="on"'));
-  const refused = await bronze(["factory", "serve", "--listen", "127.0.0.1:0", "--registry", `${registry}/factory`, "--secure-boot-key", join(keysDir, "db.key"), "--plain-http"]);
+  const refused = await bronze(["factory", "serve", "--listen", "127.0.0.1:0", "--registry", `${registry}/factory`, "--sign-key", keys.key, "--secure-boot-key", join(keysDir, "db.key"), "--plain-http"]);
   assert.equal(refused.exitCode, 2);
   assert.match(String(refused.all), /--secure-boot-key and --secure-boot-cert come together/);
 });
@@ -235,10 +235,15 @@ test("bad requests are refused with a 4xx that says why: malformed, oversized, u
   assert.equal(missing.status, 404);
   assert.match(missing.body.toString(), /has no passwd; it has .*uki\.efi/);
 
+  // what a factory serves is signed: it does not start without its key
+  const unsigned = await bronze(["factory", "serve", "--listen", "127.0.0.1:0", "--registry", `${registry}/factory`, "--plain-http"]);
+  assert.equal(unsigned.exitCode, 2, String(unsigned.all));
+  assert.match(String(unsigned.all), /required option '--sign-key <key>' not specified/);
+
   // schematic creation behind a token; a client over its rate is told to wait
   const tokenFile = join(dir, "token");
   await writeFile(tokenFile, "s3cret-token\n");
-  const guarded = await startFactory(registry, ["--token-file", tokenFile, "--rate", "4"]);
+  const guarded = await startFactory(registry, keys.key, ["--token-file", tokenFile, "--rate", "4"]);
   const denied = await http(guarded.address, "POST", "/schematics", HELLO);
   assert.equal(denied.status, 401);
   assert.equal(denied.headers["www-authenticate"], 'Bearer realm="bronze factory"');

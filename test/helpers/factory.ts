@@ -21,9 +21,9 @@ after(() => {
   for (const child of running) child.kill("SIGTERM");
 });
 
-/** `bronze factory serve` on a free port; resolves once it says where it listens. */
-export async function startFactory(registry: string, extra: readonly string[] = []): Promise<Running> {
-  const child = execa(join(PROJECT_ROOT, "bin", "bronze"), ["factory", "serve", "--listen", "127.0.0.1:0", "--registry", `${registry}/factory`, "--plain-http", ...extra], {
+/** `bronze factory serve` on a free port, signing with `signKey`; resolves once it says where it listens. */
+export async function startFactory(registry: string, signKey: string, extra: readonly string[] = []): Promise<Running> {
+  const child = execa(join(PROJECT_ROOT, "bin", "bronze"), ["factory", "serve", "--listen", "127.0.0.1:0", "--registry", `${registry}/factory`, "--sign-key", signKey, "--plain-http", ...extra], {
     cwd: PROJECT_ROOT,
     env: { CI: "true", BRONZE_VERSION: RELEASE },
     reject: false,
