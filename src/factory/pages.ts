@@ -3,7 +3,7 @@
  * arguments and outputs -> the links. Every step is a GET form, so each is a URL to share, and nothing
  * needs JavaScript; no script, font or style is fetched from anywhere. Pure: the same choices, the same page.
  */
-import { OUTPUTS, outputFiles, type Output } from "../core/outputs.ts";
+import { outputFiles, type Output } from "../core/outputs.ts";
 import { esc } from "../report/html.ts";
 import type { Schematic } from "./schematic.ts";
 
@@ -16,6 +16,8 @@ export interface WizardOffer {
   extensions: readonly { name: string; version: string; description: string; choice: string }[];
   /** whether the factory signs for Secure Boot */
   secureBoot: boolean;
+  /** the outputs it builds */
+  outputs: readonly Output[];
 }
 
 /** The choices made so far, as the query string carries them. */
@@ -72,7 +74,7 @@ export function wizardPage(offer: WizardOffer, choices: Choices): string {
   }
   const platform = offer.platforms.find((p) => p.name === choices.platform);
   const secureBootBox = offer.secureBoot ? `\n<label><input type="checkbox" name="secureboot" value="on"> Secure Boot: the UKI and systemd-boot signed with the factory's db key</label>` : "";
-  const outputs = OUTPUTS.map((o) => `<label><input type="checkbox" name="output" value="${esc(o)}"${platform?.outputs.includes(o) ? " checked" : ""}> ${esc(o)}</label>`).join("\n");
+  const outputs = offer.outputs.map((o) => `<label><input type="checkbox" name="output" value="${esc(o)}"${platform?.outputs.includes(o) ? " checked" : ""}> ${esc(o)}</label>`).join("\n");
   return page(
     `bronze ${choices.version} for ${choices.platform} (${choices.arch}): kernel arguments`,
     form(choices, `<label>Extra kernel arguments <small>(space-separated; quote a value with spaces as name="a b")</small><br><input name="args" size="60" value="${esc(choices.args ?? "")}"></label>\n<fieldset><legend>Outputs</legend>${outputs}</fieldset>${secureBootBox}`, "Make the image"),

@@ -17,7 +17,7 @@ import { timingSafeEqual } from "node:crypto";
 import { stringify } from "yaml";
 import { ARCH_NAMES, archNamed, ARCHES } from "../core/arch.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
-import { FILES } from "../core/outputs.ts";
+import { FILES, OUTPUTS, type Output } from "../core/outputs.ts";
 import { ipxeScript } from "../disk/pxe.ts";
 import { BUILDING_HEADER } from "../registry/transport.ts";
 import { CONTENT_SECURITY_POLICY, linksPage, wizardPage, type WizardOffer } from "./pages.ts";
@@ -47,6 +47,8 @@ export interface FactoryOptions {
 }
 
 const FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+/** Outputs as large as the disk they describe: a file is held in memory while it is stored and served. */
+const UNSERVED_OUTPUTS: readonly Output[] = ["disk", "vhd"];
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 /** tags of an installer repository besides the version: where signatures and referrers are kept */
 const SIDE_TAG = /^sha256-[0-9a-f]{64}(\.sig|\.att)?$/;
@@ -109,7 +111,8 @@ export class Factory {
     const digestOf = (e: CatalogEntry) => (e.source.kind === "image" ? e.source.digest : undefined);
     this.offer = { platforms: platforms.map((p) => p.name), extensions: catalog.map((e) => ({ name: e.name, digest: digestOf(e) })), images: options.checkImage !== undefined, secureBoot: options.secureBoot };
     const extensions = catalog.map((e) => ({ name: e.name, version: e.version, description: e.description, choice: digestOf(e) ? `${e.name}@${digestOf(e) ?? ""}` : e.name }));
-    this.wizardOffer = { version, arches: ARCH_NAMES, platforms, extensions, secureBoot: options.secureBoot };
+    const outputs = OUTPUTS.filter((o) => !UNSERVED_OUTPUTS.includes(o));
+    this.wizardOffer = { version, arches: ARCH_NAMES, platforms, extensions, secureBoot: options.secureBoot, outputs };
   }
 
   /** Serves on `host:port` (port 0: any free one); resolves with the address it listens on. */
@@ -177,8 +180,16 @@ export class Factory {
     send(res, req, 201, `${JSON.stringify({ id })}\n`, { "Content-Type": "application/json", Location: `/schematics/${id}` });
   }
 
-  /** The schematic, once every image it names outside the catalog is found signed by a trusted key. */
+  /**
+   * The schematic, once what it would build can be served (no whole-disk outputs) and every image it names
+   * outside the catalog is found signed by a trusted key.
+   */
   private async checkedImages(schematic: Schematic): Promise<Schematic> {
+    const outputs = schematic.outputs ?? this.options.platforms.find((p) => p.name === schematic.platform)?.outputs ?? [];
+    const unserved = outputs.filter((o) => UNSERVED_OUTPUTS.includes(o));
+    if (unserved.length) {
+      throw new HttpError(400, `the factory does not serve ${unserved.join(", ")} (a file as large as the disk${schematic.outputs ? "" : `, which platform ${schematic.platform} makes`}); name outputs such as raw.zst, raw.xz, qcow2, gcp or ova instead`);
+    }
     for (const item of schematic.extensions) {
       const choice = extensionChoice(item);
       if (choice.kind !== "image" || !this.options.checkImage) continue;

@@ -12,6 +12,7 @@ const offer: WizardOffer = {
   ],
   extensions: [{ name: "hello", version: "0.1.0", description: `a "service" & a module`, choice: "hello" }],
   secureBoot: false,
+  outputs: ["uki", "kernel-initramfs", "installer", "iso"],
 };
 
 test("each step is a GET form to /ui carrying the choices so far, and the text a profile or extension brings is escaped", () => {

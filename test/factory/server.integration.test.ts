@@ -214,6 +214,8 @@ test("bad requests are refused with a 4xx that says why: malformed, oversized, u
     ["POST", "/schematics", `platform: minimal\nextensions: ["evil.example/ext@sha256:${"0".repeat(64)}"]\n`, 400, /schematic:2: this factory builds catalog extensions only \(confined, hello\); it trusts no key for other images/],
     ["POST", "/schematics", `platform: minimal\nextensions: ["hello@sha256:${"0".repeat(64)}"]\n`, 400, /schematic:2: extension 'hello' is built from source here: it cannot be pinned by digest/],
     ["POST", "/schematics", "platform: minimal\nsigned: true\n", 400, /unknown key 'signed'/],
+    ["POST", "/schematics", "platform: minimal\noutputs: [uki, installer, disk]\n", 400, /the factory does not serve disk \(a file as large as the disk\); name outputs such as raw\.zst/],
+    ["POST", "/schematics", "platform: azure\n", 400, /the factory does not serve vhd \(a file as large as the disk, which platform azure makes\)/],
     ["POST", "/schematics", "platform: minimal\nsecureBoot: true\n", 400, /schematic:2: this factory holds no Secure Boot key to sign with/],
     ["GET", "/schematics/../../etc/passwd", undefined, 404, /not found/],
     ["GET", `/schematics/${"0".repeat(64)}`, undefined, 404, /no schematic 0{64}; POST it to \/schematics first/],
