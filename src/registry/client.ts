@@ -109,9 +109,21 @@ export async function hasManifest(client: RegistryClient, ref: Reference, refere
   return (await headManifest(client, ref, reference)).present;
 }
 
+const requestManifest = (client: RegistryClient, ref: Reference, reference: string) =>
+  client.request("GET", `/v2/${ref.repository}/manifests/${reference}`, scopeOf(ref, "pull"), { Accept: MANIFEST_ACCEPT });
+
 /** Fetches a manifest or index; when asked by digest, the bytes must hash to it. */
 export async function getManifest(client: RegistryClient, ref: Reference, reference: string): Promise<{ mediaType: string; data: Buffer; digest: string }> {
-  const response = await client.request("GET", `/v2/${ref.repository}/manifests/${reference}`, scopeOf(ref, "pull"), { Accept: MANIFEST_ACCEPT });
+  return checkedManifest(client, reference, await requestManifest(client, ref, reference));
+}
+
+/** As getManifest, in one request: undefined when the registry holds nothing under `reference`. */
+export async function findManifest(client: RegistryClient, ref: Reference, reference: string): Promise<{ mediaType: string; data: Buffer; digest: string } | undefined> {
+  const response = await requestManifest(client, ref, reference);
+  return response.status === 404 ? undefined : checkedManifest(client, reference, response);
+}
+
+function checkedManifest(client: RegistryClient, reference: string, response: HttpResponse): { mediaType: string; data: Buffer; digest: string } {
   if (response.status !== 200) throw client.fail(`GET manifest ${reference}`, response);
   const digest = digestOf(response.body);
   if (reference.startsWith("sha256:") && digest !== reference) throw new BronzeError(`${client.registry}: manifest ${reference} arrived with digest ${digest}: corrupted or tampered`);

@@ -5,7 +5,7 @@
 import type { KeyObject } from "node:crypto";
 import { BronzeError } from "../core/errors.ts";
 import { checkSignatures, readSignatureLayers, signatureManifest, signatureTag, signPayload } from "../oci/cosign.ts";
-import { getBlob, getManifest, hasManifest, putManifest, type RegistryClient } from "./client.ts";
+import { findManifest, getBlob, putManifest, type RegistryClient } from "./client.ts";
 import type { Reference } from "./reference.ts";
 import { pushBlob } from "./upload.ts";
 
@@ -27,8 +27,8 @@ export async function putCosignSignature(client: RegistryClient, ref: Reference,
 export async function cosignSignatureProblem(client: RegistryClient, ref: Reference, digest: string, trusted: readonly KeyObject[]): Promise<string | undefined> {
   const tag = signatureTag(digest);
   try {
-    if (!(await hasManifest(client, ref, tag))) return `it is not signed (no ${tag})`;
-    const manifest = await getManifest(client, ref, tag);
+    const manifest = await findManifest(client, ref, tag);
+    if (!manifest) return `it is not signed (no ${tag})`;
     const layers = await readSignatureLayers(`signature ${tag} in ${client.registry}/${ref.repository}`, manifest.data, (d) => getBlob(client, ref, d.digest, d.size));
     const checked = checkSignatures(layers, digest, trusted);
     return "problems" in checked ? `no signature by a trusted key (${checked.problems.join("; ")})` : undefined;

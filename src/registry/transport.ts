@@ -84,6 +84,27 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The wait before try `n + 1` (n ≥ 1): `baseMs` doubled each time, never more than MAX_BACKOFF_MS. */
 export const backoffMs = (baseMs: number, n: number): number => Math.min(baseMs * 2 ** (n - 1), MAX_BACKOFF_MS);
 
+/** How long an answer asks to be left before the next try (Retry-After, at most 30 s); undefined when it does not say. */
+function retryAfterMs(response: HttpResponse): number | undefined {
+  const seconds = Number(response.headers["retry-after"]);
+  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, 30_000) : undefined;
+}
+
+/**
+ * One exchange, sent again for as long as a bronze factory answers that it is building what was asked for
+ * (up to BUILD_WAIT_MS, as its Retry-After says): that wait is not a fault, and uses up no attempt.
+ */
+async function exchangeOnceBuilt(options: TransportOptions, method: string, url: URL, headers: Record<string, string>, body: Buffer | undefined, onRetry?: (why: string) => void): Promise<HttpResponse> {
+  for (let waited = 0; ; ) {
+    const response = await exchange(options, method, url, headers, body);
+    if (response.status !== 503 || response.headers[BUILDING_HEADER] === undefined || waited >= BUILD_WAIT_MS) return response;
+    const wait = retryAfterMs(response) ?? options.backoffMs;
+    onRetry?.(`${method} ${url.pathname}: being built by the factory; asking again in ${wait} ms`);
+    waited += wait;
+    await sleep(wait);
+  }
+}
+
 /** Sends with retries: 5xx and 429 (honouring Retry-After) and dropped connections, with exponential backoff. */
 export async function sendWithRetries(
   options: TransportOptions,
@@ -93,23 +114,14 @@ export async function sendWithRetries(
   body?: Buffer,
   onRetry?: (why: string) => void,
 ): Promise<HttpResponse> {
-  let buildWaitedMs = 0;
   for (let attempt = 1; ; attempt++) {
     let why: string;
     let wait = backoffMs(options.backoffMs, attempt);
     try {
-      const response = await exchange(options, method, url, headers, body);
+      const response = await exchangeOnceBuilt(options, method, url, headers, body, onRetry);
       if (response.status < 500 && response.status !== 429) return response;
       why = `HTTP ${response.status}`;
-      const retryAfter = Number(response.headers["retry-after"]);
-      if (Number.isFinite(retryAfter) && retryAfter >= 0) wait = Math.min(retryAfter * 1000, 30_000);
-      if (response.status === 503 && response.headers[BUILDING_HEADER] !== undefined && buildWaitedMs < BUILD_WAIT_MS) {
-        onRetry?.(`${method} ${url.pathname}: being built by the factory; asking again in ${wait} ms`);
-        buildWaitedMs += wait;
-        attempt--;
-        await sleep(wait);
-        continue;
-      }
+      wait = retryAfterMs(response) ?? wait;
       if (attempt >= options.attempts) return response;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? "";
