@@ -1,7 +1,7 @@
 /**
  * The factory's HTTP front: schematics in, images out. Every answer comes within about a second: an
  * image that is not stored yet is built (or joined, when it is being built) and the request answered
- * 202 Accepted with Retry-After until it is there. No part of a request names a file: IDs, versions and
+ * 202 Accepted with Retry-After until it is there (an iPXE script that waits, a 503 on the registry front). No part of a request names a file: IDs, versions and
  * file names are checked against strict patterns and looked up in the registry, never on disk.
  *   POST /schematics                          a schematic (YAML) -> 201 {"id": ...}
  *   GET  /schematics/ID                       its canonical JSON
@@ -103,6 +103,7 @@ export class Factory {
   private readonly rate: RateLimit;
   private readonly offer: Offer;
   private readonly wizardOffer: WizardOffer;
+  private readonly schematics = new Map<string, Schematic>();
 
   constructor(options: FactoryOptions) {
     this.options = options;
@@ -153,10 +154,7 @@ export class Factory {
     }
     if (method !== "GET" && method !== "HEAD") throw new HttpError(405, `${method} is not served here; use GET or HEAD`, { Allow: "GET, HEAD" });
     if (parts[0] === "schematics" && parts.length === 2) {
-      const id = this.checkedId(parts[1]);
-      const bytes = await this.options.store.schematic(id);
-      if (!bytes) throw new HttpError(404, `no schematic ${id}; POST it to /schematics first`);
-      return send(res, req, 200, bytes, { "Content-Type": "application/json" });
+      return send(res, req, 200, await this.storedSchematic(this.checkedId(parts[1])), { "Content-Type": "application/json" });
     }
     if ((parts[0] === "" || parts[0] === "ui") && parts.length === 1) return this.wizard(req, res);
     if (parts[0] === "image" && parts.length === 4) return this.imageFile(req, res, parts[1], parts[2], parts[3]);
@@ -199,19 +197,30 @@ export class Factory {
     return schematic;
   }
 
-  /** The stored schematic, read as a request would be: what the catalog no longer offers is refused. */
-  private async schematic(id: string): Promise<Schematic> {
+  private async storedSchematic(id: string): Promise<Buffer> {
     const bytes = await this.options.store.schematic(id);
     if (!bytes) throw new HttpError(404, `no schematic ${id}; POST it to /schematics first`);
-    return parseSchematic(`schematic ${id}`, bytes.toString("utf8"), this.offer);
+    return bytes;
+  }
+
+  /**
+   * The stored schematic, read as a request would be (against this process's catalog, which does not
+   * change while it runs); kept once read: an ID names its bytes for good.
+   */
+  private async schematic(id: string): Promise<Schematic> {
+    const known = this.schematics.get(id);
+    if (known) return known;
+    const schematic = parseSchematic(`schematic ${id}`, (await this.storedSchematic(id)).toString("utf8"), this.offer);
+    this.schematics.set(id, schematic);
+    return schematic;
   }
 
   private async imageFile(req: IncomingMessage, res: ServerResponse, idText: string | undefined, version: string | undefined, fileText: string | undefined): Promise<void> {
     const id = this.checkedId(idText);
     this.checkedVersion(version);
     if (!fileText || !FILE.test(fileText)) throw new HttpError(400, `'${(fileText ?? "").slice(0, 80)}' is not a file name of an image`);
-    const schematic = await this.schematic(id);
-    const files = await this.files(id, schematic);
+    const files = await this.ready(id, await this.schematic(id));
+    if (!files) throw new HttpError(202, this.stillBuilding(id), { "Retry-After": String(RETRY_AFTER_S) });
     const digestOnly = fileText.endsWith(".sha256");
     const name = digestOnly ? fileText.slice(0, -".sha256".length) : fileText;
     const file = files.find((f) => f.name === name);
@@ -262,13 +271,10 @@ export class Factory {
       throw new HttpError(404, `schematic ${id} is for ${arch.name} (${arch.oci}), not '${(archText ?? "").slice(0, 40)}'; known: ${ARCHES.map((a) => `${a.name} (${a.oci})`).join(", ")}`);
     }
     const ipxe = { "Content-Type": "text/plain; charset=utf-8" };
-    let files: AssetFile[];
-    try {
-      files = await this.files(id, schematic);
-    } catch (error) {
-      if (!(error instanceof HttpError && error.status === 202)) throw error;
+    const files = await this.ready(id, schematic);
+    if (!files) {
       // iPXE takes any 2xx as the script: this one waits and comes back
-      const again = ["#!ipxe", `echo bronze factory: ${error.message}`, `sleep ${RETRY_AFTER_S}`, `chain ${path(req)}`, ""].join("\n");
+      const again = ["#!ipxe", `echo bronze factory: ${this.stillBuilding(id)}`, `sleep ${RETRY_AFTER_S}`, `chain ${path(req)}`, ""].join("\n");
       return send(res, req, 200, again, ipxe);
     }
     const needed = [FILES.kernel, FILES.initramfs, FILES.manifest];
@@ -297,20 +303,15 @@ export class Factory {
     const method = req.method === "HEAD" ? "HEAD" : "GET";
     if (kind === "blobs") {
       if (!DIGEST.test(reference)) throw new HttpError(400, `'${reference.slice(0, 80)}' is not a blob digest`);
-      const blob = await this.options.store.installerBlob(id, reference);
-      if (!blob) throw new HttpError(404, `no blob ${reference} in installer/${id}`);
-      const headers = { ...api, "Content-Type": "application/octet-stream", "Docker-Content-Digest": reference };
-      return send(res, req, 200, method === "HEAD" ? undefined : blob, method === "HEAD" ? { ...headers, "Content-Length": String(blob.length) } : headers);
+      const size = await this.options.store.installerBlobSize(id, reference);
+      if (size === undefined) throw new HttpError(404, `no blob ${reference} in installer/${id}`);
+      const headers = { ...api, "Content-Type": "application/octet-stream", "Docker-Content-Digest": reference, "Content-Length": String(size) };
+      return send(res, req, 200, method === "HEAD" ? undefined : await this.options.store.installerBlob(id, reference, size), headers);
     }
     if (kind === "manifests" && reference === this.options.version) {
-      // the release's tag is what builds: the answer waits for the image, never for long
-      try {
-        await this.files(id, await this.schematic(id));
-      } catch (error) {
-        // bronze's own client waits while this header is there (registry/transport.ts); others retry on 503
-        if (error instanceof HttpError && error.status === 202) throw new HttpError(503, error.message, { ...error.headers, [BUILDING_HEADER]: id });
-        throw error;
-      }
+      // the release's tag is what builds: the answer waits for the image, never for long; bronze's own
+      // client waits while the header is there (registry/transport.ts), others retry on 503
+      if (!(await this.ready(id, await this.schematic(id)))) throw new HttpError(503, this.stillBuilding(id), { "Retry-After": String(RETRY_AFTER_S), [BUILDING_HEADER]: id });
     } else if (!DIGEST.test(reference) && !(kind === "manifests" && SIDE_TAG.test(reference))) {
       throw new HttpError(404, `installer/${id} has the tag ${this.options.version} (this factory's release), not '${reference.slice(0, 80)}'`);
     }
@@ -321,12 +322,15 @@ export class Factory {
     res.end(method === "HEAD" ? undefined : answer.body);
   }
 
-  /** The image's files once stored; 202 while it is built (here or by this request) past the wait. */
-  private async files(id: string, schematic: Schematic): Promise<AssetFile[]> {
+  /** The image's files once stored; undefined while it is built (here or by this request) past the wait. */
+  private ready(id: string, schematic: Schematic): Promise<AssetFile[] | undefined> {
     const building = this.options.builder.image(id, schematic);
-    const waited = await Promise.race([building, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), this.options.waitMs).unref())]);
-    if (waited) return waited;
-    throw new HttpError(202, `the image of ${id} for ${this.options.version} is being built; ask again in ${RETRY_AFTER_S} s`, { "Retry-After": String(RETRY_AFTER_S) });
+    return Promise.race([building, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), this.options.waitMs).unref())]);
+  }
+
+  /** What a request for an image still being built is told; each front answers with it in its own way. */
+  private stillBuilding(id: string): string {
+    return `the image of ${id} for ${this.options.version} is being built; ask again in ${RETRY_AFTER_S} s`;
   }
 }
 

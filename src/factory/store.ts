@@ -12,7 +12,7 @@ import { sha256 } from "../core/hash.ts";
 import { parseObject } from "../oci/descriptor.ts";
 import { makeBlob, manifestBlob, type Blob } from "../oci/image.ts";
 import { EMPTY_MEDIA_TYPE } from "../oci/referrers.ts";
-import { getBlob, getManifest, hasManifest, MANIFEST_ACCEPT, putManifest, scopeOf, type RegistryClient } from "../registry/client.ts";
+import { findManifest, getBlob, hasManifest, MANIFEST_ACCEPT, putManifest, scopeOf, type RegistryClient } from "../registry/client.ts";
 import type { HttpResponse } from "../registry/transport.ts";
 import type { Reference } from "../registry/reference.ts";
 import { pushBlob } from "../registry/upload.ts";
@@ -68,9 +68,11 @@ export class FactoryStore {
 
   /** The layers of the artifact tagged `tag`, undefined when there is none; one of another type is refused. */
   private async layersOf(ref: Reference, tag: string, artifactType: string): Promise<AssetFile[] | undefined> {
-    if (!(await hasManifest(this.client, ref, tag))) return undefined;
+    // one request: this is asked at every request for an image
+    const found = await findManifest(this.client, ref, tag);
+    if (!found) return undefined;
     const where = `${ref.registry}/${ref.repository}:${tag}`;
-    const manifest = parseObject(where, (await getManifest(this.client, ref, tag)).data);
+    const manifest = parseObject(where, found.data);
     if (manifest.artifactType !== artifactType) throw new BronzeError(`${where}: artifact type ${String(manifest.artifactType)} is not ${artifactType}; that tag is not the factory's`);
     const layers = Array.isArray(manifest.layers) ? (manifest.layers as Record<string, unknown>[]) : [];
     return layers.map((layer) => {
@@ -126,12 +128,16 @@ export class FactoryStore {
     return this.client.request(method, `/v2/${ref.repository}/${kind}/${reference}`, scopeOf(ref, "pull"), { Accept: kind === "manifests" ? MANIFEST_ACCEPT : "application/vnd.oci.image.index.v1+json" });
   }
 
-  /** A blob of the installer repository of `id`, checked against its digest; undefined when it is not there. */
-  async installerBlob(id: string, digest: string): Promise<Buffer | undefined> {
+  /** The size of a blob of the installer repository of `id`; undefined when it is not there. */
+  async installerBlobSize(id: string, digest: string): Promise<number | undefined> {
     const ref = this.installer(id);
     const head = await this.client.request("HEAD", `/v2/${ref.repository}/blobs/${digest}`, scopeOf(ref, "pull"));
-    if (head.status !== 200) return undefined;
-    return getBlob(this.client, ref, digest, Number(head.headers["content-length"]));
+    return head.status === 200 ? Number(head.headers["content-length"]) : undefined;
+  }
+
+  /** A blob of the installer repository of `id` of `size` bytes, checked against its digest. */
+  installerBlob(id: string, digest: string, size: number): Promise<Buffer> {
+    return getBlob(this.client, this.installer(id), digest, size);
   }
 
   /** A stored file's bytes, checked against their digest. */
