@@ -130,7 +130,7 @@ export async function imageExtension(
   admit: Pick<Profile, "allowUnsigned" | "talosExtensions">,
 ): Promise<ResolvedExtension> {
   const { allowUnsigned } = admit;
-  // opened once: a tar is read whole
+  // opened once: the signature check and the content read the same layout
   const layout = await openLayout(ref.source);
   const digest = imageDigest(layout);
   if (digest !== ref.digest) {

@@ -25,13 +25,17 @@ export function parseExtensionManifest(where: string, text: string, options: { t
   const meta = f.mapping(top.metadata, ["metadata"]);
   f.onlyKeys(meta, ["metadata"], ["name", "version", "author", "description", "compatibility"]);
   const compatibility = f.mapping(meta.compatibility, ["metadata", "compatibility"]);
-  const name = f.string(meta.name, ["metadata", "name"], NAME, "lowercase letters, digits and '-'");
-  const about = () => ({ name, version: f.string(meta.version, ["metadata", "version"]), author: f.string(meta.author, ["metadata", "author"]), description: f.optionalString(meta.description, ["metadata", "description"]) ?? "" });
+  const about = {
+    name: f.string(meta.name, ["metadata", "name"], NAME, "lowercase letters, digits and '-'"),
+    version: f.string(meta.version, ["metadata", "version"]),
+    author: f.string(meta.author, ["metadata", "author"]),
+    description: f.optionalString(meta.description, ["metadata", "description"]) ?? "",
+  };
   if ("talos" in compatibility && !("bronze" in compatibility)) {
     if (!options.talos) throw yaml.error(["metadata", "compatibility", "talos"], "compatibility names talos; for bronze write compatibility: {bronze: {version: \">= X.Y.Z\"}} (a Talos-built image without kernel modules can be admitted by name: a profile's talosExtensions)");
     f.onlyKeys(compatibility, ["metadata", "compatibility"], ["talos"]);
     const talos = f.mapping(compatibility.talos, ["metadata", "compatibility", "talos"]);
-    return { ...about(), compatibility: "", talos: f.string(talos.version, ["metadata", "compatibility", "talos", "version"]) };
+    return { ...about, compatibility: "", talos: f.string(talos.version, ["metadata", "compatibility", "talos", "version"]) };
   }
   f.onlyKeys(compatibility, ["metadata", "compatibility"], ["bronze"]);
   const bronze = f.mapping(compatibility.bronze, ["metadata", "compatibility", "bronze"]);
@@ -42,10 +46,7 @@ export function parseExtensionManifest(where: string, text: string, options: { t
   } catch (e) {
     throw yaml.error(["metadata", "compatibility", "bronze", "version"], (e as Error).message);
   }
-  return {
-    ...about(),
-    compatibility: constraint,
-  };
+  return { ...about, compatibility: constraint };
 }
 
 type Version = [number, number, number];

@@ -49,12 +49,13 @@ function extensionSource(item: string, catalog: readonly CatalogEntry[]): { from
 /** The profile a schematic is built as: JSON, which YAML reads as it is. `trustedKeys`: absolute paths. */
 export function schematicProfile(id: string, schematic: Schematic, catalog: readonly CatalogEntry[], trustedKeys: readonly string[]): { name: string; text: string } {
   const name = `factory-${id.slice(0, 12)}`;
-  const talos = [...new Set(schematic.extensions.map((e) => extensionSource(e, catalog)).filter((e) => e.talos).map((e) => e.name))];
+  const sources = schematic.extensions.map((e) => extensionSource(e, catalog));
+  const talos = [...new Set(sources.filter((e) => e.talos).map((e) => e.name))];
   const profile = {
     name,
     description: `bronze factory schematic ${id}`,
     base: schematic.platform,
-    extensions: schematic.extensions.map((e) => extensionSource(e, catalog).from),
+    extensions: sources.map((e) => e.from),
     kernelArgs: schematic.kernelArgs,
     ...(schematic.outputs ? { outputs: schematic.outputs } : {}),
     ...(trustedKeys.length ? { trustedKeys } : {}),

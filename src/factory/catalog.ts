@@ -9,9 +9,8 @@ import type { KeyObject } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BronzeError, InputError } from "../core/errors.ts";
-import { loadExtension } from "../extensions/image.ts";
+import { enforcePolicy, loadExtension } from "../extensions/image.ts";
 import { parseExtensionManifest } from "../extensions/manifest.ts";
-import { checkExtension, describeViolation, type ExtensionContent } from "../extensions/policy.ts";
 import { imageDigest } from "../extensions/signature.ts";
 import { descriptorsAt, parseObject } from "../oci/descriptor.ts";
 import { canonicalBytes, digestOf, MEDIA_TYPES, type Descriptor } from "../oci/image.ts";
@@ -83,12 +82,6 @@ export async function loadRegistryCatalog(client: RegistryClient, ref: Reference
   return entries;
 }
 
-/** A Talos-built extension's content, when it may enter a catalog: what the content policy refuses, named. */
-function admitTalos(source: string, content: ExtensionContent, osVersion: string): void {
-  const violations = checkExtension(content, { osVersion });
-  if (violations.length) throw new InputError(`${source}: Talos-built extension '${content.manifest.name}' is not admitted:\n${violations.map((v) => `  ${describeViolation(v)}`).join("\n")}`);
-}
-
 /**
  * `bronze factory catalog publish`: pushes each extension image (layouts as `bronze extension build`
  * writes them) into `ref`'s repository, signs each, then the index listing them, tagged and signed.
@@ -116,7 +109,8 @@ export async function publishCatalog(
     if (talos && !options.admitTalos.includes(manifest.name)) {
       throw new InputError(`${source}: extension '${manifest.name}' is built for Talos (${manifest.talos ?? ""}); name it in --admit-talos to offer it (only without kernel modules)`);
     }
-    if (talos) admitTalos(source, content, options.osVersion);
+    // without a bronze version to satisfy, what the content policy holds a Talos-built image to: no kernel modules
+    if (talos) enforcePolicy(content, { osVersion: options.osVersion });
     await pushLayout(client, source, { ...ref, tag: root.annotations?.[REF_NAME_ANNOTATION] ?? `${manifest.name}-${manifest.version}` }, { chunkSize: 8 * 1024 * 1024 });
     await putCosignSignature(client, ref, digest, key, name);
     manifests.push({

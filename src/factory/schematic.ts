@@ -7,9 +7,9 @@
 import { ARCH_NAMES, DEFAULT_ARCH } from "../core/arch.ts";
 import { InputError } from "../core/errors.ts";
 import { canonicalJson, sha256 } from "../core/hash.ts";
-import { OUTPUTS, type Output } from "../core/outputs.ts";
+import type { Output } from "../core/outputs.ts";
 import { FieldReader, YamlFile } from "../core/yamlfile.ts";
-import { isKernelArgument, KERNEL_ARG_HINT, NAME, outputsProblem } from "../profile/profile.ts";
+import { NAME, readKernelArgs, readOutputs } from "../profile/profile.ts";
 
 /** A schematic document is small: larger ones are refused before they are parsed. */
 export const SCHEMATIC_MAX_BYTES = 16 * 1024;
@@ -79,45 +79,35 @@ export function parseSchematic(source: string, text: string, offer: Offer): Sche
   const f = new FieldReader(yaml);
   const top = f.mapping(yaml.data, []);
   f.onlyKeys(top, [], KEYS);
-  const list = (key: string) => {
+  // a list of at most MAX_ITEMS; of a set (`once`), none twice
+  const limited = (key: string, once = true) => {
     const items = f.list(top[key], [key]);
     if (items.length > MAX_ITEMS) throw yaml.error([key], `at most ${MAX_ITEMS} items`);
-    return items.map((item, i) => f.string(item, [key, i]));
-  };
-  const unique = (key: string, items: readonly string[]) => {
-    const twice = items.findIndex((item, i) => items.indexOf(item) !== i);
-    if (twice >= 0) throw yaml.error([key, twice], `'${items[twice] ?? ""}' is named twice`);
+    const twice = once ? items.findIndex((item, i) => typeof item === "string" && items.indexOf(item) !== i) : -1;
+    if (twice >= 0) throw yaml.error([key, twice], `'${String(items[twice])}' is named twice`);
     return items;
   };
   const platform = f.string(top.platform, ["platform"], NAME, "a profile name");
   if (!offer.platforms.includes(platform)) throw yaml.error(["platform"], `platform '${platform}' is not offered; use one of ${offer.platforms.join(", ")}`);
   const arch = top.arch === undefined ? DEFAULT_ARCH.name : f.string(top.arch, ["arch"]);
   if (!ARCH_NAMES.includes(arch)) throw yaml.error(["arch"], `arch '${arch}' is not offered; use one of ${ARCH_NAMES.join(", ")}`);
-  for (const [i, item] of f.list(top.extensions, ["extensions"]).entries()) {
+  const extensions = limited("extensions").map((item, i) => {
     if (typeof item === "object" && item !== null) {
       throw yaml.error(["extensions", i], `an extension is a catalog name (e.g. ${offer.extensions[0]?.name ?? "hello"}), NAME@sha256:... or HOST/REPO@sha256:..., written as one string`);
     }
-  }
-  const extensions = unique("extensions", list("extensions"));
-  for (const [i, item] of extensions.entries()) {
-    const problem = choiceProblem(extensionChoice(item), offer);
+    const name = f.string(item, ["extensions", i]);
+    const problem = choiceProblem(extensionChoice(name), offer);
     if (problem) throw yaml.error(["extensions", i], problem);
-  }
-  const kernelArgs = list("kernelArgs");
-  for (const [i, arg] of kernelArgs.entries()) {
-    if (!isKernelArgument(arg)) throw yaml.error(["kernelArgs", i], `'${arg}' is not one kernel argument: ${KERNEL_ARG_HINT}`);
-  }
+    return name;
+  });
+  limited("kernelArgs", false);
+  const kernelArgs = readKernelArgs(yaml, f, top);
   const secureBoot = top.secureBoot ?? false;
   if (typeof secureBoot !== "boolean") throw yaml.error(["secureBoot"], "secureBoot is true or false");
   if (secureBoot && !offer.secureBoot) throw yaml.error(["secureBoot"], "this factory holds no Secure Boot key to sign with; ask for secureBoot: false");
-  const schematic: Schematic = { platform, arch, extensions: [...extensions], kernelArgs, secureBoot };
+  const schematic: Schematic = { platform, arch, extensions, kernelArgs, secureBoot };
   if (top.outputs === undefined) return schematic;
-  const outputs = unique("outputs", list("outputs")).map((output, i) => {
-    if (!(OUTPUTS as readonly string[]).includes(output)) throw yaml.error(["outputs", i], `unknown output '${output}'; use any of ${OUTPUTS.join(", ")}`);
-    return output as Output;
-  });
-  const problem = outputsProblem(outputs);
-  if (problem) throw yaml.error(["outputs"], problem);
+  limited("outputs");
   // the set, not the order, is what is built
-  return { ...schematic, outputs: [...outputs].sort() };
+  return { ...schematic, outputs: readOutputs(yaml, f, top, []).sort() };
 }

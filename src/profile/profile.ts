@@ -98,9 +98,6 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const KERNEL_ARG = /^[^\s"]+$|^[^\s"=]+="[^"\n]*"$/;
 /** A profile's, an extension's or a package's name: lowercase letters, digits and '-' */
 export const NAME = /^[a-z0-9][a-z0-9-]*$/;
-/** One kernel argument: name or name=value, a value with spaces quoted */
-export const isKernelArgument = (arg: string): boolean => KERNEL_ARG.test(arg);
-export const KERNEL_ARG_HINT = `write name or name=value, without spaces (quote a value with spaces as name="a b")`;
 
 export function profilePath(projectRoot: string, nameOrFile: string): string {
   if (nameOrFile.includes("/") || nameOrFile.endsWith(".yaml")) return nameOrFile;
@@ -198,33 +195,28 @@ function readSizeBudget(f: FieldReader, top: Record<string, unknown>): number | 
   return budget ? f.integer(budget.percent, ["sizeBudget", "percent"]) : undefined;
 }
 
-function readKernelArgs(yaml: YamlFile, f: FieldReader, top: Record<string, unknown>): string[] {
+/** `kernelArgs`: each one argument (name or name=value, a value with spaces quoted). */
+export function readKernelArgs(yaml: YamlFile, f: FieldReader, top: Record<string, unknown>): string[] {
   if (top.kernelArgs === undefined) return [];
   return f.list(top.kernelArgs, ["kernelArgs"]).map((a, i) => {
     const arg = f.string(a, ["kernelArgs", i]);
-    if (!isKernelArgument(arg)) throw yaml.error(["kernelArgs", i], `'${arg}' is not one kernel argument: ${KERNEL_ARG_HINT}`);
+    if (!KERNEL_ARG.test(arg)) throw yaml.error(["kernelArgs", i], `'${arg}' is not one kernel argument: write name or name=value, without spaces (quote a value with spaces as name="a b")`);
     return arg;
   });
 }
 
-function readOutputs(yaml: YamlFile, f: FieldReader, top: Record<string, unknown>, otherwise: readonly Output[]): Output[] {
+/** `outputs`, each once (`otherwise` when the file names none); a boot medium needs the installer. */
+export function readOutputs(yaml: YamlFile, f: FieldReader, top: Record<string, unknown>, otherwise: readonly Output[]): Output[] {
   if (top.outputs === undefined) return [...otherwise];
   const outputs = f.list(top.outputs, ["outputs"]).map((o, i) => {
     const output = f.string(o, ["outputs", i]);
     if (!(OUTPUTS as readonly string[]).includes(output)) throw yaml.error(["outputs", i], `unknown output '${output}'; use any of ${OUTPUTS.join(", ")}`);
     return output as Output;
   });
-  const problem = outputsProblem(outputs);
-  if (problem) throw yaml.error(["outputs"], problem);
-  return [...new Set(outputs)];
-}
-
-/** What is wrong with a set of outputs as a whole, and the fix; undefined when nothing is. */
-export function outputsProblem(outputs: readonly Output[]): string | undefined {
   const medium = outputs.find(isBootMedium);
-  if (medium && !outputs.includes("installer")) return `the ${medium} image is made from the installer image: add 'installer' to outputs`;
-  if (outputs.length === 0) return `name at least one output: ${OUTPUTS.join(", ")}`;
-  return undefined;
+  if (medium && !outputs.includes("installer")) throw yaml.error(["outputs"], `the ${medium} image is made from the installer image: add 'installer' to outputs`);
+  if (outputs.length === 0) throw yaml.error(["outputs"], `name at least one output: ${OUTPUTS.join(", ")}`);
+  return [...new Set(outputs)];
 }
 
 type ExtensionFields = Pick<Profile, "extensions" | "trustedKeys" | "allowUnsigned" | "talosExtensions">;
