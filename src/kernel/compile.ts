@@ -17,9 +17,18 @@ import { describeMismatches, parseDotConfig, renderSettings, unmetSettings, type
 import { kconfigDefinitions, offSymbols } from "./kconfig-deps.ts";
 import { findPrivateKeys } from "./key-scan.ts";
 import type { KernelSource } from "./source.ts";
-import { archNamed } from "../core/arch.ts";
+import { archNamed, crossPrefix } from "../core/arch.ts";
 
-export const KERNEL_TOOLS: readonly ToolSpec[] = ["gcc", "ld", "make", "bc", "flex", "bison", ["openssl", "version"], "depmod"];
+const KERNEL_TOOLS: readonly ToolSpec[] = ["gcc", "ld", "make", "bc", "flex", "bison", ["openssl", "version"], "depmod"];
+
+/** The tools whose versions key a kernel for `arch`: the host's (its build programs) and the cross toolchain. */
+export function kernelTools(arch: string): ToolSpec[] {
+  const cross = crossPrefix(archNamed(arch));
+  return [...KERNEL_TOOLS, ...(cross ? [`${cross}gcc`, `${cross}ld`] : [])];
+}
+
+/** The make targets of a kernel tree's compile (and of its relink when sealed): the boot image and the modules. */
+export const kernelTargets = (arch: string): string => `${archNamed(arch).kernelTarget} modules`;
 
 /**
  * The certificate the kernel embeds, in the tree (public). A compile embeds a placeholder whose private
@@ -70,6 +79,7 @@ export function treeSandbox(source: KernelSource, arch: string, jobs: number, tr
   const env = {
     KCFLAGS: `-frandom-seed=${kernelSeeds(source, arch).compiler}`,
     ARCH: archNamed(arch).kernel,
+    CROSS_COMPILE: crossPrefix(archNamed(arch)),
     KBUILD_BUILD_TIMESTAMP: `@${source.sourceDateEpoch}`,
     KBUILD_BUILD_USER: "bronze",
     KBUILD_BUILD_HOST: "bronze",
@@ -135,9 +145,10 @@ export async function linkSource(source: string, to: string, within: string, log
 }
 
 /**
- * Refuses a compile that changed a file it shares with the unpacked source (a hard link whose inode changed
- * after `linkedAt`): the unpacked source is no longer the verified one, so it is removed and unpacked again
- * by the next build.
+ * Refuses a compile that changed a file it shares with the unpacked source (a hard link whose content was
+ * modified after `linkedAt`): the unpacked source is no longer the verified one, so it is removed and unpacked
+ * again by the next build. By modification time, not change time: another build's tree linking or removing
+ * its links to the same source changes every shared inode's ctime, and is no write.
  */
 export async function assertSourceUntouched(tree: string, linkedAt: number, discardSource: () => Promise<void>): Promise<void> {
   const changed: string[] = [];
@@ -146,7 +157,7 @@ export async function assertSourceUntouched(tree: string, linkedAt: number, disc
     if (!entry.isFile()) continue;
     const path = join(entry.parentPath, entry.name);
     const info = lstatSync(path, { throwIfNoEntry: false });
-    if (info && info.nlink > 1 && info.ctimeMs > linkedAt) changed.push(relative(tree, path));
+    if (info && info.nlink > 1 && info.mtimeMs > linkedAt) changed.push(relative(tree, path));
     await pace();
   }
   if (!changed.length) return;
@@ -260,7 +271,7 @@ export async function planCompile(source: KernelSource, spec: CompileSpec): Prom
     sourceDateEpoch: source.sourceDateEpoch,
     modules: describeModules(spec.modules),
     extensionModules: describeModules(spec.extensionModules),
-    tools: await toolVersions(KERNEL_TOOLS),
+    tools: await toolVersions(kernelTools(spec.arch)),
   };
   const inputs = { ...family, config: renderSettings(spec.settings) };
   return { spec, inputs, key: inputKey(inputs), family: inputKey(family) };
@@ -318,7 +329,7 @@ export async function compileKernel(source: KernelSource, plan: CompilePlan, ctx
     }
     // the compile itself takes both cores: one at a time on the machine (what comes before it does not wait)
     await withKernelBuildLock(logFile, async () => {
-      await runSandboxed('make -j"$JOBS" bzImage modules', sandbox);
+      await runSandboxed(`make -j"$JOBS" ${kernelTargets(spec.arch)}`, sandbox);
       for (const m of [...spec.modules, ...spec.extensionModules]) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, sandbox);
     });
     if (linkedAt !== undefined) await assertSourceUntouched(tree, linkedAt, () => ctx.compileCache.discardSource(source.pin.sha256));

@@ -55,3 +55,18 @@ test("a compile that wrote into a linked source is refused, naming the file, and
   );
   assert.equal(discarded, true);
 });
+
+test("another build's tree linking to the same source, or removing its links, is no write into it", async () => {
+  const { source, tree, linkedAt } = await linkedTree();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  // a second build on the machine links a tree of its own, then removes it: every shared inode's ctime changes
+  const other = join(tree, "..", "..", "k2");
+  await mkdir(other, { recursive: true });
+  await linkSource(source, other, join(tree, "..", "..", ".."), join(other, "..", "link2.log"));
+  await rm(other, { recursive: true });
+  let discarded = false;
+  await assertSourceUntouched(tree, linkedAt, async () => {
+    discarded = true;
+  });
+  assert.equal(discarded, false);
+});
