@@ -245,10 +245,33 @@ function sizeOfHeadersFor(image: Uint8Array, layout: Layout, count: number): num
       `no room for ${count} more section headers: the section table would end at byte ${newEnd}, past the end of the headers at ${room}`,
     );
   }
-  if (image.subarray(tableEnd, newEnd).some((b) => b !== 0)) {
+  if (!isFill(image.subarray(tableEnd, newEnd)) || dataDirectoryIn(image, layout, tableEnd, newEnd)) {
     throw new PeFormatError("the space after the section table is not empty; new section headers would overwrite data");
   }
   return newEnd > info.sizeOfHeaders ? grown : info.sizeOfHeaders;
+}
+
+/**
+ * Whether header space holds no data: zeros, or one 4-byte word repeated, as a linker pads it (systemd's
+ * arm64 stub has its headers padded with AArch64 NOPs, d503201f).
+ */
+function isFill(space: Uint8Array): boolean {
+  if (space.length % 4 !== 0) return space.every((b) => b === 0);
+  return space.every((b, i) => b === space[i % 4]);
+}
+
+/** Whether a data directory of the image points into [from, to) (in the headers, an RVA is a file offset). */
+function dataDirectoryIn(image: Uint8Array, layout: Layout, from: number, to: number): boolean {
+  const dv = view(image);
+  const count = dv.getUint32(layout.optOffset + OPT.numberOfRvaAndSizes, true);
+  for (let i = 0; i < count; i++) {
+    const at = layout.optOffset + OPT.dataDirectory + i * DATA_DIRECTORY_ENTRY_SIZE;
+    if (at + DATA_DIRECTORY_ENTRY_SIZE > layout.sectionTableOffset) break;
+    const rva = dv.getUint32(at, true);
+    const size = dv.getUint32(at + 4, true);
+    if (size > 0 && rva < to && rva + size > from) return true;
+  }
+  return false;
 }
 
 /**

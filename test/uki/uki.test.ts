@@ -237,3 +237,17 @@ test("section headers must fit before the first section's data; SizeOfHeaders gr
   const path = await writeTemp("grown.efi", grown);
   assert.equal(hex((await objdumpHeader(path)).get("SizeOfHeaders")), parsePe(grown).sizeOfHeaders);
 });
+
+test("header space after the section table may be a linker's fill (arm64's stub: AArch64 NOPs), never data", async () => {
+  const { stub } = await inputs();
+  const peOffset = stub.readUInt32LE(PE_OFFSET);
+  const info = parsePe(stub);
+  const tableEnd = peOffset + PE_OPTIONAL_HEADER + stub.readUInt16LE(peOffset + PE_SIZE_OF_OPTIONAL_HEADER) + info.sections.length * SECTION_HEADER_SIZE;
+  const filled = Buffer.from(stub);
+  for (let at = tableEnd; at + 4 <= info.sizeOfHeaders; at += 4) filled.writeUInt32LE(0xd503201f, at);
+  const one = [{ name: ".s0", data: Buffer.from([1]) }];
+  assert.equal(parsePe(appendSections(filled, one)).sections.length, info.sections.length + 1);
+  const data = Buffer.from(filled);
+  data.write("data", tableEnd + 8, "latin1");
+  assert.throws(() => appendSections(data, one), /the space after the section table is not empty/);
+});
