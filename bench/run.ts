@@ -17,7 +17,7 @@ import { createContext } from "../src/pipeline/context.ts";
 import { buildProfile } from "../src/pipeline/pipeline.ts";
 import { projectVersion } from "../src/core/version.ts";
 import { sourceDateEpoch } from "../src/core/epoch.ts";
-import { DEFAULT_ARCH } from "../src/core/arch.ts";
+import { DEFAULT_ARCH, HOST_ARCH } from "../src/core/arch.ts";
 import { writeCpio } from "../src/initramfs/cpio.ts";
 import { loadProfile, profilePath } from "../src/profile/profile.ts";
 import { buildRootfs, squashfsArgs } from "../src/rootfs/build.ts";
@@ -563,9 +563,9 @@ async function packageSetFigures(scratch: string): Promise<Figure[]> {
     ctx.logDir = join(ctx.workDir, "logs");
     let sum = 0;
     count = 0;
-    samples.push(await timed(() => buildPackageSet(PACKAGE_SET, ctx, undefined, (_a, seconds) => { sum += seconds * 1000; count++; })));
+    samples.push(await timed(() => buildPackageSet(PACKAGE_SET, HOST_ARCH, ctx, undefined, (_a, seconds) => { sum += seconds * 1000; count++; })));
     sums.push(sum);
-    noops.push(await timed(() => buildPackageSet(PACKAGE_SET, { ...ctx, ran: [], served: [] })));
+    noops.push(await timed(() => buildPackageSet(PACKAGE_SET, HOST_ARCH, { ...ctx, ran: [], served: [] })));
     await rm(cache, { recursive: true, force: true });
   }
   const ratios = samples.map((s, i) => s / (sums[i] || 1));

@@ -11,7 +11,8 @@ packages="build-essential bc bison flex libelf-dev libssl-dev openssl kmod cpio
   qemu-system-x86 ovmf git linux-config-6.1 linux-config-6.12 docker-registry skopeo umoci apache2-utils
   dosfstools mtools gcc-12-plugin-dev efitools fdisk gdisk chromium xorriso genisoimage qemu-utils ipxe-qemu
   swtpm swtpm-tools libtss2-tcti-swtpm0 libtss2-esys-3.0.2-0 libtss2-rc0
-  gperf cmake ninja-build meson pkgconf rsync"
+  gperf cmake ninja-build meson pkgconf rsync
+  gcc-aarch64-linux-gnu gcc-12-plugin-dev-aarch64-linux-gnu qemu-system-arm qemu-efi-aarch64 qemu-user-static"
 
 missing=""
 for spec in $packages; do

@@ -2,11 +2,8 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BronzeError } from "../core/errors.ts";
-import { DEFAULT_ARCH } from "../core/arch.ts";
+import { DEFAULT_ARCH, type Arch } from "../core/arch.ts";
 import { start, type Started } from "../core/exec.ts";
-
-/** Boot tests run the images of the one architecture bronze builds, under QEMU's emulation of it. */
-const { firmware } = DEFAULT_ARCH;
 
 /** What to boot: a UKI under UEFI firmware, or a kernel and initramfs directly. */
 export type BootTarget =
@@ -23,6 +20,8 @@ export type BootTarget =
   | { kind: "kernel"; kernel: string; initramfs: string; cmdline: string };
 
 export interface BootOptions {
+  /** the machine QEMU emulates and its UEFI firmware: the image's architecture (default: the host's) */
+  arch?: Arch;
   timeoutMs: number;
   accel: "tcg" | "kvm";
   memoryMiB: number;
@@ -71,8 +70,11 @@ const TAIL = 30;
 export const BOOT_DEFAULTS: BootOptions = { timeoutMs: 180_000, accel: "tcg", memoryMiB: 256 };
 
 function qemuArgs(target: BootTarget, options: BootOptions, scratch: string): string[] {
+  const arch = options.arch ?? DEFAULT_ARCH;
+  const { firmware, qemuMachine: machine } = arch;
   const common = [
-    "-machine", options.secureBoot ? "q35,smm=on" : "q35",
+    "-machine", options.secureBoot ? machine.secureBoot : machine.plain,
+    ...(machine.cpu ? ["-cpu", machine.cpu] : []),
     "-accel", options.accel,
     "-m", String(options.memoryMiB),
     "-smp", "1",
@@ -86,20 +88,19 @@ function qemuArgs(target: BootTarget, options: BootOptions, scratch: string): st
   }
   return [
     ...common,
-    // Secure Boot firmware keeps its variables behind SMM: only then can they not be changed from the OS
-    ...(options.secureBoot ? ["-global", "driver=cfi.pflash01,property=secure,value=on"] : []),
+    ...(options.secureBoot ? machine.secureBootArgs : []),
     "-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${options.secureBoot ? firmware.secureBootCode : firmware.code}`,
     "-drive", `if=pflash,format=raw,unit=1,file=${join(scratch, "vars.fd")}`,
     ...(target.kind === "network" ? networkBoot(target) : ["-drive", bootDrive(target, scratch)]),
-    ...(options.tpm ? tpmDevice(scratch) : []),
+    ...(options.tpm ? tpmDevice(scratch, arch) : []),
   ];
 }
 
 const tpmSocket = (scratch: string): string => join(scratch, "swtpm.sock");
 
 /** QEMU's TPM TIS device, backed by the swtpm listening on the scratch directory's socket. */
-function tpmDevice(scratch: string): string[] {
-  return ["-chardev", `socket,id=tpm,path=${tpmSocket(scratch)}`, "-tpmdev", "emulator,id=tpm,chardev=tpm", "-device", `${DEFAULT_ARCH.qemuTpmDevice},tpmdev=tpm`];
+function tpmDevice(scratch: string, arch: Arch): string[] {
+  return ["-chardev", `socket,id=tpm,path=${tpmSocket(scratch)}`, "-tpmdev", "emulator,id=tpm,chardev=tpm", "-device", `${arch.qemuTpmDevice},tpmdev=tpm`];
 }
 
 /** A TPM 2.0 emulator with empty state; it ends when QEMU hangs up. */
@@ -150,9 +151,10 @@ function parseFields(text: string): Record<string, string> {
 
 /** What QEMU reads from the scratch directory: the UKI on an ESP directory, and a copy of the UEFI variables. */
 async function prepareScratch(target: BootTarget, options: BootOptions, scratch: string): Promise<void> {
+  const { firmware, efiBootFile } = options.arch ?? DEFAULT_ARCH;
   if (target.kind === "uki") {
     await mkdir(join(scratch, "esp", "EFI", "BOOT"), { recursive: true });
-    await copyFile(target.uki, join(scratch, "esp", "EFI", "BOOT", DEFAULT_ARCH.efiBootFile));
+    await copyFile(target.uki, join(scratch, "esp", "EFI", "BOOT", efiBootFile));
   }
   if (target.kind === "kernel") return;
   if (options.secureBoot && options.secureBootKeys) {
@@ -223,7 +225,7 @@ export async function boot(target: BootTarget, options: BootOptions = BOOT_DEFAU
     await prepareScratch(target, options, scratch);
     if (options.tpm) tpm = await startTpm(scratch);
     const watch = watchConsole(options, Date.now());
-    const qemu = await start(DEFAULT_ARCH.qemu, qemuArgs(target, options, scratch), watch.read);
+    const qemu = await start((options.arch ?? DEFAULT_ARCH).qemu, qemuArgs(target, options, scratch), watch.read);
     let exited = false;
     void qemu.ended.then(() => {
       exited = true;

@@ -2,6 +2,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { boot, BOOT_DEFAULTS, type BootTarget } from "../boot/qemu.ts";
+import { ARCH_NAMES, archNamed, archOfPeMachine, DEFAULT_ARCH, type Arch } from "../core/arch.ts";
 import { InputError } from "../core/errors.ts";
 import { FILES } from "../core/outputs.ts";
 import { wholeNumberOption } from "./number-option.ts";
@@ -39,6 +40,21 @@ async function resolveBootTarget(artifact: string, asDisk: boolean, ipxe: boolea
   return { kind: "uki", uki };
 }
 
+/**
+ * The machine to emulate: --arch, else a UKI's own (its PE machine), else the host's (a disk, an ISO or a
+ * network boot directory is booted as the host's unless told).
+ */
+async function bootArch(target: BootTarget, option: string | undefined): Promise<Arch> {
+  if (option) return archNamed(option);
+  if (target.kind !== "uki") return DEFAULT_ARCH;
+  const { parsePe } = await import("../uki/pe.ts");
+  const { readFile } = await import("node:fs/promises");
+  const machine = parsePe(await readFile(target.uki)).machine;
+  const arch = archOfPeMachine(machine);
+  if (!arch) throw new InputError(`${target.uki}: an EFI program for PE machine 0x${machine.toString(16)}, which bronze does not boot; it boots ${ARCH_NAMES.join(", ")}`);
+  return arch;
+}
+
 /** `bronze boot`: a UKI, an output directory, an ISO or a disk in QEMU, until init says it is ready. */
 export function registerBootCommand(program: Command): void {
   program
@@ -54,11 +70,13 @@ export function registerBootCommand(program: Command): void {
     .option("--secure-boot-setup-mode", "Secure Boot firmware with no keys (setup mode), for an image that enrols its own (bronze image iso --enroll-keys); reboots are allowed")
     .option("--as-disk", "boot an ISO as the machine's disk, as when written to a USB stick (it is written to)")
     .option("--tpm", "a TPM 2.0 (swtpm) that the firmware, systemd-stub and init measure into; the ready line then gives PCR 11")
+    .addOption(new Option("--arch <arch>", "the machine to emulate (default: a UKI's own architecture, else the host's)").choices(ARCH_NAMES))
     .option("--ipxe", `network boot of a pxe directory through the NIC's iPXE and boot.ipxe (else the firmware's PXE loads ${FILES.uki})`)
-    .action(async (artifact: string, opts: { timeout: number; memory: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string; secureBootSetupMode?: boolean; asDisk?: boolean; ipxe?: boolean; tpm?: boolean }) => {
+    .action(async (artifact: string, opts: { timeout: number; memory: number; accel: "tcg" | "kvm"; quiet?: boolean; secureBoot?: boolean; secureBootKeys?: string; secureBootSetupMode?: boolean; asDisk?: boolean; ipxe?: boolean; tpm?: boolean; arch?: string }) => {
       const target = await resolveBootTarget(artifact, Boolean(opts.asDisk), Boolean(opts.ipxe));
       const result = await boot(target, {
         ...BOOT_DEFAULTS,
+        arch: await bootArch(target, opts.arch),
         timeoutMs: opts.timeout * 1000,
         memoryMiB: opts.memory,
         accel: opts.accel,

@@ -13,6 +13,7 @@ import type { SecureBootSigner } from "../secureboot/signer.ts";
 import type { PcrSigner } from "../uki/pcr.ts";
 import { connect, connectionOptions, type ConnectionOptions } from "./oci.ts";
 import { FILES } from "../core/outputs.ts";
+import { ARCH_NAMES } from "../core/arch.ts";
 import type { CliEnv } from "./commands.ts";
 
 function humanSize(bytes: number): string {
@@ -53,6 +54,7 @@ async function suppliedKeyOption(keyOption: string | undefined, certOption: stri
 
 interface BuildCommandOptions {
   profile: string;
+  arch?: string;
   cacheDir?: string;
   compileCache?: string;
   moduleSigningKey?: string;
@@ -132,6 +134,7 @@ export function registerBuildCommand(program: Command, { projectRoot, commandLin
     .command("build")
     .description("build an image profile: packages, kernel, rootfs.sqsh, initramfs and UKI, into _out/<profile>/")
     .option("-p, --profile <name|file>", "profile name (profiles/<name>.yaml) or path to a profile file", "minimal")
+    .option("--arch <arch>", `build the profile for this architecture (${ARCH_NAMES.join(", ")}; default: the profile's), cross-built when it is not the host's; published in _out/NAME-ARCH`)
     .option("--cache-dir <dir>", "content-addressed cache (default: .cache/bronze, or $BRONZE_CACHE)")
     .option("--compile-cache <dir>", "this machine's compiled kernel trees, sealed with each new key (default: compile/ in the cache directory)")
     .option("--module-signing-key <key>", "sign modules with this PEM private key (yours to keep) instead of an ephemeral one; needs --module-signing-cert")
@@ -154,9 +157,10 @@ export function registerBuildCommand(program: Command, { projectRoot, commandLin
       const moduleSigningKey = await suppliedKeyOption(opts.moduleSigningKey, opts.moduleSigningCert);
       const secureBootSigner = await secureBootOption(opts);
       const pcrSigner = await pcrSignerOption(opts);
-      const { loadProfile, profilePath } = await import("../profile/profile.ts");
+      const { loadProfile, profileForArch, profilePath } = await import("../profile/profile.ts");
       const { createContext } = await import("../pipeline/context.ts");
-      const profile = await loadProfile(profilePath(projectRoot, opts.profile));
+      const loaded = await loadProfile(profilePath(projectRoot, opts.profile));
+      const profile = opts.arch ? await profileForArch(loaded, opts.arch) : loaded;
       const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot), opts.cacheDir, opts.compileCache);
       ctx.store.remote = await sharedCache(opts);
       const { buildProfile } = await import("../pipeline/pipeline.ts");

@@ -1,4 +1,5 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
+import { ARCH_NAMES, HOST_ARCH, archNamed } from "../core/arch.ts";
 import { displayPath } from "../core/paths.ts";
 import type { CliEnv } from "./commands.ts";
 
@@ -11,14 +12,15 @@ export function registerPkgCommands(program: Command, { projectRoot }: CliEnv): 
     .description("build packages and what they depend on, each in its sandbox (from the cache when nothing changed); print where each one's files are")
     .argument("<names...>", "package names (pkgs/NAME)")
     .option("--pkgs <dir>", "also the packages of this directory (NAME/pkg.yaml), which may replace the tree's")
-    .action(async (names: string[], opts: { pkgs?: string }) => {
+    .addOption(new Option("--arch <arch>", "the architecture to build for (cross-built when it is not the host's)").choices(ARCH_NAMES).default(HOST_ARCH.name))
+    .action(async (names: string[], opts: { pkgs?: string; arch: string }) => {
       const { createContext } = await import("../pipeline/context.ts");
       const { buildPackageSet } = await import("../pkgs/build-set.ts");
       const { describeOutputs, outputWeights } = await import("../pkgs/outputs.ts");
       const ctx = createContext(projectRoot, 0);
       let total = 0;
       const { resolve } = await import("node:path");
-      await buildPackageSet(names, ctx, opts.pkgs ? resolve(opts.pkgs) : undefined, async (a, seconds) => {
+      await buildPackageSet(names, archNamed(opts.arch), ctx, opts.pkgs ? resolve(opts.pkgs) : undefined, async (a, seconds) => {
         total += seconds;
         console.log(`${a.name} ${a.version}: ${seconds.toFixed(1)} s, ${describeOutputs(await outputWeights(a.dir))} in ${displayPath(a.dir)}`);
       });

@@ -4,7 +4,7 @@ import { delimiter, dirname, join } from "node:path";
 import { ARCHES, DEFAULT_ARCH } from "./arch.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { probe } from "./exec.ts";
-import { HOST_ARCH } from "./arch.ts";
+import { crossPrefix, HOST_ARCH } from "./arch.ts";
 
 /** A program or file bronze uses from the host, and the Debian package that provides it. */
 export interface HostRequirement {
@@ -40,6 +40,13 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   file("libelf headers", "/usr/include/libelf.h", "libelf-dev", "kernel build (objtool)"),
   file("openssl headers", "/usr/include/openssl/ssl.h", "libssl-dev", "kernel build (sign-file, extract-cert)"),
   file("GCC plugin headers", `/usr/lib/gcc/${HOST_ARCH.gnuTriplet}/12/plugin/include/plugin-version.h`, "gcc-12-plugin-dev", "kernel build (randstruct, stackleak, latent entropy plugins)"),
+  ...ARCHES.filter((a) => a !== HOST_ARCH).flatMap((a) => [
+    command(`${crossPrefix(a)}gcc`, `gcc-${a.gnuTriplet}`, `cross-builds packages and the kernel for ${a.name}`),
+    file(`GCC plugin headers (${a.name})`, `/usr/lib/gcc-cross/${a.gnuTriplet}/12/plugin/include/plugin-version.h`, `gcc-12-plugin-dev-${a.gnuTriplet}`, `kernel build for ${a.name}`),
+    command(a.qemu, a.debianPackages.qemu, `boots ${a.name} images`),
+    file(`UEFI firmware (${a.name})`, a.firmware.code, a.debianPackages.firmware, `boots ${a.name} images`),
+  ]),
+  command("dpkg-deb", "dpkg", "unpacks another architecture's systemd-boot-efi"),
   command("depmod", "kmod", "indexes kernel modules"),
   command("bwrap", "bubblewrap", "runs builds in a sandbox without network"),
   command("apt-get", "apt", "fetches Debian source packages"),
@@ -56,14 +63,14 @@ export const HOST_REQUIREMENTS: readonly HostRequirement[] = [
   command("cpio", "cpio", "tests: reads back the initramfs"),
   command("objdump", "binutils", "tests: reads back the UKI"),
   command("git", "git", "SOURCE_DATE_EPOCH from the last commit"),
-  ...ARCHES.flatMap((a) => [
+  ...ARCHES.filter((a) => a.efi.kind === "host").flatMap((a) => [
     file(`systemd-stub (${a.name})`, a.stub, "systemd-boot-efi", "the UKI's EFI stub"),
     file(`systemd-boot (${a.name})`, a.bootloader, "systemd-boot-efi", "the bootloader in the installer image"),
   ]),
   command("skopeo", "skopeo", "tests: reads and copies the installer image"),
   command("umoci", "umoci", "tests: unpacks the installer image"),
-  command(DEFAULT_ARCH.qemu, "qemu-system-x86", "boots images"),
-  file("OVMF firmware", DEFAULT_ARCH.firmware.code, "ovmf", "UEFI firmware for boots"),
+  command(DEFAULT_ARCH.qemu, DEFAULT_ARCH.debianPackages.qemu, "boots images"),
+  file("OVMF firmware", DEFAULT_ARCH.firmware.code, DEFAULT_ARCH.debianPackages.firmware, "UEFI firmware for boots"),
   file("OVMF variables", DEFAULT_ARCH.firmware.vars, "ovmf", "UEFI variable store template for boots"),
   file("OVMF Secure Boot firmware", DEFAULT_ARCH.firmware.secureBootCode, "ovmf", "boots with Secure Boot enforcing (bronze boot --secure-boot)"),
   file("OVMF snakeoil variables", DEFAULT_ARCH.firmware.snakeoilVars, "ovmf", "Secure Boot boots: Debian's test key enrolled"),

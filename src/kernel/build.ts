@@ -15,6 +15,7 @@ import type { CompiledTree } from "./compile-cache.ts";
 import {
   CERT_FILE,
   compileKernel,
+  kernelTargets,
   moduleDir,
   planCompile,
   SIGNING_CERT_SETTING,
@@ -70,7 +71,7 @@ export interface KernelArtifact {
 const KEY_MOUNT = "/keys";
 const SUPPLIED_KEY = `${KEY_MOUNT}/module-signing-key.pem`;
 
-/** What selects a kernel's configuration: fragments common, per arch, hardening, per profile, then extras. */
+/** What selects a kernel's configuration: fragments common, per arch, hardening (common, per arch), per profile, then extras. */
 export interface KernelSpec {
   arch: string;
   profile: string;
@@ -109,6 +110,7 @@ export async function kernelFragments(projectRoot: string, spec: KernelSpec): Pr
     await readFragment(join(dir, "common.config"), what),
     await readFragment(join(dir, `${spec.arch}.config`), what),
     await readFragment(join(dir, "hardening.config"), what),
+    await readFragment(join(dir, `hardening-${spec.arch}.config`), what),
     ...(await profileFragments(dir, spec.profile)),
     ...(await Promise.all(spec.extraConfig.map((path) => readFragment(path, what)))),
   ];
@@ -232,7 +234,7 @@ async function seal(job: SealJob, ctx: KernelContext): Promise<Record<string, st
   await writeFile(join(written, CERT_FILE), signer.certPem);
   const tree = { readOnly: job.compiled.tree, changes };
   const box = treeSandbox(job.source, spec.arch, ctx.jobs, tree, logFile, [{ host: outDir, at: "/out", writable: true }]);
-  await runSandboxed('make -j"$JOBS" bzImage modules', box);
+  await runSandboxed(`make -j"$JOBS" ${kernelTargets(spec.arch)}`, box);
   for (const m of [...spec.modules, ...spec.extensionModules]) await runSandboxed(`make -j"$JOBS" M=${moduleDir(m.def.name)} modules`, box);
   // modules_install signs each module (MODULE_SIG_ALL) and runs depmod over all of them
   const sign = { ...box, mounts: [...box.mounts, ...signer.installMounts] };

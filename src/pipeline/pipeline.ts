@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { type KernelArtifact } from "../kernel/build.ts";
 import { type PackageArtifact } from "../pkgs/build.ts";
 import { treeExtensionImage } from "../extensions/assemble.ts";
-import type { Profile } from "../profile/profile.ts";
+import { outputDirName, type Profile } from "../profile/profile.ts";
 import { type RootfsSbom } from "../rootfs/build.ts";
 import { sbomFileNames } from "../sbom/model.ts";
 import { archNamed } from "../core/arch.ts";
@@ -48,9 +48,9 @@ interface BootImages {
   signedImages: { name: string; data: Buffer }[];
 }
 
-async function bootImages(profile: Profile, steps: StepResults, signer: SecureBootSigner | undefined): Promise<BootImages> {
+async function bootImages(plan: BuildPlan, steps: StepResults, signer: SecureBootSigner | undefined): Promise<BootImages> {
   const ukiData = await readFile(steps.uki.image);
-  const bootloaderData = await readFile(archNamed(profile.arch).bootloader);
+  const bootloaderData = await readFile(plan.efi.bootloader);
   // signed on every build (milliseconds) and never cached: the key stays in memory
   const signedImages = signer
     ? signBootImages(signer, [
@@ -157,11 +157,11 @@ export async function buildProfile(profile: Profile, ctx: PipelineContext, versi
   // published and in the installer: the extensions' SBOMs, the image's OpenVEX document
   const documents = [...extensionSboms, ...(vulnerabilities ? [{ name: vexFileName(profile.name), data: vulnerabilities.vex }] : [])];
   // 3. signing: Secure Boot copies of the UKI and systemd-boot
-  const boot = await bootImages(profile, steps, options.secureBootSigner);
+  const boot = await bootImages(plan, steps, options.secureBootSigner);
   const { ukiData, bootloaderData, signedImages } = boot;
   // 4. the outputs: boot files, record, installer, size budget, report, boot media; then publishing
   const { kernel, rootfs, hardening: hardeningReport } = steps;
-  const outDir = join(ctx.projectRoot, "_out", profile.name);
+  const outDir = join(ctx.projectRoot, "_out", outputDirName(profile));
   const sbomNames = sbomFileNames(profile.baseImage);
   const bootFiles = [
     { name: FILES.rootfs, from: rootfs.image },
@@ -178,7 +178,7 @@ export async function buildProfile(profile: Profile, ctx: PipelineContext, versi
   // each layer hashed once: the extensions and the layers list both name it
   const layerRecords = await Promise.all(steps.layers.map(async (l) => ({ name: l.name, sha256: await sha256File(l.image), size: await treeBytes(l.image) })));
   const revision = await sourceRevision(ctx.projectRoot);
-  const toolchain = await toolchainRecord(archNamed(profile.arch).stub);
+  const toolchain = await toolchainRecord(plan.efi.stub);
   const record = manifestRecord(plan, steps, ctx, { weights, layerRecords, signedImages, signer: options.secureBootSigner, toolchain, revision, vulnerabilities: vulnerabilities?.record });
   const hardeningJson = Buffer.from(`${JSON.stringify(hardeningReport, null, 2)}\n`);
   const installer = await installerStep(plan, steps, ctx, { bootDescribed, bootloaderData, signedImages, hardeningJson, documents, record, revision });

@@ -12,6 +12,8 @@ import { buildOrder, loadPackages } from "../pkgs/graph.ts";
 import type { PackageDef } from "../pkgs/schema.ts";
 import type { Profile } from "../profile/profile.ts";
 import { osRelease } from "../rootfs/os-release.ts";
+import { archNamed } from "../core/arch.ts";
+import { efiBinaries, type EfiBinaryPaths } from "../uki/efi-binaries.ts";
 
 /** Reviewed exceptions to the kernel hardening gate, relative to the project root. */
 const EXCEPTIONS_FILE = "kernel/hardening/exceptions.yaml";
@@ -34,6 +36,8 @@ export interface BuildPlan {
   /** os-release of the base image: a custom image's rootfs and initramfs are its base's */
   release: string;
   hardening: HardeningPolicy;
+  /** systemd-stub and systemd-boot of the profile's architecture */
+  efi: EfiBinaryPaths;
 }
 
 /** A package named by kernel.extensionModules: it must exist and be a kernel module. */
@@ -87,5 +91,6 @@ export async function planBuild(profile: Profile, ctx: PipelineContext, version:
       decisions: profile.hardeningDecisions,
       exceptions: await loadExceptions(join(ctx.projectRoot, EXCEPTIONS_FILE), EXCEPTIONS_FILE),
     },
+    efi: await efiBinaries(archNamed(profile.arch), { cacheDir: ctx.cacheDir, logFile: join(ctx.logDir, "efi-binaries.log") }),
   };
 }

@@ -94,6 +94,7 @@ export function manifestRecord(
   return {
     profile: plan.profile.name,
     profileId: plan.profile.id,
+    arch: plan.profile.arch,
     ...(plan.profile.base ? { base: plan.profile.base } : {}),
     outputs: plan.profile.outputs,
     version: plan.version,

@@ -70,6 +70,7 @@ export async function reportFile(
     data: Buffer.from(
       renderReport({
         profile: plan.profile.name,
+        arch: plan.profile.arch,
         version: plan.version,
         kernelRelease: steps.kernel.release,
         moduleCount: steps.kernel.moduleCount,

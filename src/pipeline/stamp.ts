@@ -71,7 +71,8 @@ function buildReads(reads: BuildReads): Pick<BuildStamp, "walk" | "skip" | "sing
   ];
   const pathDirs = (process.env.PATH ?? "").split(delimiter).filter((d) => d !== "");
   const bronze = process.argv[1] ?? "";
-  const efi = ARCHES.flatMap((a) => [a.stub, a.bootloader]);
+  // another architecture's are unpacked from a pinned package: its pin, in the source, is walked
+  const efi = ARCHES.filter((a) => a.efi.kind === "host").flatMap((a) => [a.stub, a.bootloader]);
   const single = ["/var/lib/dpkg/status", ...efi, process.execPath, bronze, ...pathDirs];
   return { walk, skip: reads.entries.map((dir) => join(dir, CHECKED)), single };
 }

@@ -211,7 +211,7 @@ function stepNodes(plan: BuildPlan, node: NodeFactory, options: StepOptions): St
     }),
     ...plan.userland.map((def) =>
       node(packageNode(def.name), `package ${def.name} ${def.version}`, def.dependencies.map(packageNode), true, (ctx, input) =>
-        buildPackage(def, new Map(def.dependencies.map((name) => [name, input.of(packageNode(name))])), ctx),
+        buildPackage(def, new Map(def.dependencies.map((name) => [name, input.of(packageNode(name))])), archNamed(profile.arch), ctx),
       ),
     ),
     node("rootfs", "rootfs.sqsh", [...userland, "kernel"], true, async (ctx, input) => {
@@ -243,7 +243,7 @@ function stepNodes(plan: BuildPlan, node: NodeFactory, options: StepOptions): St
       }),
     ),
     node("uki", "UKI", ["kernel", "initramfs", "hardening"], true, (ctx, input) =>
-      buildUki({ stubPath: archNamed(profile.arch).stub, kernel: input.of("kernel"), initramfs: input.of("initramfs"), osRelease: plan.release, cmdline: profile.cmdline, pcrSigner: options.pcrSigner }, ctx),
+      buildUki({ stubPath: plan.efi.stub, kernel: input.of("kernel"), initramfs: input.of("initramfs"), osRelease: plan.release, cmdline: profile.cmdline, pcrSigner: options.pcrSigner }, ctx),
     ),
   ];
 }

@@ -1,16 +1,18 @@
 import { join } from "node:path";
+import type { Arch } from "../core/arch.ts";
 import type { BuildContext } from "../core/context.ts";
 import { buildPackage, type PackageArtifact } from "./build.ts";
 import { buildOrder, loadPackages } from "./graph.ts";
 
 /**
- * Builds the named packages and what they depend on, each from the cache when it can: the tree's
+ * Builds the named packages for `arch` and what they depend on, each from the cache when it can: the tree's
  * (pkgs/), and those of `moreDir` (which may add packages and replace the tree's). A package starts
  * once its dependencies are built, at most `jobs` at a time (default: ctx.jobs); `onBuilt` hears of
  * each as it ends, with how long it took.
  */
 export async function buildPackageSet(
   names: readonly string[],
+  arch: Arch,
   ctx: BuildContext,
   moreDir?: string,
   onBuilt?: (artifact: PackageArtifact, seconds: number) => void | Promise<void>,
@@ -30,7 +32,7 @@ export async function buildPackageSet(
         const release = await slots();
         try {
           const started = Date.now();
-          const artifact = await buildPackage(def, deps, ctx);
+          const artifact = await buildPackage(def, deps, arch, ctx);
           await onBuilt?.(artifact, (Date.now() - started) / 1000);
           return artifact;
         } finally {

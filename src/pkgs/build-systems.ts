@@ -27,10 +27,11 @@ export function compilerPrelude(dependencies: readonly string[]): string {
   const includes = dependencies.map((d) => `-isystem /deps/${d}/usr/include`).join(" ");
   const libs = dependencies.map((d) => `-L/deps/${d}/usr/lib`).join(" ");
   // static in CC itself, spelled --static: libtool takes -static (in CC or LDFLAGS) as its own flag and drops it
-  const cc = dependencies.includes("musl") ? "gcc -specs=/deps/musl/usr/lib/musl-gcc.specs --static" : "gcc --static";
+  // ${CROSS_COMPILE}: the target's toolchain (empty when it is the host's; see pkgs/build.ts targetEnv)
+  const cc = dependencies.includes("musl") ? "${CROSS_COMPILE}gcc -specs=/deps/musl/usr/lib/musl-gcc.specs --static" : "${CROSS_COMPILE}gcc --static";
   return [
     "set -e",
-    `export CC="${cc}" AR=ar RANLIB=ranlib`,
+    `export CC="${cc}" AR="\${CROSS_COMPILE}ar" RANLIB="\${CROSS_COMPILE}ranlib"`,
     `export CFLAGS="-Os -g0 -ffile-prefix-map=/build=. ${includes}" LDFLAGS="${libs}"`,
     `export CPPFLAGS="${includes}"`,
     "mkdir -p /tmp/pkgconfig",
@@ -47,7 +48,7 @@ export function compilerPrelude(dependencies: readonly string[]): string {
 /** Strips the ELF programs and shared objects an install put in $OUT (symbols and debug data no image needs). */
 export const STRIP_INSTALLED = [
   'find "$OUT" -type f \\( -perm -u+x -o -name "*.so*" \\) -exec sh -c \'',
-  '  for f; do [ "$(head -c 4 "$f")" = "$(printf "\\177ELF")" ] && strip --strip-unneeded "$f"; done; true\' sh {} +',
+  '  for f; do [ "$(head -c 4 "$f")" = "$(printf "\\177ELF")" ] && "${CROSS_COMPILE}strip" --strip-unneeded "$f"; done; true\' sh {} +',
   "",
 ].join("\n");
 
@@ -57,6 +58,17 @@ export function helperSteps(helper: BuildHelper): { build: string; install: stri
   return helper.targets.length ? { build: steps.build, install: "" } : { build: steps.build, install: `${steps.install}${STRIP_INSTALLED}` };
 }
 
+/** For a cross build, meson's description of the target machine and its toolchain (CC's words as a list). */
+const MESON_CROSS_FILE = [
+  'if [ -n "$CROSS_COMPILE" ]; then',
+  "  { echo '[binaries]'; printf 'c = [%s]\\n' \"$(printf \"'%s', \" $CC)\"",
+  "    echo \"ar = '${CROSS_COMPILE}ar'\"; echo \"strip = '${CROSS_COMPILE}strip'\"; echo \"pkg-config = 'pkg-config'\"",
+  "    echo '[host_machine]'; echo \"system = 'linux'\"; echo \"cpu_family = '$TARGET_ARCH'\"; echo \"cpu = '$TARGET_ARCH'\"; echo \"endian = 'little'\"",
+  "  } > /tmp/cross.ini",
+  "fi",
+  "",
+].join("\n");
+
 function systemSteps(helper: BuildHelper): { build: string; install: string } {
   const options = helper.options.map(shellWord).join(" ");
   const tail = options ? ` ${options}` : "";
@@ -65,17 +77,17 @@ function systemSteps(helper: BuildHelper): { build: string; install: string } {
   switch (helper.system) {
     case "autotools":
       return {
-        build: `./configure --prefix=/usr --sysconfdir=/etc --localstatedir=/var --disable-shared --enable-static${tail}\nmake -j"$JOBS"${only("")}\n`,
+        build: `./configure \${CROSS_COMPILE:+--host=$TARGET_TRIPLET} --prefix=/usr --sysconfdir=/etc --localstatedir=/var --disable-shared --enable-static${tail}\nmake -j"$JOBS"${only("")}\n`,
         install: 'make DESTDIR="$OUT" install\n',
       };
     case "meson":
       return {
-        build: `meson setup _build --prefix=/usr --buildtype=minsize --default-library=static --wrap-mode=nodownload${tail}\nninja -C _build -j "$JOBS"${only("")}\n`,
+        build: `${MESON_CROSS_FILE}meson setup _build \${CROSS_COMPILE:+--cross-file /tmp/cross.ini} --prefix=/usr --buildtype=minsize --default-library=static --wrap-mode=nodownload${tail}\nninja -C _build -j "$JOBS"${only("")}\n`,
         install: 'DESTDIR="$OUT" meson install -C _build --no-rebuild\n',
       };
     case "cmake":
       return {
-        build: `cmake -S . -B _build -G Ninja -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_BUILD_TYPE=MinSizeRel -DBUILD_SHARED_LIBS=OFF${tail}\ncmake --build _build -j "$JOBS"${only("--target ")}\n`,
+        build: `cmake -S . -B _build -G Ninja \${CROSS_COMPILE:+-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=$TARGET_ARCH} -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_BUILD_TYPE=MinSizeRel -DBUILD_SHARED_LIBS=OFF${tail}\ncmake --build _build -j "$JOBS"${only("--target ")}\n`,
         install: 'DESTDIR="$OUT" cmake --install _build\n',
       };
     case "make":

@@ -1,6 +1,7 @@
 import { cp, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ownedWorkDir } from "../core/ownership.ts";
+import { crossPrefix, HOST_ARCH, type Arch } from "../core/arch.ts";
 import type { BuildContext } from "../core/context.ts";
 import { run } from "../core/exec.ts";
 import { InputError } from "../core/errors.ts";
@@ -86,12 +87,28 @@ export async function extractSource(source: VerifiedSource, into: string, logFil
 }
 
 /**
- * Builds one package in a sandbox with no network, seeing only its own sources
- * (at /build), its declared dependencies (at /deps/<name>) and its output (/out).
+ * What a recipe is told of the architecture it builds for: bronze's name, GNU's triplet, Linux's ARCH=,
+ * and the toolchain's prefix (empty on the host's own: `${CROSS_COMPILE:+--host=$TARGET_TRIPLET}` is
+ * configure's option for a cross build and nothing otherwise).
+ */
+export function targetEnv(arch: Arch): Record<string, string> {
+  return { TARGET_ARCH: arch.name, TARGET_TRIPLET: arch.gnuTriplet, KERNEL_ARCH: arch.kernel, CROSS_COMPILE: crossPrefix(arch) };
+}
+
+/** The tools whose versions key a package of `arch`: the host's, and the cross toolchain's too. */
+const buildTools = (arch: Arch, patched: boolean): string[] => {
+  const cross = crossPrefix(arch);
+  return [...BUILD_TOOLS, ...(cross ? [`${cross}gcc`, `${cross}ld`] : []), ...(patched ? ["patch"] : [])];
+};
+
+/**
+ * Builds one package for `arch` in a sandbox with no network, seeing only its own sources
+ * (at /build), its declared dependencies (at /deps/<name>, built for the same arch) and its output (/out).
  */
 export async function buildPackage(
   def: PackageDef,
   deps: ReadonlyMap<string, PackageArtifact>,
+  arch: Arch,
   ctx: BuildContext,
 ): Promise<PackageArtifact> {
   const logFile = join(ctx.logDir, `pkg-${def.name}.log`);
@@ -110,6 +127,7 @@ export async function buildPackage(
     recipe: await recipeDigest(import.meta.url, new URL("../core/sandbox.ts", import.meta.url).href),
     name: def.name,
     version: def.version,
+    arch: arch.name,
     steps: def.steps,
     sourceDateEpoch: def.sourceDateEpoch,
     sources: sourceDigests,
@@ -119,7 +137,7 @@ export async function buildPackage(
     debianSeries: seriesPins.map((pin) => pin.sha256),
     dependencies: Object.fromEntries(depArtifacts.map((d) => [d.name, d.key])),
     // patch's version keys only the packages it patches
-    tools: await toolVersions(patches.length || seriesPins.length ? [...BUILD_TOOLS, "patch"] : BUILD_TOOLS),
+    tools: await toolVersions(buildTools(arch, patches.length > 0 || seriesPins.length > 0)),
   };
   const produce = async (outDir: string, key: string) => {
     await rm(logFile, { force: true });
@@ -140,6 +158,7 @@ export async function buildPackage(
       SOURCE_DATE_EPOCH: String(def.sourceDateEpoch),
       PKG_NAME: def.name,
       PKG_VERSION: def.version,
+      ...targetEnv(arch),
     };
     for (const phase of ["prepare", "build", "install"] as const) {
       const script = def.steps[phase];
@@ -149,7 +168,7 @@ export async function buildPackage(
     await rm(work, { recursive: true, force: true });
   };
   return cachedStep(ctx, {
-    name: `${PACKAGE_STEP}${def.name}`,
+    name: `${PACKAGE_STEP}${def.name}${arch === HOST_ARCH ? "" : ` (${arch.name})`}`,
     inputs,
     produce,
     artifact: (entry) => ({

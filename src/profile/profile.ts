@@ -1,5 +1,5 @@
 import { DEFAULT_OUTPUTS, isBootMedium, OUTPUTS, type Output } from "../core/outputs.ts";
-import { ARCH_NAMES } from "../core/arch.ts";
+import { ARCH_NAMES, archNamed, DEFAULT_ARCH } from "../core/arch.ts";
 import { access, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join, resolve } from "node:path";
@@ -166,6 +166,37 @@ export async function loadProfile(path: string, seen: readonly string[] = []): P
   };
   return finish(path, f, top, resolved);
 }
+
+/**
+ * A kernel command line written for one architecture, for another: the serial console is the other's
+ * (console=ttyS0,115200 becomes console=ttyAMA0,115200) and the first's own arguments (Arch.kernelArgs)
+ * give way to the other's; every other argument stays, in its place.
+ */
+export function cmdlineForArch(cmdline: string, from: string, to: string): string {
+  const [was, becomes] = [archNamed(from), archNamed(to)];
+  if (was === becomes) return cmdline;
+  const words = cmdline.split(/\s+/).filter((w) => w !== "" && !was.kernelArgs.includes(w));
+  const moved = words.map((w) => w.replace(new RegExp(`^console=${was.serialConsole}(?=,|$)`), `console=${becomes.serialConsole}`));
+  return [...moved, ...becomes.kernelArgs.filter((a) => !moved.includes(a))].join(" ");
+}
+
+/**
+ * The profile built for another architecture (`bronze build --arch`): the same image, its command line
+ * moved to that architecture (cmdlineForArch), and its own ID; the kernel profile's fragments are merged
+ * with that architecture's (kernel/config/<arch>.config, hardening-<arch>.config).
+ */
+export async function profileForArch(profile: Profile, arch: string): Promise<Profile> {
+  if (!ARCH_NAMES.includes(arch)) throw new InputError(`--arch ${arch}: not an architecture bronze builds; use one of ${ARCH_NAMES.join(", ")}`);
+  if (arch === profile.arch) return profile;
+  // the ID is of what defines the image, as finish() computes it: not the file it was read from
+  const { id, file, files, description, ...resolved } = profile;
+  void id;
+  const moved = { ...resolved, arch, cmdline: cmdlineForArch(profile.cmdline, profile.arch, arch) };
+  return { ...moved, file, files, description, id: await profileId(moved) };
+}
+
+/** Where a build of the profile publishes, under _out/: the name, and for an arch other than the default its OCI name too. */
+export const outputDirName = (profile: Pick<Profile, "name" | "arch">): string => (profile.arch === DEFAULT_ARCH.name ? profile.name : `${profile.name}-${archNamed(profile.arch).oci}`);
 
 /** The resolved profile with what does not define the image: its file, description, and the ID of what does. */
 async function finish(path: string, f: FieldReader, top: Record<string, unknown>, resolved: Omit<Profile, "id" | "file" | "files" | "description">, base?: Profile): Promise<Profile> {

@@ -7,6 +7,7 @@ import { squarify, type TreemapItem } from "./treemap.ts";
 
 export interface ReportInput {
   profile: string;
+  arch: string;
   version: string;
   kernelRelease: string;
   moduleCount: number;
@@ -92,7 +93,7 @@ ${table(["component", "advisory", "severity", "fixed in", "decision"], v.rows.ma
 export function renderReport(input: ReportInput): string {
   const h = input.hardening.summary;
   const ran = input.timeline.filter((s) => !s.cached).length;
-  const title = `bronze ${input.version} (${input.profile})`;
+  const title = `bronze ${input.version} (${input.profile}, ${input.arch})`;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

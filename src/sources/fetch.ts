@@ -35,13 +35,13 @@ export class ChecksumMismatch extends BronzeError {
   }
 }
 
-async function verifyFile(path: string, expected: string, what: string, definedIn: string): Promise<void> {
+export async function verifyFile(path: string, expected: string, what: string, definedIn: string): Promise<void> {
   const actual = await sha256File(path);
   if (actual !== expected) throw new ChecksumMismatch(what, definedIn, expected, actual);
 }
 
 /** Where a verified source file is kept: by its digest, under its own name. */
-const cachedPath = (cacheDir: string, digest: string, file: string) => join(cacheDir, "sources", digest, file);
+export const cachedPath = (cacheDir: string, digest: string, file: string) => join(cacheDir, "sources", digest, file);
 
 /** Fetches of Debian source packages in this process, by cache and package: pins of one package go one after another. */
 const fetching = new Map<string, Promise<string>>();

@@ -1,3 +1,4 @@
+import { HOST_ARCH } from "../../src/core/arch.ts";
 import assert from "node:assert/strict";
 import { chmod, cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -28,7 +29,7 @@ before(async () => {
 async function withImagedContainer(dir: string): Promise<string> {
   const ext = join(dir, "confined");
   await cp(join(PROJECT_ROOT, "extensions", "confined"), ext, { recursive: true });
-  const [probe] = await buildPackageSet(["confine-probe"], createContext(PROJECT_ROOT, 0));
+  const [probe] = await buildPackageSet(["confine-probe"], HOST_ARCH, createContext(PROJECT_ROOT, 0));
   const layout = join(ext, "images", "probe");
   const work = join(dir, "image-work");
   const umoci = (...args: string[]) => execa("umoci", args);

@@ -2,6 +2,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
 import { boot, BOOT_DEFAULTS, type BootResult } from "../../src/boot/qemu.ts";
+import type { Arch } from "../../src/core/arch.ts";
 import { writeCpio } from "../../src/initramfs/cpio.ts";
 import { MKSQUASHFS_FLAGS } from "../../src/rootfs/build.ts";
 
@@ -21,7 +22,7 @@ export async function unpackImage(outDir: string, work: string): Promise<BuiltIm
 }
 
 /**
- * Boots the image's kernel directly with its rootfs plus `extraFiles`, asking
+ * Boots the image's kernel directly (in QEMU's machine for `arch`, default the host's) with its rootfs plus `extraFiles`, asking
  * init to load `modules` in order and power off; returns init's module report.
  */
 export async function bootLoadingModules(
@@ -29,6 +30,7 @@ export async function bootLoadingModules(
   work: string,
   extraFiles: readonly { path: string; data: Buffer }[],
   modules: readonly string[],
+  arch?: Arch,
 ): Promise<{ report: string[]; result: BootResult }> {
   for (const file of extraFiles) {
     await mkdir(dirname(join(image.root, file.path)), { recursive: true });
@@ -52,7 +54,7 @@ export async function bootLoadingModules(
       initramfs: join(work, "initramfs.cpio"),
       cmdline: `${image.manifest.cmdline} bronze.modules=${modules.join(",")} bronze.poweroff=1`,
     },
-    { ...BOOT_DEFAULTS, expectPowerOff: true },
+    { ...BOOT_DEFAULTS, expectPowerOff: true, ...(arch ? { arch } : {}) },
   );
   return { report: result.console.filter((l) => l.startsWith("bronze: module ")), result };
 }

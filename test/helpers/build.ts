@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { Store } from "../../src/core/store.ts";
 import { isPackageEntry } from "../../src/pkgs/build.ts";
-import { loadProfile } from "../../src/profile/profile.ts";
+import { DEFAULT_ARCH } from "../../src/core/arch.ts";
+import { loadProfile, outputDirName } from "../../src/profile/profile.ts";
 import { PROJECT_ROOT, tempDir } from "./tmp.ts";
 
 /** An image profile on the minimal kernel, with an extra kernel config fragment; the minimal profile's command line and kernel modules. */
@@ -27,13 +28,13 @@ export function startBuild(profile: string, cacheDir?: string, extraArgs: readon
 }
 
 /**
- * `_out/<profile>` as a build of the profile leaves it: built here when no earlier test did (from the
- * cache when one did), so that a test file reading it passes when run alone.
+ * `_out/<profile>` (`_out/<profile>-<oci arch>` for another arch) as a build of the profile leaves it: built
+ * here when no earlier test did (from the cache when one did), so that a test file reading it passes when run alone.
  */
-export async function builtImage(profile: string): Promise<string> {
-  const result = await startBuild(profile);
-  if (result.exitCode !== 0) throw new Error(`bronze build --profile ${profile} failed:\n${String(result.all)}`);
-  return join(PROJECT_ROOT, "_out", profile);
+export async function builtImage(profile: string, arch?: string): Promise<string> {
+  const result = await startBuild(profile, undefined, arch ? ["--arch", arch] : []);
+  if (result.exitCode !== 0) throw new Error(`bronze build --profile ${profile}${arch ? ` --arch ${arch}` : ""} failed:\n${String(result.all)}`);
+  return join(PROJECT_ROOT, "_out", outputDirName({ name: profile, arch: arch ?? DEFAULT_ARCH.name }));
 }
 
 /**

@@ -58,13 +58,16 @@ test("the shipped minimal profile's fragments parse and ask for what boots bronz
 
 test("a profile fragment that says '# extends: NAME' comes after NAME's fragments; a loop is an input error", async () => {
   const files = (await kernelFragments(PROJECT_ROOT, { arch: "x86_64", profile: "metal", extraConfig: [], modules: [] })).map((f) => f.file);
-  assert.deepEqual(files, ["kernel/config/common.config", "kernel/config/x86_64.config", "kernel/config/hardening.config", "kernel/config/profiles/default.config", "kernel/config/profiles/metal.config"]);
+  assert.deepEqual(files, ["kernel/config/common.config", "kernel/config/x86_64.config", "kernel/config/hardening.config", "kernel/config/hardening-x86_64.config", "kernel/config/profiles/default.config", "kernel/config/profiles/metal.config"]);
+  const arm = (await kernelFragments(PROJECT_ROOT, { arch: "aarch64", profile: "minimal", extraConfig: [], modules: [] })).map((f) => f.file);
+  assert.deepEqual(arm, ["kernel/config/common.config", "kernel/config/aarch64.config", "kernel/config/hardening.config", "kernel/config/hardening-aarch64.config", "kernel/config/profiles/minimal.config"]);
 
   const root = await tempDir();
   await mkdir(join(root, "kernel/config/profiles"), { recursive: true });
   await writeFile(join(root, "kernel/config/common.config"), "CONFIG_A=y\n");
   await writeFile(join(root, "kernel/config/x86_64.config"), "");
   await writeFile(join(root, "kernel/config/hardening.config"), "");
+  await writeFile(join(root, "kernel/config/hardening-x86_64.config"), "");
   await writeFile(join(root, "kernel/config/profiles/a.config"), "# extends: b\n");
   await writeFile(join(root, "kernel/config/profiles/b.config"), "# extends: a\n");
   await assert.rejects(kernelFragments(root, { arch: "x86_64", profile: "a", extraConfig: [], modules: [] }), (e: unknown) => {

@@ -1,3 +1,4 @@
+import { HOST_ARCH } from "../../src/core/arch.ts";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -25,10 +26,10 @@ async function linkAgainst(built: ReadonlyMap<string, PackageArtifact>, source: 
 
 test("libcap, libseccomp and yajl build from their Debian sources with Debian's patches, static against musl, and work in programs linked with them", { timeout: 10 * 60_000 }, async () => {
   const ctx = createContext(PROJECT_ROOT, 0);
-  const artifacts = await buildPackageSet(["libcap", "libseccomp", "yajl"], ctx);
+  const artifacts = await buildPackageSet(["libcap", "libseccomp", "yajl"], HOST_ARCH, ctx);
   const built = new Map<string, PackageArtifact>();
   for (const name of ["musl", "linux-headers", "libcap", "libseccomp", "yajl"]) {
-    built.set(name, (await buildPackageSet([name], ctx))[0]!);
+    built.set(name, (await buildPackageSet([name], HOST_ARCH, ctx))[0]!);
   }
   assert.deepEqual(artifacts.map((a) => a.name), ["libcap", "libseccomp", "yajl"]);
   // each records the Debian series it applied, by digest, with what it fixes
@@ -77,7 +78,7 @@ int main(void)
 test("util-linux builds libblkid, libmount and mount(8) from its Debian source, static against musl: they probe, parse and mount", { timeout: 10 * 60_000 }, async () => {
   const ctx = createContext(PROJECT_ROOT, 0);
   const built = new Map<string, PackageArtifact>();
-  for (const name of ["musl", "linux-headers", "util-linux"]) built.set(name, (await buildPackageSet([name], ctx))[0]!);
+  for (const name of ["musl", "linux-headers", "util-linux"]) built.set(name, (await buildPackageSet([name], HOST_ARCH, ctx))[0]!);
   const utilLinux = built.get("util-linux")!;
   assert.deepEqual(utilLinux.patches.map((p) => p.fixes), [["CVE-2024-28085"]]);
   const dir = await tempDir();

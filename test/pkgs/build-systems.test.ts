@@ -1,17 +1,20 @@
 import assert from "node:assert/strict";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
+import { execa } from "execa";
+import { archNamed, HOST_ARCH, type Arch } from "../../src/core/arch.ts";
 import { InputError } from "../../src/core/errors.ts";
+import { targetEnv } from "../../src/pkgs/build.ts";
 import { compilerPrelude, helperSteps, shellWord, STRIP_INSTALLED } from "../../src/pkgs/build-systems.ts";
 import { loadPackage } from "../../src/pkgs/schema.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 test("each build system's steps: configure, meson, cmake or make with the options, static, then an install into $OUT that strips programs", () => {
   const autotools = helperSteps({ system: "autotools", options: ["--disable-python", "--with-x=a b"], targets: [] });
-  assert.equal(autotools.build, `./configure --prefix=/usr --sysconfdir=/etc --localstatedir=/var --disable-shared --enable-static --disable-python '--with-x=a b'\nmake -j"$JOBS"\n`);
+  assert.equal(autotools.build, `./configure \${CROSS_COMPILE:+--host=$TARGET_TRIPLET} --prefix=/usr --sysconfdir=/etc --localstatedir=/var --disable-shared --enable-static --disable-python '--with-x=a b'\nmake -j"$JOBS"\n`);
   assert.equal(autotools.install, `make DESTDIR="$OUT" install\n${STRIP_INSTALLED}`);
-  assert.match(helperSteps({ system: "meson", options: ["-Dtests=false"], targets: [] }).build, /^meson setup _build --prefix=\/usr --buildtype=minsize --default-library=static --wrap-mode=nodownload -Dtests=false\nninja -C _build/);
+  assert.match(helperSteps({ system: "meson", options: ["-Dtests=false"], targets: [] }).build, /\nmeson setup _build \$\{CROSS_COMPILE:\+--cross-file \/tmp\/cross\.ini\} --prefix=\/usr --buildtype=minsize --default-library=static --wrap-mode=nodownload -Dtests=false\nninja -C _build/);
   assert.match(helperSteps({ system: "cmake", options: [], targets: [] }).install, /^DESTDIR="\$OUT" cmake --install _build\n/);
   const make = helperSteps({ system: "make", options: ["-C", "libcap", "SHARED=no"], targets: [] });
   assert.equal(make.build, 'make -j"$JOBS" CC="$CC" prefix=/usr -C libcap SHARED=no\n');
@@ -25,11 +28,33 @@ test("each build system's steps: configure, meson, cmake or make with the option
 
 test("the compiler prelude: musl's gcc, static, each dependency's headers, libraries and pkg-config files where the sandbox shows them", () => {
   const prelude = compilerPrelude(["musl", "linux-headers"]);
-  assert.match(prelude, /export CC="gcc -specs=\/deps\/musl\/usr\/lib\/musl-gcc\.specs --static"/);
+  assert.match(prelude, /export CC="\$\{CROSS_COMPILE\}gcc -specs=\/deps\/musl\/usr\/lib\/musl-gcc\.specs --static" AR="\$\{CROSS_COMPILE\}ar" RANLIB="\$\{CROSS_COMPILE\}ranlib"/);
   assert.match(prelude, /CFLAGS="-Os -g0 -ffile-prefix-map=\/build=\. -isystem \/deps\/musl\/usr\/include -isystem \/deps\/linux-headers\/usr\/include"/);
   assert.match(prelude, /LDFLAGS="-L\/deps\/musl\/usr\/lib -L\/deps\/linux-headers\/usr\/lib"/);
   assert.match(prelude, /sed "s#=\/usr#=\$dep\/usr#" "\$pc" > "\/tmp\/pkgconfig\/\$\{pc##\*\/\}"/);
-  assert.match(compilerPrelude([]), /export CC="gcc --static"/);
+  assert.match(compilerPrelude([]), /export CC="\$\{CROSS_COMPILE\}gcc --static"/);
+});
+
+test("for another architecture the same steps cross-build: configure's --host, cmake's target system, a meson cross file, the target's strip", async () => {
+  const dir = await tempDir();
+  const shell = async (script: string, arch: Arch) => {
+    const env = { ...targetEnv(arch), JOBS: "1" };
+    const text = script.replaceAll("/tmp/cross.ini", join(dir, "cross.ini"));
+    return (await execa("sh", ["-euc", `${compilerPrelude(["musl"]).replace("/tmp/pkgconfig", join(dir, "pc"))}\n${text.split("\n").filter((l) => !/^(ninja|cmake --build|make -j)/.test(l)).join("\n")}`], { env })).stdout;
+  };
+  const [host, arm] = [HOST_ARCH, archNamed("aarch64")];
+  const configure = helperSteps({ system: "autotools", options: [], targets: [] }).build.replace("./configure", "echo ./configure");
+  assert.match(await shell(configure, arm), /^\.\/configure --host=aarch64-linux-gnu --prefix=\/usr /m);
+  assert.match(await shell(configure, host), /^\.\/configure --prefix=\/usr /m);
+  const cmake = helperSteps({ system: "cmake", options: [], targets: [] }).build.replace("cmake -S", "echo cmake -S");
+  assert.match(await shell(cmake, arm), /-G Ninja -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=aarch64 -DCMAKE_INSTALL_PREFIX/);
+  const meson = helperSteps({ system: "meson", options: [], targets: [] }).build.replace("meson setup", "echo meson setup");
+  assert.match(await shell(meson, arm), /meson setup _build --cross-file \S+ --prefix/);
+  const ini = await readFile(join(dir, "cross.ini"), "utf8");
+  assert.match(ini, /^c = \['aarch64-linux-gnu-gcc', '-specs=\/deps\/musl\/usr\/lib\/musl-gcc\.specs', '--static', \]$/m);
+  assert.match(ini, /^cpu_family = 'aarch64'$/m);
+  assert.match(ini, /^strip = 'aarch64-linux-gnu-strip'$/m);
+  assert.match(STRIP_INSTALLED, /"\$\{CROSS_COMPILE\}strip" --strip-unneeded/);
 });
 
 async function pkg(text: string): Promise<string> {

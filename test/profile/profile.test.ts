@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { loadProfile } from "../../src/profile/profile.ts";
+import { cmdlineForArch, loadProfile, outputDirName, profileForArch } from "../../src/profile/profile.ts";
 import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 const minimalFile = join(PROJECT_ROOT, "profiles", "minimal.yaml");
@@ -132,4 +132,20 @@ test("vulnerabilities: the advisories beside the profile or pinned in a registry
   assert.equal((await loadProfile(join(dir, "fed.yaml"))).vulnerabilities?.failOn, "high");
   assert.equal(gated.id, (await loadProfile(join(dir, "plain.yaml"))).id, "the gate's data decides whether the image ships, not what it is");
   await assert.rejects(loadProfile(join(dir, "bad.yaml")), /bad\.yaml:5: .*failOn 'severe' is not a severity; use one of none, low, medium, high, critical/);
+});
+
+test("a profile built for another arch: its serial console and the arch's own arguments move, the rest stays, and it is another image", async () => {
+  const minimal = await loadProfile(minimalFile);
+  assert.match(minimal.cmdline, /console=ttyS0,115200 .*pti=on/);
+  const arm = await profileForArch(minimal, "aarch64");
+  assert.equal(arm.arch, "aarch64");
+  assert.equal(arm.cmdline, minimal.cmdline.replace("console=ttyS0,115200", "console=ttyAMA0,115200").replace(" pti=on", "") + " kpti=on ssbd=kernel");
+  assert.notEqual(arm.id, minimal.id);
+  assert.equal(arm.name, minimal.name, "one image, two architectures");
+  assert.equal(outputDirName(arm), "minimal-arm64");
+  assert.equal(outputDirName(minimal), "minimal");
+  assert.equal(await profileForArch(minimal, "x86_64"), minimal);
+  assert.equal(cmdlineForArch(arm.cmdline, "aarch64", "x86_64").split(" ").sort().join(" "), minimal.cmdline.split(" ").sort().join(" "), "and back");
+  assert.equal(cmdlineForArch("console=ttyS0 console=ttyS01 quiet", "x86_64", "aarch64"), "console=ttyAMA0 console=ttyS01 quiet kpti=on ssbd=kernel", "only the serial console itself");
+  await assert.rejects(profileForArch(minimal, "riscv64"), /--arch riscv64: not an architecture bronze builds; use one of x86_64, aarch64/);
 });

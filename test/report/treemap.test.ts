@@ -27,6 +27,7 @@ test("squarify fills the rectangle with cells whose areas are in proportion to t
 function report(parts: Partial<ReportInput>): string {
   return renderReport({
     profile: "p",
+    arch: "x86_64",
     version: "1.0.0",
     kernelRelease: "6.1",
     moduleCount: 0,
