@@ -1,4 +1,5 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
+import { ARCH_NAMES } from "../core/arch.ts";
 import { BronzeError, EXIT_FAILURE } from "../core/errors.ts";
 import type { CliEnv } from "./commands.ts";
 
@@ -14,12 +15,14 @@ export function registerReproCommand(program: Command, { projectRoot }: CliEnv):
     .option("-p, --profile <name|file>", "profile name or file inside the checkout", "default")
     .option("--first-cache <dir>", "the first build uses this cache (e.g. the one `make` filled) instead of a fresh one: one kernel build instead of two")
     .option("--keep", "keep the work directory (it is kept anyway when something differs)")
-    .action(async (opts: { profile: string; firstCache?: string; keep?: boolean }) => {
-      const { loadProfile, profilePath } = await import("../profile/profile.ts");
-      const profile = await loadProfile(profilePath(projectRoot, opts.profile));
+    .addOption(new Option("--arch <arch>", "build for this architecture (bronze build --arch; default: the profile's)").choices(ARCH_NAMES))
+    .action(async (opts: { profile: string; firstCache?: string; keep?: boolean; arch?: string }) => {
+      const { loadProfile, outputDirName, profileForArch, profilePath } = await import("../profile/profile.ts");
+      const loaded = await loadProfile(profilePath(projectRoot, opts.profile));
+      const profile = opts.arch ? await profileForArch(loaded, opts.arch) : loaded;
       const { checkReproducible } = await import("../repro/run.ts");
       const log = (line: string) => console.log(`repro: ${line}`);
-      const result = await checkReproducible({ projectRoot, profile: opts.profile, profileName: profile.name, firstCache: opts.firstCache, keep: opts.keep, log });
+      const result = await checkReproducible({ projectRoot, profile: opts.profile, outDirName: outputDirName(profile), arch: opts.arch, firstCache: opts.firstCache, keep: opts.keep, log });
       for (const group of result.groups) {
         const identical = group.files.filter((f) => f.verdict.status === "identical");
         console.log(`\n${group.title}: ${identical.length} of ${group.files.length} identical`);
@@ -34,6 +37,6 @@ export function registerReproCommand(program: Command, { projectRoot }: CliEnv):
       if (result.differences > 0) {
         throw new BronzeError(`not reproducible: ${result.differences} difference(s), listed above; the builds and repro.json are in ${result.workDir}`, EXIT_FAILURE);
       }
-      console.log(`reproducible: profile ${profile.name}${opts.keep ? `; builds kept in ${result.workDir}` : ""}`);
+      console.log(`reproducible: profile ${profile.name} (${profile.arch})${opts.keep ? `; builds kept in ${result.workDir}` : ""}`);
     });
 }

@@ -1,8 +1,8 @@
-import { DEFAULT_ARCH, type Arch } from "../core/arch.ts";
+import { archOfOci, DEFAULT_ARCH, type Arch } from "../core/arch.ts";
 import { InputError } from "../core/errors.ts";
 import { FILES } from "../core/outputs.ts";
 import { parseObject } from "../oci/descriptor.ts";
-import { layerEntries, openLayout, readImage, type LayoutReader } from "../oci/layout-read.ts";
+import { imageArchitectures, layerEntries, openLayout, readImage, type LayoutReader } from "../oci/layout-read.ts";
 
 // What every boot medium (raw disk, ISO) is made of: the boot files an installer image carries.
 
@@ -25,11 +25,29 @@ export interface InstallerContent {
 /** An installer image: a layout directory or tar, or one opened already (pulled and verified from a registry). */
 export type InstallerSource = string | LayoutReader;
 
-/** The boot files of an installer image, preferring the Secure Boot signed ones. */
-export async function readInstaller(from: InstallerSource, arch: Arch = DEFAULT_ARCH): Promise<InstallerContent> {
-  const architecture = arch.oci;
+/**
+ * The architecture of an installer's boot files to take: `wanted`, else the installer's only one, else
+ * (an index of several) the host's; one the installer does not hold is refused, naming both.
+ */
+async function installerArch(layout: LayoutReader, wanted: Arch | undefined, wantedBy: string): Promise<Arch> {
+  const held = await imageArchitectures(layout);
+  const only = held.length === 1 ? archOfOci(held[0] ?? "") : undefined;
+  const arch = wanted ?? only ?? DEFAULT_ARCH;
+  if (held.length && !held.includes(arch.oci)) {
+    throw new InputError(`${layout.source}: an installer for ${held.join(", ")}, not ${arch.oci}, which ${wantedBy} is (${arch.name}); give the installer built for ${arch.name} (bronze build --arch ${arch.name}) or an index holding it (bronze image index)`);
+  }
+  return arch;
+}
+
+/**
+ * The boot files of an installer image, preferring the Secure Boot signed ones, for `arch` (see
+ * installerArch: `wantedBy` says whose architecture it is, for the error).
+ */
+export async function readInstaller(from: InstallerSource, arch?: Arch, wantedBy = "--arch"): Promise<InstallerContent> {
   const layout = typeof from === "string" ? await openLayout(from) : from;
   const source = layout.source;
+  const chosen = await installerArch(layout, arch, wantedBy);
+  const architecture = chosen.oci;
   const image = await readImage(layout, { architecture });
   const files = new Map<string, Buffer>();
   for (const entry of await layerEntries(layout, image)) {
@@ -47,7 +65,7 @@ export async function readInstaller(from: InstallerSource, arch: Arch = DEFAULT_
   }
   const signed = files.has(FILES.signedUki) && files.has(FILES.signedBootloader);
   return {
-    arch,
+    arch: chosen,
     version,
     profile,
     epoch: sourceDateEpoch,

@@ -1,3 +1,4 @@
+import type { Arch } from "../core/arch.ts";
 import { mkdir, mkdtemp, rm, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -79,8 +80,8 @@ export async function writeIso(content: InstallerContent, out: string, enrol: re
 }
 
 /** `bronze image iso --from INSTALLER --out FILE [--enroll-keys DIR]`. */
-export async function buildIso(options: { from: InstallerSource; out: string; enrollKeys?: string }): Promise<IsoResult> {
-  const content = await readInstaller(options.from);
+export async function buildIso(options: { from: InstallerSource; arch?: Arch; out: string; enrollKeys?: string }): Promise<IsoResult> {
+  const content = await readInstaller(options.from, options.arch);
   const enrol = options.enrollKeys ? (await (await import("../secureboot/keys.ts")).enrolmentUpdates(options.enrollKeys)).map(({ role, data }) => ({ role, data })) : [];
   return writeIso(content, options.out, enrol);
 }

@@ -1,3 +1,4 @@
+import type { Arch } from "../core/arch.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,8 +50,8 @@ export async function writeBootMedia(
 }
 
 /** `bronze image disk`: the disk of an installer image in `format`, written to `out` (through a temporary file). */
-export async function buildDisk(options: { from: InstallerSource; out: string; sizeBytes: number; format: DiskFormat }): Promise<DiskResult & { format: DiskFormat }> {
-  const content = await readInstaller(options.from);
+export async function buildDisk(options: { from: InstallerSource; arch?: Arch; out: string; sizeBytes: number; format: DiskFormat }): Promise<DiskResult & { format: DiskFormat }> {
+  const content = await readInstaller(options.from, options.arch);
   const { disk } = await writeBootMedia(content, [DISK_FORMATS[options.format]], () => Promise.resolve(options.out), options.sizeBytes);
   return { ...(disk as DiskResult), out: options.out, format: options.format };
 }

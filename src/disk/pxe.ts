@@ -1,3 +1,4 @@
+import type { Arch } from "../core/arch.ts";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeAtomic } from "../core/atomic.ts";
@@ -51,8 +52,8 @@ export async function writePxe(content: InstallerContent, out: string): Promise<
 }
 
 /** `bronze image pxe --from INSTALLER --out DIR`. */
-export async function buildPxe(options: { from: InstallerSource; out: string }): Promise<InstallerContent> {
-  const content = await readInstaller(options.from);
+export async function buildPxe(options: { from: InstallerSource; arch?: Arch; out: string }): Promise<InstallerContent> {
+  const content = await readInstaller(options.from, options.arch);
   await writePxe(content, options.out);
   return content;
 }

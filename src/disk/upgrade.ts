@@ -1,3 +1,4 @@
+import { ARCHES, type Arch } from "../core/arch.ts";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -92,11 +93,21 @@ async function espOffset(disk: string): Promise<number> {
   }
 }
 
+/** The architecture a disk boots: the one whose removable-media boot file its ESP holds. */
+async function diskArch(disk: string, image: string): Promise<Arch> {
+  const listing = await probe("mdir", ["-i", image, "-b", "::/EFI/BOOT"], { env: { MTOOLS_SKIP_CHECK: "1" } });
+  const names = listing.exitCode === 0 ? listing.stdout.split("\n").map((l) => l.replace(/^::\/EFI\/BOOT\//, "").toUpperCase()) : [];
+  const arch = ARCHES.find((a) => names.includes(a.efiBootFile));
+  if (!arch) throw new InputError(`--disk ${disk}: its ESP has none of ${ARCHES.map((a) => `EFI/BOOT/${a.efiBootFile}`).join(", ")}; give a disk made by bronze image disk`);
+  return arch;
+}
+
 /** Installs the installer's UKI on the disk's ESP as the next version to try; keeps the current one as fallback. */
 export async function upgradeDisk(options: { disk: string; from: InstallerSource; tries: number }): Promise<UpgradeResult> {
   if (!Number.isInteger(options.tries) || options.tries < 1 || options.tries > 9) throw new InputError(`--tries ${options.tries}: give 1 to 9`);
   const image = `${options.disk}@@${await espOffset(options.disk)}`;
-  const content = await readInstaller(options.from);
+  const arch = await diskArch(options.disk, image);
+  const content = await readInstaller(options.from, arch, `the disk ${options.disk} (EFI/BOOT/${arch.efiBootFile})`);
   const env = { MTOOLS_SKIP_CHECK: "1", SOURCE_DATE_EPOCH: String(content.epoch) };
   const listing = await probe("mdir", ["-i", image, "-b", "::/EFI/Linux"], { env });
   if (listing.exitCode !== 0) throw new InputError(`--disk ${options.disk}: its ESP has no EFI/Linux directory; give a disk made by bronze image disk`);

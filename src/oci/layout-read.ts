@@ -108,6 +108,17 @@ export interface ReadImage {
   layers: Buffer[];
 }
 
+/** The architectures (OCI names) the layout's only image is for: its index's platforms, or its config's. */
+export async function imageArchitectures(layout: LayoutReader): Promise<string[]> {
+  const roots = distinctImages(layoutImages(layout));
+  if (roots.length !== 1) return [];
+  const root = roots[0] as Descriptor;
+  const json = parseObject(`${layout.source}: blob ${root.digest}`, await layout.blob(root));
+  if (root.mediaType === MEDIA_TYPES.index) return descriptorsAt(`${layout.source}: index ${root.digest}`, json, "manifests").flatMap((m) => (m.platform ? [m.platform.architecture] : []));
+  const config = parseObject(`${layout.source}: config`, await layout.blob(descriptorAt(`${layout.source}: manifest ${root.digest}`, "config", json.config)));
+  return typeof config.architecture === "string" ? [config.architecture] : [];
+}
+
 /** The image tagged `ref` (or the only one) for `architecture`, following an index if there is one. */
 export async function readImage(layout: LayoutReader, options: { ref?: string; architecture?: string } = {}): Promise<ReadImage> {
   const { ref, architecture = DEFAULT_ARCH.oci } = options;

@@ -20,8 +20,11 @@ const MIN_PROTOCOL = 0x0208;
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 
+/** Whether the image is an x86 bzImage (its setup header's magic). */
+export const isBzImage = (image: Buffer): boolean => image.length >= 0x270 && image.toString("latin1", HEADER_MAGIC_AT, HEADER_MAGIC_AT + 4) === "HdrS";
+
 export function parseBzImage(image: Buffer): BzImage {
-  if (image.length < 0x270 || image.toString("latin1", HEADER_MAGIC_AT, HEADER_MAGIC_AT + 4) !== "HdrS") {
+  if (!isBzImage(image)) {
     throw new Error("not an x86 bzImage (no HdrS setup header)");
   }
   const protocol = image.readUInt16LE(VERSION_AT);
@@ -52,6 +55,19 @@ export function kernelPayload(image: Buffer, layout: BzImage = parseBzImage(imag
 
 const SHT_NOTE = 7;
 const NT_GNU_BUILD_ID = 3;
+
+/** A GNU build ID note's header (namesz 4, descsz 20, NT_GNU_BUILD_ID, "GNU\0"), as a raw image (objcopy -O binary) keeps it. */
+const BUILD_ID_NOTE = Buffer.from("040000001400000003000000474e5500", "hex");
+
+/**
+ * Where the GNU build IDs of a raw kernel image (arm64's Image: no ELF headers) lie: every note of one,
+ * the kernel's own and the vDSO's it embeds (which does not follow the key, but is masked alike).
+ */
+export function buildIdNotes(image: Buffer): { offset: number; length: number }[] {
+  const found: { offset: number; length: number }[] = [];
+  for (let at = image.indexOf(BUILD_ID_NOTE); at >= 0; at = image.indexOf(BUILD_ID_NOTE, at + 1)) found.push({ offset: at + BUILD_ID_NOTE.length, length: 20 });
+  return found;
+}
 
 /** Where an ELF64 (little endian) file's GNU build ID lies: offset and length of the ID, if it has one. */
 export function gnuBuildId(elf: Buffer): { offset: number; length: number } | undefined {

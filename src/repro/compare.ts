@@ -1,5 +1,5 @@
 import { parseModuleSignature } from "../kernel/module-sig.ts";
-import { gnuBuildId, kernelPayload, parseBzImage } from "./bzimage.ts";
+import { buildIdNotes, gnuBuildId, isBzImage, kernelPayload, parseBzImage } from "./bzimage.ts";
 
 /** How two builds of one file compare. */
 export type Verdict =
@@ -57,30 +57,39 @@ function certificateOffset(kernel: Buffer, cert: Buffer, which: string): number 
   return at;
 }
 
+/** The uncompressed kernel of a boot image: an x86 bzImage's payload, or an arm64 Image itself (it is not compressed). */
+function uncompressedKernel(image: Buffer): { kernel: Buffer; wrapper?: number } {
+  if (!isBzImage(image)) return { kernel: image };
+  const layout = parseBzImage(image);
+  return { kernel: kernelPayload(image, layout), wrapper: layout.payloadLength };
+}
+
 /**
  * Two kernel images, each with its own module-signing certificate: their uncompressed kernels must be
- * byte-identical once the certificate is masked; the compressed wrappers then differ only as the
+ * byte-identical once the certificate is masked; the compressed wrappers (x86) then differ only as the
  * compressed streams do (different bytes compress to a different length, which the setup header records).
  */
 export function compareKernelImages(a: Buffer, certA: Buffer, b: Buffer, certB: Buffer): Verdict {
   if (a.equals(b)) return { status: "identical" };
-  const layoutA = parseBzImage(a);
-  const layoutB = parseBzImage(b);
-  const kernelA = kernelPayload(a, layoutA);
-  const kernelB = kernelPayload(b, layoutB);
+  const [unpackedA, unpackedB] = [uncompressedKernel(a), uncompressedKernel(b)];
+  const [kernelA, kernelB] = [unpackedA.kernel, unpackedB.kernel];
   const at = certificateOffset(kernelA, certA, "first");
   const atB = certificateOffset(kernelB, certB, "second");
   if (at !== atB || certA.length !== certB.length) {
     return { status: "different", detail: `the certificates sit at different places or differ in length (${certA.length} bytes at ${hex(at)}, ${certB.length} bytes at ${hex(atB)})` };
   }
   // the build ID is a hash over the whole kernel, certificate included: it follows the key too
-  const idA = gnuBuildId(kernelA);
-  const idB = gnuBuildId(kernelB);
-  if (idA?.offset !== idB?.offset) return { status: "different", detail: `the build IDs sit at different places (${idA?.offset ?? "none"} and ${idB?.offset ?? "none"})` };
+  const buildIds = (kernel: Buffer) => {
+    const elf = gnuBuildId(kernel);
+    return elf ? [elf] : buildIdNotes(kernel);
+  };
+  const [idsA, idsB] = [buildIds(kernelA), buildIds(kernelB)];
+  const places = (ids: readonly { offset: number }[]) => ids.map((id) => id.offset).join(", ") || "none";
+  if (places(idsA) !== places(idsB)) return { status: "different", detail: `the build IDs sit at different places (${places(idsA)} and ${places(idsB)})` };
   const masked = (kernel: Buffer) => {
     const copy = Buffer.from(kernel);
     copy.fill(0, at, at + certA.length);
-    if (idA) copy.fill(0, idA.offset, idA.offset + idA.length);
+    for (const id of idsA) copy.fill(0, id.offset, id.offset + id.length);
     return copy;
   };
   const offset = firstDifference(masked(kernelA), masked(kernelB));
@@ -91,7 +100,7 @@ export function compareKernelImages(a: Buffer, certA: Buffer, b: Buffer, certB: 
     status: "equivalent",
     how:
       `uncompressed kernel (${kernelA.length} bytes) identical with the module-signing certificate masked (${certA.length} bytes at ${hex(at)})` +
-      `${idA ? ` and the GNU build ID derived from it (${idA.length} bytes at ${hex(idA.offset)})` : ""}; ` +
-      `compressed streams ${layoutA.payloadLength} and ${layoutB.payloadLength} bytes`,
+      (idsA.length ? ` and the GNU build ID(s) derived from it (${idsA.map((id) => `${id.length} bytes at ${hex(id.offset)}`).join(", ")})` : "") +
+      (unpackedA.wrapper !== undefined ? `; compressed streams ${unpackedA.wrapper} and ${unpackedB.wrapper ?? 0} bytes` : ""),
   };
 }

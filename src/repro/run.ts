@@ -24,8 +24,10 @@ export interface ReproOptions {
   projectRoot: string;
   /** profile name or file */
   profile: string;
-  /** the profile's name (names its output directory) */
-  profileName: string;
+  /** the profile's output directory's name under _out/ (outputDirName: its name, and a second arch's) */
+  outDirName: string;
+  /** build for this architecture (bronze build --arch), not the profile's */
+  arch?: string;
   /** the first build takes its cache from here (e.g. what `make` filled) instead of a fresh one */
   firstCache?: string;
   /** keep the work directory even when everything compared equal */
@@ -208,7 +210,7 @@ export async function checkReproducible(options: ReproOptions): Promise<ReproRes
     const build = async (place: BuildPlace, name: string, cacheDir: string) => {
       const started = Date.now();
       log(`build ${name}: ${place.tree} (host ${place.hostName}, umask ${place.umask}, TZ ${place.env.TZ}, cache ${cacheDir})`);
-      const args = ["build", "--profile", profileArg, "--cache-dir", cacheDir, "--accept-size-growth"];
+      const args = ["build", "--profile", profileArg, "--cache-dir", cacheDir, "--accept-size-growth", ...(options.arch ? ["--arch", options.arch] : [])];
       await bronzeIn(place, [...args, "--secure-boot-key", join(keys, "db.key"), "--secure-boot-cert", join(keys, "db.crt")], join(logs, `build-${name}.log`));
       log(`build ${name}: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     };
@@ -221,7 +223,7 @@ export async function checkReproducible(options: ReproOptions): Promise<ReproRes
     // build C: the second checkout again, with B's packages and A's kernel; everything downstream is rebuilt
     const cacheC = join(work, "cache-c");
     await cacheAroundFirstKernel(fromA, fromB, cacheC);
-    const outOf = (place: BuildPlace) => join(place.tree, "_out", options.profileName);
+    const outOf = (place: BuildPlace) => join(place.tree, "_out", options.outDirName);
     await moveIntoPlace(outOf(b), join(work, "out-b"), { sync: false });
     await build(b, "C", cacheC);
     return { groups, outA: outOf(a), outC: outOf(b) };
