@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { before, test } from "node:test";
+import { execa } from "execa";
+import { archNamed } from "../../src/core/arch.ts";
+import { walkTree } from "../../src/core/walk.ts";
+import { parsePe } from "../../src/uki/pe.ts";
+import { bootLoadingModules, unpackImage } from "../helpers/boot-modules.ts";
+import { builtImage } from "../helpers/build.ts";
+import { bronze } from "../helpers/cli.ts";
+import { makeSigningKey, signModule, stripSignature } from "../helpers/modsign.ts";
+import { startRegistry } from "../helpers/registry.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+// The minimal image for arm64, cross-built on this amd64 machine (Debian's aarch64-linux-gnu toolchain, the
+// pinned arm64 systemd-boot-efi), booted in qemu-system-aarch64 -M virt (TCG) under AAVMF; and the one
+// installer index of amd64 and arm64 that a release publishes.
+const ARM = archNamed("aarch64");
+const EM_AARCH64 = 183;
+let OUT = "";
+let AMD = "";
+// both images: built when this file runs alone (the arm64 kernel is compiled here; the amd64 one is the shared image's)
+before(async () => {
+  OUT = await builtImage("minimal", ARM.name);
+  AMD = await builtImage("minimal");
+}, { timeout: 60 * 60_000 });
+
+interface Manifest {
+  arch: string;
+  version: string;
+  cmdline: string;
+  installer: { tag: string; indexDigest: string; manifests: { architecture: string; digest: string }[] };
+}
+const manifest = async (dir: string) => JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as Manifest;
+
+test("every program of the arm64 image is AArch64, the UKI and kernel are PE for machine 0xAA64, systemd-boot is the pinned arm64 one", async () => {
+  const work = await tempDir();
+  const image = await unpackImage(OUT, work);
+  const elves: string[] = [];
+  for (const { rel, kind } of walkTree(image.root)) {
+    if (kind !== "file") continue;
+    const file = join(image.root, rel);
+    const head = (await readFile(file)).subarray(0, 20);
+    if (head.subarray(0, 4).toString("latin1") !== "\x7fELF") continue;
+    elves.push(file);
+    assert.equal(head.readUInt16LE(18), EM_AARCH64, `${file} is not AArch64`);
+  }
+  assert.ok(elves.length >= 4, `init, crun, mke2fs, libc: ${elves.length} ELF files`);
+  for (const name of ["uki.efi", "vmlinuz"]) assert.equal(parsePe(await readFile(join(OUT, name))).machine, ARM.peMachine, name);
+  const { arch, cmdline, installer } = await manifest(OUT);
+  assert.equal(arch, "aarch64");
+  assert.match(cmdline, /(^| )console=ttyAMA0,115200( |$)/);
+  assert.match(cmdline, / kpti=on ssbd=kernel$/);
+  const words = cmdline.split(" ");
+  assert.ok(!words.includes("pti=on") && !words.some((w) => w.startsWith("console=ttyS0")), "x86's own arguments are gone");
+  assert.deepEqual(installer.manifests.map((m) => m.architecture), ["arm64"]);
+  const work2 = await tempDir();
+  await execa("umoci", ["unpack", "--image", `${join(OUT, "installer")}:${installer.tag}`, join(work2, "bundle")]);
+  const boot = await readFile(join(work2, "bundle", "rootfs", "usr", "install", "arm64", "systemd-boot.efi"));
+  assert.equal(parsePe(boot).machine, ARM.peMachine, "systemd-bootaa64.efi");
+});
+
+test("its hardening gate ran kernel-hardening-checker's ARM64 rules and passed", async () => {
+  const report = JSON.parse(await readFile(join(OUT, "hardening.json"), "utf8")) as { arch?: string; results?: { option_name: string; check_result: string }[] } & Record<string, unknown>;
+  const text = JSON.stringify(report);
+  assert.match(text, /"ARM64"/);
+  for (const option of ["CONFIG_ARM64_PAN", "CONFIG_UNMAP_KERNEL_AT_EL0", "CONFIG_ARM64_PTR_AUTH_KERNEL", "CONFIG_SHADOW_CALL_STACK", "kpti"]) assert.match(text, new RegExp(`"${option}"`), option);
+  assert.doesNotMatch(text, /"CONFIG_X86_KERNEL_IBT"|"CONFIG_MITIGATION_RETPOLINE"/, "no x86 rule");
+});
+
+test("the arm64 UKI boots in qemu-system-aarch64 under AAVMF to init's ready line: root read-only, /var writable", async () => {
+  const result = await bronze(["boot", OUT, "--quiet"]);
+  assert.equal(result.exitCode, 0, String(result.all));
+  assert.match(String(result.stdout), /boot ok in [\d.]+ s: root=ro var=rw/);
+});
+
+test("the arm64 kernel refuses its module unsigned or signed by another key, and loads it signed by the build's key", async () => {
+  const work = await tempDir();
+  const image = await unpackImage(OUT, work);
+  const release = image.manifest.kernel.release;
+  const signedPath = `/usr/lib/modules/${release}/kernel/lib/crc-ccitt.ko`;
+  const signed = await readFile(join(image.root, signedPath));
+  const unsigned = stripSignature(signed);
+  const foreign = await signModule(unsigned, await makeSigningKey(work, "foreign"), work);
+  const outOfTree = `/usr/lib/modules/${release}/extra/bronze_hello.ko`;
+  const modules = ["/usr/lib/bronze-test/unsigned.ko", "/usr/lib/bronze-test/foreign.ko", signedPath, outOfTree];
+  const files = [
+    { path: "usr/lib/bronze-test/unsigned.ko", data: unsigned },
+    { path: "usr/lib/bronze-test/foreign.ko", data: foreign },
+  ];
+  const { report, result } = await bootLoadingModules(image, work, files, modules, ARM);
+  assert.deepEqual(report, [
+    "bronze: module /usr/lib/bronze-test/unsigned.ko refused: Key was rejected by service",
+    "bronze: module /usr/lib/bronze-test/foreign.ko refused: Key was rejected by service",
+    `bronze: module ${signedPath} loaded`,
+    `bronze: module ${outOfTree} loaded`,
+  ]);
+  assert.ok(result.console.some((l) => l.includes("bronze_hello: loaded")), "the out-of-tree module ran its init");
+});
+
+test("one installer index for amd64 and arm64: skopeo reads both platforms, --override-arch arm64 copies the arm64 image, bronze push carries the whole index", async () => {
+  const work = await tempDir();
+  const [amd, arm] = [await manifest(AMD), await manifest(OUT)];
+  const index = join(work, "index");
+  const made = await bronze(["image", "index", join(AMD, "installer"), join(OUT, "installer.oci.tar"), "--out", index]);
+  assert.equal(made.exitCode, 0, String(made.all));
+  const tag = arm.version;
+  const raw = JSON.parse((await execa("skopeo", ["inspect", "--raw", `oci:${index}:${tag}`])).stdout) as { manifests: { digest: string; platform: { architecture: string; os: string } }[] };
+  assert.deepEqual(
+    raw.manifests.map((m) => [m.platform.architecture, m.platform.os, m.digest]),
+    [...amd.installer.manifests, ...arm.installer.manifests].map((m) => [m.architecture, "linux", m.digest]),
+    "each image byte for byte: the digests of the single-arch installers",
+  );
+  await execa("skopeo", ["copy", "--override-arch", "arm64", `oci:${index}:${tag}`, `oci:${join(work, "arm64")}:${tag}`]);
+  const copied = JSON.parse(await readFile(join(work, "arm64", "index.json"), "utf8")) as { manifests: { digest: string }[] };
+  assert.deepEqual(copied.manifests.map((m) => m.digest), [arm.installer.manifests[0]?.digest]);
+
+  const registry = await startRegistry();
+  const ref = `${registry.address}/bronze/installer:${tag}`;
+  const pushed = await bronze(["push", index, ref, "--plain-http"]);
+  assert.equal(pushed.exitCode, 0, String(pushed.all));
+  const remote = JSON.parse((await execa("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`])).stdout) as { manifests: { platform: { architecture: string } }[] };
+  assert.deepEqual(remote.manifests.map((m) => m.platform.architecture), ["amd64", "arm64"]);
+  const armRemote = JSON.parse((await execa("skopeo", ["inspect", "--tls-verify=false", "--override-arch", "arm64", `docker://${ref}`])).stdout) as { Architecture: string; Digest: string };
+  assert.equal(armRemote.Architecture, "arm64");
+
+  // the disk of the architecture asked for; one the installer does not hold is refused, naming both
+  const disk = join(work, "arm64.raw");
+  const written = await bronze(["image", "disk", "--from", index, "--arch", "aarch64", "--out", disk, "--size", "200M"]);
+  assert.equal(written.exitCode, 0, String(written.all));
+  assert.match(String(written.stdout), /ESP: EFI\/BOOT\/BOOTAA64\.EFI/);
+  const onlyAmd = await bronze(["image", "disk", "--from", join(AMD, "installer"), "--arch", "aarch64", "--out", join(work, "no.raw")]);
+  assert.equal(onlyAmd.exitCode, 2, String(onlyAmd.all));
+  assert.match(String(onlyAmd.stderr), /an installer for amd64, not arm64, which --arch is \(aarch64\)/);
+  assert.equal(await stat(join(work, "no.raw")).then(() => true, () => false), false, "nothing written");
+  const upgrade = await bronze(["upgrade", "--disk", disk, "--image", join(AMD, "installer")]);
+  assert.equal(upgrade.exitCode, 2, String(upgrade.all));
+  assert.match(String(upgrade.stderr), /an installer for amd64, not arm64, which the disk .*arm64\.raw \(EFI\/BOOT\/BOOTAA64\.EFI\) is \(aarch64\)/);
+  const sameArch = await bronze(["image", "index", join(AMD, "installer"), join(AMD, "installer.oci.tar"), "--out", join(work, "twice")]);
+  assert.equal(sameArch.exitCode, 2);
+  assert.match(String(sameArch.stderr), /both hold the amd64 image; give each architecture once/);
+  assert.deepEqual(await readdir(work).then((names) => names.includes("twice")), false);
+});
