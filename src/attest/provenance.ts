@@ -69,6 +69,40 @@ export function provenancePredicate(where: string, value: Record<string, unknown
   };
 }
 
+/** One platform image's build record, as its installer layer carries it. */
+export interface PlatformRecord {
+  architecture: string;
+  where: string;
+  value: Record<string, unknown>;
+}
+
+/**
+ * The provenance predicate of an installer index over several platforms, from each one's build record:
+ * the release's profile and version, each platform's profile ID and command line, and every platform's
+ * materials, named with its architecture. One platform gives provenancePredicate's predicate.
+ */
+export function platformsProvenance(records: readonly PlatformRecord[]): Record<string, unknown> {
+  const [only] = records;
+  if (!only) throw new InputError("an installer without a build record has no provenance");
+  if (records.length === 1) return provenancePredicate(only.where, only.value);
+  const parsed = records.map((r) => ({ ...r, record: asRecord(r.where, r.value) }));
+  const first = parsed[0] as (typeof parsed)[number];
+  return {
+    buildDefinition: {
+      buildType: BUILD_TYPE,
+      externalParameters: {
+        profile: first.record.profile,
+        version: first.record.version,
+        sourceDateEpoch: first.record.sourceDateEpoch,
+        platforms: parsed.map((p) => ({ architecture: p.architecture, profileId: p.record.profileId, cmdline: p.record.cmdline })),
+      },
+      internalParameters: { toolchains: Object.fromEntries(parsed.map((p) => [p.architecture, p.record.toolchain ?? {}])) },
+      resolvedDependencies: parsed.flatMap((p) => materialsOf(p.where, p.value).map((m) => ({ ...m, name: `${p.architecture}: ${m.name}` }))),
+    },
+    runDetails: { builder: { id: BUILDER_ID }, metadata: {} },
+  };
+}
+
 /** The materials a provenance predicate lists, checked for the shape SLSA gives them. */
 export function materialsIn(where: string, predicate: unknown): Material[] {
   const deps = (predicate as { buildDefinition?: { resolvedDependencies?: unknown } } | undefined)?.buildDefinition?.resolvedDependencies;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { materialsIn, materialsOf, provenancePredicate } from "../../src/attest/provenance.ts";
+import { materialsIn, materialsOf, platformsProvenance, provenancePredicate } from "../../src/attest/provenance.ts";
 import { seededRandom } from "../helpers/random.ts";
 
 const hex = (c: string) => c.repeat(64);
@@ -36,6 +36,25 @@ test("the provenance names every input of the build record, and the toolchain, a
     `extension hello 1.0 {"sha256":"${hex("8")}"}`,
   ]);
   assert.deepEqual(provenancePredicate("manifest.json", record), predicate, "a pure function of the record");
+});
+
+test("an index over two platforms has one provenance: each platform's profile ID, command line, toolchain and materials, named by its architecture", () => {
+  const arm = { ...record, profileId: hex("a"), cmdline: "console=ttyAMA0", kernel: { ...record.kernel, key: hex("b") } };
+  const predicate = platformsProvenance([
+    { architecture: "amd64", where: "amd64/manifest.json", value: record },
+    { architecture: "arm64", where: "arm64/manifest.json", value: arm },
+  ]) as { buildDefinition: { externalParameters: { profile: string; platforms: unknown }; internalParameters: { toolchains: Record<string, unknown> } } };
+  assert.equal(predicate.buildDefinition.externalParameters.profile, "default");
+  assert.deepEqual(predicate.buildDefinition.externalParameters.platforms, [
+    { architecture: "amd64", profileId: hex("1"), cmdline: "console=ttyS0" },
+    { architecture: "arm64", profileId: hex("a"), cmdline: "console=ttyAMA0" },
+  ]);
+  assert.deepEqual(Object.keys(predicate.buildDefinition.internalParameters.toolchains), ["amd64", "arm64"]);
+  const names = materialsIn("provenance", predicate).map((m) => `${m.name} ${m.digest.sha256 ?? m.digest.gitCommit}`);
+  assert.equal(names.length, 2 * materialsOf("x", record).length);
+  assert.ok(names.includes(`amd64: kernel 6.1.192 input key ${hex("3")}`));
+  assert.ok(names.includes(`arm64: kernel 6.1.192 input key ${hex("b")}`));
+  assert.deepEqual(platformsProvenance([{ architecture: "amd64", where: "m", value: record }]), provenancePredicate("m", record), "one platform: the single-image provenance");
 });
 
 test("a record that is no bronze build record is refused naming the field", () => {

@@ -118,8 +118,16 @@ test("one installer index for amd64 and arm64: skopeo reads both platforms, --ov
 
   const registry = await startRegistry();
   const ref = `${registry.address}/bronze/installer:${tag}`;
-  const pushed = await bronze(["push", index, ref, "--plain-http"]);
+  const [key, pub] = [join(work, "release.key"), join(work, "release.pub")];
+  await execa("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key]);
+  await execa("openssl", ["pkey", "-in", key, "-pubout", "-out", pub]);
+  const pushed = await bronze(["push", index, ref, "--plain-http", "--sign-key", key]);
   assert.equal(pushed.exitCode, 0, String(pushed.all));
+  // signed and attested as one release: an SBOM pair per platform image, one provenance over both builds
+  const verified = await bronze(["verify", ref, "--key", pub, "--attestations", "--plain-http"]);
+  assert.equal(verified.exitCode, 0, String(verified.all));
+  for (const m of [...amd.installer.manifests, ...arm.installer.manifests]) assert.match(String(verified.stdout), new RegExp(`sbom https://spdx.dev/Document of ${m.digest}: signed`));
+  for (const platform of ["amd64", "arm64"]) assert.match(String(verified.stdout), new RegExp(`^  ${platform}: kernel 6\\.\\d+\\.\\d+ input key sha256:`, "m"));
   const remote = JSON.parse((await execa("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`])).stdout) as { manifests: { platform: { architecture: string } }[] };
   assert.deepEqual(remote.manifests.map((m) => m.platform.architecture), ["amd64", "arm64"]);
   const armRemote = JSON.parse((await execa("skopeo", ["inspect", "--tls-verify=false", "--override-arch", "arm64", `docker://${ref}`])).stdout) as { Architecture: string; Digest: string };
