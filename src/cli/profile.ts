@@ -1,4 +1,5 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
+import { ARCH_NAMES } from "../core/arch.ts";
 import { displayPath } from "../core/paths.ts";
 import type { CliEnv } from "./commands.ts";
 
@@ -11,9 +12,11 @@ export function registerProfileCommands(program: Command, { projectRoot }: CliEn
     .description("print what a profile resolves to (its base's image with its own additions) and its ID, without building")
     .argument("<profile>", "profile name (profiles/<name>.yaml) or path to a profile file")
     .option("--json", "the resolved profile as JSON")
-    .action(async (nameOrFile: string, opts: { json?: boolean }) => {
-      const { loadProfile, profilePath } = await import("../profile/profile.ts");
-      const p = await loadProfile(profilePath(projectRoot, nameOrFile));
+    .addOption(new Option("--arch <arch>", "as `bronze build --arch` resolves it for that architecture").choices(ARCH_NAMES))
+    .action(async (nameOrFile: string, opts: { json?: boolean; arch?: string }) => {
+      const { loadProfile, profileForArch, profilePath } = await import("../profile/profile.ts");
+      const loaded = await loadProfile(profilePath(projectRoot, nameOrFile));
+      const p = opts.arch ? await profileForArch(loaded, opts.arch) : loaded;
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(p, null, 2)}\n`);
         return;
