@@ -36,6 +36,7 @@ import { fileIdentities } from "../test/helpers/identities.ts";
 import { readAdvisories } from "../src/vuln/osv.ts";
 import { affectedBy, gate, sbomComponents } from "../src/vuln/scan.ts";
 import { pair, RUNS, stats, timed, type Figure, type Stats } from "./harness.ts";
+import { archFigures } from "./arches.ts";
 import { bootFloorFigures, mediaFigures } from "./media.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -597,6 +598,7 @@ const GROUPS: Record<string, Group> = {
   vuln: async () => vulnFigures(scratch, join(ROOT, "_out", (await withImage("default", () => Promise.resolve(true))) ? "default" : "minimal")),
   sizes: () => sizes(),
   packages: () => packageSetFigures(scratch),
+  arches: () => archFigures(ROOT, scratch),
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);
