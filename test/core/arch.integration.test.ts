@@ -6,10 +6,9 @@ import { execa } from "execa";
 import { archNamed } from "../../src/core/arch.ts";
 import { walkTree } from "../../src/core/walk.ts";
 import { parsePe } from "../../src/uki/pe.ts";
-import { bootLoadingModules, unpackImage } from "../helpers/boot-modules.ts";
+import { assertModuleEnforcement, unpackImage } from "../helpers/boot-modules.ts";
 import { builtImage } from "../helpers/build.ts";
 import { bronze } from "../helpers/cli.ts";
-import { makeSigningKey, signModule, stripSignature } from "../helpers/modsign.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -76,27 +75,7 @@ test("the arm64 UKI boots in qemu-system-aarch64 under AAVMF to init's ready lin
 });
 
 test("the arm64 kernel refuses its module unsigned or signed by another key, and loads it signed by the build's key", async () => {
-  const work = await tempDir();
-  const image = await unpackImage(OUT, work);
-  const release = image.manifest.kernel.release;
-  const signedPath = `/usr/lib/modules/${release}/kernel/lib/crc-ccitt.ko`;
-  const signed = await readFile(join(image.root, signedPath));
-  const unsigned = stripSignature(signed);
-  const foreign = await signModule(unsigned, await makeSigningKey(work, "foreign"), work);
-  const outOfTree = `/usr/lib/modules/${release}/extra/bronze_hello.ko`;
-  const modules = ["/usr/lib/bronze-test/unsigned.ko", "/usr/lib/bronze-test/foreign.ko", signedPath, outOfTree];
-  const files = [
-    { path: "usr/lib/bronze-test/unsigned.ko", data: unsigned },
-    { path: "usr/lib/bronze-test/foreign.ko", data: foreign },
-  ];
-  const { report, result } = await bootLoadingModules(image, work, files, modules, ARM);
-  assert.deepEqual(report, [
-    "bronze: module /usr/lib/bronze-test/unsigned.ko refused: Key was rejected by service",
-    "bronze: module /usr/lib/bronze-test/foreign.ko refused: Key was rejected by service",
-    `bronze: module ${signedPath} loaded`,
-    `bronze: module ${outOfTree} loaded`,
-  ]);
-  assert.ok(result.console.some((l) => l.includes("bronze_hello: loaded")), "the out-of-tree module ran its init");
+  await assertModuleEnforcement(OUT, ARM);
 });
 
 test("one installer index for amd64 and arm64: skopeo reads both platforms, --override-arch arm64 copies the arm64 image, bronze push carries the whole index", async () => {

@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
@@ -5,6 +6,8 @@ import { boot, BOOT_DEFAULTS, type BootResult } from "../../src/boot/qemu.ts";
 import type { Arch } from "../../src/core/arch.ts";
 import { writeCpio } from "../../src/initramfs/cpio.ts";
 import { MKSQUASHFS_FLAGS } from "../../src/rootfs/build.ts";
+import { makeSigningKey, signModule, stripSignature } from "./modsign.ts";
+import { tempDir } from "./tmp.ts";
 
 export interface BuiltImage {
   dir: string;
@@ -57,4 +60,40 @@ export async function bootLoadingModules(
     { ...BOOT_DEFAULTS, expectPowerOff: true, ...(arch ? { arch } : {}) },
   );
   return { report: result.console.filter((l) => l.startsWith("bronze: module ")), result };
+}
+
+/**
+ * The built image's kernel, booted, loads a module signed at build time (in-tree and out-of-tree) and
+ * refuses the same module unsigned or signed by another key: the image's rootfs with the two bad copies added.
+ */
+export async function assertModuleEnforcement(outDir: string, arch?: Arch): Promise<void> {
+  const work = await tempDir();
+  const image = await unpackImage(outDir, work);
+  const release = image.manifest.kernel.release;
+  const signedPath = `/usr/lib/modules/${release}/kernel/lib/crc-ccitt.ko`;
+  const signed = await readFile(join(image.root, signedPath));
+  const unsigned = stripSignature(signed);
+  assert.ok(unsigned.length < signed.length, "the shipped module carries a signature");
+  const foreignKey = await makeSigningKey(work, "foreign");
+  const outOfTree = `/usr/lib/modules/${release}/extra/bronze_hello.ko`;
+  const { report, result } = await bootLoadingModules(
+    image,
+    work,
+    [
+      { path: "usr/lib/bronze-test/unsigned.ko", data: unsigned },
+      { path: "usr/lib/bronze-test/foreign.ko", data: await signModule(unsigned, foreignKey, work) },
+    ],
+    ["/usr/lib/bronze-test/unsigned.ko", "/usr/lib/bronze-test/foreign.ko", signedPath, outOfTree],
+    arch,
+  );
+  // with enforcement, the kernel answers EKEYREJECTED to both, and logs why
+  assert.deepEqual(report, [
+    "bronze: module /usr/lib/bronze-test/unsigned.ko refused: Key was rejected by service",
+    "bronze: module /usr/lib/bronze-test/foreign.ko refused: Key was rejected by service",
+    `bronze: module ${signedPath} loaded`,
+    `bronze: module ${outOfTree} loaded`,
+  ]);
+  assert.ok(result.console.some((l) => l.includes("bronze_hello: loaded")), "the out-of-tree module ran its init");
+  const reasons = result.console.filter((l) => /Loading of .* is rejected/.test(l));
+  assert.deepEqual(reasons, ["Loading of unsigned module is rejected", "Loading of module with unavailable key is rejected"]);
 }
