@@ -65,21 +65,7 @@ export function registerImageCommands(program: Command): void {
     console.log(`pxe ${opts.out}: ${content.profile} ${content.version}${content.signed ? " (Secure Boot signed UKI)" : ""}; bootfile ${PXE_BOOTFILES.uefi} (UEFI) or ${PXE_BOOTFILES.ipxe} (iPXE)`);
   });
 
-  image
-    .command("index")
-    .description("one installer index over the installers of a release built for several architectures (bronze build --arch): every image kept byte for byte, tagged with the version; push it with bronze push")
-    .argument("<installers...>", "installer layouts (directories or tars), one per architecture, e.g. _out/minimal/installer _out/minimal-arm64/installer")
-    .requiredOption("--out <path>", "the layout to write: a directory, or a tar when it ends in .tar")
-    .action(async (installers: string[], opts: { out: string }) => {
-      const { openLayout } = await import("../oci/layout-read.ts");
-      const { installerIndex } = await import("../oci/installer-index.ts");
-      const { writeLayoutDir } = await import("../oci/layout.ts");
-      const { writeFileAtomic } = await import("../core/atomic.ts");
-      const index = await installerIndex(await Promise.all(installers.map(openLayout)));
-      if (opts.out.endsWith(".tar")) await writeFileAtomic(opts.out, index.tar);
-      else await writeLayoutDir(opts.out, index.files);
-      console.log(`index ${opts.out}: ${index.index.descriptor.digest}, ${index.architectures.join(" and ")}`);
-    });
+  registerIndexCommand(image);
 
   installerOptions(
     program
@@ -95,4 +81,23 @@ export function registerImageCommands(program: Command): void {
     console.log(`upgrade ${opts.disk}: ${result.version} installed as EFI/Linux/${result.written}${result.signed ? " (Secure Boot signed)" : ""}; fallback ${result.fallback}${result.removed.length ? `; removed ${result.removed.join(", ")}` : ""}`);
     console.log(`the next boot tries ${result.version} up to ${opts.tries} times; init makes it permanent once it is ready`);
   });
+}
+
+/** `bronze image index`: one installer index over the installers of one release for several architectures. */
+function registerIndexCommand(image: Command): void {
+  image
+    .command("index")
+    .description("one installer index over the installers of a release built for several architectures (bronze build --arch): every image kept byte for byte, tagged with the version; push it with bronze push")
+    .argument("<installers...>", "installer layouts (directories or tars), one per architecture, as bronze build and bronze build --arch wrote them (_out/NAME/installer, _out/NAME-ARCH/installer)")
+    .requiredOption("--out <path>", "the layout to write: a directory, or a tar when it ends in .tar")
+    .action(async (installers: string[], opts: { out: string }) => {
+      const { openLayout } = await import("../oci/layout-read.ts");
+      const { installerIndex } = await import("../oci/installer-index.ts");
+      const { writeLayoutDir } = await import("../oci/layout.ts");
+      const { writeFileAtomic } = await import("../core/atomic.ts");
+      const index = await installerIndex(await Promise.all(installers.map(openLayout)));
+      if (opts.out.endsWith(".tar")) await writeFileAtomic(opts.out, index.tar);
+      else await writeLayoutDir(opts.out, index.files);
+      console.log(`index ${opts.out}: ${index.index.descriptor.digest}, ${index.architectures.join(" and ")}`);
+    });
 }

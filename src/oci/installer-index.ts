@@ -44,7 +44,7 @@ async function archImages(layout: LayoutReader): Promise<ArchImage[]> {
  * version; an architecture given twice is refused.
  */
 export async function installerIndex(layouts: readonly LayoutReader[]): Promise<{ index: Blob; files: { path: string; data: Buffer }[]; tar: Buffer; architectures: string[] }> {
-  if (layouts.length < 2) throw new InputError("give the installer layouts of at least two architectures (e.g. _out/minimal/installer _out/minimal-arm64/installer)");
+  if (layouts.length < 2) throw new InputError("give the installer layouts of at least two architectures (bronze build, and bronze build --arch for each other one)");
   const images = (await Promise.all(layouts.map(archImages))).flat();
   const first = images[0] as ArchImage;
   for (const image of images) {
