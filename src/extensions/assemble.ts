@@ -1,5 +1,5 @@
 import { layerEntries } from "./layers.ts";
-import type { Arch } from "../core/arch.ts";
+import { archNamed, type Arch } from "../core/arch.ts";
 import { containerBundle, parseContainers, type ContainerImage } from "./containers.ts";
 import type { KeyObject } from "node:crypto";
 import { access, readdir, readFile } from "node:fs/promises";
@@ -111,13 +111,13 @@ export async function treeExtension(def: TreeExtension, packages: ReadonlyMap<st
  * An extension of this tree as an OCI image (manifest.yaml and rootfs/ with what this build made
  * for it), to sign and publish: its modules load only on kernels of this build's kernel entry.
  */
-export async function treeExtensionImage(ext: ResolvedExtension, epoch: number): Promise<Buffer> {
+export async function treeExtensionImage(ext: ResolvedExtension, epoch: number, arch: Arch): Promise<Buffer> {
   if (ext.origin.kind !== "build") throw new Error("internal: only extensions of this tree are published");
   const manifest = await readFile(join(ext.origin.dir, "manifest.yaml"));
   const file = { path: "manifest.yaml", type: "file" as const, mode: 0o644, uid: 0, gid: 0, data: manifest };
   const rootfs = { path: "rootfs", type: "dir" as const, mode: 0o755, uid: 0, gid: 0 };
   const entries = [file, rootfs, ...ext.content.entries.map((e) => ({ ...e, path: `rootfs/${e.path}` }))];
-  return extensionImage(ext.content, entries, { epoch }).tar;
+  return extensionImage(ext.content, entries, { epoch, arch: arch.oci }).tar;
 }
 
 /**
@@ -127,7 +127,7 @@ export async function treeExtensionImage(ext: ResolvedExtension, epoch: number):
 export async function imageExtension(
   ref: { source: string; digest: string; reference?: string },
   trusted: readonly { path: string; key: KeyObject }[],
-  admit: Pick<Profile, "allowUnsigned" | "talosExtensions">,
+  admit: Pick<Profile, "allowUnsigned" | "talosExtensions" | "arch">,
 ): Promise<ResolvedExtension> {
   const { allowUnsigned } = admit;
   // opened once: the signature check and the content read the same layout
@@ -138,7 +138,8 @@ export async function imageExtension(
   }
   const keys = trusted.map((t) => t.key);
   const verified = keys.length ? await verifyLayout(layout, keys, digest).catch(() => undefined) : undefined;
-  const content = await loadExtension(layout, { talos: true });
+  // an extension's programs run on the image's machine: an image for another architecture is refused
+  const content = await loadExtension(layout, { talos: true, architecture: archNamed(admit.arch).oci });
   const name = content.manifest.name;
   const from = { kind: "image" as const, source: ref.source, ...(ref.reference ? { reference: ref.reference } : {}), digest };
   const signer = verified ? trusted[verified.keyIndex] : undefined;

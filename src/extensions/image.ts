@@ -68,10 +68,10 @@ export function extensionImage(content: ExtensionContent, entries: readonly Read
   return { content, index, files, tar: layoutTar(files, options.epoch) };
 }
 
-/** Reads an extension from an OCI layout (directory or tar): its manifest and content, digests verified. */
-export async function loadExtension(source: string | LayoutReader, options: { ref?: string; talos?: boolean } = {}): Promise<ExtensionContent & { manifestDigest: string }> {
+/** Reads an extension from an OCI layout (directory or tar): its manifest and content, digests verified; for `architecture` when given (else the only one). */
+export async function loadExtension(source: string | LayoutReader, options: { ref?: string; talos?: boolean; architecture?: string } = {}): Promise<ExtensionContent & { manifestDigest: string }> {
   const layout = typeof source === "string" ? await openLayout(source) : source;
-  const image = await readImage(layout, { ref: options.ref });
+  const image = await readImage(layout, { ref: options.ref, ...(options.architecture ? { architecture: options.architecture } : {}) });
   const entries = await layerEntries(layout, image);
   return { ...extensionContent(layout.source, entries, { talos: options.talos }), manifestDigest: image.manifestDigest };
 }

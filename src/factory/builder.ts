@@ -4,6 +4,7 @@
  * files stored in the registry, its output directory removed. Requests for the same image while it is
  * being built wait for that one build; at most `jobs` builds run at once.
  */
+import { outputDirName } from "../profile/profile.ts";
 import { randomUUID, sign, type KeyObject } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -159,12 +160,12 @@ export class ImageBuilder {
     const started = Date.now();
     const { name, text } = schematicProfile(id, schematic, catalog, trustedKeys);
     const dir = await mkdtemp(join(tmpdir(), "bronze-factory-"));
-    const outDir = join(projectRoot, "_out", name);
+    const outDir = join(projectRoot, "_out", outputDirName({ name, arch: schematic.arch }));
     try {
       const profileFile = join(dir, `${name}.yaml`);
       await writeFile(profileFile, text);
       log(`building ${id} (${schematic.platform}, ${schematic.extensions.length} extension(s)) as profile ${name}`);
-      await run(join(projectRoot, "bin", "bronze"), ["build", "--profile", profileFile, ...buildArgs, ...(schematic.secureBoot ? secureBootArgs : [])], { cwd: projectRoot, logFile: join(dir, "build.log"), env: { CI: "true" } });
+      await run(join(projectRoot, "bin", "bronze"), ["build", "--profile", profileFile, "--arch", schematic.arch, ...buildArgs, ...(schematic.secureBoot ? secureBootArgs : [])], { cwd: projectRoot, logFile: join(dir, "build.log"), env: { CI: "true" } });
       const published = (await readdir(outDir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
       const files = await Promise.all(published.map(async (file) => ({ name: file, data: await readFile(join(outDir, file)) })));
       await this.pushInstaller(id, join(outDir, FILES.installerLayout));

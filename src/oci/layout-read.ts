@@ -119,7 +119,10 @@ export async function imageArchitectures(layout: LayoutReader): Promise<string[]
   return typeof config.architecture === "string" ? [config.architecture] : [];
 }
 
-/** The image tagged `ref` (or the only one) for `architecture`, following an index if there is one. */
+/**
+ * The image tagged `ref` (or the only one) for `architecture`, following an index if there is one. An
+ * architecture asked for is checked against the image's config: an image for another one is refused.
+ */
 export async function readImage(layout: LayoutReader, options: { ref?: string; architecture?: string } = {}): Promise<ReadImage> {
   const { ref, architecture = DEFAULT_ARCH.oci } = options;
   const candidates = distinctImages(ref ? layout.index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref) : layoutImages(layout));
@@ -139,6 +142,9 @@ export async function readImage(layout: LayoutReader, options: { ref?: string; a
   const manifest = await json(descriptor);
   const where = `${layout.source}: manifest ${descriptor.digest}`;
   const config = await json(descriptorAt(where, "config", manifest.config));
+  if (options.architecture && typeof config.architecture === "string" && config.architecture !== options.architecture) {
+    throw new InputError(`${layout.source}: an image for ${config.architecture}, not ${options.architecture}; give the image built for ${options.architecture}`);
+  }
   const layers = await Promise.all(descriptorsAt(where, manifest, "layers").map(async (l) => uncompressed(layout, l, await layout.blob(l))));
   return { digest, manifestDigest: descriptor.digest, config, layers };
 }

@@ -184,7 +184,7 @@ export async function buildProfile(profile: Profile, ctx: PipelineContext, versi
   const installer = await installerStep(plan, steps, ctx, { bootDescribed, bootloaderData, signedImages, hardeningJson, documents, record, revision });
   // this tree's extensions as OCI images, to sign and publish for images on the same base build
   const treeImages = await Promise.all(
-    (steps.extensions ?? []).filter((e) => e.origin.kind === "build").map(async (e) => ({ name: `extensions/${e.content.manifest.name}.oci.tar`, data: await treeExtensionImage(e, ctx.epoch) })),
+    (steps.extensions ?? []).filter((e) => e.origin.kind === "build").map(async (e) => ({ name: `extensions/${e.content.manifest.name}.oci.tar`, data: await treeExtensionImage(e, ctx.epoch, archNamed(profile.arch)) })),
   );
   const contents = [...signedImages, { name: FILES.hardening, data: hardeningJson }, ...documents, ...treeImages];
   const installerTar = { name: FILES.installerTar, size: installer.tarSize, sha256: installer.tarSha256 };

@@ -214,3 +214,14 @@ test("an installer-style signed layout (Sigstore bundles as referrers) damaged a
   assert.ok(damaged.refused! > CASES / 2, JSON.stringify(damaged));
   assert.ok(confused.refused! > 0, JSON.stringify(confused));
 });
+
+test("an image asked for one architecture is refused when it is for another, naming both; without one asked, the only image is read", async () => {
+  const { installerImage } = await import("../../src/oci/installer.ts");
+  const { memoryLayout, readImage } = await import("../../src/oci/layout-read.ts");
+  const image = installerImage({ arches: [{ arch: "aarch64", files: [{ name: "f", data: Buffer.from("x") }] }], epoch: EPOCH, version: "1", refName: "1" });
+  const blobs = [image.index, ...image.images.flatMap((i) => [i.manifest, ...i.blobs])];
+  const layout = memoryLayout("arm.oci", image.index.descriptor, blobs);
+  assert.equal((await readImage(layout)).config.architecture, "arm64");
+  assert.equal((await readImage(layout, { architecture: "arm64" })).config.architecture, "arm64");
+  await assert.rejects(readImage(layout, { architecture: "amd64" }), /arm\.oci: an image for arm64, not amd64; give the image built for amd64/);
+});
