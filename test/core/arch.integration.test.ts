@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { copyFile, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { execa } from "execa";
@@ -18,11 +18,13 @@ import { tempDir } from "../helpers/tmp.ts";
 const ARM = archNamed("aarch64");
 const EM_AARCH64 = 183;
 let OUT = "";
-let AMD = "";
+/** the amd64 image's manifest and installer, copied before the arm64 build: other tests re-publish _out/minimal meanwhile */
+const AMD = await tempDir();
 // both images: built when this file runs alone (the arm64 kernel is compiled here; the amd64 one is the shared image's)
 before(async () => {
+  const amd = await builtImage("minimal");
+  for (const name of ["manifest.json", "installer.oci.tar"]) await copyFile(join(amd, name), join(AMD, name));
   OUT = await builtImage("minimal", ARM.name);
-  AMD = await builtImage("minimal");
 }, { timeout: 60 * 60_000 });
 
 interface Manifest {
@@ -82,7 +84,7 @@ test("one installer index for amd64 and arm64: skopeo reads both platforms, --ov
   const work = await tempDir();
   const [amd, arm] = [await manifest(AMD), await manifest(OUT)];
   const index = join(work, "index");
-  const made = await bronze(["image", "index", join(AMD, "installer"), join(OUT, "installer.oci.tar"), "--out", index]);
+  const made = await bronze(["image", "index", join(AMD, "installer.oci.tar"), join(OUT, "installer.oci.tar"), "--out", index]);
   assert.equal(made.exitCode, 0, String(made.all));
   const tag = arm.version;
   const raw = JSON.parse((await execa("skopeo", ["inspect", "--raw", `oci:${index}:${tag}`])).stdout) as { manifests: { digest: string; platform: { architecture: string; os: string } }[] };
@@ -117,14 +119,14 @@ test("one installer index for amd64 and arm64: skopeo reads both platforms, --ov
   const written = await bronze(["image", "disk", "--from", index, "--arch", "aarch64", "--out", disk, "--size", "200M"]);
   assert.equal(written.exitCode, 0, String(written.all));
   assert.match(String(written.stdout), /ESP: EFI\/BOOT\/BOOTAA64\.EFI/);
-  const onlyAmd = await bronze(["image", "disk", "--from", join(AMD, "installer"), "--arch", "aarch64", "--out", join(work, "no.raw")]);
+  const onlyAmd = await bronze(["image", "disk", "--from", join(AMD, "installer.oci.tar"), "--arch", "aarch64", "--out", join(work, "no.raw")]);
   assert.equal(onlyAmd.exitCode, 2, String(onlyAmd.all));
   assert.match(String(onlyAmd.stderr), /an installer for amd64, not arm64, which --arch is \(aarch64\)/);
   assert.equal(await stat(join(work, "no.raw")).then(() => true, () => false), false, "nothing written");
-  const upgrade = await bronze(["upgrade", "--disk", disk, "--image", join(AMD, "installer")]);
+  const upgrade = await bronze(["upgrade", "--disk", disk, "--image", join(AMD, "installer.oci.tar")]);
   assert.equal(upgrade.exitCode, 2, String(upgrade.all));
   assert.match(String(upgrade.stderr), /an installer for amd64, not arm64, which the disk .*arm64\.raw \(EFI\/BOOT\/BOOTAA64\.EFI\) is \(aarch64\)/);
-  const sameArch = await bronze(["image", "index", join(AMD, "installer"), join(AMD, "installer.oci.tar"), "--out", join(work, "twice")]);
+  const sameArch = await bronze(["image", "index", join(AMD, "installer.oci.tar"), join(AMD, "installer.oci.tar"), "--out", join(work, "twice")]);
   assert.equal(sameArch.exitCode, 2);
   assert.match(String(sameArch.stderr), /both hold the amd64 image; give each architecture once/);
   assert.deepEqual(await readdir(work).then((names) => names.includes("twice")), false);

@@ -49,7 +49,7 @@ test("report.html is one self-contained page with the sizes, the build timeline,
   const html = await readFile(join(OUT, "report.html"), "utf8");
   assert.doesNotMatch(html, /<script|<link|\bsrc=|https?:\/\//, "nothing to fetch, nothing to run");
   const manifest = JSON.parse(await readFile(join(OUT, "manifest.json"), "utf8")) as { version: string; artifacts: { name: string; size: number }[]; hardening: { checks: number; ok: number; fail: number; suppressed: number } };
-  assert.match(html, new RegExp(`<title>bronze ${manifest.version.replace(/\./g, "\\.")} \\(minimal\\): build report</title>`));
+  assert.match(html, new RegExp(`<title>bronze ${manifest.version.replace(/\./g, "\\.")} \\(minimal, x86_64\\): build report</title>`));
   for (const a of manifest.artifacts.filter((x) => x.name !== "report.html")) assert.ok(html.includes(`<td>${a.name}</td><td>${a.size}</td>`), `${a.name} with its size`);
   for (const label of ["kernel (.linux)", "initramfs (.initrd)", "systemd-stub", "/rootfs.sqsh", "/init", "musl", "e2fsprogs", "kernel modules"]) assert.ok(html.includes(`${label} — `), `treemap cell ${label}`);
   for (const stepName of ["package musl 1.2.3", `kernel ${(await loadKernelSource(join(PROJECT_ROOT, "kernel"))).version} (profile minimal)`, "rootfs.sqsh", "initramfs", "hardening gate", "UKI"]) assert.ok(html.includes(stepName), `timeline step ${stepName}`);
