@@ -10,10 +10,6 @@
 //   3. once those are done, the other integration tests (they build kernels, and watch the key tmpfs)
 //      run, beside the reproducibility test if it still runs: never two kernel builds at once all the
 //      same, since every kernel build takes the machine's kernel-build lock (src/core/machine-lock.ts);
-//   2b. beside those two from the same moment, the other architecture's image (ARCH_LANE: it cross-builds
-//      and compiles the arm64 kernel, which then waits for the reproducibility test's compile on the
-//      machine's lock, or it for this one), apart as the reproducibility test is (ARCH_APART), reading
-//      the shared image only before the lanes that re-publish it start;
 //   4. once the first lane and the reproducibility test are done, beside the last integration tests
 //      (one at a time, they leave a core idle), the tests of AFTER_REPRO: apart as the reproducibility
 //      test is (BRONZE_KEY_DIR, TMPDIR), no kernel built, nothing published that another lane reads.
@@ -60,10 +56,6 @@ const AFTER_REPRO = new Set(["test/disk/upgrade.integration.test.ts", "test/regi
 
 /** where the reproducibility test's builds keep their ephemeral keys and temporary files, apart */
 const REPRO_APART = { BRONZE_KEY_DIR: `/dev/shm/bronze-lane-repro-${process.pid}`, TMPDIR: `/var/tmp/bronze-lane-repro-${process.pid}` };
-
-/** the test of the other architecture's image, in a lane of its own from the start of lane 2 */
-const ARCH_LANE = new Set(["test/core/arch.integration.test.ts"]);
-const ARCH_APART = { BRONZE_KEY_DIR: `/dev/shm/bronze-lane-arch-${process.pid}`, TMPDIR: `/var/tmp/bronze-lane-arch-${process.pid}` };
 
 interface Lane {
   name: string;
@@ -119,29 +111,27 @@ async function main(files: string[]): Promise<boolean> {
   const beside: Lane = { name: "beside-repro", files: [...unit, ...integration.filter((f) => BESIDE_REPRO.has(f))], live: true };
   const repro: Lane = { name: "repro", files: integration.filter((f) => f === REPRO), live: false, env: REPRO_APART };
   const afterRepro: Lane = { name: "after-repro", files: integration.filter((f) => AFTER_REPRO.has(f)), live: false, env: REPRO_APART };
-  const arch: Lane = { name: "other-arch", files: integration.filter((f) => ARCH_LANE.has(f)), live: false, env: ARCH_APART };
-  const after: Lane = { name: "integration", files: integration.filter((f) => f !== REPRO && !BESIDE_REPRO.has(f) && !AFTER_REPRO.has(f) && !ARCH_LANE.has(f)), live: true };
+  const after: Lane = { name: "integration", files: integration.filter((f) => f !== REPRO && !BESIDE_REPRO.has(f) && !AFTER_REPRO.has(f)), live: true };
   const results: LaneResult[] = [];
   const checks = runLane("type and lint checks (make typecheck lint)", "make", ["--no-print-directory", "typecheck", "lint"], integration.length === 0);
   if (integration.length > 0) {
     results.push(await runLane("shared minimal image (bronze build --profile minimal)", join(ROOT, "bin", "bronze"), ["build", "--profile", "minimal"], true));
     results.push(await checks);
     if (results.every((r) => r.ok)) {
-      const apart = [...Object.values(REPRO_APART), ...Object.values(ARCH_APART)];
-      await Promise.all(apart.map((dir) => mkdir(dir, { recursive: true })));
+      await Promise.all(Object.values(REPRO_APART).map((dir) => mkdir(dir, { recursive: true })));
       try {
-        const [besideDone, reproDone, archDone] = [testLane(beside), testLane(repro), testLane(arch)];
+        const [besideDone, reproDone] = [testLane(beside), testLane(repro)];
         const [afterResult, afterReproResult] = await Promise.all([besideDone.then(() => testLane(after)), Promise.all([besideDone, reproDone]).then(() => testLane(afterRepro))]);
-        results.push(await besideDone, await reproDone, await archDone, afterResult, afterReproResult);
+        results.push(await besideDone, await reproDone, afterResult, afterReproResult);
       } finally {
-        await Promise.all(apart.map((dir) => rm(dir, { recursive: true, force: true })));
+        await Promise.all(Object.values(REPRO_APART).map((dir) => rm(dir, { recursive: true, force: true })));
       }
     }
   } else {
     results.push(await checks);
     if (results.every((r) => r.ok)) results.push(await testLane({ ...beside, name: "unit" }));
   }
-  await mergeJunit(["unit", beside.name, repro.name, arch.name, after.name, afterRepro.name]);
+  await mergeJunit(["unit", beside.name, repro.name, after.name, afterRepro.name]);
   console.log(`\n# lanes: ${results.map((r) => `${r.name} ${r.ok ? "ok" : "FAILED"} ${r.seconds.toFixed(0)} s`).join(", ")}`);
   return results.every((r) => r.ok);
 }
