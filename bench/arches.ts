@@ -1,7 +1,7 @@
 // arm64 beside amd64 in make bench: a cold build of the minimal image for each architecture in the same run
 // (fresh caches; the fetched sources shared, so that no download is timed), and power-on to the ready line
 // of each UKI under TCG.
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { boot, BOOT_DEFAULTS } from "../src/boot/qemu.ts";
@@ -16,7 +16,7 @@ async function coldBuild(root: string, scratch: string, arch: string): Promise<n
   await mkdir(cache, { recursive: true });
   await execa("cp", ["-al", join(root, ".cache", "bronze", "sources"), join(cache, "sources")]);
   const ms = await timed(() => execa(join(root, "bin", "bronze"), ["build", "--profile", "minimal", "--arch", arch, "--cache-dir", cache], { cwd: root, env: { CI: "true" } }));
-  await execa("rm", ["-rf", cache]);
+  await rm(cache, { recursive: true, force: true });
   return ms;
 }
 

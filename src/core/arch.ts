@@ -131,6 +131,12 @@ export const HOST_ARCH: Arch = X86_64;
 /** The prefix of the toolchain that builds for `arch` (CROSS_COMPILE): none on the host's own. */
 export const crossPrefix = (arch: Arch): string => (arch === HOST_ARCH ? "" : `${arch.gnuTriplet}-`);
 
+/** The cross toolchain's compiler and linker for `arch`, whose versions key what it builds: none on the host's own. */
+export function crossTools(arch: Arch): string[] {
+  const cross = crossPrefix(arch);
+  return cross ? [`${cross}gcc`, `${cross}ld`] : [];
+}
+
 export const ARCH_NAMES: readonly string[] = ARCHES.map((a) => a.name);
 
 /** The architecture of an OCI platform's name (amd64, arm64), if bronze builds for it. */

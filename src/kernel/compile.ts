@@ -17,15 +17,12 @@ import { describeMismatches, parseDotConfig, renderSettings, unmetSettings, type
 import { kconfigDefinitions, offSymbols } from "./kconfig-deps.ts";
 import { findPrivateKeys } from "./key-scan.ts";
 import type { KernelSource } from "./source.ts";
-import { archNamed, crossPrefix } from "../core/arch.ts";
+import { archNamed, crossPrefix, crossTools } from "../core/arch.ts";
 
 const KERNEL_TOOLS: readonly ToolSpec[] = ["gcc", "ld", "make", "bc", "flex", "bison", ["openssl", "version"], "depmod"];
 
 /** The tools whose versions key a kernel for `arch`: the host's (its build programs) and the cross toolchain. */
-export function kernelTools(arch: string): ToolSpec[] {
-  const cross = crossPrefix(archNamed(arch));
-  return [...KERNEL_TOOLS, ...(cross ? [`${cross}gcc`, `${cross}ld`] : [])];
-}
+export const kernelTools = (arch: string): ToolSpec[] => [...KERNEL_TOOLS, ...crossTools(archNamed(arch))];
 
 /** The make targets of a kernel tree's compile (and of its relink when sealed): the boot image and the modules. */
 export const kernelTargets = (arch: string): string => `${archNamed(arch).kernelTarget} modules`;

@@ -1,7 +1,7 @@
 import { cp, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ownedWorkDir } from "../core/ownership.ts";
-import { crossPrefix, HOST_ARCH, type Arch } from "../core/arch.ts";
+import { crossPrefix, crossTools, HOST_ARCH, type Arch } from "../core/arch.ts";
 import type { BuildContext } from "../core/context.ts";
 import { run } from "../core/exec.ts";
 import { InputError } from "../core/errors.ts";
@@ -96,10 +96,7 @@ export function targetEnv(arch: Arch): Record<string, string> {
 }
 
 /** The tools whose versions key a package of `arch`: the host's, and the cross toolchain's too. */
-const buildTools = (arch: Arch, patched: boolean): string[] => {
-  const cross = crossPrefix(arch);
-  return [...BUILD_TOOLS, ...(cross ? [`${cross}gcc`, `${cross}ld`] : []), ...(patched ? ["patch"] : [])];
-};
+const buildTools = (arch: Arch, patched: boolean): string[] => [...BUILD_TOOLS, ...crossTools(arch), ...(patched ? ["patch"] : [])];
 
 /**
  * Builds one package for `arch` in a sandbox with no network, seeing only its own sources
