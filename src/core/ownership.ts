@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 
 const OWNER_FILE = ".owner.pid";
 
@@ -23,13 +23,19 @@ export async function ownerOf(dir: string): Promise<number> {
   return Number(await readFile(join(dir, OWNER_FILE), "utf8").catch(() => "0")) || 0;
 }
 
-/** Whether `dir` was claimed by a process that is gone (or never claimed at all). */
+const OWNED_NAME = /^.+\.(\d+)\.[0-9a-f]{8}$/;
+
+/** The process named in a name made by ownedName, or 0 for another name. */
+const ownerInName = (name: string): number => Number(OWNED_NAME.exec(name)?.[1] ?? 0);
+
+/**
+ * Whether `dir` belongs to a process that is gone: the one its name says (ownedName), which owns it from the
+ * moment it exists, else the one that claimed it; a directory of neither kind was never claimed.
+ */
 export async function isAbandoned(dir: string): Promise<boolean> {
-  const owner = await ownerOf(dir);
+  const owner = ownerInName(basename(dir)) || (await ownerOf(dir));
   return !owner || (owner !== process.pid && !processAlive(owner));
 }
-
-const OWNED_NAME = /^.+\.(\d+)\.[0-9a-f]{8}$/;
 
 /** A name that says which process owns what it names, from the moment it exists: `<prefix>.<pid>.<random>`. */
 export function ownedName(prefix: string): string {
@@ -40,7 +46,7 @@ export function ownedName(prefix: string): string {
 export async function removeOrphans(parent: string): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await readdir(parent).catch(() => [] as string[])) {
-    const pid = Number(OWNED_NAME.exec(name)?.[1] ?? 0);
+    const pid = ownerInName(name);
     if (!pid || pid === process.pid || processAlive(pid)) continue;
     await rm(join(parent, name), { recursive: true, force: true }).catch(() => undefined);
     removed.push(join(parent, name));

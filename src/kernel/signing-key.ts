@@ -10,16 +10,16 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { chmod, mkdtemp, readdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BronzeError } from "../core/errors.ts";
 import { onInterrupt } from "../core/cleanup.ts";
 import { run } from "../core/exec.ts";
-import { claim, isAbandoned } from "../core/ownership.ts";
+import { isAbandoned, ownedName } from "../core/ownership.ts";
 
 /** Memory-backed storage for the key: it never touches a persistent disk. */
 export const KEY_ROOT = process.env.BRONZE_KEY_DIR ?? "/dev/shm";
-const KEY_PREFIX = "bronze-modkey-";
+const KEY_PREFIX = "bronze-modkey";
 const TMPFS_MAGIC = 0x01021994;
 const RAMFS_MAGIC = 0x858458f6;
 export const KEY_FILE = "signing_key.pem";
@@ -103,11 +103,12 @@ function assertMemoryBacked(dir: string): void {
 /** Generates an RSA-4096 module-signing key and its certificate on tmpfs. */
 export async function createEphemeralKey(logFile: string): Promise<EphemeralKey> {
   assertMemoryBacked(KEY_ROOT);
-  const dir = await mkdtemp(join(KEY_ROOT, KEY_PREFIX));
+  // named for this process as it is made: another build sweeping leftover keys meanwhile leaves it alone
+  const dir = join(KEY_ROOT, ownedName(KEY_PREFIX));
+  await mkdir(dir, { mode: 0o700 });
   const release = onInterrupt(() => destroyKeyDir(dir));
   try {
     await chmod(dir, 0o700);
-    await claim(dir);
     await writeFile(join(dir, "x509.genkey"), GENKEY_CONFIG);
     const keyPath = join(dir, KEY_FILE);
     // a serial of fixed DER length (positive, top byte never zero): every build's certificate is the same

@@ -3,7 +3,7 @@ import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
-import { claim, isAbandoned, ownedWorkDir } from "../../src/core/ownership.ts";
+import { claim, isAbandoned, ownedName, ownedWorkDir } from "../../src/core/ownership.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 test("directories whose owner is gone, or that no process claimed, are abandoned; live ones are not", async () => {
@@ -26,6 +26,16 @@ test("directories whose owner is gone, or that no process claimed, are abandoned
     sleeper.kill();
     await sleeper.catch(() => undefined);
   }
+});
+
+test("a directory named for its process is that process's from the moment it exists, before any claim", async () => {
+  const parent = await tempDir();
+  const finished = await execa("sh", ["-c", "echo $$"]);
+  const fresh = join(parent, ownedName("bronze-modkey"));
+  const left = join(parent, `bronze-modkey.${finished.stdout.trim()}.0badc0de`);
+  for (const dir of [fresh, left]) await mkdir(dir);
+  assert.equal(await isAbandoned(fresh), false, "made a moment ago by this process, not yet claimed");
+  assert.equal(await isAbandoned(left), true, "its process is gone");
 });
 
 test("work directories are this process's own: two for one step differ, and what a dead build left goes", async () => {
