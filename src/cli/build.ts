@@ -1,4 +1,6 @@
+import type { KeyObject } from "node:crypto";
 import { stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { wholeNumberOption } from "./number-option.ts";
@@ -8,12 +10,13 @@ import { InputError } from "../core/errors.ts";
 import type { RemoteStore } from "../core/store.ts";
 import { projectVersion } from "../core/version.ts";
 import type { SuppliedKey } from "../kernel/supplied-key.ts";
-import { parseReference } from "../registry/reference.ts";
+import { parseReference, type Reference } from "../registry/reference.ts";
 import type { SecureBootSigner } from "../secureboot/signer.ts";
 import type { PcrSigner } from "../uki/pcr.ts";
 import { connect, connectionOptions, type ConnectionOptions } from "./oci.ts";
 import { FILES } from "../core/outputs.ts";
 import { ARCH_NAMES } from "../core/arch.ts";
+import type { BuildResult } from "../pipeline/pipeline.ts";
 import type { CliEnv } from "./commands.ts";
 
 function humanSize(bytes: number): string {
@@ -54,7 +57,7 @@ async function suppliedKeyOption(keyOption: string | undefined, certOption: stri
 
 interface BuildCommandOptions {
   profile: string;
-  arch?: string;
+  arch: string[];
   cacheDir?: string;
   compileCache?: string;
   moduleSigningKey?: string;
@@ -128,13 +131,68 @@ function stampable(opts: BuildCommandOptions): boolean {
   return keys.every((k) => k === undefined) && !opts.signKey && !opts.acceptSizeGrowth && !opts.cacheFrom && !opts.cacheTo;
 }
 
+/** --arch, each architecture once (a name given twice is a usage error). */
+function distinctArches(given: readonly string[]): string[] {
+  const twice = given.find((arch, i) => given.indexOf(arch) !== i);
+  if (twice) throw new InputError(`--arch ${twice} is given twice: name each architecture once`);
+  return [...given];
+}
+
+/** Every build run to its end even when another fails (none is cut off holding its key); then the first failure. */
+async function everyBuild<T>(builds: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(builds);
+  const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected");
+  for (const other of failed.slice(1)) console.error(`bronze: ${other.reason instanceof Error ? other.reason.message : String(other.reason)}`);
+  if (failed[0]) throw failed[0].reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+const ranLine = (ran: readonly string[]): string => `${ran.length} build step(s) ran${ran.length ? `: ${ran.join(", ")}` : " (everything from cache)"}`;
+
+/** What a build made: the kernel, the rootfs, the keys it was signed with, the gate's verdict and each file's size. */
+function buildSummary(result: BuildResult, keys: { moduleSigningKey?: SuppliedKey; secureBootSigner?: SecureBootSigner; pcrSigner?: PcrSigner }): string[] {
+  const summary = [
+    `kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`,
+    `rootfs: ${result.executables.length} executable(s): ${result.executables.map((p) => `/${p}`).join(", ")}`,
+  ];
+  if (keys.moduleSigningKey) summary.push(`modules signed with ${keys.moduleSigningKey.keyPath}: not ephemeral; keep it safe`);
+  if (keys.pcrSigner) summary.push(`measured boot: ${FILES.uki} signs its PCR 11 for each boot phase (.pcrsig) with the key whose public half it carries (.pcrpkey)`);
+  if (keys.secureBootSigner) summary.push(`Secure Boot: uki.signed.efi and systemd-boot.signed.efi signed for the db certificate sha256 ${keys.secureBootSigner.certificateSha256}`);
+  const h = result.hardening.summary;
+  summary.push(
+    `hardening gate passed (${result.hardening.decisions.join(", ")}): ${h.checks} checks, OK ${h.ok}, FAIL ${h.fail} ` +
+      `(${h.suppressed} by reviewed exceptions, ${h.ungatedFail} in groups not gated); every verdict in ${join(result.outDir, FILES.hardening)}`,
+  );
+  for (const file of result.files) summary.push(`  ${file.path.padEnd(48)} ${humanSize(file.size).padStart(10)}`);
+  return summary;
+}
+
+/** --sign-key: the installer layout and tar in `dir` signed and attested; a line for each. */
+async function signInstaller(dir: string, key: KeyObject, epoch: number): Promise<string[]> {
+  const { signLayout } = await import("../attest/layout.ts");
+  const lines: string[] = [];
+  for (const name of [FILES.installerLayout, FILES.installerTar]) {
+    const path = join(dir, name);
+    if (!(await stat(path).catch(() => undefined))) continue;
+    const signed = await signLayout(path, key, epoch, true);
+    lines.push(`${name}@${signed.digest}: signed and attested (${signed.stored} of ${signed.claims} statements added)`);
+  }
+  return lines;
+}
+
 /** `bronze build`: a profile's image into _out/<profile>/; `commandLine` names the build's stamp (pipeline/stamp.ts). */
 export function registerBuildCommand(program: Command, { projectRoot, commandLine }: CliEnv): void {
   connectionOptions(program
     .command("build")
     .description("build an image profile: packages, kernel, rootfs.sqsh, initramfs and UKI, into _out/<profile>/")
     .option("-p, --profile <name|file>", "profile name (profiles/<name>.yaml) or path to a profile file", "minimal")
-    .option("--arch <arch>", `build the profile for this architecture (${ARCH_NAMES.join(", ")}; default: the profile's), cross-built when it is not the host's; published in _out/NAME-ARCH`)
+    .option(
+      "--arch <arch>",
+      `build the profile for this architecture (${ARCH_NAMES.join(", ")}; default: the profile's), cross-built when it is not the host's; published in _out/NAME-ARCH. ` +
+        "Repeat it to build a release for several at once: their steps share --jobs, and _out/NAME-index/ holds the installer index over them",
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
     .option("--cache-dir <dir>", "content-addressed cache (default: .cache/bronze, or $BRONZE_CACHE)")
     .option("--compile-cache <dir>", "this machine's compiled kernel trees, sealed with each new key (default: compile/ in the cache directory)")
     .option("--module-signing-key <key>", "sign modules with this PEM private key (yours to keep) instead of an ephemeral one; needs --module-signing-cert")
@@ -159,37 +217,35 @@ export function registerBuildCommand(program: Command, { projectRoot, commandLin
       const pcrSigner = await pcrSignerOption(opts);
       const { loadProfile, profileForArch, profilePath } = await import("../profile/profile.ts");
       const { createContext } = await import("../pipeline/context.ts");
-      const loaded = await loadProfile(profilePath(projectRoot, opts.profile));
-      const profile = opts.arch ? await profileForArch(loaded, opts.arch) : loaded;
-      const ctx = createContext(projectRoot, await sourceDateEpoch(projectRoot), opts.cacheDir, opts.compileCache);
-      ctx.store.remote = await sharedCache(opts);
       const { buildProfile } = await import("../pipeline/pipeline.ts");
-      const result = await buildProfile(profile, ctx, await projectVersion(projectRoot), { moduleSigningKey, secureBootSigner, pcrSigner, acceptSizeGrowth: Boolean(opts.acceptSizeGrowth), jobs: opts.jobs, connect: (ref) => connect(ref, opts) });
-      console.log(`\nbronze: built profile '${profile.name}' in ${(result.durationMs / 1000).toFixed(1)} s; ${result.ran.length} build step(s) ran${result.ran.length ? `: ${result.ran.join(", ")}` : " (everything from cache)"}`);
-      const summary = [
-        `kernel ${result.kernel.release}: ${result.kernel.moduleCount} module(s), signing certificate sha256 ${result.kernel.signingCertSha256}`,
-        `rootfs: ${result.executables.length} executable(s): ${result.executables.map((p) => `/${p}`).join(", ")}`,
-      ];
-      if (moduleSigningKey) summary.push(`modules signed with ${moduleSigningKey.keyPath}: not ephemeral; keep it safe`);
-      if (pcrSigner) summary.push(`measured boot: ${FILES.uki} signs its PCR 11 for each boot phase (.pcrsig) with the key whose public half it carries (.pcrpkey)`);
-      if (secureBootSigner) summary.push(`Secure Boot: uki.signed.efi and systemd-boot.signed.efi signed for the db certificate sha256 ${secureBootSigner.certificateSha256}`);
-      const h = result.hardening.summary;
-      summary.push(
-        `hardening gate passed (${result.hardening.decisions.join(", ")}): ${h.checks} checks, OK ${h.ok}, FAIL ${h.fail} ` +
-          `(${h.suppressed} by reviewed exceptions, ${h.ungatedFail} in groups not gated); every verdict in ${join(result.outDir, FILES.hardening)}`,
+      const loaded = await loadProfile(profilePath(projectRoot, opts.profile));
+      const arches = distinctArches(opts.arch);
+      const profiles = arches.length ? await Promise.all(arches.map((arch) => profileForArch(loaded, arch))) : [loaded];
+      const [epoch, version, remote] = [await sourceDateEpoch(projectRoot), await projectVersion(projectRoot), await sharedCache(opts)];
+      // a release for several architectures: their steps side by side, within one budget
+      const { JobBudget } = await import("../pipeline/graph.ts");
+      const sharedBudget = profiles.length > 1 ? new JobBudget(opts.jobs ?? availableParallelism()) : undefined;
+      const options = { moduleSigningKey, secureBootSigner, pcrSigner, acceptSizeGrowth: Boolean(opts.acceptSizeGrowth), jobs: opts.jobs, sharedBudget, connect: (ref: Reference) => connect(ref, opts) };
+      const builds = await everyBuild(
+        profiles.map(async (profile) => {
+          const ctx = createContext(projectRoot, epoch, opts.cacheDir, opts.compileCache);
+          ctx.store.remote = remote;
+          return { ctx, result: await buildProfile(profile, ctx, version, options) };
+        }),
       );
-      for (const file of result.files) summary.push(`  ${file.path.padEnd(48)} ${humanSize(file.size).padStart(10)}`);
-      if (installerKey) {
-        const { signLayout } = await import("../attest/layout.ts");
-        for (const name of ["installer", FILES.installerTar]) {
-          const path = join(result.outDir, name);
-          if (!(await stat(path).catch(() => undefined))) continue;
-          const signed = await signLayout(path, installerKey, ctx.epoch, true);
-          summary.push(`${name}@${signed.digest}: signed and attested (${signed.stored} of ${signed.claims} statements added)`);
-        }
+      for (const { ctx, result } of builds) {
+        const summary = buildSummary(result, { moduleSigningKey, secureBootSigner, pcrSigner });
+        if (installerKey) summary.push(...(await signInstaller(result.outDir, installerKey, ctx.epoch)));
+        console.log(`\nbronze: built profile '${result.profile.name}'${arches.length > 1 ? ` for ${result.profile.arch}` : ""} in ${(result.durationMs / 1000).toFixed(1)} s; ${ranLine(result.ran)}`);
+        for (const line of summary) console.log(line);
+        if (builds.length === 1 && stampable(opts)) await stampBuild(commandLine, startedAt, { projectRoot, profile: result.profile, entries: [...ctx.store.used], outDir: result.outDir, cacheDir: ctx.cacheDir }, summary);
       }
-      for (const line of summary) console.log(line);
-      if (stampable(opts)) await stampBuild(commandLine, startedAt, { projectRoot, profile, entries: [...ctx.store.used], outDir: result.outDir, cacheDir: ctx.cacheDir }, summary);
+      if (builds.length > 1) {
+        const { indexDirName, publishInstallerIndex } = await import("../pipeline/release-index.ts");
+        const dir = join(projectRoot, "_out", indexDirName(loaded.name));
+        const index = await publishInstallerIndex(dir, builds.map((b) => b.result.outDir));
+        console.log(`\ninstaller index of the release: ${index.digest} (${index.architectures.join(", ")}), in ${join(dir, FILES.installerLayout)} and ${join(dir, FILES.installerTar)}; bronze push takes either`);
+        if (installerKey) for (const line of await signInstaller(dir, installerKey, epoch)) console.log(line);
+      }
     });
-
 }

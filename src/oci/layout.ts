@@ -32,7 +32,7 @@ export function layoutTar(files: readonly { path: string; data: Buffer }[], epoc
   return writeTar(entries, epoch);
 }
 
-/** Writes the layout directory whole or not at all (core/atomic). */
+/** Writes the files as one directory (a layout, or one holding a layout and its tar), whole or not at all (core/atomic). */
 export async function writeLayoutDir(dir: string, files: readonly { path: string; data: Buffer }[]): Promise<void> {
   await makeAtomic(dir, async (tmp) => {
     for (const file of files) {

@@ -2,7 +2,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Listr } from "listr2";
 import type { PipelineContext } from "./context.ts";
-import { archNamed } from "../core/arch.ts";
+import { archNamed, DEFAULT_ARCH } from "../core/arch.ts";
 import { BronzeError, EXIT_FAILURE, EXIT_USAGE, InputError } from "../core/errors.ts";
 import { removeOrphans } from "../core/ownership.ts";
 import { enforceExtensionPolicy, imageExtension, treeExtension, type ResolvedExtension } from "../extensions/assemble.ts";
@@ -53,6 +53,11 @@ export interface StepOptions {
   connect?: (ref: Reference) => Promise<RegistryClient>;
   /** measured boot: sign the UKI's predicted PCR 11 (.pcrsig) */
   pcrSigner?: UkiInputs["pcrSigner"];
+  /**
+   * the job budget of builds run at once in one process (one per architecture), instead of this build's
+   * own: their steps share it; their progress is then printed line by line, as two views cannot share a terminal
+   */
+  sharedBudget?: JobBudget;
 }
 
 /** What each node of the step graph gives the nodes that name it as a dependency. */
@@ -140,8 +145,8 @@ async function listrView(nodes: readonly StepNode[], running: ReadonlyMap<string
  * Runs the build graph within the job budget: a step that fails does not stop the steps that do not
  * need it, and the build then reports every failure.
  */
-async function runSteps(nodes: readonly StepNode[], budget: JobBudget, cachedSteps: ReadonlySet<string>): Promise<void> {
-  const simple = useSimpleRenderer();
+async function runSteps(nodes: readonly StepNode[], budget: JobBudget, cachedSteps: ReadonlySet<string>, shared: boolean): Promise<void> {
+  const simple = shared || useSimpleRenderer();
   const running = runGraph(nodes, budget, simple ? lineReporter(nodes, cachedSteps) : {});
   if (!simple) await listrView(nodes, running, cachedSteps);
   const outcomes = new Map<string, NodeOutcome>();
@@ -297,11 +302,11 @@ export async function runStepGraph(plan: BuildPlan, ctx: PipelineContext, option
     if (!artifacts.has(id)) throw new Error(`internal: ${id} was not built`);
     return artifacts.get(id) as NodeArtifacts[D];
   };
-  const node: NodeFactory = (id, title, deps, cacheable, work) => ({
-    id,
-    title,
-    deps,
-    run: async () => {
+  // another architecture's steps say so: a build of several runs theirs side by side
+  const arch = plan.profile.arch === DEFAULT_ARCH.name ? "" : `${plan.profile.arch}: `;
+  const node: NodeFactory = (id, step, deps, cacheable, work) => {
+    const title = `${arch}${step}`;
+    const run = async () => {
       const start = Date.now();
       const own: PipelineContext = { ...ctx, ran: [], served: [] };
       // a node reads only what it declared: a missing edge is an error here, not a race
@@ -321,9 +326,11 @@ export async function runStepGraph(plan: BuildPlan, ctx: PipelineContext, option
       const builtMs = own.served.reduce((sum, s) => sum + s.builtMs, 0);
       timeline.push({ step: title, startMs: start - started, durationMs: Date.now() - start, cached, ...(cached ? { builtMs } : {}) });
       if (cached) cachedSteps.add(id);
-    },
-  });
-  await runSteps(stepNodes(plan, node, options), new JobBudget(options.jobs ?? ctx.jobs), cachedSteps);
+    };
+    return { id, title, deps, run };
+  };
+  const budget = options.sharedBudget ?? new JobBudget(options.jobs ?? ctx.jobs);
+  await runSteps(stepNodes(plan, node, options), budget, cachedSteps, options.sharedBudget !== undefined);
   const rootfs = made("rootfs");
   const extensions = plan.profile.extensions.length ? made("extensions") : undefined;
   return {

@@ -100,6 +100,19 @@ test("a supplied module-signing key is checked before anything builds: each bad 
   assert.match(String(good.stderr), /no-such-profile/);
 });
 
+test("bronze build --arch names each architecture once and only those bronze builds; anything else is a usage error", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--arch", "aarch64", "--arch", "aarch64"], /--arch aarch64 is given twice: name each architecture once/],
+    [["--arch", "x86_64", "--arch", "sparc"], /sparc/],
+  ];
+  for (const [args, message] of cases) {
+    const result = await bronze(["build", "--profile", "minimal", ...args]);
+    assert.equal(result.exitCode, 2, `${args.join(" ")}: ${String(result.all)}`);
+    assert.match(String(result.stderr), message);
+    assert.doesNotMatch(String(result.all), /package|kernel 6/, "nothing was built");
+  }
+});
+
 test("profile show prints what a profile resolves to and its ID without building; --json the same as loadProfile; a missing one exits 2", async () => {
   const { loadProfile } = await import("../../src/profile/profile.ts");
   const hello = await loadProfile(join(PROJECT_ROOT, "profiles", "hello.yaml"));

@@ -4,27 +4,32 @@ import { join } from "node:path";
 import { before, test } from "node:test";
 import { execa } from "execa";
 import { archNamed } from "../../src/core/arch.ts";
+import { outputDirName } from "../../src/profile/profile.ts";
 import { walkTree } from "../../src/core/walk.ts";
 import { parsePe } from "../../src/uki/pe.ts";
 import { assertModuleEnforcement, unpackImage } from "../helpers/boot-modules.ts";
-import { builtImage } from "../helpers/build.ts";
+import { startBuild } from "../helpers/build.ts";
 import { bronze } from "../helpers/cli.ts";
 import { startRegistry } from "../helpers/registry.ts";
-import { tempDir } from "../helpers/tmp.ts";
+import { PROJECT_ROOT, tempDir } from "../helpers/tmp.ts";
 
 // The minimal image for arm64, cross-built on this amd64 machine (Debian's aarch64-linux-gnu toolchain, the
 // pinned arm64 systemd-boot-efi), booted in qemu-system-aarch64 -M virt (TCG) under AAVMF; and the one
 // installer index of amd64 and arm64 that a release publishes.
 const ARM = archNamed("aarch64");
 const EM_AARCH64 = 183;
-let OUT = "";
-/** the amd64 image's manifest and installer, copied before the arm64 build: other tests re-publish _out/minimal meanwhile */
+const OUT = join(PROJECT_ROOT, "_out", outputDirName({ name: "minimal", arch: ARM.name }));
+/** the amd64 image's manifest and installer, and the release's index, copied at once: other tests re-publish _out/minimal meanwhile */
 const AMD = await tempDir();
-// both images: built when this file runs alone (the arm64 kernel is compiled here; the amd64 one is the shared image's)
+let RELEASE = { output: "", index: "" };
+// the release, both architectures in one bronze build: the amd64 image is the shared image's (from the cache,
+// or built here when this file runs alone), the arm64 one is compiled here, side by side within one job budget
 before(async () => {
-  const amd = await builtImage("minimal");
-  for (const name of ["manifest.json", "installer.oci.tar"]) await copyFile(join(amd, name), join(AMD, name));
-  OUT = await builtImage("minimal", ARM.name);
+  const built = await startBuild("minimal", undefined, ["--arch", "x86_64", "--arch", ARM.name]);
+  assert.equal(built.exitCode, 0, String(built.all));
+  for (const name of ["manifest.json", "installer.oci.tar"]) await copyFile(join(PROJECT_ROOT, "_out", "minimal", name), join(AMD, name));
+  RELEASE = { output: String(built.all), index: join(AMD, "release-index.oci.tar") };
+  await copyFile(join(PROJECT_ROOT, "_out", "minimal-index", "installer.oci.tar"), RELEASE.index);
 }, { timeout: 60 * 60_000 });
 
 interface Manifest {
@@ -34,6 +39,19 @@ interface Manifest {
   installer: { tag: string; indexDigest: string; manifests: { architecture: string; digest: string }[] };
 }
 const manifest = async (dir: string) => JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as Manifest;
+
+test("one bronze build makes the release of both architectures: each image in its _out directory, their steps side by side, and the index over them", async () => {
+  const output = RELEASE.output;
+  for (const arch of ["x86_64", "aarch64"]) assert.match(output, new RegExp(`^bronze: built profile 'minimal' for ${arch} in [\\d.]+ s`, "m"), output);
+  // the arm64 steps say whose they are; both graphs ran in one process, one job budget
+  assert.match(output, /^✔ \[[\d:]+\] aarch64: kernel 6\.\d+\.\d+ \(profile minimal\)/m, output);
+  assert.match(output, /^✔ \[[\d:]+\] kernel 6\.\d+\.\d+ \(profile minimal\)/m, output);
+  assert.match(output, /^✔ \[[\d:]+\] aarch64: package musl /m, output);
+  const index = JSON.parse((await execa("tar", ["-xOf", RELEASE.index, "index.json"])).stdout) as { manifests: { digest: string }[] };
+  const root = index.manifests[0]?.digest.replace(":", "/") ?? "";
+  const platforms = JSON.parse((await execa("tar", ["-xOf", RELEASE.index, `blobs/${root}`])).stdout) as { manifests: { platform: { architecture: string } }[] };
+  assert.deepEqual(platforms.manifests.map((m) => m.platform.architecture), ["amd64", "arm64"]);
+});
 
 test("every program of the arm64 image is AArch64, the UKI and kernel are PE for machine 0xAA64, systemd-boot is the pinned arm64 one", async () => {
   const work = await tempDir();
@@ -86,6 +104,10 @@ test("one installer index for amd64 and arm64: skopeo reads both platforms, --ov
   const index = join(work, "index");
   const made = await bronze(["image", "index", join(AMD, "installer.oci.tar"), join(OUT, "installer.oci.tar"), "--out", index]);
   assert.equal(made.exitCode, 0, String(made.all));
+  // the index that the one build of both architectures wrote is this one
+  const digest = /^index .*: (sha256:[0-9a-f]{64}), amd64 and arm64$/m.exec(String(made.stdout))?.[1];
+  assert.ok(digest, String(made.stdout));
+  assert.match(RELEASE.output, new RegExp(`^installer index of the release: ${digest} \\(amd64, arm64\\)`, "m"));
   const tag = arm.version;
   const raw = JSON.parse((await execa("skopeo", ["inspect", "--raw", `oci:${index}:${tag}`])).stdout) as { manifests: { digest: string; platform: { architecture: string; os: string } }[] };
   assert.deepEqual(
