@@ -98,6 +98,27 @@ test("the arm64 kernel refuses its module unsigned or signed by another key, and
   await assertModuleEnforcement(OUT, ARM);
 });
 
+test("with keys from bronze keys generate enrolled in AAVMF, Secure Boot enforcing: the arm64 UKI signed by their db boots (sbverify agrees), the unsigned one is refused", async () => {
+  const work = await tempDir();
+  const keys = join(work, "keys");
+  const generated = await bronze(["keys", "generate", keys]);
+  assert.equal(generated.exitCode, 0, String(generated.all));
+  const signed = join(work, "uki.signed.efi");
+  const signing = await bronze(["secureboot", "sign", join(OUT, "uki.efi"), "--key", join(keys, "db.key"), "--cert", join(keys, "db.crt"), "--out", signed]);
+  assert.equal(signing.exitCode, 0, String(signing.all));
+  assert.equal(parsePe(await readFile(signed)).machine, ARM.peMachine);
+  const verified = await execa("sbverify", ["--cert", join(keys, "db.crt"), signed], { reject: false, all: true });
+  assert.equal(verified.exitCode, 0, verified.all);
+
+  const booted = await bronze(["boot", signed, "--secure-boot-keys", keys]);
+  assert.equal(booted.exitCode, 0, String(booted.all));
+  assert.match(String(booted.stdout), /^\| .*secureboot: Secure boot enabled/m, "the kernel saw Secure Boot on");
+  assert.match(String(booted.stdout), /boot ok in [\d.]+ s: root=ro var=rw/);
+  const unsigned = await bronze(["boot", join(OUT, "uki.efi"), "--secure-boot-keys", keys, "--quiet"]);
+  assert.notEqual(unsigned.exitCode, 0, String(unsigned.all));
+  assert.match(String(unsigned.all), /Access Denied|Security Violation/);
+});
+
 test("one installer index for amd64 and arm64: skopeo reads both platforms, --override-arch arm64 copies the arm64 image, bronze push carries the whole index", async () => {
   const work = await tempDir();
   const [amd, arm] = [await manifest(AMD), await manifest(OUT)];
