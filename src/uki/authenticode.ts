@@ -27,8 +27,8 @@ const align8 = (n: number) => Math.ceil(n / 8) * 8;
 
 /**
  * The Authenticode SHA-256 of an image: the headers without CheckSum and the Certificate Table
- * entry, then each section's raw data in file order, then whatever follows up to the
- * Certificate Table (or the end of the file).
+ * entry, then each section's raw data in file order, then the rest of the file but the
+ * Certificate Table, counted from the headers' size plus the sections' sizes.
  */
 export function authenticodeDigest(image: Uint8Array): Buffer {
   const layout = signingLayout(image);
@@ -36,15 +36,18 @@ export function authenticodeDigest(image: Uint8Array): Buffer {
   hash.update(image.subarray(0, layout.checksumOffset));
   hash.update(image.subarray(layout.checksumOffset + 4, layout.certificateEntryOffset));
   hash.update(image.subarray(layout.certificateEntryOffset + 8, layout.sizeOfHeaders));
+  // SUM_OF_BYTES_HASHED, as the specification counts it and UEFI firmware (edk2) and sbverify hash: the
+  // data after the sections starts there, which is where the last section ends only when none leaves a gap
   let hashed = layout.sizeOfHeaders;
   const sections = layout.sections.filter((s) => s.sizeOfRawData > 0).sort((a, b) => a.pointerToRawData - b.pointerToRawData);
   for (const s of sections) {
     if (s.pointerToRawData + s.sizeOfRawData > image.length) throw new PeFormatError(`section ${s.name} runs past the end of the file`);
     hash.update(image.subarray(s.pointerToRawData, s.pointerToRawData + s.sizeOfRawData));
-    hashed = Math.max(hashed, s.pointerToRawData + s.sizeOfRawData);
+    hashed += s.sizeOfRawData;
   }
-  const end = layout.certificateTable ? layout.certificateTable.offset : image.length;
-  if (end > hashed) hash.update(image.subarray(hashed, end));
+  const end = image.length - (layout.certificateTable?.size ?? 0);
+  if (end < hashed) throw new PeFormatError("the sections and the Certificate Table overlap: the image is not a valid PE to sign or verify");
+  hash.update(image.subarray(hashed, end));
   return hash.digest();
 }
 

@@ -57,7 +57,6 @@ const COFF = {
   characteristics: 18,
   size: 20,
 } as const;
-const COFF_SYMBOL_SIZE = 18;
 const FILE_LOCAL_SYMS_STRIPPED = 0x0008;
 
 const PE32 = 0x10b;
@@ -275,19 +274,16 @@ function dataDirectoryIn(image: Uint8Array, layout: Layout, from: number, to: nu
 }
 
 /**
- * Where the image's data ends. Old stubs still carry a COFF symbol table
- * (and its string table) at the end of the file; like ukify we drop it when
- * it is the last thing in the file, so that appended sections follow the
- * existing ones directly.
+ * Where the new sections go: right after the stub's last section. What a stub holds past its sections is
+ * dropped: a COFF symbol table (systemd 252's amd64 stub; like ukify), or bytes no section holds (its arm64
+ * stub's SBAT text, beyond SizeOfImage, never loaded). Kept, they would lie between two sections, where
+ * Authenticode hashes nothing but verifiers still count them (sbverify: "gaps between PE/COFF sections").
  */
 function dataEnd(image: Uint8Array, layout: Layout): { end: number; stripSymbols: boolean } {
   const dv = view(image);
   const symbols = dv.getUint32(layout.coffOffset + COFF.pointerToSymbolTable, true);
-  const sectionsEnd = Math.max(...layout.info.sections.map((s) => s.pointerToRawData + s.sizeOfRawData), 0);
-  if (symbols === 0 || symbols < sectionsEnd) return { end: image.length, stripSymbols: false };
-  const stringTable = symbols + COFF_SYMBOL_SIZE * dv.getUint32(layout.coffOffset + COFF.numberOfSymbols, true);
-  const stringTableSize = stringTable + 4 <= image.length ? dv.getUint32(stringTable, true) : 0;
-  return stringTable + stringTableSize === image.length ? { end: symbols, stripSymbols: true } : { end: image.length, stripSymbols: false };
+  const sectionsEnd = Math.max(...layout.info.sections.map((s) => s.pointerToRawData + s.sizeOfRawData), layout.info.sizeOfHeaders);
+  return { end: sectionsEnd, stripSymbols: symbols >= sectionsEnd };
 }
 
 interface Placed extends NewSection {

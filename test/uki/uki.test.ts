@@ -136,6 +136,29 @@ test("optional header: SizeOfInitializedData grows by the new sections, SizeOfCo
   assert.equal((await execa("objdump", ["-t", ukiPath])).stdout.includes("SYMBOL TABLE:\nno symbols"), true);
 });
 
+test("bytes a stub holds past its last section and in none (systemd's arm64 stub: its SBAT text) are dropped: the new sections follow the stub's, no bytes between two sections", async () => {
+  const input = await inputs();
+  // the amd64 stub with its symbol table no longer named as one: what follows its sections is in no section
+  const stub = Buffer.from(input.stub);
+  const peOffset = stub.readUInt32LE(PE_OFFSET);
+  stub.writeUInt32LE(0, peOffset + 12);
+  stub.writeUInt32LE(0, peOffset + 16);
+  const stubSections = parsePe(stub).sections;
+  const stubEnd = Math.max(...stubSections.map((s) => s.pointerToRawData + s.sizeOfRawData));
+  assert.ok(stub.length > stubEnd, "the stub holds bytes past its sections");
+  const uki = assembleUki({ ...input, stub });
+  const sections = [...parsePe(uki).sections].sort((a, b) => a.pointerToRawData - b.pointerToRawData);
+  for (let i = 1; i < sections.length; i++) {
+    const [before, after] = [sections[i - 1], sections[i]];
+    assert.equal(after?.pointerToRawData, (before?.pointerToRawData ?? 0) + (before?.sizeOfRawData ?? 0), `${before?.name} then ${after?.name}`);
+  }
+  const last = sections.at(-1);
+  assert.equal(uki.length, (last?.pointerToRawData ?? 0) + (last?.sizeOfRawData ?? 0));
+  const path = await writeTemp("no-gap.efi", uki);
+  const sbverify = await execa("sbverify", ["--no-verify", path], { reject: false, all: true });
+  assert.doesNotMatch(sbverify.all ?? "", /gap in section table|data remaining/, sbverify.all);
+});
+
 test("section contents read back equal the inputs; .cmdline ends with NUL; the stub's sections are untouched", async () => {
   const input = await inputs();
   const uki = assembleUki(input);
