@@ -159,8 +159,10 @@ async function prepareScratch(target: BootTarget, options: BootOptions, scratch:
   if (target.kind === "kernel") return;
   if (options.secureBoot && options.secureBootKeys) {
     const { enrollmentVariables } = await import("../secureboot/keys.ts");
-    const { setVariables } = await import("../secureboot/ovmf-store.ts");
-    await writeFile(join(scratch, "vars.fd"), setVariables(await readFile(firmware.vars), await enrollmentVariables(options.secureBootKeys)));
+    const { setVariables, withoutVariables } = await import("../secureboot/ovmf-store.ts");
+    // the snakeoil store emptied: formatted on every arch, unlike the blank AAVMF_VARS.fd
+    const empty = withoutVariables(await readFile(firmware.snakeoilVars));
+    await writeFile(join(scratch, "vars.fd"), setVariables(empty, await enrollmentVariables(options.secureBootKeys)));
   } else {
     await copyFile(options.secureBoot && !options.secureBootSetupMode ? firmware.snakeoilVars : firmware.vars, join(scratch, "vars.fd"));
   }

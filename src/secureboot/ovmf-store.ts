@@ -71,6 +71,17 @@ function encodeVariable(v: StoreVariable): Buffer {
   return Buffer.concat([body, Buffer.alloc(align4(body.length) - body.length, 0xff)]);
 }
 
+/**
+ * The store with no variable in it, as the firmware formats a new one: a store to enrol keys into where the
+ * firmware ships none formatted (AAVMF_VARS.fd is blank until the first boot; its snakeoil store is not).
+ */
+export function withoutVariables(template: Uint8Array): Buffer {
+  const image = Buffer.from(template);
+  const layout = storeLayout(image);
+  image.fill(0xff, layout.start, layout.end);
+  return image;
+}
+
 /** Sets variables: earlier copies with the same name and vendor are marked deleted, the new ones appended. */
 export function setVariables(template: Uint8Array, variables: readonly StoreVariable[]): Buffer {
   const image = Buffer.from(template);

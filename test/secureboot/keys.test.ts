@@ -4,10 +4,10 @@ import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
-import { DEFAULT_ARCH } from "../../src/core/arch.ts";
+import { ARCHES, DEFAULT_ARCH } from "../../src/core/arch.ts";
 import { parseAuthenticatedUpdate } from "../../src/secureboot/efi-vars.ts";
 import { enrollmentVariables } from "../../src/secureboot/keys.ts";
-import { listVariables, setVariables, VariableStoreError } from "../../src/secureboot/ovmf-store.ts";
+import { listVariables, setVariables, VariableStoreError, withoutVariables } from "../../src/secureboot/ovmf-store.ts";
 import { signPe } from "../../src/uki/authenticode.ts";
 import { bronze } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -100,4 +100,20 @@ test("enrolment writes PK, KEK, db and SecureBootEnable into OVMF's variable sto
   const huge = [{ name: "db", vendor: "d719b2cb-3d3a-4596-a3bc-dad00e67656f", attributes: 0x27, data: Buffer.alloc(template.length) }];
   assert.throws(() => setVariables(template, huge), /no room/);
   await assert.rejects(enrollmentVariables(join(dir, "..")), /PK\.auth: missing; give a directory made by `bronze keys generate`/);
+});
+
+test("a snakeoil store emptied is the firmware's own empty store: OVMF's byte for byte; for AAVMF, whose blank store is not formatted, one that takes the keys", async () => {
+  const dir = await generated();
+  const emptied = withoutVariables(await readFile(DEFAULT_ARCH.firmware.snakeoilVars));
+  assert.deepEqual(emptied, await readFile(DEFAULT_ARCH.firmware.vars), "OVMF_VARS_4M.snakeoil.fd emptied is OVMF_VARS_4M.fd");
+  for (const arch of ARCHES) {
+    const snakeoil = await readFile(arch.firmware.snakeoilVars);
+    assert.ok(listVariables(snakeoil).some((v) => v.name === "PK"), `${arch.name}: the snakeoil store holds keys`);
+    const empty = withoutVariables(snakeoil);
+    assert.deepEqual(listVariables(empty), [], arch.name);
+    const names = listVariables(setVariables(empty, await enrollmentVariables(dir))).map((v) => v.name);
+    assert.deepEqual(names, ["PK", "KEK", "db", "SecureBootEnable"], arch.name);
+  }
+  const blank = await readFile(ARCHES.find((a) => a !== DEFAULT_ARCH)?.firmware.vars ?? "");
+  assert.throws(() => setVariables(blank, []), /not a firmware volume/, "AAVMF_VARS.fd is blank until the firmware formats it");
 });
