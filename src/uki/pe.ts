@@ -321,8 +321,10 @@ function characteristicsOf(section: NewSection): number {
   return section.code ? data | SCN_CNT_CODE | SCN_MEM_EXECUTE : data;
 }
 
+/** Writes a whole section header: what it goes over may be a linker's fill, never to be left in a field. */
 function writeSectionHeader(out: Uint8Array, at: number, section: Placed): void {
   const dv = view(out);
+  out.fill(0, at, at + SECTION.size);
   out.set(Buffer.from(section.name, "latin1"), at + SECTION.name);
   dv.setUint32(at + SECTION.virtualSize, section.virtualSize, true);
   dv.setUint32(at + SECTION.virtualAddress, section.virtualAddress, true);

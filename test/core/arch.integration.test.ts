@@ -67,6 +67,9 @@ test("every program of the arm64 image is AArch64, the UKI and kernel are PE for
   }
   assert.ok(elves.length >= 4, `init, crun, mke2fs, libc: ${elves.length} ELF files`);
   for (const name of ["uki.efi", "vmlinuz"]) assert.equal(parsePe(await readFile(join(OUT, name))).machine, ARM.peMachine, name);
+  // the UKI's own sections, named whole (their headers went over the stub's NOP fill)
+  const sections = parsePe(await readFile(join(OUT, "uki.efi"))).sections.map((s) => s.name);
+  assert.deepEqual(sections.slice(-5), [".osrel", ".cmdline", ".uname", ".linux", ".initrd"]);
   const { arch, cmdline, installer } = await manifest(OUT);
   assert.equal(arch, "aarch64");
   assert.match(cmdline, /(^| )console=ttyAMA0,115200( |$)/);

@@ -269,7 +269,14 @@ test("header space after the section table may be a linker's fill (arm64's stub:
   const filled = Buffer.from(stub);
   for (let at = tableEnd; at + 4 <= info.sizeOfHeaders; at += 4) filled.writeUInt32LE(0xd503201f, at);
   const one = [{ name: ".s0", data: Buffer.from([1]) }];
-  assert.equal(parsePe(appendSections(filled, one)).sections.length, info.sections.length + 1);
+  const appended = appendSections(filled, one);
+  assert.equal(parsePe(appended).sections.length, info.sections.length + 1);
+  // the new header is whole: its name NUL-padded, relocation and line-number fields zero, none of the fill
+  const header = Buffer.from(appended.subarray(tableEnd, tableEnd + SECTION_HEADER_SIZE));
+  assert.deepEqual(header.subarray(0, 8), Buffer.from(".s0\0\0\0\0\0", "latin1"));
+  assert.deepEqual(header.subarray(24, 36), Buffer.alloc(12));
+  const path = await writeTemp("filled.efi", appended);
+  assert.deepEqual((await objdumpSections(path)).at(-1)?.name, ".s0");
   const data = Buffer.from(filled);
   data.write("data", tableEnd + 8, "latin1");
   assert.throws(() => appendSections(data, one), /the space after the section table is not empty/);
