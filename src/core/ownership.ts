@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 
 const OWNER_FILE = ".owner.pid";
@@ -13,12 +13,7 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** Marks a directory as belonging to this process, so that a later run can tell it was abandoned. */
-export async function claim(dir: string): Promise<void> {
-  await writeFile(join(dir, OWNER_FILE), String(process.pid));
-}
-
-/** The process that claimed `dir`, or 0 when none did. */
+/** The process that claimed `dir` (a key directory of an earlier bronze, which claimed it by this file), or 0. */
 export async function ownerOf(dir: string): Promise<number> {
   return Number(await readFile(join(dir, OWNER_FILE), "utf8").catch(() => "0")) || 0;
 }

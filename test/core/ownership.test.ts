@@ -3,7 +3,7 @@ import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
-import { claim, isAbandoned, ownedName, ownedWorkDir } from "../../src/core/ownership.ts";
+import { isAbandoned, ownedName, ownedWorkDir } from "../../src/core/ownership.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 test("directories whose owner is gone, or that no process claimed, are abandoned; live ones are not", async () => {
@@ -13,7 +13,7 @@ test("directories whose owner is gone, or that no process claimed, are abandoned
   const unclaimed = join(parent, "unclaimed");
   const alive = join(parent, "alive");
   for (const dir of [mine, dead, unclaimed, alive]) await mkdir(dir);
-  await claim(mine);
+  await writeFile(join(mine, ".owner.pid"), String(process.pid));
   const finished = await execa("sh", ["-c", "echo $$"]);
   await writeFile(join(dead, ".owner.pid"), finished.stdout.trim());
   const sleeper = execa("sleep", ["30"]);
