@@ -34,12 +34,29 @@ export function espFiles(content: InstallerContent, enrol: readonly KeyUpdate[] 
   ];
 }
 
-const MiB = 1 << 20;
+/** What the FAT image of writeFat grows by: 64 KiB at a time, each whole in the ISO's 2 KiB blocks. */
+const FAT_GRAIN = 64 * 1024;
+/** FAT16's fixed root directory (512 entries of 32 bytes) and its boot sector. */
+const FAT_ROOT_AND_BOOT = 512 * 32 + SECTOR;
+/** Clusters for each subdirectory's entries, long names included: more than any ESP directory of ours needs. */
+const DIRECTORY_CLUSTERS = 4;
 
-/** The smallest whole-MiB FAT image these files fit in: their clusters (one sector each) and a MiB for tables and directories. */
+/** Every directory that holds one of `paths`, parents included ("a/b/c" gives "a" and "a/b"). */
+function directoriesOf(paths: readonly string[]): Set<string> {
+  return new Set(paths.flatMap((path) => path.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
+}
+
+/**
+ * The smallest FAT image, in whole FAT_GRAIN, that these files fit in with a grain to spare: their
+ * clusters (one sector each), their directories', the root directory, and two FATs of 2 bytes per
+ * sector of the image (FAT16's entries; FAT12's are smaller). No more: every ISO carries it.
+ */
 export function fatSizeFor(files: readonly EspFile[]): number {
-  const clusters = files.reduce((sum, f) => sum + Math.ceil(Buffer.byteLength(f.data) / SECTOR), 0);
-  return Math.ceil((clusters * SECTOR + MiB) / MiB) * MiB;
+  const fileClusters = files.reduce((sum, f) => sum + Math.ceil(Buffer.byteLength(f.data) / SECTOR), 0);
+  const clusters = fileClusters + directoriesOf(files.map((f) => f.path)).size * DIRECTORY_CLUSTERS;
+  const content = clusters * SECTOR + FAT_ROOT_AND_BOOT + FAT_GRAIN;
+  const withTables = content / (1 - (2 * 2) / SECTOR);
+  return Math.ceil(withTables / FAT_GRAIN) * FAT_GRAIN;
 }
 
 export interface FatOptions {
@@ -61,7 +78,7 @@ export async function writeFat(files: readonly EspFile[], out: string, options: 
   }
   // every file and directory at the epoch: mcopy -m keeps these times
   const paths = files.map((f) => f.path);
-  const directories = new Set(paths.flatMap((path) => path.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
+  const directories = directoriesOf(paths);
   for (const path of [...paths, ...directories]) await utimes(join(tree, path), options.epoch, options.epoch);
   // FAT keeps local times: in UTC, the same epoch makes the same bytes whatever the caller's time zone
   const env = { SOURCE_DATE_EPOCH: String(options.epoch), MTOOLS_SKIP_CHECK: "1", TZ: "UTC" };
