@@ -48,14 +48,15 @@ function directoriesOf(paths: readonly string[]): Set<string> {
 
 /**
  * The smallest FAT image, in whole FAT_GRAIN, that these files fit in with a grain to spare: their
- * clusters (one sector each), their directories', the root directory, and two FATs of 2 bytes per
- * sector of the image (FAT16's entries; FAT12's are smaller). No more: every ISO carries it.
+ * clusters (one sector each), their directories', the root directory, and two FATs of 4 bytes per
+ * sector of the image (FAT32's entries, the widest mkfs.vfat may choose; FAT12's and FAT16's are
+ * narrower). No more: every ISO carries it.
  */
 export function fatSizeFor(files: readonly EspFile[]): number {
   const fileClusters = files.reduce((sum, f) => sum + Math.ceil(Buffer.byteLength(f.data) / SECTOR), 0);
   const clusters = fileClusters + directoriesOf(files.map((f) => f.path)).size * DIRECTORY_CLUSTERS;
   const content = clusters * SECTOR + FAT_ROOT_AND_BOOT + FAT_GRAIN;
-  const withTables = content / (1 - (2 * 2) / SECTOR);
+  const withTables = content / (1 - (2 * 4) / SECTOR);
   return Math.ceil(withTables / FAT_GRAIN) * FAT_GRAIN;
 }
 
