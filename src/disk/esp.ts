@@ -1,6 +1,7 @@
 import { mkdir, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { run } from "../core/exec.ts";
+import { directoriesAbove } from "../core/paths.ts";
 import { ukiFileName, type InstallerContent } from "./boot-files.ts";
 import { SECTOR } from "./gpt.ts";
 
@@ -41,11 +42,6 @@ const FAT_ROOT_AND_BOOT = 512 * 32 + SECTOR;
 /** Clusters for each subdirectory's entries, long names included: more than any ESP directory of ours needs. */
 const DIRECTORY_CLUSTERS = 4;
 
-/** Every directory that holds one of `paths`, parents included ("a/b/c" gives "a" and "a/b"). */
-function directoriesOf(paths: readonly string[]): Set<string> {
-  return new Set(paths.flatMap((path) => path.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
-}
-
 /**
  * The smallest FAT image, in whole FAT_GRAIN, that these files fit in with a grain to spare: their
  * clusters (one sector each), their directories', the root directory, and two FATs of 4 bytes per
@@ -54,7 +50,7 @@ function directoriesOf(paths: readonly string[]): Set<string> {
  */
 export function fatSizeFor(files: readonly EspFile[]): number {
   const fileClusters = files.reduce((sum, f) => sum + Math.ceil(Buffer.byteLength(f.data) / SECTOR), 0);
-  const clusters = fileClusters + directoriesOf(files.map((f) => f.path)).size * DIRECTORY_CLUSTERS;
+  const clusters = fileClusters + directoriesAbove(files.map((f) => f.path)).size * DIRECTORY_CLUSTERS;
   const content = clusters * SECTOR + FAT_ROOT_AND_BOOT + FAT_GRAIN;
   const withTables = content / (1 - (2 * 4) / SECTOR);
   return Math.ceil(withTables / FAT_GRAIN) * FAT_GRAIN;
@@ -79,7 +75,7 @@ export async function writeFat(files: readonly EspFile[], out: string, options: 
   }
   // every file and directory at the epoch: mcopy -m keeps these times
   const paths = files.map((f) => f.path);
-  const directories = directoriesOf(paths);
+  const directories = directoriesAbove(paths);
   for (const path of [...paths, ...directories]) await utimes(join(tree, path), options.epoch, options.epoch);
   // FAT keeps local times: in UTC, the same epoch makes the same bytes whatever the caller's time zone
   const env = { SOURCE_DATE_EPOCH: String(options.epoch), MTOOLS_SKIP_CHECK: "1", TZ: "UTC" };

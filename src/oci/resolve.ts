@@ -1,4 +1,5 @@
 import { posix } from "node:path";
+import { directoriesAbove } from "../core/paths.ts";
 
 /** What `resolveInRoot` needs of a tree's entry. */
 export interface TreeEntry {
@@ -58,6 +59,6 @@ export function relativeLinkTarget(linkPath: string, target: string): string {
 /** A lookup of entries by path for resolveInRoot, where the parents of an entry are directories even when not listed. */
 export function treeLookup<E extends TreeEntry>(entries: Iterable<readonly [string, E]>): (path: string) => E | TreeEntry | undefined {
   const byPath = new Map(entries);
-  const parents = new Set([...byPath.keys()].flatMap((p) => p.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
+  const parents = directoriesAbove(byPath.keys());
   return (path) => byPath.get(path) ?? (parents.has(path) ? { type: "dir" } : undefined);
 }

@@ -1,3 +1,4 @@
+import { directoriesAbove } from "../core/paths.ts";
 import type { ReadEntry } from "./tar-read.ts";
 
 /** One entry of a reproducible tar archive: owner root, no user names, one fixed mtime. */
@@ -82,10 +83,5 @@ export function toTarEntry(entry: ReadEntry): TarEntry {
 
 /** Every directory above the given file paths, as tar directory entries. */
 export function parentDirectories(paths: readonly string[], mode = 0o755): TarEntry[] {
-  const dirs = new Set<string>();
-  for (const path of paths) {
-    const parts = path.split("/");
-    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join("/"));
-  }
-  return [...dirs].map((path) => ({ path, type: "dir", mode }));
+  return [...directoriesAbove(paths)].map((path) => ({ path, type: "dir", mode }));
 }

@@ -32,11 +32,11 @@ async function freeBytes(image: string): Promise<number> {
   return Number(free.replaceAll(" ", ""));
 }
 
-for (const [name, ukiBytes, keys] of [
-  ["the default image's", 8_350_720, false],
-  ["a signed image enrolling its keys", 8_352_000, true],
-  ["the minimal image's", 4_300_000, false],
-  ["a tiny (FAT12) one", 300 * KiB, false],
+for (const [name, ukiBytes, keys, fat] of [
+  ["the default image's", 8_350_720, false, "FAT16"],
+  ["a signed image enrolling its keys", 8_352_000, true, "FAT16"],
+  ["the minimal image's", 4_300_000, false, "FAT16"],
+  ["a tiny (FAT12) one", 300 * KiB, false, "FAT12"],
 ] as const) {
   test(`fatSizeFor: ${name} ESP fits, every file read back whole, with at most 256 KiB free`, async () => {
     const work = await tempDir("esp-size-");
@@ -46,6 +46,7 @@ for (const [name, ukiBytes, keys] of [
     assert.equal(size % (64 * KiB), 0, "a whole number of 64 KiB");
     await writeFat(files, image, { sizeBytes: size, label: "ESP", serial: "0badcafe", epoch: 0, fat32: false }, work);
     assert.equal((await stat(image)).size, size);
+    assert.match((await execa("minfo", ["-i", image, "::"], { env })).stdout, new RegExp(`disk type="${fat} *"`));
     const free = await freeBytes(image);
     assert.ok(free > 0 && free <= 256 * KiB, `${free} bytes free in a ${size}-byte image`);
     for (const file of files) {
