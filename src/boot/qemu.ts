@@ -82,6 +82,9 @@ function qemuArgs(target: BootTarget, options: BootOptions, scratch: string): st
     "-display", "none",
     "-serial", "stdio",
     "-monitor", "none",
+    // an entropy source, as every cloud VM has (RDRAND, virtio-rng) and QEMU's default CPU lacks: the firmware's
+    // RNG protocol seeds the kernel's KASLR and its random pool, so a first boot's mkfs waits for no entropy
+    "-device", "virtio-rng-pci",
   ];
   if (target.kind === "kernel") {
     return [...common, "-kernel", target.kernel, "-initrd", target.initramfs, "-append", target.cmdline];

@@ -76,6 +76,10 @@ test("OVMF boots the disk alone: systemd-boot starts the UKI; init formats the e
   const first = await boot({ kind: "disk", disk: file }, BOOT_DEFAULTS);
   assert.deepEqual(first.ready, { root: "ro", var: "rw", varfs: "ext4", boots: "1", version, services: "0" });
   assert.ok(first.console.some((l) => /bronze: var \/dev\/vda2 formatted ext4 \(first boot\)/.test(l)), "formatted by init");
+  // seeded by the firmware before init runs: without an entropy source, mkfs waited about a second for one
+  const seeded = first.console.findIndex((l) => l.includes("random: crng init done"));
+  const initRuns = first.console.findIndex((l) => l.includes("Run /init as init process"));
+  assert.ok(seeded >= 0 && initRuns >= 0 && seeded < initRuns, "the kernel's random pool is ready before /init");
   const second = await boot({ kind: "disk", disk: file }, BOOT_DEFAULTS);
   assert.deepEqual(second.ready, { root: "ro", var: "rw", varfs: "ext4", boots: "2", version, services: "0" }, "the count written by the first boot is still there");
   assert.ok(!second.console.some((l) => l.includes("formatted")), "not formatted again");
