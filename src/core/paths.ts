@@ -8,5 +8,9 @@ export function displayPath(path: string): string {
 
 /** Every directory above the relative paths given, parents included ("a/b/c" gives "a" and "a/b"). */
 export function directoriesAbove(paths: Iterable<string>): Set<string> {
-  return new Set([...paths].flatMap((path) => path.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
+  const directories = new Set<string>();
+  for (const path of paths) {
+    for (let end = path.indexOf("/"); end > 0; end = path.indexOf("/", end + 1)) directories.add(path.slice(0, end));
+  }
+  return directories;
 }
