@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
 import { test } from "node:test";
@@ -134,5 +134,15 @@ test("bronze boot takes the machine's memory in whole MiB, at least 128: anythin
     const result = await bronze(["boot", "--memory", memory, "_out/minimal"]);
     assert.equal(result.exitCode, 2, `--memory ${memory}: ${String(result.all)}`);
     assert.match(String(result.stderr), /option '--memory <MiB>' argument '.*' is invalid\. give a whole number of MiB, at least 128/);
+  }
+});
+
+test("bronze repro --first-cache is read from where the command runs, and one that holds no store is a usage error", async () => {
+  const cwd = await tempDir();
+  await mkdir(join(cwd, "empty-cache"));
+  for (const given of ["empty-cache", "no-such-cache"]) {
+    const result = await execa(join(PROJECT_ROOT, "bin", "bronze"), ["repro", "--profile", "minimal", "--first-cache", given], { cwd, reject: false, all: true, env: { CI: "true" } });
+    assert.equal(result.exitCode, 2, String(result.all));
+    assert.ok(String(result.stderr).includes(`--first-cache ${join(cwd, given)}: not a bronze cache (no store/ in it)`), String(result.all));
   }
 });
