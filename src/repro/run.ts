@@ -1,6 +1,6 @@
 import { copyFile, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { sourceDateEpoch, sourceRevision } from "../core/epoch.ts";
 import { BronzeError, InputError } from "../core/errors.ts";
 import { probe, run } from "../core/exec.ts";
@@ -183,7 +183,8 @@ export async function checkReproducible(options: ReproOptions): Promise<ReproRes
   const treeB = join(work, "second", "copy", "of-the-checkout", "bronze");
   const a: BuildPlace = {
     tree: join(work, "a", "bronze"),
-    cacheDir: options.firstCache ?? join(work, "a", "bronze", ".cache", "bronze"),
+    // build A runs in its copy and its entries are read here: a relative path would name two caches
+    cacheDir: options.firstCache ? resolve(options.firstCache) : join(work, "a", "bronze", ".cache", "bronze"),
     hostName: "bronze-repro-a",
     umask: "0022",
     env: placeEnv(process.env, { ...common, TMPDIR: join(work, "tmp-a"), HOME: join(work, "home-a"), USER: "builder", LOGNAME: "builder", TZ: "UTC", LANG: "C.UTF-8" }),
