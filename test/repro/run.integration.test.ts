@@ -36,14 +36,24 @@ test("the minimal profile is reproducible: a second build elsewhere, by someone 
     env: { CI: "true" },
   });
   let ended = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (!ended && child.pid !== undefined) process.kill(-child.pid, signal);
+  };
+  // a group of its own does not get a terminal's Ctrl-C: this process passes it on
+  const interrupted = (signal: NodeJS.Signals) => {
+    stop(signal);
+    process.exit(1);
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, interrupted);
   // aborted at the timeout, and also once the test is over
   t.signal.addEventListener("abort", () => {
     if (ended) return;
     console.error(`bronze repro was still running after ${TIMEOUT_MINUTES} minutes; its output so far:\n${seen.join("\n")}`);
-    if (child.pid !== undefined) process.kill(-child.pid, "SIGTERM");
+    stop("SIGTERM");
   });
   const repro = await child;
   ended = true;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.off(signal, interrupted);
   const output = repro.all ?? "";
   assert.equal(repro.exitCode, 0, output);
   assert.match(output, /reproducible: profile minimal/);
