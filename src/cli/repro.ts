@@ -1,22 +1,7 @@
-import { stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { ARCH_NAMES } from "../core/arch.ts";
-import { BronzeError, EXIT_FAILURE, InputError } from "../core/errors.ts";
+import { BronzeError, EXIT_FAILURE } from "../core/errors.ts";
 import type { CliEnv } from "./commands.ts";
-
-/**
- * The --first-cache directory, from the caller's working directory (the builds run elsewhere): one that
- * holds no store would have the first build compile everything again, unasked.
- */
-async function firstCacheDir(given: string): Promise<string> {
-  const dir = resolve(given);
-  const store = await stat(join(dir, "store")).catch(() => undefined);
-  if (!store?.isDirectory()) {
-    throw new InputError(`--first-cache ${dir}: not a bronze cache (no store/ in it); give the directory a build filled, e.g. .cache/bronze after make`);
-  }
-  return dir;
-}
 
 /** `bronze repro`: build twice in different surroundings and compare every artifact. */
 export function registerReproCommand(program: Command, { projectRoot }: CliEnv): void {
@@ -32,13 +17,12 @@ export function registerReproCommand(program: Command, { projectRoot }: CliEnv):
     .option("--keep", "keep the work directory (it is kept anyway when something differs)")
     .addOption(new Option("--arch <arch>", "build for this architecture (bronze build --arch; default: the profile's)").choices(ARCH_NAMES))
     .action(async (opts: { profile: string; firstCache?: string; keep?: boolean; arch?: string }) => {
-      const firstCache = opts.firstCache === undefined ? undefined : await firstCacheDir(opts.firstCache);
       const { loadProfile, outputDirName, profileForArch, profilePath } = await import("../profile/profile.ts");
       const loaded = await loadProfile(profilePath(projectRoot, opts.profile));
       const profile = opts.arch ? await profileForArch(loaded, opts.arch) : loaded;
       const { checkReproducible } = await import("../repro/run.ts");
       const log = (line: string) => console.log(`repro: ${line}`);
-      const result = await checkReproducible({ projectRoot, profile: opts.profile, outDirName: outputDirName(profile), arch: opts.arch, firstCache, keep: opts.keep, log });
+      const result = await checkReproducible({ projectRoot, profile: opts.profile, outDirName: outputDirName(profile), arch: opts.arch, firstCache: opts.firstCache, keep: opts.keep, log });
       for (const group of result.groups) {
         const identical = group.files.filter((f) => f.verdict.status === "identical");
         console.log(`\n${group.title}: ${identical.length} of ${group.files.length} identical`);

@@ -1,4 +1,4 @@
-import { cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { moveIntoPlace } from "./atomic.ts";
 import { treeContent } from "./hash.ts";
@@ -112,6 +112,11 @@ export class Store {
     const tmp = this.tmpPath(key);
     await mkdir(tmp, { recursive: true });
     return tmp;
+  }
+
+  /** Whether a build has made this store (its entry directory is there). */
+  async exists(): Promise<boolean> {
+    return (await stat(join(this.root, "store")).catch(() => undefined))?.isDirectory() ?? false;
   }
 
   /** Every entry of this machine's store. */

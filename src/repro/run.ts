@@ -175,6 +175,11 @@ async function compareBootMedia(places: [BuildPlace, BuildPlace], outs: [string,
  */
 export async function checkReproducible(options: ReproOptions): Promise<ReproResult> {
   const { projectRoot, log } = options;
+  // build A runs in its copy and its entries are read here: a relative path would name two caches
+  const firstCache = options.firstCache === undefined ? undefined : resolve(options.firstCache);
+  if (firstCache && !(await new Store(firstCache).exists())) {
+    throw new InputError(`--first-cache ${firstCache}: not a bronze cache (no store/ in it); give the directory a build filled, e.g. .cache/bronze after make`);
+  }
   const epoch = String(await sourceDateEpoch(projectRoot));
   const revision = (await sourceRevision(projectRoot)) ?? "";
   const files = await sourceFiles(projectRoot);
@@ -183,8 +188,7 @@ export async function checkReproducible(options: ReproOptions): Promise<ReproRes
   const treeB = join(work, "second", "copy", "of-the-checkout", "bronze");
   const a: BuildPlace = {
     tree: join(work, "a", "bronze"),
-    // build A runs in its copy and its entries are read here: a relative path would name two caches
-    cacheDir: options.firstCache ? resolve(options.firstCache) : join(work, "a", "bronze", ".cache", "bronze"),
+    cacheDir: firstCache ?? join(work, "a", "bronze", ".cache", "bronze"),
     hostName: "bronze-repro-a",
     umask: "0022",
     env: placeEnv(process.env, { ...common, TMPDIR: join(work, "tmp-a"), HOME: join(work, "home-a"), USER: "builder", LOGNAME: "builder", TZ: "UTC", LANG: "C.UTF-8" }),

@@ -129,3 +129,10 @@ test("an entry is hashed again only when its files changed since they were last 
   assert.equal(store.digestChecks, 3);
   assert.match(warnings[0]!, /^cache entry k1 \(package demo\) discarded: corrupt/);
 });
+
+test("a store exists once a build has put an entry in it, not before", async () => {
+  assert.equal(await new Store(await tempDir()).exists(), false);
+  assert.equal(await new Store(join(await tempDir(), "no-such-dir")).exists(), false);
+  const { store } = await storeWithEntry();
+  assert.equal(await store.exists(), true);
+});
