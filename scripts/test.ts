@@ -15,10 +15,13 @@
 //      test is (BRONZE_KEY_DIR, TMPDIR), no kernel built, nothing published that another lane reads.
 //
 // Each lane is one `node --test` run, one file at a time; the reproducibility lane prints its output
-// when it ends, after the others, so that lines of two lanes never mix. Exit code 1 when any lane fails.
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+// when it ends, after the others, so that lines of two lanes never mix. The failed tests are named again
+// at the end, above the lanes' summary. Exit code 1 when any lane fails.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import { start } from "../src/core/exec.ts";
+import type { FailedTest } from "./failed-tests-reporter.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const REPRO = "test/repro/run.integration.test.ts";
@@ -73,6 +76,10 @@ interface LaneResult {
 
 const junit = process.env.TEST_JUNIT || undefined;
 const junitOf = (lane: string) => `${junit}.${lane}`;
+/** where each lane's reporter lists its failed tests, a JSON line each */
+const failuresDir = await mkdtemp(join(tmpdir(), "bronze-test-failures-"));
+const failuresOf = (lane: string) => join(failuresDir, `${lane}.jsonl`);
+const MAX_FAILURES_SHOWN = 10;
 
 /** Runs a command, printing its output live or when it ends; whether it succeeded. */
 async function runLane(name: string, command: string, args: string[], live: boolean, env?: Record<string, string>): Promise<LaneResult> {
@@ -89,6 +96,7 @@ async function runLane(name: string, command: string, args: string[], live: bool
 function testLane(lane: Lane): Promise<LaneResult> {
   if (lane.files.length === 0) return Promise.resolve({ name: lane.name, ok: true, seconds: 0 });
   const reporters = ["--test-reporter=spec", "--test-reporter-destination=stdout"];
+  reporters.push(`--test-reporter=${join(ROOT, "scripts", "failed-tests-reporter.ts")}`, `--test-reporter-destination=${failuresOf(lane.name)}`);
   if (junit) reporters.push("--test-reporter=junit", `--test-reporter-destination=${junitOf(lane.name)}`);
   return runLane(lane.name, process.execPath, ["--test", "--test-concurrency=1", ...reporters, ...lane.files], lane.live, lane.env);
 }
@@ -103,6 +111,22 @@ async function mergeJunit(lanes: readonly string[]): Promise<void> {
     await rm(junitOf(lane), { force: true });
   }
   await writeFile(junit, `<?xml version="1.0" encoding="utf-8"?>\n<testsuites>\n${suites.filter(Boolean).join("\n")}\n</testsuites>\n`);
+}
+
+/** The failed tests of every lane, a line or a few each: the end of a long log names them. */
+async function failureSummary(lanes: readonly string[]): Promise<string[]> {
+  const failed: FailedTest[] = [];
+  for (const lane of lanes) {
+    const text = await readFile(failuresOf(lane), "utf8").catch(() => "");
+    failed.push(...text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as FailedTest));
+  }
+  if (failed.length === 0) return [];
+  const shown = failed.slice(0, MAX_FAILURES_SHOWN).flatMap((test) => [
+    `✖ ${relative(ROOT, test.file)}:${test.line} ${test.name} (${test.seconds.toFixed(1)} s)`,
+    ...test.why.map((line) => `    ${line}`),
+  ]);
+  const more = failed.length > MAX_FAILURES_SHOWN ? [`… and ${failed.length - MAX_FAILURES_SHOWN} more (above, in their lanes)`] : [];
+  return [`\n# failed tests: ${failed.length}`, ...shown, ...more];
 }
 
 async function main(files: string[]): Promise<boolean> {
@@ -131,7 +155,10 @@ async function main(files: string[]): Promise<boolean> {
     results.push(await checks);
     if (results.every((r) => r.ok)) results.push(await testLane({ ...beside, name: "unit" }));
   }
-  await mergeJunit(["unit", beside.name, repro.name, after.name, afterRepro.name]);
+  const lanes = ["unit", beside.name, repro.name, after.name, afterRepro.name];
+  await mergeJunit(lanes);
+  for (const line of await failureSummary(lanes)) console.log(line);
+  await rm(failuresDir, { recursive: true, force: true });
   console.log(`\n# lanes: ${results.map((r) => `${r.name} ${r.ok ? "ok" : "FAILED"} ${r.seconds.toFixed(0)} s`).join(", ")}`);
   return results.every((r) => r.ok);
 }
