@@ -10,15 +10,26 @@ test("work under the machine's lock runs one at a time, across processes; the on
   process.env.BRONZE_LOCK_DIR = await tempDir();
   const events: string[] = [];
   const waited: string[] = [];
-  const job = (name: string, ms: number) =>
-    withMachineLock("kernel-build", (path) => waited.push(`${name} ${path}`), async () => {
-      events.push(`${name} start`);
-      await sleep(ms);
-      events.push(`${name} end`);
-    });
-  const first = job("a", 400);
-  await sleep(100);
-  await Promise.all([first, job("b", 10)]);
+  // no fixed delays: on a loaded machine (make test's other lanes compile a kernel) flock may take a while
+  // to start; a holds the lock until b is told to wait (or 10 s pass, and the assertions say what happened)
+  let toldB = () => {};
+  const bWaits = new Promise<void>((resolve) => (toldB = resolve));
+  const job = (name: string, hold: () => Promise<unknown>) =>
+    withMachineLock(
+      "kernel-build",
+      (path) => {
+        waited.push(`${name} ${path}`);
+        if (name === "b") toldB();
+      },
+      async () => {
+        events.push(`${name} start`);
+        await hold();
+        events.push(`${name} end`);
+      },
+    );
+  const first = job("a", () => Promise.race([bWaits, sleep(10_000, undefined, { ref: false })]));
+  while (!events.includes("a start")) await sleep(5);
+  await Promise.all([first, job("b", () => sleep(10))]);
   assert.deepEqual(events, ["a start", "a end", "b start", "b end"]);
   assert.deepEqual(waited, [`b ${join(process.env.BRONZE_LOCK_DIR, "bronze-kernel-build.lock")}`]);
 
