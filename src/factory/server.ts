@@ -23,6 +23,7 @@ import { BUILDING_HEADER } from "../registry/transport.ts";
 import { CONTENT_SECURITY_POLICY, linksPage, wizardPage, type WizardOffer } from "./pages.ts";
 import type { ImageBuilder } from "./builder.ts";
 import type { CatalogEntry } from "./catalog.ts";
+import { RateLimit } from "./rate-limit.ts";
 import { extensionChoice, parseSchematic, SCHEMATIC_ID, SCHEMATIC_MAX_BYTES, schematicBytes, schematicId, type Offer, type Schematic } from "./schematic.ts";
 import type { AssetFile, FactoryStore } from "./store.ts";
 
@@ -61,27 +62,6 @@ class HttpError extends Error {
     super(message);
     this.status = status;
     this.headers = headers;
-  }
-}
-
-/** At most `limit` requests per address in each minute. */
-class RateLimit {
-  private readonly limit: number;
-  private window = 0;
-  private counts = new Map<string, number>();
-  constructor(limit: number) {
-    this.limit = limit;
-  }
-
-  admit(address: string): boolean {
-    const window = Math.floor(Date.now() / 60_000);
-    if (window !== this.window) {
-      this.window = window;
-      this.counts = new Map();
-    }
-    const count = (this.counts.get(address) ?? 0) + 1;
-    this.counts.set(address, count);
-    return count <= this.limit;
   }
 }
 
@@ -130,7 +110,10 @@ export class Factory {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      if (!this.rate.admit(req.socket.remoteAddress ?? "")) throw new HttpError(429, `more than ${this.options.ratePerMinute} requests in a minute from this address; wait`, { "Retry-After": "60" });
+      const admission = this.rate.admit(req.socket.remoteAddress ?? "");
+      if (!admission.admitted) {
+        throw new HttpError(429, `more than ${this.options.ratePerMinute} requests in a minute from this address; wait`, { "Retry-After": String(admission.retryAfterS) });
+      }
       await this.route(req, res);
     } catch (error) {
       const known = error instanceof HttpError ? error : error instanceof InputError ? new HttpError(400, error.message) : undefined;

@@ -254,7 +254,9 @@ test("bad requests are refused with a 4xx that says why: malformed, oversized, u
   assert.equal((await http(guarded.address, "GET", `/schematics/${id}`)).status, 200);
   const over = await http(guarded.address, "GET", `/schematics/${id}`);
   assert.equal(over.status, 429);
-  assert.equal(over.headers["retry-after"], "60");
+  // told to wait until the oldest of its last 4 requests is a minute old
+  const retryAfter = Number(over.headers["retry-after"]);
+  assert.ok(retryAfter >= 50 && retryAfter <= 60, `Retry-After: ${retryAfter}`);
   // SIGTERM stops a factory at once: all it knows is in the registry
   const started = Date.now();
   assert.deepEqual(await guarded.stop(), { exitCode: 0, signal: undefined });
