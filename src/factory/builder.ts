@@ -92,6 +92,11 @@ export class ImageBuilder {
     this.options = options;
   }
 
+  /** Whether this process is building (or about to build) the image of `id` now. */
+  isBuilding(id: string): boolean {
+    return this.building.has(id);
+  }
+
   /** The stored files of the image of `id`: stored already, being built, or built now. */
   image(id: string, schematic: Schematic): Promise<AssetFile[]> {
     const pending = this.building.get(id);

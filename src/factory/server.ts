@@ -306,8 +306,15 @@ export class Factory {
   }
 
   /** The image's files once stored; undefined while it is built (here or by this request) past the wait. */
-  private ready(id: string, schematic: Schematic): Promise<AssetFile[] | undefined> {
-    const building = this.options.builder.image(id, schematic);
+  private async ready(id: string, schematic: Schematic): Promise<AssetFile[] | undefined> {
+    const { builder, store, version } = this.options;
+    // only a build goes unwaited for: an image stored already is served however slowly the registry says so
+    // (a remote one may take longer than the wait, and every request would be told to come back later)
+    if (!builder.isBuilding(id)) {
+      const stored = await store.image(id, version);
+      if (stored) return stored;
+    }
+    const building = builder.image(id, schematic);
     return Promise.race([building, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), this.options.waitMs).unref())]);
   }
 

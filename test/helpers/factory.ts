@@ -53,18 +53,16 @@ export interface Answer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: Buffer;
-  ms: number;
 }
 
 /** One HTTP exchange with the path sent exactly as written (no client-side normalization). */
 export function http(address: string, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Answer> {
   const [host, port] = address.split(":");
-  const started = Date.now();
   return new Promise((resolve, reject) => {
     const req = request({ host, port: Number(port), method, path, headers: { ...headers, ...(body !== undefined ? { "Content-Length": String(Buffer.byteLength(body)) } : {}) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), ms: Date.now() - started }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
     });
     req.on("error", reject);
     req.end(body);

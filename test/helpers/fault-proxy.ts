@@ -23,9 +23,10 @@ function forward(target: { host: string; port: number }, req: IncomingMessage, o
 /**
  * An HTTP proxy in front of a registry that turns `rate` of the requests into a fault: a 502 or 503, a
  * 429, a reset connection, an answer 1.5 s late, or the request done by the registry and its answer
- * replaced by a 502 (the nastiest: a finished upload the client was told failed). No test hooks: benchmarks use it too.
+ * replaced by a 502 (the nastiest: a finished upload the client was told failed); only faults of `kinds` if
+ * given (a slow registry: ["slow"] at rate 1). No test hooks: benchmarks use it too.
  */
-export async function startFaultProxy(registry: string, rate: number, seed: number): Promise<FaultProxy> {
+export async function startFaultProxy(registry: string, rate: number, seed: number, kinds: readonly FaultKind[] = FAULT_KINDS): Promise<FaultProxy> {
   const [host, port] = registry.split(":") as [string, string];
   const target = { host, port: Number(port) };
   const next = seededRandom(seed);
@@ -38,7 +39,7 @@ export async function startFaultProxy(registry: string, rate: number, seed: numb
   const server = createServer((req, res) => {
     proxy.requests++;
     if (next() >= rate) return pass(req, res);
-    const kind = FAULT_KINDS[Math.floor(next() * FAULT_KINDS.length)]!;
+    const kind = kinds[Math.floor(next() * kinds.length)]!;
     proxy.faults[kind]++;
     if (kind === "reset") return req.socket.destroy();
     if (kind === "slow") return void setTimeout(() => pass(req, res), 1500);
