@@ -71,11 +71,13 @@ const FAILURE_MEMORY_MS = 60_000;
  * Factories on one registry share the work through a claim each renews while it builds: another sees a
  * claim younger than the lease and waits for the image instead of building it; a claim left by a factory
  * that died goes stale. The registry has no compare-and-swap: a claim counts once read back after the
- * settling time, so two that claim at once see the same (last) writer.
+ * settling time, so two that claim at once see the same (last) writer. The settling time must outlast the
+ * spread between two factories' writes, which a loaded host or a remote registry stretches: a second
+ * costs a first build little (a build takes several) and leaves room for both.
  */
 const LEASE_MS = 5 * 60_000;
 const RENEW_MS = 60_000;
-const SETTLE_MS = 300;
+const SETTLE_MS = 1_000;
 const POLL_MS = 1_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
