@@ -52,11 +52,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** How often a registry is started on another port when the one chosen was taken before it could bind it. */
+const PORT_TRIES = 3;
+
 /** Starts Debian's docker-registry on a free loopback port, keeping its files in `dir`; plain HTTP unless users are given. */
 export async function launchRegistry(dir: string, options: RegistryOptions = {}): Promise<LocalRegistry & { stop: () => void }> {
-  const port = await freePort();
   await mkdir(join(dir, "data"), { recursive: true });
-  const config = join(dir, "config.yml");
   let extra = "";
   let tls: { ca: string; cert: string; key: string } | undefined;
   if (options.users) {
@@ -65,25 +66,30 @@ export async function launchRegistry(dir: string, options: RegistryOptions = {})
     await writeFile(join(dir, "htpasswd"), `${lines.join("\n")}\n`);
     extra = `  tls:\n    certificate: ${tls.cert}\n    key: ${tls.key}\nauth:\n  htpasswd:\n    realm: bronze-test\n    path: ${join(dir, "htpasswd")}\n`;
   }
-  await writeFile(
-    config,
-    `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${extra}`,
-  );
-  const registry = execa("docker-registry", ["serve", config], { reject: false, all: true });
-  let exited = false;
-  void registry.then(() => (exited = true));
-  const stop = () => {
-    registry.kill("SIGTERM");
-  };
-  const address = `127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const status = await probe(`${tls ? "https" : "http"}://${address}/v2/`, tls ? await readFile(tls.ca) : undefined);
-    // 401 is an answer too: the registry is up and asks for credentials
-    if (status === 200 || status === 401) return { address, stop, storage: join(dir, "data"), ...(tls ? { caFile: tls.ca } : {}) };
-    if (exited) break;
-    await new Promise((r) => setTimeout(r, 100));
+  const config = join(dir, "config.yml");
+  for (let attempt = 1; ; attempt++) {
+    // the port is free when chosen; another program of a busy machine may take it before the registry binds it
+    const port = await freePort();
+    await writeFile(
+      config,
+      `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${extra}`,
+    );
+    const registry = execa("docker-registry", ["serve", config], { reject: false, all: true });
+    let exited = false;
+    void registry.then(() => (exited = true));
+    const address = `127.0.0.1:${port}`;
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && !exited) {
+      const status = await probe(`${tls ? "https" : "http"}://${address}/v2/`, tls ? await readFile(tls.ca) : undefined);
+      // 401 is an answer too: the registry is up and asks for credentials; an answer counts only while it runs
+      if ((status === 200 || status === 401) && !exited) {
+        return { address, stop: () => void registry.kill("SIGTERM"), storage: join(dir, "data"), ...(tls ? { caFile: tls.ca } : {}) };
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    registry.kill("SIGKILL");
+    const output = String((await registry).all);
+    if (exited && /address already in use/.test(output) && attempt < PORT_TRIES) continue;
+    throw new Error(`docker-registry did not answer on ${address}: ${output}`);
   }
-  registry.kill("SIGKILL");
-  throw new Error(`docker-registry did not answer on ${address}: ${String((await registry).all)}`);
 }
