@@ -106,6 +106,8 @@ function tpmDevice(scratch: string, arch: Arch): string[] {
   return ["-chardev", `socket,id=tpm,path=${tpmSocket(scratch)}`, "-tpmdev", "emulator,id=tpm,chardev=tpm", "-device", `${arch.qemuTpmDevice},tpmdev=tpm`];
 }
 
+const TPM_START_MS = 30_000;
+
 /** A TPM 2.0 emulator with empty state; it ends when QEMU hangs up. */
 async function startTpm(scratch: string): Promise<Started> {
   const state = join(scratch, "tpm");
@@ -114,8 +116,10 @@ async function startTpm(scratch: string): Promise<Started> {
   const swtpm = await start("swtpm", ["socket", "--tpm2", "--tpmstate", `dir=${state}`, "--ctrl", `type=unixio,path=${tpmSocket(scratch)}`, "--terminate"], (chunk) => output.push(chunk));
   let gone = false;
   void swtpm.ended.then(() => (gone = true));
-  for (let waited = 0; !(await exists(tpmSocket(scratch))); waited += 20) {
-    if (gone || waited > 5000) throw new BronzeError(`swtpm did not start: ${output.join("").trim() || "no socket within 5 s"}`);
+  // seconds on a machine whose disks and cores other work keeps busy; a fault ends swtpm at once
+  const deadline = Date.now() + TPM_START_MS;
+  while (!(await exists(tpmSocket(scratch)))) {
+    if (gone || Date.now() > deadline) throw new BronzeError(`swtpm did not start: ${output.join("").trim() || `no socket within ${TPM_START_MS / 1000} s`}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return swtpm;

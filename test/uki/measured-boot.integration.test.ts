@@ -57,16 +57,23 @@ function listening(port: number): Promise<boolean> {
 
 /** swtpm on loopback TCP ports, for systemd-measure 252, which makes its policy digests in a TPM. */
 async function tcpTpm(): Promise<{ device: string; stop: () => Promise<string> }> {
-  // the swtpm TCTI finds the control channel on the port after the TPM's
-  const server = await freePort();
-  const ctrl = server + 1;
-  const swtpm = execa("swtpm", ["socket", "--tpm2", "--tpmstate", `dir=${dir}`, "--server", `type=tcp,port=${server},bindaddr=127.0.0.1`, "--ctrl", `type=tcp,port=${ctrl},bindaddr=127.0.0.1`, "--flags", "not-need-init"], { reject: false, all: true });
-  // on a loaded machine (the other lanes compile a kernel) swtpm may take seconds to listen on both ports
-  const up = async () => (await listening(server)) && (await listening(ctrl));
-  for (let tries = 0; !(await up()) && tries < 200; tries++) await new Promise((resolve) => setTimeout(resolve, 100));
-  const stop = async () => String((swtpm.kill(), (await swtpm).all));
-  if (!(await up())) assert.fail(`swtpm did not listen on ${server} and ${ctrl} within 20 s: ${await stop()}`);
-  return { device: `swtpm:host=127.0.0.1,port=${server}`, stop };
+  for (let attempt = 1; ; attempt++) {
+    // the swtpm TCTI finds the control channel on the port after the TPM's: that one may be taken, and
+    // either may be taken before swtpm binds it; then swtpm ends, and two other ports are tried
+    const server = await freePort();
+    const ctrl = server + 1;
+    const swtpm = execa("swtpm", ["socket", "--tpm2", "--tpmstate", `dir=${dir}`, "--server", `type=tcp,port=${server},bindaddr=127.0.0.1`, "--ctrl", `type=tcp,port=${ctrl},bindaddr=127.0.0.1`, "--flags", "not-need-init"], { reject: false, all: true });
+    let exited = false;
+    void swtpm.then(() => (exited = true));
+    const stop = async () => String((swtpm.kill(), (await swtpm).all));
+    // on a loaded machine (the other lanes compile a kernel) swtpm may take seconds to listen on both ports
+    const up = async () => !exited && (await listening(server)) && (await listening(ctrl)) && !exited;
+    const deadline = Date.now() + 20_000;
+    while (!exited && !(await up()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    if (await up()) return { device: `swtpm:host=127.0.0.1,port=${server}`, stop };
+    const output = await stop();
+    if (!(exited && attempt < 3)) assert.fail(`swtpm did not listen on ${server} and ${ctrl} within 20 s: ${output}`);
+  }
 }
 
 test("the UKI's PCR 11 predictions and its .pcrsig are what systemd-measure calculates and signs for the same sections, byte for byte", async () => {
