@@ -188,25 +188,28 @@ ${[
 }
 
 /**
- * A VMDK with the random CID of its embedded descriptor replaced by eight hex digits of `seed`. qemu-img prints
- * its CID without leading zeros, so the line's length varies from run to run; the zeros that pad the descriptor
- * take up the difference, so every offset stays and the same disk gives the same bytes. Pure.
+ * A VMDK with the random CID of its embedded descriptor replaced by eight hex digits of `seed`, and the rest
+ * of the descriptor's area (the header's offset and size, in sectors) zeros. qemu-img prints its CID without
+ * leading zeros, and may write the descriptor again with another CID, leaving the old text's tail beyond
+ * the new one's end: so the area is written whole, the text first; every offset stays. Pure.
  */
 export function withDerivedCid(vmdk: Buffer, seed: string): Buffer {
-  const head = vmdk.subarray(0, Math.min(vmdk.length, 4096)).toString("latin1");
-  const match = /\nCID=([0-9a-f]{1,8})\n/.exec(head);
-  if (!match) throw new Error("qemu-img wrote a VMDK without the descriptor bronze expects (no CID line)");
-  const start = match.index + "\nCID=".length;
-  const end = start + (match[1] as string).length;
+  if (vmdk.length < 512 || vmdk.toString("latin1", 0, 4) !== "KDMV") throw new Error("qemu-img wrote no VMDK (no KDMV header)");
+  const areaStart = Number(vmdk.readBigUInt64LE(28)) * 512;
+  const areaEnd = areaStart + Number(vmdk.readBigUInt64LE(36)) * 512;
+  if (areaStart < 512 || areaEnd <= areaStart || areaEnd > vmdk.length) throw new Error("qemu-img wrote a VMDK whose header places no descriptor inside it");
+  const area = vmdk.subarray(areaStart, areaEnd);
+  const nul = area.indexOf(0);
+  const text = area.toString("latin1", 0, nul < 0 ? area.length : nul);
+  if (!/\nCID=[0-9a-f]{1,8}\n/.test(text)) throw new Error("qemu-img wrote a VMDK without the descriptor bronze expects (no CID line)");
   const hex = seed.replace(/[^0-9a-f]/g, "");
   // a leading zero would read back as a shorter CID
   const cid = (hex.startsWith("0") ? `1${hex}` : hex).slice(0, 8);
-  const textEnd = vmdk.indexOf(0, end);
-  const grow = cid.length - (end - start);
-  if (textEnd < 0 || !vmdk.subarray(textEnd, textEnd + grow).every((b) => b === 0) || textEnd + grow > vmdk.length) {
-    throw new Error("qemu-img wrote a VMDK descriptor without the padding a longer CID needs");
-  }
-  return Buffer.concat([vmdk.subarray(0, start), Buffer.from(cid, "latin1"), vmdk.subarray(end, textEnd), vmdk.subarray(textEnd + grow)]);
+  const derived = Buffer.from(text.replace(/\nCID=[0-9a-f]{1,8}\n/, `\nCID=${cid}\n`), "latin1");
+  if (derived.length >= area.length) throw new Error("qemu-img wrote a VMDK descriptor that fills its area: no room for the CID");
+  const rewritten = Buffer.alloc(area.length);
+  derived.copy(rewritten);
+  return Buffer.concat([vmdk.subarray(0, areaStart), rewritten, vmdk.subarray(areaEnd)]);
 }
 
 /** qemu-img's stream-optimized VMDK, its CID derived from the disk: the same disk, the same bytes. */

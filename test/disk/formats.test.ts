@@ -33,18 +33,25 @@ test("a fixed VHD footer: cookie, fixed type, sizes, the epoch since 2000, a che
   assert.notDeepEqual(vhdFooter(1 << 30, epoch + 1, GUID), f);
 });
 
-test("a VMDK's CID becomes eight digits of the seed whatever qemu-img printed (it drops leading zeros): the same bytes, the same offsets", () => {
-  // as qemu-img lays it out: the descriptor's text, then zeros to the end of its fixed region, then the grains
-  const descriptor = (cid: string) => {
-    const text = `# Disk DescriptorFile\nversion=1\nCID=${cid}\nparentCID=ffffffff\n`;
-    return Buffer.from(`KDMV${"\0".repeat(508)}${text}${"\0".repeat(1024 - text.length)}grain`, "latin1");
+test("a VMDK's CID becomes eight digits of the seed whatever qemu-img printed (it drops leading zeros, it may rewrite it shorter over a longer one): the same bytes, the same offsets", () => {
+  // as qemu-img lays it out: a header giving the descriptor's area (sector 1, 2 sectors), its text, zeros, the grains
+  const vmdk = (area: string) => {
+    const header = Buffer.alloc(512);
+    header.write("KDMV", "latin1");
+    header.writeBigUInt64LE(1n, 28);
+    header.writeBigUInt64LE(2n, 36);
+    return Buffer.concat([header, Buffer.from(`${area}${"\0".repeat(1024 - area.length)}grain`, "latin1")]);
   };
-  const outs = ["718277ef", "5a3c1", "7"].map((cid) => withDerivedCid(descriptor(cid), GUID));
-  for (const [i, cid] of ["718277ef", "5a3c1", "7"].entries()) assert.equal(outs[i]!.length, descriptor(cid).length, "no offset moves");
-  assert.deepEqual(outs[1], outs[0], "a shorter random CID gives the same bytes");
-  assert.deepEqual(outs[2], outs[0]);
+  const text = (cid: string) => `# Disk DescriptorFile\nversion=1\nCID=${cid}\nparentCID=ffffffff\n`;
+  const inputs = [vmdk(text("718277ef")), vmdk(text("5a3c1")), vmdk(text("7")), vmdk(`${text("5a3c1")}\0ff\n`)];
+  const outs = inputs.map((input) => withDerivedCid(input, GUID));
+  for (const [i, out] of outs.entries()) {
+    assert.equal(out.length, inputs[i]!.length, "no offset moves");
+    assert.deepEqual(out, outs[0], `input ${i}: the same bytes as the first`);
+  }
   assert.match(outs[0]!.toString("latin1"), new RegExp(`\\nCID=${GUID.replace(/-/g, "").slice(0, 8)}\\nparentCID=ffffffff\\n\\0+grain$`));
-  assert.match(withDerivedCid(descriptor("abc"), "0123-4567").toString("latin1"), /\nCID=10123456\n/, "no leading zero");
-  assert.throws(() => withDerivedCid(Buffer.from("KDMV\nCID=7\nparentCID=ffffffff\n", "latin1"), GUID), /padding/);
-  assert.throws(() => withDerivedCid(Buffer.from("no descriptor"), GUID), /no CID line/);
+  assert.match(withDerivedCid(vmdk(text("abc")), "0123-4567").toString("latin1"), /\nCID=10123456\n/, "no leading zero");
+  assert.throws(() => withDerivedCid(vmdk(`${text("7")}${"#".repeat(1024 - text("7").length)}`), GUID), /fills its area/);
+  assert.throws(() => withDerivedCid(vmdk("no descriptor"), GUID), /no CID line/);
+  assert.throws(() => withDerivedCid(Buffer.from("KDMV\nCID=7\n", "latin1"), GUID), /no VMDK/);
 });
