@@ -187,6 +187,9 @@ ${[
 `;
 }
 
+/** The descriptor's CID line as qemu-img prints it: hex without leading zeros. */
+const CID_LINE = /\nCID=[0-9a-f]{1,8}\n/;
+
 /**
  * A VMDK with the random CID of its embedded descriptor replaced by eight hex digits of `seed`, and the rest
  * of the descriptor's area (the header's offset and size, in sectors) zeros. qemu-img prints its CID without
@@ -201,11 +204,11 @@ export function withDerivedCid(vmdk: Buffer, seed: string): Buffer {
   const area = vmdk.subarray(areaStart, areaEnd);
   const nul = area.indexOf(0);
   const text = area.toString("latin1", 0, nul < 0 ? area.length : nul);
-  if (!/\nCID=[0-9a-f]{1,8}\n/.test(text)) throw new Error("qemu-img wrote a VMDK without the descriptor bronze expects (no CID line)");
+  if (!CID_LINE.test(text)) throw new Error("qemu-img wrote a VMDK without the descriptor bronze expects (no CID line)");
   const hex = seed.replace(/[^0-9a-f]/g, "");
   // a leading zero would read back as a shorter CID
   const cid = (hex.startsWith("0") ? `1${hex}` : hex).slice(0, 8);
-  const derived = Buffer.from(text.replace(/\nCID=[0-9a-f]{1,8}\n/, `\nCID=${cid}\n`), "latin1");
+  const derived = Buffer.from(text.replace(CID_LINE, `\nCID=${cid}\n`), "latin1");
   if (derived.length >= area.length) throw new Error("qemu-img wrote a VMDK descriptor that fills its area: no room for the CID");
   const rewritten = Buffer.alloc(area.length);
   derived.copy(rewritten);
